@@ -1,0 +1,439 @@
+"""The published KPI catalogue: a human-editable YAML file, validated, loaded into DuckDB.
+
+Adding or revising a KPI is an edit of ``data/catalogue.yaml`` and a reload
+(``flightdeck catalogue load``), never a code change. Validation reports every
+problem at once, each naming the file, the entry, the field, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+
+from kpis import schema
+
+UNITS = ("count", "percent", "per_100k", "days", "ratio")
+POLARITIES = ("higher", "lower", "neutral")
+STATUSES = ("draft", "published")
+PERIODICITIES = ("monthly", "quarterly")
+MEASURE_SOURCES = ("force_return", "ho_outcomes", "ho_recorded", "computed")
+MEASURE_UNITS = ("count", "days")
+
+
+@dataclass(frozen=True)
+class Pillar:
+    number: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    rec_id: str
+    deadline: dt.date
+    title: str
+
+
+@dataclass(frozen=True)
+class Measure:
+    measure_id: str
+    title: str
+    unit: str
+    periodicity: str
+    source: str
+
+
+@dataclass(frozen=True)
+class KpiDefinition:
+    kpi_id: str
+    version: int
+    status: str
+    title: str
+    pillar: int
+    description: str
+    numerator: tuple[str, ...]
+    denominator: tuple[str, ...]
+    unit: str
+    polarity: str
+    target: float | None
+    periodicity: str
+    source: str
+    effective_from: dt.date
+    recommendations: tuple[str, ...] = ()
+    position: int = 0
+
+    @property
+    def is_rate(self) -> bool:
+        return bool(self.denominator)
+
+
+@dataclass
+class Catalogue:
+    version: str
+    pillars: list[Pillar]
+    recommendations: list[Recommendation]
+    measures: list[Measure]
+    kpis: list[KpiDefinition] = field(default_factory=list)
+
+    def published(self) -> list[KpiDefinition]:
+        """The latest published version of each KPI, in catalogue order."""
+        latest: dict[str, KpiDefinition] = {}
+        for kpi in self.kpis:
+            if kpi.status != "published":
+                continue
+            if kpi.kpi_id not in latest or kpi.version > latest[kpi.kpi_id].version:
+                latest[kpi.kpi_id] = kpi
+        return sorted(latest.values(), key=lambda k: k.position)
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    entry: str
+    field: str
+    value: Any
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.entry}: field '{self.field}' = {self.value!r}: {self.rule}"
+
+
+class CatalogueError(ValueError):
+    """The catalogue file is invalid; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in the KPI catalogue:\n{lines}")
+
+
+class _Checker:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(self, entry: str, field_name: str, value: Any, rule: str) -> None:
+        self.problems.append(Problem(self.file, entry, field_name, value, rule))
+
+    def text(self, item: dict[str, Any], entry: str, key: str, required: bool = True) -> str:
+        value = item.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.add(entry, key, value, "is required")
+            return ""
+        if not isinstance(value, (str, int, float)):
+            self.add(entry, key, value, "must be text")
+            return ""
+        return str(value).strip()
+
+    def choice(self, item: dict[str, Any], entry: str, key: str, allowed: tuple[str, ...]) -> str:
+        value = item.get(key)
+        if value not in allowed:
+            self.add(entry, key, value, f"must be one of {', '.join(allowed)}")
+            return ""
+        return str(value)
+
+    def date(self, item: dict[str, Any], entry: str, key: str) -> dt.date:
+        value = item.get(key)
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.add(entry, key, value, "must be a date written YYYY-MM-DD")
+            return dt.date(1900, 1, 1)
+
+
+def _measure_list(checker: _Checker, item: dict[str, Any], entry: str, key: str) -> tuple[str, ...]:
+    value = item.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        checker.add(entry, key, value, "must be a list of measure ids")
+        return ()
+    return tuple(value)
+
+
+def parse_catalogue(text: str, file_name: str = "catalogue.yaml") -> Catalogue:
+    """Parse and validate catalogue YAML; raise CatalogueError listing every problem."""
+    checker = _Checker(file_name)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        checker.add("file", "-", None, f"is not valid YAML: {exc}")
+        raise CatalogueError(checker.problems) from exc
+    if not isinstance(raw, dict):
+        checker.add("file", "-", None, "must be a mapping with pillars, measures and kpis")
+        raise CatalogueError(checker.problems)
+    for section in ("pillars", "measures", "kpis"):
+        if not isinstance(raw.get(section), list) or not raw[section]:
+            checker.add("file", section, raw.get(section), "must be a non-empty list")
+    if checker.problems:
+        raise CatalogueError(checker.problems)
+
+    pillars = _parse_pillars(checker, raw["pillars"])
+    recommendations = _parse_recommendations(checker, raw.get("recommendations") or [])
+    measures = _parse_measures(checker, raw["measures"])
+    kpis = _parse_kpis(
+        checker,
+        raw["kpis"],
+        pillar_numbers={p.number for p in pillars},
+        measures={m.measure_id: m for m in measures},
+        recommendation_ids={r.rec_id for r in recommendations},
+    )
+    if checker.problems:
+        raise CatalogueError(checker.problems)
+    return Catalogue(
+        version=str(raw.get("catalogue_version", "")),
+        pillars=pillars,
+        recommendations=recommendations,
+        measures=measures,
+        kpis=kpis,
+    )
+
+
+def _parse_pillars(checker: _Checker, items: list[Any]) -> list[Pillar]:
+    pillars: list[Pillar] = []
+    for index, item in enumerate(items):
+        entry = f"pillars[{index}]"
+        if not isinstance(item, dict):
+            checker.add(entry, "-", item, "must be a mapping with number and name")
+            continue
+        number = item.get("number")
+        if not isinstance(number, int) or isinstance(number, bool):
+            checker.add(entry, "number", number, "must be a whole number")
+            continue
+        if any(p.number == number for p in pillars):
+            checker.add(entry, "number", number, "duplicate pillar number")
+        pillars.append(Pillar(number, checker.text(item, entry, "name")))
+    return pillars
+
+
+def _parse_recommendations(checker: _Checker, items: list[Any]) -> list[Recommendation]:
+    recs: list[Recommendation] = []
+    for index, item in enumerate(items):
+        entry = f"recommendations[{index}]"
+        if not isinstance(item, dict):
+            checker.add(entry, "-", item, "must be a mapping with id, deadline and title")
+            continue
+        recs.append(
+            Recommendation(
+                checker.text(item, entry, "id"),
+                checker.date(item, entry, "deadline"),
+                checker.text(item, entry, "title"),
+            )
+        )
+    return recs
+
+
+def _parse_measures(checker: _Checker, items: list[Any]) -> list[Measure]:
+    measures: list[Measure] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        entry = f"measures[{index}]"
+        if not isinstance(item, dict):
+            checker.add(entry, "-", item, "must be a mapping")
+            continue
+        measure_id = checker.text(item, entry, "id")
+        entry = f"measures[{index}] (id {measure_id})" if measure_id else entry
+        if measure_id in seen:
+            checker.add(entry, "id", measure_id, "duplicate measure id")
+        seen.add(measure_id)
+        measures.append(
+            Measure(
+                measure_id=measure_id,
+                title=checker.text(item, entry, "title"),
+                unit=checker.choice(item, entry, "unit", MEASURE_UNITS),
+                periodicity=checker.choice(item, entry, "periodicity", PERIODICITIES),
+                source=checker.choice(item, entry, "source", MEASURE_SOURCES),
+            )
+        )
+    return measures
+
+
+def _parse_kpis(
+    checker: _Checker,
+    items: list[Any],
+    pillar_numbers: set[int],
+    measures: dict[str, Measure],
+    recommendation_ids: set[str],
+) -> list[KpiDefinition]:
+    kpis: list[KpiDefinition] = []
+    seen: set[tuple[str, int]] = set()
+    for index, item in enumerate(items):
+        entry = f"kpis[{index}]"
+        if not isinstance(item, dict):
+            checker.add(entry, "-", item, "must be a mapping")
+            continue
+        kpi_id = checker.text(item, entry, "id")
+        if kpi_id:
+            entry = f"kpis[{index}] (id {kpi_id})"
+        version = item.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            checker.add(entry, "version", version, "must be a whole number of 1 or more")
+            version = 0
+        elif (kpi_id, version) in seen:
+            checker.add(entry, "version", version, f"duplicate id+version ({kpi_id} v{version})")
+        seen.add((kpi_id, version))
+        pillar = item.get("pillar")
+        if pillar not in pillar_numbers:
+            checker.add(
+                entry, "pillar", pillar,
+                f"unknown pillar (known: {', '.join(map(str, sorted(pillar_numbers)))})",
+            )
+        numerator = _measure_list(checker, item, entry, "numerator")
+        denominator = _measure_list(checker, item, entry, "denominator")
+        if not numerator:
+            checker.add(entry, "numerator", item.get("numerator"), "at least one measure is required")
+        for role, terms in (("numerator", numerator), ("denominator", denominator)):
+            for measure_id in terms:
+                if measure_id not in measures:
+                    checker.add(entry, role, measure_id, "unknown measure")
+        unit = checker.choice(item, entry, "unit", UNITS)
+        if unit in ("percent", "days", "ratio") and not denominator:
+            checker.add(entry, "denominator", None, f"a {unit} KPI needs a denominator")
+        if unit in ("count", "per_100k") and denominator:
+            checker.add(entry, "denominator", list(denominator), f"a {unit} KPI has no denominator")
+        periodicity = checker.choice(item, entry, "periodicity", PERIODICITIES)
+        for measure_id in numerator + denominator:
+            measure = measures.get(measure_id)
+            if measure and periodicity and measure.periodicity != periodicity:
+                checker.add(
+                    entry, "periodicity", periodicity,
+                    f"measure {measure_id} is {measure.periodicity}",
+                )
+        target = item.get("target")
+        if target is not None and (not isinstance(target, (int, float)) or isinstance(target, bool)):
+            checker.add(entry, "target", target, "must be a number")
+            target = None
+        if unit == "percent" and isinstance(target, (int, float)) and not 0 <= target <= 1:
+            checker.add(entry, "target", target, "a percent target is a fraction from 0 to 1")
+        recs = _measure_list(checker, item, entry, "recommendations")
+        for rec_id in recs:
+            if rec_id not in recommendation_ids:
+                checker.add(entry, "recommendations", rec_id, "unknown recommendation")
+        kpis.append(
+            KpiDefinition(
+                kpi_id=kpi_id,
+                version=version,
+                status=checker.choice(item, entry, "status", STATUSES),
+                title=checker.text(item, entry, "title"),
+                pillar=pillar if isinstance(pillar, int) else 0,
+                description=checker.text(item, entry, "description"),
+                numerator=numerator,
+                denominator=denominator,
+                unit=unit,
+                polarity=checker.choice(item, entry, "polarity", POLARITIES),
+                target=float(target) if target is not None else None,
+                periodicity=periodicity,
+                source=checker.text(item, entry, "source"),
+                effective_from=checker.date(item, entry, "effective_from"),
+                recommendations=recs,
+                position=index,
+            )
+        )
+    return kpis
+
+
+def read_catalogue(path: Path) -> Catalogue:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogueError([Problem(str(path), "file", "-", None, "must be UTF-8 text")]) from exc
+    return parse_catalogue(text, file_name=str(path))
+
+
+def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
+    """Replace the catalogue tables with ``catalogue`` (inside the caller's transaction)."""
+    for table in (
+        schema.kpi_recommendations, schema.kpi_terms, schema.kpi_definitions,
+        schema.measures, schema.recommendations, schema.pillars,
+    ):
+        conn.execute(sa.delete(table))
+    conn.execute(
+        sa.insert(schema.pillars), [{"number": p.number, "name": p.name} for p in catalogue.pillars]
+    )
+    if catalogue.recommendations:
+        conn.execute(
+            sa.insert(schema.recommendations),
+            [{"rec_id": r.rec_id, "deadline": r.deadline, "title": r.title}
+             for r in catalogue.recommendations],
+        )
+    conn.execute(
+        sa.insert(schema.measures),
+        [
+            {"measure_id": m.measure_id, "title": m.title, "unit": m.unit,
+             "periodicity": m.periodicity, "source": m.source}
+            for m in catalogue.measures
+        ],
+    )
+    conn.execute(
+        sa.insert(schema.kpi_definitions),
+        [
+            {"kpi_id": k.kpi_id, "version": k.version, "status": k.status, "title": k.title,
+             "pillar": k.pillar, "description": k.description, "unit": k.unit,
+             "polarity": k.polarity, "target": k.target, "periodicity": k.periodicity,
+             "source": k.source, "effective_from": k.effective_from, "position": k.position}
+            for k in catalogue.kpis
+        ],
+    )
+    terms = [
+        {"kpi_id": k.kpi_id, "version": k.version, "role": role, "measure_id": m}
+        for k in catalogue.kpis
+        for role, measures in (("numerator", k.numerator), ("denominator", k.denominator))
+        for m in measures
+    ]
+    conn.execute(sa.insert(schema.kpi_terms), terms)
+    links = [
+        {"kpi_id": k.kpi_id, "version": k.version, "rec_id": r}
+        for k in catalogue.kpis for r in k.recommendations
+    ]
+    if links:
+        conn.execute(sa.insert(schema.kpi_recommendations), links)
+
+
+def fetch_catalogue(conn: sa.Connection) -> Catalogue:
+    """Read the catalogue back from the database."""
+    pillars = [Pillar(r.number, r.name) for r in conn.execute(
+        sa.select(schema.pillars).order_by(schema.pillars.c.number))]
+    recs = [Recommendation(r.rec_id, r.deadline, r.title) for r in conn.execute(
+        sa.select(schema.recommendations).order_by(schema.recommendations.c.rec_id))]
+    measures = [
+        Measure(r.measure_id, r.title, r.unit, r.periodicity, r.source)
+        for r in conn.execute(sa.select(schema.measures).order_by(schema.measures.c.measure_id))
+    ]
+    terms: dict[tuple[str, int, str], list[str]] = {}
+    for row in conn.execute(sa.select(schema.kpi_terms).order_by(schema.kpi_terms.c.measure_id)):
+        terms.setdefault((row.kpi_id, row.version, row.role), []).append(row.measure_id)
+    links: dict[tuple[str, int], list[str]] = {}
+    for row in conn.execute(
+        sa.select(schema.kpi_recommendations).order_by(schema.kpi_recommendations.c.rec_id)
+    ):
+        links.setdefault((row.kpi_id, row.version), []).append(row.rec_id)
+    kpis = [
+        KpiDefinition(
+            kpi_id=r.kpi_id, version=r.version, status=r.status, title=r.title,
+            pillar=r.pillar, description=r.description,
+            numerator=tuple(terms.get((r.kpi_id, r.version, "numerator"), [])),
+            denominator=tuple(terms.get((r.kpi_id, r.version, "denominator"), [])),
+            unit=r.unit, polarity=r.polarity, target=r.target, periodicity=r.periodicity,
+            source=r.source, effective_from=r.effective_from,
+            recommendations=tuple(links.get((r.kpi_id, r.version), [])), position=r.position,
+        )
+        for r in conn.execute(
+            sa.select(schema.kpi_definitions).order_by(
+                schema.kpi_definitions.c.position, schema.kpi_definitions.c.version
+            )
+        )
+    ]
+    version = conn.execute(
+        sa.select(schema.meta.c.value).where(schema.meta.c.key == "catalogue_version")
+    ).scalar_one_or_none()
+    return Catalogue(version or "", pillars, recs, measures, kpis)

@@ -1,0 +1,72 @@
+"""What validation checks a file against: known forces, measures and today's date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from kpis import schema
+from kpis.catalogue import Catalogue, Measure, fetch_catalogue
+from kpis.reference import normalise_name
+
+
+@dataclass(frozen=True)
+class ShareRule:
+    """A share KPI: within a force-month its numerator may not exceed its denominator."""
+
+    kpi_id: str
+    numerator: tuple[str, ...]
+    denominator: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    aliases: dict[str, str]  # normalised name or slug -> slug
+    force_slugs: frozenset[str]
+    measures: dict[str, Measure]
+    return_measures: tuple[str, ...]  # measures a monthly return should supply, in order
+    share_rules: tuple[ShareRule, ...]
+    today: dt.date
+
+    def force_slug(self, name: str) -> str | None:
+        return self.aliases.get(normalise_name(name))
+
+    @property
+    def current_month(self) -> dt.date:
+        return dt.date(self.today.year, self.today.month, 1)
+
+
+def build_context(conn: sa.Connection, today: dt.date | None = None) -> IngestContext:
+    catalogue = fetch_catalogue(conn)
+    aliases = dict(
+        conn.execute(sa.select(schema.force_aliases.c.alias, schema.force_aliases.c.slug))
+        .tuples()
+        .all()
+    )
+    slugs = frozenset(
+        conn.execute(
+            sa.select(schema.forces.c.slug).where(schema.forces.c.kind == "force")
+        ).scalars()
+    )
+    return context_from(catalogue, aliases, slugs, today or dt.date.today())
+
+
+def context_from(
+    catalogue: Catalogue, aliases: dict[str, str], slugs: frozenset[str], today: dt.date
+) -> IngestContext:
+    measures = {m.measure_id: m for m in catalogue.measures}
+    needed: list[str] = []
+    for kpi in catalogue.published():
+        for measure_id in kpi.numerator + kpi.denominator:
+            if measures[measure_id].source == "force_return" and measure_id not in needed:
+                needed.append(measure_id)
+    # Keep the catalogue's measure order, which groups measures sensibly for a form.
+    ordered = tuple(m.measure_id for m in catalogue.measures if m.measure_id in needed)
+    rules = tuple(
+        ShareRule(k.kpi_id, k.numerator, k.denominator)
+        for k in catalogue.published()
+        if k.unit == "percent"
+    )
+    return IngestContext(aliases, slugs, measures, ordered, rules, today)

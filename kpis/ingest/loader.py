@@ -1,0 +1,286 @@
+"""Loading files: validate everything, then write all files or none, audited.
+
+A load runs inside ``kpis.store.write_transaction``: on a private copy of the
+database, published by an atomic rename only when every file has passed. A
+resubmitted force-month replaces the current values and moves the old ones to
+``observation_history``; ``rollback`` puts them back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from kpis import schema
+from kpis.database import initialise, is_initialised
+from kpis.ingest.context import IngestContext, build_context
+from kpis.ingest.home_office import (
+    is_ho_outcomes,
+    is_ho_recorded,
+    parse_ho_outcomes,
+    parse_ho_recorded,
+)
+from kpis.ingest.problems import LoadRefused, Report
+from kpis.ingest.returns import is_return, parse_return
+from kpis.ingest.tables import read_table
+from kpis.store import write_transaction
+
+KINDS = ("return", "ho-outcomes", "ho-recorded")
+OBSERVATION_COLUMNS = ["force_slug", "measure_id", "period_start", "value"]
+
+
+@dataclass
+class ParsedFile:
+    path: Path
+    kind: str
+    sha256: str
+    rows: int
+    observations: pd.DataFrame
+
+
+@dataclass
+class LoadResult:
+    load_ids: list[int] = field(default_factory=list)
+    report: Report = field(default_factory=Report)
+    observations: int = 0
+
+
+def detect_kind(header: list[str]) -> str | None:
+    if is_ho_outcomes(header):
+        return "ho-outcomes"
+    if is_ho_recorded(header):
+        return "ho-recorded"
+    if is_return(header):
+        return "return"
+    return None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_files(
+    files: Sequence[Path], ctx: IngestContext, kind: str | None = None
+) -> tuple[list[ParsedFile], Report]:
+    """Read and validate every file; the report holds every finding of every file."""
+    report = Report()
+    parsed: list[ParsedFile] = []
+    for path in files:
+        path = Path(path)
+        if not path.exists():
+            report.error(path.name, None, None, str(path), "file not found")
+            continue
+        table = read_table(path, report)
+        if table is None:
+            continue
+        file_kind = kind or detect_kind(table.header)
+        if file_kind is None:
+            report.error(
+                table.file, 1, None, ", ".join(table.header),
+                "cannot tell what kind of file this is: expected a monthly return "
+                "(force, month, ...) or a Home Office outcomes or recorded-crime table",
+            )
+            continue
+        if file_kind == "return":
+            observations = parse_return(table, ctx, report)[OBSERVATION_COLUMNS]
+        elif file_kind == "ho-outcomes":
+            observations = parse_ho_outcomes(table, ctx, report)
+        elif file_kind == "ho-recorded":
+            observations = parse_ho_recorded(table, ctx, report)
+        else:
+            raise ValueError(f"unknown kind {file_kind!r}; expected one of {', '.join(KINDS)}")
+        parsed.append(ParsedFile(path, file_kind, sha256_of(path), len(table.frame), observations))
+    _check_across_files(parsed, report)
+    return parsed, report
+
+
+def _check_across_files(parsed: list[ParsedFile], report: Report) -> None:
+    """Two files in one load may not both supply the same force, measure and period."""
+    seen: dict[tuple[str, str, object], str] = {}
+    for item in parsed:
+        frame = item.observations
+        for key in zip(frame["force_slug"], frame["measure_id"], frame["period_start"],
+                       strict=True):
+            if key in seen and seen[key] != item.path.name:
+                report.error(item.path.name, None, "measure", key[1],
+                             f"{key[0]} {key[2]} is also supplied by {seen[key]} in this load")
+                return
+            seen[key] = item.path.name
+
+
+def load_files(
+    db_path: Path,
+    files: Sequence[Path],
+    kind: str | None = None,
+    user: str | None = None,
+    now: dt.datetime | None = None,
+    today: dt.date | None = None,
+    before_publish: Callable[[sa.Connection], None] | None = None,
+) -> LoadResult:
+    """Validate and load ``files`` into the database at ``db_path``: all or nothing.
+
+    Raises LoadRefused (nothing written) when any file has an error.
+    """
+    now = now or dt.datetime.now().replace(microsecond=0)
+    user = user or getpass.getuser()
+    result = LoadResult()
+    with write_transaction(db_path) as conn:
+        if not is_initialised(conn):
+            initialise(conn)
+        ctx = build_context(conn, today=today or now.date())
+        parsed, report = parse_files(files, ctx, kind)
+        result.report = report
+        if report.errors:
+            raise LoadRefused(report)
+        for item in parsed:
+            warnings = sum(1 for w in report.warnings if w.file == item.path.name)
+            load_id = _record_load(conn, item, user, now, warnings)
+            observations = item.observations
+            if item.kind == "return":
+                observations = _with_completeness(conn, observations, ctx)
+            _apply(conn, observations, load_id)
+            result.load_ids.append(load_id)
+            result.observations += len(observations)
+        if before_publish is not None:
+            before_publish(conn)
+    return result
+
+
+def _record_load(conn: sa.Connection, item: ParsedFile, user: str, now: dt.datetime,
+                 warnings: int) -> int:
+    return int(conn.execute(
+        sa.insert(schema.loads).returning(schema.loads.c.load_id),
+        [{"file_name": item.path.name, "sha256": item.sha256, "kind": item.kind,
+          "rows": item.rows, "loaded_by": user, "loaded_at": now, "status": "loaded",
+          "warnings": warnings}],
+    ).scalar_one())
+
+
+def _raw(conn: sa.Connection):  # noqa: ANN202 - the DuckDB DB-API connection
+    return conn.connection.dbapi_connection
+
+
+def _apply(conn: sa.Connection, observations: pd.DataFrame, load_id: int) -> None:
+    """Upsert observations, moving any value they replace into the history table."""
+    if observations.empty:
+        return
+    incoming = observations[OBSERVATION_COLUMNS].copy()
+    incoming["period_start"] = pd.to_datetime(incoming["period_start"]).dt.date
+    incoming["value"] = incoming["value"].astype(float)
+    raw = _raw(conn)
+    raw.register("incoming_observations", incoming)
+    try:
+        conn.exec_driver_sql(
+            "INSERT INTO observation_history "
+            "SELECT o.force_slug, o.measure_id, o.period_start, o.value, o.load_id, ? "
+            "FROM observations o JOIN incoming_observations i "
+            "USING (force_slug, measure_id, period_start)",
+            (load_id,),
+        )
+        conn.exec_driver_sql(
+            "DELETE FROM observations o USING incoming_observations i "
+            "WHERE o.force_slug = i.force_slug AND o.measure_id = i.measure_id "
+            "AND o.period_start = i.period_start"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO observations "
+            "SELECT force_slug, measure_id, CAST(period_start AS DATE), value, ? "
+            "FROM incoming_observations",
+            (load_id,),
+        )
+    finally:
+        raw.unregister("incoming_observations")
+
+
+def _with_completeness(conn: sa.Connection, observations: pd.DataFrame,
+                       ctx: IngestContext) -> pd.DataFrame:
+    """Add the computed completeness measures for every force-month the return touches.
+
+    Completeness counts what the database will hold after this load, so a return that
+    fills in a missing measure later raises the month's completeness.
+    """
+    if observations.empty:
+        return observations
+    months = observations[["force_slug", "period_start"]].drop_duplicates()
+    needed = set(ctx.return_measures)
+    existing = pd.DataFrame(
+        conn.execute(
+            sa.select(schema.observations.c.force_slug, schema.observations.c.measure_id,
+                      schema.observations.c.period_start)
+            .where(schema.observations.c.measure_id.in_(sorted(needed)))
+            .where(schema.observations.c.force_slug.in_(sorted(set(months["force_slug"]))))
+        ).fetchall(),
+        columns=["force_slug", "measure_id", "period_start"],
+    )
+    held = pd.concat(
+        [existing, observations[["force_slug", "measure_id", "period_start"]]]
+    ).drop_duplicates()
+    held = held[held["measure_id"].isin(needed)]
+    held = held.merge(months, on=["force_slug", "period_start"])
+    supplied = held.groupby(["force_slug", "period_start"]).size().rename("supplied")
+    counts = months.merge(supplied.reset_index(), on=["force_slug", "period_start"], how="left")
+    counts["supplied"] = counts["supplied"].fillna(0)
+    computed = pd.concat([
+        counts.assign(measure_id="return_measures_supplied", value=counts["supplied"]),
+        counts.assign(measure_id="return_measures_expected", value=float(len(needed))),
+    ])[OBSERVATION_COLUMNS]
+    return pd.concat([observations, computed], ignore_index=True)
+
+
+class RollbackRefused(ValueError):
+    pass
+
+
+def rollback(db_path: Path, load_id: int) -> int:
+    """Restore the state before load ``load_id``; returns the observations restored or removed."""
+    with write_transaction(db_path) as conn:
+        load = conn.execute(
+            sa.select(schema.loads).where(schema.loads.c.load_id == load_id)
+        ).one_or_none()
+        if load is None:
+            raise RollbackRefused(f"no load with id {load_id}")
+        if load.status != "loaded":
+            raise RollbackRefused(f"load {load_id} ({load.file_name}) is already {load.status}")
+        later = conn.execute(
+            sa.select(sa.distinct(schema.loads.c.load_id))
+            .select_from(schema.observation_history.join(
+                schema.loads,
+                schema.observation_history.c.superseded_by == schema.loads.c.load_id))
+            .where(schema.observation_history.c.load_id == load_id)
+            .where(schema.loads.c.status == "loaded")
+            .order_by(schema.loads.c.load_id)
+        ).scalars().all()
+        if later:
+            raise RollbackRefused(
+                f"load {load_id} was partly replaced by later load(s) "
+                f"{', '.join(map(str, later))}: roll those back first"
+            )
+        removed = conn.execute(
+            sa.delete(schema.observations).where(schema.observations.c.load_id == load_id)
+        ).rowcount
+        history = schema.observation_history
+        conn.execute(
+            sa.insert(schema.observations).from_select(
+                ["force_slug", "measure_id", "period_start", "value", "load_id"],
+                sa.select(history.c.force_slug, history.c.measure_id, history.c.period_start,
+                          history.c.value, history.c.load_id)
+                .where(history.c.superseded_by == load_id),
+            )
+        )
+        conn.execute(sa.delete(history).where(history.c.superseded_by == load_id))
+        conn.execute(
+            sa.update(schema.loads).where(schema.loads.c.load_id == load_id)
+            .values(status="rolled back")
+        )
+        return int(removed or 0)
