@@ -290,7 +290,8 @@ def _parse_kpis(
         numerator = _measure_list(checker, item, entry, "numerator")
         denominator = _measure_list(checker, item, entry, "denominator")
         if not numerator:
-            checker.add(entry, "numerator", item.get("numerator"), "at least one measure is required")
+            checker.add(entry, "numerator", item.get("numerator"),
+                        "at least one measure is required")
         for role, terms in (("numerator", numerator), ("denominator", denominator)):
             for measure_id in terms:
                 if measure_id not in measures:
@@ -309,7 +310,9 @@ def _parse_kpis(
                     f"measure {measure_id} is {measure.periodicity}",
                 )
         target = item.get("target")
-        if target is not None and (not isinstance(target, (int, float)) or isinstance(target, bool)):
+        if target is not None and (
+            not isinstance(target, (int, float)) or isinstance(target, bool)
+        ):
             checker.add(entry, "target", target, "must be a number")
             target = None
         if unit == "percent" and isinstance(target, (int, float)) and not 0 <= target <= 1:

@@ -24,7 +24,10 @@ NON_TERRITORIAL = ("action fraud", "cifas", "uk finance", "british transport pol
 
 
 def normalise_name(name: str) -> str:
-    """Lower case, '&' as 'and', letters and digits only: 'Devon & Cornwall' -> 'devonandcornwall'."""
+    """Lower case, '&' as 'and', letters and digits only.
+
+    'Devon & Cornwall Police' -> 'devonandcornwall'.
+    """
     text = str(name).lower().replace("&", " and ")
     text = re.sub(r"\b(police|service|constabulary)\b", " ", text)
     return re.sub(r"[^a-z0-9]", "", text)
@@ -123,7 +126,9 @@ def store_peer_groups(conn: sa.Connection, path: Path) -> int:
         for line, row in enumerate(reader, start=2):
             slug = aliases.get(normalise_name(row["force"] or ""))
             if slug is None:
-                problems.append(f"{path}: row {line}: column 'force' = {row['force']!r}: unknown force")
+                problems.append(
+                    f"{path}: row {line}: column 'force' = {row['force']!r}: unknown force"
+                )
                 continue
             groups.setdefault(row["group"].strip(), []).append(slug)
     if problems:
@@ -132,8 +137,12 @@ def store_peer_groups(conn: sa.Connection, path: Path) -> int:
         group_id = f"group-{slugify(name)}"
         conn.execute(sa.delete(schema.peer_group_members).where(
             schema.peer_group_members.c.group_id == group_id))
-        conn.execute(sa.delete(schema.peer_groups).where(schema.peer_groups.c.group_id == group_id))
-        conn.execute(sa.insert(schema.peer_groups).values(group_id=group_id, name=name, kind="user"))
+        conn.execute(
+            sa.delete(schema.peer_groups).where(schema.peer_groups.c.group_id == group_id)
+        )
+        conn.execute(
+            sa.insert(schema.peer_groups).values(group_id=group_id, name=name, kind="user")
+        )
         conn.execute(
             sa.insert(schema.peer_group_members),
             [{"group_id": group_id, "force_slug": s} for s in sorted(set(members))],

@@ -167,7 +167,7 @@ def _record_load(conn: sa.Connection, item: ParsedFile, user: str, now: dt.datet
     ).scalar_one())
 
 
-def _raw(conn: sa.Connection):  # noqa: ANN202 - the DuckDB DB-API connection
+def _raw(conn: sa.Connection):
     return conn.connection.dbapi_connection
 
 

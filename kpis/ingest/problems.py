@@ -78,4 +78,6 @@ class LoadRefused(ValueError):
         errors = report.errors
         lines = "\n".join(f"  {f}" for f in errors[:200])
         more = f"\n  ... and {len(errors) - 200} more" if len(errors) > 200 else ""
-        super().__init__(f"load refused, nothing was written: {len(errors)} error(s)\n{lines}{more}")
+        super().__init__(
+            f"load refused, nothing was written: {len(errors)} error(s)\n{lines}{more}"
+        )

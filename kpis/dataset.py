@@ -1,0 +1,203 @@
+"""Everything the KPI engine needs, read from the database once per data version.
+
+Observations are held wide (one row per force and period, one column per measure),
+which makes every KPI a vectorised sum and division.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from kpis import schema
+from kpis.catalogue import Catalogue, KpiDefinition, fetch_catalogue
+from kpis.config import NATIONAL_NAME, NATIONAL_SLUG
+from kpis.store import get_meta, query_frame
+
+
+def _frame(conn: sa.Connection, statement: sa.Select) -> pd.DataFrame:
+    return query_frame(conn, statement)
+
+
+@dataclass(frozen=True)
+class Cube:
+    """Observations as dense arrays: measure x force x month, plus area membership.
+
+    Area rows are ordered: the forces first (in ``Dataset.forces`` order), then England
+    and Wales, then the peer groups. Quarterly measures sit on the month grid at the
+    first month of each quarter.
+    """
+
+    periods: pd.DatetimeIndex
+    quarter_columns: np.ndarray  # bool per month: is it the first month of a quarter
+    values: np.ndarray  # measures x forces x months
+    measure_index: dict[str, int]
+    membership: np.ndarray  # areas x forces (0/1)
+    area_ids: np.ndarray
+    area_index: dict[str, int]
+    population: np.ndarray  # per force
+    peer_rows: np.ndarray  # per area row: its region's row (forces), else -1
+
+    def measure(self, measure_id: str) -> np.ndarray:
+        index = self.measure_index.get(measure_id)
+        if index is None:
+            return np.full(self.values.shape[1:], np.nan)
+        return self.values[index]
+
+
+def build_cube(forces: pd.DataFrame, areas: pd.DataFrame, members: pd.DataFrame,
+               observations: pd.DataFrame) -> Cube:
+    force_ids = list(forces["slug"])
+    force_pos = {slug: i for i, slug in enumerate(force_ids)}
+    if observations.empty:
+        periods = pd.DatetimeIndex([])
+    else:
+        periods = pd.date_range(observations["period_start"].min(),
+                                observations["period_start"].max(), freq="MS")
+    measure_ids = sorted(observations["measure_id"].unique()) if len(observations) else []
+    measure_index = {m: i for i, m in enumerate(measure_ids)}
+    values = np.full((len(measure_ids), len(force_ids), len(periods)), np.nan)
+    if len(observations):
+        known = observations["force_slug"].isin(force_pos)
+        obs = observations[known]
+        month_no = (obs["period_start"].dt.year * 12 + obs["period_start"].dt.month).to_numpy()
+        first = periods[0].year * 12 + periods[0].month
+        values[
+            obs["measure_id"].map(measure_index).to_numpy(),
+            obs["force_slug"].map(force_pos).to_numpy(),
+            month_no - first,
+        ] = obs["value"].to_numpy(dtype=float)
+    aggregate_ids = [a for a in areas["area_id"] if a not in force_pos]
+    area_ids = np.array(force_ids + aggregate_ids, dtype=object)
+    area_index = {a: i for i, a in enumerate(area_ids)}
+    membership = np.zeros((len(area_ids), len(force_ids)))
+    membership[np.arange(len(force_ids)), np.arange(len(force_ids))] = 1.0
+    for area_id, force_slug in zip(members["area_id"], members["force_slug"], strict=True):
+        if area_id in area_index and force_slug in force_pos:
+            membership[area_index[area_id], force_pos[force_slug]] = 1.0
+    peer_rows = np.full(len(area_ids), -1)
+    for area_id, force_slug in zip(members["area_id"], members["force_slug"], strict=True):
+        if str(area_id).startswith("region-") and force_slug in force_pos:
+            peer_rows[force_pos[force_slug]] = area_index[area_id]
+    return Cube(
+        periods=periods,
+        quarter_columns=np.asarray(periods.month % 3 == 1, dtype=bool),
+        values=values,
+        measure_index=measure_index,
+        membership=membership,
+        area_ids=area_ids,
+        area_index=area_index,
+        population=forces["population"].to_numpy(dtype=float),
+        peer_rows=peer_rows,
+    )
+
+
+@dataclass(frozen=True)
+class Dataset:
+    catalogue: Catalogue
+    forces: pd.DataFrame  # the 43 territorial forces: slug, name, region, population, nom_adoption
+    areas: pd.DataFrame  # area_id, name, kind (force|national|region|user), population
+    members: pd.DataFrame  # area_id (aggregate), force_slug
+    is_demo: bool
+    data_version: str
+    loads: pd.DataFrame
+    cube: Cube
+    _arrays: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def arrays(self, kpi_id: str) -> Any:
+        """The KPI computed for every area and period (cached: a dataset never changes)."""
+        cached = self._arrays.get(kpi_id)
+        if cached is None:
+            from kpis.measures import kpi_arrays  # measures builds on this module
+
+            cached = self._arrays[kpi_id] = kpi_arrays(self, self.kpis[kpi_id])
+        return cached
+
+    @cached_property
+    def kpis(self) -> dict[str, KpiDefinition]:
+        """The latest published version of each KPI, in catalogue order."""
+        return {k.kpi_id: k for k in self.catalogue.published()}
+
+    @cached_property
+    def region_of(self) -> dict[str, str]:
+        """Each force's regional peer group id."""
+        regional = self.members[self.members["area_id"].str.startswith("region-")]
+        return dict(zip(regional["force_slug"], regional["area_id"], strict=True))
+
+    @cached_property
+    def area_names(self) -> dict[str, str]:
+        return dict(zip(self.areas["area_id"], self.areas["name"], strict=True))
+
+    def latest_period(self, kpi_id: str, area: str | None = None) -> dt.date | None:
+        """The most recent period with data for the KPI (in ``area``, or in any area)."""
+        arrays = self.arrays(kpi_id)
+        present = arrays.present[self.cube.area_index[area]] if area else arrays.present.any(
+            axis=0)
+        if not present.any():
+            return None
+        return arrays.periods[np.nonzero(present)[0][-1]].date()
+
+    @cached_property
+    def as_of(self) -> dt.date | None:
+        """The latest month any force has data for."""
+        if not len(self.cube.periods):
+            return None
+        return self.cube.periods[-1].date()
+
+
+def load_dataset(conn: sa.Connection) -> Dataset:
+    catalogue = fetch_catalogue(conn)
+    forces_all = _frame(conn, sa.select(schema.forces).order_by(schema.forces.c.name))
+    forces = forces_all[forces_all["kind"] == "force"].reset_index(drop=True)
+    groups = _frame(conn, sa.select(schema.peer_groups).order_by(schema.peer_groups.c.name))
+    members = _frame(conn, sa.select(schema.peer_group_members)).rename(
+        columns={"group_id": "area_id"}
+    )
+    national_members = pd.DataFrame({"area_id": NATIONAL_SLUG, "force_slug": forces["slug"]})
+    members = pd.concat([national_members, members], ignore_index=True)
+    population = dict(zip(forces["slug"], forces["population"], strict=True))
+    group_population = members.assign(
+        population=members["force_slug"].map(population)
+    ).groupby("area_id")["population"].sum()
+    areas = pd.concat(
+        [
+            pd.DataFrame({
+                "area_id": forces["slug"], "name": forces["name"], "kind": "force",
+                "population": forces["population"],
+            }),
+            pd.DataFrame({
+                "area_id": [NATIONAL_SLUG], "name": [NATIONAL_NAME], "kind": ["national"],
+                "population": [int(forces["population"].sum())],
+            }),
+            pd.DataFrame({
+                "area_id": groups["group_id"], "name": groups["name"], "kind": groups["kind"],
+                "population": groups["group_id"].map(group_population).fillna(0).astype(int),
+            }),
+        ],
+        ignore_index=True,
+    )
+    observations = _frame(
+        conn,
+        sa.select(
+            schema.observations.c.force_slug, schema.observations.c.period_start,
+            schema.observations.c.measure_id, schema.observations.c.value,
+        ),
+    )
+    observations["period_start"] = pd.to_datetime(observations["period_start"])
+    loads = _frame(conn, sa.select(schema.loads).order_by(schema.loads.c.load_id.desc()))
+    return Dataset(
+        catalogue=catalogue,
+        forces=forces,
+        areas=areas,
+        members=members,
+        cube=build_cube(forces, areas, members, observations),
+        is_demo=get_meta(conn, "demo") == "true",
+        data_version=get_meta(conn, "data_version") or "0",
+        loads=loads,
+    )
