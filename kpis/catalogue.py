@@ -388,10 +388,11 @@ def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
         ],
     )
     terms = [
-        {"kpi_id": k.kpi_id, "version": k.version, "role": role, "measure_id": m}
+        {"kpi_id": k.kpi_id, "version": k.version, "role": role, "measure_id": m,
+         "term_order": order}
         for k in catalogue.kpis
         for role, measures in (("numerator", k.numerator), ("denominator", k.denominator))
-        for m in measures
+        for order, m in enumerate(measures)
     ]
     conn.execute(sa.insert(schema.kpi_terms), terms)
     links = [
@@ -413,7 +414,7 @@ def fetch_catalogue(conn: sa.Connection) -> Catalogue:
         for r in conn.execute(sa.select(schema.measures).order_by(schema.measures.c.measure_id))
     ]
     terms: dict[tuple[str, int, str], list[str]] = {}
-    for row in conn.execute(sa.select(schema.kpi_terms).order_by(schema.kpi_terms.c.measure_id)):
+    for row in conn.execute(sa.select(schema.kpi_terms).order_by(schema.kpi_terms.c.term_order)):
         terms.setdefault((row.kpi_id, row.version, row.role), []).append(row.measure_id)
     links: dict[tuple[str, int], list[str]] = {}
     for row in conn.execute(

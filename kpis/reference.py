@@ -115,7 +115,7 @@ def store_peer_groups(conn: sa.Connection, path: Path) -> int:
     Forces may be given by slug or by any known name. Returns the number of groups.
     """
     aliases = dict(conn.execute(
-        sa.select(schema.force_aliases.c.alias, schema.force_aliases.c.slug)).tuples().all())
+        sa.select(schema.force_aliases.c.alias, schema.force_aliases.c.slug)).all())
     groups: dict[str, list[str]] = {}
     problems: list[str] = []
     with open(path, newline="", encoding="utf-8-sig") as handle:

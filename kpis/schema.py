@@ -99,6 +99,7 @@ kpi_terms = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("role", sa.String, primary_key=True),  # numerator | denominator
     sa.Column("measure_id", sa.String, primary_key=True),
+    sa.Column("term_order", sa.Integer, nullable=False),  # order as written in the catalogue
 )
 
 kpi_recommendations = sa.Table(

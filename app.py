@@ -1,0 +1,108 @@
+"""The NOM flight deck web app: wiring only (config, store, pages).
+
+``python app.py`` serves on http://127.0.0.1:8050, building the demonstration
+database first if the file is missing. ``server`` is the Flask app for a WSGI
+server (e.g. ``gunicorn app:server``); the database is opened lazily, read-only, in
+each worker after the fork.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import dash
+
+from kpis.catalogue import read_catalogue
+from kpis.config import CATALOGUE_FILE, PROJECT_ROOT, resolve_db_path
+from kpis.service import FlightDeckService
+from layouts._context import SERVICE_KEY
+
+TITLE = "NOM flight deck"
+
+# Dash's default page has no lang attribute, which fails WCAG 3.1.1.
+INDEX_STRING = """<!DOCTYPE html>
+<html lang="en-GB">
+    <head>
+        {%metas%}
+        <title>{%title%}</title>
+        {%favicon%}
+        {%css%}
+    </head>
+    <body>
+        <noscript>
+            <h1>NOM flight deck</h1>
+            <p>This dashboard needs JavaScript. It shows the Operation Soteria National
+            Operating Model measures for rape and serious sexual offences by pillar:</p>
+            <ol>%(pillars)s</ol>
+        </noscript>
+        {%app_entry%}
+        <footer>
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </footer>
+    </body>
+</html>"""
+
+
+def ensure_database(db_path: Path, progress: Callable[[str], None] = print) -> Path:
+    """Build the demonstration database if there is no database file yet."""
+    if not db_path.exists():
+        from kpis.demo import build_demo
+
+        progress(f"No database at {db_path}: building demonstration data (a few seconds)")
+        build_demo(db_path, progress=progress)
+    return db_path
+
+
+def create_app(db_path: Path | None = None) -> dash.Dash:
+    """Build the Dash app over the database at ``db_path`` (not opened until needed)."""
+    # Pages register themselves on import; a second app in one process (tests) must
+    # start from an empty registry.
+    dash.page_registry.clear()
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(PROJECT_ROOT / "layouts"),
+        assets_folder=str(PROJECT_ROOT / "assets"),
+        title=TITLE,
+        update_title=None,
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    pillars = read_catalogue(CATALOGUE_FILE).pillars
+    app.index_string = INDEX_STRING.replace(
+        "%(pillars)s", "".join(f"<li>{html.escape(p.name)}</li>" for p in pillars)
+    )
+    app.server.config[SERVICE_KEY] = FlightDeckService(resolve_db_path(db_path))
+
+    from layouts._shell import register_shell, shell_layout
+
+    app.layout = shell_layout
+    register_shell(app)
+    return app
+
+
+def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:
+    """Serve this module's app over ``db_path``, building demonstration data if missing."""
+    database = ensure_database(db_path)
+    app.server.config[SERVICE_KEY] = FlightDeckService(database)
+    print(f"Serving the flight deck on http://{host}:{port}/ from {database}", file=sys.stderr)
+    app.run(host=host, port=port, debug=debug)
+
+
+# One app per process: Dash Pages registers page callbacks globally on import.
+app = create_app()
+server = app.server
+
+if __name__ == "__main__":
+    serve(
+        resolve_db_path(),
+        host=os.environ.get("FLIGHTDECK_HOST", "127.0.0.1"),
+        port=int(os.environ.get("FLIGHTDECK_PORT", "8050")),
+    )

@@ -1,0 +1,143 @@
+"""The frame around every page: skip link, navigation, demonstration banner, controls.
+
+The page-wide view controls (force, period, comparator) are drawn by each page from
+its URL query and write any change back to the URL, which re-renders the page:
+the URL is the single source of truth for what is on screen.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html
+
+from kpis.config import NATIONAL_SLUG
+from kpis.periods import format_month, month_label
+from layouts import _ids as ids
+from layouts._context import dataset
+from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState
+
+DEMO_TEXT = (
+    "Demonstration data: generated for illustration, not real police figures."
+)
+NAV_PAGES = (
+    ("Flight deck", "/"),
+)
+
+
+def demo_banner() -> html.Div:
+    return html.Div(
+        [html.Strong("DEMONSTRATION DATA "), html.Span(DEMO_TEXT)],
+        id=ids.DEMO_BANNER,
+        className="demo-banner",
+        role="note",
+    )
+
+
+def navbar() -> dbc.Navbar:
+    links = [
+        dbc.NavItem(dbc.NavLink(label, href=href, active="exact"))
+        for label, href in NAV_PAGES
+    ]
+    return dbc.Navbar(
+        dbc.Container([
+            dbc.NavbarBrand("NOM flight deck", href="/"),
+            dbc.Nav(links, navbar=True, className="me-auto"),
+        ], fluid=True),
+        id=ids.NAVBAR,
+        color="primary",
+        dark=True,
+        className="site-nav",
+    )
+
+
+def shell_layout() -> html.Div:
+    """The app layout, built per page load so the demo banner follows the data."""
+    try:
+        is_demo = dataset().is_demo
+    except Exception:  # noqa: BLE001 - the page itself reports data problems
+        is_demo = False
+    return html.Div([
+        html.A("Skip to main content", href=f"#{ids.MAIN}", id=ids.SKIP_LINK,
+               className="skip-link"),
+        dcc.Location(id=ids.URL, refresh="callback-nav"),
+        html.Header([navbar(), demo_banner() if is_demo else None]),
+        html.Main(dash.page_container, id=ids.MAIN, tabIndex="-1",
+                  className="container-fluid py-3"),
+        html.Footer(
+            html.P(
+                "Operation Soteria National Operating Model flight deck. Sources: force "
+                "monthly returns and Home Office crime outcomes and recorded crime open data.",
+                className="small text-body-secondary mb-0",
+            ),
+            className="container-fluid py-3 border-top",
+        ),
+    ])
+
+
+def control_bar(state: ViewState) -> dbc.Row:
+    """Force, period and comparator selectors, initialised from the view state."""
+    ds = dataset()
+    force_options = [{"label": "England and Wales", "value": NATIONAL_SLUG}] + [
+        {"label": name, "value": slug}
+        for slug, name in zip(ds.forces["slug"], ds.forces["name"], strict=True)
+    ]
+    periods = list(reversed(ds.cube.periods))
+    period_options = [
+        {"label": month_label(p.date()), "value": format_month(p.date())} for p in periods
+    ]
+    comparator_options = [
+        {"label": "England and Wales", "value": COMPARATOR_NATIONAL},
+        {"label": "Region", "value": COMPARATOR_REGION},
+    ] + [
+        {"label": name, "value": area_id}
+        for area_id, name, kind in zip(ds.areas["area_id"], ds.areas["name"], ds.areas["kind"],
+                                       strict=True)
+        if kind == "user"
+    ]
+    columns = [
+        dbc.Col([
+            dbc.Label("Force", html_for=ids.FORCE),
+            dcc.Dropdown(force_options, state.force, id=ids.FORCE, clearable=False),
+        ], md=4),
+        dbc.Col([
+            dbc.Label("Period", html_for=ids.PERIOD),
+            dcc.Dropdown(period_options, format_month(state.period) if state.period else None,
+                         id=ids.PERIOD, clearable=False),
+        ], md=3),
+        dbc.Col([
+            dbc.Label("Compare with", html_for=ids.COMPARATOR),
+            dcc.Dropdown(comparator_options, state.comparator, id=ids.COMPARATOR,
+                         clearable=False),
+        ], md=3),
+    ]
+    return dbc.Row(columns, className="g-3 mb-3 controls", role="group",
+                   **{"aria-label": "View controls"})
+
+
+def register_shell(app: dash.Dash) -> None:
+    """Callbacks of the frame; registered on the app (not globally) so every app has them."""
+
+    @app.callback(
+        Output(ids.URL, "search"),
+        Input(ids.FORCE, "value"),
+        Input(ids.PERIOD, "value"),
+        Input(ids.COMPARATOR, "value"),
+        State(ids.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def controls_to_url(force: str | None, period: str | None, comparator: str | None,
+                        search: str | None) -> str:
+        """Write the chosen force, period and comparator into the URL."""
+        query = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
+        changed = {"force": force, "period": period, "comparator": comparator}
+        query.update({k: v for k, v in changed.items() if v})
+        new = ViewState(query.get("force", NATIONAL_SLUG), None,
+                        query.get("comparator", COMPARATOR_NATIONAL))
+        extra = {k: v for k, v in query.items() if k not in ("force", "comparator")}
+        result = new.query(**extra)
+        if result == (search or "") or result == "?" + (search or "").lstrip("?"):
+            return dash.no_update
+        return result

@@ -1,0 +1,65 @@
+"""The view state every page shares, kept in the URL query string.
+
+``?force=kent&period=2025-09&comparator=region`` — so that any view can be
+bookmarked, shared and reloaded exactly. Unknown values fall back to defaults.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from kpis.config import NATIONAL_SLUG
+from kpis.dataset import Dataset
+from kpis.periods import format_month, parse_month
+
+COMPARATOR_NATIONAL = "national"
+COMPARATOR_REGION = "region"
+
+
+@dataclass(frozen=True)
+class ViewState:
+    force: str
+    period: dt.date | None
+    comparator: str  # "national", "region" or a peer group id
+
+    def query(self, **changes: str) -> str:
+        values = {
+            "force": self.force,
+            "period": format_month(self.period) if self.period else "",
+            "comparator": self.comparator,
+        }
+        values.update(changes)
+        return "?" + urlencode({k: v for k, v in values.items() if v})
+
+    def comparator_area(self, ds: Dataset) -> str | None:
+        """The area the selected force is compared with (None: nothing to compare)."""
+        if self.comparator == COMPARATOR_NATIONAL:
+            return None if self.force == NATIONAL_SLUG else NATIONAL_SLUG
+        if self.comparator == COMPARATOR_REGION:
+            return ds.region_of.get(self.force, NATIONAL_SLUG if self.force != NATIONAL_SLUG
+                                    else None)
+        return self.comparator
+
+    def comparator_label(self, ds: Dataset) -> str:
+        area = self.comparator_area(ds)
+        return ds.area_names.get(area, "") if area else ""
+
+
+def read_state(ds: Dataset, force: str | None = None, period: str | None = None,
+               comparator: str | None = None) -> ViewState:
+    forces = set(ds.forces["slug"]) | {NATIONAL_SLUG}
+    chosen_force = force if force in forces else NATIONAL_SLUG
+    chosen_period = ds.as_of
+    if period:
+        try:
+            asked = parse_month(period)
+        except ValueError:
+            asked = None
+        if asked is not None and ds.as_of is not None and asked <= ds.as_of:
+            chosen_period = asked
+    groups = set(ds.areas.loc[ds.areas["kind"] == "user", "area_id"])
+    if comparator not in ({COMPARATOR_NATIONAL, COMPARATOR_REGION} | groups):
+        comparator = COMPARATOR_NATIONAL
+    return ViewState(chosen_force, chosen_period, comparator)

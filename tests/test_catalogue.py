@@ -1,0 +1,170 @@
+"""The KPI catalogue file: the shipped one is valid and complete; bad ones are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from kpis import schema
+from kpis.catalogue import CatalogueError, fetch_catalogue, parse_catalogue, read_catalogue
+from kpis.config import CATALOGUE_FILE
+from kpis.database import reload_catalogue
+from kpis.store import Reader
+
+PILLARS = {
+    1: "Suspect-focused investigations",
+    2: "Identifying and disrupting repeat suspects",
+    3: "Procedural justice and victim engagement",
+    4: "Officer learning, development and wellbeing",
+    5: "Data and performance",
+    6: "Digital forensics",
+}
+HOME_OFFICE_KPIS = {
+    "ho_rape_recorded", "ho_rape_charge_rate", "ho_rape_outcome_pending_share",
+    "ho_rape_victim_not_supporting_share", "ho_rape_no_suspect_share",
+    "ho_rape_evidential_difficulties_share",
+}
+
+
+def shipped() -> dict:
+    return yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8"))
+
+
+def mutated(change) -> str:  # noqa: ANN001 - a function editing the parsed YAML
+    raw = shipped()
+    change(raw)
+    return yaml.safe_dump(raw, sort_keys=False)
+
+
+def test_shipped_catalogue_is_valid_with_six_pillars_and_at_least_28_published_kpis() -> None:
+    catalogue = read_catalogue(CATALOGUE_FILE)
+    assert {p.number: p.name for p in catalogue.pillars} == PILLARS
+    published = catalogue.published()
+    assert len(published) >= 28
+    assert {k.pillar for k in published} == set(PILLARS)
+
+
+def test_shipped_catalogue_holds_the_home_office_kpis_the_ingest_feeds() -> None:
+    ids = {k.kpi_id for k in read_catalogue(CATALOGUE_FILE).published()}
+    assert HOME_OFFICE_KPIS <= ids
+
+
+def test_shipped_catalogue_evidences_every_inspection_recommendation() -> None:
+    catalogue = read_catalogue(CATALOGUE_FILE)
+    linked = {r for k in catalogue.published() for r in k.recommendations}
+    assert linked == {"R1", "R2", "R3", "R4", "R5"}
+    titles = " ".join(k.title.lower() for k in catalogue.published())
+    for phrase in ("word-on-word", "repeat suspects", "bail", "orders", "63g", "accredited",
+                   "charge/summons", "victim does not support"):
+        assert phrase in titles, phrase
+
+
+def test_victim_not_supporting_share_is_outcomes_14_plus_16_over_closed_outcomes() -> None:
+    kpi = next(k for k in read_catalogue(CATALOGUE_FILE).published()
+               if k.kpi_id == "ho_rape_victim_not_supporting_share")
+    assert kpi.numerator == ("ho_rape_outcome14_closed", "ho_rape_outcome16_closed")
+    assert kpi.denominator == ("ho_rape_outcomes_closed_all",)
+
+
+def test_every_kpi_names_its_source_and_status() -> None:
+    for kpi in read_catalogue(CATALOGUE_FILE).kpis:
+        assert kpi.source
+        assert kpi.status in ("draft", "published")
+
+
+def test_a_draft_revision_does_not_replace_the_published_version() -> None:
+    catalogue = read_catalogue(CATALOGUE_FILE)
+    versions = [k for k in catalogue.kpis if k.kpi_id == "digital_strategy_share"]
+    assert {(k.version, k.status) for k in versions} == {(1, "published"), (2, "draft")}
+    published = next(k for k in catalogue.published() if k.kpi_id == "digital_strategy_share")
+    assert published.version == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c["kpis"][0].update(pillar=9), "field 'pillar' = 9: unknown pillar"),
+        (lambda c: c["kpis"][0].update(numerator=["no_such_measure"]),
+         "field 'numerator' = 'no_such_measure': unknown measure"),
+        (lambda c: c["kpis"][0].update(denominator=["nonexistent"]),
+         "field 'denominator' = 'nonexistent': unknown measure"),
+        (lambda c: c["kpis"][0].update(polarity="up"),
+         "field 'polarity' = 'up': must be one of higher, lower, neutral"),
+        (lambda c: c["kpis"].append(dict(c["kpis"][0])), "duplicate id+version"),
+        (lambda c: c["kpis"][0].update(status="live"), "field 'status' = 'live'"),
+        (lambda c: c["kpis"][0].update(unit="furlongs"), "field 'unit' = 'furlongs'"),
+        (lambda c: c["kpis"][0].update(target=1.5), "a percent target is a fraction"),
+        (lambda c: c["kpis"][0].update(effective_from="soon"), "must be a date"),
+        (lambda c: c["kpis"][0].pop("denominator"), "a percent KPI needs a denominator"),
+        (lambda c: c["kpis"][0].update(periodicity="monthly"), "is quarterly"),
+    ],
+)
+def test_an_invalid_catalogue_is_refused_naming_the_entry_field_value_and_rule(
+    change, expected: str  # noqa: ANN001
+) -> None:
+    with pytest.raises(CatalogueError) as raised:
+        parse_catalogue(mutated(change), file_name="edited.yaml")
+    message = str(raised.value)
+    assert expected in message
+    assert "edited.yaml: kpis[" in message
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    def two_faults(c: dict) -> None:
+        c["kpis"][0]["pillar"] = 0
+        c["kpis"][3]["polarity"] = "sideways"
+
+    with pytest.raises(CatalogueError) as raised:
+        parse_catalogue(mutated(two_faults))
+    rules = [p.rule for p in raised.value.problems]
+    assert len(rules) == 2
+    assert any("unknown pillar" in r for r in rules)
+    assert any("must be one of higher" in r for r in rules)
+
+
+def test_text_that_is_not_yaml_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(CatalogueError, match="not valid YAML"):
+        parse_catalogue("kpis: [unclosed", file_name="broken.yaml")
+
+
+def test_adding_a_kpi_is_an_edit_of_the_file_and_a_reload(empty_db: Path, tmp_path: Path) -> None:
+    def add(c: dict) -> None:
+        c["kpis"].append({
+            "id": "isva_referrals_count", "version": 1, "status": "published",
+            "title": "ISVA referrals", "pillar": 3, "description": "Referrals to an ISVA.",
+            "numerator": ["isva_referrals"], "unit": "count", "polarity": "higher",
+            "periodicity": "monthly", "source": "Force monthly return",
+            "effective_from": "2024-04-01",
+        })
+
+    edited = tmp_path / "catalogue.yaml"
+    edited.write_text(mutated(add), encoding="utf-8")
+    reload_catalogue(empty_db, edited)
+    with Reader(empty_db).connect() as conn:
+        catalogue = fetch_catalogue(conn)
+    added = next(k for k in catalogue.kpis if k.kpi_id == "isva_referrals_count")
+    assert (added.pillar, added.unit, added.numerator) == (3, "count", ("isva_referrals",))
+
+
+def test_a_refused_reload_leaves_the_database_untouched(empty_db: Path, tmp_path: Path) -> None:
+    before = empty_db.read_bytes()
+    edited = tmp_path / "bad.yaml"
+    edited.write_text(mutated(lambda c: c["kpis"][0].update(pillar=42)), encoding="utf-8")
+    with pytest.raises(CatalogueError):
+        reload_catalogue(empty_db, edited)
+    assert empty_db.read_bytes() == before
+
+
+def test_catalogue_round_trips_through_duckdb(empty_db: Path) -> None:
+    original = read_catalogue(CATALOGUE_FILE)
+    with Reader(empty_db).connect() as conn:
+        stored = fetch_catalogue(conn)
+        versions = conn.execute(sa.select(sa.func.count()).select_from(
+            schema.kpi_definitions)).scalar_one()
+    assert versions == len(original.kpis)
+    by_key = {(k.kpi_id, k.version): k for k in stored.kpis}
+    for kpi in original.kpis:
+        assert by_key[(kpi.kpi_id, kpi.version)] == kpi
