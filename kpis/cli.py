@@ -178,9 +178,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
+    from kpis.catalogue import read_catalogue
     from kpis.ingest.context import context_from
     from kpis.ingest.template import write_template
-    from kpis.catalogue import read_catalogue
     from kpis.reference import read_forces
 
     if args.end < args.start:

@@ -21,6 +21,7 @@ from kpis.measures import SpcOptions, flight_deck_table
 from kpis.store import FileIdentity, Reader
 
 TABLE_CACHE_SIZE = 256
+DEFAULT_SPC = SpcOptions()
 
 
 class FlightDeckService:
@@ -51,7 +52,7 @@ class FlightDeckService:
         end: dt.date | None = None,
         suppress: bool = False,
         peer_group: str | None = None,
-        spc: SpcOptions | None = SpcOptions(),
+        spc: SpcOptions | None = DEFAULT_SPC,
     ) -> pd.DataFrame:
         """``flight_deck_table`` for the current data, cached per data version."""
         dataset = self.dataset()

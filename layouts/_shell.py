@@ -57,7 +57,7 @@ def shell_layout() -> html.Div:
     """The app layout, built per page load so the demo banner follows the data."""
     try:
         is_demo = dataset().is_demo
-    except Exception:  # noqa: BLE001 - the page itself reports data problems
+    except Exception:
         is_demo = False
     return html.Div([
         html.A("Skip to main content", href=f"#{ids.MAIN}", id=ids.SKIP_LINK,
@@ -77,7 +77,7 @@ def shell_layout() -> html.Div:
     ])
 
 
-def control_bar(state: ViewState) -> dbc.Row:
+def control_bar(state: ViewState) -> html.Div:
     """Force, period and comparator selectors, initialised from the view state."""
     ds = dataset()
     force_options = [{"label": "England and Wales", "value": NATIONAL_SLUG}] + [
@@ -113,8 +113,8 @@ def control_bar(state: ViewState) -> dbc.Row:
                          clearable=False),
         ], md=3),
     ]
-    return dbc.Row(columns, className="g-3 mb-3 controls", role="group",
-                   **{"aria-label": "View controls"})
+    return html.Div(dbc.Row(columns, className="g-3 mb-3"), className="controls", role="group",
+                    **{"aria-label": "View controls"})
 
 
 def register_shell(app: dash.Dash) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 from dash import html
 
 from kpis.catalogue import KpiDefinition
-from kpis.summary import format_change, format_period, format_value
+from kpis.formatting import format_change, format_period, format_value
 from layouts import _ids as ids
 from layouts._context import dataset, service
 from layouts._shell import control_bar

@@ -7,9 +7,14 @@ and copied for any test that writes to it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +22,9 @@ from kpis.database import initialise
 from kpis.dataset import Dataset, load_dataset
 from kpis.demo import build_demo
 from kpis.store import Reader, write_transaction
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 DEMO_END = dt.date(2025, 9, 1)
 DEMO_SEED = 7
@@ -64,3 +72,95 @@ def dataset_of(path: Path) -> Dataset:
             return load_dataset(conn)
     finally:
         reader.close()
+
+
+# --------------------------------------------------------------------------- live app
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu",
+    # The machine has no network: stop Chromium's own background calls.
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--disable-quic",
+]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout: float = 60.0) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    db: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_server(db: Path, log: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
+    """Run ``python app.py`` (the README's run path) over ``db`` on a free port."""
+    port = free_port()
+    env = {**os.environ, "FLIGHTDECK_DB": str(db), "FLIGHTDECK_PORT": str(port),
+           **(extra_env or {})}
+    handle = open(log, "wb")  # noqa: SIM115 - closed when the process is stopped
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env,
+                               stdout=handle, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url + "/")
+    except OSError:
+        process.kill()
+        raise RuntimeError(f"the app did not start:\n{log.read_text()}") from None
+    return LiveServer(url, db, process, log)
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[LiveServer]:
+    """The real app, served by ``python app.py`` over a copy of the demo database."""
+    folder = tmp_path_factory.mktemp("live")
+    db = folder / "flightdeck.duckdb"
+    shutil.copyfile(demo_db_readonly, db)
+    server = start_server(db, folder / "server.log")
+    yield server
+    stop_server(server)
+    assert "Traceback" not in server.log.read_text(), server.log.read_text()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -33,7 +33,7 @@ def shipped() -> dict:
     return yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8"))
 
 
-def mutated(change) -> str:  # noqa: ANN001 - a function editing the parsed YAML
+def mutated(change) -> str:
     raw = shipped()
     change(raw)
     return yaml.safe_dump(raw, sort_keys=False)
@@ -49,7 +49,7 @@ def test_shipped_catalogue_is_valid_with_six_pillars_and_at_least_28_published_k
 
 def test_shipped_catalogue_holds_the_home_office_kpis_the_ingest_feeds() -> None:
     ids = {k.kpi_id for k in read_catalogue(CATALOGUE_FILE).published()}
-    assert HOME_OFFICE_KPIS <= ids
+    assert ids >= HOME_OFFICE_KPIS
 
 
 def test_shipped_catalogue_evidences_every_inspection_recommendation() -> None:
@@ -103,7 +103,7 @@ def test_a_draft_revision_does_not_replace_the_published_version() -> None:
     ],
 )
 def test_an_invalid_catalogue_is_refused_naming_the_entry_field_value_and_rule(
-    change, expected: str  # noqa: ANN001
+    change, expected: str
 ) -> None:
     with pytest.raises(CatalogueError) as raised:
         parse_catalogue(mutated(change), file_name="edited.yaml")

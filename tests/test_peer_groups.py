@@ -32,6 +32,6 @@ def test_an_unknown_force_in_a_peer_group_file_is_refused_with_its_row(
 ) -> None:
     groups = tmp_path / "msg.csv"
     groups.write_text("group,force\nG,kent\nG,Atlantis\n", encoding="utf-8")
-    with pytest.raises(PeerGroupError, match=r"row 3: column 'force' = 'Atlantis': unknown"):
-        with write_transaction(empty_db) as conn:
-            store_peer_groups(conn, groups)
+    expected = r"row 3: column 'force' = 'Atlantis': unknown"
+    with pytest.raises(PeerGroupError, match=expected), write_transaction(empty_db) as conn:
+        store_peer_groups(conn, groups)

@@ -42,7 +42,6 @@ def build_context(conn: sa.Connection, today: dt.date | None = None) -> IngestCo
     catalogue = fetch_catalogue(conn)
     aliases = dict(
         conn.execute(sa.select(schema.force_aliases.c.alias, schema.force_aliases.c.slug))
-        .tuples()
         .all()
     )
     slugs = frozenset(

@@ -3,18 +3,27 @@
 Both come one row per force, financial quarter and offence code (and, for outcomes,
 outcome type). Header wording, year and quarter notation and force names vary
 between releases; all are matched loosely. Rows for bodies that are not territorial
-forces are ignored and counted. Validation is vectorised: these files run to a
-million rows.
+forces are ignored and counted, as are rows for offences other than rape and other
+sexual offences.
+
+These files run to a million rows, so validation never loops over rows: each column
+is reduced to its distinct values (a handful of years, quarters, forces, codes and
+small counts), each distinct value is checked once, and the verdicts are spread back
+over the rows with integer indexing.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from kpis.ingest.context import IngestContext
 from kpis.ingest.problems import Report
-from kpis.ingest.tables import FORMULA_PREFIXES, Table, normalise_header
+from kpis.ingest.tables import FORMULA_RULE, Table, looks_like_formula, normalise_header
 from kpis.reference import NON_TERRITORIAL, normalise_name
 
 RAPE_CODES = ("19C", "19D", "19E", "19F", "19G", "19H")
@@ -23,6 +32,18 @@ OTHER_SEXUAL_OFFENCE_CODES = (
     "88A", "88C", "88D", "88E",
 )
 OUTCOME_TYPES = range(0, 23)
+# Closed-basis outcome types stored one by one (the KPIs' numerators).
+CLOSED_TYPES_STORED = (1, 14, 15, 16, 18)
+RAPE_OUTCOME_MEASURES = (
+    "ho_rape_outcomes_recorded_all", "ho_rape_outcome1_recorded", "ho_rape_outcome0_recorded",
+    "ho_rape_outcomes_closed_all", *(f"ho_rape_outcome{n}_closed" for n in CLOSED_TYPES_STORED),
+)
+OSO_OUTCOME_MEASURES = ("ho_oso_outcomes_recorded_all", "ho_oso_outcome1_recorded")
+# Beyond this many rows breaking one rule in one column, the rest are counted, not listed.
+MAX_ROWS_PER_RULE = 1000
+
+_YEAR_RE = re.compile(r"^(\d{4})\s*[/-]\s*(\d{2}|\d{4})$")
+_NON_TERRITORIAL_KEYS = tuple(normalise_name(n) for n in NON_TERRITORIAL)
 
 # Which column is which, by normalised header.
 _COMMON = {
@@ -30,6 +51,13 @@ _COMMON = {
     "quarter": ("financialquarter",),
     "force": ("forcename",),
     "code": ("offencecode",),
+}
+_LABELS = {
+    "year": "Financial Year", "quarter": "Financial Quarter", "force": "Force Name",
+    "code": "Offence Code", "outcome": "Outcome Type",
+    "recorded": "outcomes for offences recorded in the quarter",
+    "closed": "outcomes for investigations closed in the quarter",
+    "offences": "Number of Offences",
 }
 
 
@@ -64,111 +92,194 @@ def _locate(table: Table, report: Report, extra: dict[str, str | None]) -> dict[
     columns.update(extra)
     missing = [name for name, header in columns.items() if header is None]
     if missing:
-        labels = {
-            "year": "Financial Year", "quarter": "Financial Quarter", "force": "Force Name",
-            "code": "Offence Code", "outcome": "Outcome Type",
-            "recorded": "outcomes for offences recorded in the quarter",
-            "closed": "outcomes for investigations closed in the quarter",
-            "offences": "Number of Offences",
-        }
-        report.error(table.file, 1, None, ", ".join(labels[m] for m in missing),
-                     "missing required column(s)")
+        report.error(table.file, table.header_row, None,
+                     ", ".join(_LABELS[m] for m in missing), "missing required column(s)")
         return None
     return {k: v for k, v in columns.items() if v is not None}
 
 
-def _errors_for(report: Report, table: Table, mask: pd.Series, column: str, rule: str) -> None:
-    if not mask.any():
+class _Column:
+    """One column as integer codes into its distinct values (stripped text)."""
+
+    def __init__(self, table: Table, header: str) -> None:
+        series = table.frame[header]
+        self.header = header
+        self.raw = series
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            codes = series.cat.codes.to_numpy()
+            distinct = [str(c) for c in series.cat.categories]
+        else:
+            codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+            distinct = [str(u) for u in uniques]
+        # A missing value has code -1, which indexes the "" appended last.
+        self.codes = codes.astype(np.int64)
+        self.distinct = [d.strip() for d in distinct] + [""]
+
+    def per_row(self, per_distinct: list[object] | np.ndarray,
+                dtype: object = None) -> np.ndarray:
+        """Spread one verdict per distinct value over the rows."""
+        return np.asarray(per_distinct, dtype=dtype)[self.codes]
+
+    def normalised_ids(self, key: list[str]) -> np.ndarray:
+        """Per row, an integer that is equal exactly when ``key`` of the value is equal."""
+        ids = pd.factorize(pd.Series(key, dtype=object))[0]
+        return self.per_row(ids, np.int64)
+
+
+def _errors_for(report: Report, table: Table, mask: np.ndarray, column: _Column,
+                rule: str) -> None:
+    """One error per row in ``mask``, quoting the cell; past a limit, a count instead."""
+    positions = np.flatnonzero(mask)
+    if not len(positions):
         return
-    values = table.frame[column]
-    for row in mask[mask].index:
-        report.error(table.file, int(row), column, values.at[row], rule)
+    index = table.frame.index
+    for position in positions[:MAX_ROWS_PER_RULE]:
+        report.error(table.file, int(index[position]), column.header,
+                     column.raw.iat[position], rule)
+    if len(positions) > MAX_ROWS_PER_RULE:
+        report.error(table.file, None, column.header, None,
+                     f"{len(positions) - MAX_ROWS_PER_RULE} more row(s) from row "
+                     f"{int(index[positions[MAX_ROWS_PER_RULE]])} on: {rule}")
 
 
-def _common(table: Table, cols: dict[str, str], ctx: IngestContext,
-            report: Report) -> pd.DataFrame | None:
-    """Validate year, quarter, force and offence code; keep territorial sexual-offence rows."""
-    frame = table.frame
-    text = {k: frame[c].astype(str).str.strip() for k, c in cols.items()}
-    for key, column in cols.items():
-        formula = text[key].str.startswith(FORMULA_PREFIXES) & ~text[key].str.fullmatch(
-            r"-?\d+(\.\d+)?"
-        )
-        _errors_for(report, table, formula, column,
-                    "text starting with '=', '+', '-' or '@' is refused (formula injection)")
+@dataclass
+class _Rows:
+    """Per-row verdicts on the columns every Home Office table shares."""
 
-    force_names = text["force"]
-    unique = pd.Series(force_names.unique())
-    normalised = {name: normalise_name(name) for name in unique}
-    non_territorial = force_names.map(
-        lambda n: any(normalise_name(x) in normalised[n] for x in NON_TERRITORIAL)
+    force: np.ndarray  # index into the context's sorted force slugs, -1 if unknown
+    period: np.ndarray  # months since year 0 of the quarter's first month, -1 if invalid
+    code: np.ndarray  # normalised offence code id
+    rape: np.ndarray
+    keep: np.ndarray  # a territorial row for a rape or other sexual offence
+    territorial_ok: np.ndarray  # territorial, with a valid force and quarter
+    slugs: list[str]
+
+
+def _common(table: Table, cols: dict[str, str], ctx: IngestContext, report: Report) -> _Rows:
+    """Validate year, quarter, force and offence code; classify rows."""
+    columns = {key: _Column(table, cols[key]) for key in _COMMON}
+    formula: dict[str, np.ndarray] = {}
+    for key, column in columns.items():
+        formula[key] = column.per_row([looks_like_formula(d) for d in column.distinct], bool)
+        _errors_for(report, table, formula[key], column, FORMULA_RULE)
+
+    force = columns["force"]
+    names = [normalise_name(d) for d in force.distinct]
+    non_territorial = force.per_row(
+        [bool(n) and any(k in n for k in _NON_TERRITORIAL_KEYS) for n in names], bool
     )
     if non_territorial.any():
         report.ignore("for bodies that are not territorial forces", int(non_territorial.sum()))
-    slugs = force_names.map(lambda n: ctx.aliases.get(normalised[n]))
-    slugs = slugs.where(slugs.isin(ctx.force_slugs))
-    _errors_for(report, table, slugs.isna() & ~non_territorial, cols["force"], "unknown force")
+    territorial = ~non_territorial
+    slugs = sorted(ctx.force_slugs)
+    position = {slug: i for i, slug in enumerate(slugs)}
+    force_id = force.per_row([position.get(ctx.aliases.get(n, ""), -1) for n in names], np.int64)
+    _errors_for(report, table, (force_id < 0) & territorial & ~formula["force"], force,
+                "unknown force")
 
-    code = text["code"].str.upper()
-    rape = code.isin(RAPE_CODES)
-    oso = code.isin(OTHER_SEXUAL_OFFENCE_CODES)
-    other_offence = ~(rape | oso) & ~non_territorial
+    code = columns["code"]
+    upper = [d.upper() for d in code.distinct]
+    rape = code.per_row([u in RAPE_CODES for u in upper], bool)
+    oso = code.per_row([u in OTHER_SEXUAL_OFFENCE_CODES for u in upper], bool)
+    other_offence = ~(rape | oso) & territorial
     if other_offence.any():
         report.ignore("for offence codes outside rape and other sexual offences",
                       int(other_offence.sum()))
 
-    year = text["year"].str.extract(r"^(\d{4})\s*[/-]\s*(\d{2})$")
-    start_year = pd.to_numeric(year[0], errors="coerce")
-    end_ok = (start_year + 1) % 100 == pd.to_numeric(year[1], errors="coerce")
-    bad_year = start_year.isna() | ~end_ok
-    _errors_for(report, table, bad_year & ~non_territorial, cols["year"],
+    year = columns["year"]
+    starts = [_financial_year_start(d) for d in year.distinct]
+    start_year = year.per_row([-1 if s is None else s for s in starts], np.int64)
+    bad_year = (start_year < 0) & territorial
+    _errors_for(report, table, bad_year & ~formula["year"], year,
                 "bad financial year: write it as 2023/24 or 2023-24")
-    quarter = pd.to_numeric(
-        text["quarter"].str.upper().str.removeprefix("Q"), errors="coerce"
-    )
-    bad_quarter = ~quarter.isin([1, 2, 3, 4])
-    _errors_for(report, table, bad_quarter & ~non_territorial, cols["quarter"],
+    quarter = columns["quarter"]
+    quarters = [_quarter_number(d) for d in quarter.distinct]
+    quarter_no = quarter.per_row([0 if q is None else q for q in quarters], np.int64)
+    bad_quarter = (quarter_no == 0) & territorial
+    _errors_for(report, table, bad_quarter & ~formula["quarter"], quarter,
                 "bad financial quarter: 1 to 4 or Q1 to Q4 (Q1 is April to June)")
 
-    month = 4 + (quarter.fillna(1) - 1) * 3
-    period_year = start_year.fillna(1900) + (month > 12)
-    period_month = (month - 1) % 12 + 1
-    period = pd.to_datetime(
-        {"year": period_year.astype(int), "month": period_month.astype(int), "day": 1}
-    ).dt.date
-    future = (period > ctx.current_month) & ~bad_year & ~bad_quarter & ~non_territorial
-    _errors_for(report, table, future, cols["quarter"],
+    # The quarter's first month, counted in months: April of the start year is Q1.
+    period = np.where((start_year >= 0) & (quarter_no > 0),
+                      start_year * 12 + 3 + (quarter_no - 1) * 3, -1)
+    current = ctx.current_month.year * 12 + ctx.current_month.month - 1
+    future = (period > current) & territorial
+    _errors_for(report, table, future, quarter,
                 f"quarter is in the future (today is {ctx.today.isoformat()})")
+    period = np.where(future, -1, period)
 
-    result = pd.DataFrame(
-        {"force_slug": slugs, "period_start": period, "code": code, "rape": rape},
-        index=frame.index,
+    territorial_ok = territorial & (force_id >= 0) & (period >= 0)
+    return _Rows(
+        force=force_id, period=period, code=code.normalised_ids(upper), rape=rape,
+        keep=(rape | oso) & territorial, territorial_ok=territorial_ok, slugs=slugs,
     )
-    keep = (rape | oso) & ~non_territorial
-    return result[keep]
 
 
-def _counts(table: Table, column: str, keep: pd.Index, report: Report) -> pd.Series:
-    raw = table.frame.loc[keep, column].astype(str).str.strip().str.replace(",", "", regex=False)
-    value = pd.to_numeric(raw, errors="coerce")
-    _errors_for(report, table, value.isna() & ~raw.str.startswith(FORMULA_PREFIXES), column,
-                "not a number")
-    _errors_for(report, table, value < 0, column, "negative values are not allowed")
-    _errors_for(report, table, value.notna() & (value % 1 != 0), column,
-                "a count must be a whole number")
-    return value
+def _financial_year_start(text: str) -> int | None:
+    """2023 for '2023/24', '2023-24' or '2023/2024'; None if the years do not follow on."""
+    match = _YEAR_RE.match(text)
+    if not match:
+        return None
+    start, end = int(match.group(1)), int(match.group(2))
+    following = start + 1 if len(match.group(2)) == 4 else (start + 1) % 100
+    return start if end == following else None
 
 
-def _duplicates(table: Table, frame: pd.DataFrame, keys: list[str], column: str,
-                report: Report) -> None:
-    dupes = frame.duplicated(subset=keys, keep="first")
-    if dupes.any():
-        first = frame.reset_index().drop_duplicates(subset=keys).set_index(keys)["index"]
-        for row in dupes[dupes].index:
-            original = first.loc[tuple(frame.loc[row, keys])]
-            report.error(table.file, int(row), column, table.frame.at[row, column],
-                         f"duplicate row: same force, quarter, offence code and outcome as row "
-                         f"{int(original)}")
+def _quarter_number(text: str) -> int | None:
+    stripped = text.upper().removeprefix("Q").strip()
+    return int(stripped) if stripped in ("1", "2", "3", "4") else None
+
+
+def _counts(report: Report, table: Table, column: _Column, rows: np.ndarray) -> np.ndarray:
+    """Whole, non-negative counts for the rows in ``rows``; NaN where invalid."""
+    values = np.full(len(column.distinct), np.nan)
+    rules: list[str | None] = []
+    for i, text in enumerate(column.distinct):
+        cleaned = text.replace(",", "")
+        rule = None
+        if looks_like_formula(cleaned):
+            rule = FORMULA_RULE
+        elif not cleaned:
+            rule = "blank: a count is required (write 0 for none)"
+        else:
+            try:
+                value = float(cleaned)
+            except ValueError:
+                rule = "not a number"
+            else:
+                if not np.isfinite(value):
+                    rule = "not a number"
+                elif value < 0:
+                    rule = "negative values are not allowed"
+                elif not value.is_integer():
+                    rule = "a count must be a whole number"
+                else:
+                    values[i] = value
+        rules.append(rule)
+    broken = sorted({r for r in rules if r})
+    if broken:
+        rule_of_row = column.per_row([broken.index(r) if r else -1 for r in rules], np.int64)
+        for n, rule in enumerate(broken):
+            _errors_for(report, table, rows & (rule_of_row == n), column, rule)
+    return column.per_row(values, float)
+
+
+def _duplicates(report: Report, table: Table, keys: dict[str, np.ndarray], valid: np.ndarray,
+                column: _Column, what: str) -> None:
+    frame = pd.DataFrame({k: v[valid] for k, v in keys.items()})
+    dupes = frame.duplicated(keep="first").to_numpy()
+    if not dupes.any():
+        return
+    rows = table.frame.index.to_numpy()[valid]
+    first = frame.assign(row=rows).groupby(list(keys), sort=False)["row"].transform("first")
+    positions = np.flatnonzero(valid)[dupes]
+    for position, original in list(zip(positions, first.to_numpy()[dupes],
+                                        strict=True))[:MAX_ROWS_PER_RULE]:
+        report.error(table.file, int(table.frame.index[position]), column.header,
+                     column.raw.iat[position], f"duplicate row: same {what} as row {original}")
+    if len(positions) > MAX_ROWS_PER_RULE:
+        report.error(table.file, None, column.header, None,
+                     f"{len(positions) - MAX_ROWS_PER_RULE} more duplicate row(s)")
 
 
 def parse_ho_outcomes(table: Table, ctx: IngestContext, report: Report) -> pd.DataFrame:
@@ -181,61 +292,78 @@ def parse_ho_outcomes(table: Table, ctx: IngestContext, report: Report) -> pd.Da
     })
     if cols is None:
         return _empty()
-    base = _common(table, {k: cols[k] for k in _COMMON}, ctx, report)
-    if base is None:
-        return _empty()
-    outcome_text = table.frame.loc[base.index, cols["outcome"]].astype(str).str.strip().str.upper()
+    errors_before = len(report.errors)
+    rows = _common(table, cols, ctx, report)
+    outcome_col = _Column(table, cols["outcome"])
+    outcome_text = [d.upper() for d in outcome_col.distinct]
     # Outcome 1A (alternate offence) is a subset of outcome 1: counting it would count twice.
-    subset = outcome_text == "1A"
+    subset = outcome_col.per_row([t == "1A" for t in outcome_text], bool) & rows.keep
     if subset.any():
         report.ignore("for outcome 1A (already counted within outcome 1)", int(subset.sum()))
-    outcome = pd.to_numeric(outcome_text, errors="coerce")
-    bad = ~outcome.isin(list(OUTCOME_TYPES)) & ~subset
-    _errors_for(report, table, bad.reindex(table.frame.index, fill_value=False), cols["outcome"],
+    outcome = outcome_col.per_row([_outcome_number(t) for t in outcome_text], np.int64)
+    used = rows.keep & ~subset
+    formula = outcome_col.per_row([looks_like_formula(t) for t in outcome_text], bool)
+    _errors_for(report, table, used & formula, outcome_col, FORMULA_RULE)
+    _errors_for(report, table, used & (outcome < 0) & ~formula, outcome_col,
                 "unknown outcome type: 0 to 22 (or 1A)")
-    base = base.assign(outcome=outcome)[~subset]
-    recorded = _counts(table, cols["recorded"], base.index, report)
-    closed = _counts(table, cols["closed"], base.index, report)
-    base = base.assign(recorded=recorded, closed=closed)
-    _duplicates(table, base.assign(o=outcome_text), ["force_slug", "period_start", "code", "o"],
-                cols["outcome"], report)
-    if report.errors:
+    recorded = _counts(report, table, _Column(table, cols["recorded"]), used)
+    closed = _counts(report, table, _Column(table, cols["closed"]), used)
+    valid = used & rows.territorial_ok & (outcome >= 0)
+    _duplicates(report, table, {"force": rows.force, "period": rows.period, "code": rows.code,
+                                "outcome": outcome}, valid, outcome_col,
+                "force, quarter, offence code and outcome type")
+    if len(report.errors) > errors_before:
         return _empty()
-    return _outcome_measures(base)
+
+    rape = rows.rape[valid]
+    kind = outcome[valid]
+    rec, clo = recorded[valid], closed[valid]
+    columns = {
+        "ho_rape_outcomes_recorded_all": np.where(rape, rec, 0.0),
+        "ho_rape_outcome1_recorded": np.where(rape & (kind == 1), rec, 0.0),
+        "ho_rape_outcome0_recorded": np.where(rape & (kind == 0), rec, 0.0),
+        "ho_rape_outcomes_closed_all": np.where(rape & (kind >= 1) & (kind <= 22), clo, 0.0),
+        **{f"ho_rape_outcome{n}_closed": np.where(rape & (kind == n), clo, 0.0)
+           for n in CLOSED_TYPES_STORED},
+        "ho_oso_outcomes_recorded_all": np.where(~rape, rec, 0.0),
+        "ho_oso_outcome1_recorded": np.where(~rape & (kind == 1), rec, 0.0),
+    }
+    families = []
+    if rape.any():
+        families += RAPE_OUTCOME_MEASURES
+    if (~rape).any():
+        families += OSO_OUTCOME_MEASURES
+    return _observations(rows, valid, {m: columns[m] for m in families})
 
 
-def _outcome_measures(base: pd.DataFrame) -> pd.DataFrame:
-    rape = base[base["rape"]]
-    oso = base[~base["rape"]]
-    closed_types = rape["outcome"].between(1, 22)
-
-    def total(frame: pd.DataFrame, column: str, name: str) -> pd.DataFrame:
-        summed = frame.groupby(["force_slug", "period_start"])[column].sum()
-        return summed.rename("value").reset_index().assign(measure_id=name)
-
-    parts = [
-        total(rape, "recorded", "ho_rape_outcomes_recorded_all"),
-        total(rape[rape["outcome"] == 1], "recorded", "ho_rape_outcome1_recorded"),
-        total(rape[rape["outcome"] == 0], "recorded", "ho_rape_outcome0_recorded"),
-        total(rape[closed_types], "closed", "ho_rape_outcomes_closed_all"),
-        total(oso, "recorded", "ho_oso_outcomes_recorded_all"),
-        total(oso[oso["outcome"] == 1], "recorded", "ho_oso_outcome1_recorded"),
-    ]
-    parts += [
-        total(rape[rape["outcome"] == n], "closed", f"ho_rape_outcome{n}_closed")
-        for n in (1, 14, 15, 16, 18)
-    ]
-    return _complete(pd.concat(parts, ignore_index=True), base)
+def _outcome_number(text: str) -> int:
+    return int(text) if text.isdigit() and int(text) in OUTCOME_TYPES else -1
 
 
-def _complete(measures: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
-    """Zero-fill: a force-quarter in the file has every measure, even with no such outcome."""
-    names = measures["measure_id"].unique()
-    cells = base[["force_slug", "period_start"]].drop_duplicates()
-    grid = cells.merge(pd.DataFrame({"measure_id": names}), how="cross")
-    out = grid.merge(measures, on=["force_slug", "period_start", "measure_id"], how="left")
-    out["value"] = out["value"].fillna(0.0).astype(float)
-    return out[["force_slug", "measure_id", "period_start", "value"]]
+def _observations(rows: _Rows, valid: np.ndarray,
+                  measures: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Sum per force-quarter, zero-filled over every force-quarter the file covers.
+
+    A measure family (rape or other sexual offences) is written only if the file has
+    rows for it at all; a force-quarter in the file with no such rows then has zero.
+    """
+    if not measures:
+        return _empty()
+    cells = pd.DataFrame({"force": rows.force[rows.territorial_ok],
+                          "period": rows.period[rows.territorial_ok]}).drop_duplicates()
+    data = pd.DataFrame({"force": rows.force[valid], "period": rows.period[valid], **measures})
+    summed = data.groupby(["force", "period"]).sum()
+    summed = summed.reindex(pd.MultiIndex.from_frame(cells), fill_value=0.0)
+    long = summed.reset_index().melt(id_vars=["force", "period"], var_name="measure_id",
+                                     value_name="value")
+    slug_of = np.array(rows.slugs, dtype=object)
+    periods = {p: dt.date(int(p) // 12, int(p) % 12 + 1, 1) for p in long["period"].unique()}
+    return pd.DataFrame({
+        "force_slug": slug_of[long["force"].to_numpy()],
+        "measure_id": long["measure_id"].to_numpy(),
+        "period_start": long["period"].map(periods).to_numpy(),
+        "value": long["value"].astype(float).to_numpy(),
+    })
 
 
 def parse_ho_recorded(table: Table, ctx: IngestContext, report: Report) -> pd.DataFrame:
@@ -244,23 +372,22 @@ def parse_ho_recorded(table: Table, ctx: IngestContext, report: Report) -> pd.Da
     cols = _locate(table, report, {"offences": keys.get("numberofoffences")})
     if cols is None:
         return _empty()
-    base = _common(table, {k: cols[k] for k in _COMMON}, ctx, report)
-    if base is None:
+    errors_before = len(report.errors)
+    rows = _common(table, cols, ctx, report)
+    offences = _counts(report, table, _Column(table, cols["offences"]), rows.keep)
+    valid = rows.keep & rows.territorial_ok
+    _duplicates(report, table, {"force": rows.force, "period": rows.period, "code": rows.code},
+                valid, _Column(table, cols["code"]), "force, quarter and offence code")
+    if len(report.errors) > errors_before:
         return _empty()
-    offences = _counts(table, cols["offences"], base.index, report)
-    base = base.assign(offences=offences)
-    _duplicates(table, base, ["force_slug", "period_start", "code"], cols["code"], report)
-    if report.errors:
-        return _empty()
-    base = base.assign(measure_id=np.where(base["rape"], "ho_rape_offences", "ho_oso_offences"))
-    summed = base.groupby(["force_slug", "period_start", "measure_id"])["offences"].sum()
-    out = summed.rename("value").reset_index()
-    grid = base[["force_slug", "period_start"]].drop_duplicates().merge(
-        pd.DataFrame({"measure_id": ["ho_rape_offences", "ho_oso_offences"]}), how="cross"
-    )
-    out = grid.merge(out, on=["force_slug", "period_start", "measure_id"], how="left")
-    out["value"] = out["value"].fillna(0.0).astype(float)
-    return out[["force_slug", "measure_id", "period_start", "value"]]
+    rape = rows.rape[valid]
+    count = offences[valid]
+    measures = {}
+    if rape.any():
+        measures["ho_rape_offences"] = np.where(rape, count, 0.0)
+    if (~rape).any():
+        measures["ho_oso_offences"] = np.where(~rape, count, 0.0)
+    return _observations(rows, valid, measures)
 
 
 def _empty() -> pd.DataFrame:

@@ -27,9 +27,9 @@ from kpis.ingest.home_office import (
     parse_ho_outcomes,
     parse_ho_recorded,
 )
-from kpis.ingest.problems import LoadRefused, Report
+from kpis.ingest.problems import Finding, LoadRefused, Report
 from kpis.ingest.returns import is_return, parse_return
-from kpis.ingest.tables import read_table
+from kpis.ingest.tables import FORMULA_CELL_RULE, read_table
 from kpis.store import write_transaction
 
 KINDS = ("return", "ho-outcomes", "ho-recorded")
@@ -70,53 +70,115 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _recognised(header: list[str]) -> bool:
+    return detect_kind(header) is not None
+
+
 def parse_files(
     files: Sequence[Path], ctx: IngestContext, kind: str | None = None
 ) -> tuple[list[ParsedFile], Report]:
     """Read and validate every file; the report holds every finding of every file."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     report = Report()
     parsed: list[ParsedFile] = []
+    if not files:
+        report.error("(no file)", None, None, None, "no files were given to load")
+    contents: dict[str, str] = {}
     for path in files:
         path = Path(path)
-        if not path.exists():
-            report.error(path.name, None, None, str(path), "file not found")
-            continue
-        table = read_table(path, report)
-        if table is None:
-            continue
-        file_kind = kind or detect_kind(table.header)
-        if file_kind is None:
-            report.error(
-                table.file, 1, None, ", ".join(table.header),
-                "cannot tell what kind of file this is: expected a monthly return "
-                "(force, month, ...) or a Home Office outcomes or recorded-crime table",
-            )
-            continue
-        if file_kind == "return":
-            observations = parse_return(table, ctx, report)[OBSERVATION_COLUMNS]
-        elif file_kind == "ho-outcomes":
-            observations = parse_ho_outcomes(table, ctx, report)
-        elif file_kind == "ho-recorded":
-            observations = parse_ho_recorded(table, ctx, report)
-        else:
-            raise ValueError(f"unknown kind {file_kind!r}; expected one of {', '.join(KINDS)}")
-        parsed.append(ParsedFile(path, file_kind, sha256_of(path), len(table.frame), observations))
+        start = len(report.findings)
+        _parse_one(path, ctx, kind, report, parsed, contents)
+        report.findings[start:] = _tidy_findings(report.findings[start:])
     _check_across_files(parsed, report)
     return parsed, report
 
 
+def _tidy_findings(findings: list[Finding]) -> list[Finding]:
+    """One file's findings in row order (file-level first), one per formula cell.
+
+    A formula cell is read as blank, so the column's own check would add a second,
+    confusing error (a blank count, say) for the same cell: that one is dropped.
+    """
+    formulas = {(f.row, f.column) for f in findings if f.rule == FORMULA_CELL_RULE}
+    kept = [f for f in findings
+            if f.rule == FORMULA_CELL_RULE or (f.row, f.column) not in formulas]
+    return sorted(kept, key=lambda f: f.row or 0)
+
+
+def _parse_one(path: Path, ctx: IngestContext, kind: str | None, report: Report,
+               parsed: list[ParsedFile], contents: dict[str, str]) -> None:
+    if not path.is_file():
+        report.error(path.name, None, None, str(path), "file not found")
+        return
+    digest = sha256_of(path)
+    if digest in contents:
+        report.error(path.name, None, None, None,
+                     f"the same contents as {contents[digest]}, already in this load")
+        return
+    contents[digest] = path.name
+    table = read_table(path, report, recognise=_recognised)
+    if table is None:
+        return
+    file_kind = kind or detect_kind(table.header)
+    if file_kind is None:
+        report.error(
+            table.file, table.header_row, None, ", ".join(table.header),
+            "cannot tell what kind of file this is: expected a monthly return "
+            "(force, month, ...) or a Home Office outcomes or recorded-crime table",
+        )
+        return
+    if file_kind == "return":
+        observations = parse_return(table, ctx, report)[OBSERVATION_COLUMNS]
+    elif file_kind == "ho-outcomes":
+        observations = parse_ho_outcomes(table, ctx, report)
+    else:
+        observations = parse_ho_recorded(table, ctx, report)
+    parsed.append(ParsedFile(path, file_kind, digest, len(table.frame), observations))
+
+
 def _check_across_files(parsed: list[ParsedFile], report: Report) -> None:
     """Two files in one load may not both supply the same force, measure and period."""
-    seen: dict[tuple[str, str, object], str] = {}
+    if len(parsed) < 2:
+        return
+    frames = [
+        item.observations[["force_slug", "measure_id", "period_start"]].assign(file=item.path.name)
+        for item in parsed if not item.observations.empty
+    ]
+    if len(frames) < 2:
+        return
+    keys = ["force_slug", "measure_id", "period_start"]
+    both = pd.concat(frames, ignore_index=True)
+    first = both.drop_duplicates(subset=keys, keep="first").set_index(keys)["file"]
+    clashes = both[both.duplicated(subset=keys, keep="first")]
+    for (file, other), group in clashes.assign(
+        other=first.loc[pd.MultiIndex.from_frame(clashes[keys])].to_numpy()
+    ).groupby(["file", "other"], sort=False):
+        example = group.iloc[0]
+        report.error(
+            file, None, None, f"{example['force_slug']} {example['measure_id']} "
+            f"{example['period_start']}",
+            f"{len(group)} value(s) for the same force, measure and period are also "
+            f"supplied by {other} in this load: load one or the other",
+        )
+
+
+def _already_loaded(conn: sa.Connection, parsed: list[ParsedFile], report: Report) -> None:
+    """Warn (not refuse) when a file's exact contents were loaded before."""
     for item in parsed:
-        frame = item.observations
-        for key in zip(frame["force_slug"], frame["measure_id"], frame["period_start"],
-                       strict=True):
-            if key in seen and seen[key] != item.path.name:
-                report.error(item.path.name, None, "measure", key[1],
-                             f"{key[0]} {key[2]} is also supplied by {seen[key]} in this load")
-                return
-            seen[key] = item.path.name
+        earlier = conn.execute(
+            sa.select(schema.loads.c.load_id, schema.loads.c.file_name, schema.loads.c.loaded_at)
+            .where(schema.loads.c.sha256 == item.sha256)
+            .where(schema.loads.c.status == "loaded")
+            .order_by(schema.loads.c.load_id.desc())
+        ).first()
+        if earlier is not None:
+            report.warning(
+                item.path.name, None, None, item.sha256[:12],
+                f"the same contents were loaded before as load {earlier.load_id} "
+                f"({earlier.file_name}, {earlier.loaded_at:%Y-%m-%d %H:%M}); "
+                "loading again changes nothing but the audit trail",
+            )
 
 
 def load_files(
@@ -132,6 +194,8 @@ def load_files(
 
     Raises LoadRefused (nothing written) when any file has an error.
     """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     now = now or dt.datetime.now().replace(microsecond=0)
     user = user or getpass.getuser()
     result = LoadResult()
@@ -141,6 +205,8 @@ def load_files(
         ctx = build_context(conn, today=today or now.date())
         parsed, report = parse_files(files, ctx, kind)
         result.report = report
+        if not report.errors:
+            _already_loaded(conn, parsed, report)
         if report.errors:
             raise LoadRefused(report)
         for item in parsed:
@@ -220,6 +286,7 @@ def _with_completeness(conn: sa.Connection, observations: pd.DataFrame,
                       schema.observations.c.period_start)
             .where(schema.observations.c.measure_id.in_(sorted(needed)))
             .where(schema.observations.c.force_slug.in_(sorted(set(months["force_slug"]))))
+            .where(schema.observations.c.period_start.in_(sorted(set(months["period_start"]))))
         ).fetchall(),
         columns=["force_slug", "measure_id", "period_start"],
     )
@@ -253,7 +320,7 @@ def rollback(db_path: Path, load_id: int) -> int:
         if load.status != "loaded":
             raise RollbackRefused(f"load {load_id} ({load.file_name}) is already {load.status}")
         later = conn.execute(
-            sa.select(sa.distinct(schema.loads.c.load_id))
+            sa.select(schema.loads.c.load_id).distinct()
             .select_from(schema.observation_history.join(
                 schema.loads,
                 schema.observation_history.c.superseded_by == schema.loads.c.load_id))
@@ -267,9 +334,17 @@ def rollback(db_path: Path, load_id: int) -> int:
                 f"{', '.join(map(str, later))}: roll those back first"
             )
         removed = conn.execute(
+            sa.select(sa.func.count()).select_from(schema.observations)
+            .where(schema.observations.c.load_id == load_id)
+        ).scalar_one()
+        conn.execute(
             sa.delete(schema.observations).where(schema.observations.c.load_id == load_id)
-        ).rowcount
+        )
         history = schema.observation_history
+        restored = conn.execute(
+            sa.select(sa.func.count()).select_from(history)
+            .where(history.c.superseded_by == load_id)
+        ).scalar_one()
         conn.execute(
             sa.insert(schema.observations).from_select(
                 ["force_slug", "measure_id", "period_start", "value", "load_id"],
@@ -283,4 +358,4 @@ def rollback(db_path: Path, load_id: int) -> int:
             sa.update(schema.loads).where(schema.loads.c.load_id == load_id)
             .values(status="rolled back")
         )
-        return int(removed or 0)
+        return int(removed) + int(restored)

@@ -8,13 +8,20 @@ month cell reads ``YYYY-MM``.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
 
 from kpis.ingest.context import IngestContext
 from kpis.ingest.problems import Report
-from kpis.ingest.tables import Table, looks_like_formula, normalise_header, parse_count
+from kpis.ingest.tables import (
+    FORMULA_RULE,
+    Table,
+    looks_like_formula,
+    normalise_header,
+    parse_count,
+)
 from kpis.periods import format_month, parse_month
 
 LONG_COLUMNS = ("force", "month", "measure", "value")
@@ -41,12 +48,13 @@ def parse_return(table: Table, ctx: IngestContext, report: Report) -> pd.DataFra
     keys = {normalise_header(h): h for h in table.header}
     missing = [c for c in ("force", "month") if c not in keys]
     if missing:
-        report.error(table.file, 1, None, ", ".join(missing), "missing required column(s)")
+        report.error(table.file, table.header_row, None, ", ".join(missing),
+                     "missing required column(s)")
         return _empty()
     if "measure" in keys or "value" in keys:
         absent = [c for c in LONG_COLUMNS if c not in keys]
         if absent:
-            report.error(table.file, 1, None, ", ".join(absent),
+            report.error(table.file, table.header_row, None, ", ".join(absent),
                          "missing required column(s) for a long return")
             return _empty()
         cells = _long_cells(table, keys, ctx, report)
@@ -66,38 +74,58 @@ def _empty() -> pd.DataFrame:
     )
 
 
-def _force_and_month(
-    table: Table, row: int, force_text: str, month_text: str, ctx: IngestContext,
-    report: Report, force_col: str, month_col: str,
-) -> tuple[str | None, object]:
-    slug = None
-    if looks_like_formula(force_text):
-        report.error(table.file, row, force_col, force_text,
-                     "text starting with '=', '+', '-' or '@' is refused (formula injection)")
-    elif not force_text.strip():
-        report.error(table.file, row, force_col, force_text, "force is required")
-    else:
-        slug = ctx.force_slug(force_text)
-        if slug is None or slug not in ctx.force_slugs:
-            report.error(table.file, row, force_col, force_text, "unknown force")
-            slug = None
-    month = None
-    try:
-        month = parse_month(month_text)
-    except ValueError:
-        report.error(table.file, row, month_col, month_text, "bad month: write it as YYYY-MM")
-    else:
-        if month > ctx.current_month:
-            report.error(table.file, row, month_col, month_text,
-                         f"month is in the future (today is {ctx.today.isoformat()})")
-            month = None
-    return slug, month
+class _RowChecker:
+    """Checks a row's force and month; the same text always gets the same verdict."""
+
+    def __init__(self, table: Table, ctx: IngestContext, report: Report) -> None:
+        self.table = table
+        self.ctx = ctx
+        self.report = report
+        self._forces: dict[str, tuple[str | None, str | None]] = {}
+        self._months: dict[str, tuple[dt.date | None, str | None]] = {}
+
+    def force_and_month(self, row: int, force_text: str, month_text: str, force_col: str,
+                        month_col: str) -> tuple[str | None, dt.date | None]:
+        """Report problems; None for whichever of force and month is wrong."""
+        if force_text not in self._forces:
+            self._forces[force_text] = self._force(force_text)
+        slug, force_rule = self._forces[force_text]
+        if force_rule:
+            self.report.error(self.table.file, row, force_col, force_text, force_rule)
+        if month_text not in self._months:
+            self._months[month_text] = self._month(month_text)
+        month, month_rule = self._months[month_text]
+        if month_rule:
+            self.report.error(self.table.file, row, month_col, month_text, month_rule)
+        return slug, month
+
+    def _force(self, text: str) -> tuple[str | None, str | None]:
+        if looks_like_formula(text):
+            return None, FORMULA_RULE
+        if not text.strip():
+            return None, "force is required"
+        slug = self.ctx.force_slug(text)
+        if slug is None or slug not in self.ctx.force_slugs:
+            return None, "unknown force"
+        return slug, None
+
+    def _month(self, text: str) -> tuple[dt.date | None, str | None]:
+        try:
+            month = parse_month(text)
+        except ValueError:
+            if looks_like_formula(text):
+                return None, FORMULA_RULE
+            return None, "bad month: write it as YYYY-MM"
+        if month > self.ctx.current_month:
+            return None, f"month is in the future (today is {self.ctx.today.isoformat()})"
+        return month, None
 
 
 def _long_cells(
     table: Table, keys: dict[str, str], ctx: IngestContext, report: Report
 ) -> list[ParsedCell]:
     cols = {k: keys[k] for k in LONG_COLUMNS}
+    checker = _RowChecker(table, ctx, report)
     cells: list[ParsedCell] = []
     seen: dict[tuple[str, object, str], int] = {}
     frame = table.frame
@@ -105,23 +133,28 @@ def _long_cells(
         frame.index, frame[cols["force"]], frame[cols["month"]], frame[cols["measure"]],
         frame[cols["value"]], strict=True,
     ):
-        slug, month = _force_and_month(
-            table, row, force_text, month_text, ctx, report, cols["force"], cols["month"]
+        slug, month = checker.force_and_month(
+            row, force_text, month_text, cols["force"], cols["month"]
         )
         measure_id = measure_text.strip()
         measure = ctx.measures.get(measure_id)
         if measure is None or measure.source != "force_return":
-            report.error(table.file, row, cols["measure"], measure_text, "unknown measure")
-            continue
+            rule = FORMULA_RULE if looks_like_formula(measure_text) else "unknown measure"
+            report.error(table.file, row, cols["measure"], measure_text, rule)
+            measure = None
         if not value_text.strip():
-            report.warning(table.file, row, cols["value"], value_text,
-                           "blank value: measure not supplied")
+            if measure is not None:
+                report.warning(table.file, row, cols["value"], value_text,
+                               "blank value: measure not supplied")
             continue
-        value, rule = parse_count(value_text, allow_fraction=measure.unit == "days")
+        # Check the value even when the row is already wrong: report every problem.
+        value, rule = parse_count(
+            value_text, allow_fraction=measure is not None and measure.unit == "days"
+        )
         if rule:
             report.error(table.file, row, cols["value"], value_text, rule)
             continue
-        if slug is None or month is None or value is None:
+        if slug is None or month is None or value is None or measure is None:
             continue
         key = (slug, month, measure_id)
         if key in seen:
@@ -143,35 +176,38 @@ def _wide_cells(
             continue
         measure = ctx.measures.get(header)
         if measure is None or measure.source != "force_return":
-            report.error(table.file, 1, header, header, "unknown measure")
+            rule = FORMULA_RULE if looks_like_formula(header) else "unknown measure"
+            report.error(table.file, table.header_row, header, header, rule)
             continue
         measure_cols.append((header, header))
     present = {m for _, m in measure_cols}
     for measure_id in ctx.return_measures:
         if measure_id not in present:
-            report.warning(table.file, 1, None, measure_id,
+            report.warning(table.file, table.header_row, None, measure_id,
                            "measure column missing: not supplied for any month")
     frame = table.frame
     if len(frame) and str(frame.iloc[0][month_col]).strip() == TITLES_ROW_MARKER:
         frame = frame.iloc[1:]
+    checker = _RowChecker(table, ctx, report)
     cells: list[ParsedCell] = []
     seen: dict[tuple[str, object], int] = {}
     for row, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True):
         record = dict(zip(table.header, values, strict=True))
-        slug, month = _force_and_month(
-            table, row, record[force_col], record[month_col], ctx, report, force_col, month_col
+        slug, month = checker.force_and_month(
+            row, record[force_col], record[month_col], force_col, month_col
         )
+        usable = bool(slug and month)
         key = (slug or "", month)
-        if slug and month and key in seen:
+        if usable and key in seen:
             report.error(table.file, row, month_col, record[month_col],
                          f"duplicate row: same force and month as row {seen[key]}")
-            continue
-        if slug and month:
+            usable = False  # its cells are still checked, but not loaded
+        elif usable:
             seen[key] = row
         for column, measure_id in measure_cols:
             text = record[column]
             if not text.strip():
-                if slug and month:
+                if usable:
                     report.warning(table.file, row, column, text,
                                    f"blank: {measure_id} not supplied for {format_month(month)}")
                 continue
@@ -181,7 +217,7 @@ def _wide_cells(
             if rule:
                 report.error(table.file, row, column, text, rule)
                 continue
-            if slug and month and value is not None:
+            if usable and value is not None:
                 cells.append(ParsedCell(slug, measure_id, month, value, row, column))
     return cells
 

@@ -1,119 +1,303 @@
 """Reading CSV and XLSX files into a table of text cells, refusing formulas.
 
 Cells are kept as text so that validation can quote exactly what the file said.
-Rows are numbered as a spreadsheet user sees them: the header is row 1.
+Rows are numbered as a spreadsheet user sees them: the first line of the file is
+row 1, and blank rows are skipped without renumbering the rows after them.
+
+A CSV file is checked to be UTF-8 without NUL bytes (streamed, so a large file is
+never held twice), then read by pandas' C parser into categorical columns: a
+million-row Home Office table has few distinct values per column, so this is fast
+and small. A file the C parser cannot read (rows longer than the header) is read
+again with the ``csv`` module so that every such row can be reported.
+
+In an XLSX workbook, the first sheet whose header the caller recognises is read
+(published workbooks often start with a cover sheet), and the header may sit below
+a few title rows.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import datetime as dt
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kpis.ingest.problems import Report
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
+FORMULA_CELL_RULE = "spreadsheet formulas are refused: paste values only"
+FORMULA_RULE = "text starting with '=', '+', '-' or '@' is refused (formula injection)"
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# How far down a sheet to look for a recognised header row (below title rows).
+HEADER_SEARCH_ROWS = 10
+_BLOCK = 1 << 20
+
+Recognise = Callable[[list[str]], bool]
 
 
 @dataclass
 class Table:
     file: str
     header: list[str]
-    frame: pd.DataFrame  # text cells ("" for blank), columns as in header; index = file row
+    # Text cells ("" for blank), columns as in header, index = row number in the file.
+    # Columns may be categorical (large CSV files) or object; both iterate as str.
+    frame: pd.DataFrame
+    header_row: int = 1
 
 
 class UnreadableFile(ValueError):
     pass
 
 
-def read_table(path: Path, report: Report, header_rows: int = 1) -> Table | None:
+@dataclass
+class _Formula:
+    row: int
+    column: int  # 0-based
+    value: object
+
+
+def read_table(
+    path: Path, report: Report, header_rows: int = 1, recognise: Recognise | None = None
+) -> Table | None:
     """Read a CSV or XLSX file; on a file-level problem record it and return None.
 
     ``header_rows`` > 1 skips extra header rows (e.g. the titles row of a template).
+    ``recognise`` says whether a row is a header this program understands; it picks
+    the sheet of a workbook and lets a header sit below title rows.
     """
-    name = Path(path).name
-    suffix = Path(path).suffix.lower()
+    path = Path(path)
+    name = path.name
+    suffix = path.suffix.lower()
+    formulas: list[_Formula] = []
     try:
         if suffix in (".xlsx", ".xlsm"):
-            rows = _read_xlsx(Path(path), name, report)
+            cells = _read_xlsx(path, recognise, formulas)
         elif suffix in (".csv", ".txt"):
-            rows = _read_csv(Path(path), name, report)
+            cells = _read_csv(path, name, report)
         else:
-            report.error(name, None, None, suffix, "unsupported file type: use .csv or .xlsx")
+            report.error(name, None, None, suffix or "(none)",
+                         "unsupported file type: use .csv or .xlsx")
             return None
     except UnreadableFile as exc:
         report.error(name, None, None, None, str(exc))
         return None
-    if rows is None:
+    if cells is None:
         return None
-    rows = [r for r in rows if any(cell.strip() for cell in r)] if rows else rows
-    if not rows:
+    return _to_table(name, cells, report, header_rows, recognise, formulas)
+
+
+def _to_table(
+    name: str, cells: pd.DataFrame, report: Report, header_rows: int,
+    recognise: Recognise | None, formulas: list[_Formula],
+) -> Table | None:
+    blank = np.ones(len(cells), dtype=bool)
+    for column in cells.columns:
+        blank &= _blank_cells(cells[column])
+    cells = cells[~blank]
+    if cells.empty:
         report.error(name, None, None, None, "the file is empty")
         return None
-    header = [h.strip() for h in rows[0]]
-    body = rows[header_rows:]
-    width = len(header)
-    body = [(r + [""] * width)[:width] for r in body]
-    frame = pd.DataFrame(body, columns=header, dtype=object)
-    frame.index = range(header_rows + 1, header_rows + 1 + len(body))
+    header_at = 0
+    if recognise is not None:
+        for position in range(min(HEADER_SEARCH_ROWS, len(cells))):
+            if recognise([str(v).strip() for v in cells.iloc[position]]):
+                header_at = position
+                break
+    header_row = int(cells.index[header_at])
+    header = [str(v).strip() for v in cells.iloc[header_at]]
+    body = cells.iloc[header_at + header_rows:]
+    for formula in formulas:
+        label = (header[formula.column] if formula.column < len(header)
+                 and header[formula.column] else _column_letter(formula.column + 1))
+        report.error(name, formula.row, label, formula.value, FORMULA_CELL_RULE)
+
+    keep: list[int] = []
+    for position, title in enumerate(header):
+        if title:
+            keep.append(position)
+            continue
+        filled = ~_blank_cells(body.iloc[:, position])
+        if filled.any():
+            first = int(np.argmax(filled))
+            report.error(
+                name, int(body.index[first]), f"(column {_column_letter(position + 1)})",
+                body.iloc[first, position],
+                f"{int(filled.sum())} value(s) in a column with no header: "
+                "give the column a header or delete it",
+            )
+    header = [header[p] for p in keep]
+    seen: dict[str, str] = {}
+    duplicated = False
+    for title in header:
+        key = normalise_header(title)
+        if key in seen:
+            report.error(name, header_row, title, title,
+                         f"duplicate column: the header repeats '{seen[key]}'")
+            duplicated = True
+        seen[key] = title
+    if duplicated:
+        return None
+    frame = pd.DataFrame(
+        {title: _tidy(body.iloc[:, p]) for title, p in zip(header, keep, strict=True)},
+        index=body.index,
+    )
     if frame.empty:
         report.error(name, None, None, None, "the file has a header but no data rows")
         return None
-    return Table(name, header, frame)
+    return Table(name, header, frame, header_row)
 
 
-def _read_csv(path: Path, name: str, report: Report) -> list[list[str]] | None:
-    raw = path.read_bytes()
-    if not raw.strip():
+def _tidy(column: pd.Series) -> pd.Series:
+    """Drop categories no row uses (the header's own text, for one)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.remove_unused_categories()
+    return column
+
+
+def _blank_cells(column: pd.Series) -> np.ndarray:
+    """True where a cell is empty or only spaces."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # The extra True at the end is what code -1 (a missing value) indexes.
+        blank = np.array([not str(c).strip() for c in column.cat.categories] + [True])
+        return blank[column.cat.codes.to_numpy()]
+    return np.array([not str(v).strip() for v in column], dtype=bool)
+
+
+def _check_text(path: Path, name: str, report: Report) -> bool:
+    """Stream the file once: it must be non-empty UTF-8 with no NUL bytes."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
+    content = False
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            nul = block.find(b"\x00")
+            if nul >= 0:
+                report.error(name, lines + block.count(b"\n", 0, nul) + 1, None, None,
+                             "wrong encoding: the file contains NUL bytes "
+                             "(is it UTF-16, or not a text file?); save it as CSV UTF-8")
+                return False
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                at = max(exc.start - pending, 0)
+                byte = block[at] if at < len(block) else None
+                report.error(
+                    name, lines + block.count(b"\n", 0, at) + 1, None,
+                    None if byte is None else f"0x{byte:02X}",
+                    "wrong encoding: the file is not UTF-8 (perhaps Latin-1 or Windows-1252); "
+                    "save it as CSV UTF-8",
+                )
+                return False
+            content = content or bool(block.strip())
+            lines += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        report.error(name, lines + 1, None, None,
+                     "wrong encoding: the file ends in the middle of a UTF-8 character")
+        return False
+    if not content:
         report.error(name, None, None, None, "the file is empty")
+        return False
+    return True
+
+
+def _read_csv(path: Path, name: str, report: Report) -> pd.DataFrame | None:
+    if not _check_text(path, name, report):
         return None
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        report.error(
-            name, None, None, None,
-            f"wrong encoding: the file is not UTF-8 (byte {exc.start}); save it as CSV UTF-8",
+        cells = pd.read_csv(
+            path, header=None, dtype="category", keep_default_na=False, na_filter=False,
+            skip_blank_lines=False, encoding="utf-8-sig", engine="c",
         )
+    except pd.errors.EmptyDataError:
+        report.error(name, None, None, None, "the file is empty")
         return None
-    if "\x00" in text:
-        report.error(name, None, None, None, "wrong encoding: the file contains NUL bytes")
-        return None
-    return [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
+    except pd.errors.ParserError:
+        # Rows longer than the first: read again with the csv module, which pads them.
+        return _read_csv_rows(path, name, report)
+    cells.index = range(1, len(cells) + 1)
+    return cells
 
 
-def _read_xlsx(path: Path, name: str, report: Report) -> list[list[str]] | None:
+def _read_csv_rows(path: Path, name: str, report: Report) -> pd.DataFrame | None:
+    text = path.read_text(encoding="utf-8-sig")
+    rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
+    if not rows:
+        report.error(name, None, None, None, "the file is empty")
+        return None
+    # Cells beyond the header are reported once the header row is known.
+    width = max(len(r) for r in rows)
+    frame = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
+    frame.index = range(1, len(rows) + 1)
+    return frame
+
+
+def _read_xlsx(
+    path: Path, recognise: Recognise | None, formulas: list[_Formula]
+) -> pd.DataFrame | None:
     import openpyxl  # imported here: only XLSX files need it
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many types for a damaged file
         raise UnreadableFile(f"not a readable XLSX workbook ({type(exc).__name__})") from exc
     try:
-        sheet = book.worksheets[0]
+        sheets = book.worksheets
+        if not sheets:
+            return pd.DataFrame()
+        sheet = sheets[0]
+        if recognise is not None and len(sheets) > 1:
+            sheet = next((s for s in sheets if _has_header(s, recognise)), sheets[0])
         rows: list[list[str]] = []
         for row_number, row in enumerate(sheet.iter_rows(), start=1):
             cells: list[str] = []
-            for column_number, cell in enumerate(row, start=1):
+            for position, cell in enumerate(row):
                 value = cell.value
-                if getattr(cell, "data_type", None) == "f" or (
-                    isinstance(value, str) and value.startswith("=") and len(value) > 1
-                ):
-                    report.error(
-                        name, row_number, _column_letter(column_number), value,
-                        "spreadsheet formulas are refused: paste values only",
-                    )
+                if getattr(cell, "data_type", None) == "f" or isinstance(
+                    value, (ArrayFormula, DataTableFormula)
+                ) or (isinstance(value, str) and value.startswith("=") and len(value) > 1):
+                    formulas.append(_Formula(row_number, position, _formula_text(value)))
                     cells.append("")
                     continue
                 cells.append(_cell_text(value))
             rows.append(cells)
-        return rows
     finally:
         book.close()
+    if not rows:
+        return pd.DataFrame()
+    width = max(len(r) for r in rows)
+    frame = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
+    frame.index = range(1, len(rows) + 1)
+    return frame
+
+
+def _has_header(sheet: object, recognise: Recognise) -> bool:
+    seen = 0
+    for row in sheet.iter_rows(values_only=True):  # type: ignore[attr-defined]
+        texts = [_cell_text(v).strip() for v in row]
+        if not any(texts):
+            continue
+        if recognise(texts):
+            return True
+        seen += 1
+        if seen >= HEADER_SEARCH_ROWS:
+            break
+    return False
+
+
+def _formula_text(value: object) -> str:
+    text = getattr(value, "text", None)  # ArrayFormula keeps its formula in .text
+    return str(text if text is not None else value)
 
 
 def _column_letter(number: int) -> str:
@@ -127,9 +311,11 @@ def _column_letter(number: int) -> str:
 def _cell_text(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if hasattr(value, "strftime"):
+    if isinstance(value, (dt.date, dt.datetime)):
         return value.strftime("%Y-%m")  # a month typed into Excel becomes a date
     return str(value)
 
@@ -139,8 +325,12 @@ def normalise_header(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(text).lower())
 
 
+def is_plain_number(text: str) -> bool:
+    return bool(_NUMBER_RE.match(text.strip()))
+
+
 def looks_like_formula(text: str) -> bool:
-    """Text that a spreadsheet would run as a formula (a plain negative number is not)."""
+    """Text that a spreadsheet would run as a formula (a plain signed number is not)."""
     stripped = text.strip()
     return stripped.startswith(FORMULA_PREFIXES) and not _NUMBER_RE.match(stripped)
 
@@ -149,7 +339,9 @@ def parse_count(text: str, allow_fraction: bool = False) -> tuple[float | None, 
     """Parse a count cell: (value, None) or (None, rule broken)."""
     stripped = text.strip().replace(",", "")
     if looks_like_formula(stripped):
-        return None, "text starting with '=', '+', '-' or '@' is refused (formula injection)"
+        return None, FORMULA_RULE
+    if not stripped:
+        return None, "blank: a count is required (write 0 for none)"
     if not _NUMBER_RE.match(stripped):
         return None, "not a number"
     value = float(stripped)

@@ -1,0 +1,66 @@
+"""Browser page helpers: navigate, wait, and collect console errors (no sleeps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from playwright.sync_api import Browser, ConsoleMessage, Page
+
+from layouts import _ids as ids
+
+DEFAULT_TIMEOUT_MS = 20_000
+
+
+@dataclass
+class AppPage:
+    """One browser tab on the live app, recording console errors as it goes."""
+
+    page: Page
+    base_url: str
+    errors: list[str] = field(default_factory=list)
+
+    def goto(self, path: str = "/") -> None:
+        self.page.goto(self.base_url + path)
+        self.wait_for_page()
+
+    def wait_for_page(self) -> None:
+        """Wait until Dash has rendered the page content (the main heading)."""
+        self.page.wait_for_selector(f"#{ids.MAIN} h1", timeout=DEFAULT_TIMEOUT_MS)
+        self.page.wait_for_load_state("networkidle")
+
+    def heading(self) -> str:
+        return self.page.inner_text(f"#{ids.MAIN} h1")
+
+    def choose(self, dropdown_id: str, label: str) -> None:
+        """Pick an option of a dcc.Dropdown by searching for its label and pressing Enter."""
+        self.page.click(f"#{dropdown_id}")
+        search = self.page.locator(".dash-dropdown-content input[type=search]")
+        search.fill(label)
+        self.page.keyboard.press("ArrowDown")
+        self.page.keyboard.press("Enter")
+
+    def wait_for_url_containing(self, text: str) -> None:
+        self.page.wait_for_url(f"**{text}**", timeout=DEFAULT_TIMEOUT_MS)
+
+    def wait_for_heading(self, text: str) -> None:
+        self.page.wait_for_function(
+            "([selector, text]) => document.querySelector(selector)?.innerText.includes(text)",
+            arg=[f"#{ids.MAIN} h1", text], timeout=DEFAULT_TIMEOUT_MS,
+        )
+
+    def console_errors(self) -> list[str]:
+        return list(self.errors)
+
+
+def open_app(browser: Browser, base_url: str, width: int = 1280, height: int = 900) -> AppPage:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    app_page = AppPage(page, base_url)
+
+    def record(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            app_page.errors.append(message.text)
+
+    page.on("console", record)
+    page.on("pageerror", lambda exc: app_page.errors.append(str(exc)))
+    return app_page

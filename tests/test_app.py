@@ -1,0 +1,107 @@
+"""The app over HTTP: served by ``python app.py``, offline, every page renders."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from typing import Any
+
+import pytest
+
+from kpis.catalogue import read_catalogue
+from kpis.config import CATALOGUE_FILE
+from tests.conftest import LiveServer
+
+PAGES = ["/"]
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.read().decode("utf-8")
+
+
+def post_json(url: str, payload: dict[str, Any]) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, json.loads(response.read().decode("utf-8"))
+
+
+def render_page(server: LiveServer, path: str, search: str = "") -> Any:
+    """Ask the Dash Pages callback for a page's content, as the browser does."""
+    _, dependencies = get(server.url + "/_dash-dependencies")
+    pages_callback = next(d for d in json.loads(dependencies) if "_pages_content" in d["output"])
+    inputs = []
+    for item in pages_callback["inputs"]:
+        value = {"pathname": path, "search": search}.get(item["property"])
+        inputs.append({**item, "value": value})
+    payload = {
+        "output": pages_callback["output"],
+        "outputs": [
+            {"id": part.split(".")[0], "property": part.split(".")[1]}
+            for part in pages_callback["output"].strip(".").split("...")
+        ],
+        "inputs": inputs,
+        "changedPropIds": [f"{i['id']}.{i['property']}" for i in inputs],
+        "state": [{**s, "value": None} for s in pages_callback.get("state", [])],
+    }
+    status, body = post_json(server.url + "/_dash-update-component", payload)
+    assert status == 200
+    return body
+
+
+def texts(tree: Any) -> list[str]:
+    """Every string in a rendered component tree."""
+    found: list[str] = []
+    if isinstance(tree, str):
+        found.append(tree)
+    elif isinstance(tree, list):
+        for item in tree:
+            found += texts(item)
+    elif isinstance(tree, dict):
+        for value in tree.values():
+            found += texts(value)
+    return found
+
+
+def test_home_page_html_names_every_pillar_and_has_a_language(live_server: LiveServer) -> None:
+    status, html = get(live_server.url + "/")
+    assert status == 200
+    assert '<html lang="en-GB">' in html
+    for pillar in read_catalogue(CATALOGUE_FILE).pillars:
+        assert pillar.name in html
+
+
+def test_no_stylesheet_or_script_comes_from_another_host(live_server: LiveServer) -> None:
+    _, html = get(live_server.url + "/")
+    for url in re.findall(r'(?:href|src)="([^"]+)"', html):
+        assert not url.startswith(("http://", "https://", "//")), url
+    assert "00-bootstrap.min.css" in html
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_without_a_server_error(live_server: LiveServer, path: str) -> None:
+    status, _ = get(live_server.url + path)
+    assert status == 200
+    body = render_page(live_server, path)
+    assert "_pages_content" in json.dumps(body)
+
+
+def test_flight_deck_lists_every_pillar_and_every_published_kpi(live_server: LiveServer) -> None:
+    body = render_page(live_server, "/", "?force=kent&period=2025-09")
+    words = " ".join(texts(body))
+    catalogue = read_catalogue(CATALOGUE_FILE)
+    assert "Flight deck: Kent" in words
+    for pillar in catalogue.pillars:
+        assert f"{pillar.number}. {pillar.name}" in words
+    for kpi in catalogue.published():
+        assert kpi.title in words
+
+
+def test_an_unknown_force_in_the_url_falls_back_to_england_and_wales(
+    live_server: LiveServer,
+) -> None:
+    body = render_page(live_server, "/", "?force=atlantis")
+    assert "Flight deck: England and Wales" in " ".join(texts(body))

@@ -1,0 +1,41 @@
+"""The flight deck in a real headless Chromium: renders, changes force, keeps the URL."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser
+
+from kpis.catalogue import read_catalogue
+from kpis.config import CATALOGUE_FILE
+from layouts import _ids as ids
+from tests.conftest import LiveServer
+from tests.pages import open_app
+
+pytestmark = pytest.mark.browser
+
+
+def test_flight_deck_shows_every_pillar_and_the_demo_label(
+    chromium: Browser, live_server: LiveServer
+) -> None:
+    app = open_app(chromium, live_server.url)
+    app.goto("/?force=kent&period=2025-09")
+    assert app.heading() == "Flight deck: Kent"
+    for pillar in read_catalogue(CATALOGUE_FILE).pillars:
+        assert app.page.get_by_role("heading", name=f"{pillar.number}. {pillar.name}").is_visible()
+    assert "DEMONSTRATION DATA" in app.page.inner_text(f"#{ids.DEMO_BANNER}")
+    assert app.console_errors() == []
+
+
+def test_changing_the_force_updates_the_url_and_survives_a_reload(
+    chromium: Browser, live_server: LiveServer
+) -> None:
+    app = open_app(chromium, live_server.url)
+    app.goto("/?force=kent&period=2025-09")
+    app.choose(ids.FORCE, "Durham")
+    app.wait_for_url_containing("force=durham")
+    app.wait_for_heading("Durham")
+    app.page.reload()
+    app.wait_for_page()
+    assert app.heading() == "Flight deck: Durham"
+    assert "period=2025-09" in app.page.url
+    assert app.console_errors() == []
