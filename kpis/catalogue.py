@@ -373,8 +373,8 @@ def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
         sa.insert(schema.measures),
         [
             {"measure_id": m.measure_id, "title": m.title, "unit": m.unit,
-             "periodicity": m.periodicity, "source": m.source}
-            for m in catalogue.measures
+             "periodicity": m.periodicity, "source": m.source, "position": position}
+            for position, m in enumerate(catalogue.measures)
         ],
     )
     conn.execute(
@@ -411,7 +411,7 @@ def fetch_catalogue(conn: sa.Connection) -> Catalogue:
         sa.select(schema.recommendations).order_by(schema.recommendations.c.rec_id))]
     measures = [
         Measure(r.measure_id, r.title, r.unit, r.periodicity, r.source)
-        for r in conn.execute(sa.select(schema.measures).order_by(schema.measures.c.measure_id))
+        for r in conn.execute(sa.select(schema.measures).order_by(schema.measures.c.position))
     ]
     terms: dict[tuple[str, int, str], list[str]] = {}
     for row in conn.execute(sa.select(schema.kpi_terms).order_by(schema.kpi_terms.c.term_order)):

@@ -72,6 +72,7 @@ measures = sa.Table(
     sa.Column("unit", sa.String, nullable=False),
     sa.Column("periodicity", sa.String, nullable=False),
     sa.Column("source", sa.String, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),  # order in the catalogue file
 )
 
 kpi_definitions = sa.Table(

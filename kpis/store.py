@@ -65,8 +65,10 @@ def write_transaction(path: Path) -> Iterator[sa.Connection]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(path):
+        # Holding the lock, any staging copy left behind is a killed writer's: remove it.
+        for stale in path.parent.glob(f".{path.name}.staging-*"):
+            stale.unlink(missing_ok=True)
         staging = path.with_name(f".{path.name}.staging-{os.getpid()}")
-        _remove_database_files(staging)
         if path.exists():
             shutil.copyfile(path, staging)
         engine = sa.create_engine(engine_url(staging), poolclass=NullPool)

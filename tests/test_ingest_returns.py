@@ -257,16 +257,18 @@ def test_thousands_separators_in_counts_are_accepted(empty_db: Path, tmp_path: P
     assert return_values(empty_db) == {("kent", "open_investigations", AUG): 1204.0}
 
 
-def test_current_month_is_accepted_but_next_month_is_refused(
+def test_last_month_is_accepted_but_the_unfinished_current_month_is_refused(
     empty_db: Path, tmp_path: Path
 ) -> None:
-    now = write(tmp_path / "now.csv", "force,month,measure,value\nkent,2025-10,rape_reports,3\n")
-    load_files(empty_db, [now], today=TODAY)
-    later = write(tmp_path / "later.csv",
-                  "force,month,measure,value\nkent,2025-11,rape_reports,3\n")
-    with pytest.raises(LoadRefused, match=r"row 2, column 'month': value '2025-11': month is "
-                                          r"in the future \(today is 2025-10-15\)"):
-        load_files(empty_db, [later], today=TODAY)
+    ended = write(tmp_path / "ended.csv",
+                  "force,month,measure,value\nkent,2025-09,rape_reports,3\n")
+    load_files(empty_db, [ended], today=TODAY)
+    current = write(tmp_path / "current.csv",
+                    "force,month,measure,value\nkent,2025-10,rape_reports,3\n")
+    with pytest.raises(LoadRefused, match=r"row 2, column 'month': value '2025-10': month is "
+                                          r"in the future or not yet ended \(today is "
+                                          r"2025-10-15\)"):
+        load_files(empty_db, [current], today=TODAY)
 
 
 def test_numerator_equal_to_denominator_is_allowed_but_above_is_refused(

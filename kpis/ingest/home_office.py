@@ -203,9 +203,10 @@ def _common(table: Table, cols: dict[str, str], ctx: IngestContext, report: Repo
     period = np.where((start_year >= 0) & (quarter_no > 0),
                       start_year * 12 + 3 + (quarter_no - 1) * 3, -1)
     current = ctx.current_month.year * 12 + ctx.current_month.month - 1
-    future = (period > current) & territorial
+    # Figures for a quarter are final only once its last month has ended.
+    future = (period + 3 > current) & (period >= 0) & territorial
     _errors_for(report, table, future, quarter,
-                f"quarter is in the future (today is {ctx.today.isoformat()})")
+                f"quarter is in the future or not yet ended (today is {ctx.today.isoformat()})")
     period = np.where(future, -1, period)
 
     territorial_ok = territorial & (force_id >= 0) & (period >= 0)

@@ -116,8 +116,10 @@ class _RowChecker:
             if looks_like_formula(text):
                 return None, FORMULA_RULE
             return None, "bad month: write it as YYYY-MM"
-        if month > self.ctx.current_month:
-            return None, f"month is in the future (today is {self.ctx.today.isoformat()})"
+        if month >= self.ctx.current_month:
+            # A month's figures are final only once the month has ended.
+            return None, (f"month is in the future or not yet ended "
+                          f"(today is {self.ctx.today.isoformat()})")
         return month, None
 
 
