@@ -1,7 +1,10 @@
 """Everything the KPI engine needs, read from the database once per data version.
 
-Observations are held wide (one row per force and period, one column per measure),
-which makes every KPI a vectorised sum and division.
+Observations are held as a dense cube (measure x force x month, NaN where nothing was
+supplied) with a 0/1 membership matrix of areas (forces, England and Wales, peer groups)
+over forces, which makes every KPI a vectorised sum, matrix product and division. Each
+KPI's area-by-period arrays are computed on first use and kept (``Dataset.arrays``): a
+dataset never changes; a new data version is a new dataset.
 """
 
 from __future__ import annotations
@@ -55,24 +58,23 @@ def build_cube(forces: pd.DataFrame, areas: pd.DataFrame, members: pd.DataFrame,
                observations: pd.DataFrame) -> Cube:
     force_ids = list(forces["slug"])
     force_pos = {slug: i for i, slug in enumerate(force_ids)}
-    if observations.empty:
+    # Hash lookups on whole columns (Index.get_indexer, factorize): a per-row dict map
+    # over string columns costs far more than everything else here.
+    force_rows = pd.Index(force_ids).get_indexer(observations["force_slug"])
+    obs = observations[force_rows >= 0]
+    force_rows = force_rows[force_rows >= 0]
+    if obs.empty:
         periods = pd.DatetimeIndex([])
     else:
-        periods = pd.date_range(observations["period_start"].min(),
-                                observations["period_start"].max(), freq="MS")
-    measure_ids = sorted(observations["measure_id"].unique()) if len(observations) else []
-    measure_index = {m: i for i, m in enumerate(measure_ids)}
-    values = np.full((len(measure_ids), len(force_ids), len(periods)), np.nan)
-    if len(observations):
-        known = observations["force_slug"].isin(force_pos)
-        obs = observations[known]
+        periods = pd.date_range(obs["period_start"].min(), obs["period_start"].max(),
+                                freq="MS")
+    measure_codes, measure_ids = pd.factorize(obs["measure_id"], sort=True)
+    measure_index = {str(m): i for i, m in enumerate(measure_ids)}
+    values = np.full((len(measure_index), len(force_ids), len(periods)), np.nan)
+    if len(obs):
         month_no = (obs["period_start"].dt.year * 12 + obs["period_start"].dt.month).to_numpy()
         first = periods[0].year * 12 + periods[0].month
-        values[
-            obs["measure_id"].map(measure_index).to_numpy(),
-            obs["force_slug"].map(force_pos).to_numpy(),
-            month_no - first,
-        ] = obs["value"].to_numpy(dtype=float)
+        values[measure_codes, force_rows, month_no - first] = obs["value"].to_numpy(dtype=float)
     aggregate_ids = [a for a in areas["area_id"] if a not in force_pos]
     area_ids = np.array(force_ids + aggregate_ids, dtype=object)
     area_index = {a: i for i, a in enumerate(area_ids)}
@@ -100,6 +102,8 @@ def build_cube(forces: pd.DataFrame, areas: pd.DataFrame, members: pd.DataFrame,
 
 @dataclass(frozen=True)
 class Dataset:
+    """One data version: catalogue, reference data, observations, and cached KPI arrays."""
+
     catalogue: Catalogue
     forces: pd.DataFrame  # the 43 territorial forces: slug, name, region, population, nom_adoption
     areas: pd.DataFrame  # area_id, name, kind (force|national|region|user), population
@@ -145,10 +149,23 @@ class Dataset:
 
     @cached_property
     def as_of(self) -> dt.date | None:
-        """The latest month any force has data for."""
-        if not len(self.cube.periods):
+        """The latest month any force has data for (any measure)."""
+        values = self.cube.values
+        if not values.size:
             return None
-        return self.cube.periods[-1].date()
+        has_data = ~np.isnan(values).all(axis=(0, 1))
+        if not has_data.any():
+            return None
+        return self.cube.periods[np.flatnonzero(has_data)[-1]].date()
+
+    @cached_property
+    def adoption_by_area(self) -> np.ndarray:
+        """Each area row's NOM adoption month (datetime64; NaT for aggregates and unknown)."""
+        adoption = np.full(len(self.cube.area_ids), np.datetime64("NaT"), dtype="datetime64[us]")
+        if "nom_adoption" in self.forces and len(self.forces):
+            adoption[: len(self.forces)] = pd.to_datetime(
+                self.forces["nom_adoption"]).to_numpy(dtype="datetime64[us]")
+        return adoption
 
 
 def load_dataset(conn: sa.Connection) -> Dataset:

@@ -27,6 +27,12 @@ NAV_PAGES = (
 )
 
 
+def empty_state(message: str) -> html.Div:
+    """A clear message where a chart or table has nothing to show."""
+    return html.Div(html.P(message, className="mb-0"), className="empty-state alert alert-light",
+                    role="status")
+
+
 def demo_banner() -> html.Div:
     return html.Div(
         [html.Strong("DEMONSTRATION DATA "), html.Span(DEMO_TEXT)],

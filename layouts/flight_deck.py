@@ -9,12 +9,13 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import html
+from dash import dcc, html
 
 from kpis.catalogue import KpiDefinition
 from kpis.formatting import format_change, format_period, format_value
 from layouts import _ids as ids
 from layouts._context import dataset, service
+from layouts._figures import sparkline_svg
 from layouts._shell import control_bar
 from layouts._state import ViewState, read_state
 
@@ -35,6 +36,14 @@ VARIATION_CLASS = {
 }
 
 
+ASSURANCE_TEXT = {
+    "pass": "Target: consistently passing",
+    "fail": "Target: consistently failing",
+    "hit_and_miss": "Target: hit and miss",
+}
+SPARK_PERIODS = {"monthly": 24, "quarterly": 8}
+
+
 def latest_rows(table: pd.DataFrame, area: str) -> dict[str, pd.Series]:
     """The most recent row per KPI for ``area`` (quarterly KPIs lag monthly ones)."""
     rows = table[table["area"] == area]
@@ -45,30 +54,38 @@ def latest_rows(table: pd.DataFrame, area: str) -> dict[str, pd.Series]:
 
 
 def kpi_tile(kpi: KpiDefinition, row: pd.Series | None, comparator: pd.Series | None,
-             comparator_name: str) -> dbc.Col:
+             comparator_name: str, history: pd.DataFrame, state: ViewState) -> dbc.Col:
+    link = dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}",
+                    className="stretched-link tile-link")
     if row is None:
         body = [html.P("No data for this force and period.", className="text-body-secondary")]
     else:
+        suppressed = bool(row.get("suppressed", False))
         variation = str(row["variation"])
+        recent = history["value"].tail(SPARK_PERIODS[kpi.periodicity]).tolist()
+        spark = sparkline_svg(recent)
         body = [
-            html.P(format_value(kpi, row["value"], row.get("suppressed", False)),
-                   className="tile-value"),
+            html.P(format_value(kpi, row["value"], suppressed), className="tile-value"),
             html.P(format_period(kpi, row["period_start"]), className="tile-period small"),
+            html.Img(src=spark, alt=f"Trend over the last {len(recent)} periods",
+                     className="tile-spark") if spark and not suppressed else None,
             html.P(["Change on a year earlier: ",
-                    format_change(kpi, row["change"], row.get("suppressed", False))],
-                   className="small mb-1"),
+                    format_change(kpi, row["change"], suppressed)], className="small mb-1"),
             html.P(
                 [f"{comparator_name}: ",
-                 format_value(kpi, comparator["value"], comparator.get("suppressed", False))]
-                if comparator is not None else "No comparator",
+                 format_value(kpi, comparator["value"], bool(comparator.get("suppressed")))]
+                if comparator is not None else "No comparator selected",
                 className="small mb-1",
             ),
             html.P(VARIATION_TEXT.get(variation, variation),
-                   className=f"small mb-0 variation {VARIATION_CLASS.get(variation, '')}"),
+                   className=f"small mb-1 variation {VARIATION_CLASS.get(variation, '')}"),
+            html.P(ASSURANCE_TEXT[str(row["assurance"])],
+                   className=f"small mb-0 assurance assurance-{row['assurance']}")
+            if kpi.target is not None and row.get("assurance") in ASSURANCE_TEXT else None,
         ]
     return dbc.Col(
         dbc.Card(
-            dbc.CardBody([html.H3(kpi.title, className="h6 tile-title"), *body]),
+            dbc.CardBody([html.H3(link, className="h6 tile-title"), *body]),
             className="h-100 kpi-tile",
         ),
         id=ids.KPI_TILE.format(kpi_id=kpi.kpi_id),
@@ -76,9 +93,26 @@ def kpi_tile(kpi: KpiDefinition, row: pd.Series | None, comparator: pd.Series | 
     )
 
 
-def pillar_section(number: int, name: str, tiles: list[dbc.Col]) -> html.Section:
+def pillar_summary(rows: list[pd.Series | None]) -> str:
+    """How many of the pillar's KPIs show improvement, concern, or no special cause."""
+    variations = [str(r["variation"]) for r in rows if r is not None]
+    improving = variations.count("improvement")
+    concerning = variations.count("concern")
+    stable = len(variations) - improving - concerning
+    missing = len(rows) - len(variations)
+    text = f"{improving} improving, {concerning} concerning, {stable} stable or no signal"
+    return text + (f", {missing} without data" if missing else "")
+
+
+def pillar_section(number: int, name: str, summary: str, tiles: list[dbc.Col],
+                   state: ViewState) -> html.Section:
     return html.Section(
-        [html.H2(f"{number}. {name}", className="h4 mt-4"), dbc.Row(tiles, className="g-3")],
+        [
+            html.H2(dcc.Link(f"{number}. {name}", href=f"/pillar/{number}{state.query()}"),
+                    className="h4 mt-4 mb-1"),
+            html.P(summary, className="pillar-summary small mb-2"),
+            dbc.Row(tiles, className="g-3"),
+        ],
         id=ids.PILLAR_SECTION.format(number=number),
         className="pillar",
         **{"aria-label": f"Pillar {number}: {name}"},
@@ -92,14 +126,18 @@ def flight_deck(state: ViewState) -> html.Div:
     table = service().table(areas=areas, end=state.period)
     own = latest_rows(table, state.force)
     other = latest_rows(table, comparator_area) if comparator_area else {}
+    histories = dict(tuple(table[table["area"] == state.force].groupby("kpi", sort=False)))
+    empty = table.iloc[0:0]
     sections = []
     for pillar in ds.catalogue.pillars:
         kpis = [k for k in ds.kpis.values() if k.pillar == pillar.number]
         tiles = [
-            kpi_tile(k, own.get(k.kpi_id), other.get(k.kpi_id), state.comparator_label(ds))
+            kpi_tile(k, own.get(k.kpi_id), other.get(k.kpi_id), state.comparator_label(ds),
+                     histories.get(k.kpi_id, empty), state)
             for k in kpis
         ]
-        sections.append(pillar_section(pillar.number, pillar.name, tiles))
+        summary = pillar_summary([own.get(k.kpi_id) for k in kpis])
+        sections.append(pillar_section(pillar.number, pillar.name, summary, tiles, state))
     return html.Div(sections, id=ids.FLIGHT_DECK)
 
 

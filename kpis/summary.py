@@ -1,0 +1,202 @@
+"""Plain-English summaries of one KPI, area and period, for captions, alt text and papers.
+
+:func:`summarise` turns one row of :func:`kpis.measures.flight_deck_table` into one or two
+sentences built only from the row's numbers: the value and period, the change on the
+same period a year earlier, the SPC signal in words, the assurance against any target,
+and the position against England and Wales, the peer group and the other forces. For
+example::
+
+    Kent: Suspect arrested or interviewed within 30 days was 62.5% (625 of 1,000) in
+    September 2025, up 3.1 percentage points on September 2024 (59.4%). This is special
+    cause improvement (a run of points above the centre line); it is higher than England
+    and Wales (58.0%) and lower than its peer group, South East (63.0%), ranked 5th of 43
+    forces (1st is best).
+
+A row whose figure is withheld by disclosure control says so and prints none of its
+numbers; a comparator that is withheld reads "[c]".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kpis.catalogue import KpiDefinition
+from kpis.config import NATIONAL_NAME, NATIONAL_SLUG
+from kpis.dataset import Dataset
+from kpis.disclosure import SUPPRESSED_LABEL
+from kpis.formatting import (
+    as_date,
+    format_change,
+    format_number,
+    format_period,
+    format_value,
+    is_finite_number,
+    is_missing,
+    ordinal,
+)
+from kpis.periods import add_months
+from kpis.spc import ASSURANCE_FAIL, ASSURANCE_HIT_AND_MISS, ASSURANCE_PASS
+
+__all__ = [
+    "ASSURANCE_TEXT",
+    "RULE_TEXT",
+    "VARIATION_TEXT",
+    "format_change",
+    "format_period",
+    "format_value",
+    "summarise",
+]
+
+#: The SPC variation of a point, in words.
+VARIATION_TEXT = {
+    "improvement": "special cause improvement",
+    "concern": "special cause concern",
+    "neither": "an unusual change",
+    "common": "common cause variation",
+}
+
+#: Each special-cause rule, in words (for the parenthesis after the variation).
+RULE_TEXT = {
+    "outside": "a point outside the process limits",
+    "shift": "a run of points on one side of the centre line",
+    "trend": "a run of consecutive rises or falls",
+    "two_of_three": "two of three points close to a process limit",
+}
+
+#: Assurance against a target, as the end of "the process ...".
+ASSURANCE_TEXT = {
+    ASSURANCE_PASS: "will consistently meet",
+    ASSURANCE_FAIL: "will consistently miss",
+    ASSURANCE_HIT_AND_MISS: "will sometimes meet and sometimes miss",
+}
+
+
+def _get(row: Mapping[str, Any], key: str) -> Any:
+    value = row.get(key) if hasattr(row, "get") else None
+    return None if is_missing(value) else value
+
+
+def _parts(row: Mapping[str, Any]) -> set[str]:
+    text = _get(row, "suppressed_parts")
+    return set(str(text).split(",")) if text else set()
+
+
+def _comparison(kpi: KpiDefinition, value: float, other: Any, hidden: bool) -> str:
+    """'higher than', 'lower than' or 'the same as' (as displayed), or '' if unknown."""
+    if hidden or not is_finite_number(other):
+        return ""
+    shown, other_shown = format_value(kpi, value), format_value(kpi, other)
+    if shown == other_shown:
+        return "the same as"
+    return "higher than" if value > float(other) else "lower than"
+
+
+def _shown(kpi: KpiDefinition, value: Any, hidden: bool) -> str:
+    return SUPPRESSED_LABEL if hidden else format_value(kpi, value)
+
+
+def _position(ds: Dataset, kpi: KpiDefinition, row: Mapping[str, Any], value: float) -> str:
+    """'it is higher than England and Wales (58.0%) and ..., ranked 5th of 43 forces'."""
+    area = str(_get(row, "area") or "")
+    parts = _parts(row)
+    clauses = []
+    if area != NATIONAL_SLUG:
+        national = _get(row, "national_value")
+        hidden = "national" in parts
+        relation = _comparison(kpi, value, national, hidden)
+        if relation:
+            clauses.append(f"{relation} {NATIONAL_NAME} ({format_value(kpi, national)})")
+        elif hidden:
+            clauses.append(f"compared with {NATIONAL_NAME} ({SUPPRESSED_LABEL})")
+    peer_group = _get(row, "peer_group")
+    if peer_group:
+        peer = _get(row, "peer_value")
+        hidden = "peer" in parts
+        name = ds.area_names.get(str(peer_group), str(peer_group))
+        relation = _comparison(kpi, value, peer, hidden)
+        if relation:
+            clauses.append(f"{relation} its peer group, {name} ({format_value(kpi, peer)})")
+        elif hidden:
+            clauses.append(f"compared with its peer group, {name} ({SUPPRESSED_LABEL})")
+    text = ""
+    if clauses:
+        text = "it is " + " and ".join(clauses)
+    rank, ranked = _get(row, "rank"), _get(row, "ranked_forces")
+    if is_finite_number(rank) and is_finite_number(ranked):
+        ranking = f"ranked {ordinal(int(rank))} of {int(ranked)} forces (1st is best)"
+        text = f"{text}, {ranking}" if text else f"it is {ranking}"
+    return text
+
+
+def _signal(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
+    """'This is special cause concern (a point outside the process limits)' or ''."""
+    variation = _get(row, "variation")
+    if variation not in VARIATION_TEXT:
+        return ""
+    text = f"This is {VARIATION_TEXT[variation]}"
+    rules = [RULE_TEXT[r] for r in str(_get(row, "spc_rule") or "").split(",") if r in RULE_TEXT]
+    if variation != "common" and rules:
+        text += f" ({'; '.join(rules)})"
+    assurance = _get(row, "assurance")
+    if assurance in ASSURANCE_TEXT and kpi.target is not None:
+        text += (f"; the process {ASSURANCE_TEXT[assurance]} the target of "
+                 f"{format_value(kpi, kpi.target)}")
+    return text
+
+
+def _change(kpi: KpiDefinition, row: Mapping[str, Any], period: Any) -> str:
+    """', up 3.1 percentage points on September 2024 (59.4%)' or similar."""
+    year_ago = format_period(kpi, add_months(as_date(period), -12))
+    if "prior" in _parts(row):
+        return f"; the figure for {year_ago} is withheld ({SUPPRESSED_LABEL})"
+    prior, change = _get(row, "prior_value"), _get(row, "change")
+    if not is_finite_number(prior) or not is_finite_number(change):
+        return f"; there is no figure for {year_ago} to compare with"
+    shown = format_change(kpi, change)
+    prior_text = format_value(kpi, prior)
+    if shown == "no change":
+        return f", unchanged from {year_ago} ({prior_text})"
+    direction = "up" if float(change) > 0 else "down"
+    return f", {direction} {shown[1:]} on {year_ago} ({prior_text})"
+
+
+def _coverage(row: Mapping[str, Any]) -> str:
+    reporting, members = _get(row, "forces_reporting"), _get(row, "forces_in_area")
+    if (is_finite_number(reporting) and is_finite_number(members) and int(members) > 1
+            and int(reporting) < int(members)):
+        return f" ({int(reporting)} of {int(members)} forces reporting)"
+    return ""
+
+
+def summarise(ds: Dataset, row: Mapping[str, Any], area_name: str | None = None) -> str:
+    """One or two plain-English sentences about one row of ``flight_deck_table``.
+
+    ``area_name`` overrides the area's name from the dataset.
+    """
+    kpi = ds.kpis[str(row["kpi"])]
+    area = str(row["area"])
+    name = area_name or ds.area_names.get(area, area)
+    period = row["period_start"]
+    when = format_period(kpi, period)
+    if bool(_get(row, "suppressed")):
+        return (f"{name}, {kpi.title}, {when}: the figure is suppressed to protect victims, "
+                f"because it rests on a small number of cases.")
+    value = _get(row, "value")
+    if not is_finite_number(value):
+        return f"{name}, {kpi.title}, {when}: there is no figure for this period."
+    value = float(value)
+    detail = ""
+    numerator, denominator = _get(row, "numerator"), _get(row, "denominator")
+    if kpi.unit == "percent" and is_finite_number(numerator) and is_finite_number(denominator):
+        detail = f" ({format_number(float(numerator))} of {format_number(float(denominator))})"
+    first = (f"{name}: {kpi.title} was {format_value(kpi, value)}{detail} in {when}"
+             f"{_coverage(row)}{_change(kpi, row, period)}.")
+    signal = _signal(kpi, row)
+    position = _position(ds, kpi, row, value)
+    if signal and position:
+        return f"{first} {signal}; {position}."
+    if signal or position:
+        second = signal or position[0].upper() + position[1:]
+        return f"{first} {second}."
+    return first

@@ -1,0 +1,83 @@
+"""Shaped data for the pages and exports: one KPI across forces, one force over time.
+
+These functions only select and arrange what ``kpis.measures`` computed (and run the
+funnel arithmetic); the presentation layer draws them as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kpis.catalogue import KpiDefinition
+from kpis.config import NATIONAL_SLUG
+from kpis.dataset import Dataset
+from kpis.funnel import funnel, funnel_curve
+from kpis.measures import flight_deck_table
+
+FUNNEL_UNITS = ("percent",)
+
+
+def period_on_or_before(ds: Dataset, kpi_id: str, period: dt.date | None,
+                        area: str = NATIONAL_SLUG) -> dt.date | None:
+    """The KPI's latest period with data for ``area`` not after ``period``."""
+    arrays = ds.arrays(kpi_id)
+    present = arrays.present[ds.cube.area_index[area]]
+    if period is not None:
+        present = present & (arrays.periods <= pd.Timestamp(period))
+    if not present.any():
+        return None
+    return arrays.periods[np.nonzero(present)[0][-1]].date()
+
+
+def force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | None = None
+               ) -> pd.DataFrame:
+    """Every force's row for one KPI and period (optionally only ``members``), best first."""
+    table = flight_deck_table(ds, [kpi_id], list(ds.forces["slug"]), start=period, end=period,
+                              spc=None)
+    table = table[table["value"].notna()]
+    if members is not None:
+        table = table[table["area"].isin(members)]
+    table = table.assign(name=table["area"].map(ds.area_names))
+    return table.sort_values(["rank", "name"]).reset_index(drop=True)
+
+
+def group_members(ds: Dataset, group: str | None) -> list[str] | None:
+    """Forces in a peer group (None: all forces)."""
+    if not group or group == NATIONAL_SLUG:
+        return None
+    members = ds.members[ds.members["area_id"] == group]["force_slug"]
+    return list(members)
+
+
+@dataclass(frozen=True)
+class FunnelData:
+    points: pd.DataFrame  # label, name, numerator, denominator, value, limits, position
+    curve: pd.DataFrame  # n, centre, limits
+    centre: float
+    period: dt.date
+
+
+def kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
+               members: list[str] | None = None) -> FunnelData | None:
+    """Funnel plot data for a share KPI: each force against the England and Wales share."""
+    if kpi.unit not in FUNNEL_UNITS:
+        return None
+    rows = force_rows(ds, kpi.kpi_id, period)
+    rows = rows[rows["denominator"] > 0]
+    if rows.empty:
+        return None
+    national = flight_deck_table(ds, [kpi.kpi_id], [NATIONAL_SLUG], start=period, end=period,
+                                 spc=None)
+    centre = float(national["value"].iloc[0])
+    points = funnel(rows["numerator"], rows["denominator"], rows["area"], centre=centre)
+    points["name"] = points["label"].map(ds.area_names)
+    if members is not None:
+        points = points[points["label"].isin(members)]
+    curve = funnel_curve(centre, float(rows["denominator"].max()) * 1.1)
+    curve["centre"] = centre
+    return FunnelData(points.reset_index(drop=True), curve, centre, period)
+

@@ -1,0 +1,226 @@
+"""KPI page: one KPI for one force in depth.
+
+The SPC chart (mean, process limits, special-cause points by rule, optional re-base
+at the force's NOM adoption), the funnel plot of all forces for the period with the
+force highlighted, the ranked table, the definition with its version history, and
+the underlying numbers.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, dcc, html
+
+from kpis.catalogue import KpiDefinition
+from kpis.config import NATIONAL_SLUG
+from kpis.dataset import Dataset
+from kpis.formatting import format_period, format_value
+from kpis.measures import SpcOptions
+from kpis.summary import summarise
+from kpis.views import force_rows, kpi_funnel, period_on_or_before
+from layouts import _ids as ids
+from layouts._context import dataset, service
+from layouts._figures import ChartText, funnel_chart, spc_chart, y_axis_title
+from layouts._shell import control_bar, empty_state
+from layouts._state import ViewState, read_state
+from layouts._tables import data_table
+
+dash.register_page(__name__, path_template="/kpi/<kpi_id>", name="KPI",
+                   title="KPI - NOM flight deck", order=3)
+
+REBASE_ADOPTION = "adoption"
+POLARITY_TEXT = {"higher": "Higher is better", "lower": "Lower is better",
+                 "neutral": "Neither higher nor lower is better"}
+VARIATION_TEXT = {"common": "Common cause", "improvement": "Special cause: improvement",
+                  "concern": "Special cause: concern", "neither": "Special cause: unusual"}
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
+                "toImageButtonOptions": {"format": "png", "scale": 3}}
+
+
+def chart_block(figure_id: str, figure: object, summary: str) -> html.Figure:
+    """A chart with its plain-English summary as caption and accessible description."""
+    return html.Figure([
+        html.Div(dcc.Graph(id=figure_id, figure=figure, config=GRAPH_CONFIG),
+                 role="img", **{"aria-label": summary}),
+        html.Figcaption(summary, className="small mt-1 chart-summary"),
+    ], className="chart-block mb-4")
+
+
+def spc_section(ds: Dataset, kpi: KpiDefinition, state: ViewState, rebase: bool
+                ) -> tuple[html.Div, pd.DataFrame]:
+    adoption = dict(zip(ds.forces["slug"], ds.forces["nom_adoption"], strict=True))
+    series = service().table([kpi.kpi_id], [state.force], end=state.period,
+                             spc=SpcOptions(rebase_at_adoption=rebase))
+    if series.empty:
+        return empty_state(f"No data for {ds.area_names[state.force]} for this KPI."), series
+    latest = series.iloc[-1]
+    name = ds.area_names[state.force]
+    first, last = series["period_start"].iloc[0], series["period_start"].iloc[-1]
+    text = ChartText(
+        title=kpi.title,
+        subtitle=f"{name}, {format_period(kpi, first)} to {format_period(kpi, last)}: "
+                 "statistical process control (XmR) chart",
+        source=f"Source: {kpi.source}",
+        y_title=y_axis_title(kpi.unit, kpi.title),
+        demo=ds.is_demo,
+    )
+    rebase_at = adoption.get(state.force) if rebase else None
+    figure = spc_chart(series, kpi.unit, text, target=kpi.target,
+                       rebase=pd.Timestamp(rebase_at) if rebase_at is not None else None)
+    checklist = dbc.Checklist(
+        options=[{"label": "Re-base the limits at the force's NOM adoption", "value": "on",
+                  "disabled": state.force == NATIONAL_SLUG}],
+        value=["on"] if rebase else [], id="kpi-rebase", switch=True, className="mb-2",
+    )
+    return html.Div([checklist, chart_block("kpi-spc-chart", figure,
+                                            summarise(ds, latest.to_dict(), name))]), series
+
+
+def funnel_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
+    period = period_on_or_before(ds, kpi.kpi_id, state.period)
+    if period is None:
+        return empty_state("No data for this period.")
+    data = kpi_funnel(ds, kpi, period)
+    if data is None:
+        return html.P("A funnel plot compares shares; this KPI is not a share.",
+                      className="text-body-secondary")
+    outside = data.points[data.points["position"] != "inside"]
+    text = ChartText(
+        title=f"{kpi.title}: all forces",
+        subtitle=f"{format_period(kpi, period)}: each force against England and Wales "
+                 f"({format_value(kpi, data.centre)}), with 95% and 99.8% limits",
+        source=f"Source: {kpi.source}",
+        y_title=y_axis_title(kpi.unit, kpi.title),
+        demo=ds.is_demo,
+    )
+    figure = funnel_chart(data.points, data.curve, text,
+                          highlight=state.force if state.force != NATIONAL_SLUG else None)
+    summary = (f"Funnel plot for {format_period(kpi, period)}: {len(outside)} of "
+               f"{len(data.points)} forces lie outside the 95% limits around the England and "
+               f"Wales figure of {format_value(kpi, data.centre)}.")
+    return chart_block("kpi-funnel-chart", figure, summary)
+
+
+def ranking_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
+    period = period_on_or_before(ds, kpi.kpi_id, state.period)
+    if period is None:
+        return empty_state("No data for this period.")
+    rows = force_rows(ds, kpi.kpi_id, period)
+    value = lambda v: format_value(kpi, v)  # noqa: E731 - a column formatter
+    count = lambda v: "" if pd.isna(v) else f"{v:,.0f}"  # noqa: E731
+    columns = [("rank", "Rank", lambda v: f"{v:.0f}"), ("name", "Force", None),
+               ("value", "Value", value)]
+    if kpi.denominator:
+        columns += [("numerator", "Numerator", count), ("denominator", "Denominator", count)]
+    return data_table(
+        rows, columns, caption=f"Forces ranked by {kpi.title}, {format_period(kpi, period)} "
+                               f"(1 = best; {POLARITY_TEXT[kpi.polarity].lower()})",
+        table_id="kpi-ranking", row_header="name",
+        highlight=lambda r: r["area"] == state.force,
+    )
+
+
+def definition_section(ds: Dataset, kpi: KpiDefinition) -> html.Div:
+    titles = {m.measure_id: m.title for m in ds.catalogue.measures}
+    versions = [k for k in ds.catalogue.kpis if k.kpi_id == kpi.kpi_id]
+    terms = [html.Dt("Numerator"),
+             html.Dd(" + ".join(titles.get(m, m) for m in kpi.numerator))]
+    if kpi.denominator:
+        terms += [html.Dt("Denominator"),
+                  html.Dd(" + ".join(titles.get(m, m) for m in kpi.denominator))]
+    details = [
+        *terms,
+        html.Dt("Unit"), html.Dd(kpi.unit.replace("_", " ")),
+        html.Dt("Polarity"), html.Dd(POLARITY_TEXT[kpi.polarity]),
+        html.Dt("Target"), html.Dd(format_value(kpi, kpi.target) if kpi.target is not None
+                                   else "None"),
+        html.Dt("Periodicity"), html.Dd(kpi.periodicity),
+        html.Dt("Source"), html.Dd(kpi.source),
+        html.Dt("Evidences"), html.Dd(", ".join(kpi.recommendations) or "—"),
+    ]
+    history = pd.DataFrame([
+        {"version": k.version, "status": k.status, "effective_from": k.effective_from,
+         "target": format_value(k, k.target) if k.target is not None else "None",
+         "description": k.description}
+        for k in versions
+    ])
+    return html.Div([
+        html.P(kpi.description),
+        html.Dl(details, className="row-definitions"),
+        data_table(history, [("version", "Version", None), ("status", "Status", None),
+                             ("effective_from", "Effective from", None),
+                             ("target", "Target", None), ("description", "Description", None)],
+                   caption="Version history", table_id="kpi-versions"),
+        dcc.Link("All definitions", href=f"/definitions#kpi-{kpi.kpi_id}"),
+    ])
+
+
+def numbers_section(ds: Dataset, kpi: KpiDefinition, series: pd.DataFrame) -> html.Div:
+    if series.empty:
+        return empty_state("No figures.")
+    value = lambda v: format_value(kpi, v)  # noqa: E731
+    count = lambda v: "" if pd.isna(v) else f"{v:,.0f}"  # noqa: E731
+    period = lambda p: format_period(kpi, p)  # noqa: E731
+    columns = [("period_start", "Period", period), ("numerator", "Numerator", count)]
+    if kpi.denominator:
+        columns.append(("denominator", "Denominator", count))
+    columns += [
+        ("value", "Value", value), ("rolling_value", "Rolling year", value),
+        ("national_value", "England and Wales", value), ("peer_value", "Region", value),
+        ("spc_rule", "SPC rule", lambda r: str(r or "").replace("_", " ")),
+        ("variation", "Variation", lambda v: VARIATION_TEXT.get(str(v), str(v))),
+    ]
+    latest_first = series.iloc[::-1]
+    return data_table(latest_first, columns, caption="The figures behind the chart",
+                      table_id="kpi-numbers", row_header="period_start")
+
+
+def layout(kpi_id: str | None = None, force: str | None = None, period: str | None = None,
+           comparator: str | None = None, rebase: str | None = None, **_: str) -> html.Div:
+    ds = dataset()
+    kpi = ds.kpis.get(kpi_id or "")
+    if kpi is None:
+        return html.Div([html.H1("KPI not found", className="h3"),
+                         html.P(f"There is no published KPI called {kpi_id!r}."),
+                         dcc.Link("See all definitions", href="/definitions")])
+    state = read_state(ds, force, period, comparator)
+    spc, series = spc_section(ds, kpi, state, rebase == REBASE_ADOPTION)
+    pillar = next(p for p in ds.catalogue.pillars if p.number == kpi.pillar)
+    return html.Div([
+        html.P(dcc.Link(f"Pillar {pillar.number}: {pillar.name}",
+                        href=f"/pillar/{pillar.number}{state.query()}"), className="mb-1"),
+        html.H1(f"{kpi.title}: {ds.area_names[state.force]}", className="h3"),
+        control_bar(state),
+        html.H2("Is the change real? Statistical process control", className="h5"),
+        spc,
+        dbc.Row([
+            dbc.Col([html.H2("How does the force compare?", className="h5"),
+                     funnel_section(ds, kpi, state)], lg=7),
+            dbc.Col([html.H2("Ranking", className="h5"), ranking_section(ds, kpi, state)],
+                    lg=5),
+        ]),
+        html.H2("Definition", className="h5 mt-3"),
+        definition_section(ds, kpi),
+        html.H2("Underlying numbers", className="h5 mt-3"),
+        numbers_section(ds, kpi, series),
+    ])
+
+
+@dash.callback(
+    Output(ids.URL, "search", allow_duplicate=True),
+    Input("kpi-rebase", "value"),
+    State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
+def rebase_to_url(value: list[str] | None, search: str | None) -> str:
+    """Keep the re-base choice in the URL, so the view can be shared and reloaded."""
+    query = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
+    if value:
+        query["rebase"] = REBASE_ADOPTION
+    else:
+        query.pop("rebase", None)
+    return "?" + urlencode(query)
