@@ -66,15 +66,24 @@ def y_axis_title(unit: str, title: str) -> str:
     }.get(unit, title)
 
 
-def dress(figure: go.Figure, text: ChartText, dark: bool = False, height: int = 420,
+def dress(figure: go.Figure, text: ChartText, dark: bool = False, height: int = 460,
           legend: bool = True) -> go.Figure:
     """Title, subtitle, source line, marking and demo label, in a consistent layout."""
+    # Positions in pixels, turned into the paper fractions Plotly wants: the legend
+    # sits under the x axis (above the plot it collides with the subtitle), the
+    # source line at the foot.
+    top = 110 if text.marking else 90
+    bottom = 165 if legend else 95
+    plot_height = max(height - top - bottom, 1)
+    x_title = bool(figure.layout.xaxis.title.text)
+    legend_y = -(45 + (22 if x_title else 0)) / plot_height
     footer = text.source
     if text.demo:
         footer = f"{footer}  |  {DEMO_LABEL}"
     annotations = [
-        dict(text=footer, xref="paper", yref="paper", x=0, y=-0.22, xanchor="left",
-             yanchor="top", showarrow=False, font=dict(size=11, color=_muted(dark))),
+        dict(text=footer, xref="paper", yref="paper", x=0, y=0, yshift=-(bottom - 22),
+             xanchor="left", yanchor="top", showarrow=False,
+             font=dict(size=11, color=_muted(dark))),
     ]
     if text.demo:
         annotations.append(dict(
@@ -94,16 +103,19 @@ def dress(figure: go.Figure, text: ChartText, dark: bool = False, height: int = 
             x=0, xanchor="left", font=dict(size=17),
         ),
         font=dict(family=FONT, size=13, color=_text(dark)),
-        margin=dict(l=70, r=30, t=95, b=110),
+        margin=dict(l=70, r=30, t=top, b=bottom),
         height=height,
         showlegend=legend,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left",
+        legend=dict(orientation="h", yanchor="top", y=legend_y, x=0, xanchor="left",
                     title=None),
-        annotations=annotations,
         hoverlabel=dict(font_family=FONT),
         paper_bgcolor="#212529" if dark else "white",
         plot_bgcolor="#212529" if dark else "white",
     )
+    # Added one by one: update_layout(annotations=...) would merge into (and clobber)
+    # annotations the chart already has, such as a target line's label.
+    for annotation in annotations:
+        figure.add_annotation(annotation)
     figure.update_yaxes(title_text=text.y_title, gridcolor="#444" if dark else "#e5e5e5")
     figure.update_xaxes(gridcolor="#444" if dark else "#eeeeee")
     return figure
@@ -196,11 +208,14 @@ def _rule_words(rules: str) -> str:
 def trend_chart(series: pd.DataFrame, unit: str, text: ChartText, force_name: str,
                 comparator: pd.DataFrame | None = None, comparator_name: str = "",
                 dark: bool = False) -> go.Figure:
-    """The force's value and rolling 12-month value, with the comparator's, over time.
+    """The force's value and rolling year, with the comparator's rolling year, over time.
 
-    Each frame has period_start, value and rolling_value.
+    Each frame has period_start, value and rolling_value. For a count the rolling year
+    is a 12-month total, so it gets its own axis on the right, and a comparator's
+    count (another area's size) is not drawn against the force's.
     """
     fmt = axis_format(unit)
+    counts = unit == "count"
     figure = go.Figure()
     own = "#9ec5fe" if dark else DARK_BLUE
     figure.add_trace(go.Scatter(
@@ -210,19 +225,28 @@ def trend_chart(series: pd.DataFrame, unit: str, text: ChartText, force_name: st
     ))
     figure.add_trace(go.Scatter(
         x=series["period_start"], y=series["rolling_value"], mode="lines",
-        name=f"{force_name}, rolling year", line=dict(color=own, width=3),
+        name=f"{force_name}, rolling year" + (" total (right axis)" if counts else ""),
+        line=dict(color=TURQUOISE if counts else own, width=3),
+        yaxis="y2" if counts else "y",
         hovertemplate=f"{force_name} rolling year to %{{x|%b %Y}}: %{{y:{fmt}}}<extra></extra>",
     ))
-    if comparator is not None and not comparator.empty:
+    if comparator is not None and not comparator.empty and not counts:
         figure.add_trace(go.Scatter(
             x=comparator["period_start"], y=comparator["rolling_value"], mode="lines",
             name=f"{comparator_name}, rolling year",
-            line=dict(color=TURQUOISE, width=3, dash="dash"),
+            line=dict(color=ORANGE, width=3, dash="dash"),
             hovertemplate=(f"{comparator_name} rolling year to %{{x|%b %Y}}: "
                            f"%{{y:{fmt}}}<extra></extra>"),
         ))
     figure.update_yaxes(tickformat=fmt)
-    return dress(figure, text, dark=dark)
+    figure = dress(figure, text, dark=dark)
+    if counts:
+        figure.update_layout(yaxis2=dict(
+            overlaying="y", side="right", tickformat=fmt, showgrid=False,
+            title=dict(text="Rolling 12-month total"),
+        ))
+        figure.update_layout(margin=dict(r=80))
+    return figure
 
 
 def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
@@ -269,8 +293,15 @@ def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
                             line=dict(color=_text(dark), width=1)),
                 hovertemplate="%{text}: %{y:.1%} of %{x:,.0f}<extra></extra>",
             ))
+    # Frame the forces, not the funnel's mouth at n = 1, where the limits run 0 to 100%.
+    values = points["value"].dropna()
+    if not values.empty:
+        spread = max(float(values.max() - values.min()), 0.01)
+        figure.update_yaxes(range=[max(0.0, float(values.min()) - spread * 0.4),
+                                   float(values.max()) + spread * 0.4])
     figure.update_yaxes(tickformat=".1%")
-    figure.update_xaxes(title_text="Denominator (number of cases)", tickformat=",.0f")
+    figure.update_xaxes(title_text="Denominator (number of cases)", tickformat=",.0f",
+                        rangemode="tozero")
     return dress(figure, text, dark=dark)
 
 
@@ -286,7 +317,9 @@ def ranked_bars(frame: pd.DataFrame, unit: str, text: ChartText, national: float
     patterns = ["/" if a == highlight else "" for a in frame["area"]]
     figure = go.Figure(go.Bar(
         x=frame["value"], y=frame["name"], orientation="h", marker=dict(
-            color=colours, pattern=dict(shape=patterns)),
+            color=colours,
+            # The chosen force is hatched as well as coloured: readable in greyscale.
+            pattern=dict(shape=patterns, fgcolor="#ffffff", bgcolor=colours, solidity=0.3)),
         customdata=frame["rank"],
         hovertemplate=f"%{{y}}: %{{x:{fmt}}} (rank %{{customdata:.0f}})<extra></extra>",
         name="Forces", showlegend=False,
@@ -296,8 +329,9 @@ def ranked_bars(frame: pd.DataFrame, unit: str, text: ChartText, national: float
                          annotation_text="England and Wales", annotation_position="top")
     figure.update_yaxes(autorange="reversed", title_text=None, tickfont=dict(size=11))
     figure.update_xaxes(tickformat=fmt, title_text=text.y_title)
-    return dress(figure, text, dark=dark, height=max(420, 22 * len(frame) + 200),
-                 legend=False)
+    figure = dress(figure, text, dark=dark, height=max(420, 22 * len(frame) + 200),
+                   legend=False)
+    return figure.update_yaxes(title_text=None)  # the bars are labelled by force
 
 
 def sparkline_svg(values: list[float], width: int = 160, height: int = 36,

@@ -7,7 +7,7 @@ the URL is the single source of truth for what is on screen.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
@@ -24,7 +24,21 @@ DEMO_TEXT = (
 )
 NAV_PAGES = (
     ("Flight deck", "/"),
+    ("Compare forces", "/compare"),
 )
+
+
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
+                "toImageButtonOptions": {"format": "png", "scale": 3}}
+
+
+def chart_block(figure_id: str, figure: object, summary: str) -> html.Figure:
+    """A chart with its plain-English summary as caption and accessible description."""
+    return html.Figure([
+        html.Div(dcc.Graph(id=figure_id, figure=figure, config=GRAPH_CONFIG),
+                 role="img", **{"aria-label": summary}),
+        html.Figcaption(summary, className="small mt-1 chart-summary"),
+    ], className="chart-block mb-4")
 
 
 def empty_state(message: str) -> html.Div:
@@ -42,15 +56,28 @@ def demo_banner() -> html.Div:
     )
 
 
+def nav_id(href: str) -> str:
+    return "nav-" + (href.strip("/").replace("/", "-") or "home")
+
+
 def navbar() -> dbc.Navbar:
     links = [
-        dbc.NavItem(dbc.NavLink(label, href=href, active="exact"))
+        dbc.NavItem(dbc.NavLink(label, href=href, active="exact", id=nav_id(href)))
         for label, href in NAV_PAGES
     ]
+    try:
+        pillars = dataset().catalogue.pillars
+    except Exception:
+        pillars = []
+    pillar_menu = dbc.DropdownMenu(
+        [dbc.DropdownMenuItem(f"{p.number}. {p.name}", href=f"/pillar/{p.number}",
+                              id=nav_id(f"/pillar/{p.number}")) for p in pillars],
+        label="Pillars", nav=True, in_navbar=True,
+    )
     return dbc.Navbar(
         dbc.Container([
-            dbc.NavbarBrand("NOM flight deck", href="/"),
-            dbc.Nav(links, navbar=True, className="me-auto"),
+            dbc.NavbarBrand("NOM flight deck", href="/", id=nav_id("/brand")),
+            dbc.Nav([links[0], pillar_menu, *links[1:]], navbar=True, className="me-auto"),
         ], fluid=True),
         id=ids.NAVBAR,
         color="primary",
@@ -125,6 +152,18 @@ def control_bar(state: ViewState) -> html.Div:
 
 def register_shell(app: dash.Dash) -> None:
     """Callbacks of the frame; registered on the app (not globally) so every app has them."""
+    hrefs = [href for _, href in NAV_PAGES] + [f"/pillar/{n}" for n in range(1, 7)]
+
+    @app.callback(
+        [Output(nav_id(href), "href") for href in hrefs],
+        Input(ids.URL, "search"),
+    )
+    def carry_view_into_links(search: str | None) -> list[str]:
+        """Navigation keeps the chosen force, period and comparator."""
+        query = parse_qs((search or "").lstrip("?"))
+        kept = {k: v[0] for k, v in query.items() if k in ("force", "period", "comparator")}
+        suffix = "?" + urlencode(kept) if kept else ""
+        return [href + suffix for href in hrefs]
 
     @app.callback(
         Output(ids.URL, "search"),

@@ -25,7 +25,7 @@ from kpis.views import force_rows, kpi_funnel, period_on_or_before
 from layouts import _ids as ids
 from layouts._context import dataset, service
 from layouts._figures import ChartText, funnel_chart, spc_chart, y_axis_title
-from layouts._shell import control_bar, empty_state
+from layouts._shell import chart_block, control_bar, empty_state
 from layouts._state import ViewState, read_state
 from layouts._tables import data_table
 
@@ -37,17 +37,6 @@ POLARITY_TEXT = {"higher": "Higher is better", "lower": "Lower is better",
                  "neutral": "Neither higher nor lower is better"}
 VARIATION_TEXT = {"common": "Common cause", "improvement": "Special cause: improvement",
                   "concern": "Special cause: concern", "neither": "Special cause: unusual"}
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
-                "toImageButtonOptions": {"format": "png", "scale": 3}}
-
-
-def chart_block(figure_id: str, figure: object, summary: str) -> html.Figure:
-    """A chart with its plain-English summary as caption and accessible description."""
-    return html.Figure([
-        html.Div(dcc.Graph(id=figure_id, figure=figure, config=GRAPH_CONFIG),
-                 role="img", **{"aria-label": summary}),
-        html.Figcaption(summary, className="small mt-1 chart-summary"),
-    ], className="chart-block mb-4")
 
 
 def spc_section(ds: Dataset, kpi: KpiDefinition, state: ViewState, rebase: bool

@@ -1,0 +1,134 @@
+"""Compare forces: one KPI across all 43 forces, as ranked bars or a funnel plot.
+
+Filterable by region or peer group; the England and Wales figure is always the
+reference line. The choices live in the URL like every other view.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html
+
+from kpis.config import NATIONAL_SLUG
+from kpis.dataset import Dataset
+from kpis.formatting import format_period, format_value
+from kpis.views import force_rows, group_members, kpi_funnel, period_on_or_before
+from layouts import _ids as ids
+from layouts._context import dataset
+from layouts._figures import ChartText, funnel_chart, ranked_bars, y_axis_title
+from layouts._shell import chart_block, control_bar, empty_state
+from layouts._state import ViewState, read_state
+from layouts._tables import data_table
+
+dash.register_page(__name__, path="/compare", name="Compare forces",
+                   title="Compare forces - NOM flight deck", order=2)
+
+DEFAULT_KPI = "ho_rape_charge_rate"
+VIEWS = (("bars", "Ranked bars"), ("funnel", "Funnel plot"))
+COMPARE_KPI = "compare-kpi"
+COMPARE_GROUP = "compare-group"
+COMPARE_VIEW = "compare-view"
+
+
+def compare_controls(ds: Dataset, kpi_id: str, group: str, view: str) -> dbc.Row:
+    groups = [{"label": "All 43 forces", "value": NATIONAL_SLUG}] + [
+        {"label": name if kind != "region" else f"{name} (region)", "value": area}
+        for area, name, kind in zip(ds.areas["area_id"], ds.areas["name"], ds.areas["kind"],
+                                    strict=True)
+        if kind in ("region", "user")
+    ]
+    return dbc.Row([
+        dbc.Col([dbc.Label("KPI", html_for=COMPARE_KPI),
+                 dcc.Dropdown([{"label": k.title, "value": k.kpi_id} for k in ds.kpis.values()],
+                              kpi_id, id=COMPARE_KPI, clearable=False)], md=5),
+        dbc.Col([dbc.Label("Forces", html_for=COMPARE_GROUP),
+                 dcc.Dropdown(groups, group, id=COMPARE_GROUP, clearable=False)], md=4),
+        dbc.Col([dbc.Label("Show as", html_for=COMPARE_VIEW),
+                 dbc.RadioItems([{"label": label, "value": value} for value, label in VIEWS],
+                                view, id=COMPARE_VIEW, inline=True)], md=3),
+    ], className="g-3 mb-3")
+
+
+def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str) -> html.Div:
+    kpi = ds.kpis[kpi_id]
+    period = period_on_or_before(ds, kpi_id, state.period)
+    if period is None:
+        return empty_state("No data for this KPI up to the chosen period.")
+    members = group_members(ds, group)
+    scope = "all forces" if members is None else ds.area_names[group]
+    highlight = state.force if state.force != NATIONAL_SLUG else None
+    rows = force_rows(ds, kpi_id, period, members)
+    if rows.empty:
+        return empty_state("No force in this group has data for the period.")
+    national = float(rows["national_value"].iloc[0])
+    text = ChartText(
+        title=f"{kpi.title}: {scope}",
+        subtitle=f"{format_period(kpi, period)}; England and Wales "
+                 f"{format_value(kpi, national)}",
+        source=f"Source: {kpi.source}",
+        y_title=y_axis_title(kpi.unit, kpi.title),
+        demo=ds.is_demo,
+    )
+    if view == "funnel":
+        data = kpi_funnel(ds, kpi, period, members)
+        if data is None:
+            return empty_state("A funnel plot compares shares; choose ranked bars for this KPI.")
+        figure = funnel_chart(data.points, data.curve, text, highlight)
+        outside = data.points[data.points["position"] != "inside"]
+        summary = (f"{len(outside)} of {len(data.points)} forces lie outside the 95% limits "
+                   f"around England and Wales ({format_value(kpi, data.centre)}).")
+    else:
+        figure = ranked_bars(rows, kpi.unit, text, national, highlight)
+        best, worst = rows.iloc[0], rows.iloc[-1]
+        order = "ranked" if kpi.polarity != "neutral" else "in order of value"
+        summary = (f"{len(rows)} forces {order}: {best['name']} "
+                   f"{format_value(kpi, best['value'])} to {worst['name']} "
+                   f"{format_value(kpi, worst['value'])}; England and Wales "
+                   f"{format_value(kpi, national)}.")
+    table = data_table(
+        rows, [("rank", "Rank", lambda v: "" if v != v else f"{v:.0f}"),
+               ("name", "Force", None), ("value", "Value", lambda v: format_value(kpi, v))],
+        caption=f"{kpi.title}, {format_period(kpi, period)}, {scope}",
+        table_id="compare-table", row_header="name",
+        highlight=lambda r: r["area"] == state.force,
+    )
+    return html.Div([
+        chart_block("compare-chart", figure, summary),
+        html.Details([html.Summary("Show the data as a table"), table]),
+    ])
+
+
+def layout(force: str | None = None, period: str | None = None, comparator: str | None = None,
+           kpi: str | None = None, group: str | None = None, view: str | None = None,
+           **_: str) -> html.Div:
+    ds = dataset()
+    state = read_state(ds, force, period, comparator)
+    kpi_id = kpi if kpi in ds.kpis else DEFAULT_KPI if DEFAULT_KPI in ds.kpis else next(
+        iter(ds.kpis))
+    groups = set(ds.areas.loc[ds.areas["kind"].isin(["region", "user"]), "area_id"])
+    group = group if group in groups else NATIONAL_SLUG
+    view = view if view in dict(VIEWS) else "bars"
+    return html.Div([
+        html.H1(f"Compare forces: {ds.kpis[kpi_id].title}", className="h3"),
+        control_bar(state),
+        compare_controls(ds, kpi_id, group, view),
+        comparison(ds, state, kpi_id, group, view),
+    ])
+
+
+@dash.callback(
+    Output(ids.URL, "search", allow_duplicate=True),
+    Input(COMPARE_KPI, "value"),
+    Input(COMPARE_GROUP, "value"),
+    Input(COMPARE_VIEW, "value"),
+    State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
+def compare_to_url(kpi: str, group: str, view: str, search: str | None) -> str:
+    """Keep the chosen KPI, group and view in the URL."""
+    query = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
+    query.update({"kpi": kpi, "group": group, "view": view})
+    return "?" + urlencode({k: v for k, v in query.items() if v})

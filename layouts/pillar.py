@@ -1,0 +1,74 @@
+"""Pillar page: trend charts of every KPI in one Soteria pillar.
+
+Each chart shows the force's value by period and its rolling year, against the
+comparator's rolling year, with the plain-English summary beneath.
+"""
+
+from __future__ import annotations
+
+import dash
+from dash import dcc, html
+
+from kpis.catalogue import KpiDefinition
+from kpis.dataset import Dataset
+from kpis.formatting import format_period
+from kpis.summary import summarise
+from layouts._context import dataset, service
+from layouts._figures import ChartText, trend_chart, y_axis_title
+from layouts._shell import chart_block, control_bar, empty_state
+from layouts._state import ViewState, read_state
+
+dash.register_page(__name__, path_template="/pillar/<number>", name="Pillar",
+                   title="Pillar - NOM flight deck", order=1)
+
+
+def kpi_trend(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
+    comparator = state.comparator_area(ds)
+    areas = [state.force] + ([comparator] if comparator else [])
+    table = service().table([kpi.kpi_id], areas, end=state.period)
+    own = table[table["area"] == state.force]
+    if own.empty:
+        return html.Div([html.H2(kpi.title, className="h5"),
+                         empty_state(f"No data for {ds.area_names[state.force]}.")])
+    other = table[table["area"] == comparator] if comparator else None
+    name = ds.area_names[state.force]
+    text = ChartText(
+        title=kpi.title,
+        subtitle=f"{name}, {format_period(kpi, own['period_start'].iloc[0])} to "
+                 f"{format_period(kpi, own['period_start'].iloc[-1])}, by "
+                 f"{'month' if kpi.periodicity == 'monthly' else 'quarter'} and rolling year",
+        source=f"Source: {kpi.source}",
+        y_title=y_axis_title(kpi.unit, kpi.title),
+        demo=ds.is_demo,
+    )
+    figure = trend_chart(own, kpi.unit, text, name, other, state.comparator_label(ds))
+    summary = summarise(ds, own.iloc[-1].to_dict(), name)
+    return html.Div([
+        html.H2(dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}"),
+                className="h5"),
+        chart_block(f"trend-{kpi.kpi_id}", figure, summary),
+    ])
+
+
+def layout(number: str | None = None, force: str | None = None, period: str | None = None,
+           comparator: str | None = None, **_: str) -> html.Div:
+    ds = dataset()
+    pillar = next((p for p in ds.catalogue.pillars if str(p.number) == str(number)), None)
+    if pillar is None:
+        return html.Div([html.H1("Pillar not found", className="h3"),
+                         html.P(f"There is no pillar {number!r}."),
+                         dcc.Link("Back to the flight deck", href="/")])
+    state = read_state(ds, force, period, comparator)
+    kpis = [k for k in ds.kpis.values() if k.pillar == pillar.number]
+    others = [
+        dcc.Link(f"{p.number}. {p.name}", href=f"/pillar/{p.number}{state.query()}",
+                 className="me-3")
+        for p in ds.catalogue.pillars if p.number != pillar.number
+    ]
+    return html.Div([
+        html.H1(f"Pillar {pillar.number}: {pillar.name} — {ds.area_names[state.force]}",
+                className="h3"),
+        html.Nav(others, className="small mb-2", **{"aria-label": "Other pillars"}),
+        control_bar(state),
+        *[kpi_trend(ds, kpi, state) for kpi in kpis],
+    ])
