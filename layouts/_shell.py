@@ -17,7 +17,7 @@ from kpis.config import NATIONAL_SLUG
 from kpis.periods import format_month, month_label
 from layouts import _ids as ids
 from layouts._context import dataset
-from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState
+from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
 
 DEMO_TEXT = (
     "Demonstration data: generated for illustration, not real police figures."
@@ -25,6 +25,8 @@ DEMO_TEXT = (
 NAV_PAGES = (
     ("Flight deck", "/"),
     ("Compare forces", "/compare"),
+    ("Definitions", "/definitions"),
+    ("Data", "/data"),
 )
 
 
@@ -176,13 +178,5 @@ def register_shell(app: dash.Dash) -> None:
     def controls_to_url(force: str | None, period: str | None, comparator: str | None,
                         search: str | None) -> str:
         """Write the chosen force, period and comparator into the URL."""
-        query = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
-        changed = {"force": force, "period": period, "comparator": comparator}
-        query.update({k: v for k, v in changed.items() if v})
-        new = ViewState(query.get("force", NATIONAL_SLUG), None,
-                        query.get("comparator", COMPARATOR_NATIONAL))
-        extra = {k: v for k, v in query.items() if k not in ("force", "comparator")}
-        result = new.query(**extra)
-        if result == (search or "") or result == "?" + (search or "").lstrip("?"):
-            return dash.no_update
-        return result
+        query = merged_query(search, force=force, period=period, comparator=comparator)
+        return dash.no_update if query is None else query

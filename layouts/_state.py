@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from kpis.config import NATIONAL_SLUG
 from kpis.dataset import Dataset
@@ -63,3 +63,21 @@ def read_state(ds: Dataset, force: str | None = None, period: str | None = None,
     if comparator not in ({COMPARATOR_NATIONAL, COMPARATOR_REGION} | groups):
         comparator = COMPARATOR_NATIONAL
     return ViewState(chosen_force, chosen_period, comparator)
+
+
+def merged_query(search: str | None, **changes: str | None) -> str | None:
+    """``search`` with ``changes`` applied (None removes a key), or None if nothing changes.
+
+    Controls fire when a page renders as well as when a user acts; comparing the
+    meaning of the query, not its text, stops two callbacks rewriting the URL in turn.
+    """
+    current = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
+    updated = dict(current)
+    for key, value in changes.items():
+        if value:
+            updated[key] = value
+        else:
+            updated.pop(key, None)
+    if updated == current:
+        return None
+    return "?" + urlencode(updated)

@@ -6,8 +6,6 @@ reference line. The choices live in the URL like every other view.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlencode
-
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
@@ -20,7 +18,7 @@ from layouts import _ids as ids
 from layouts._context import dataset
 from layouts._figures import ChartText, funnel_chart, ranked_bars, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state
-from layouts._state import ViewState, read_state
+from layouts._state import ViewState, merged_query, read_state
 from layouts._tables import data_table
 
 dash.register_page(__name__, path="/compare", name="Compare forces",
@@ -129,6 +127,5 @@ def layout(force: str | None = None, period: str | None = None, comparator: str 
 )
 def compare_to_url(kpi: str, group: str, view: str, search: str | None) -> str:
     """Keep the chosen KPI, group and view in the URL."""
-    query = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
-    query.update({"kpi": kpi, "group": group, "view": view})
-    return "?" + urlencode({k: v for k, v in query.items() if v})
+    query = merged_query(search, kpi=kpi, group=group, view=view)
+    return dash.no_update if query is None else query

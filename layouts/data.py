@@ -43,7 +43,7 @@ LOAD_HISTORY = "data-load-history"
 STATUS_SYMBOL = {"in": "✓", "late": "L", "missing": "✗", "not due": "–"}
 STATUS_LABEL = {
     "in": "In on time",
-    "late": "In late",
+    "late": "Late",
     "missing": "Missing",
     "not due": "Not yet due",
 }
@@ -98,10 +98,10 @@ def legend() -> html.Ul:
 
 
 def coverage_cell(status: str) -> html.Td:
-    return html.Td([
-        html.Span(STATUS_SYMBOL[status], **{"aria-hidden": "true"}),
-        html.Span(STATUS_LABEL[status], className="visually-hidden"),
-    ], className=f"coverage-cell {status_class(status)}", title=STATUS_LABEL[status])
+    """The status symbol as text, and the status in words for screen readers."""
+    return html.Td([STATUS_SYMBOL[status],
+                    html.Span(STATUS_LABEL[status], className="visually-hidden")],
+                   className=status_class(status))
 
 
 def coverage_table(grid: pd.DataFrame) -> html.Div:
@@ -112,9 +112,12 @@ def coverage_table(grid: pd.DataFrame) -> html.Div:
         + [html.Th([f"{m:%b}", html.Br(), f"{m:%Y}"], scope="col", title=f"{m:%B %Y}")
            for m in months]
     ))
+    # Cells of one status are identical, so each is built once and shared: building a
+    # component per cell would dominate the page's server time.
+    cells = {status: coverage_cell(status) for status in STATUSES}
     body = html.Tbody([
         html.Tr([html.Th(force, scope="row", className="coverage-force")]
-                + [coverage_cell(status) for status in statuses])
+                + [cells[status] for status in statuses])
         for force, statuses in zip(grid.index, grid.to_numpy().tolist(), strict=True)
     ])
     caption = html.Caption(
@@ -123,7 +126,7 @@ def coverage_table(grid: pd.DataFrame) -> html.Div:
     )
     # A focusable, labelled region so keyboard users can scroll the grid sideways.
     return html.Div(
-        html.Table([caption, header, body], className="table table-sm coverage-table mb-0"),
+        html.Table([caption, header, body], className="coverage-table"),
         className="coverage-scroll", tabIndex="0", role="region",
         **{"aria-label": "Coverage grid (scrolls sideways)"},
     )
@@ -153,7 +156,7 @@ def load_row(load: pd.Series) -> html.Tr:
         html.Td(format_number(float(load["rows"])), className="text-end"),
         html.Td(format_number(float(load["warnings"])), className="text-end"),
         html.Td(str(load["loaded_by"])),
-        html.Td(timestamp_text(load["loaded_at"])),
+        html.Td(timestamp_text(load["loaded_at"]), className="text-nowrap"),
         html.Td(dbc.Badge(LOAD_STATUS_TEXT.get(status, status),
                           color=LOAD_STATUS_COLOUR.get(status, "secondary"))),
         html.Td(html.Code(str(load["sha_short"]), title=str(load["sha256"]))),
@@ -169,14 +172,17 @@ def load_history_section(ds: Dataset) -> html.Section:
         shown = history.head(LOAD_HISTORY_ROWS)
         more = (f" The latest {LOAD_HISTORY_ROWS} of {len(history)} are shown."
                 if len(history) > LOAD_HISTORY_ROWS else "")
+        numeric = {"Rows", "Warnings"}
         headings = ("Load", "File", "Kind", "Rows", "Warnings", "Loaded by", "Loaded at",
                     "Status", "SHA-256 (first 12)")
         content = dbc.Table([
             html.Caption("Every load of data, newest first: the file, who loaded it and "
                          f"when, and the start of its SHA-256 checksum.{more}"),
-            html.Thead(html.Tr([html.Th(h, scope="col") for h in headings])),
+            html.Thead(html.Tr([html.Th(h, scope="col",
+                                        className="text-end" if h in numeric else None)
+                                for h in headings])),
             html.Tbody([load_row(row) for _, row in shown.iterrows()]),
-        ], striped=True, size="sm", responsive=True, className="load-history")
+        ], striped=True, size="sm", responsive=True, className="caption-top load-history")
     return html.Section([html.H2("Load history", className="h4"), content],
                         id=LOAD_HISTORY, className="mt-4", **{"aria-label": "Load history"})
 

@@ -11,7 +11,8 @@ shared and survives a reload.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import re
+from typing import NamedTuple
 
 import dash
 import dash_bootstrap_components as dbc
@@ -35,6 +36,7 @@ ANCHOR = "kpi-{kpi_id}"
 KPI_PAGE = "/kpi/{kpi_id}"
 # Let a typist finish a word before asking the server to filter.
 SEARCH_DEBOUNCE_MS = 250
+WORD = re.compile(r"\w+")
 
 POLARITY_TEXT = {
     "higher": "Higher is better",
@@ -58,14 +60,15 @@ STATUS_TEXT = {"published": "Published", "draft": "Draft"}
 STATUS_COLOUR = {"published": "success", "draft": "warning"}
 
 
-@dataclass(frozen=True)
-class CatalogueEntry:
+# A NamedTuple, not a dataclass: Dash runs page modules before registering them in
+# sys.modules, where dataclasses look up string annotations.
+class CatalogueEntry(NamedTuple):
     """One KPI as the page shows it: the definition in force and all its versions."""
 
     kpi_id: str
     shown: KpiDefinition  # the latest published version, else the latest draft
     versions: tuple[KpiDefinition, ...]  # oldest first
-    search_text: str  # lower-case words the search box matches against
+    search_words: frozenset[str]  # lower-case words the search box matches against
 
     @property
     def published(self) -> bool:
@@ -83,18 +86,27 @@ def catalogue_entries(catalogue: Catalogue) -> list[CatalogueEntry]:
         versions.sort(key=lambda k: k.version)
         published = [k for k in versions if k.status == "published"]
         shown = (published or versions)[-1]
-        words = [kpi_id, kpi_id.replace("_", " "), f"pillar {shown.pillar}",
-                 pillar_names.get(shown.pillar, "")]
+        text = [kpi_id, kpi_id.replace("_", " "), f"pillar {shown.pillar}",
+                pillar_names.get(shown.pillar, "")]
         for version in versions:
-            words += [version.title, version.description]
-        entries.append(CatalogueEntry(kpi_id, shown, tuple(versions),
-                                      " ".join(words).casefold()))
+            text += [version.title, version.description]
+        words = frozenset(WORD.findall(" ".join(text).casefold()))
+        entries.append(CatalogueEntry(kpi_id, shown, tuple(versions), words))
     return entries
 
 
+def starts_word(term: str, word: str) -> bool:
+    """``term`` begins ``word``; a number only as a whole number ("6" is not "63G")."""
+    if not word.startswith(term):
+        return False
+    return not (term.isdigit() and word[len(term):len(term) + 1].isdigit())
+
+
 def matches(entry: CatalogueEntry, query: str | None) -> bool:
-    """True when every word of ``query`` appears in the KPI's id, title, description or pillar."""
-    return all(word in entry.search_text for word in (query or "").casefold().split())
+    """True when every word of ``query`` begins a word of the KPI's id, title,
+    description or pillar: "charg" finds "charge", "pillar 6" finds pillar 6's KPIs."""
+    return all(any(starts_word(term, word) for word in entry.search_words)
+               for term in WORD.findall((query or "").casefold()))
 
 
 def result_text(shown: int, total: int, query: str | None) -> str:
@@ -118,17 +130,20 @@ def status_badge(status: str) -> dbc.Badge:
                      className="status-badge")
 
 
-def measure_list(measure_ids: tuple[str, ...], measures: dict[str, Measure]) -> html.Ul:
+def measure_text(measure_ids: tuple[str, ...], measures: dict[str, Measure]) -> list[object]:
     """Measure titles with their ids; several measures are added together."""
-    return html.Ul([
-        html.Li([measures[m].title if m in measures else m, " ", html.Code(m, className="small")])
-        for m in measure_ids
-    ], className="list-unstyled mb-0 measure-list")
+    parts: list[object] = []
+    for index, measure_id in enumerate(measure_ids):
+        measure = measures.get(measure_id)
+        if index:
+            parts.append(" plus ")
+        parts += [measure.title if measure else measure_id, " ", html.Code(measure_id)]
+    return parts
 
 
-def denominator_text(kpi: KpiDefinition, measures: dict[str, Measure]) -> html.Ul | str:
+def denominator_text(kpi: KpiDefinition, measures: dict[str, Measure]) -> list[object] | str:
     if kpi.denominator:
-        return measure_list(kpi.denominator, measures)
+        return measure_text(kpi.denominator, measures)
     return NO_DENOMINATOR_TEXT.get(kpi.unit, "None")
 
 
@@ -136,68 +151,70 @@ def target_text(kpi: KpiDefinition) -> str:
     return format_value(kpi, kpi.target) if kpi.target is not None else "None set"
 
 
-def recommendation_list(kpi: KpiDefinition,
-                        recommendations: dict[str, Recommendation]) -> html.Ul | str:
+def recommendation_text(kpi: KpiDefinition,
+                        recommendations: dict[str, Recommendation]) -> list[object] | str:
     if not kpi.recommendations:
         return "None"
-    items = []
+    parts: list[object] = []
     for rec_id in kpi.recommendations:
         rec = recommendations.get(rec_id)
-        items.append(html.Li(
-            [html.Strong(rec_id), f" (deadline {long_date(rec.deadline)}): {rec.title}"]
-            if rec else rec_id
-        ))
-    return html.Ul(items, className="list-unstyled mb-0")
+        text = f" (deadline {long_date(rec.deadline)}): {rec.title}" if rec else ""
+        parts.append(html.Span([html.Strong(rec_id), text], className="d-block"))
+    return parts
 
 
-def fact(term: str, value: object) -> list[html.Dt | html.Dd]:
-    return [html.Dt(term, className="col-sm-4"), html.Dd(value, className="col-sm-8")]
+def definition_facts(kpi: KpiDefinition, catalogue: Catalogue) -> html.Dl:
+    """Term and value pairs: what is counted, then how to read it.
 
-
-def definition_facts(kpi: KpiDefinition, catalogue: Catalogue) -> dbc.Row:
-    """Two columns of term/value pairs: what is counted, and how to read it."""
+    One flat list laid out by CSS grid (two pairs a row on wide screens): every
+    component costs page weight, and the catalogue page draws some forty of these.
+    """
     measures = {m.measure_id: m for m in catalogue.measures}
     recommendations = {r.rec_id: r for r in catalogue.recommendations}
     pillar_names = {p.number: p.name for p in catalogue.pillars}
-    counted = html.Dl([
-        *fact("KPI id", html.Code(kpi.kpi_id)),
-        *fact("Pillar", f"{kpi.pillar}. {pillar_names.get(kpi.pillar, '')}"),
-        *fact("Numerator", measure_list(kpi.numerator, measures)),
-        *fact("Denominator", denominator_text(kpi, measures)),
-        *fact("Unit", UNIT_TEXT.get(kpi.unit, kpi.unit)),
-        *fact("Source", kpi.source),
-    ], className="row mb-0")
-    reading = html.Dl([
-        *fact("Polarity", POLARITY_TEXT.get(kpi.polarity, kpi.polarity)),
-        *fact("Target", target_text(kpi)),
-        *fact("Periodicity", PERIODICITY_TEXT.get(kpi.periodicity, kpi.periodicity)),
-        *fact("Status", status_badge(kpi.status)),
-        *fact("Effective from", long_date(kpi.effective_from)),
-        *fact("Recommendations", recommendation_list(kpi, recommendations)),
-    ], className="row mb-0")
-    return dbc.Row([dbc.Col(counted, lg=6), dbc.Col(reading, lg=6)], className="g-3")
+    facts: list[tuple[str, object]] = [
+        ("Numerator", measure_text(kpi.numerator, measures)),
+        ("Denominator", denominator_text(kpi, measures)),
+        ("Unit", UNIT_TEXT.get(kpi.unit, kpi.unit)),
+        ("Polarity", POLARITY_TEXT.get(kpi.polarity, kpi.polarity)),
+        ("Target", target_text(kpi)),
+        ("Periodicity", PERIODICITY_TEXT.get(kpi.periodicity, kpi.periodicity)),
+        ("Pillar", f"{kpi.pillar}. {pillar_names.get(kpi.pillar, '')}"),
+        ("Source", kpi.source),
+        ("Status", status_badge(kpi.status)),
+        ("Effective from", long_date(kpi.effective_from)),
+        ("Recommendations", recommendation_text(kpi, recommendations)),
+    ]
+    return html.Dl([item for term, value in facts for item in (html.Dt(term), html.Dd(value))],
+                   className="definition-facts")
 
 
-def version_table(entry: CatalogueEntry) -> dbc.Table:
+def version_history(entry: CatalogueEntry) -> html.P | dbc.Table:
     """Every version of the definition, drafts included, newest first."""
+    if len(entry.versions) == 1:
+        kpi = entry.versions[0]
+        return html.P([f"Version {kpi.version}, ", status_badge(kpi.status),
+                       f", effective from {long_date(kpi.effective_from)}. No other versions."],
+                      className="mb-0")
     rows = [
         html.Tr([
             html.Th(f"Version {kpi.version}", scope="row"),
             html.Td(status_badge(kpi.status)),
             html.Td(long_date(kpi.effective_from)),
             html.Td(target_text(kpi)),
-            html.Td([kpi.description,
-                     html.Span(" (shown above)", className="text-body-secondary")
-                     if kpi is entry.shown else None]),
+            html.Td(kpi.description + (" (shown above)" if kpi is entry.shown else "")),
         ])
         for kpi in reversed(entry.versions)
     ]
     return dbc.Table([
-        html.Caption(f"Versions of the definition of {entry.shown.title}"),
+        # The "Versions" heading above says it on screen; the caption names the table
+        # for screen readers moving between tables.
+        html.Caption(f"Versions of the definition of {entry.shown.title}, newest first",
+                     className="visually-hidden"),
         html.Thead(html.Tr([html.Th(h, scope="col") for h in
                             ("Version", "Status", "Effective from", "Target", "Description")])),
         html.Tbody(rows),
-    ], bordered=False, striped=True, size="sm", responsive=True, className="version-table mb-0")
+    ], striped=True, size="sm", responsive=True, className="version-table mb-0")
 
 
 def definition_card(entry: CatalogueEntry, catalogue: Catalogue, hidden: bool) -> html.Div:
@@ -205,22 +222,18 @@ def definition_card(entry: CatalogueEntry, catalogue: Catalogue, hidden: bool) -
     link = (
         dcc.Link(f"Open the KPI page for {kpi.title}", href=KPI_PAGE.format(kpi_id=entry.kpi_id))
         if entry.published
-        else html.Span("Draft only: not yet on the flight deck.", className="text-body-secondary")
+        else "Draft only: not on the flight deck until it is published."
     )
     card = html.Article([
-        dbc.CardHeader([
-            html.H3(kpi.title, className="h5 mb-1"),
-            html.Div([status_badge(kpi.status), " ", html.Code(entry.kpi_id, className="small")]),
-        ]),
+        dbc.CardHeader(html.H3([kpi.title, " ", html.Code(entry.kpi_id)], className="h5 mb-0")),
         dbc.CardBody([
             html.P(kpi.description),
             definition_facts(kpi, catalogue),
             html.H4("Versions", className="h6 mt-3"),
-            version_table(entry),
+            version_history(entry),
             html.P(link, className="mt-3 mb-0"),
         ]),
-    ], id=ANCHOR.format(kpi_id=entry.kpi_id), className="card definition mb-3",
-        tabIndex="-1", **{"aria-label": kpi.title})
+    ], id=ANCHOR.format(kpi_id=entry.kpi_id), className="card definition mb-3", tabIndex="-1")
     # The anchor keeps its plain string id; the wrapper carries the pattern id the
     # search callback shows and hides.
     return html.Div(card, id={"type": ENTRY, "kpi": entry.kpi_id}, hidden=hidden)
@@ -235,14 +248,16 @@ def pillar_group(number: int, name: str, cards: list[html.Div], hidden: bool) ->
     )
 
 
-def definition_list(catalogue: Catalogue, query: str | None) -> html.Div:
-    entries = catalogue_entries(catalogue)
+def definition_list(catalogue: Catalogue, entries: list[CatalogueEntry],
+                    query: str | None) -> html.Div:
+    """The KPIs under their pillars; those not matching ``query`` start hidden."""
     groups = []
     for pillar in catalogue.pillars:
         in_pillar = [e for e in entries if e.shown.pillar == pillar.number]
         shown = [matches(e, query) for e in in_pillar]
-        cards = [definition_card(e, catalogue, not s) for e, s in zip(in_pillar, shown, strict=True)]
-        groups.append(pillar_group(pillar.number, pillar.name, cards, not any(shown)))
+        cards = [definition_card(entry, catalogue, hidden=not match)
+                 for entry, match in zip(in_pillar, shown, strict=True)]
+        groups.append(pillar_group(pillar.number, pillar.name, cards, hidden=not any(shown)))
     return html.Div(groups, id=DEFINITION_LIST)
 
 
@@ -277,7 +292,7 @@ def layout(q: str | None = None, **_: str) -> html.Div:
             className="text-body-secondary",
         ),
         search_box(q, len(entries), shown),
-        definition_list(catalogue, q),
+        definition_list(catalogue, entries, q),
     ])
 
 
@@ -321,17 +336,22 @@ dash.clientside_callback(
 )
 
 # The browser looks for the #kpi-... anchor before Dash has drawn the page, so
-# scroll to it (and move the focus there) once the list is on screen.
+# jump to it (and move the focus there) once the list is on screen. Dash runs a
+# callback with no output only when its input changes, never on first render, so
+# this one records the anchor it went to.
 dash.clientside_callback(
     """
     function (_) {
         const target = decodeURIComponent(window.location.hash.slice(1));
         const element = target ? document.getElementById(target) : null;
-        if (element) {
-            element.scrollIntoView();
-            element.focus({preventScroll: true});
+        if (!element) {
+            return "";
         }
+        element.scrollIntoView({behavior: "instant", block: "start"});
+        element.focus({preventScroll: true});
+        return target;
     }
     """,
+    Output(DEFINITION_LIST, "data-anchor"),
     Input(DEFINITION_LIST, "id"),
 )

@@ -8,8 +8,6 @@ the underlying numbers.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlencode
-
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
@@ -26,7 +24,7 @@ from layouts import _ids as ids
 from layouts._context import dataset, service
 from layouts._figures import ChartText, funnel_chart, spc_chart, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state
-from layouts._state import ViewState, read_state
+from layouts._state import ViewState, merged_query, read_state
 from layouts._tables import data_table
 
 dash.register_page(__name__, path_template="/kpi/<kpi_id>", name="KPI",
@@ -207,9 +205,5 @@ def layout(kpi_id: str | None = None, force: str | None = None, period: str | No
 )
 def rebase_to_url(value: list[str] | None, search: str | None) -> str:
     """Keep the re-base choice in the URL, so the view can be shared and reloaded."""
-    query = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
-    if value:
-        query["rebase"] = REBASE_ADOPTION
-    else:
-        query.pop("rebase", None)
-    return "?" + urlencode(query)
+    query = merged_query(search, rebase=REBASE_ADOPTION if value else None)
+    return dash.no_update if query is None else query

@@ -32,12 +32,14 @@ class AppPage:
         return self.page.inner_text(f"#{ids.MAIN} h1")
 
     def choose(self, dropdown_id: str, label: str) -> None:
-        """Pick an option of a dcc.Dropdown by searching for its label and pressing Enter."""
+        """Pick an option of a dcc.Dropdown: open it, search for the label, pick the match."""
         self.page.click(f"#{dropdown_id}")
         search = self.page.locator(".dash-dropdown-content input[type=search]")
         search.fill(label)
-        self.page.keyboard.press("ArrowDown")
-        self.page.keyboard.press("Enter")
+        option = self.page.locator(".dash-dropdown-content").get_by_role(
+            "option", name=label, exact=True)
+        option.wait_for(timeout=DEFAULT_TIMEOUT_MS)
+        option.click()
 
     def wait_for_url_containing(self, text: str) -> None:
         self.page.wait_for_url(f"**{text}**", timeout=DEFAULT_TIMEOUT_MS)
@@ -46,6 +48,13 @@ class AppPage:
         self.page.wait_for_function(
             "([selector, text]) => document.querySelector(selector)?.innerText.includes(text)",
             arg=[f"#{ids.MAIN} h1", text], timeout=DEFAULT_TIMEOUT_MS,
+        )
+
+    def wait_for_text(self, selector: str, text: str) -> None:
+        """Wait until the element's text contains ``text`` (the page has re-rendered)."""
+        self.page.wait_for_function(
+            "([selector, text]) => document.querySelector(selector)?.innerText.includes(text)",
+            arg=[selector, text], timeout=DEFAULT_TIMEOUT_MS,
         )
 
     def console_errors(self) -> list[str]:
