@@ -348,6 +348,8 @@ def read_catalogue(path: Path) -> Catalogue:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise CatalogueError([Problem(str(path), "file", "-", None, "file not found")]) from exc
     except UnicodeDecodeError as exc:
         raise CatalogueError([Problem(str(path), "file", "-", None, "must be UTF-8 text")]) from exc
     return parse_catalogue(text, file_name=str(path))

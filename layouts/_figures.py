@@ -97,7 +97,9 @@ def dress(figure: go.Figure, text: ChartText, dark: bool = False, height: int = 
             yanchor="bottom", showarrow=False, font=dict(size=12, color=_text(dark)),
         ))
     figure.update_layout(
-        template="plotly_dark" if dark else "plotly_white",
+        # No named template: copying plotly's built-in ones costs ~30 ms a figure, and
+        # every colour that matters is set here anyway.
+        template="none",
         title=dict(
             text=f"{text.title}<br><span style='font-size:13px'>{text.subtitle}</span>",
             x=0, xanchor="left", font=dict(size=17),
@@ -116,8 +118,10 @@ def dress(figure: go.Figure, text: ChartText, dark: bool = False, height: int = 
     # annotations the chart already has, such as a target line's label.
     for annotation in annotations:
         figure.add_annotation(annotation)
-    figure.update_yaxes(title_text=text.y_title, gridcolor="#444" if dark else "#e5e5e5")
-    figure.update_xaxes(gridcolor="#444" if dark else "#eeeeee")
+    axis = dict(gridcolor="#444" if dark else "#e5e5e5", linecolor=_muted(dark),
+                zerolinecolor=_muted(dark), tickcolor=_muted(dark), automargin=True)
+    figure.update_yaxes(title_text=text.y_title, **axis)
+    figure.update_xaxes(**axis)
     return figure
 
 

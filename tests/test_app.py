@@ -13,7 +13,8 @@ from kpis.catalogue import read_catalogue
 from kpis.config import CATALOGUE_FILE
 from tests.conftest import LiveServer
 
-PAGES = ["/"]
+PAGES = ["/", "/pillar/1", "/pillar/6", "/kpi/ho_rape_charge_rate", "/compare", "/definitions",
+         "/data"]
 
 
 def get(url: str) -> tuple[int, str]:
