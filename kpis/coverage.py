@@ -178,6 +178,10 @@ def status_counts(frame: pd.DataFrame, period_start: dt.date | None = None) -> d
     return {status: int(counts.get(status, 0)) for status in STATUSES}
 
 
+# How many loads the data page lists (the CLI's `flightdeck loads` lists them all).
+LOAD_HISTORY_ROWS = 100
+
+
 def load_history(ds: Dataset) -> pd.DataFrame:
     """The audit trail of loads, newest first, with a short checksum for display."""
     loads = ds.loads.sort_values("load_id", ascending=False, kind="stable")

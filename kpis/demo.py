@@ -181,13 +181,13 @@ def _outcome_shares(nom: float, step: float, pending: float) -> dict[int, float]
 
 def build_files(
     folder: Path, end: dt.date, seed: int, progress: Progress
-) -> tuple[list[Path], dict[str, dt.date]]:
-    """Write the three demo files; return their paths and each force's adoption month."""
+) -> tuple[list[tuple[Path, dt.datetime]], dict[str, dt.date]]:
+    """Write the demo files; return them with their arrival times, and adoption months."""
     forces = read_forces(FORCES_CSV)
     months = month_range(DEMO_START, end)
     # Home Office quarters: only complete quarters are published.
     quarters = sorted({quarter_start(m) for m in months if quarter_start(m) <= add_months(end, -2)})
-    wide_rows: list[list[object]] = []
+    wide_rows: list[tuple[dt.date, bool, list[object]]] = []
     outcome_rows: list[list[object]] = []
     recorded_rows: list[list[object]] = []
     adoption: dict[str, dt.date] = {}
@@ -210,6 +210,7 @@ def build_files(
         adoption[slug] = adoption_month(slug, index)
         data = force_months(slug, index, population, months, seed)
         late = index % 14 == 3  # a few forces whose latest return has not arrived
+        lateness = np.random.default_rng([seed, index, 7]).random(len(months))
         for i, month in enumerate(months):
             if late and month == end:
                 continue
@@ -217,7 +218,8 @@ def build_files(
             for measure in measures:
                 blank = index % 11 == 5 and month == end and measure.startswith("vcop")
                 row.append("" if blank else int(data[measure][i]))
-            wide_rows.append(row)
+            # About one return in twelve arrives after the due date.
+            wide_rows.append((month, bool(lateness[i] < 0.08), row))
         rng = np.random.default_rng([seed, index, 99])
         name = HO_NAME_VARIANTS.get(slug, str(force["name"]))
         for quarter in quarters:
@@ -236,12 +238,24 @@ def build_files(
         for body in ("British Transport Police", "Action Fraud"):
             recorded_rows.append(_recorded_row(body, quarter, "19C", 3))
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [
-        _write(folder / "demo_force_returns.csv", ["force", "month", *measures], wide_rows),
-        _write(folder / "demo_ho_outcomes.csv", OUTCOMES_HEADER, outcome_rows),
-        _write(folder / "demo_ho_recorded_crime.csv", RECORDED_HEADER, recorded_rows),
-    ]
-    return paths, adoption
+    # Each month's returns arrive as a file a week after the month ends; the late ones
+    # as a second file a month later, so the data page's coverage has a history.
+    loads: list[tuple[Path, dt.datetime]] = []
+    for month in months:
+        for late, delay in ((False, 7), (True, 40)):
+            rows = [r for m, is_late, r in wide_rows if m == month and is_late == late]
+            if not rows:
+                continue
+            name = f"demo_return_{month:%Y-%m}{'_late' if late else ''}.csv"
+            arrived = dt.datetime.combine(add_months(month, 1), dt.time(9, 0))
+            loads.append((_write(folder / name, ["force", "month", *measures], rows),
+                          arrived + dt.timedelta(days=delay)))
+    published = dt.datetime.combine(add_months(end, 1), dt.time(9, 0)) + dt.timedelta(days=14)
+    loads.append((_write(folder / "demo_ho_outcomes.csv", OUTCOMES_HEADER, outcome_rows),
+                  published))
+    loads.append((_write(folder / "demo_ho_recorded_crime.csv", RECORDED_HEADER,
+                         recorded_rows), published))
+    return loads, adoption
 
 
 def _quarter_rows(
@@ -317,7 +331,7 @@ def build_demo(
     for stale in (db_path, db_path.with_name(db_path.name + ".wal")):
         stale.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="flightdeck-demo-") as folder:
-        files, adoption = build_files(Path(folder), end, seed, progress)
+        loads, adoption = build_files(Path(folder), end, seed, progress)
         progress("validating and loading the demonstration files")
         # A fixed load time and user keep the whole database deterministic.
         loaded_at = dt.datetime.combine(add_months(end, 1), dt.time(9, 0)) + dt.timedelta(days=14)
@@ -329,8 +343,9 @@ def build_demo(
                 conn.execute(sa.update(schema.forces).where(schema.forces.c.slug == slug)
                              .values(nom_adoption=month))
 
-        load_files(db_path, files, user="demonstration data generator", now=loaded_at,
-                   today=loaded_at.date(), before_publish=mark_as_demo)
+        load_files(db_path, [path for path, _ in loads], user="demonstration data generator",
+                   now=loaded_at, today=loaded_at.date(), before_publish=mark_as_demo,
+                   load_times=[when for _, when in loads])
     progress(f"demonstration database ready: {db_path}")
     return end
 

@@ -4,15 +4,27 @@ Every chart carries a title, a subtitle naming the force and period, axis units,
 source line and, for demonstration data, a visible label. Colours are the UK
 Government Analysis Function palette; SPC states are also carried by marker shape and
 by name in the legend and hover text, never by colour alone.
+
+Figures are plain dicts in Plotly's JSON schema (``{"data": [...], "layout": {...}}``),
+built directly: ``plotly.graph_objects`` validates every property it is given, which
+cost 60-75 ms a chart, several times a page's budget. ``dcc.Graph`` and
+``plotly.io.write_image``/``to_image`` take the dicts as they are, and the tests check
+each one with ``plotly.graph_objects.Figure``. Values are plain JSON: dates as ISO
+strings, numbers as floats with gaps as None.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
+import plotly.io as pio
+
+FigureDict = dict[str, Any]
 
 DARK_BLUE = "#12436D"
 TURQUOISE = "#28A197"
@@ -37,6 +49,12 @@ RULE_NAMES = {
     "shift": "a shift of 7 or more points on one side of the mean",
     "trend": "a trend of 7 or more rising or falling points",
     "two_of_three": "two of three points beyond 2 sigma",
+}
+# Funnel position -> (legend name, colour, marker symbol)
+FUNNEL_STYLE = {
+    "inside": ("Within limits", MID_GREY, "circle"),
+    "above": ("Above the 95% limit", TURQUOISE, "triangle-up"),
+    "below": ("Below the 95% limit", ORANGE, "triangle-down"),
 }
 
 
@@ -66,16 +84,120 @@ def y_axis_title(unit: str, title: str) -> str:
     }.get(unit, title)
 
 
-def dress(figure: go.Figure, text: ChartText, dark: bool = False, height: int = 460,
-          legend: bool = True) -> go.Figure:
-    """Title, subtitle, source line, marking and demo label, in a consistent layout."""
+# --- plain JSON values -----------------------------------------------------------------
+
+
+def _numbers(values: pd.Series | Iterable[Any]) -> list[float | None]:
+    """Floats for JSON, with NaN, NA and None as None (JSON has no NaN)."""
+    if isinstance(values, pd.Series | pd.Index):
+        array = values.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        array = np.asarray(list(values), dtype=float)
+    numbers: list[float | None] = array.tolist()
+    if np.isnan(array).any():
+        numbers = [None if v != v else v for v in numbers]
+    return numbers
+
+
+def _number(value: float | None) -> float | None:
+    if value is None or value != value:
+        return None
+    return float(value)
+
+
+def _dates(values: pd.Series | Iterable[Any]) -> list[str | None]:
+    """ISO dates ("2025-06-01"), or date-times where a value has a time of day."""
+    index = pd.DatetimeIndex(values)
+    if index.tz is not None:
+        index = index.tz_localize(None)  # Plotly draws wall-clock time
+    array = index.to_numpy()
+    missing = np.isnat(array)
+    days = array.astype("datetime64[D]")
+    whole_days = bool((days[~missing] == array[~missing]).all())
+    text = np.datetime_as_string(days if whole_days else array.astype("datetime64[s]"))
+    dates: list[str | None] = text.tolist()
+    if missing.any():
+        dates = [None if gap else d for d, gap in zip(dates, missing, strict=True)]
+    return dates
+
+
+def _date(value: Any) -> str | None:
+    return _dates([value])[0]
+
+
+def _strings(values: pd.Series | Iterable[Any]) -> list[str]:
+    return ["" if v is None or v != v else str(v) for v in values]
+
+
+def _merge(target: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``update`` into ``target`` recursively, as Plotly's update_layout does."""
+    for key, value in update.items():
+        current = target.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            _merge(current, value)
+        else:
+            target[key] = value
+    return target
+
+
+def _new_figure(data: list[dict[str, Any]] | None = None,
+                layout: dict[str, Any] | None = None) -> FigureDict:
+    return {"data": data if data is not None else [], "layout": layout or {}}
+
+
+def _no_template() -> dict[str, Any]:
+    """Plotly's "none" template, spelt out: a named one would be copied in on export."""
+    return {"data": {"scatter": [{"type": "scatter"}]}}
+
+
+@cache
+def _plotly_template() -> dict[str, Any]:
+    """Plotly's default template as a dict, built once (only the sparkline uses it)."""
+    return pio.templates["plotly"].to_plotly_json()
+
+
+def _hline(figure: FigureDict, y: float | None, line: dict[str, Any], text: str,
+           position: str) -> None:
+    """A full-width horizontal line with a label, as ``Figure.add_hline`` draws one."""
+    layout = figure["layout"]
+    layout.setdefault("shapes", []).append({
+        "type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y",
+        "y0": _number(y), "y1": _number(y), "line": line,
+    })
+    right = position.endswith("right")
+    layout.setdefault("annotations", []).append({
+        "text": text, "showarrow": False, "xref": "x domain", "x": 1 if right else 0,
+        "xanchor": "right" if right else "left", "yref": "y", "y": _number(y),
+        "yanchor": "top" if position.startswith("bottom") else "bottom",
+    })
+
+
+def _vline(figure: FigureDict, x: Any, line: dict[str, Any]) -> None:
+    """A full-height vertical line, as ``Figure.add_vline`` draws one."""
+    figure["layout"].setdefault("shapes", []).append({
+        "type": "line", "xref": "x", "x0": x, "x1": x, "yref": "y domain", "y0": 0, "y1": 1,
+        "line": line,
+    })
+
+
+# --- dressing --------------------------------------------------------------------------
+
+
+def dress(figure: FigureDict, text: ChartText, dark: bool = False, height: int = 460,
+          legend: bool = True) -> FigureDict:
+    """Title, subtitle, source line, marking and demo label, in a consistent layout.
+
+    Updates the figure dict in place and returns it.
+    """
+    layout = figure.setdefault("layout", {})
     # Positions in pixels, turned into the paper fractions Plotly wants: the legend
     # sits under the x axis (above the plot it collides with the subtitle), the
     # source line at the foot.
     top = 110 if text.marking else 90
     bottom = 165 if legend else 95
     plot_height = max(height - top - bottom, 1)
-    x_title = bool(figure.layout.xaxis.title.text)
+    x_title = layout.get("xaxis", {}).get("title", {})
+    x_title = x_title.get("text") if isinstance(x_title, dict) else x_title
     legend_y = -(45 + (22 if x_title else 0)) / plot_height
     footer = text.source
     if text.demo:
@@ -96,10 +218,10 @@ def dress(figure: go.Figure, text: ChartText, dark: bool = False, height: int = 
             text=text.marking, xref="paper", yref="paper", x=0.5, y=1.16, xanchor="center",
             yanchor="bottom", showarrow=False, font=dict(size=12, color=_text(dark)),
         ))
-    figure.update_layout(
-        # No named template: copying plotly's built-in ones costs ~30 ms a figure, and
-        # every colour that matters is set here anyway.
-        template="none",
+    _merge(layout, dict(
+        # No named template: plotly's built-in ones are large, and every colour that
+        # matters is set here anyway. Spelt out so an export does not add the default.
+        template=_no_template(),
         title=dict(
             text=f"{text.title}<br><span style='font-size:13px'>{text.subtitle}</span>",
             x=0, xanchor="left", font=dict(size=17),
@@ -108,20 +230,17 @@ def dress(figure: go.Figure, text: ChartText, dark: bool = False, height: int = 
         margin=dict(l=70, r=30, t=top, b=bottom),
         height=height,
         showlegend=legend,
-        legend=dict(orientation="h", yanchor="top", y=legend_y, x=0, xanchor="left",
-                    title=None),
-        hoverlabel=dict(font_family=FONT),
+        legend=dict(orientation="h", yanchor="top", y=legend_y, x=0, xanchor="left"),
+        hoverlabel=dict(font=dict(family=FONT)),
         paper_bgcolor="#212529" if dark else "white",
         plot_bgcolor="#212529" if dark else "white",
-    )
-    # Added one by one: update_layout(annotations=...) would merge into (and clobber)
-    # annotations the chart already has, such as a target line's label.
-    for annotation in annotations:
-        figure.add_annotation(annotation)
+    ))
+    # Appended: the chart may already have annotations, such as a target line's label.
+    layout.setdefault("annotations", []).extend(annotations)
     axis = dict(gridcolor="#444" if dark else "#e5e5e5", linecolor=_muted(dark),
                 zerolinecolor=_muted(dark), tickcolor=_muted(dark), automargin=True)
-    figure.update_yaxes(title_text=text.y_title, **axis)
-    figure.update_xaxes(**axis)
+    _merge(layout.setdefault("yaxis", {}), dict(title=dict(text=text.y_title), **axis))
+    _merge(layout.setdefault("xaxis", {}), axis)
     return figure
 
 
@@ -133,73 +252,79 @@ def _muted(dark: bool) -> str:
     return "#ced4da" if dark else "#505a5f"
 
 
+# --- charts ----------------------------------------------------------------------------
+
+
 def sparkline(periods: pd.Series, values: pd.Series, unit: str, dark: bool = False
-              ) -> go.Figure:
+              ) -> FigureDict:
     """A small line with no axes, for a tile (the tile carries the words)."""
-    figure = go.Figure(go.Scatter(
-        x=periods, y=values, mode="lines", line=dict(color="#9ec5fe" if dark else DARK_BLUE,
-                                                      width=2),
-        hovertemplate=f"%{{x|%b %Y}}: %{{y:{axis_format(unit)}}}<extra></extra>",
-    ))
-    figure.update_layout(
-        height=60, margin=dict(l=0, r=0, t=0, b=0), showlegend=False,
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-        xaxis=dict(visible=False), yaxis=dict(visible=False),
+    return _new_figure(
+        [dict(
+            type="scatter", x=_dates(periods), y=_numbers(values), mode="lines",
+            line=dict(color="#9ec5fe" if dark else DARK_BLUE, width=2),
+            hovertemplate=f"%{{x|%b %Y}}: %{{y:{axis_format(unit)}}}<extra></extra>",
+        )],
+        dict(
+            template=_plotly_template(),
+            height=60, margin=dict(l=0, r=0, t=0, b=0), showlegend=False,
+            paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+            xaxis=dict(visible=False), yaxis=dict(visible=False),
+        ),
     )
-    return figure
 
 
 def spc_chart(series: pd.DataFrame, unit: str, text: ChartText, target: float | None = None,
-              rebase: pd.Timestamp | None = None, dark: bool = False) -> go.Figure:
+              rebase: pd.Timestamp | None = None, dark: bool = False) -> FigureDict:
     """XmR chart: values, mean, process limits, special-cause points by rule and target.
 
     ``series`` has period_start, value, spc_mean, spc_lower, spc_upper, spc_rule, variation.
     """
     fmt = axis_format(unit)
-    figure = go.Figure()
-    x = series["period_start"]
+    x = _dates(series["period_start"])
+    values = _numbers(series["value"])
     line_colour = "#9ec5fe" if dark else DARK_BLUE
-    figure.add_trace(go.Scatter(
-        x=x, y=series["value"], mode="lines", name="Value", line=dict(color=line_colour,
-                                                                      width=2),
-        hoverinfo="skip",
-    ))
-    figure.add_trace(go.Scatter(
-        x=x, y=series["spc_mean"], mode="lines", name="Mean",
-        line=dict(color=_text(dark), width=1.5), hovertemplate=f"Mean %{{y:{fmt}}}<extra></extra>",
-    ))
-    for column, name in (("spc_upper", "Upper process limit"), ("spc_lower",
-                                                                 "Lower process limit")):
-        figure.add_trace(go.Scatter(
-            x=x, y=series[column], mode="lines", name=name,
+    data: list[dict[str, Any]] = [
+        dict(type="scatter", x=x, y=values, mode="lines", name="Value",
+             line=dict(color=line_colour, width=2), hoverinfo="skip"),
+        dict(type="scatter", x=x, y=_numbers(series["spc_mean"]), mode="lines", name="Mean",
+             line=dict(color=_text(dark), width=1.5),
+             hovertemplate=f"Mean %{{y:{fmt}}}<extra></extra>"),
+    ]
+    for column, name, legend_name in (
+            ("spc_upper", "Upper process limit", "Process limits"),
+            ("spc_lower", "Lower process limit", "Lower process limit")):
+        data.append(dict(
+            type="scatter", x=x, y=_numbers(series[column]), mode="lines", name=legend_name,
             line=dict(color=MID_GREY, width=1.5, dash="dash"),
             hovertemplate=f"{name} %{{y:{fmt}}}<extra></extra>",
-            showlegend=column == "spc_upper",
-            legendgroup="limits",
+            showlegend=column == "spc_upper", legendgroup="limits",
         ))
-    figure.data[-2].name = "Process limits"
+    variations = series["variation"].to_numpy()
+    rules = series["spc_rule"].tolist()
     for variation, (name, colour, symbol) in VARIATION_STYLE.items():
-        points = series[series["variation"] == variation]
-        if points.empty:
+        rows = np.flatnonzero(variations == variation).tolist()
+        if not rows:
             continue
-        reasons = points["spc_rule"].map(_rule_words)
-        figure.add_trace(go.Scatter(
-            x=points["period_start"], y=points["value"], mode="markers", name=name,
+        data.append(dict(
+            type="scatter", x=[x[i] for i in rows], y=[values[i] for i in rows],
+            mode="markers", name=name,
             marker=dict(color=colour, symbol=symbol, size=10 if variation != "common" else 7,
                         line=dict(color=_text(dark), width=1)),
-            customdata=np.stack([reasons], axis=-1),
+            customdata=[[_rule_words(rules[i])] for i in rows],
             hovertemplate=(f"%{{x|%b %Y}}: %{{y:{fmt}}}<br>{name}"
                            "<br>%{customdata[0]}<extra></extra>"),
         ))
+    figure = _new_figure(data, dict(yaxis=dict(tickformat=fmt)))
     if target is not None:
-        figure.add_hline(y=target, line=dict(color=DARK_PINK, width=2, dash="dot"),
-                         annotation_text="Target", annotation_position="top left")
+        _hline(figure, target, dict(color=DARK_PINK, width=2, dash="dot"), "Target",
+               "top left")
     if rebase is not None:
-        figure.add_vline(x=rebase, line=dict(color=DARK_GREY, width=1, dash="dot"))
-        figure.add_annotation(x=rebase, y=1, yref="paper", text="Limits re-based",
-                              showarrow=False, xanchor="left", yanchor="bottom",
-                              font=dict(size=11))
-    figure.update_yaxes(tickformat=fmt)
+        when = _date(rebase)
+        _vline(figure, when, dict(color=DARK_GREY, width=1, dash="dot"))
+        figure["layout"].setdefault("annotations", []).append(dict(
+            x=when, y=1, yref="paper", text="Limits re-based", showarrow=False,
+            xanchor="left", yanchor="bottom", font=dict(size=11),
+        ))
     return dress(figure, text, dark=dark)
 
 
@@ -211,7 +336,7 @@ def _rule_words(rules: str) -> str:
 
 def trend_chart(series: pd.DataFrame, unit: str, text: ChartText, force_name: str,
                 comparator: pd.DataFrame | None = None, comparator_name: str = "",
-                dark: bool = False) -> go.Figure:
+                dark: bool = False) -> FigureDict:
     """The force's value and rolling year, with the comparator's rolling year, over time.
 
     Each frame has period_start, value and rolling_value. For a count the rolling year
@@ -220,122 +345,132 @@ def trend_chart(series: pd.DataFrame, unit: str, text: ChartText, force_name: st
     """
     fmt = axis_format(unit)
     counts = unit == "count"
-    figure = go.Figure()
     own = "#9ec5fe" if dark else DARK_BLUE
-    figure.add_trace(go.Scatter(
-        x=series["period_start"], y=series["value"], mode="lines+markers", name=force_name,
-        line=dict(color=own, width=1.5), marker=dict(size=5, symbol="circle"),
-        hovertemplate=f"{force_name} %{{x|%b %Y}}: %{{y:{fmt}}}<extra></extra>",
-    ))
-    figure.add_trace(go.Scatter(
-        x=series["period_start"], y=series["rolling_value"], mode="lines",
-        name=f"{force_name}, rolling year" + (" total (right axis)" if counts else ""),
-        line=dict(color=TURQUOISE if counts else own, width=3),
-        yaxis="y2" if counts else "y",
-        hovertemplate=f"{force_name} rolling year to %{{x|%b %Y}}: %{{y:{fmt}}}<extra></extra>",
-    ))
+    x = _dates(series["period_start"])
+    data: list[dict[str, Any]] = [
+        dict(type="scatter", x=x, y=_numbers(series["value"]), mode="lines+markers",
+             name=force_name, line=dict(color=own, width=1.5),
+             marker=dict(size=5, symbol="circle"),
+             hovertemplate=f"{force_name} %{{x|%b %Y}}: %{{y:{fmt}}}<extra></extra>"),
+        dict(type="scatter", x=x, y=_numbers(series["rolling_value"]), mode="lines",
+             name=f"{force_name}, rolling year" + (" total (right axis)" if counts else ""),
+             line=dict(color=TURQUOISE if counts else own, width=3),
+             yaxis="y2" if counts else "y",
+             hovertemplate=(f"{force_name} rolling year to %{{x|%b %Y}}: "
+                            f"%{{y:{fmt}}}<extra></extra>")),
+    ]
     if comparator is not None and not comparator.empty and not counts:
-        figure.add_trace(go.Scatter(
-            x=comparator["period_start"], y=comparator["rolling_value"], mode="lines",
+        data.append(dict(
+            type="scatter", x=_dates(comparator["period_start"]),
+            y=_numbers(comparator["rolling_value"]), mode="lines",
             name=f"{comparator_name}, rolling year",
             line=dict(color=ORANGE, width=3, dash="dash"),
             hovertemplate=(f"{comparator_name} rolling year to %{{x|%b %Y}}: "
                            f"%{{y:{fmt}}}<extra></extra>"),
         ))
-    figure.update_yaxes(tickformat=fmt)
-    figure = dress(figure, text, dark=dark)
+    figure = dress(_new_figure(data, dict(yaxis=dict(tickformat=fmt))), text, dark=dark)
     if counts:
-        figure.update_layout(yaxis2=dict(
-            overlaying="y", side="right", tickformat=fmt, showgrid=False,
-            title=dict(text="Rolling 12-month total"),
-        ))
-        figure.update_layout(margin=dict(r=80))
+        layout = figure["layout"]
+        layout["yaxis2"] = dict(overlaying="y", side="right", tickformat=fmt, showgrid=False,
+                                title=dict(text="Rolling 12-month total"))
+        layout["margin"]["r"] = 80
     return figure
 
 
 def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
-                 highlight: str | None = None, dark: bool = False) -> go.Figure:
+                 highlight: str | None = None, dark: bool = False) -> FigureDict:
     """Funnel plot: each force's proportion against its denominator, with 95%/99.8% limits.
 
     ``points`` has label, name, denominator, value, position; ``curve`` has n and limits.
     """
-    figure = go.Figure()
     centre = float(curve["centre"].iloc[0]) if "centre" in curve else np.nan
+    n = _numbers(curve["n"])
+    data: list[dict[str, Any]] = []
     for column, name, dash in (("upper998", "99.8% limits", "dash"), ("lower998", None, "dash"),
                                ("upper95", "95% limits", "dot"), ("lower95", None, "dot")):
-        figure.add_trace(go.Scatter(
-            x=curve["n"], y=curve[column], mode="lines", name=name or "",
+        data.append(dict(
+            type="scatter", x=n, y=_numbers(curve[column]), mode="lines", name=name or "",
             showlegend=name is not None, line=dict(color=MID_GREY, width=1.2, dash=dash),
             hoverinfo="skip", legendgroup=column[-3:],
         ))
-    figure.add_hline(y=centre, line=dict(color=_text(dark), width=1.5),
-                     annotation_text="England and Wales", annotation_position="top right")
-    styles = {
-        "inside": ("Within limits", MID_GREY, "circle"),
-        "above": ("Above the 95% limit", TURQUOISE, "triangle-up"),
-        "below": ("Below the 95% limit", ORANGE, "triangle-down"),
-    }
-    for position, (name, colour, symbol) in styles.items():
-        subset = points[points["position"] == position]
-        if subset.empty:
+    marker_line = dict(color=_text(dark), width=1)
+    hover = "%{text}: %{y:.1%} of %{x:,.0f}<extra></extra>"
+    positions = points["position"].to_numpy()
+    denominators = _numbers(points["denominator"])
+    values = _numbers(points["value"])
+    names = _strings(points["name"])
+    for position, (name, colour, symbol) in FUNNEL_STYLE.items():
+        rows = np.flatnonzero(positions == position).tolist()
+        if not rows:
             continue
-        figure.add_trace(go.Scatter(
-            x=subset["denominator"], y=subset["value"], mode="markers", name=name,
-            marker=dict(color=colour, symbol=symbol, size=9,
-                        line=dict(color=_text(dark), width=1)),
-            text=subset["name"],
-            hovertemplate="%{text}: %{y:.1%} of %{x:,.0f}<extra></extra>",
+        data.append(dict(
+            type="scatter", x=[denominators[i] for i in rows], y=[values[i] for i in rows],
+            mode="markers", name=name,
+            marker=dict(color=colour, symbol=symbol, size=9, line=marker_line),
+            text=[names[i] for i in rows], hovertemplate=hover,
         ))
     if highlight is not None:
-        chosen = points[points["label"] == highlight]
-        if not chosen.empty:
-            figure.add_trace(go.Scatter(
-                x=chosen["denominator"], y=chosen["value"], mode="markers+text",
-                name=str(chosen["name"].iloc[0]), text=chosen["name"],
-                textposition="top center",
-                marker=dict(color=DARK_PINK, symbol="star", size=16,
-                            line=dict(color=_text(dark), width=1)),
-                hovertemplate="%{text}: %{y:.1%} of %{x:,.0f}<extra></extra>",
+        rows = np.flatnonzero(points["label"].to_numpy() == highlight).tolist()
+        if rows:
+            data.append(dict(
+                type="scatter", x=[denominators[i] for i in rows],
+                y=[values[i] for i in rows], mode="markers+text", name=names[rows[0]],
+                text=[names[i] for i in rows], textposition="top center",
+                marker=dict(color=DARK_PINK, symbol="star", size=16, line=marker_line),
+                hovertemplate=hover,
             ))
+    yaxis: dict[str, Any] = dict(tickformat=".1%")
     # Frame the forces, not the funnel's mouth at n = 1, where the limits run 0 to 100%.
-    values = points["value"].dropna()
-    if not values.empty:
-        spread = max(float(values.max() - values.min()), 0.01)
-        figure.update_yaxes(range=[max(0.0, float(values.min()) - spread * 0.4),
-                                   float(values.max()) + spread * 0.4])
-    figure.update_yaxes(tickformat=".1%")
-    figure.update_xaxes(title_text="Denominator (number of cases)", tickformat=",.0f",
-                        rangemode="tozero")
+    present = [v for v in values if v is not None]
+    if present:
+        low, high = min(present), max(present)
+        spread = max(high - low, 0.01)
+        yaxis["range"] = [max(0.0, low - spread * 0.4), high + spread * 0.4]
+    figure = _new_figure(data, dict(
+        yaxis=yaxis,
+        xaxis=dict(title=dict(text="Denominator (number of cases)"), tickformat=",.0f",
+                   rangemode="tozero"),
+    ))
+    _hline(figure, centre, dict(color=_text(dark), width=1.5), "England and Wales",
+           "top right")
     return dress(figure, text, dark=dark)
 
 
 def ranked_bars(frame: pd.DataFrame, unit: str, text: ChartText, national: float | None,
-                highlight: str | None = None, dark: bool = False) -> go.Figure:
+                highlight: str | None = None, dark: bool = False) -> FigureDict:
     """Every force's value as a ranked horizontal bar, with the England and Wales line.
 
     ``frame`` has area, name, value and rank (1 = best), already in rank order.
     """
     fmt = axis_format(unit)
+    areas = frame["area"].tolist()
     colours = [DARK_PINK if a == highlight else ("#9ec5fe" if dark else DARK_BLUE)
-               for a in frame["area"]]
-    patterns = ["/" if a == highlight else "" for a in frame["area"]]
-    figure = go.Figure(go.Bar(
-        x=frame["value"], y=frame["name"], orientation="h", marker=dict(
+               for a in areas]
+    patterns = ["/" if a == highlight else "" for a in areas]
+    bars = dict(
+        type="bar", x=_numbers(frame["value"]), y=_strings(frame["name"]), orientation="h",
+        marker=dict(
             color=colours,
             # The chosen force is hatched as well as coloured: readable in greyscale.
             pattern=dict(shape=patterns, fgcolor="#ffffff", bgcolor=colours, solidity=0.3)),
-        customdata=frame["rank"],
+        customdata=_numbers(frame["rank"]),
         hovertemplate=f"%{{y}}: %{{x:{fmt}}} (rank %{{customdata:.0f}})<extra></extra>",
         name="Forces", showlegend=False,
+    )
+    figure = _new_figure([bars], dict(
+        yaxis=dict(autorange="reversed", tickfont=dict(size=11)),
+        xaxis=dict(tickformat=fmt, title=dict(text=text.y_title)),
     ))
     if national is not None and not np.isnan(national):
-        figure.add_vline(x=national, line=dict(color=ORANGE, width=2, dash="dash"),
-                         annotation_text="England and Wales", annotation_position="top")
-    figure.update_yaxes(autorange="reversed", title_text=None, tickfont=dict(size=11))
-    figure.update_xaxes(tickformat=fmt, title_text=text.y_title)
+        _vline(figure, float(national), dict(color=ORANGE, width=2, dash="dash"))
+        figure["layout"].setdefault("annotations", []).append(dict(
+            text="England and Wales", showarrow=False, xref="x", x=float(national),
+            xanchor="center", yref="y domain", y=1, yanchor="bottom",
+        ))
     figure = dress(figure, text, dark=dark, height=max(420, 22 * len(frame) + 200),
                    legend=False)
-    return figure.update_yaxes(title_text=None)  # the bars are labelled by force
+    del figure["layout"]["yaxis"]["title"]  # the bars are labelled by force
+    return figure
 
 
 def sparkline_svg(values: list[float], width: int = 160, height: int = 36,

@@ -18,6 +18,7 @@ from dash import html
 from kpis.coverage import (
     DEFAULT_DUE_DAYS,
     DEFAULT_MONTHS,
+    LOAD_HISTORY_ROWS,
     STATUSES,
     cached_submissions,
     coverage,
@@ -55,7 +56,6 @@ KIND_TEXT = {
 LOAD_STATUS_TEXT = {"loaded": "Loaded", "rolled back": "Rolled back"}
 LOAD_STATUS_COLOUR = {"loaded": "success", "rolled back": "secondary"}
 # The newest loads are the ones people check; older ones stay in the database.
-LOAD_HISTORY_ROWS = 100
 
 
 def status_class(status: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from kpis.catalogue import read_catalogue
 from kpis.config import CATALOGUE_FILE
-from kpis.coverage import cached_submissions, coverage, status_counts
+from kpis.coverage import LOAD_HISTORY_ROWS, cached_submissions, coverage, status_counts
 from kpis.dataset import Dataset
 from kpis.formatting import format_value
 from kpis.store import Reader
@@ -167,7 +167,9 @@ def demo_coverage(demo_db_readonly: Path, demo_dataset: Dataset) -> pd.DataFrame
 def test_data_page_shows_the_as_of_month_and_latest_load(data_page: Any) -> None:
     text = words(by_id(data_page, "data-as-of"))
     assert "September 2025" in text  # the demo database ends in September 2025
-    assert "15 October 2025 at 09:00" in text  # its one load time
+    # The last load: September's late returns, 40 days after the month's end at 09:00.
+    latest = dt.datetime(2025, 10, 1, 9, 0) + dt.timedelta(days=40)
+    assert f"{latest.day} {latest:%B %Y at %H:%M}" in text
 
 
 def test_coverage_grid_is_an_accessible_table_of_every_force_and_24_months(
@@ -204,8 +206,10 @@ def test_load_history_lists_every_load_with_a_short_checksum(
     ds = demo_dataset
     history = by_id(data_page, "data-load-history")
     rows = find(history, lambda c: c["type"] == "Tr")[1:]  # after the header row
-    assert len(rows) == len(ds.loads)
+    # The newest loads first, up to the page's limit.
+    shown = ds.loads.sort_values("load_id", ascending=False).head(LOAD_HISTORY_ROWS)
+    assert len(rows) == len(shown) == min(len(ds.loads), LOAD_HISTORY_ROWS)
     text = words(history)
-    for name, sha in zip(ds.loads["file_name"], ds.loads["sha256"], strict=True):
+    for name, sha in zip(shown["file_name"], shown["sha256"], strict=True):
         assert name in text and sha[:12] in text
     assert "demonstration data generator" in text and "Force monthly return" in text

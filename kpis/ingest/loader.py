@@ -189,11 +189,16 @@ def load_files(
     now: dt.datetime | None = None,
     today: dt.date | None = None,
     before_publish: Callable[[sa.Connection], None] | None = None,
+    load_times: Sequence[dt.datetime] | None = None,
 ) -> LoadResult:
     """Validate and load ``files`` into the database at ``db_path``: all or nothing.
 
+    ``load_times`` (one per file) records when each file arrived, for building a
+    history such as the demonstration's; by default every file is loaded ``now``.
     Raises LoadRefused (nothing written) when any file has an error.
     """
+    if load_times is not None and len(load_times) != len(files):
+        raise ValueError("load_times needs one time per file")
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     now = now or dt.datetime.now().replace(microsecond=0)
@@ -209,9 +214,10 @@ def load_files(
             _already_loaded(conn, parsed, report)
         if report.errors:
             raise LoadRefused(report)
+        arrived = dict(zip(map(Path, files), load_times or [now] * len(files), strict=True))
         for item in parsed:
             warnings = sum(1 for w in report.warnings if w.file == item.path.name)
-            load_id = _record_load(conn, item, user, now, warnings)
+            load_id = _record_load(conn, item, user, arrived.get(item.path, now), warnings)
             observations = item.observations
             if item.kind == "return":
                 observations = _with_completeness(conn, observations, ctx)
