@@ -7,17 +7,23 @@ the URL is the single source of truth for what is on screen.
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
+from dash.development.base_component import Component
 
 from kpis.config import NATIONAL_SLUG
 from kpis.periods import format_month, month_label
 from layouts import _ids as ids
 from layouts._context import dataset
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
+
+LOG = logging.getLogger("flightdeck")
 
 DEMO_TEXT = (
     "Demonstration data: generated for illustration, not real police figures."
@@ -41,6 +47,28 @@ def chart_block(figure_id: str, figure: object, summary: str) -> html.Figure:
                  role="img", **{"aria-label": summary}),
         html.Figcaption(summary, className="small mt-1 chart-summary"),
     ], className="chart-block mb-4")
+
+
+def safe_layout(build: Callable[..., Component]) -> Callable[..., Component]:
+    """Wrap a page's layout so a fault shows a clear message in the page, never a blank
+    screen or a stack trace; the details go to the server log."""
+
+    @functools.wraps(build)
+    def layout(**query: str) -> Component:
+        try:
+            return build(**query)
+        except Exception:
+            LOG.exception("page %s failed for %r", build.__module__, query)
+            return html.Div([
+                html.H1("Something went wrong", className="h3"),
+                dbc.Alert(
+                    "This view could not be shown. Try another force or period, or reload "
+                    "the page; if it keeps happening, tell your analyst team.",
+                    color="danger", id=ids.PAGE_ERROR,
+                ),
+            ])
+
+    return layout
 
 
 def empty_state(message: str) -> html.Div:
@@ -99,8 +127,12 @@ def shell_layout() -> html.Div:
                className="skip-link"),
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         html.Header([navbar(), demo_banner() if is_demo else None]),
-        html.Main(dash.page_container, id=ids.MAIN, tabIndex="-1",
-                  className="container-fluid py-3"),
+        html.Main(
+            # A spinner only for work slower than a blink, so quick views don't flicker.
+            dcc.Loading(dash.page_container, delay_show=300, type="circle",
+                        overlay_style={"visibility": "visible", "opacity": 0.6}),
+            id=ids.MAIN, tabIndex="-1", className="container-fluid py-3",
+        ),
         html.Footer(
             html.P(
                 "Operation Soteria National Operating Model flight deck. Sources: force "

@@ -17,7 +17,7 @@ from kpis.views import force_rows, group_members, kpi_funnel, period_on_or_befor
 from layouts import _ids as ids
 from layouts._context import dataset
 from layouts._figures import ChartText, funnel_chart, ranked_bars, y_axis_title
-from layouts._shell import chart_block, control_bar, empty_state
+from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
 from layouts._tables import data_table
 
@@ -99,6 +99,7 @@ def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str
     ])
 
 
+@safe_layout
 def layout(force: str | None = None, period: str | None = None, comparator: str | None = None,
            kpi: str | None = None, group: str | None = None, view: str | None = None,
            **_: str) -> html.Div:

@@ -30,6 +30,7 @@ from kpis.coverage import (
 from kpis.dataset import Dataset
 from kpis.formatting import format_number
 from layouts._context import dataset, service
+from layouts._shell import safe_layout
 
 dash.register_page(__name__, path="/data", name="Data", title="Data - NOM flight deck",
                    order=90)
@@ -187,6 +188,7 @@ def load_history_section(ds: Dataset) -> html.Section:
                         id=LOAD_HISTORY, className="mt-4", **{"aria-label": "Load history"})
 
 
+@safe_layout
 def layout(**_: str) -> html.Div:
     ds = dataset()
     today = dt.date.today()

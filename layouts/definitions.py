@@ -21,6 +21,7 @@ from dash import ALL, Input, Output, State, dcc, html
 from kpis.catalogue import Catalogue, KpiDefinition, Measure, Recommendation
 from kpis.formatting import format_value
 from layouts._context import dataset
+from layouts._shell import safe_layout
 
 dash.register_page(__name__, path="/definitions", name="Definitions",
                    title="Definitions - NOM flight deck", order=80)
@@ -278,6 +279,7 @@ def search_box(query: str | None, total: int, shown: int) -> dbc.Row:
     ], className="g-3 mb-2")
 
 
+@safe_layout
 def layout(q: str | None = None, **_: str) -> html.Div:
     catalogue = dataset().catalogue
     entries = catalogue_entries(catalogue)

@@ -16,7 +16,7 @@ from kpis.formatting import format_change, format_period, format_value
 from layouts import _ids as ids
 from layouts._context import dataset, service
 from layouts._figures import sparkline_svg
-from layouts._shell import control_bar
+from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
 
 dash.register_page(__name__, path="/", name="Flight deck", title="Flight deck - NOM flight deck",
@@ -141,6 +141,7 @@ def flight_deck(state: ViewState) -> html.Div:
     return html.Div(sections, id=ids.FLIGHT_DECK)
 
 
+@safe_layout
 def layout(force: str | None = None, period: str | None = None,
            comparator: str | None = None, **_: str) -> html.Div:
     ds = dataset()

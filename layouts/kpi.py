@@ -23,7 +23,7 @@ from kpis.views import force_rows, kpi_funnel, period_on_or_before
 from layouts import _ids as ids
 from layouts._context import dataset, service
 from layouts._figures import ChartText, funnel_chart, spc_chart, y_axis_title
-from layouts._shell import chart_block, control_bar, empty_state
+from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
 from layouts._tables import data_table
 
@@ -166,6 +166,7 @@ def numbers_section(ds: Dataset, kpi: KpiDefinition, series: pd.DataFrame) -> ht
                       table_id="kpi-numbers", row_header="period_start")
 
 
+@safe_layout
 def layout(kpi_id: str | None = None, force: str | None = None, period: str | None = None,
            comparator: str | None = None, rebase: str | None = None, **_: str) -> html.Div:
     ds = dataset()

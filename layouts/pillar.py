@@ -15,7 +15,7 @@ from kpis.formatting import format_period
 from kpis.summary import summarise
 from layouts._context import dataset, service
 from layouts._figures import ChartText, trend_chart, y_axis_title
-from layouts._shell import chart_block, control_bar, empty_state
+from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, read_state
 
 dash.register_page(__name__, path_template="/pillar/<number>", name="Pillar",
@@ -50,6 +50,7 @@ def kpi_trend(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
     ])
 
 
+@safe_layout
 def layout(number: str | None = None, force: str | None = None, period: str | None = None,
            comparator: str | None = None, **_: str) -> html.Div:
     ds = dataset()

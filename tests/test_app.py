@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kpis.catalogue import read_catalogue
 from kpis.config import CATALOGUE_FILE
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, start_server, stop_server
 
 PAGES = ["/", "/pillar/1", "/pillar/6", "/kpi/ho_rape_charge_rate", "/compare", "/definitions",
          "/data"]
@@ -106,3 +108,36 @@ def test_an_unknown_force_in_the_url_falls_back_to_england_and_wales(
 ) -> None:
     body = render_page(live_server, "/", "?force=atlantis")
     assert "Flight deck: England and Wales" in " ".join(texts(body))
+
+
+def test_a_database_fault_shows_a_message_in_the_page_not_a_stack_trace(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    server = start_server(demo_db, tmp_path / "server.log")
+    try:
+        assert "Flight deck: Kent" in " ".join(texts(render_page(server, "/", "?force=kent")))
+        # Replace the published file with something that is not a database.
+        broken = demo_db.with_name("broken")
+        broken.write_bytes(b"not a duckdb file" * 100)
+        os.replace(broken, demo_db)
+        body = render_page(server, "/", "?force=kent")
+        words = " ".join(texts(body))
+        assert "Something went wrong" in words
+        assert "Traceback" not in json.dumps(body)
+    finally:
+        stop_server(server)
+
+
+def test_the_app_builds_demonstration_data_when_the_database_is_missing(tmp_path: Path) -> None:
+    db = tmp_path / "fresh" / "flightdeck.duckdb"
+    db.parent.mkdir()
+    server = start_server(db, tmp_path / "server.log")
+    try:
+        assert db.exists()
+        _, html = get(server.url + "/")
+        assert "Suspect-focused investigations" in html
+        words = " ".join(texts(render_page(server, "/")))
+        assert "Flight deck: England and Wales" in words
+        assert "building demonstration data" in (tmp_path / "server.log").read_text()
+    finally:
+        stop_server(server)
