@@ -377,11 +377,26 @@ def trend_chart(series: pd.DataFrame, unit: str, text: ChartText, force_name: st
     return figure
 
 
+def funnel_style(polarity: str) -> dict[str, tuple[str, str, str]]:
+    """Position -> (legend name, colour, symbol): above is good only if higher is better."""
+    if polarity == "neutral":
+        return {**FUNNEL_STYLE, "above": ("Above the 95% limit", LIGHT_PURPLE, "triangle-up"),
+                "below": ("Below the 95% limit", LIGHT_PURPLE, "triangle-down")}
+    if polarity == "lower":
+        return {**FUNNEL_STYLE,
+                "above": ("Above the 95% limit (worse)", ORANGE, "triangle-up"),
+                "below": ("Below the 95% limit (better)", TURQUOISE, "triangle-down")}
+    return {**FUNNEL_STYLE, "above": ("Above the 95% limit (better)", TURQUOISE, "triangle-up"),
+            "below": ("Below the 95% limit (worse)", ORANGE, "triangle-down")}
+
+
 def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
-                 highlight: str | None = None, dark: bool = False) -> FigureDict:
+                 highlight: str | None = None, dark: bool = False,
+                 polarity: str = "higher") -> FigureDict:
     """Funnel plot: each force's proportion against its denominator, with 95%/99.8% limits.
 
     ``points`` has label, name, denominator, value, position; ``curve`` has n and limits.
+    ``polarity`` decides whether a force above the limits is shown as better or worse.
     """
     centre = float(curve["centre"].iloc[0]) if "centre" in curve else np.nan
     n = _numbers(curve["n"])
@@ -399,7 +414,7 @@ def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
     denominators = _numbers(points["denominator"])
     values = _numbers(points["value"])
     names = _strings(points["name"])
-    for position, (name, colour, symbol) in FUNNEL_STYLE.items():
+    for position, (name, colour, symbol) in funnel_style(polarity).items():
         rows = np.flatnonzero(positions == position).tolist()
         if not rows:
             continue

@@ -74,7 +74,7 @@ def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str
         data = kpi_funnel(ds, kpi, period, members)
         if data is None:
             return empty_state("A funnel plot compares shares; choose ranked bars for this KPI.")
-        figure = funnel_chart(data.points, data.curve, text, highlight)
+        figure = funnel_chart(data.points, data.curve, text, highlight, polarity=kpi.polarity)
         outside = data.points[data.points["position"] != "inside"]
         summary = (f"{len(outside)} of {len(data.points)} forces lie outside the 95% limits "
                    f"around England and Wales ({format_value(kpi, data.centre)}).")

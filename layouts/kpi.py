@@ -85,7 +85,8 @@ def funnel_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Di
         demo=ds.is_demo,
     )
     figure = funnel_chart(data.points, data.curve, text,
-                          highlight=state.force if state.force != NATIONAL_SLUG else None)
+                          highlight=state.force if state.force != NATIONAL_SLUG else None,
+                          polarity=kpi.polarity)
     summary = (f"Funnel plot for {format_period(kpi, period)}: {len(outside)} of "
                f"{len(data.points)} forces lie outside the 95% limits around the England and "
                f"Wales figure of {format_value(kpi, data.centre)}.")

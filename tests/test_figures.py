@@ -240,7 +240,8 @@ def test_funnel_highlights_the_chosen_force_and_frames_the_forces() -> None:
     assert (star["x"], star["y"], star["text"]) == ([400.0], [0.20], ["Kent"])
     names = [t["name"] for t in figure["data"]]
     assert names.count("Kent") == 1
-    assert {"Within limits", "Above the 95% limit", "Below the 95% limit"} <= set(names)
+    assert {"Within limits", "Above the 95% limit (better)",
+            "Below the 95% limit (worse)"} <= set(names)
     # Values run 0.05 to 0.30: a spread of 0.25, padded by 40% each way (floored at 0).
     low, high = figure["layout"]["yaxis"]["range"]
     assert low == pytest.approx(0.0)
@@ -249,6 +250,16 @@ def test_funnel_highlights_the_chosen_force_and_frames_the_forces() -> None:
     assert centre["y0"] == centre["y1"] == pytest.approx(0.2)
     assert "England and Wales" in annotation_texts(figure)
     assert figure["layout"]["xaxis"]["title"]["text"] == "Denominator (number of cases)"
+
+
+def test_funnel_colours_a_force_above_the_limits_as_worse_when_lower_is_better() -> None:
+    figure = funnel_chart(*funnel_frames(), TEXT, polarity="lower")
+    above = next(t for t in figure["data"] if t["name"].startswith("Above"))
+    below = next(t for t in figure["data"] if t["name"].startswith("Below"))
+    assert (above["name"], above["marker"]["color"]) == ("Above the 95% limit (worse)", ORANGE)
+    assert (below["name"], below["marker"]["color"]) == ("Below the 95% limit (better)",
+                                                         TURQUOISE)
+    assert above["marker"]["symbol"] == "triangle-up"
 
 
 def test_funnel_without_a_highlight_has_no_star() -> None:
