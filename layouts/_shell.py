@@ -20,7 +20,7 @@ from dash.development.base_component import Component
 from kpis.config import NATIONAL_SLUG
 from kpis.periods import format_month, month_label
 from layouts import _ids as ids
-from layouts._context import dataset
+from layouts._context import DARK, LIGHT, THEME_COOKIE, dataset, is_dark
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
 
 LOG = logging.getLogger("flightdeck")
@@ -33,8 +33,14 @@ NAV_PAGES = (
     ("Compare forces", "/compare"),
     ("Definitions", "/definitions"),
     ("Data", "/data"),
+    ("Load data", "/upload"),
 )
 
+
+THEME_TOGGLE = "theme-toggle"
+THEME_STORE = "theme-store"
+__all__ = ["THEME_COOKIE", "chart_block", "control_bar", "empty_state", "is_dark",
+           "safe_layout", "shell_layout"]
 
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
                 "toImageButtonOptions": {"format": "png", "scale": 3}}
@@ -104,10 +110,15 @@ def navbar() -> dbc.Navbar:
                               id=nav_id(f"/pillar/{p.number}")) for p in pillars],
         label="Pillars", nav=True, in_navbar=True,
     )
+    theme_switch = dbc.Switch(
+        id=THEME_TOGGLE, label="Dark mode", value=is_dark(),
+        className="theme-switch mb-0", persistence=False,
+    )
     return dbc.Navbar(
         dbc.Container([
             dbc.NavbarBrand("NOM flight deck", href="/", id=nav_id("/brand")),
             dbc.Nav([links[0], pillar_menu, *links[1:]], navbar=True, className="me-auto"),
+            theme_switch,
         ], fluid=True),
         id=ids.NAVBAR,
         color="primary",
@@ -126,6 +137,7 @@ def shell_layout() -> html.Div:
         html.A("Skip to main content", href=f"#{ids.MAIN}", id=ids.SKIP_LINK,
                className="skip-link"),
         dcc.Location(id=ids.URL, refresh="callback-nav"),
+        dcc.Store(id=THEME_STORE, storage_type="local"),
         html.Header([navbar(), demo_banner() if is_demo else None]),
         html.Main(
             # A spinner only for work slower than a blink, so quick views don't flicker.
@@ -186,6 +198,7 @@ def control_bar(state: ViewState) -> html.Div:
 
 def register_shell(app: dash.Dash) -> None:
     """Callbacks of the frame; registered on the app (not globally) so every app has them."""
+    register_theme(app)
     hrefs = [href for _, href in NAV_PAGES] + [f"/pillar/{n}" for n in range(1, 7)]
 
     @app.callback(
@@ -212,3 +225,53 @@ def register_shell(app: dash.Dash) -> None:
         """Write the chosen force, period and comparator into the URL."""
         query = merged_query(search, force=force, period=period, comparator=comparator)
         return dash.no_update if query is None else query
+
+
+# The theme: the switch's choice is kept in a cookie (read by the page layouts, which
+# draw figures for it) and in local storage (so it survives the cookie being cleared),
+# and applied to <html data-bs-theme>. Figures are drawn on the server for a theme, so
+# a change reloads the page, and the focus goes back to the switch.
+THEME_SCRIPT = """
+function (on, stored) {
+    const name = "__COOKIE__";
+    const read = () => {
+        const pair = document.cookie.split("; ").find(c => c.startsWith(name + "="));
+        return pair ? pair.slice(name.length + 1) : undefined;
+    };
+    const write = theme => {
+        document.cookie = name + "=" + theme + "; path=/; max-age=31536000; SameSite=Lax";
+    };
+    const apply = theme => document.documentElement.setAttribute("data-bs-theme", theme);
+    const focusKey = "flightdeck-theme-focus";
+    const chosen = on ? "__DARK__" : "__LIGHT__";
+    const current = read();
+    if (current === undefined && stored && stored !== chosen) {
+        write(stored);
+        apply(stored);
+        if (read() === stored) { window.location.reload(); }
+        return stored;
+    }
+    apply(chosen);
+    if ((current || "__LIGHT__") !== chosen) {
+        write(chosen);
+        if (read() === chosen) {
+            window.sessionStorage.setItem(focusKey, "1");
+            window.location.reload();
+        }
+    } else if (window.sessionStorage.getItem(focusKey)) {
+        window.sessionStorage.removeItem(focusKey);
+        window.setTimeout(() => document.getElementById("__TOGGLE__")?.focus(), 0);
+    }
+    return chosen;
+}
+""".replace("__COOKIE__", THEME_COOKIE).replace("__DARK__", DARK).replace(
+    "__LIGHT__", LIGHT).replace("__TOGGLE__", THEME_TOGGLE)
+
+
+def register_theme(app: dash.Dash) -> None:
+    app.clientside_callback(
+        THEME_SCRIPT,
+        Output(THEME_STORE, "data"),
+        Input(THEME_TOGGLE, "value"),
+        State(THEME_STORE, "data"),
+    )

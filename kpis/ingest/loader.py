@@ -365,3 +365,31 @@ def rollback(db_path: Path, load_id: int) -> int:
             .values(status="rolled back")
         )
         return int(removed) + int(restored)
+
+
+def check_files(db_path: Path, files: Sequence[Path], kind: str | None = None,
+                today: dt.date | None = None) -> tuple[list[ParsedFile], Report]:
+    """Validate files against the published database without writing anything.
+
+    For a preview (the upload page): it reads the database read-only, so it never
+    waits for or blocks a writer. A database that does not exist yet is checked
+    against the shipped forces and catalogue.
+    """
+    from kpis.catalogue import read_catalogue
+    from kpis.config import CATALOGUE_FILE
+    from kpis.ingest.context import context_from
+    from kpis.reference import read_forces
+    from kpis.store import Reader
+
+    today = today or dt.date.today()
+    if Path(db_path).exists():
+        reader = Reader(Path(db_path))
+        try:
+            with reader.connect() as conn:
+                ctx = build_context(conn, today=today)
+        finally:
+            reader.close()
+    else:
+        slugs = frozenset(str(f["slug"]) for f in read_forces())
+        ctx = context_from(read_catalogue(CATALOGUE_FILE), {s: s for s in slugs}, slugs, today)
+    return parse_files(files, ctx, kind)

@@ -1,0 +1,163 @@
+"""Load data: analysts upload monthly returns or Home Office tables, read the
+validation report, and confirm the load.
+
+Nothing is written until the analyst confirms, and then through the one write path
+(``kpis.ingest.loader.load_files``): all files or none, audited, published
+atomically. Uploaded files wait in a private folder named by a random token.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, dcc, html
+
+from kpis.ingest.loader import check_files, load_files
+from kpis.ingest.problems import LoadRefused, Report
+from layouts._context import service
+from layouts._shell import safe_layout
+from layouts._tables import data_table
+
+dash.register_page(__name__, path="/upload", name="Load data",
+                   title="Load data - NOM flight deck", order=6)
+
+UPLOAD = "upload-files"
+REPORT = "upload-report"
+CONFIRM = "upload-confirm"
+RESULT = "upload-result"
+TOKEN = "upload-token"
+ACCEPTED = ".csv,.xlsx"
+MAX_FILES = 20
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]")
+
+
+def upload_root() -> Path:
+    """Uploads wait beside the database (same disk, same permissions)."""
+    return service().db_path.parent / ".uploads"
+
+
+def save_uploads(contents: list[str], names: list[str]) -> tuple[str, list[Path]]:
+    token = secrets.token_urlsafe(18)
+    folder = upload_root() / token
+    folder.mkdir(parents=True)
+    paths = []
+    for content, name in zip(contents, names, strict=True):
+        _, encoded = content.split(",", 1)
+        # Keep the analyst's file name (reports name it) but never its folders.
+        safe = SAFE_NAME.sub("_", Path(name).name) or "upload.csv"
+        path = folder / safe
+        path.write_bytes(base64.b64decode(encoded))
+        paths.append(path)
+    return token, paths
+
+
+def uploaded(token: str | None) -> tuple[Path, list[Path]] | None:
+    if not token or not TOKEN_PATTERN.match(token):
+        return None
+    folder = upload_root() / token
+    if not folder.is_dir():
+        return None
+    return folder, sorted(folder.iterdir())
+
+
+def report_view(report: Report) -> html.Div:
+    findings = pd.DataFrame([
+        {"severity": f.severity, "file": f.file, "row": f.row if f.row is not None else "",
+         "column": f.column or "", "value": f.value or "", "rule": f.rule}
+        for f in report.findings
+    ])
+    errors, warnings = len(report.errors), len(report.warnings)
+    ignored = [html.Li(f"{count} row(s) ignored {what}")
+               for what, count in sorted(report.ignored.items())]
+    if errors:
+        headline = dbc.Alert(f"{errors} error(s): these files cannot be loaded. Nothing has "
+                             "been written. Correct the files and upload them again.",
+                             color="danger")
+    else:
+        headline = dbc.Alert(f"No errors. {warnings} warning(s). Check them, then load.",
+                             color="success" if not warnings else "warning")
+    table = data_table(
+        findings,
+        [("severity", "Severity", None), ("file", "File", None), ("row", "Row", None),
+         ("column", "Column", None), ("value", "Value", None), ("rule", "Rule", None)],
+        caption="Validation report", table_id="upload-findings",
+    ) if len(findings) else html.P("Every row passed validation.")
+    return html.Div([headline, html.Ul(ignored) if ignored else None, table])
+
+
+@safe_layout
+def layout(**_: str) -> html.Div:
+    return html.Div([
+        html.H1("Load data", className="h3"),
+        html.P(
+            "Upload force monthly returns (long or wide, CSV or XLSX) or Home Office outcomes "
+            "and recorded-crime tables. Every file is checked first; nothing is written until "
+            "you confirm, and then all files load or none do."
+        ),
+        dcc.Upload(
+            html.Div(["Drag files here or ", html.Span("choose files", className="link")]),
+            id=UPLOAD, multiple=True, accept=ACCEPTED, className="upload-zone",
+        ),
+        dcc.Store(id=TOKEN),
+        html.Div(id=REPORT, className="mt-3", role="status"),
+        dbc.Button("Load these files", id=CONFIRM, color="primary", disabled=True,
+                   className="mt-2"),
+        html.Div(id=RESULT, className="mt-3", role="status"),
+    ])
+
+
+@dash.callback(
+    Output(REPORT, "children"),
+    Output(CONFIRM, "disabled"),
+    Output(TOKEN, "data"),
+    Input(UPLOAD, "contents"),
+    State(UPLOAD, "filename"),
+    prevent_initial_call=True,
+)
+def validate_upload(contents: list[str] | None, names: list[str] | None
+                    ) -> tuple[html.Div, bool, str | None]:
+    """Save the files privately and show the validation report; enable loading if clean."""
+    if not contents or not names:
+        return html.Div(), True, None
+    if len(contents) > MAX_FILES:
+        return dbc.Alert(f"Upload at most {MAX_FILES} files at a time.", color="danger"), True, None
+    token, paths = save_uploads(contents, names)
+    _, report = check_files(service().db_path, paths)
+    return report_view(report), bool(report.errors), token
+
+
+@dash.callback(
+    Output(RESULT, "children"),
+    Output(CONFIRM, "disabled", allow_duplicate=True),
+    Input(CONFIRM, "n_clicks"),
+    State(TOKEN, "data"),
+    prevent_initial_call=True,
+)
+def confirm_load(clicks: int | None, token: str | None) -> tuple[dbc.Alert, bool]:
+    """Load the checked files through the one write path."""
+    found = uploaded(token)
+    if not clicks or found is None:
+        return dbc.Alert("Upload the files again: nothing is waiting to be loaded.",
+                         color="warning"), True
+    folder, paths = found
+    try:
+        result = load_files(service().db_path, paths, user=f"{getpass.getuser()} (dashboard)")
+    except LoadRefused as refused:
+        return dbc.Alert(f"Refused, nothing was written: {len(refused.report.errors)} "
+                         "error(s).", color="danger"), True
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    ids = ", ".join(map(str, result.load_ids))
+    return dbc.Alert(
+        [f"Loaded {len(paths)} file(s) as load {ids}: {result.observations} observations. "
+         "The dashboard shows them now. ", dcc.Link("See the load history", href="/data")],
+        color="success"), True
