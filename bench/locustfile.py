@@ -1,0 +1,51 @@
+"""Locust users for the load test: chief officers and PCC staff browsing the flight
+deck, KPI pages and force comparisons, as the browser does (page HTML, then the Dash
+page callback with the view in the URL query). Loopback only."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from locust import HttpUser, between, task
+
+FORCES = ["kent", "durham", "metropolitan", "gwent", "england-and-wales", "lancashire",
+          "west-midlands", "cumbria", "essex", "sussex", "thames-valley", "dorset"]
+PERIODS = ["2025-09", "2025-08", "2025-06", "2025-03", "2024-12", "2024-09"]
+KPIS = ["ho_rape_charge_rate", "suspect_contact_30d", "victims_code_compliance",
+        "investigators_accredited", "device_return_days", "repeat_suspects_managed"]
+
+
+def page_payload(path: str, search: str) -> dict[str, object]:
+    return {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [{"id": "_pages_content", "property": "children"},
+                    {"id": "_pages_store", "property": "data"}],
+        "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                   {"id": "_pages_location", "property": "search", "value": search}],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }
+
+
+class Viewer(HttpUser):
+    wait_time = between(0.5, 2.0)
+
+    def view(self, path: str, extra: str = "") -> None:
+        search = f"?force={random.choice(FORCES)}&period={random.choice(PERIODS)}{extra}"
+        self.client.get(path + search, name=f"GET {path.split('/')[1] or 'home'}")
+        self.client.post("/_dash-update-component", data=json.dumps(page_payload(path, search)),
+                         headers={"Content-Type": "application/json"},
+                         name=f"page {path.split('/')[1] or 'home'}")
+
+    @task(4)
+    def flight_deck(self) -> None:
+        self.view("/")
+
+    @task(3)
+    def kpi_page(self) -> None:
+        self.view(f"/kpi/{random.choice(KPIS)}")
+
+    @task(2)
+    def compare(self) -> None:
+        self.view("/compare", f"&kpi={random.choice(KPIS)}")

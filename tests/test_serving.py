@@ -1,0 +1,106 @@
+"""Production serving: gunicorn with two workers over one DuckDB file, read-only,
+compressed responses, and a load picked up by every worker without a restart."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kpis.cli import main
+from tests.conftest import PROJECT_ROOT, LiveServer, free_port, wait_for_http
+from tests.test_app import render_page, texts
+
+
+@pytest.fixture
+def gunicorn_server(demo_db_readonly: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    db = tmp_path / "flightdeck.duckdb"
+    shutil.copyfile(demo_db_readonly, db)
+    port = free_port()
+    log = tmp_path / "gunicorn.log"
+    env = {**os.environ, "FLIGHTDECK_DB": str(db), "FLIGHTDECK_BIND": f"127.0.0.1:{port}",
+           "FLIGHTDECK_WORKERS": "2"}
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    with open(log, "wb") as handle:
+        process = subprocess.Popen([str(gunicorn), "-c", "gunicorn.conf.py", "app:server"],
+                                   cwd=PROJECT_ROOT, env=env, stdout=handle,
+                                   stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", db, process, log)
+    try:
+        wait_for_http(server.url + "/")
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def worker_pids(server: LiveServer) -> set[int]:
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    return {int(pid) for pid in children.read_text().split()}
+
+
+def find_id(tree: object, wanted: str) -> object:
+    """The component with id ``wanted`` in a rendered component tree."""
+    if isinstance(tree, dict):
+        if tree.get("props", {}).get("id") == wanted:
+            return tree
+        children = tree.values()
+    elif isinstance(tree, list):
+        children = tree
+    else:
+        return None
+    for child in children:
+        found = find_id(child, wanted)
+        if found is not None:
+            return found
+    return None
+
+
+def accredited_share(server: LiveServer) -> str:
+    body = render_page(server, "/", "?force=durham&period=2025-09")
+    tile = find_id(body, "kpi-tile-investigators_accredited")
+    return next(t for t in texts(tile) if t.endswith("%"))
+
+
+def test_two_workers_serve_pages_with_compressed_responses(gunicorn_server: LiveServer
+                                                           ) -> None:
+    assert len(worker_pids(gunicorn_server)) == 2
+    request = urllib.request.Request(gunicorn_server.url + "/_dash-layout",
+                                     headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        json.loads(gzip.decompress(response.read()))
+    for path in ("/", "/kpi/ho_rape_charge_rate", "/compare", "/data"):
+        assert "_pages_content" in json.dumps(render_page(gunicorn_server, path, "?force=kent"))
+
+
+def test_every_worker_picks_up_a_completed_load_without_a_restart(
+    gunicorn_server: LiveServer, tmp_path: Path
+) -> None:
+    before = {accredited_share(gunicorn_server) for _ in range(6)}
+    assert "50.0%" not in before
+    correction = tmp_path / "durham.csv"
+    correction.write_text("force,month,measure,value\n"
+                          "durham,2025-09,rasso_investigators,50\n"
+                          "durham,2025-09,investigators_accredited_or_pathway,25\n",
+                          encoding="utf-8")
+    assert main(["load", "--db", str(gunicorn_server.db), str(correction)]) == 0
+    deadline = time.monotonic() + 10
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        # Many requests, so both workers answer; each must show the new figure.
+        seen = {accredited_share(gunicorn_server) for _ in range(8)}
+        if seen == {"50.0%"}:
+            break
+    assert seen == {"50.0%"}
+    assert len(worker_pids(gunicorn_server)) == 2  # no worker was restarted
