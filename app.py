@@ -73,6 +73,7 @@ def create_app(db_path: Path | None = None) -> dash.Dash:
         update_title=None,
         suppress_callback_exceptions=True,
         serve_locally=True,
+        compress=True,  # gzip responses (flask-compress): layouts and figures shrink ~8x
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     pillars = read_catalogue(CATALOGUE_FILE).pillars

@@ -93,6 +93,36 @@ def build_parser() -> argparse.ArgumentParser:
     kpis.add_argument("--format", choices=("csv", "json"), default="csv")
     kpis.add_argument("--out", type=Path, metavar="FILE", help="write here (default: stdout)")
 
+    export = commands.add_parser(
+        "export", help="write a board pack (PowerPoint, PDF or Word) for a force and period")
+    _add_db(export)
+    export.add_argument("--force", required=True, metavar="SLUG")
+    export.add_argument("--period", required=True, type=_month, metavar="YYYY-MM",
+                        help="the pack's period (each KPI's latest on or before it)")
+    export.add_argument("--format", required=True, choices=("pptx", "pdf", "docx"))
+    export.add_argument("--pillar", action="append", type=int, metavar="N",
+                        help="only KPIs of this pillar, 1-6 (repeatable; default: all)")
+    export.add_argument("--kpi", action="append", metavar="ID",
+                        help="only this KPI (repeatable; default: all published)")
+    export.add_argument("--marking", default="OFFICIAL-SENSITIVE", metavar="TEXT",
+                        help="protective marking on every page (default: OFFICIAL-SENSITIVE)")
+    export.add_argument("--suppress", action="store_true",
+                        help="apply disclosure control to every number and chart")
+    export.add_argument("--out", required=True, type=Path, metavar="FILE")
+
+    chart = commands.add_parser("chart", help="write one KPI's SPC chart as PNG, SVG, PDF or CSV")
+    _add_db(chart)
+    chart.add_argument("--kpi", required=True, metavar="ID")
+    chart.add_argument("--force", required=True, metavar="SLUG")
+    chart.add_argument("--period", required=True, type=_month, metavar="YYYY-MM",
+                       help="the last period on the chart")
+    chart.add_argument("--format", required=True, choices=("png", "svg", "pdf", "csv"))
+    chart.add_argument("--marking", default="OFFICIAL-SENSITIVE", metavar="TEXT",
+                       help="protective marking on the chart (default: OFFICIAL-SENSITIVE)")
+    chart.add_argument("--suppress", action="store_true",
+                       help="apply disclosure control (suppressed points are not drawn)")
+    chart.add_argument("--out", required=True, type=Path, metavar="FILE")
+
     serve = commands.add_parser("serve", help="serve the dashboard")
     _add_db(serve)
     serve.add_argument("--host", default="127.0.0.1")
@@ -257,6 +287,57 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from kpis.export.packs import build_pack
+    from kpis.export.render import RendererUnavailable
+    from kpis.service import FlightDeckService
+
+    db = resolve_db_path(args.db)
+    if not db.exists():
+        print(f"no database at {db}: run 'flightdeck demo' first", file=sys.stderr)
+        return 1
+    service = FlightDeckService(db)
+    try:
+        out = build_pack(service, args.force, args.period, args.format,
+                         pillars=args.pillar, kpis=args.kpi, marking=args.marking,
+                         suppress=args.suppress, out=args.out, progress=_progress)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except RendererUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_chart(args: argparse.Namespace) -> int:
+    from kpis.export.charts import spc_export, write_chart
+    from kpis.export.render import RendererUnavailable
+    from kpis.service import FlightDeckService
+
+    db = resolve_db_path(args.db)
+    if not db.exists():
+        print(f"no database at {db}: run 'flightdeck demo' first", file=sys.stderr)
+        return 1
+    service = FlightDeckService(db)
+    try:
+        chart = spc_export(service, args.kpi, args.force, args.period,
+                           marking=args.marking, suppress=args.suppress)
+        out = write_chart(chart, args.format, args.out)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RendererUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import app as webapp
 
@@ -273,6 +354,8 @@ _HANDLERS = {
     "catalogue": cmd_catalogue,
     "peer-groups": cmd_peer_groups,
     "kpis": cmd_kpis,
+    "export": cmd_export,
+    "chart": cmd_chart,
     "serve": cmd_serve,
 }
 

@@ -1,0 +1,160 @@
+"""Chart export: PNG, SVG, PDF and CSV files from the real renderer (Debian's Chromium)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kpis.cli import main
+from kpis.dataset import Dataset
+from kpis.disclosure import SUPPRESSED_LABEL
+from kpis.export import render
+from kpis.export.charts import chart_rows, spc_export, write_chart
+from kpis.export.render import RendererUnavailable, chart_csv, neutralise, resize
+from kpis.measures import flight_deck_table
+
+PERIOD = dt.date(2025, 9, 1)
+MARKING = "OFFICIAL-SENSITIVE"
+
+def test_the_chart_is_the_kpi_pages_spc_chart_with_marking_and_demo_label(
+        demo_dataset: Dataset) -> None:
+    chart = spc_export(demo_dataset, "suspect_contact_30d", "kent", PERIOD, marking=MARKING)
+    assert chart.figure is not None
+    layout = chart.figure["layout"]
+    assert layout["title"]["text"].startswith("Suspect arrested or interviewed within 30 days")
+    assert "Kent, April 2019 to September 2025" in chart.text.subtitle
+    notes = [a["text"] for a in layout["annotations"]]
+    assert MARKING in notes
+    assert "DEMONSTRATION DATA" in notes
+    assert any(n.startswith("Source: Force monthly return") for n in notes)
+    assert chart.summary.startswith("Kent: Suspect arrested or interviewed within 30 days was")
+    # Print layout: the marking is drawn at the top and again at the bottom.
+    printed = resize(chart.figure, 675, MARKING)
+    assert [a["text"] for a in printed["layout"]["annotations"]].count(MARKING) == 2
+    assert printed["layout"]["height"] == 675
+
+
+def test_suppressed_points_are_not_drawn(demo_dataset: Dataset) -> None:
+    raw = flight_deck_table(demo_dataset, ["bail_breaches_responded"], ["city-of-london"],
+                            end=PERIOD)
+    hidden = raw[(raw["numerator"] > 0) & (raw["numerator"] < 5)]
+    assert not hidden.empty
+    chart = spc_export(demo_dataset, "bail_breaches_responded", "city-of-london", PERIOD,
+                       suppress=True)
+    assert chart.figure is not None
+    dates = {d.date().isoformat() for d in pd.DatetimeIndex(hidden["period_start"])}
+    for trace in chart.figure["data"]:
+        for x, y in zip(trace["x"], trace["y"], strict=True):
+            if x in dates:
+                assert y is None, (trace["name"], x)
+        if trace["mode"] == "markers":
+            assert not dates & set(trace["x"])
+    assert "suppressed" in chart.text.subtitle
+    assert "suppressed to protect victims" in chart.summary
+    rows = chart_rows(chart)
+    shown = rows[rows["period_start"].isin(dates)]
+    assert set(shown["numerator"]) == {SUPPRESSED_LABEL}
+    assert set(shown["value"]) == {SUPPRESSED_LABEL}
+
+
+def test_csv_has_a_header_block_and_neutralises_formula_like_cells() -> None:
+    frame = pd.DataFrame({"name": ["=HYPERLINK(\"x\")", "+1+2", "@SUM(A1)", "-2+3", "plain"],
+                          "value": [-0.25, 1.5, None, 3.0, 0.1]})
+    text = chart_csv(frame, ["A title", "Source: test", "Protective marking: OFFICIAL"])
+    lines = text.splitlines()
+    assert lines[:3] == ["# A title", "# Source: test", "# Protective marking: OFFICIAL"]
+    rows = list(csv.reader(io.StringIO("\n".join(lines[3:]))))
+    assert rows[0] == ["name", "value"]
+    assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"x\")", "'+1+2", "'@SUM(A1)", "'-2+3",
+                                        "plain"]
+    assert [r[1] for r in rows[1:]] == ["-0.25", "1.5", "", "3", "0.1"]  # numbers stay numbers
+    assert neutralise("\t=1") == "'\t=1"
+
+
+def test_chart_csv_from_the_cli(demo_db_readonly: Path, tmp_path: Path) -> None:
+    out = tmp_path / "chart.csv"
+    code = main(["chart", "--db", str(demo_db_readonly), "--kpi", "suspect_contact_30d",
+                 "--force", "kent", "--period", "2025-09", "--format", "csv", "--marking",
+                 "OFFICIAL", "--out", str(out)])
+    assert code == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "# Suspect arrested or interviewed within 30 days"
+    assert "# Protective marking: OFFICIAL" in lines
+    body = [line for line in lines if not line.startswith("# ")]
+    rows = list(csv.DictReader(io.StringIO("\n".join(body))))
+    assert rows[-1]["period_start"] == "2025-09-01"
+    assert len(rows) == 78  # April 2019 to September 2025
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_each_image_format(demo_dataset: Dataset, tmp_path: Path, fmt: str) -> None:
+    chart = spc_export(demo_dataset, "suspect_contact_30d", "kent", PERIOD, marking=MARKING)
+    out = write_chart(chart, fmt, tmp_path / f"chart.{fmt}")
+    data = out.read_bytes()
+    if fmt == "png":
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width = int.from_bytes(data[16:20], "big")
+        height = int.from_bytes(data[20:24], "big")
+        assert (width, height) == (3600, 2025)  # print resolution
+        assert len(data) > 50_000
+    elif fmt == "pdf":
+        assert data[:5] == b"%PDF-"
+        assert len(data) > 5_000
+    else:
+        text = data.decode("utf-8")
+        assert text.lstrip().startswith("<svg")
+        assert "Suspect arrested or interviewed within 30 days" in text
+        assert MARKING in text
+        assert "DEMONSTRATION DATA" in text
+        assert len(data) > 5_000
+
+
+def test_chart_png_from_the_cli(demo_db_readonly: Path, tmp_path: Path) -> None:
+    out = tmp_path / "chart.png"
+    code = main(["chart", "--db", str(demo_db_readonly), "--kpi", "ho_rape_charge_rate",
+                 "--force", "kent", "--period", "2025-09", "--format", "png", "--suppress",
+                 "--out", str(out)])
+    assert code == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_missing_browser_gives_a_plain_error(demo_db_readonly: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("FLIGHTDECK_CHROMIUM", str(tmp_path / "no-chromium"))
+    render.shutdown()
+    try:
+        with pytest.raises(RendererUnavailable, match="no Chromium browser at"):
+            render.render({"data": [], "layout": {}})
+        code = main(["chart", "--db", str(demo_db_readonly), "--kpi", "suspect_contact_30d",
+                     "--force", "kent", "--period", "2025-09", "--format", "png",
+                     "--out", str(tmp_path / "x.png")])
+        assert code == 3
+        assert "no Chromium browser" in capsys.readouterr().err
+    finally:
+        monkeypatch.undo()
+        render.shutdown()
+
+
+def test_unknown_kpi_or_force_is_refused(demo_db_readonly: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["chart", "--db", str(demo_db_readonly), "--kpi", "nope", "--force", "kent",
+                 "--period", "2025-09", "--format", "csv", "--out", str(tmp_path / "x.csv")])
+    assert code == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_the_warm_renderer_does_not_carry_one_chart_into_the_next(demo_dataset: Dataset
+                                                                  ) -> None:
+    first = spc_export(demo_dataset, "suspect_contact_30d", "kent", PERIOD, marking="FIRST")
+    second = spc_export(demo_dataset, "ho_rape_charge_rate", "essex", PERIOD, marking="SECOND")
+    assert first.figure is not None and second.figure is not None
+    render.render(first.figure, "svg", marking="FIRST")
+    svg = render.render(second.figure, "svg", marking="SECOND").decode("utf-8")
+    assert "Rape charge/summons rate" in svg and "Essex" in svg and "SECOND" in svg
+    assert "Suspect arrested" not in svg and "FIRST" not in svg
