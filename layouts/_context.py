@@ -16,3 +16,17 @@ def service() -> FlightDeckService:
 
 def dataset() -> Dataset:
     return service().dataset()
+
+
+# The colour theme the navbar switch chose, sent by the browser as a cookie so page
+# layouts (run inside the request) can draw figures to match.
+THEME_COOKIE = "flightdeck_theme"
+DARK = "dark"
+LIGHT = "light"
+
+
+def is_dark() -> bool:
+    """True when the request asks for the dark theme (False outside a request)."""
+    if not flask.has_request_context():
+        return False
+    return flask.request.cookies.get(THEME_COOKIE) == DARK

@@ -20,6 +20,7 @@ from dash.development.base_component import Component
 from kpis.config import NATIONAL_SLUG
 from kpis.periods import format_month, month_label
 from layouts import _ids as ids
+from layouts._cache import render_cached
 from layouts._context import DARK, LIGHT, THEME_COOKIE, dataset, is_dark
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
 
@@ -46,13 +47,24 @@ GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
                 "toImageButtonOptions": {"format": "png", "scale": 3}}
 
 
-def chart_block(figure_id: str, figure: object, summary: str) -> html.Figure:
-    """A chart with its plain-English summary as caption and accessible description."""
-    return html.Figure([
+def chart_block(figure_id: str, figure: object, summary: str,
+                table: Component | None = None) -> html.Figure:
+    """A chart with its plain-English summary as caption and accessible name.
+
+    ``table``, if given, is the data behind the chart, offered as a table in a
+    disclosure beneath it (an alternative to the picture for screen readers and
+    anyone who wants the numbers). The chart is a named group, not role="img": the
+    Plotly mode bar inside it holds focusable buttons.
+    """
+    parts: list[Component] = [
         html.Div(dcc.Graph(id=figure_id, figure=figure, config=GRAPH_CONFIG),
-                 role="img", **{"aria-label": summary}),
+                 role="group", className="chart-graph", **{"aria-label": summary}),
         html.Figcaption(summary, className="small mt-1 chart-summary"),
-    ], className="chart-block mb-4")
+    ]
+    if table is not None:
+        parts.append(html.Details([html.Summary("Show data as a table"), table],
+                                  className="chart-table mt-1"))
+    return html.Figure(parts, className="chart-block mb-4")
 
 
 def safe_layout(build: Callable[..., Component]) -> Callable[..., Component]:
@@ -62,7 +74,7 @@ def safe_layout(build: Callable[..., Component]) -> Callable[..., Component]:
     @functools.wraps(build)
     def layout(**query: str) -> Component:
         try:
-            return build(**query)
+            return render_cached(build, query)
         except Exception:
             LOG.exception("page %s failed for %r", build.__module__, query)
             return html.Div([
@@ -244,21 +256,27 @@ function (on, stored) {
     const apply = theme => document.documentElement.setAttribute("data-bs-theme", theme);
     const focusKey = "flightdeck-theme-focus";
     const chosen = on ? "__DARK__" : "__LIGHT__";
-    const current = read();
-    if (current === undefined && stored && stored !== chosen) {
+    const ctx = window.dash_clientside.callback_context;
+    const byUser = (ctx.triggered || []).some(t => t.prop_id === "__TOGGLE__.value");
+    if (byUser) {
+        write(chosen);
+        apply(chosen);
+        if (read() === chosen) {
+            window.sessionStorage.setItem(focusKey, "1");
+            window.location.reload();
+        }
+        return chosen;
+    }
+    // Page load: the cookie drew the page; if it was lost, the stored choice wins.
+    if (read() === undefined && stored && stored !== chosen) {
         write(stored);
         apply(stored);
         if (read() === stored) { window.location.reload(); }
         return stored;
     }
+    if (read() === undefined) { write(chosen); }
     apply(chosen);
-    if ((current || "__LIGHT__") !== chosen) {
-        write(chosen);
-        if (read() === chosen) {
-            window.sessionStorage.setItem(focusKey, "1");
-            window.location.reload();
-        }
-    } else if (window.sessionStorage.getItem(focusKey)) {
+    if (window.sessionStorage.getItem(focusKey)) {
         window.sessionStorage.removeItem(focusKey);
         window.setTimeout(() => document.getElementById("__TOGGLE__")?.focus(), 0);
     }
@@ -268,7 +286,68 @@ function (on, stored) {
     "__LIGHT__", LIGHT).replace("__TOGGLE__", THEME_TOGGLE)
 
 
+# Keyboard and screen reader repairs for the whole app, installed once per page load:
+# - Dash 4's dcc.Dropdown puts an aria-hidden, focusable input before its button (a
+#   focus relay), which axe rightly reports; the button itself is made the tab stop and
+#   named by its visible label as well as its value.
+# - dcc.Upload's file input gets the accessible name of its drop zone.
+# - Choosing a force re-renders the page, which removes the focused control and drops
+#   the focus on <body>: the focus goes back to the new control with the same id.
+A11Y_SCRIPT = """
+function (_) {
+    if (window.flightdeckA11y) { return "on"; }
+    window.flightdeckA11y = true;
+    let lastFocused = null;
+    document.addEventListener("focusin", event => {
+        if (event.target && event.target.id) { lastFocused = event.target; }
+    });
+    const repairDropdowns = () => {
+        document.querySelectorAll(".dash-dropdown-focus-target").forEach(relay => {
+            if (relay.tabIndex !== -1) { relay.tabIndex = -1; }
+        });
+        document.querySelectorAll("button.dash-dropdown").forEach(button => {
+            if (button.tabIndex !== 0 && !button.disabled) { button.tabIndex = 0; }
+            const label = button.id && document.querySelector(`label[for="${button.id}"]`);
+            if (!label) { return; }
+            if (!label.id) { label.id = button.id + "-label"; }
+            const names = (button.getAttribute("aria-labelledby") || "").split(" ");
+            if (!names.includes(label.id)) {
+                button.setAttribute("aria-labelledby", [label.id, ...names].join(" ").trim());
+            }
+        });
+    };
+    // dcc.Upload's file input has no label of its own: name it by its drop zone.
+    const labelUploads = () => {
+        document.querySelectorAll("input[type=file]:not([aria-label])").forEach(input => {
+            const zone = input.closest("[data-upload-label]");
+            input.setAttribute("aria-label",
+                zone ? zone.getAttribute("data-upload-label") : "Choose files");
+        });
+    };
+    const restoreFocus = () => {
+        const active = document.activeElement;
+        if (lastFocused && !lastFocused.isConnected
+                && (!active || active === document.body)) {
+            const again = document.getElementById(lastFocused.id);
+            if (again) {
+                lastFocused = again;
+                again.focus({preventScroll: true});
+            }
+        }
+    };
+    new MutationObserver(() => { repairDropdowns(); labelUploads(); restoreFocus(); }).observe(
+        document.body,
+        {childList: true, subtree: true, attributes: true, attributeFilter: ["tabindex"]},
+    );
+    repairDropdowns();
+    labelUploads();
+    return "on";
+}
+"""
+
+
 def register_theme(app: dash.Dash) -> None:
+    app.clientside_callback(A11Y_SCRIPT, Output(ids.MAIN, "data-a11y"), Input(ids.MAIN, "id"))
     app.clientside_callback(
         THEME_SCRIPT,
         Output(THEME_STORE, "data"),

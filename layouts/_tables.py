@@ -39,4 +39,7 @@ def data_table(frame: pd.DataFrame, columns: Sequence[tuple[str, str, Formatter 
         bordered=False, hover=True, size="sm", striped=True, className="caption-top",
         id=table_id,
     )
-    return html.Div(table, className="table-responsive")
+    # A table wider than its column scrolls sideways: the scrolling region is a named
+    # tab stop, so keyboard users can scroll it too (WCAG 2.1.1).
+    return html.Div(table, className="table-responsive", role="region", tabIndex="0",
+                    **{"aria-label": caption})

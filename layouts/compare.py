@@ -15,7 +15,7 @@ from kpis.dataset import Dataset
 from kpis.formatting import format_period, format_value
 from kpis.views import force_rows, group_members, kpi_funnel, period_on_or_before
 from layouts import _ids as ids
-from layouts._context import dataset
+from layouts._context import dataset, is_dark
 from layouts._figures import ChartText, funnel_chart, ranked_bars, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
@@ -74,12 +74,13 @@ def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str
         data = kpi_funnel(ds, kpi, period, members)
         if data is None:
             return empty_state("A funnel plot compares shares; choose ranked bars for this KPI.")
-        figure = funnel_chart(data.points, data.curve, text, highlight, polarity=kpi.polarity)
+        figure = funnel_chart(data.points, data.curve, text, highlight, polarity=kpi.polarity,
+                              dark=is_dark())
         outside = data.points[data.points["position"] != "inside"]
         summary = (f"{len(outside)} of {len(data.points)} forces lie outside the 95% limits "
                    f"around England and Wales ({format_value(kpi, data.centre)}).")
     else:
-        figure = ranked_bars(rows, kpi.unit, text, national, highlight)
+        figure = ranked_bars(rows, kpi.unit, text, national, highlight, dark=is_dark())
         best, worst = rows.iloc[0], rows.iloc[-1]
         order = "ranked" if kpi.polarity != "neutral" else "in order of value"
         summary = (f"{len(rows)} forces {order}: {best['name']} "

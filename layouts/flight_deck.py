@@ -14,8 +14,8 @@ from dash import dcc, html
 from kpis.catalogue import KpiDefinition
 from kpis.formatting import format_change, format_period, format_value
 from layouts import _ids as ids
-from layouts._context import dataset, service
-from layouts._figures import sparkline_svg
+from layouts._context import dataset, is_dark, service
+from layouts._figures import DARK_BLUE, sparkline_svg
 from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
 
@@ -41,6 +41,7 @@ ASSURANCE_TEXT = {
     "fail": "Target: consistently failing",
     "hit_and_miss": "Target: hit and miss",
 }
+SPARK_DARK = "#9ec5fe"  # the dark theme's line colour (as in the figures)
 SPARK_PERIODS = {"monthly": 24, "quarterly": 8}
 
 
@@ -63,7 +64,7 @@ def kpi_tile(kpi: KpiDefinition, row: pd.Series | None, comparator: pd.Series | 
         suppressed = bool(row.get("suppressed", False))
         variation = str(row["variation"])
         recent = history["value"].tail(SPARK_PERIODS[kpi.periodicity]).tolist()
-        spark = sparkline_svg(recent)
+        spark = sparkline_svg(recent, colour=SPARK_DARK if is_dark() else DARK_BLUE)
         body = [
             html.P(format_value(kpi, row["value"], suppressed), className="tile-value"),
             html.P(format_period(kpi, row["period_start"]), className="tile-period small"),

@@ -21,7 +21,7 @@ from kpis.measures import SpcOptions
 from kpis.summary import summarise
 from kpis.views import force_rows, kpi_funnel, period_on_or_before
 from layouts import _ids as ids
-from layouts._context import dataset, service
+from layouts._context import dataset, is_dark, service
 from layouts._figures import ChartText, funnel_chart, spc_chart, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
@@ -57,7 +57,8 @@ def spc_section(ds: Dataset, kpi: KpiDefinition, state: ViewState, rebase: bool
     )
     rebase_at = adoption.get(state.force) if rebase else None
     figure = spc_chart(series, kpi.unit, text, target=kpi.target,
-                       rebase=pd.Timestamp(rebase_at) if rebase_at is not None else None)
+                       rebase=pd.Timestamp(rebase_at) if rebase_at is not None else None,
+                       dark=is_dark())
     checklist = dbc.Checklist(
         options=[{"label": "Re-base the limits at the force's NOM adoption", "value": "on",
                   "disabled": state.force == NATIONAL_SLUG}],
@@ -86,7 +87,7 @@ def funnel_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Di
     )
     figure = funnel_chart(data.points, data.curve, text,
                           highlight=state.force if state.force != NATIONAL_SLUG else None,
-                          polarity=kpi.polarity)
+                          polarity=kpi.polarity, dark=is_dark())
     summary = (f"Funnel plot for {format_period(kpi, period)}: {len(outside)} of "
                f"{len(data.points)} forces lie outside the 95% limits around the England and "
                f"Wales figure of {format_value(kpi, data.centre)}.")

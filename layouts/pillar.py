@@ -7,16 +7,18 @@ comparator's rolling year, with the plain-English summary beneath.
 from __future__ import annotations
 
 import dash
+import pandas as pd
 from dash import dcc, html
 
 from kpis.catalogue import KpiDefinition
 from kpis.dataset import Dataset
-from kpis.formatting import format_period
+from kpis.formatting import format_period, format_value
 from kpis.summary import summarise
-from layouts._context import dataset, service
+from layouts._context import dataset, is_dark, service
 from layouts._figures import ChartText, trend_chart, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, read_state
+from layouts._tables import data_table
 
 dash.register_page(__name__, path_template="/pillar/<number>", name="Pillar",
                    title="Pillar - NOM flight deck", order=1)
@@ -41,13 +43,32 @@ def kpi_trend(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
         y_title=y_axis_title(kpi.unit, kpi.title),
         demo=ds.is_demo,
     )
-    figure = trend_chart(own, kpi.unit, text, name, other, state.comparator_label(ds))
+    figure = trend_chart(own, kpi.unit, text, name, other, state.comparator_label(ds),
+                         dark=is_dark())
     summary = summarise(ds, own.iloc[-1].to_dict(), name)
+    table = trend_table(kpi, own, other, name, state.comparator_label(ds))
     return html.Div([
         html.H2(dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}"),
                 className="h5"),
-        chart_block(f"trend-{kpi.kpi_id}", figure, summary),
+        chart_block(f"trend-{kpi.kpi_id}", figure, summary, table=table),
     ])
+
+
+def trend_table(kpi: KpiDefinition, own: pd.DataFrame, other: pd.DataFrame | None,
+                name: str, comparator_name: str) -> html.Div:
+    """The numbers the trend chart draws, latest period first."""
+    value = lambda v: format_value(kpi, v)  # noqa: E731 - a column formatter
+    frame = own[["period_start", "value", "rolling_value"]].copy()
+    columns = [("period_start", "Period", lambda p: format_period(kpi, p)),
+               ("value", name, value), ("rolling_value", f"{name}, rolling year", value)]
+    if other is not None and not other.empty and kpi.unit != "count":
+        frame = frame.merge(
+            other[["period_start", "rolling_value"]].rename(
+                columns={"rolling_value": "comparator_rolling"}),
+            on="period_start", how="left")
+        columns.append(("comparator_rolling", f"{comparator_name}, rolling year", value))
+    return data_table(frame.iloc[::-1], columns, caption=f"{kpi.title}: the figures in the chart",
+                      table_id=f"trend-table-{kpi.kpi_id}", row_header="period_start")
 
 
 @safe_layout

@@ -103,9 +103,12 @@ def layout(**_: str) -> html.Div:
             "and recorded-crime tables. Every file is checked first; nothing is written until "
             "you confirm, and then all files load or none do."
         ),
-        dcc.Upload(
-            html.Div(["Drag files here or ", html.Span("choose files", className="link")]),
-            id=UPLOAD, multiple=True, accept=ACCEPTED, className="upload-zone",
+        html.Div(
+            dcc.Upload(
+                html.Div(["Drag files here or ", html.Span("choose files", className="link")]),
+                id=UPLOAD, multiple=True, accept=ACCEPTED, className="upload-zone",
+            ),
+            **{"data-upload-label": "Choose return or Home Office files to check (CSV or XLSX)"},
         ),
         dcc.Store(id=TOKEN),
         html.Div(id=REPORT, className="mt-3", role="status"),
