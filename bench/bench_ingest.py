@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 
 from kpis.config import FORCES_CSV  # noqa: E402
 from kpis.database import initialise  # noqa: E402
-from kpis.demo import OUTCOMES_HEADER, force_months  # noqa: E402
+from kpis.demo import OUTCOMES_HEADER, RETURN_MEASURES, force_months  # noqa: E402
 from kpis.periods import add_months, financial_quarter, financial_year_label  # noqa: E402
 from kpis.reference import read_forces  # noqa: E402
 from kpis.store import write_transaction  # noqa: E402
@@ -54,20 +54,6 @@ OUTCOMES_MEMORY_TARGET_MB = 1536.0
 # benchmark data are valid whatever the date it runs.
 TODAY = dt.date(2025, 10, 15)
 
-# Every force-return measure the demonstration generator produces, in catalogue order.
-RETURN_MEASURES = (
-    "rape_reports", "reports_named_suspect", "suspect_arrested_interviewed_30d",
-    "cps_referrals", "cps_charge_decisions", "charges_total", "charges_within_365d",
-    "open_investigations", "open_investigations_over_12m", "repeat_suspects_identified",
-    "repeat_suspects_active", "repeat_suspects_with_plan", "bail_breaches_recorded",
-    "bail_breaches_responded", "order_applications", "order_grants",
-    "order_breaches_recorded", "order_breaches_actioned", "s63g_applications",
-    "s63g_granted", "victim_withdrawals_30d", "isva_referrals", "vcop_cases_audited",
-    "vcop_cases_compliant", "rasso_investigators", "investigators_accredited_or_pathway",
-    "rasso_staff", "staff_trained_word_on_word", "staff_trained_nom_orders",
-    "sickness_days", "abstraction_days", "devices_returned", "device_return_days",
-    "devices_awaiting_examination", "cases_digital_reviewed", "cases_digital_strategy",
-)
 RAPE_CODES = ("19C", "19D", "19E", "19F", "19G", "19H")
 OSO_CODES = (
     "17A", "17B", "20A", "20B", "21", "22A", "22B", "23", "70", "71", "72", "73",

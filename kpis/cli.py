@@ -11,11 +11,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kpis.config import CATALOGUE_FILE, resolve_db_path
 from kpis.periods import format_month, last_complete_month, parse_month
+
+if TYPE_CHECKING:
+    from kpis.service import FlightDeckService
 
 
 def _month(text: str) -> dt.date:
@@ -287,8 +291,9 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from kpis.export.packs import build_pack
+def _export(args: argparse.Namespace, write: Callable[[FlightDeckService], Path]) -> int:
+    """Run an export over the database, turning known failures into exit codes:
+    1 no database, 2 unknown force, KPI or pillar (or a bad value), 3 no renderer."""
     from kpis.export.render import RendererUnavailable
     from kpis.service import FlightDeckService
 
@@ -296,35 +301,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not db.exists():
         print(f"no database at {db}: run 'flightdeck demo' first", file=sys.stderr)
         return 1
-    service = FlightDeckService(db)
     try:
-        out = build_pack(service, args.force, args.period, args.format,
-                         pillars=args.pillar, kpis=args.kpi, marking=args.marking,
-                         suppress=args.suppress, out=args.out, progress=_progress)
-    except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 2
-    except RendererUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    print(f"wrote {out}")
-    return 0
-
-
-def cmd_chart(args: argparse.Namespace) -> int:
-    from kpis.export.charts import spc_export, write_chart
-    from kpis.export.render import RendererUnavailable
-    from kpis.service import FlightDeckService
-
-    db = resolve_db_path(args.db)
-    if not db.exists():
-        print(f"no database at {db}: run 'flightdeck demo' first", file=sys.stderr)
-        return 1
-    service = FlightDeckService(db)
-    try:
-        chart = spc_export(service, args.kpi, args.force, args.period,
-                           marking=args.marking, suppress=args.suppress)
-        out = write_chart(chart, args.format, args.out)
+        out = write(FlightDeckService(db))
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -336,6 +314,23 @@ def cmd_chart(args: argparse.Namespace) -> int:
         return 3
     print(f"wrote {out}")
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from kpis.export.packs import build_pack
+
+    return _export(args, lambda service: build_pack(
+        service, args.force, args.period, args.format, pillars=args.pillar, kpis=args.kpi,
+        marking=args.marking, suppress=args.suppress, out=args.out, progress=_progress))
+
+
+def cmd_chart(args: argparse.Namespace) -> int:
+    from kpis.export.charts import spc_export, write_chart
+
+    return _export(args, lambda service: write_chart(
+        spc_export(service, args.kpi, args.force, args.period, marking=args.marking,
+                   suppress=args.suppress),
+        args.format, args.out))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -71,6 +71,21 @@ RECORDED_HEADER = [
     "Offence Subgroup", "Offence Code", "Number of Offences",
 ]
 
+# Every force-return measure the generator produces, in catalogue order.
+RETURN_MEASURES = (
+    "rape_reports", "reports_named_suspect", "suspect_arrested_interviewed_30d",
+    "cps_referrals", "cps_charge_decisions", "charges_total", "charges_within_365d",
+    "open_investigations", "open_investigations_over_12m", "repeat_suspects_identified",
+    "repeat_suspects_active", "repeat_suspects_with_plan", "bail_breaches_recorded",
+    "bail_breaches_responded", "order_applications", "order_grants",
+    "order_breaches_recorded", "order_breaches_actioned", "s63g_applications",
+    "s63g_granted", "victim_withdrawals_30d", "isva_referrals", "vcop_cases_audited",
+    "vcop_cases_compliant", "rasso_investigators", "investigators_accredited_or_pathway",
+    "rasso_staff", "staff_trained_word_on_word", "staff_trained_nom_orders",
+    "sickness_days", "abstraction_days", "devices_returned", "device_return_days",
+    "devices_awaiting_examination", "cases_digital_reviewed", "cases_digital_strategy",
+)
+
 Progress = Callable[[str], None]
 
 
@@ -191,19 +206,7 @@ def build_files(
     outcome_rows: list[list[object]] = []
     recorded_rows: list[list[object]] = []
     adoption: dict[str, dt.date] = {}
-    measures = [
-        "rape_reports", "reports_named_suspect", "suspect_arrested_interviewed_30d",
-        "cps_referrals", "cps_charge_decisions", "charges_total", "charges_within_365d",
-        "open_investigations", "open_investigations_over_12m", "repeat_suspects_identified",
-        "repeat_suspects_active", "repeat_suspects_with_plan", "bail_breaches_recorded",
-        "bail_breaches_responded", "order_applications", "order_grants",
-        "order_breaches_recorded", "order_breaches_actioned", "s63g_applications",
-        "s63g_granted", "victim_withdrawals_30d", "isva_referrals", "vcop_cases_audited",
-        "vcop_cases_compliant", "rasso_investigators", "investigators_accredited_or_pathway",
-        "rasso_staff", "staff_trained_word_on_word", "staff_trained_nom_orders",
-        "sickness_days", "abstraction_days", "devices_returned", "device_return_days",
-        "devices_awaiting_examination", "cases_digital_reviewed", "cases_digital_strategy",
-    ]
+    measures = list(RETURN_MEASURES)
     for index, force in enumerate(forces):
         slug = str(force["slug"])
         population = int(force["population"])  # type: ignore[call-overload]
