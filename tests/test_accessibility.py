@@ -151,3 +151,19 @@ def test_print_hides_navigation_and_controls_and_keeps_the_labels(
         "() => getComputedStyle(document.querySelector('.chart-block')).breakInside") == "avoid"
     pdf = app.page.pdf(prefer_css_page_size=True, print_background=True)
     assert pdf.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("path", ["/", "/kpi/ho_rape_charge_rate", "/compare"])
+def test_content_reflows_at_200_percent_zoom_of_a_1280px_screen(
+    chromium: Browser, live_server: LiveServer, path: str
+) -> None:
+    # 200% zoom of a 1280 px window leaves 640 CSS px: nothing may need sideways scrolling
+    # of the page (WCAG 1.4.10), and the main heading stays readable.
+    app = open_themed(chromium, live_server.url, "light", width=640)
+    app.goto(path + QUERY)
+    wait_until_settled(app, "light")
+    overflow = app.page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 200% zoom"
+    assert app.page.locator("#main-content h1").is_visible()
+    assert app.console_errors() == []
