@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 
-from locust import HttpUser, between, task
+from locust import FastHttpUser, between, task
 
 FORCES = ["kent", "durham", "metropolitan", "gwent", "england-and-wales", "lancashire",
           "west-midlands", "cumbria", "essex", "sussex", "thames-valley", "dorset"]
@@ -28,7 +28,7 @@ def page_payload(path: str, search: str) -> dict[str, object]:
     }
 
 
-class Viewer(HttpUser):
+class Viewer(FastHttpUser):  # the gevent client: the load generator shares the 2 cores
     wait_time = between(0.5, 2.0)
 
     def view(self, path: str, extra: str = "") -> None:

@@ -10,6 +10,7 @@ dataset never changes; a new data version is a new dataset.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -26,6 +27,10 @@ from kpis.store import get_meta, query_frame
 
 def _frame(conn: sa.Connection, statement: sa.Select) -> pd.DataFrame:
     return query_frame(conn, statement)
+
+
+# Views derived from one dataset (rankings, funnels) kept per process: a few thousand at most.
+MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,16 @@ class Dataset:
     loads: pd.DataFrame
     cube: Cube
     _arrays: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """A result derived from this dataset, computed once: a dataset never changes, and
+        a new data version is a new dataset. Results must be treated as read-only."""
+        if key not in self._memo:
+            if len(self._memo) > MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def arrays(self, kpi_id: str) -> Any:
         """The KPI computed for every area and period (cached: a dataset never changes)."""

@@ -36,6 +36,12 @@ def period_on_or_before(ds: Dataset, kpi_id: str, period: dt.date | None,
 def force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | None = None
                ) -> pd.DataFrame:
     """Every force's row for one KPI and period (optionally only ``members``), best first."""
+    key = ("force_rows", kpi_id, period, tuple(members) if members is not None else None)
+    return ds.memo(key, lambda: _force_rows(ds, kpi_id, period, members))
+
+
+def _force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | None
+                ) -> pd.DataFrame:
     table = flight_deck_table(ds, [kpi_id], list(ds.forces["slug"]), start=period, end=period,
                               spc=None)
     table = table[table["value"].notna()]
@@ -64,6 +70,12 @@ class FunnelData:
 def kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
                members: list[str] | None = None) -> FunnelData | None:
     """Funnel plot data for a share KPI: each force against the England and Wales share."""
+    key = ("funnel", kpi.kpi_id, period, tuple(members) if members is not None else None)
+    return ds.memo(key, lambda: _kpi_funnel(ds, kpi, period, members))
+
+
+def _kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
+                members: list[str] | None) -> FunnelData | None:
     if kpi.unit not in FUNNEL_UNITS:
         return None
     rows = force_rows(ds, kpi.kpi_id, period)

@@ -6,8 +6,12 @@ the comparator's value and the SPC variation, in words as well as colour.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import dash
 import dash_bootstrap_components as dbc
+import numpy as np
 import pandas as pd
 from dash import dcc, html
 
@@ -45,17 +49,25 @@ SPARK_DARK = "#9ec5fe"  # the dark theme's line colour (as in the figures)
 SPARK_PERIODS = {"monthly": 24, "quarterly": 8}
 
 
-def latest_rows(table: pd.DataFrame, area: str) -> dict[str, pd.Series]:
-    """The most recent row per KPI for ``area`` (quarterly KPIs lag monthly ones)."""
+def latest_and_history(table: pd.DataFrame, area: str
+                       ) -> tuple[dict[str, dict[str, Any]], dict[str, list[float]]]:
+    """Each KPI's latest row for ``area`` as a plain record, and its values oldest first.
+
+    Plain records for the ~36 latest rows only: per-row pandas access, or records for
+    every period, would cost more than computing the KPIs did.
+    """
     rows = table[table["area"] == area]
-    if rows.empty:
-        return {}
-    last = rows.groupby("kpi", sort=False).tail(1)
-    return {row["kpi"]: row for _, row in last.iterrows()}
+    latest = {r["kpi"]: r for r in rows.groupby("kpi", sort=False).tail(1).to_dict("records")}
+    kpis, values = rows["kpi"].to_numpy(), rows["value"].to_numpy(dtype=float)
+    starts = np.flatnonzero(np.r_[True, kpis[1:] != kpis[:-1]]) if len(kpis) else []
+    ends = [*starts[1:], len(kpis)]
+    history = {kpis[a]: values[a:b].tolist() for a, b in zip(starts, ends, strict=True)}
+    return latest, history
 
 
-def kpi_tile(kpi: KpiDefinition, row: pd.Series | None, comparator: pd.Series | None,
-             comparator_name: str, history: pd.DataFrame, state: ViewState) -> dbc.Col:
+def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
+             comparator: Mapping[str, Any] | None, comparator_name: str,
+             history: list[float], state: ViewState, dark: bool = False) -> dbc.Col:
     link = dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}",
                     className="stretched-link tile-link")
     if row is None:
@@ -63,8 +75,8 @@ def kpi_tile(kpi: KpiDefinition, row: pd.Series | None, comparator: pd.Series | 
     else:
         suppressed = bool(row.get("suppressed", False))
         variation = str(row["variation"])
-        recent = history["value"].tail(SPARK_PERIODS[kpi.periodicity]).tolist()
-        spark = sparkline_svg(recent, colour=SPARK_DARK if is_dark() else DARK_BLUE)
+        recent = history[-SPARK_PERIODS[kpi.periodicity]:]
+        spark = sparkline_svg(recent, colour=SPARK_DARK if dark else DARK_BLUE)
         body = [
             html.P(format_value(kpi, row["value"], suppressed), className="tile-value"),
             html.P(format_period(kpi, row["period_start"]), className="tile-period small"),
@@ -94,7 +106,7 @@ def kpi_tile(kpi: KpiDefinition, row: pd.Series | None, comparator: pd.Series | 
     )
 
 
-def pillar_summary(rows: list[pd.Series | None]) -> str:
+def pillar_summary(rows: list[Mapping[str, Any] | None]) -> str:
     """How many of the pillar's KPIs show improvement, concern, or no special cause."""
     variations = [str(r["variation"]) for r in rows if r is not None]
     improving = variations.count("improvement")
@@ -125,16 +137,15 @@ def flight_deck(state: ViewState) -> html.Div:
     comparator_area = state.comparator_area(ds)
     areas = [state.force] + ([comparator_area] if comparator_area else [])
     table = service().table(areas=areas, end=state.period)
-    own = latest_rows(table, state.force)
-    other = latest_rows(table, comparator_area) if comparator_area else {}
-    histories = dict(tuple(table[table["area"] == state.force].groupby("kpi", sort=False)))
-    empty = table.iloc[0:0]
+    own, history = latest_and_history(table, state.force)
+    other = latest_and_history(table, comparator_area)[0] if comparator_area else {}
+    dark = is_dark()
     sections = []
     for pillar in ds.catalogue.pillars:
         kpis = [k for k in ds.kpis.values() if k.pillar == pillar.number]
         tiles = [
             kpi_tile(k, own.get(k.kpi_id), other.get(k.kpi_id), state.comparator_label(ds),
-                     histories.get(k.kpi_id, empty), state)
+                     history.get(k.kpi_id, []), state, dark)
             for k in kpis
         ]
         summary = pillar_summary([own.get(k.kpi_id) for k in kpis])
