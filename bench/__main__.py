@@ -1,0 +1,93 @@
+"""The whole benchmark suite: ``python -m bench [--skip-load]`` from the project root.
+
+Runs each benchmark script in its own process (so one's warm caches never flatter
+another's), lets each print its own table and write its JSON under bench/results/,
+then prints one summary against the targets and writes bench/results/summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SCRIPTS = ("bench_kpis", "bench_ingest", "bench_app", "bench_export", "bench_growth",
+           "bench_load")
+
+
+def load(name: str) -> dict[str, Any]:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def summary() -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    kpis = load("kpis").get("sizes", [])
+    if kpis:
+        rows.append(("KPI engine, full catalogue, warm", "< 300 ms",
+                     f"{kpis[0]['warm_seconds'] * 1000:.0f} ms"))
+        for size in kpis[1:]:
+            rows.append((f"KPI engine at {size['factor']}x", "see README",
+                         f"{size['warm_ratio']:.1f}x slower"))
+    ingest = load("ingest")
+    if ingest:
+        rows.append(("20,000-row return load", "< 2 s",
+                     f"{ingest['long_return']['seconds']:.2f} s"))
+        rows.append(("1,000,000-row HO outcomes load", "< 30 s, < 1.5 GB",
+                     f"{ingest['ho_outcomes']['seconds']:.1f} s, "
+                     f"{ingest['ho_outcomes']['peak_mb']:.0f} MB"))
+    app = load("app")
+    if app:
+        rows.append(("Worst callback p95 over HTTP", "< 100 ms",
+                     f"{app['worst_callback_p95_ms']:.0f} ms"))
+        rows.append(("Flight deck rendered in Chromium", "< 2 s",
+                     f"{app['flight_deck_render_median_ms']:.0f} ms"))
+    export = load("export")
+    if export:
+        rows.append(("One chart PNG, warm", "< 0.5 s",
+                     f"{export['chart_png_warm_s']['median']:.2f} s"))
+        rows.append(("12-chart PPTX, cold start", "< 10 s",
+                     f"{export['pack_pptx_12_charts_cold_s']['median']:.1f} s"))
+    growth = load("growth").get("flight_deck_callback", [])
+    for row in growth[1:]:
+        rows.append((f"Flight deck callback at {row['factor']}x", "grows slowly",
+                     f"{row['ratio']:.1f}x the 1x time"))
+    loadtest = load("load")
+    if loadtest:
+        worst = max(loadtest["worker_peak_rss_mb"].values())
+        rows.append(("Load test: 50 users, 60 s", "0 errors, p95 < 500 ms, < 400 MB",
+                     f"{loadtest['failures']} errors, p95 {loadtest['p95_ms']:.0f} ms, "
+                     f"{worst:.0f} MB"))
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-load", action="store_true", help="skip the 60 s load test")
+    args = parser.parse_args()
+    failed = []
+    for script in SCRIPTS:
+        if args.skip_load and script == "bench_load":
+            continue
+        print(f"\n=== {script} ===", flush=True)
+        if subprocess.run([sys.executable, f"bench/{script}.py"], cwd=ROOT).returncode:
+            failed.append(script)
+    rows = summary()
+    print(f"\n{'benchmark':42} {'target':34} latest")
+    for name, target, measured in rows:
+        print(f"{name:42} {target:34} {measured}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "summary.json").write_text(json.dumps(
+        [{"benchmark": n, "target": t, "measured": m} for n, t, m in rows], indent=2))
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
