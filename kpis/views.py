@@ -93,3 +93,43 @@ def _kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
     curve["centre"] = centre
     return FunnelData(points.reset_index(drop=True), curve, centre, period)
 
+
+
+def exceptions_since(table: pd.DataFrame, ds: Dataset, since: dt.date, until: dt.date
+                     ) -> pd.DataFrame:
+    """KPIs with a special-cause signal (concern or improvement) after ``since``.
+
+    ``table`` is one area's flight-deck table up to ``until``. One row per KPI with a
+    signal: the latest signalled period, its variation and rules, and the latest value.
+    Concerns come first, then improvements, each in catalogue order.
+    """
+    window = table[(table["period_start"] > pd.Timestamp(since))
+                   & (table["period_start"] <= pd.Timestamp(until))]
+    flagged = window[window["variation"].isin(["concern", "improvement"])]
+    rows = []
+    for kpi_id, signals in flagged.groupby("kpi", sort=False):
+        last = signals.iloc[-1]
+        latest = window[window["kpi"] == kpi_id].iloc[-1]
+        kpi = ds.kpis[str(kpi_id)]
+        rows.append({
+            "kpi": kpi_id, "title": kpi.title, "pillar": kpi.pillar,
+            "signal": last["variation"], "signal_period": last["period_start"],
+            "rules": last["spc_rule"], "signals": len(signals),
+            "value": latest["value"], "period_start": latest["period_start"],
+            "suppressed": bool(latest.get("suppressed", False)),
+        })
+    order = {k: i for i, k in enumerate(ds.kpis)}
+    frame = pd.DataFrame(rows, columns=["kpi", "title", "pillar", "signal", "signal_period",
+                                        "rules", "signals", "value", "period_start",
+                                        "suppressed"])
+    if frame.empty:
+        return frame
+    frame["_order"] = frame["kpi"].map(order)
+    frame["_signal"] = (frame["signal"] != "concern").astype(int)
+    return frame.sort_values(["_signal", "_order"]).drop(columns=["_order", "_signal"])
+
+
+def latest_comparison(table: pd.DataFrame, area: str) -> pd.DataFrame:
+    """Each KPI's latest row for ``area`` with its England and Wales and peer values."""
+    rows = table[table["area"] == area]
+    return rows.groupby("kpi", sort=False).tail(1).reset_index(drop=True)

@@ -65,19 +65,27 @@ def read_state(ds: Dataset, force: str | None = None, period: str | None = None,
     return ViewState(chosen_force, chosen_period, comparator)
 
 
-def merged_query(search: str | None, **changes: str | None) -> str | None:
+def merged_query(search: str | None, defaults: dict[str, str] | None = None,
+                 **changes: str | None) -> str | None:
     """``search`` with ``changes`` applied (None removes a key), or None if nothing changes.
 
     Controls fire when a page renders as well as when a user acts; comparing the
-    meaning of the query, not its text, stops two callbacks rewriting the URL in turn.
+    meaning of the query, not its text, stops two callbacks rewriting the URL in turn,
+    and a value equal to the default of a key the URL leaves out changes nothing (so a
+    first visit is not rendered twice).
     """
     current = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
     updated = dict(current)
     for key, value in changes.items():
-        if value:
+        if value and not (key not in current and (defaults or {}).get(key) == value):
             updated[key] = value
-        else:
+        elif not value:
             updated.pop(key, None)
     if updated == current:
         return None
     return "?" + urlencode(updated)
+
+
+def read_query(search: str | None) -> dict[str, str]:
+    """The URL query as a plain dict (first value of each key)."""
+    return {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}

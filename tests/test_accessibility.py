@@ -29,6 +29,8 @@ PAGES = [
     "/definitions",
     "/data",
     "/upload",
+    "/scrutiny",
+    "/board-pack",
 ]
 
 

@@ -16,7 +16,7 @@ from kpis.config import CATALOGUE_FILE
 from tests.conftest import LiveServer, start_server, stop_server
 
 PAGES = ["/", "/pillar/1", "/pillar/6", "/kpi/ho_rape_charge_rate", "/compare", "/definitions",
-         "/data", "/upload"]
+         "/data", "/upload", "/scrutiny", "/board-pack"]
 
 
 def get(url: str) -> tuple[int, str]:

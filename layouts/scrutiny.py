@@ -1,0 +1,169 @@
+"""Scrutiny: what a Police and Crime Commissioner's meeting needs for a force.
+
+The exceptions since the previous meeting (KPIs with a special-cause concern or
+improvement), the force against its peer group and England and Wales on every KPI,
+and one click to export that view as a pack.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, dcc, html
+
+from kpis.config import NATIONAL_SLUG
+from kpis.dataset import Dataset
+from kpis.export.charts import DEFAULT_MARKING
+from kpis.formatting import format_period, format_value
+from kpis.periods import add_months, format_month, month_label, parse_month
+from kpis.views import exceptions_since, latest_comparison
+from layouts import _ids as ids
+from layouts._context import dataset, service
+from layouts._packs import FORMATS, pack_download
+from layouts._shell import control_bar, empty_state, safe_layout
+from layouts._state import ViewState, merged_query, read_query, read_state
+from layouts._tables import data_table
+
+dash.register_page(__name__, path="/scrutiny", name="Scrutiny",
+                   title="Scrutiny - NOM flight deck", order=8)
+
+SINCE = "scrutiny-since"
+FORMAT = "scrutiny-format"
+EXPORT = "scrutiny-export"
+STATUS = "scrutiny-status"
+DOWNLOAD = "scrutiny-download"
+EXCEPTIONS = "scrutiny-exceptions"
+SIGNAL_TEXT = {"concern": "Special cause: concern", "improvement": "Special cause: improvement"}
+
+
+def exceptions_view(ds: Dataset, table: pd.DataFrame, state: ViewState, since: dt.date
+                    ) -> html.Div:
+    assert state.period is not None
+    found = exceptions_since(table, ds, since, state.period)
+    if found.empty:
+        return empty_state(f"No special-cause signals since {since:%B %Y}.")
+    found = found.assign(
+        link=found["kpi"],
+        shown=[format_value(ds.kpis[k], v, s) for k, v, s in
+               zip(found["kpi"], found["value"], found["suppressed"], strict=True)],
+        when=[format_period(ds.kpis[k], p) for k, p in
+              zip(found["kpi"], found["signal_period"], strict=True)],
+    )
+    return data_table(
+        found,
+        [("title", "KPI", None), ("signal", "Signal", lambda s: SIGNAL_TEXT.get(s, s)),
+         ("when", "Latest signal", None),
+         ("rules", "Rule", lambda r: str(r or "").replace("_", " ")),
+         ("shown", "Latest value", None)],
+        caption=f"Exceptions since {since:%B %Y}: {len(found)} KPI(s)",
+        table_id=EXCEPTIONS, row_header="title",
+    )
+
+
+def comparison_view(ds: Dataset, table: pd.DataFrame, state: ViewState) -> html.Div:
+    latest = latest_comparison(table, state.force)
+    if latest.empty:
+        return empty_state("No data for this force.")
+    kpis = ds.kpis
+    latest = latest.assign(
+        title=[kpis[k].title for k in latest["kpi"]],
+        when=[format_period(kpis[k], p) for k, p in zip(latest["kpi"], latest["period_start"],
+                                                          strict=True)],
+        own=[format_value(kpis[k], v, s) for k, v, s in
+             zip(latest["kpi"], latest["value"], latest["suppressed"], strict=True)],
+        peer=[format_value(kpis[k], v) for k, v in zip(latest["kpi"], latest["peer_value"],
+                                                       strict=True)],
+        national=[format_value(kpis[k], v) for k, v in
+                  zip(latest["kpi"], latest["national_value"], strict=True)],
+        position=[("" if pd.isna(r) else f"{r:.0f} of {n:.0f}") for r, n in
+                  zip(latest["rank"], latest["ranked_forces"], strict=True)],
+    )
+    region = ds.area_names.get(ds.region_of.get(state.force, ""), "Region")
+    return data_table(
+        latest,
+        [("title", "KPI", None), ("when", "Period", None), ("own", ds.area_names[state.force],
+                                                             None),
+         ("peer", region, None), ("national", "England and Wales", None),
+         ("position", "Rank (1 = best)", None)],
+        caption=f"{ds.area_names[state.force]} against {region} and England and Wales",
+        table_id="scrutiny-comparison", row_header="title",
+    )
+
+
+@safe_layout
+def layout(force: str | None = None, period: str | None = None,
+           comparator: str | None = None, since: str | None = None, **_: str) -> html.Div:
+    ds = dataset()
+    state = read_state(ds, force, period, comparator)
+    if state.force == NATIONAL_SLUG or state.period is None:
+        return html.Div([html.H1("Scrutiny", className="h3"), control_bar(state),
+                         empty_state("Choose a force to prepare its scrutiny pack.")])
+    try:
+        meeting = parse_month(since) if since else add_months(state.period, -3)
+    except ValueError:
+        meeting = add_months(state.period, -3)
+    table = service().table(areas=[state.force], end=state.period)
+    months = [add_months(state.period, -n) for n in range(1, 25)]
+    return html.Div([
+        html.H1(f"Scrutiny: {ds.area_names[state.force]}", className="h3"),
+        control_bar(state),
+        dbc.Row(dbc.Col([
+            dbc.Label("Previous meeting", html_for=SINCE),
+            dcc.Dropdown([{"label": month_label(m), "value": format_month(m)} for m in months],
+                         format_month(meeting), id=SINCE, clearable=False),
+        ], md=3), className="mb-3"),
+        html.H2("Exceptions since the previous meeting", className="h5"),
+        exceptions_view(ds, table, state, meeting),
+        html.H2("Against peers and England and Wales", className="h5 mt-3"),
+        comparison_view(ds, table, state),
+        html.H2("Export this view", className="h5 mt-3"),
+        dbc.RadioItems([{"label": label, "value": value} for value, label in FORMATS], "pptx",
+                       id=FORMAT, inline=True),
+        dbc.Button("Export the exceptions as a pack", id=EXPORT, color="primary",
+                   className="mt-2"),
+        dcc.Loading(html.Div(id=STATUS, className="mt-3", role="status"), type="circle",
+                    delay_show=200),
+        dcc.Download(id=DOWNLOAD),
+    ])
+
+
+@dash.callback(
+    Output(ids.URL, "search", allow_duplicate=True),
+    Input(SINCE, "value"),
+    State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
+def since_to_url(since: str | None, search: str | None) -> str:
+    """Keep the previous meeting date in the URL."""
+    current = read_query(search)
+    period = current.get("period") or (format_month(dataset().as_of) if dataset().as_of else "")
+    default = format_month(add_months(parse_month(period), -3)) if period else ""
+    query = merged_query(search, {"since": default}, since=since)
+    return dash.no_update if query is None else query
+
+
+@dash.callback(
+    Output(DOWNLOAD, "data"),
+    Output(STATUS, "children"),
+    Input(EXPORT, "n_clicks"),
+    State("control-force", "value"),
+    State("control-period", "value"),
+    State(SINCE, "value"),
+    State(FORMAT, "value"),
+    prevent_initial_call=True,
+)
+def export_exceptions(clicks: int | None, force: str, period: str, since: str, fmt: str
+                      ) -> tuple[object, object]:
+    """One click: the exceptions (or, if there are none, every KPI) as a pack."""
+    if not clicks or not force or not period:
+        return dash.no_update, dash.no_update
+    ds = dataset()
+    end = parse_month(period)
+    table = service().table(areas=[force], end=end)
+    found = exceptions_since(table, ds, parse_month(since), end)
+    return pack_download(force, end, fmt, pillars=None, kpis=list(found["kpi"]) or None,
+                         marking=DEFAULT_MARKING, suppress=False,
+                         name=f"scrutiny-{force}-{period}")
