@@ -317,11 +317,13 @@ def _export(args: argparse.Namespace, write: Callable[[FlightDeckService], Path]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from kpis.annotations import all_commentary
     from kpis.export.packs import build_pack
 
     return _export(args, lambda service: build_pack(
         service, args.force, args.period, args.format, pillars=args.pillar, kpis=args.kpi,
-        marking=args.marking, suppress=args.suppress, out=args.out, progress=_progress))
+        marking=args.marking, suppress=args.suppress, out=args.out, progress=_progress,
+        commentary=all_commentary(service.reader, args.force, args.period)))
 
 
 def cmd_chart(args: argparse.Namespace) -> int:

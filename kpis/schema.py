@@ -150,6 +150,43 @@ loads = sa.Table(
     sa.Column("warnings", sa.Integer, nullable=False),
 )
 
+# Recommendations tracker: every status change is a new row (history is kept); the
+# latest row per recommendation is its current status.
+progress_id_seq = sa.Sequence("progress_id_seq", metadata=metadata)
+
+recommendation_progress = sa.Table(
+    "recommendation_progress",
+    metadata,
+    sa.Column(
+        "progress_id", sa.Integer, progress_id_seq,
+        server_default=progress_id_seq.next_value(), primary_key=True,
+    ),
+    sa.Column("rec_id", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),  # not started | in progress | complete
+    sa.Column("note", sa.String, nullable=False),
+    sa.Column("author", sa.String, nullable=False),
+    sa.Column("noted_at", sa.DateTime, nullable=False),
+)
+
+# Analyst commentary on a KPI for an area and period: the latest row per
+# (kpi_id, area, period_start) is current; older rows are kept as history.
+comment_id_seq = sa.Sequence("comment_id_seq", metadata=metadata)
+
+commentary = sa.Table(
+    "commentary",
+    metadata,
+    sa.Column(
+        "comment_id", sa.Integer, comment_id_seq,
+        server_default=comment_id_seq.next_value(), primary_key=True,
+    ),
+    sa.Column("kpi_id", sa.String, nullable=False),
+    sa.Column("area", sa.String, nullable=False),  # force slug or england-and-wales
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("text", sa.String, nullable=False),
+    sa.Column("author", sa.String, nullable=False),
+    sa.Column("written_at", sa.DateTime, nullable=False),
+)
+
 meta = sa.Table(
     "meta",
     metadata,

@@ -11,6 +11,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc
 
+from kpis.annotations import all_commentary
 from kpis.export.packs import build_pack
 from kpis.export.render import RendererUnavailable
 from layouts._context import service
@@ -33,7 +34,8 @@ def pack_download(force: str, period: dt.date, fmt: str, *, pillars: Sequence[in
         out = Path(folder) / f"{name}.{fmt}"
         try:
             build_pack(service(), force, period, fmt, pillars=pillars or None,
-                       kpis=kpis or None, marking=marking, suppress=suppress, out=out)
+                       kpis=kpis or None, marking=marking, suppress=suppress, out=out,
+                       commentary=all_commentary(service().reader, force, period))
         except RendererUnavailable as exc:
             return None, dbc.Alert(
                 f"Charts cannot be drawn on this server, so no pack was built: {exc}",

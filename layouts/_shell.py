@@ -21,6 +21,7 @@ from kpis.config import NATIONAL_SLUG
 from kpis.periods import format_month, month_label
 from layouts import _ids as ids
 from layouts._cache import render_cached
+from layouts._commentary import register_commentary
 from layouts._context import DARK, LIGHT, THEME_COOKIE, dataset, is_dark
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
 
@@ -35,6 +36,9 @@ NAV_PAGES = (
     ("Definitions", "/definitions"),
     ("Data", "/data"),
     ("Load data", "/upload"),
+    ("Recommendations", "/recommendations"),
+    ("Scrutiny", "/scrutiny"),
+    ("Board pack", "/board-pack"),
 )
 
 
@@ -211,6 +215,7 @@ def control_bar(state: ViewState) -> html.Div:
 def register_shell(app: dash.Dash) -> None:
     """Callbacks of the frame; registered on the app (not globally) so every app has them."""
     register_theme(app)
+    register_commentary(app)
     hrefs = [href for _, href in NAV_PAGES] + [f"/pillar/{n}" for n in range(1, 7)]
 
     @app.callback(
@@ -235,7 +240,11 @@ def register_shell(app: dash.Dash) -> None:
     def controls_to_url(force: str | None, period: str | None, comparator: str | None,
                         search: str | None) -> str:
         """Write the chosen force, period and comparator into the URL."""
-        query = merged_query(search, force=force, period=period, comparator=comparator)
+        as_of = dataset().as_of
+        defaults = {"force": NATIONAL_SLUG, "comparator": COMPARATOR_NATIONAL,
+                    "period": format_month(as_of) if as_of else ""}
+        query = merged_query(search, defaults, force=force, period=period,
+                             comparator=comparator)
         return dash.no_update if query is None else query
 
 

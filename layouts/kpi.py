@@ -21,6 +21,7 @@ from kpis.measures import SpcOptions
 from kpis.summary import summarise
 from kpis.views import force_rows, kpi_funnel, period_on_or_before
 from layouts import _ids as ids
+from layouts._commentary import commentary_block
 from layouts._context import dataset, is_dark, service
 from layouts._figures import ChartText, funnel_chart, spc_chart, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
@@ -187,6 +188,8 @@ def layout(kpi_id: str | None = None, force: str | None = None, period: str | No
         control_bar(state),
         html.H2("Is the change real? Statistical process control", className="h5"),
         spc,
+        commentary_block(kpi.kpi_id, state.force, state.period)
+        if state.period is not None else None,
         dbc.Row([
             dbc.Col([html.H2("How does the force compare?", className="h5"),
                      funnel_section(ds, kpi, state)], lg=7),

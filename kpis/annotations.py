@@ -1,0 +1,290 @@
+"""Analysts' annotations: the recommendations tracker and KPI commentary.
+
+Both are kept as history: every status change or commentary edit is a new row, and
+the latest row is the current one. Writes go through the one write path
+(``kpis.store.write_transaction``); reads take a connection or a ``Reader``. A
+database written before these tables existed simply has none of them yet (they are
+created on its next write), so reads treat a missing table as empty.
+
+The displayed status of a recommendation is computed, never stored: "overdue" when
+its deadline has passed and its latest recorded status is not "complete".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from kpis import schema
+from kpis.periods import parse_month
+from kpis.store import Reader, write_transaction
+
+NOT_STARTED = "not started"
+IN_PROGRESS = "in progress"
+COMPLETE = "complete"
+OVERDUE = "overdue"
+STATUSES = (NOT_STARTED, IN_PROGRESS, COMPLETE)
+MAX_TEXT = 2000
+MAX_AUTHOR = 100
+
+Source = sa.Connection | Reader
+
+
+@dataclass(frozen=True)
+class RecommendationStatus:
+    """One recommendation with its linked KPIs, latest progress and displayed status."""
+
+    rec_id: str
+    title: str
+    deadline: dt.date
+    kpi_ids: tuple[str, ...]
+    status: str | None  # latest recorded status, None if never recorded
+    note: str | None
+    author: str | None
+    noted_at: dt.datetime | None
+    displayed: str  # overdue | not started | in progress | complete
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.displayed == OVERDUE
+
+
+@dataclass(frozen=True)
+class Commentary:
+    """An analyst's commentary on a KPI for an area and period."""
+
+    comment_id: int
+    kpi_id: str
+    area: str
+    period_start: dt.date
+    text: str
+    author: str
+    written_at: dt.datetime
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def _connection(source: Source) -> Iterator[sa.Connection]:
+    if isinstance(source, Reader):
+        with source.connect() as conn:
+            yield conn
+    else:
+        yield source
+
+
+def _has_table(conn: sa.Connection, name: str) -> bool:
+    """True when the database has table ``name`` (older files may not have it yet)."""
+    found = conn.execute(
+        sa.text("SELECT count(*) FROM information_schema.tables WHERE table_name = :name"),
+        {"name": name},
+    ).scalar()
+    return bool(found)
+
+
+def _clean_text(value: object, what: str, limit: int = MAX_TEXT) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must not be empty")
+    text = value.strip()
+    if len(text) > limit:
+        raise ValueError(f"{what} is {len(text):,} characters; the limit is {limit:,}")
+    return text
+
+
+def _month(period_start: dt.date | str) -> dt.date:
+    if isinstance(period_start, dt.datetime):
+        period_start = period_start.date()
+    if isinstance(period_start, dt.date):
+        return period_start.replace(day=1)
+    try:
+        return parse_month(str(period_start))
+    except ValueError:
+        raise ValueError(f"period must be a month (YYYY-MM), not {period_start!r}") from None
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now or dt.datetime.now().replace(microsecond=0)
+
+
+def displayed_status(deadline: dt.date, status: str | None, today: dt.date) -> str:
+    """The status to show: overdue past the deadline unless complete."""
+    current = status or NOT_STARTED
+    if current != COMPLETE and today > deadline:
+        return OVERDUE
+    return current
+
+
+# --------------------------------------------------------------------- recommendations
+
+
+def record_progress(db_path: Path, rec_id: str, status: str, note: str, author: str,
+                    now: dt.datetime | None = None) -> int:
+    """Record a dated status and progress note for a recommendation; return its id.
+
+    Raises ValueError for an unknown recommendation, a bad status (including
+    "overdue", which is computed from the deadline), an empty or over-long note or
+    an empty author. Nothing is written when it raises.
+    """
+    if status == OVERDUE:
+        raise ValueError('"overdue" is worked out from the deadline; choose one of '
+                         + ", ".join(STATUSES))
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    note = _clean_text(note, "The progress note")
+    author = _clean_text(author, "The author", MAX_AUTHOR)
+    rec_id = (rec_id or "").strip()
+    with write_transaction(db_path) as conn:
+        known = conn.execute(sa.select(schema.recommendations.c.rec_id).where(
+            schema.recommendations.c.rec_id == rec_id)).scalar_one_or_none()
+        if known is None:
+            raise ValueError(f"unknown recommendation {rec_id!r}")
+        table = schema.recommendation_progress
+        return int(conn.execute(
+            sa.insert(table).values(rec_id=rec_id, status=status, note=note, author=author,
+                                    noted_at=_now(now)).returning(table.c.progress_id)
+        ).scalar_one())
+
+
+def _linked_kpis(conn: sa.Connection) -> dict[str, list[str]]:
+    """rec_id -> KPI ids linked by each KPI's latest published version, catalogue order."""
+    defs = schema.kpi_definitions
+    latest = (
+        sa.select(defs.c.kpi_id, sa.func.max(defs.c.version).label("version"))
+        .where(defs.c.status == "published").group_by(defs.c.kpi_id).subquery()
+    )
+    links = schema.kpi_recommendations
+    rows = conn.execute(
+        sa.select(links.c.rec_id, links.c.kpi_id)
+        .join(latest, sa.and_(latest.c.kpi_id == links.c.kpi_id,
+                              latest.c.version == links.c.version))
+        .join(defs, sa.and_(defs.c.kpi_id == links.c.kpi_id,
+                            defs.c.version == links.c.version))
+        .order_by(defs.c.position)
+    )
+    linked: dict[str, list[str]] = {}
+    for row in rows:
+        linked.setdefault(row.rec_id, []).append(row.kpi_id)
+    return linked
+
+
+def progress_history(source: Source, rec_id: str | None = None) -> list[dict[str, object]]:
+    """Every recorded progress row, newest first (optionally for one recommendation)."""
+    with _connection(source) as conn:
+        if not _has_table(conn, "recommendation_progress"):
+            return []
+        table = schema.recommendation_progress
+        query = sa.select(table).order_by(table.c.progress_id.desc())
+        if rec_id is not None:
+            query = query.where(table.c.rec_id == rec_id)
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def recommendation_status(source: Source, today: dt.date | None = None
+                          ) -> list[RecommendationStatus]:
+    """One row per recommendation (in id order) with its current and displayed status."""
+    today = today or dt.date.today()
+    with _connection(source) as conn:
+        recs = conn.execute(sa.select(schema.recommendations)
+                            .order_by(schema.recommendations.c.rec_id)).all()
+        linked = _linked_kpis(conn)
+        latest: dict[str, sa.Row] = {}
+        if _has_table(conn, "recommendation_progress"):
+            table = schema.recommendation_progress
+            for row in conn.execute(sa.select(table).order_by(table.c.progress_id)):
+                latest[row.rec_id] = row  # later rows replace earlier ones
+    result = []
+    for rec in recs:
+        progress = latest.get(rec.rec_id)
+        status = progress.status if progress is not None else None
+        result.append(RecommendationStatus(
+            rec_id=rec.rec_id, title=rec.title, deadline=rec.deadline,
+            kpi_ids=tuple(linked.get(rec.rec_id, ())),
+            status=status,
+            note=progress.note if progress is not None else None,
+            author=progress.author if progress is not None else None,
+            noted_at=progress.noted_at if progress is not None else None,
+            displayed=displayed_status(rec.deadline, status, today),
+        ))
+    return result
+
+
+# -------------------------------------------------------------------------- commentary
+
+
+def write_commentary(db_path: Path, kpi_id: str, area: str, period_start: dt.date | str,
+                     text: str, author: str, now: dt.datetime | None = None) -> int:
+    """Write (or replace) the commentary on a KPI for an area and month; return its id.
+
+    The previous commentary is kept as history. Raises ValueError for an unknown KPI
+    or area, a bad period, empty or over-long text, or an empty author.
+    """
+    period = _month(period_start)
+    text = _clean_text(text, "The commentary")
+    author = _clean_text(author, "The author", MAX_AUTHOR)
+    kpi_id = (kpi_id or "").strip()
+    area = (area or "").strip()
+    with write_transaction(db_path) as conn:
+        defs = schema.kpi_definitions
+        if conn.execute(sa.select(sa.func.count()).select_from(defs)
+                        .where(defs.c.kpi_id == kpi_id)).scalar() == 0:
+            raise ValueError(f"unknown KPI {kpi_id!r}")
+        forces = schema.forces
+        if conn.execute(sa.select(sa.func.count()).select_from(forces)
+                        .where(forces.c.slug == area)).scalar() == 0:
+            raise ValueError(f"unknown force or area {area!r}")
+        table = schema.commentary
+        return int(conn.execute(
+            sa.insert(table).values(kpi_id=kpi_id, area=area, period_start=period, text=text,
+                                    author=author, written_at=_now(now))
+            .returning(table.c.comment_id)
+        ).scalar_one())
+
+
+def _commentary(row: sa.Row) -> Commentary:
+    return Commentary(row.comment_id, row.kpi_id, row.area, row.period_start, row.text,
+                      row.author, row.written_at)
+
+
+def commentary_history(source: Source, kpi_id: str, area: str, period_start: dt.date | str
+                       ) -> list[Commentary]:
+    """Every commentary written on a KPI for an area and month, newest first."""
+    period = _month(period_start)
+    with _connection(source) as conn:
+        if not _has_table(conn, "commentary"):
+            return []
+        table = schema.commentary
+        rows = conn.execute(
+            sa.select(table)
+            .where(table.c.kpi_id == kpi_id, table.c.area == area,
+                   table.c.period_start == period)
+            .order_by(table.c.comment_id.desc())
+        ).all()
+    return [_commentary(row) for row in rows]
+
+
+def commentary_for(source: Source, kpi_id: str, area: str, period_start: dt.date | str
+                   ) -> Commentary | None:
+    """The current (latest) commentary on a KPI for an area and month, or None."""
+    history = commentary_history(source, kpi_id, area, period_start)
+    return history[0] if history else None
+
+
+def all_commentary(source: Source, area: str, period_start: dt.date | str) -> dict[str, str]:
+    """The current commentary text of every KPI for an area and month (for exports)."""
+    period = _month(period_start)
+    with _connection(source) as conn:
+        if not _has_table(conn, "commentary"):
+            return {}
+        table = schema.commentary
+        rows = conn.execute(
+            sa.select(table.c.kpi_id, table.c.text)
+            .where(table.c.area == area, table.c.period_start == period)
+            .order_by(table.c.comment_id)
+        ).all()
+    return {row.kpi_id: row.text for row in rows}  # later rows replace earlier ones

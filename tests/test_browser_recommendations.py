@@ -1,0 +1,81 @@
+"""The recommendations page in a real browser: the table, and recording progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser
+
+from kpis import annotations
+from kpis.store import Reader
+from tests.conftest import LiveServer, start_server, stop_server
+from tests.pages import open_app
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def writable_server(demo_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    server = start_server(demo_db, tmp_path / "server.log")
+    yield server
+    stop_server(server)
+    assert "Traceback" not in server.log.read_text(), server.log.read_text()
+
+
+def test_recording_progress_on_r2_shows_in_the_table(chromium: Browser,
+                                                     writable_server: LiveServer) -> None:
+    app = open_app(chromium, writable_server.url)
+    app.goto("/recommendations")
+    assert app.heading() == "Recommendations"
+    rows = app.page.locator("#recommendations-table tbody tr")
+    assert rows.count() == 5
+    r2 = app.page.locator("#rec-row-R2")
+    assert "31 Jul 2025" in r2.inner_text()
+    assert r2.get_by_role("link", name="repeat_suspects_identified").get_attribute(
+        "href") == "/kpi/repeat_suspects_identified"
+    # Every deadline has passed on this machine's clock and nothing is complete yet:
+    # overdue is said in words, not only by colour.
+    assert "Overdue" in r2.inner_text() and "Deadline passed" in r2.inner_text()
+
+    # A note without a name is refused with a clear message.
+    app.page.select_option("#progress-recommendation", "R2")
+    app.page.select_option("#progress-status", "complete")
+    app.page.fill("#progress-note", "Repeat suspect definition adopted force-wide.")
+    app.page.get_by_role("button", name="Record progress").click()
+    app.wait_for_text("#progress-message", "Not recorded")
+    assert "author must not be empty" in app.page.inner_text("#progress-message")
+
+    app.page.fill("#progress-author", "Ana Analyst")
+    app.page.get_by_role("button", name="Record progress").click()
+    app.wait_for_text("#progress-message", "Recorded R2 as complete")
+    app.wait_for_text("#rec-row-R2", "Repeat suspect definition adopted")
+    row = app.page.locator("#rec-row-R2").inner_text()
+    assert "Complete" in row and "Ana Analyst" in row and "Overdue" not in row
+    assert "Overdue" in app.page.locator("#rec-row-R1").inner_text()
+
+    # It was written to the database, and survives a reload.
+    reader = Reader(writable_server.db)
+    try:
+        stored = {r.rec_id: r for r in annotations.recommendation_status(reader)}["R2"]
+    finally:
+        reader.close()
+    assert (stored.status, stored.author) == ("complete", "Ana Analyst")
+    app.goto("/recommendations")
+    assert "Ana Analyst" in app.page.locator("#rec-row-R2").inner_text()
+    assert app.console_errors() == []
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_recommendations_page_has_no_wcag_22_aa_violations(
+    chromium: Browser, live_server: LiveServer, theme: str
+) -> None:
+    from tests.test_accessibility import describe, open_themed, run_axe, wait_until_settled
+
+    app = open_themed(chromium, live_server.url, theme)
+    app.goto("/recommendations?force=kent&period=2025-09")
+    wait_until_settled(app, theme)
+    violations = run_axe(app)
+    assert violations == [], f"axe found ({theme}):\n{describe(violations)}"
+    assert app.console_errors() == []
