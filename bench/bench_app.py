@@ -59,6 +59,15 @@ def post(url: str, payload: dict[str, Any]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def ensure_demo_db(db: Path) -> Path:
+    """The benchmarks' demonstration database (seed 7, to September 2025), built once."""
+    if not db.exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "kpis.cli", "demo", "--db", str(db), "--end",
+                        "2025-09", "--seed", "7"], cwd=ROOT, check=True)
+    return db
+
+
 def callback_payload(dependency: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     output = dependency["output"]
     parts = output.strip(".").split("...") if output.startswith("..") else [output]
@@ -144,11 +153,7 @@ def main() -> int:
     parser.add_argument("--db", default=os.environ.get("FLIGHTDECK_DB",
                                                         "/tmp/flightdeck-bench/app.duckdb"))
     args = parser.parse_args()
-    db = Path(args.db)
-    if not db.exists():
-        db.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "kpis.cli", "demo", "--db", str(db), "--end",
-                        "2025-09", "--seed", "7"], cwd=ROOT, check=True)
+    db = ensure_demo_db(Path(args.db))
     port = free_port()
     env = {**os.environ, "FLIGHTDECK_DB": str(db), "FLIGHTDECK_PORT": str(port)}
     log = open(db.with_suffix(".server.log"), "wb")  # noqa: SIM115 - closed below

@@ -30,6 +30,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_app import ensure_demo_db  # noqa: E402
 from tests.conftest import free_port, wait_for_http  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "load.json"
@@ -42,11 +43,7 @@ def main() -> int:
     parser.add_argument("--db", default=os.environ.get("FLIGHTDECK_DB",
                                                         "/tmp/flightdeck-bench/app.duckdb"))
     args = parser.parse_args()
-    db = Path(args.db)
-    if not db.exists():
-        db.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "kpis.cli", "demo", "--db", str(db), "--end",
-                        "2025-09", "--seed", "7"], cwd=ROOT, check=True)
+    db = ensure_demo_db(Path(args.db))
     port = free_port()
     env = {**os.environ, "FLIGHTDECK_DB": str(db), "FLIGHTDECK_BIND": f"127.0.0.1:{port}",
            "FLIGHTDECK_WORKERS": "2"}

@@ -164,3 +164,12 @@ def chromium() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def writable_server(demo_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    """The real app over a private copy of the demo database, for tests that write."""
+    server = start_server(demo_db, tmp_path / "server.log")
+    yield server
+    stop_server(server)
+    assert "Traceback" not in server.log.read_text(), server.log.read_text()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,19 +9,12 @@ from playwright.sync_api import Browser
 from pptx import Presentation
 
 from kpis.cli import main
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.conftest import LiveServer
 from tests.pages import open_app
 
 pytestmark = pytest.mark.browser
 
 NOTE = "The new RASSO unit began in January; charge rates are rising as expected."
-
-
-@pytest.fixture
-def writable_server(demo_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    server = start_server(demo_db, tmp_path / "server.log")
-    yield server
-    stop_server(server)
 
 
 def test_commentary_is_saved_shown_under_the_chart_and_exported(

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Browser
 
 from kpis import annotations
 from kpis.store import Reader
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.conftest import LiveServer
 from tests.pages import open_app
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def writable_server(demo_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    server = start_server(demo_db, tmp_path / "server.log")
-    yield server
-    stop_server(server)
-    assert "Traceback" not in server.log.read_text(), server.log.read_text()
 
 
 def test_recording_progress_on_r2_shows_in_the_table(chromium: Browser,

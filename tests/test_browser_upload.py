@@ -3,23 +3,15 @@ dashboard picks up the new data without a restart."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
 
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.conftest import LiveServer
 from tests.pages import open_app
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def writable_server(demo_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    server = start_server(demo_db, tmp_path / "server.log")
-    yield server
-    stop_server(server)
 
 
 def test_a_bad_file_is_reported_with_row_column_and_rule_and_cannot_be_loaded(
