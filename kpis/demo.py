@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 from kpis import schema
@@ -351,9 +350,3 @@ def build_demo(
                    load_times=[when for _, when in loads])
     progress(f"demonstration database ready: {db_path}")
     return end
-
-
-def observations_frame(conn: sa.Connection) -> pd.DataFrame:
-    """All observations, for checks on the demo's realism."""
-    result = conn.execute(sa.select(schema.observations))
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

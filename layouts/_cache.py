@@ -35,8 +35,3 @@ def render_cached(build: Callable[..., Any], query: dict[str, str]) -> Any:
         while len(_cache) > PAGE_CACHE_SIZE:
             _cache.popitem(last=False)
     return page
-
-
-def clear() -> None:
-    with _lock:
-        _cache.clear()

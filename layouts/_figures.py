@@ -17,12 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.io as pio
 
 FigureDict = dict[str, Any]
 
@@ -150,12 +148,6 @@ def _no_template() -> dict[str, Any]:
     return {"data": {"scatter": [{"type": "scatter"}]}}
 
 
-@cache
-def _plotly_template() -> dict[str, Any]:
-    """Plotly's default template as a dict, built once (only the sparkline uses it)."""
-    return pio.templates["plotly"].to_plotly_json()
-
-
 def _hline(figure: FigureDict, y: float | None, line: dict[str, Any], text: str,
            position: str) -> None:
     """A full-width horizontal line with a label, as ``Figure.add_hline`` draws one."""
@@ -253,24 +245,6 @@ def _muted(dark: bool) -> str:
 
 
 # --- charts ----------------------------------------------------------------------------
-
-
-def sparkline(periods: pd.Series, values: pd.Series, unit: str, dark: bool = False
-              ) -> FigureDict:
-    """A small line with no axes, for a tile (the tile carries the words)."""
-    return _new_figure(
-        [dict(
-            type="scatter", x=_dates(periods), y=_numbers(values), mode="lines",
-            line=dict(color="#9ec5fe" if dark else DARK_BLUE, width=2),
-            hovertemplate=f"%{{x|%b %Y}}: %{{y:{axis_format(unit)}}}<extra></extra>",
-        )],
-        dict(
-            template=_plotly_template(),
-            height=60, margin=dict(l=0, r=0, t=0, b=0), showlegend=False,
-            paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-            xaxis=dict(visible=False), yaxis=dict(visible=False),
-        ),
-    )
 
 
 def spc_chart(series: pd.DataFrame, unit: str, text: ChartText, target: float | None = None,

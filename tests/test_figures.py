@@ -28,7 +28,6 @@ from layouts._figures import (
     dress,
     funnel_chart,
     ranked_bars,
-    sparkline,
     sparkline_svg,
     spc_chart,
     trend_chart,
@@ -301,17 +300,6 @@ def test_dark_charts_use_the_dark_colours() -> None:
     light = spc_chart(spc_frame(), "percent", TEXT)
     assert light["layout"]["paper_bgcolor"] == "white"
     assert light["data"][0]["line"]["color"] == DARK_BLUE
-
-
-def test_sparkline_is_a_bare_line() -> None:
-    frame = trend_frame()
-    figure = sparkline(frame["period_start"], frame["value"], "percent")
-    go.Figure(figure)
-    json.dumps(figure, allow_nan=False)
-    (line,) = figure["data"]
-    assert line["y"] == [0.1, pytest.approx(0.12), None, pytest.approx(0.11)]
-    assert figure["layout"]["xaxis"] == {"visible": False}
-    assert figure["layout"]["height"] == 60
 
 
 def test_sparkline_svg_is_a_data_uri_with_a_path() -> None:
