@@ -17,8 +17,10 @@ from pathlib import Path
 import dash
 
 from kpis.catalogue import read_catalogue
-from kpis.config import CATALOGUE_FILE, PROJECT_ROOT, resolve_db_path
+from kpis.config import CATALOGUE_FILE, PROJECT_ROOT, SecurityConfig, resolve_db_path
+from kpis.security import UnsecuredStart, check_start
 from kpis.service import FlightDeckService
+from layouts import _security
 from layouts._context import SERVICE_KEY
 
 TITLE = "NOM flight deck"
@@ -92,7 +94,7 @@ def create_app(db_path: Path | None = None) -> dash.Dash:
     app.index_string = INDEX_STRING.replace(
         "%(pillars)s", "".join(f"<li>{html.escape(p.name)}</li>" for p in pillars)
     )
-    app.server.config[SERVICE_KEY] = FlightDeckService(resolve_db_path(db_path))
+    use_database(app, resolve_db_path(db_path))
 
     from layouts._shell import register_shell, shell_layout
 
@@ -101,10 +103,29 @@ def create_app(db_path: Path | None = None) -> dash.Dash:
     return app
 
 
+def use_database(app: dash.Dash, db_path: Path) -> None:
+    """Serve ``db_path`` (opened lazily), with sign-in from the environment's settings."""
+    service = FlightDeckService(db_path)
+    app.server.config[SERVICE_KEY] = service
+    _security.install(app, service.security, SecurityConfig.from_env())
+
+
 def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:
-    """Serve this module's app over ``db_path``, building demonstration data if missing."""
+    """Serve this module's app over ``db_path``, building demonstration data if missing.
+
+    Refuses (SystemExit with the reason) to serve on an address other computers can
+    reach unless sign-in is configured.
+    """
     database = ensure_database(db_path)
+    service = FlightDeckService(database)
+    try:
+        check_start(host, SecurityConfig.from_env(), service.security)
+    except (UnsecuredStart, ValueError) as problem:
+        raise SystemExit(f"flightdeck: {problem}") from None
+    finally:
+        service.close()  # opened only to count users: workers must open their own
     app.server.config[SERVICE_KEY] = FlightDeckService(database)
+    app.server.config["FLIGHTDECK_SECURITY_STORE"] = app.server.config[SERVICE_KEY].security
     print(f"Serving the flight deck on http://{host}:{port}/ from {database}", file=sys.stderr)
     app.run(host=host, port=port, debug=debug)
 

@@ -27,6 +27,25 @@ errorlog = "-"
 def on_starting(server: object) -> None:
     # Runs in the master before any worker forks; the build closes the database again.
     from app import ensure_database
-    from kpis.config import resolve_db_path
+    from kpis.config import SecurityConfig, resolve_db_path
+    from kpis.security import SecurityStore, UnsecuredStart, check_start, security_db_path
 
-    ensure_database(resolve_db_path())
+    database = ensure_database(resolve_db_path())
+    # Refuse to put the unsecured demonstration on the network. The users file is
+    # opened and closed again here: workers open their own after the fork.
+    store = SecurityStore(security_db_path(database))
+    try:
+        for address in [bind] if isinstance(bind, str) else bind:
+            check_start(_host(address), SecurityConfig.from_env(), store)
+    except (UnsecuredStart, ValueError) as problem:
+        raise SystemExit(f"flightdeck: {problem}") from None
+    finally:
+        store.close()
+
+
+def _host(address: str) -> str:
+    """The host part of a gunicorn bind address ("unix:" sockets stay on this machine)."""
+    if address.startswith("unix:"):
+        return "localhost"
+    host, _, _ = address.rpartition(":")
+    return host.strip("[]") or "0.0.0.0"

@@ -168,6 +168,14 @@ def parse_catalogue(text: str, file_name: str = "catalogue.yaml") -> Catalogue:
     except yaml.YAMLError as exc:
         checker.add("file", "-", None, f"is not valid YAML: {exc}")
         raise CatalogueError(checker.problems) from exc
+    except (ValueError, OverflowError) as exc:
+        # PyYAML builds dates and tagged numbers itself: "2025-02-30" or "!!int x"
+        # raise the datetime's or int's own error, not a YAMLError.
+        checker.add("file", "-", None, f"holds a date or number that does not exist: {exc}")
+        raise CatalogueError(checker.problems) from exc
+    except RecursionError as exc:
+        checker.add("file", "-", None, "is nested too deeply to read")
+        raise CatalogueError(checker.problems) from exc
     if not isinstance(raw, dict):
         checker.add("file", "-", None, "must be a mapping with pillars, measures and kpis")
         raise CatalogueError(checker.problems)
@@ -282,7 +290,10 @@ def _parse_kpis(
             checker.add(entry, "version", version, f"duplicate id+version ({kpi_id} v{version})")
         seen.add((kpi_id, version))
         pillar = item.get("pillar")
-        if pillar not in pillar_numbers:
+        # A list or mapping cannot be looked up in a set; True is not pillar 1.
+        if isinstance(pillar, bool) or not isinstance(pillar, int) or (
+            pillar not in pillar_numbers
+        ):
             checker.add(
                 entry, "pillar", pillar,
                 f"unknown pillar (known: {', '.join(map(str, sorted(pillar_numbers)))})",

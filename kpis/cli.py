@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kpis.access import ROLES, Principal, Role
 from kpis.config import CATALOGUE_FILE, resolve_db_path
 from kpis.periods import format_month, last_complete_month, parse_month
+from kpis.security import EVENTS, EXPORT, UserError
 
 if TYPE_CHECKING:
     from kpis.service import FlightDeckService
@@ -127,6 +130,44 @@ def build_parser() -> argparse.ArgumentParser:
                        help="apply disclosure control (suppressed points are not drawn)")
     chart.add_argument("--out", required=True, type=Path, metavar="FILE")
 
+    users = commands.add_parser("users", help="manage sign-in accounts (admins)")
+    user_commands = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = user_commands.add_parser("add", help="add an account (asks for the password)")
+    _add_db(add)
+    add.add_argument("username", metavar="NAME")
+    add.add_argument("--role", required=True, choices=ROLES,
+                     help="viewer (read), analyst (load, comment, export) or admin")
+    add.add_argument("--force", metavar="SLUG",
+                     help="limit the account to one force (default: every force)")
+    add.add_argument("--display-name", default="", metavar="TEXT",
+                     help="the name shown on commentary and in the audit log")
+    add.add_argument("--sso-only", action="store_true",
+                     help="no password: signs in only through the single sign-on proxy")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input instead of asking")
+    remove = user_commands.add_parser("remove", help="remove an account")
+    _add_db(remove)
+    remove.add_argument("username", metavar="NAME")
+    listing = user_commands.add_parser("list", help="list the accounts")
+    _add_db(listing)
+    password = user_commands.add_parser("set-password", help="set an account's password")
+    _add_db(password)
+    password.add_argument("username", metavar="NAME")
+    password.add_argument("--password-stdin", action="store_true",
+                          help="read the password from standard input instead of asking")
+    role = user_commands.add_parser("set-role", help="change an account's role or force")
+    _add_db(role)
+    role.add_argument("username", metavar="NAME")
+    role.add_argument("role", choices=ROLES)
+    role.add_argument("--force", metavar="SLUG",
+                      help="limit the account to one force (default: every force)")
+
+    audit = commands.add_parser("audit", help="print the audit log (newest first)")
+    _add_db(audit)
+    audit.add_argument("--limit", type=int, default=100, metavar="N",
+                       help="how many events (default: 100)")
+    audit.add_argument("--event", choices=EVENTS, help="only events of this kind")
+
     serve = commands.add_parser("serve", help="serve the dashboard")
     _add_db(serve)
     serve.add_argument("--host", default="127.0.0.1")
@@ -159,13 +200,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator(name: str | None = None) -> Principal:
+    """Whoever runs the command line: every force (they can read the file anyway), named
+    in the audit log by their operating system account."""
+    user = name or getpass.getuser()
+    return Principal(username=f"{user} (command line)", role=Role.ADMIN, display_name=user)
+
+
 def cmd_load(args: argparse.Namespace) -> int:
-    from kpis.ingest.loader import load_files
     from kpis.ingest.problems import LoadRefused
+    from kpis.service import FlightDeckService
 
     db = resolve_db_path(args.db)
+    service = FlightDeckService(db, _operator(args.user))
     try:
-        result = load_files(db, args.files, kind=args.kind, user=args.user)
+        result = service.load(args.files, kind=args.kind)
     except LoadRefused as refused:
         print(str(refused), file=sys.stderr)
         for finding in refused.report.warnings[:50]:
@@ -199,11 +248,12 @@ def cmd_loads(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from kpis.ingest.loader import RollbackRefused, rollback
+    from kpis.ingest.loader import RollbackRefused
+    from kpis.service import FlightDeckService
 
     db = resolve_db_path(args.db)
     try:
-        changed = rollback(db, args.load_id)
+        changed = FlightDeckService(db, _operator()).rollback(args.load_id)
     except RollbackRefused as refused:
         print(f"rollback refused: {refused}", file=sys.stderr)
         return 1
@@ -301,8 +351,11 @@ def _export(args: argparse.Namespace, write: Callable[[FlightDeckService], Path]
     if not db.exists():
         print(f"no database at {db}: run 'flightdeck demo' first", file=sys.stderr)
         return 1
+    service = FlightDeckService(db, _operator())
     try:
-        out = write(FlightDeckService(db))
+        out = write(service)
+        service.audit(EXPORT, f"{out.name} ({getattr(args, 'force', '')}, "
+                              f"{getattr(args, 'period', '')})")
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -335,6 +388,73 @@ def cmd_chart(args: argparse.Namespace) -> int:
         args.format, args.out))
 
 
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise UserError("The two passwords differ.")
+    return first
+
+
+def _known_forces(db: Path) -> list[str] | None:
+    from kpis.reference import read_forces
+
+    return [str(f["slug"]) for f in read_forces()]
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from kpis.security import SecurityStore, security_db_path
+
+    db = resolve_db_path(args.db)
+    store = SecurityStore(security_db_path(db))
+    actor = _operator().username
+    try:
+        if args.action == "list":
+            accounts = store.users()
+            if not accounts:
+                print("no accounts: the app runs as an unsecured demonstration on 127.0.0.1")
+            for user in accounts:
+                print(f"{user.username}\t{user.role.value}\t{user.force_slug or 'all forces'}"
+                      f"\t{user.display_name}\t{'password' if user.has_password else 'sso'}")
+        elif args.action == "add":
+            password = None if args.sso_only else _password(args.password_stdin)
+            store.add_user(args.username, args.role, password, args.force, args.display_name,
+                           actor=actor, known_forces=_known_forces(db))
+            print(f"added {args.username} ({args.role}, {args.force or 'all forces'})")
+        elif args.action == "remove":
+            store.remove_user(args.username, actor=actor)
+            print(f"removed {args.username}")
+        elif args.action == "set-password":
+            store.set_password(args.username, _password(args.password_stdin), actor=actor)
+            print(f"password set for {args.username}; their sessions have ended")
+        else:
+            store.set_role(args.username, args.role, args.force, actor=actor,
+                           known_forces=_known_forces(db))
+            print(f"{args.username} is now {args.role} ({args.force or 'all forces'}); "
+                  "their sessions have ended")
+    except UserError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from kpis.security import SecurityStore, security_db_path
+
+    store = SecurityStore(security_db_path(resolve_db_path(args.db)))
+    events = store.events(limit=args.limit, event=args.event)
+    store.close()
+    if not events:
+        print("the audit log is empty")
+    for e in events:
+        print(f"{e.occurred_at:%Y-%m-%d %H:%M:%S}\t{e.event}\t{e.username}\t{e.address}"
+              f"\t{e.detail}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import app as webapp
 
@@ -353,6 +473,8 @@ _HANDLERS = {
     "kpis": cmd_kpis,
     "export": cmd_export,
     "chart": cmd_chart,
+    "users": cmd_users,
+    "audit": cmd_audit,
     "serve": cmd_serve,
 }
 

@@ -128,7 +128,8 @@ def coverage(
 
     ``submissions`` is ``load_coverage_frame`` (or ``cached_submissions``) for the same
     database. With no data at all the months run to the last complete month before
-    ``today``. One row per force (in ``ds.forces`` order) and month (oldest first):
+    ``today``. One row per force the dataset shows (``ds.visible_forces``, in order) and
+    month (oldest first):
     force_slug, force (name), period_start, due (date), loaded_at (NaT if none), status.
     """
     if months < 1:
@@ -138,10 +139,11 @@ def coverage(
     starts = month_range(add_months(end, -(months - 1)), end)
     due = [add_months(start, 1) - dt.timedelta(days=1) + dt.timedelta(days=due_days)
            for start in starts]
-    n_forces = len(ds.forces)
+    forces = ds.visible_forces
+    n_forces = len(forces)
     grid = pd.DataFrame({
-        "force_slug": np.repeat(ds.forces["slug"].astype(str).to_numpy(), len(starts)),
-        "force": np.repeat(ds.forces["name"].astype(str).to_numpy(), len(starts)),
+        "force_slug": np.repeat(forces["slug"].astype(str).to_numpy(), len(starts)),
+        "force": np.repeat(forces["name"].astype(str).to_numpy(), len(starts)),
         "period_start": pd.to_datetime(np.tile(np.array(starts, dtype="datetime64[D]"),
                                                n_forces)),
         "due": pd.to_datetime(np.tile(np.array(due, dtype="datetime64[D]"), n_forces)),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -119,6 +119,62 @@ class Dataset:
     cube: Cube
     _arrays: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Force scoping (``scoped``): the one force whose force-level figures this dataset
+    # shows, and the unscoped dataset its aggregates are computed from.
+    scope: str | None = None
+    source: Dataset | None = field(default=None, repr=False, compare=False)
+
+    def scoped(self, force: str | None) -> Dataset:
+        """This data as a user limited to ``force`` may see it (``None``: everything).
+
+        Every other force's rows are blanked at the source: their observations in the
+        cube, and their rows of every KPI's arrays (values, counts, ranks: missing;
+        present: False). Aggregates (England and Wales, regions, peer groups) and the
+        scoped force's own rank are computed from all forces first, so they are the
+        same numbers everyone sees; the count of forces ranked stays.
+        """
+        if force is None:
+            return self
+        if force not in self.cube.area_index or force not in set(self.forces["slug"]):
+            raise ValueError(f"unknown force {force!r}")
+        source = self.source or self
+        hidden = np.asarray(self.forces["slug"] != force)
+        values = source.cube.values.copy()
+        values[:, hidden, :] = np.nan
+        cube = replace(source.cube, values=values)
+        # Only the loads that hold figures for this force alone (a Home Office table
+        # covers every force: its file name and loader are not this user's business).
+        own = source.loads["forces"].map(lambda forces: set(forces.split(",")) == {force})
+        loads = source.loads[own].reset_index(drop=True)
+        return replace(source, cube=cube, loads=loads, scope=force, source=source,
+                       _arrays={}, _memo={})
+
+    def visible(self, area: str) -> bool:
+        """May force-level figures of ``area`` be shown (always, for an aggregate)?"""
+        return self.scope is None or area == self.scope or area not in self._force_slugs
+
+    @cached_property
+    def _force_slugs(self) -> frozenset[str]:
+        return frozenset(self.forces["slug"])
+
+    @cached_property
+    def visible_forces(self) -> pd.DataFrame:
+        """The forces whose figures this dataset shows (all 43, or the scoped one)."""
+        if self.scope is None:
+            return self.forces
+        return self.forces[self.forces["slug"] == self.scope].reset_index(drop=True)
+
+    @cached_property
+    def forces_label(self) -> str:
+        """The forces a chart of every force shows, in words ("all forces", or the one)."""
+        return "all forces" if self.scope is None else self.area_names[self.scope]
+
+    @cached_property
+    def visible_areas(self) -> pd.DataFrame:
+        """``areas`` without the forces this dataset does not show."""
+        if self.scope is None:
+            return self.areas
+        return self.areas[self.areas["area_id"].map(self.visible)].reset_index(drop=True)
 
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
         """A result derived from this dataset, computed once: a dataset never changes, and
@@ -133,9 +189,14 @@ class Dataset:
         """The KPI computed for every area and period (cached: a dataset never changes)."""
         cached = self._arrays.get(kpi_id)
         if cached is None:
-            from kpis.measures import kpi_arrays  # measures builds on this module
+            from kpis.measures import kpi_arrays, scoped_arrays  # builds on this module
 
-            cached = self._arrays[kpi_id] = kpi_arrays(self, self.kpis[kpi_id])
+            if self.source is not None and self.scope is not None:
+                hidden = np.flatnonzero(np.asarray(self.forces["slug"] != self.scope))
+                cached = scoped_arrays(self.source.arrays(kpi_id), hidden)
+            else:
+                cached = kpi_arrays(self, self.kpis[kpi_id])
+            self._arrays[kpi_id] = cached
         return cached
 
     @cached_property
@@ -183,6 +244,19 @@ class Dataset:
         return adoption
 
 
+def _load_forces(conn: sa.Connection) -> dict[int, str]:
+    """The forces each load holds figures for (comma separated slugs)."""
+    current, history = schema.observations.c, schema.observation_history.c
+    pairs = sa.union(
+        sa.select(current.load_id, current.force_slug),
+        sa.select(history.load_id, history.force_slug),
+    ).subquery()
+    statement = (sa.select(pairs.c.load_id,
+                           sa.func.string_agg(pairs.c.force_slug, sa.literal(",")))
+                 .group_by(pairs.c.load_id))
+    return {int(load_id): str(forces) for load_id, forces in conn.execute(statement)}
+
+
 def load_dataset(conn: sa.Connection) -> Dataset:
     catalogue = fetch_catalogue(conn)
     forces_all = _frame(conn, sa.select(schema.forces).order_by(schema.forces.c.name))
@@ -223,6 +297,7 @@ def load_dataset(conn: sa.Connection) -> Dataset:
     )
     observations["period_start"] = pd.to_datetime(observations["period_start"])
     loads = _frame(conn, sa.select(schema.loads).order_by(schema.loads.c.load_id.desc()))
+    loads["forces"] = loads["load_id"].map(_load_forces(conn)).fillna("")
     return Dataset(
         catalogue=catalogue,
         forces=forces,

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,7 @@ __all__ = [
     "flight_deck_table",
     "kpi_arrays",
     "kpi_columns",
+    "scoped_arrays",
 ]
 
 # How many periods make a year, by periodicity.
@@ -234,6 +235,28 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
         rolling_value=rolling_value, prior_value=_shift(value, window),
         rank=rank, ranked=ranked, reporting=reporting,
         members=np.rint(membership.sum(axis=1)).astype(np.int64),
+    )
+
+
+def scoped_arrays(arrays: KpiArrays, hidden_rows: np.ndarray) -> KpiArrays:
+    """``arrays`` with the given force rows blanked: nothing about them is left to show.
+
+    Aggregate rows, computed from every force, stay as they are, as does ``ranked`` (how
+    many forces were ranked); a visible force keeps its rank among all forces.
+    """
+    def blank(grid: np.ndarray, fill: Any = np.nan) -> np.ndarray:
+        out = grid.copy()
+        out[hidden_rows] = fill
+        return out
+
+    return replace(
+        arrays,
+        numerator=blank(arrays.numerator), denominator=blank(arrays.denominator),
+        population=blank(arrays.population), present=blank(arrays.present, False),
+        value=blank(arrays.value), rolling_numerator=blank(arrays.rolling_numerator),
+        rolling_denominator=blank(arrays.rolling_denominator),
+        rolling_value=blank(arrays.rolling_value), prior_value=blank(arrays.prior_value),
+        rank=blank(arrays.rank), reporting=blank(arrays.reporting, 0),
     )
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from kpis.dataset import Dataset
 from kpis.disclosure import DEFAULT_THRESHOLD
+from kpis.export.render import neutralise
 from kpis.measures import flight_deck_table
 
 __all__ = ["CLI_COLUMNS", "FORMATS", "kpi_table_for_cli", "write_table"]
@@ -120,6 +121,11 @@ def write_table(table: pd.DataFrame, stream: TextIO, fmt: str = "csv") -> None:
         frame = table.copy()
         if "suppressed" in frame:
             frame["suppressed"] = np.where(frame["suppressed"].astype(bool), "true", "false")
+        # Text cells (peer group ids come from analysts' files) must not run as
+        # spreadsheet formulas; numbers are written as numbers.
+        for name in frame.columns:
+            if frame[name].dtype.kind not in "fiubMm":
+                frame[name] = frame[name].map(lambda v: v if pd.isna(v) else neutralise(v))
         frame.to_csv(stream, index=False, lineterminator="\n")
         return
     names = list(table.columns)

@@ -1,9 +1,16 @@
-"""The flight deck as a service: the current dataset and cached KPI tables.
+"""The flight deck as a service: the current dataset, cached KPI tables, and every change.
 
 The dashboard, the exports and the CLI all ask this object for numbers. It reloads
 the dataset when a new version of the database is published (a load, a rollback, a
 catalogue reload), so a running dashboard picks up new data without a restart, and
 caches tables per data version so repeated views cost no recomputation.
+
+Access control lives here, where the numbers come from, not in the pages:
+``for_principal`` gives the service as one person may use it. A force-scoped user's
+service hands out a dataset in which other forces' figures are blank (see
+``Dataset.scoped``), so no page, callback, download or export can show them whatever
+it asks for; and every change (loads, rollbacks, commentary, recommendation progress,
+exports) checks the role and scope and is written to the audit log.
 """
 
 from __future__ import annotations
@@ -12,37 +19,86 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from kpis import annotations, security
+from kpis.access import AccessDenied, Action, Principal, Role
 from kpis.dataset import Dataset, load_dataset
+from kpis.ingest.loader import LoadResult, ParsedFile, check_files, load_files, rollback
+from kpis.ingest.problems import LoadRefused, Report
 from kpis.measures import SpcOptions, flight_deck_table
+from kpis.security import SecurityStore, security_db_path
 from kpis.store import FileIdentity, Reader
 
 TABLE_CACHE_SIZE = 256
 DEFAULT_SPC = SpcOptions()
 
+# Whoever uses the service from the command line or a script: every force, every
+# action (they could open the database file anyway). The web app never uses it.
+SYSTEM = Principal(username="system", role=Role.ADMIN, display_name="")
+
+
+@dataclass
+class _Shared:
+    """What every principal's view of one database shares: the reader and the caches."""
+
+    db_path: Path
+    reader: Reader
+    security: SecurityStore
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    dataset: Dataset | None = None
+    identity: FileIdentity | None = None
+    scoped: dict[str, Dataset] = field(default_factory=dict)
+    tables: OrderedDict[tuple[object, ...], pd.DataFrame] = field(default_factory=OrderedDict)
+
 
 class FlightDeckService:
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = Path(db_path)
-        self.reader = Reader(self.db_path)
-        self._lock = threading.Lock()
-        self._dataset: Dataset | None = None
-        self._identity: FileIdentity | None = None
-        self._tables: OrderedDict[tuple[object, ...], pd.DataFrame] = OrderedDict()
+    def __init__(self, db_path: Path, principal: Principal = SYSTEM, address: str = "",
+                 _shared: _Shared | None = None) -> None:
+        db_path = Path(db_path)
+        self._shared = _shared or _Shared(db_path, Reader(db_path),
+                                          SecurityStore(security_db_path(db_path)))
+        self.principal = principal
+        self.address = address  # the client's address, for the audit log
+
+    def for_principal(self, principal: Principal, address: str = "") -> FlightDeckService:
+        """The service as ``principal`` may use it (same data and caches, shared)."""
+        return FlightDeckService(self.db_path, principal, address, self._shared)
+
+    @property
+    def db_path(self) -> Path:
+        return self._shared.db_path
+
+    @property
+    def reader(self) -> Reader:
+        return self._shared.reader
+
+    @property
+    def security(self) -> SecurityStore:
+        return self._shared.security
+
+    # ------------------------------------------------------------------ reading
 
     def dataset(self) -> Dataset:
-        """The dataset of the currently published database (reloaded when it changes)."""
-        identity = self.reader.identity
-        with self._lock:
-            if self._dataset is None or identity != self._identity:
-                with self.reader.connect() as conn:
-                    self._dataset = load_dataset(conn)
-                self._identity = identity
-                self._tables.clear()
-            return self._dataset
+        """The current data as this principal may see it (reloaded when it changes)."""
+        shared = self._shared
+        identity = shared.reader.identity
+        scope = self.principal.force
+        with shared.lock:
+            if shared.dataset is None or identity != shared.identity:
+                with shared.reader.connect() as conn:
+                    shared.dataset = load_dataset(conn)
+                shared.identity = identity
+                shared.tables.clear()
+                shared.scoped.clear()
+            if scope is None:
+                return shared.dataset
+            if scope not in shared.scoped:
+                shared.scoped[scope] = shared.dataset.scoped(scope)
+            return shared.scoped[scope]
 
     def table(
         self,
@@ -62,18 +118,153 @@ class FlightDeckService:
             tuple(areas) if areas is not None else None,
             start, end, suppress, peer_group, spc,
         )
-        with self._lock:
-            cached = self._tables.get(key)
+        shared = self._shared
+        with shared.lock:
+            cached = shared.tables.get(key)
             if cached is not None:
-                self._tables.move_to_end(key)
+                shared.tables.move_to_end(key)
                 return cached
         table = flight_deck_table(dataset, kpi_ids, areas, start, end, suppress=suppress,
                                   peer_group=peer_group, spc=spc)
-        with self._lock:
-            self._tables[key] = table
-            while len(self._tables) > TABLE_CACHE_SIZE:
-                self._tables.popitem(last=False)
+        with shared.lock:
+            shared.tables[key] = table
+            while len(shared.tables) > TABLE_CACHE_SIZE:
+                shared.tables.popitem(last=False)
         return table
+
+    def commentary_for(self, kpi_id: str, area: str, period: dt.date | str
+                       ) -> annotations.Commentary | None:
+        if not self.dataset().visible(area):
+            return None
+        return annotations.commentary_for(self.reader, kpi_id, area, period)
+
+    def all_commentary(self, area: str, period: dt.date | str) -> dict[str, str]:
+        if not self.dataset().visible(area):
+            return {}
+        return annotations.all_commentary(self.reader, area, period)
+
+    def recommendation_status(self, today: dt.date | None = None
+                              ) -> list[annotations.RecommendationStatus]:
+        return annotations.recommendation_status(self.reader, today)
+
+    # ------------------------------------------------------------------ access
+
+    def require(self, action: Action, area: str | None = None) -> None:
+        """Refuse (AccessDenied, audited) unless the principal may do ``action`` to ``area``."""
+        try:
+            self.principal.require(action)
+            if area is not None and not self.dataset().visible(area):
+                raise AccessDenied(f"Your account is limited to "
+                                   f"{self._area_name(self.principal.force)}: you cannot "
+                                   f"{action.value} for {self._area_name(area)}.")
+        except AccessDenied as refusal:
+            self.audit(security.ACCESS_DENIED, f"{action.value}: {refusal}")
+            raise
+
+    def may(self, action: Action) -> bool:
+        return self.principal.may(action)
+
+    def _area_name(self, area: str | None) -> str:
+        try:
+            return self.dataset().area_names.get(area or "", area or "")
+        except Exception:  # the name is only for the message
+            return area or ""
+
+    def audit(self, event: str, detail: str = "") -> None:
+        """Write an event to the audit log, as this principal from this address."""
+        self.security.record(event, self.principal.username, detail, self.address)
+
+    # ------------------------------------------------------------------ changing
+
+    def check_upload(self, files: Sequence[Path]) -> tuple[list[ParsedFile], Report]:
+        """Validate files without writing: the loader's checks plus this user's scope."""
+        parsed, report = check_files(self.db_path, files)
+        self._check_scope(parsed, report)
+        return parsed, report
+
+    def load(self, files: Sequence[Path], kind: str | None = None) -> LoadResult:
+        """Load files (all or none) as this principal; audited whether it lands or not."""
+        self.require(Action.LOAD)
+        names = ", ".join(Path(f).name for f in files)
+        if self.principal.force is not None:
+            parsed, report = check_files(self.db_path, files, kind)
+            self._check_scope(parsed, report)
+            if report.errors:
+                self.audit(security.LOAD_REFUSED, f"{names}: {len(report.errors)} error(s)")
+                raise LoadRefused(report)
+        try:
+            result = load_files(self.db_path, files, kind, user=self.principal.label or None)
+        except LoadRefused as refused:
+            self.audit(security.LOAD_REFUSED,
+                       f"{names}: {len(refused.report.errors)} error(s)")
+            raise
+        self.audit(security.LOAD, f"{names}: load id(s) "
+                   f"{', '.join(map(str, result.load_ids))}, {result.observations} values")
+        return result
+
+    def _check_scope(self, parsed: Sequence[ParsedFile], report: Report) -> None:
+        """A force-scoped analyst may load figures for their own force only."""
+        scope = self.principal.force
+        if scope is None:
+            return
+        for item in parsed:
+            for other in sorted(set(item.observations["force_slug"].astype(str)) - {scope}):
+                report.error(item.path.name, None, "force", other,
+                             f"your account may load figures for {self._area_name(scope)} "
+                             "only")
+
+    def rollback(self, load_id: int) -> int:
+        self.require(Action.LOAD)
+        scope = self.principal.force
+        if scope is not None:
+            loads = self._shared_dataset().loads
+            forces = loads.loc[loads["load_id"] == load_id, "forces"]
+            if forces.empty or set(str(forces.iloc[0]).split(",")) != {scope}:
+                refusal = AccessDenied(f"Load {load_id} holds figures for other forces than "
+                                       f"{self._area_name(scope)}: ask an analyst who "
+                                       "covers every force to roll it back.")
+                self.audit(security.ACCESS_DENIED, f"rollback {load_id}: {refusal}")
+                raise refusal
+        changed = rollback(self.db_path, load_id)
+        self.audit(security.ROLLBACK, f"load {load_id}: {changed} values changed")
+        return changed
+
+    def _shared_dataset(self) -> Dataset:
+        self.dataset()
+        assert self._shared.dataset is not None
+        return self._shared.dataset
+
+    def write_commentary(self, kpi_id: str, area: str, period: dt.date | str, text: str,
+                         author: str = "") -> annotations.Commentary | None:
+        """Commentary by this principal (a scoped analyst writes for their own force)."""
+        self.require(Action.COMMENT, area)
+        if self.principal.force is not None and area != self.principal.force:
+            # Commentary on an aggregate speaks for every force in it: national work.
+            raise self._denied(f"Your account may write commentary for "
+                               f"{self._area_name(self.principal.force)} only.")
+        signed = author if self.principal.demo else self.principal.label
+        annotations.write_commentary(self.db_path, kpi_id, area, period, text, signed)
+        return annotations.commentary_for(self.reader, kpi_id, area, period)
+
+    def record_progress(self, rec_id: str, status: str, note: str, author: str = "") -> None:
+        """Progress on a national inspection recommendation: analysts covering every force."""
+        self.require(Action.TRACK)
+        if self.principal.force is not None:
+            raise self._denied("The recommendations tracker is national: only analysts who "
+                               "cover every force can record progress.")
+        signed = author if self.principal.demo else self.principal.label
+        annotations.record_progress(self.db_path, rec_id, status, note, signed)
+
+    def authorise_export(self, what: str, area: str) -> None:
+        """Check an export of ``area``'s figures is allowed, and audit it."""
+        self.require(Action.EXPORT, area)
+        self.audit(security.EXPORT, what)
+
+    def _denied(self, message: str) -> AccessDenied:
+        self.audit(security.ACCESS_DENIED, message)
+        return AccessDenied(message)
 
     def close(self) -> None:
         self.reader.close()
+        self.security.close()
+

@@ -56,11 +56,14 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def write_transaction(path: Path) -> Iterator[sa.Connection]:
+def write_transaction(path: Path, metadata: sa.MetaData | None = None
+                      ) -> Iterator[sa.Connection]:
     """Yield a connection to a private copy of the database; publish it on success.
 
     Everything done on the connection is one transaction. If the block raises, the
-    copy is thrown away and the published file is exactly as it was.
+    copy is thrown away and the published file is exactly as it was. ``metadata`` is
+    the set of tables the file holds (default: the flight deck's; the users and audit
+    file has its own, which must include a ``meta`` table for the data version).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +77,7 @@ def write_transaction(path: Path) -> Iterator[sa.Connection]:
         engine = sa.create_engine(engine_url(staging), poolclass=NullPool)
         try:
             with engine.begin() as conn:
-                schema.metadata.create_all(conn)
+                (metadata if metadata is not None else schema.metadata).create_all(conn)
                 yield conn
                 _bump_data_version(conn)
             # A clean close checkpoints the write-ahead log into the file itself.
@@ -177,10 +180,11 @@ class Reader:
                 stale.unlink(missing_ok=True)
         return identity, pinned
 
-    def _current_engine(self) -> sa.Engine:
+    def _current_engine(self, stale: sa.Engine | None = None) -> sa.Engine:
+        """The engine for the published version (``stale``: one whose link has gone)."""
         identity = file_identity(self.path)
         with self._lock:
-            if self._engine is None or identity != self._identity:
+            if self._engine is None or identity != self._identity or self._engine is stale:
                 if self._engine is not None:
                     self._engine.dispose()
                 self._identity, pinned = self._pin_current_version()
@@ -196,7 +200,17 @@ class Reader:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sa.Connection]:
-        with self._current_engine().connect() as conn:
+        engine = self._current_engine()
+        try:
+            conn = engine.connect()
+        except sa.exc.DBAPIError:
+            # Between choosing the engine and connecting, a newer version was published
+            # and a reader (another thread's, or another process's) moved on to it and
+            # removed the link this engine opens: open the version published now.
+            if Path(str(engine.url.database)).exists():
+                raise
+            conn = self._current_engine(stale=engine).connect()
+        with conn:
             yield conn
 
     def frame(self, statement: sa.Executable | str) -> pd.DataFrame:

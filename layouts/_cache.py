@@ -1,7 +1,8 @@
 """Rendered pages cached per data version, so a repeated view costs no recomputation.
 
 The key is the page, its URL query, the data version (a new load, rollback or
-catalogue reload changes it, which invalidates everything), the theme and the day
+catalogue reload changes it, which invalidates everything), who is asking (their
+force scope and role), the theme and the day
 (the data page's late/missing states depend on today's date). Each worker process
 keeps its own small LRU; components are immutable once built, so sharing is safe.
 """
@@ -14,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from layouts._context import dataset, is_dark
+from layouts._context import dataset, is_dark, principal
 
 PAGE_CACHE_SIZE = 128
 _cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -23,8 +24,11 @@ _lock = threading.Lock()
 
 def render_cached(build: Callable[..., Any], query: dict[str, str]) -> Any:
     ds = dataset()
+    # id(ds) differs per force scope; the role and the principal's kind change what a
+    # page offers (edit forms, download links), so they are part of the key too.
+    who = principal()
     key = (build.__module__, tuple(sorted(query.items())), ds.data_version, id(ds),
-           is_dark(), dt.date.today())
+           who and who.role, who and who.demo, is_dark(), dt.date.today())
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)

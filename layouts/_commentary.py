@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import MATCH, Input, Output, State, html
 
 from kpis import annotations
+from kpis.access import AccessDenied, Action
 from kpis.annotations import Commentary
 from kpis.periods import format_month
 from layouts._context import service
@@ -59,10 +60,24 @@ def current_view(comment: Commentary | None) -> html.Div:
 def commentary_block(kpi_id: str, area: str, period: dt.date | str) -> html.Section:
     """The commentary on ``kpi_id`` for ``area`` and ``period``, with a form to edit it."""
     key = block_key(kpi_id, area, period)
-    comment = annotations.commentary_for(service().reader, kpi_id, area, key.split(SEPARATOR)[2])
+    comment = service().commentary_for(kpi_id, area, key.split(SEPARATOR)[2])
     heading_id = _dom_id("commentary-heading", key)
+    principal = service().principal
+    if principal.demo:
+        author = html.Label([
+            "Your name",
+            dbc.Input(id=_id(AUTHOR, key), type="text", maxLength=annotations.MAX_AUTHOR),
+        ], className="form-label d-block mt-2")
+    else:  # signed in: the service signs it with the account's name (pages are cached
+        # per role, not per person, so the name is not put in the page)
+        author = html.Div([
+            dbc.Input(id=_id(AUTHOR, key), type="hidden", value=""),
+            html.P("Saved under your account's name.", className="small mb-0 mt-2"),
+        ])
+    may_write = principal.may(Action.COMMENT) and (
+        principal.force is None or principal.force == area)
     # Labels wrap their controls: pattern-matching ids cannot be named by html_for.
-    form = html.Details([
+    form = None if not may_write else html.Details([
         html.Summary("Write or replace the commentary"),
         html.Label([
             "Commentary",
@@ -71,10 +86,7 @@ def commentary_block(kpi_id: str, area: str, period: dt.date | str) -> html.Sect
         ], className="form-label d-block mt-2"),
         dbc.FormText(f"Up to {annotations.MAX_TEXT:,} characters. The earlier commentary is "
                      "kept."),
-        html.Label([
-            "Your name",
-            dbc.Input(id=_id(AUTHOR, key), type="text", maxLength=annotations.MAX_AUTHOR),
-        ], className="form-label d-block mt-2"),
+        author,
         dbc.Button("Save commentary", id=_id(SAVE, key), color="primary", size="sm",
                    className="mt-2", type="button"),
         html.Div(id=_id(MESSAGE, key), role="status", className="mt-2"),
@@ -89,15 +101,20 @@ def commentary_block(kpi_id: str, area: str, period: dt.date | str) -> html.Sect
 def save_commentary(key: str, text: str | None, author: str | None
                     ) -> tuple[object, dbc.Alert]:
     """Write the commentary named by ``key``; return the new view (or no_update) and a message."""
-    kpi_id, area, month = key.split(SEPARATOR)
-    db_path = service().db_path
+    parts = str(key).split(SEPARATOR)
+    if len(parts) != 3:
+        return dash.no_update, dbc.Alert("Not saved: the form was not recognised.",
+                                         color="danger")
+    kpi_id, area, month = parts
     try:
-        annotations.write_commentary(db_path, kpi_id, area, month, text or "", author or "")
+        service().write_commentary(kpi_id, area, month, text or "", author or "")
+    except AccessDenied as refusal:
+        return dash.no_update, dbc.Alert(f"Not saved: {refusal}", color="danger")
     except ValueError as problem:
         message = str(problem)
         return dash.no_update, dbc.Alert(
             f"Not saved: {message[0].upper()}{message[1:]}.", color="danger")
-    comment = annotations.commentary_for(service().reader, kpi_id, area, month)
+    comment = service().commentary_for(kpi_id, area, month)
     return current_view(comment), dbc.Alert("Commentary saved.", color="success")
 
 

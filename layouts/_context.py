@@ -1,9 +1,15 @@
-"""Access to the flight deck service from inside a request (page layout or callback)."""
+"""Access to the flight deck service from inside a request (page layout or callback).
+
+``service()`` is the service as the signed-in principal may use it: force scoping and
+roles are enforced by the service itself, so a page or callback cannot see more than
+its user may, whatever it asks for.
+"""
 
 from __future__ import annotations
 
 import flask
 
+from kpis.access import Principal
 from kpis.dataset import Dataset
 from kpis.service import FlightDeckService
 
@@ -11,7 +17,23 @@ SERVICE_KEY = "FLIGHTDECK_SERVICE"
 
 
 def service() -> FlightDeckService:
-    return flask.current_app.config[SERVICE_KEY]
+    """The service for this request's principal (set by ``layouts._security``)."""
+    scoped = flask.g.get("service")
+    if scoped is None:
+        principal = flask.g.get("principal")
+        if principal is None:
+            # Fail closed: a request that skipped authentication sees nothing.
+            raise PermissionError("no signed-in principal for this request")
+        base: FlightDeckService = flask.current_app.config[SERVICE_KEY]
+        scoped = flask.g.service = base.for_principal(principal,
+                                                      flask.request.remote_addr or "")
+    return scoped
+
+
+def principal() -> Principal | None:
+    """Who this request acts for; None before sign-in (the login page, Dash's first
+    look at the layout)."""
+    return flask.g.get("principal") if flask.has_request_context() else None
 
 
 def dataset() -> Dataset:

@@ -11,7 +11,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc
 
-from kpis.annotations import all_commentary
+from kpis.access import AccessDenied
 from kpis.export.packs import build_pack
 from kpis.export.render import RendererUnavailable
 from layouts._context import service
@@ -30,12 +30,16 @@ def pack_download(force: str, period: dt.date, fmt: str, *, pillars: Sequence[in
     """Build a pack and return (a dcc.Download payload, a status message)."""
     if fmt not in MEDIA_TYPES:
         return None, dbc.Alert("Choose PowerPoint, PDF or Word.", color="warning")
+    try:
+        service().authorise_export(f"{name}.{fmt} ({force}, {period:%Y-%m})", force)
+    except AccessDenied as refusal:
+        return None, dbc.Alert(f"Not exported: {refusal}", color="danger")
     with tempfile.TemporaryDirectory(prefix="flightdeck-pack-") as folder:
         out = Path(folder) / f"{name}.{fmt}"
         try:
             build_pack(service(), force, period, fmt, pillars=pillars or None,
                        kpis=kpis or None, marking=marking, suppress=suppress, out=out,
-                       commentary=all_commentary(service().reader, force, period))
+                       commentary=service().all_commentary(force, period))
         except RendererUnavailable as exc:
             return None, dbc.Alert(
                 f"Charts cannot be drawn on this server, so no pack was built: {exc}",

@@ -17,12 +17,15 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
+from kpis.access import Action, Principal
 from kpis.config import NATIONAL_SLUG
 from kpis.periods import format_month, month_label
 from layouts import _ids as ids
 from layouts._cache import render_cached
 from layouts._commentary import register_commentary
-from layouts._context import DARK, LIGHT, THEME_COOKIE, dataset, is_dark
+from layouts._context import DARK, LIGHT, THEME_COOKIE, dataset, is_dark, principal
+from layouts._downloads import ChartDownloads, download_menu, register_downloads
+from layouts._inputs import register_request_checks
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
 
 LOG = logging.getLogger("flightdeck")
@@ -52,19 +55,24 @@ GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
 
 
 def chart_block(figure_id: str, figure: object, summary: str,
-                table: Component | None = None) -> html.Figure:
+                table: Component | None = None,
+                downloads: ChartDownloads | None = None) -> html.Figure:
     """A chart with its plain-English summary as caption and accessible name.
 
     ``table``, if given, is the data behind the chart, offered as a table in a
     disclosure beneath it (an alternative to the picture for screen readers and
     anyone who wants the numbers). The chart is a named group, not role="img": the
-    Plotly mode bar inside it holds focusable buttons.
+    Plotly mode bar inside it holds focusable buttons. ``downloads`` (from
+    :func:`layouts._downloads.chart_downloads`) adds links to the chart as PNG, SVG,
+    PDF and CSV, drawn on the server with the marking and source line.
     """
     parts: list[Component] = [
         html.Div(dcc.Graph(id=figure_id, figure=figure, config=GRAPH_CONFIG),
                  role="group", className="chart-graph", **{"aria-label": summary}),
         html.Figcaption(summary, className="small mt-1 chart-summary"),
     ]
+    if downloads is not None:
+        parts.append(download_menu(downloads))
     if table is not None:
         parts.append(html.Details([html.Summary("Show data as a table"), table],
                                   className="chart-table mt-1"))
@@ -76,7 +84,10 @@ def safe_layout(build: Callable[..., Component]) -> Callable[..., Component]:
     screen or a stack trace; the details go to the server log."""
 
     @functools.wraps(build)
-    def layout(**query: str) -> Component:
+    def layout(**query: str | list[str]) -> Component:
+        # Dash passes a key the URL repeats (?force=a&force=b) as a list: the first
+        # value counts, as everywhere else the query is read.
+        query = {k: v[0] if isinstance(v, list) else v for k, v in query.items()}
         try:
             return render_cached(build, query)
         except Exception:
@@ -108,6 +119,40 @@ def demo_banner() -> html.Div:
     )
 
 
+UNSECURED_TEXT = (
+    "No sign-in is configured, so this copy answers only on this computer and anyone "
+    "using it can change data. Set up accounts before sharing it (README: Security)."
+)
+
+
+def unsecured_banner() -> html.Div:
+    return html.Div(
+        [html.Strong("UNSECURED DEMONSTRATION "), html.Span(UNSECURED_TEXT)],
+        id=ids.UNSECURED_BANNER, className="demo-banner unsecured-banner", role="note",
+    )
+
+
+def account_menu(principal: Principal | None) -> Component | None:
+    """Who is signed in, with what role and scope, the audit log for admins, sign out."""
+    if principal is None:
+        return None
+    if principal.demo:
+        return html.Span("Not signed in", className="navbar-text small me-3 text-white")
+    scope = dataset().area_names.get(principal.force, principal.force) if principal.force \
+        else "all forces"
+    items: list[Component] = [
+        dbc.DropdownMenuItem(f"{principal.label}: {principal.role.value}, {scope}",
+                             header=True),
+    ]
+    if principal.may(Action.READ_AUDIT):
+        items.append(dbc.DropdownMenuItem("Audit log", href="/audit", id=ids.AUDIT_LINK))
+    items.append(html.Form(
+        html.Button("Sign out", type="submit", className="dropdown-item", id=ids.SIGN_OUT),
+        method="post", action="/logout"))
+    return dbc.DropdownMenu(items, label="Account", nav=True, in_navbar=True, align_end=True,
+                            id=ids.ACCOUNT_MENU, className="me-2")
+
+
 def nav_id(href: str) -> str:
     return "nav-" + (href.strip("/").replace("/", "-") or "home")
 
@@ -134,6 +179,7 @@ def navbar() -> dbc.Navbar:
         dbc.Container([
             dbc.NavbarBrand("NOM flight deck", href="/", id=nav_id("/brand")),
             dbc.Nav([links[0], pillar_menu, *links[1:]], navbar=True, className="me-auto"),
+            dbc.Nav(account_menu(principal()), navbar=True),
             theme_switch,
         ], fluid=True),
         id=ids.NAVBAR,
@@ -154,7 +200,9 @@ def shell_layout() -> html.Div:
                className="skip-link"),
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=THEME_STORE, storage_type="local"),
-        html.Header([navbar(), demo_banner() if is_demo else None]),
+        html.Header([navbar(), unsecured_banner() if getattr(principal(), "demo", False)
+                     else None,
+                     demo_banner() if is_demo else None]),
         html.Main(
             # A spinner only for work slower than a blink, so quick views don't flicker.
             dcc.Loading(dash.page_container, delay_show=300, type="circle",
@@ -177,7 +225,8 @@ def control_bar(state: ViewState) -> html.Div:
     ds = dataset()
     force_options = [{"label": "England and Wales", "value": NATIONAL_SLUG}] + [
         {"label": name, "value": slug}
-        for slug, name in zip(ds.forces["slug"], ds.forces["name"], strict=True)
+        for slug, name in zip(ds.visible_forces["slug"], ds.visible_forces["name"],
+                              strict=True)
     ]
     periods = list(reversed(ds.cube.periods))
     period_options = [
@@ -216,6 +265,8 @@ def register_shell(app: dash.Dash) -> None:
     """Callbacks of the frame; registered on the app (not globally) so every app has them."""
     register_theme(app)
     register_commentary(app)
+    register_downloads(app)
+    register_request_checks(app)
     hrefs = [href for _, href in NAV_PAGES] + [f"/pillar/{n}" for n in range(1, 7)]
 
     @app.callback(

@@ -49,7 +49,8 @@ class ViewState:
 
 def read_state(ds: Dataset, force: str | None = None, period: str | None = None,
                comparator: str | None = None) -> ViewState:
-    forces = set(ds.forces["slug"]) | {NATIONAL_SLUG}
+    # Only forces this user may see: a crafted URL for another force falls back.
+    forces = set(ds.visible_forces["slug"]) | {NATIONAL_SLUG}
     chosen_force = force if force in forces else NATIONAL_SLUG
     chosen_period = ds.as_of
     if period:

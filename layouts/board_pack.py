@@ -1,8 +1,10 @@
 """Board pack builder: a PowerPoint, PDF or Word pack for a force and period.
 
 The same packs as ``flightdeck export``: a title page, a summary table per pillar, one
-chart per KPI with its plain-English summary and commentary, and sources and
-definitions, with the protective marking on every page.
+chart per KPI with its plain-English summary and commentary, the inspection
+recommendations with their status and latest progress note, and sources and
+definitions, with the protective marking on every page. Building one is an export:
+analysts only, and a force-scoped analyst for their own force only.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dash import Input, Output, State, dcc, html
 
 from kpis.config import NATIONAL_SLUG
 from kpis.export.charts import DEFAULT_MARKING
-from kpis.periods import parse_month
+from kpis.periods import format_month, parse_month
+from layouts import _inputs
 from layouts._context import dataset
 from layouts._packs import FORMATS, pack_download
 from layouts._shell import control_bar, safe_layout
@@ -83,10 +86,22 @@ def layout(force: str | None = None, period: str | None = None,
 def build(clicks: int | None, force: str, period: str, pillars: list[int], fmt: str,
           marking: str, suppress: list[str]) -> tuple[object, object]:
     """Build the pack on request; the spinner shows while it is built."""
+    clicks = _inputs.clicks(clicks)
+    force = _inputs.text(force, "the force")
+    period = _inputs.text(period, "the period")
+    pillars = _inputs.int_list(pillars, "the pillars")
+    fmt = _inputs.text(fmt, "the format")
+    marking = _inputs.text(marking, "the protective marking")
+    suppress = _inputs.text_list(suppress, "the disclosure control choice")
     if not clicks or not force or not period:
         return dash.no_update, dash.no_update
     if not pillars:
         return None, dbc.Alert("Choose at least one pillar.", color="warning")
-    return pack_download(force, parse_month(period), fmt, pillars=pillars, kpis=None,
+    try:
+        month = parse_month(period)
+    except ValueError:
+        return None, dbc.Alert("Choose a period from the list.", color="warning")
+    return pack_download(force, month, fmt or "", pillars=pillars, kpis=None,
                          marking=(marking or DEFAULT_MARKING).strip(),
-                         suppress=bool(suppress), name=f"board-pack-{force}-{period}")
+                         suppress=bool(suppress),
+                         name=f"board-pack-{force}-{format_month(month)}")

@@ -16,6 +16,7 @@ from kpis.formatting import format_period, format_value
 from kpis.views import force_rows, group_members, kpi_funnel, period_on_or_before
 from layouts import _ids as ids
 from layouts._context import dataset, is_dark
+from layouts._downloads import chart_downloads
 from layouts._figures import ChartText, funnel_chart, ranked_bars, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
@@ -32,7 +33,8 @@ COMPARE_VIEW = "compare-view"
 
 
 def compare_controls(ds: Dataset, kpi_id: str, group: str, view: str) -> dbc.Row:
-    groups = [{"label": "All 43 forces", "value": NATIONAL_SLUG}] + [
+    everyone = "All 43 forces" if ds.scope is None else "All forces you can see"
+    groups = [{"label": everyone, "value": NATIONAL_SLUG}] + [
         {"label": name if kind != "region" else f"{name} (region)", "value": area}
         for area, name, kind in zip(ds.areas["area_id"], ds.areas["name"], ds.areas["kind"],
                                     strict=True)
@@ -56,7 +58,7 @@ def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str
     if period is None:
         return empty_state("No data for this KPI up to the chosen period.")
     members = group_members(ds, group)
-    scope = "all forces" if members is None else ds.area_names[group]
+    scope = ds.forces_label if members is None else ds.area_names[group]
     highlight = state.force if state.force != NATIONAL_SLUG else None
     rows = force_rows(ds, kpi_id, period, members)
     if rows.empty:
@@ -95,7 +97,9 @@ def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str
         highlight=lambda r: r["area"] == state.force,
     )
     return html.Div([
-        chart_block("compare-chart", figure, summary),
+        chart_block("compare-chart", figure, summary,
+                    downloads=chart_downloads("compare", kpi_id, text.title, state,
+                                              group=group, view=view)),
         html.Details([html.Summary("Show the data as a table"), table]),
     ])
 

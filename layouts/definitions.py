@@ -20,6 +20,7 @@ from dash import ALL, Input, Output, State, dcc, html
 
 from kpis.catalogue import Catalogue, KpiDefinition, Measure, Recommendation
 from kpis.formatting import format_value
+from layouts import _inputs
 from layouts._context import dataset
 from layouts._shell import safe_layout
 
@@ -310,12 +311,15 @@ def layout(q: str | None = None, **_: str) -> html.Div:
 def filter_definitions(query: str | None, entry_ids: list[dict[str, str]],
                        group_ids: list[dict[str, int]]) -> tuple[list[bool], list[bool], str]:
     """Show the KPIs matching the search text; hide pillars with none."""
+    query = _inputs.text(query, "the search text")
+    kpi_ids = _inputs.id_keys(entry_ids, "kpi", "the KPI entries")
+    pillar_numbers = _inputs.id_keys(group_ids, "pillar", "the pillar groups")
     entries = {e.kpi_id: e for e in catalogue_entries(dataset().catalogue)}
     visible = {kpi_id for kpi_id, e in entries.items() if matches(e, query)}
     pillars_visible = {entries[k].shown.pillar for k in visible}
     return (
-        [item["kpi"] not in visible for item in entry_ids],
-        [item["pillar"] not in pillars_visible for item in group_ids],
+        [kpi_id not in visible for kpi_id in kpi_ids],
+        [number not in pillars_visible for number in pillar_numbers],
         result_text(len(visible), len(entries), query),
     )
 

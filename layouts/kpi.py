@@ -23,6 +23,7 @@ from kpis.views import force_rows, kpi_funnel, period_on_or_before
 from layouts import _ids as ids
 from layouts._commentary import commentary_block
 from layouts._context import dataset, is_dark, service
+from layouts._downloads import chart_downloads
 from layouts._figures import ChartText, funnel_chart, spc_chart, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
@@ -65,8 +66,11 @@ def spc_section(ds: Dataset, kpi: KpiDefinition, state: ViewState, rebase: bool
                   "disabled": state.force == NATIONAL_SLUG}],
         value=["on"] if rebase else [], id="kpi-rebase", switch=True, className="mb-2",
     )
+    downloads = chart_downloads("spc", kpi.kpi_id, kpi.title, state,
+                                rebase=REBASE_ADOPTION if rebase else None)
     return html.Div([checklist, chart_block("kpi-spc-chart", figure,
-                                            summarise(ds, latest.to_dict(), name))]), series
+                                            summarise(ds, latest.to_dict(), name),
+                                            downloads=downloads)]), series
 
 
 def funnel_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
@@ -79,7 +83,7 @@ def funnel_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Di
                       className="text-body-secondary")
     outside = data.points[data.points["position"] != "inside"]
     text = ChartText(
-        title=f"{kpi.title}: all forces",
+        title=f"{kpi.title}: {ds.forces_label}",
         subtitle=f"{format_period(kpi, period)}: each force against England and Wales "
                  f"({format_value(kpi, data.centre)}), with 95% and 99.8% limits",
         source=f"Source: {kpi.source}",
@@ -92,7 +96,8 @@ def funnel_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Di
     summary = (f"Funnel plot for {format_period(kpi, period)}: {len(outside)} of "
                f"{len(data.points)} forces lie outside the 95% limits around the England and "
                f"Wales figure of {format_value(kpi, data.centre)}.")
-    return chart_block("kpi-funnel-chart", figure, summary)
+    return chart_block("kpi-funnel-chart", figure, summary,
+                       downloads=chart_downloads("funnel", kpi.kpi_id, text.title, state))
 
 
 def ranking_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:

@@ -15,6 +15,7 @@ from kpis.dataset import Dataset
 from kpis.formatting import format_period, format_value
 from kpis.summary import summarise
 from layouts._context import dataset, is_dark, service
+from layouts._downloads import chart_downloads
 from layouts._figures import ChartText, trend_chart, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, read_state
@@ -50,7 +51,9 @@ def kpi_trend(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
     return html.Div([
         html.H2(dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}"),
                 className="h5"),
-        chart_block(f"trend-{kpi.kpi_id}", figure, summary, table=table),
+        chart_block(f"trend-{kpi.kpi_id}", figure, summary, table=table,
+                    downloads=chart_downloads("trend", kpi.kpi_id, kpi.title, state,
+                                              comparator=state.comparator)),
     ])
 
 

@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from kpis import annotations
+from kpis.access import AccessDenied, Action, Principal
 from kpis.annotations import RecommendationStatus
 from layouts._context import service
 from layouts._shell import safe_layout
@@ -99,10 +100,26 @@ def status_table(rows: list[RecommendationStatus]) -> html.Div:
 
 
 def current_rows() -> list[RecommendationStatus]:
-    return annotations.recommendation_status(service().reader, dt.date.today())
+    return service().recommendation_status(dt.date.today())
 
 
-def progress_form(rows: list[RecommendationStatus]) -> dbc.Form:
+def author_field(principal: Principal) -> dbc.Col:
+    """A name box in the demonstration; signed in, the note is signed by the account."""
+    if principal.demo:
+        return dbc.Col([dbc.Label("Your name", html_for=AUTHOR),
+                        dbc.Input(id=AUTHOR, type="text", maxLength=annotations.MAX_AUTHOR,
+                                  autoComplete="name")], md=3)
+    # Signed in, the service signs the note (pages are cached per role, not per person).
+    return dbc.Col([dbc.Input(id=AUTHOR, type="hidden", value=""),
+                    html.P("Recorded under your account's name.", className="small mb-0 mt-4")],
+                   md=3)
+
+
+def progress_form(rows: list[RecommendationStatus]) -> dbc.Form | html.P:
+    principal = service().principal
+    if not principal.may(Action.TRACK) or principal.force is not None:
+        return html.P("Analysts who cover every force record progress here.",
+                      className="text-body-secondary mt-4")
     rec_options = [{"label": f"{r.rec_id}: {r.title[:70]}", "value": r.rec_id} for r in rows]
     status_options = [{"label": s.capitalize(), "value": s} for s in annotations.STATUSES]
     return dbc.Form([
@@ -114,9 +131,7 @@ def progress_form(rows: list[RecommendationStatus]) -> dbc.Form:
             dbc.Col([dbc.Label("Status", html_for=STATUS),
                      dbc.Select(id=STATUS, options=status_options,
                                 value=annotations.IN_PROGRESS)], md=3),
-            dbc.Col([dbc.Label("Your name", html_for=AUTHOR),
-                     dbc.Input(id=AUTHOR, type="text", maxLength=annotations.MAX_AUTHOR,
-                               autoComplete="name")], md=3),
+            author_field(principal),
         ], className="g-3 mb-2"),
         dbc.Label("Progress note", html_for=NOTE),
         dbc.Textarea(id=NOTE, maxLength=annotations.MAX_TEXT, rows=3),
@@ -160,8 +175,11 @@ def record(clicks: int | None, rec_id: str | None, status: str | None, note: str
     if not clicks:
         return dash.no_update, dash.no_update, dash.no_update
     try:
-        annotations.record_progress(service().db_path, rec_id or "", status or "",
-                                    note or "", author or "")
+        service().record_progress(str(rec_id or ""), str(status or ""), str(note or ""),
+                                  str(author or ""))
+    except AccessDenied as refusal:
+        return dash.no_update, dbc.Alert(f"Not recorded: {refusal}", color="danger"), \
+            dash.no_update
     except ValueError as problem:
         message = str(problem)
         return (dash.no_update,

@@ -21,6 +21,7 @@ from kpis.formatting import format_period, format_value
 from kpis.periods import add_months, format_month, month_label, parse_month
 from kpis.views import exceptions_since, latest_comparison
 from layouts import _ids as ids
+from layouts import _inputs
 from layouts._context import dataset, service
 from layouts._packs import FORMATS, pack_download
 from layouts._shell import control_bar, empty_state, safe_layout
@@ -138,9 +139,12 @@ def layout(force: str | None = None, period: str | None = None,
 )
 def since_to_url(since: str | None, search: str | None) -> str:
     """Keep the previous meeting date in the URL."""
+    since = _inputs.text(since, "the previous meeting")
     current = read_query(search)
-    period = current.get("period") or (format_month(dataset().as_of) if dataset().as_of else "")
-    default = format_month(add_months(parse_month(period), -3)) if period else ""
+    # The period the page shows (a bad or later one in the URL falls back, as there).
+    state = read_state(dataset(), current.get("force"), current.get("period"),
+                       current.get("comparator"))
+    default = format_month(add_months(state.period, -3)) if state.period else ""
     query = merged_query(search, {"since": default}, since=since)
     return dash.no_update if query is None else query
 
@@ -158,12 +162,26 @@ def since_to_url(since: str | None, search: str | None) -> str:
 def export_exceptions(clicks: int | None, force: str, period: str, since: str, fmt: str
                       ) -> tuple[object, object]:
     """One click: the exceptions (or, if there are none, every KPI) as a pack."""
+    clicks = _inputs.clicks(clicks)
+    force = _inputs.text(force, "the force")
+    period = _inputs.text(period, "the period")
+    since = _inputs.text(since, "the previous meeting")
+    fmt = _inputs.text(fmt, "the format")
     if not clicks or not force or not period:
         return dash.no_update, dash.no_update
     ds = dataset()
-    end = parse_month(period)
+    if force not in set(ds.visible_forces["slug"]):
+        return None, dbc.Alert("Choose a force from the list.", color="warning")
+    try:
+        end = parse_month(period)
+    except ValueError:
+        return None, dbc.Alert("Choose a period from the list.", color="warning")
+    try:
+        meeting = parse_month(since or "")
+    except ValueError:
+        meeting = add_months(end, -3)  # the page's own default
     table = service().table(areas=[force], end=end)
-    found = exceptions_since(table, ds, parse_month(since), end)
-    return pack_download(force, end, fmt, pillars=None, kpis=list(found["kpi"]) or None,
-                         marking=DEFAULT_MARKING, suppress=False,
-                         name=f"scrutiny-{force}-{period}")
+    found = exceptions_since(table, ds, meeting, end)
+    return pack_download(force, end, fmt or "", pillars=None,
+                         kpis=list(found["kpi"]) or None, marking=DEFAULT_MARKING,
+                         suppress=False, name=f"scrutiny-{force}-{format_month(end)}")

@@ -173,3 +173,36 @@ def writable_server(demo_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
     yield server
     stop_server(server)
     assert "Traceback" not in server.log.read_text(), server.log.read_text()
+
+
+# --------------------------------------------------------------------------- accounts
+
+#: The accounts of a secured test app: name -> (role, force or None, password).
+ACCOUNTS: dict[str, tuple[str, str | None, str]] = {
+    "admin": ("admin", None, "admin password 1"),
+    "analyst": ("analyst", None, "analyst password 1"),
+    "kent-analyst": ("analyst", "kent", "kent analyst password"),
+    "viewer": ("viewer", None, "viewer password 1"),
+}
+
+
+@pytest.fixture(scope="session")
+def accounts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A users file holding ``ACCOUNTS`` (built once: Argon2 hashing is slow on purpose)."""
+    from kpis.security import SecurityStore
+
+    path = tmp_path_factory.mktemp("accounts") / "accounts.duckdb"
+    store = SecurityStore(path)
+    for name, (role, force, password) in ACCOUNTS.items():
+        store.add_user(name, role, password, force, display_name=name.title(), actor="tests")
+    store.close()
+    return path
+
+
+@pytest.fixture
+def secured_db(demo_db: Path, accounts_file: Path) -> Path:
+    """A private demo database with ``ACCOUNTS`` configured beside it (sign-in required)."""
+    from kpis.security import security_db_path
+
+    shutil.copyfile(accounts_file, security_db_path(demo_db))
+    return demo_db

@@ -183,6 +183,7 @@ def test_commentary_block_shows_saves_and_refuses(demo_db: Path) -> None:
     import dash
     import flask
 
+    from kpis.access import demo_principal
     from kpis.service import FlightDeckService
     from layouts import _commentary
     from layouts._context import SERVICE_KEY
@@ -190,7 +191,8 @@ def test_commentary_block_shows_saves_and_refuses(demo_db: Path) -> None:
     server = flask.Flask(__name__)
     server.config[SERVICE_KEY] = FlightDeckService(demo_db)
     try:
-        with server.app_context():
+        with server.test_request_context():
+            flask.g.principal = demo_principal()  # as the sign-in gate sets it
             block = _commentary.commentary_block(KPI, "kent", dt.date(2025, 9, 1))
             assert "No commentary for this force and period yet" in _texts(block)
             view, message = _commentary.save_commentary(

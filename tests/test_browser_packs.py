@@ -31,8 +31,9 @@ def test_board_pack_page_builds_a_marked_pdf_for_one_pillar(
     download.value.save_as(saved)
     assert saved.name == "board-pack-kent-2025-09.pdf"
     pages = PdfReader(saved).pages
-    # Title, pillar 6 summary, its three KPI charts, sources: six pages.
-    assert len(pages) == 6
+    # Title, pillar 6 summary, its three KPI charts, inspection recommendations,
+    # sources: seven pages.
+    assert len(pages) == 7
     for page in pages:
         assert "OFFICIAL" in page.extract_text()
     assert "Digital forensics" in pages[1].extract_text()

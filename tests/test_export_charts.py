@@ -14,7 +14,15 @@ from kpis.cli import main
 from kpis.dataset import Dataset
 from kpis.disclosure import SUPPRESSED_LABEL
 from kpis.export import render
-from kpis.export.charts import chart_rows, spc_export, write_chart
+from kpis.export.charts import (
+    chart_bytes,
+    chart_rows,
+    compare_export,
+    funnel_export,
+    spc_export,
+    trend_export,
+    write_chart,
+)
 from kpis.export.render import RendererUnavailable, chart_csv, neutralise, resize
 from kpis.measures import flight_deck_table
 
@@ -158,3 +166,48 @@ def test_the_warm_renderer_does_not_carry_one_chart_into_the_next(demo_dataset: 
     svg = render.render(second.figure, "svg", marking="SECOND").decode("utf-8")
     assert "Rape charge/summons rate" in svg and "Essex" in svg and "SECOND" in svg
     assert "Suspect arrested" not in svg and "FIRST" not in svg
+
+
+# --- the other charts of the pages --------------------------------------------------------
+
+
+def test_a_trend_chart_draws_the_comparators_rolling_year_but_not_a_count_of_another_area(
+        demo_dataset: Dataset) -> None:
+    share = trend_export(demo_dataset, "suspect_contact_30d", "kent", PERIOD,
+                         "region-south-east", marking=MARKING)
+    assert share.figure is not None and share.kind == "trend"
+    assert "by month and rolling year" in share.text.subtitle
+    assert [t["name"] for t in share.figure["data"]][-1] == "South East, rolling year"
+    assert set(chart_rows(share)["area"]) == {"kent", "region-south-east"}
+    count = trend_export(demo_dataset, "cps_referrals", "kent", PERIOD, "region-south-east")
+    assert set(chart_rows(count)["area"]) == {"kent"}
+    assert "denominator" not in chart_rows(count).columns
+
+
+def test_compare_charts_as_bars_and_as_a_funnel(demo_dataset: Dataset) -> None:
+    members = set(demo_dataset.members.loc[
+        demo_dataset.members["area_id"] == "region-south-east", "force_slug"])
+    bars = compare_export(demo_dataset, "suspect_contact_30d", PERIOD, "kent",
+                          "region-south-east", "bars", marking=MARKING)
+    rows = chart_rows(bars)
+    assert set(rows["area"]) <= members and "kent" in set(rows["area"])
+    assert bars.text.title == "Suspect arrested or interviewed within 30 days: South East"
+    funnel = compare_export(demo_dataset, "suspect_contact_30d", PERIOD, "kent",
+                            "region-south-east", "funnel")
+    assert funnel.figure is not None
+    assert "Kent" in [t["name"] for t in funnel.figure["data"]]  # the highlighted force
+    assert compare_export(demo_dataset, "cps_referrals", PERIOD, view="funnel").figure is None
+    with pytest.raises(KeyError, match="atlantis"):
+        compare_export(demo_dataset, "suspect_contact_30d", PERIOD, group="atlantis")
+
+
+def test_the_kpi_pages_funnel_and_a_chart_with_nothing_to_draw(demo_dataset: Dataset) -> None:
+    funnel = funnel_export(demo_dataset, "suspect_contact_30d", PERIOD, "kent")
+    assert funnel.text.title.endswith(": all forces")
+    assert funnel.summary.startswith("Funnel plot for September 2025:")
+    assert {"area", "numerator", "denominator", "value", "centre", "position"} <= set(
+        chart_rows(funnel).columns)
+    not_a_share = funnel_export(demo_dataset, "cps_referrals", PERIOD, "kent")
+    assert not_a_share.figure is None
+    with pytest.raises(ValueError, match="not a share"):
+        chart_bytes(not_a_share, "png")

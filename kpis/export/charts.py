@@ -1,8 +1,14 @@
-"""One KPI's SPC chart for one force and period, ready to export (PNG, SVG, PDF or CSV).
+"""The dashboard's charts for one KPI, ready to export (PNG, SVG, PDF or CSV).
 
-The chart is the KPI page's statistical process control chart: the same figure builder
-(:func:`layouts._figures.spc_chart`) and the same title, subtitle and source line, plus
-the protective marking. With ``suppress=True`` the numbers come from
+:func:`spc_export` is the KPI page's statistical process control chart: the same figure
+builder (:func:`layouts._figures.spc_chart`) and the same title, subtitle and source
+line, plus the protective marking. The other charts a page draws have exports too, each
+with the page's words: :func:`trend_export` (a pillar page's trend chart),
+:func:`funnel_export` (the KPI page's funnel plot of all forces) and
+:func:`compare_export` (the compare page's ranked bars or funnel plot). Each export
+carries the rows behind its chart, for CSV (:func:`chart_rows`).
+
+With ``suppress=True`` the numbers of the SPC chart come from
 ``flight_deck_table(..., suppress=True)``: a hidden point is not drawn (no line, no
 marker), and the centre line and limits of a series with a hidden point are not drawn
 either (they would give the point away). The plain-English summary of the latest period
@@ -20,29 +26,54 @@ import numpy as np
 import pandas as pd
 
 from kpis.catalogue import KpiDefinition
+from kpis.config import NATIONAL_SLUG
 from kpis.dataset import Dataset
 from kpis.disclosure import SUPPRESSED_LABEL
 from kpis.export.render import chart_csv, render
-from kpis.formatting import format_period
+from kpis.formatting import format_period, format_value
 from kpis.measures import SpcOptions, flight_deck_table
 from kpis.service import FlightDeckService
 from kpis.summary import summarise
-from layouts._figures import DEMO_LABEL, ChartText, FigureDict, spc_chart, y_axis_title
+from kpis.views import force_rows, group_members, kpi_funnel, period_on_or_before
+from layouts._figures import (
+    DEMO_LABEL,
+    ChartText,
+    FigureDict,
+    funnel_chart,
+    ranked_bars,
+    spc_chart,
+    trend_chart,
+    y_axis_title,
+)
 
 __all__ = [
     "CHART_FORMATS",
+    "COMPARE_VIEWS",
     "DEFAULT_MARKING",
+    "MEDIA_TYPES",
     "ChartExport",
     "Source",
+    "chart_bytes",
     "chart_rows",
+    "compare_export",
     "dataset_of",
+    "funnel_export",
     "kpi_table",
     "spc_export",
+    "trend_export",
     "write_chart",
 ]
 
 DEFAULT_MARKING = "OFFICIAL-SENSITIVE"
 CHART_FORMATS: tuple[str, ...] = ("png", "svg", "pdf", "csv")
+MEDIA_TYPES: dict[str, str] = {
+    "png": "image/png",
+    "svg": "image/svg+xml",
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+}
+#: The compare page's two ways of showing one KPI across forces.
+COMPARE_VIEWS: tuple[str, ...] = ("bars", "funnel")
 DEFAULT_SPC = SpcOptions()
 SUPPRESSION_NOTE = "figures resting on 1 to 4 cases are suppressed and not drawn"
 
@@ -72,16 +103,19 @@ def kpi_table(source: Source, kpi_ids: list[str], areas: list[str], *,
 
 @dataclass(frozen=True)
 class ChartExport:
-    """A KPI's SPC chart for one area, with the rows and words that go with it."""
+    """A KPI's chart for one area, with the rows and words that go with it."""
 
     kpi: KpiDefinition
-    area: str
+    area: str  # the force the chart is about (or highlights), or England and Wales
     area_name: str
     series: pd.DataFrame  # flight_deck_table rows, oldest first (empty: no data)
     text: ChartText
-    figure: FigureDict | None  # None when there is no data to draw
+    figure: FigureDict | None  # None when there is nothing to draw
     summary: str  # plain English, about the latest period shown
     suppress: bool
+    #: The CSV rows when they are not the SPC columns of ``series`` (other charts).
+    rows: pd.DataFrame | None = None
+    kind: str = "spc"  # spc, trend, funnel or compare: which chart this is
 
     @property
     def latest(self) -> dict[str, Any] | None:
@@ -163,6 +197,8 @@ def spc_export(source: Source, kpi_id: str, area: str, period: dt.date, *,
 
 def chart_rows(export: ChartExport) -> pd.DataFrame:
     """The rows behind the chart, for CSV: hidden figures read ``[c]``, never a number."""
+    if export.rows is not None:
+        return export.rows
     series = export.series
     columns = [(c, part) for c, part in _CSV_COLUMNS
                if c != "denominator" or export.kpi.denominator]
@@ -182,19 +218,185 @@ def chart_rows(export: ChartExport) -> pd.DataFrame:
     return frame
 
 
-def write_chart(export: ChartExport, fmt: str, out: Path) -> Path:
-    """Write the chart as PNG (print resolution), SVG, PDF or CSV to ``out``.
+def chart_bytes(export: ChartExport, fmt: str) -> bytes:
+    """The chart as PNG (print resolution), SVG or PDF bytes, or its rows as UTF-8 CSV.
 
     Raises :class:`kpis.export.render.RendererUnavailable` for an image when Chromium
-    is missing or fails, and ValueError when there is no data to draw.
+    is missing or fails, and ValueError for an unknown format or when there is no data
+    to draw.
     """
-    out = Path(out)
     if fmt == "csv":
-        out.write_text(chart_csv(chart_rows(export), export.header()), encoding="utf-8")
-        return out
+        return chart_csv(chart_rows(export), export.header()).encode("utf-8")
     if fmt not in CHART_FORMATS:
         raise ValueError(f"unknown chart format {fmt!r}; use one of {', '.join(CHART_FORMATS)}")
     if export.figure is None:
         raise ValueError(export.summary)
-    out.write_bytes(render(export.figure, fmt, marking=export.text.marking))  # type: ignore[arg-type]
+    return render(export.figure, fmt, marking=export.text.marking)  # type: ignore[arg-type]
+
+
+def write_chart(export: ChartExport, fmt: str, out: Path) -> Path:
+    """Write the chart as PNG (print resolution), SVG, PDF or CSV to ``out``.
+
+    Raises as :func:`chart_bytes` does; nothing is written when it raises.
+    """
+    out = Path(out)
+    out.write_bytes(chart_bytes(export, fmt))
     return out
+
+
+# --- the other charts the pages draw ------------------------------------------------------
+#
+# Each mirrors its page's chart word for word (title, subtitle, summary), so that a
+# download is what the user saw, plus the marking; tests/test_downloads.py compares them.
+
+
+def _text(ds: Dataset, kpi: KpiDefinition, title: str, subtitle: str,
+          marking: str | None) -> ChartText:
+    return ChartText(title=title, subtitle=subtitle, source=f"Source: {kpi.source}",
+                     y_title=y_axis_title(kpi.unit, kpi.title), demo=ds.is_demo,
+                     marking=marking or None)
+
+
+def _nothing(ds: Dataset, kpi: KpiDefinition, kind: str, area: str, title: str,
+             message: str, marking: str | None) -> ChartExport:
+    """An export with nothing to draw: ``message`` says why (images are refused)."""
+    text = _text(ds, kpi, title, message, marking)
+    return ChartExport(kpi, area, ds.area_names[area], pd.DataFrame(), text, None, message,
+                       False, rows=pd.DataFrame(), kind=kind)
+
+
+def _funnel_rows(points: pd.DataFrame) -> pd.DataFrame:
+    """A funnel plot's rows for CSV: each force's counts, share, limits and position."""
+    frame = points.rename(columns={"label": "area"})
+    columns = ["area", "name", "numerator", "denominator", "value", "centre", "lower95",
+               "upper95", "lower998", "upper998", "position", "position998"]
+    return frame[[c for c in columns if c in frame.columns]].reset_index(drop=True)
+
+
+def trend_export(source: Source, kpi_id: str, area: str, period: dt.date | None,
+                 comparator: str | None = None, *,
+                 marking: str | None = DEFAULT_MARKING) -> ChartExport:
+    """A pillar page's trend chart: ``area``'s value and rolling year up to ``period``,
+    against the ``comparator`` area's rolling year (None: no comparator)."""
+    ds = dataset_of(source)
+    kpi = _check(ds, kpi_id, area)
+    if comparator is not None and comparator not in ds.area_names:
+        raise KeyError(f"unknown comparator: {comparator}")
+    areas = [area] + ([comparator] if comparator else [])
+    table = kpi_table(source, [kpi_id], areas, end=period)
+    own = table[table["area"] == area].reset_index(drop=True)
+    name = ds.area_names[area]
+    if own.empty:
+        return _nothing(ds, kpi, "trend", area, kpi.title, f"No data for {name}.", marking)
+    other = table[table["area"] == comparator] if comparator else None
+    comparator_name = ds.area_names[comparator] if comparator else ""
+    text = _text(
+        ds, kpi, kpi.title,
+        f"{name}, {format_period(kpi, own['period_start'].iloc[0])} to "
+        f"{format_period(kpi, own['period_start'].iloc[-1])}, by "
+        f"{'month' if kpi.periodicity == 'monthly' else 'quarter'} and rolling year",
+        marking)
+    figure = trend_chart(own, kpi.unit, text, name, other, comparator_name)
+    # The rows drawn: the comparator's (only its rolling year is drawn) unless the KPI is
+    # a count, whose comparator is another area's size and is left off the chart.
+    drawn = [own] + ([other] if other is not None and not other.empty
+                     and kpi.unit != "count" else [])
+    both = pd.concat(drawn, ignore_index=True)
+    rows = pd.DataFrame({
+        "period_start": [p.date().isoformat() for p in pd.DatetimeIndex(both["period_start"])],
+        "period": [format_period(kpi, p) for p in both["period_start"]],
+        "area": both["area"].astype(str).to_numpy(),
+        "area_name": both["area"].map(ds.area_names).to_numpy(),
+    })
+    for column in ("numerator", "denominator", "value", "rolling_value"):
+        if column != "denominator" or kpi.denominator:
+            rows[column] = both[column].to_numpy()
+    summary = summarise(ds, own.iloc[-1].to_dict(), name)
+    return ChartExport(kpi, area, name, own, text, figure, summary, False, rows=rows,
+                       kind="trend")
+
+
+def funnel_export(source: Source, kpi_id: str, period: dt.date | None,
+                  highlight: str | None = None, *,
+                  marking: str | None = DEFAULT_MARKING) -> ChartExport:
+    """The KPI page's funnel plot: every force for the KPI's latest period on or before
+    ``period``, against England and Wales, with ``highlight`` (a force) marked."""
+    ds = dataset_of(source)
+    area = highlight or NATIONAL_SLUG
+    kpi = _check(ds, kpi_id, area)
+    title = f"{kpi.title}: {ds.forces_label}"
+    when = period_on_or_before(ds, kpi_id, period)
+    if when is None:
+        return _nothing(ds, kpi, "funnel", area, title, "No data for this period.", marking)
+    data = kpi_funnel(ds, kpi, when)
+    if data is None:
+        return _nothing(ds, kpi, "funnel", area, title,
+                        "A funnel plot compares shares; this KPI is not a share.", marking)
+    text = _text(ds, kpi, title,
+                 f"{format_period(kpi, when)}: each force against England and Wales "
+                 f"({format_value(kpi, data.centre)}), with 95% and 99.8% limits", marking)
+    figure = funnel_chart(data.points, data.curve, text,
+                          highlight=area if area != NATIONAL_SLUG else None,
+                          polarity=kpi.polarity)
+    outside = data.points[data.points["position"] != "inside"]
+    summary = (f"Funnel plot for {format_period(kpi, when)}: {len(outside)} of "
+               f"{len(data.points)} forces lie outside the 95% limits around the England and "
+               f"Wales figure of {format_value(kpi, data.centre)}.")
+    return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure, summary,
+                       False, rows=_funnel_rows(data.points), kind="funnel")
+
+
+def compare_export(source: Source, kpi_id: str, period: dt.date | None,
+                   highlight: str | None = None, group: str = NATIONAL_SLUG,
+                   view: str = "bars", *,
+                   marking: str | None = DEFAULT_MARKING) -> ChartExport:
+    """The compare page's chart: every force in ``group`` (England and Wales: all 43)
+    for the KPI's latest period on or before ``period``, as ranked bars or a funnel plot,
+    with ``highlight`` (a force) marked."""
+    ds = dataset_of(source)
+    area = highlight or NATIONAL_SLUG
+    kpi = _check(ds, kpi_id, area)
+    if view not in COMPARE_VIEWS:
+        raise KeyError(f"unknown view: {view}")
+    if group != NATIONAL_SLUG and group not in set(
+            ds.areas.loc[ds.areas["kind"].isin(["region", "user"]), "area_id"]):
+        raise KeyError(f"unknown region or peer group: {group}")
+    members = group_members(ds, group)
+    scope = ds.forces_label if members is None else ds.area_names[group]
+    title = f"{kpi.title}: {scope}"
+    when = period_on_or_before(ds, kpi_id, period)
+    if when is None:
+        return _nothing(ds, kpi, "compare", area, title,
+                        "No data for this KPI up to the chosen period.", marking)
+    rows = force_rows(ds, kpi_id, when, members)
+    if rows.empty:
+        return _nothing(ds, kpi, "compare", area, title,
+                        "No force in this group has data for the period.", marking)
+    national = float(rows["national_value"].iloc[0])
+    text = _text(ds, kpi, title, f"{format_period(kpi, when)}; England and Wales "
+                 f"{format_value(kpi, national)}", marking)
+    marked = area if area != NATIONAL_SLUG else None
+    if view == "funnel":
+        data = kpi_funnel(ds, kpi, when, members)
+        if data is None:
+            return _nothing(ds, kpi, "compare", area, title, "A funnel plot compares "
+                            "shares; choose ranked bars for this KPI.", marking)
+        figure = funnel_chart(data.points, data.curve, text, marked, polarity=kpi.polarity)
+        outside = data.points[data.points["position"] != "inside"]
+        summary = (f"{len(outside)} of {len(data.points)} forces lie outside the 95% limits "
+                   f"around England and Wales ({format_value(kpi, data.centre)}).")
+        return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure,
+                           summary, False, rows=_funnel_rows(data.points), kind="compare")
+    figure = ranked_bars(rows, kpi.unit, text, national, marked)
+    best, worst = rows.iloc[0], rows.iloc[-1]
+    order = "ranked" if kpi.polarity != "neutral" else "in order of value"
+    summary = (f"{len(rows)} forces {order}: {best['name']} "
+               f"{format_value(kpi, best['value'])} to {worst['name']} "
+               f"{format_value(kpi, worst['value'])}; England and Wales "
+               f"{format_value(kpi, national)}.")
+    columns = ["rank", "area", "name", "numerator", "denominator", "value", "national_value"]
+    table = rows[[c for c in columns if c != "denominator" or kpi.denominator]].copy()
+    table.insert(0, "period", format_period(kpi, when))
+    table.insert(0, "period_start", when.isoformat())
+    return ChartExport(kpi, area, ds.area_names[area], rows, text, figure, summary, False,
+                       rows=table.reset_index(drop=True), kind="compare")

@@ -8,12 +8,17 @@ chosen format. PowerPoint and PDF have the same pages, in this order:
 2. for each pillar with a selected KPI: a summary table (KPI, period, value, change on a
    year earlier, England and Wales, SPC variation), then one page per KPI with its SPC
    chart, its plain-English summary (:func:`kpis.summary.summarise`) and commentary;
-3. sources and definitions (:data:`SOURCES_PER_PAGE` KPIs a page).
+3. the inspection recommendations (:data:`RECOMMENDATIONS_PER_PAGE` a page): each with
+   its deadline, its displayed status (overdue worked out from the deadline and the
+   day the pack is produced, :func:`kpis.annotations.displayed_status`), its latest
+   dated progress note and the KPIs that evidence it;
+4. sources and definitions (:data:`SOURCES_PER_PAGE` KPIs a page).
 
-So a pack has ``1 + kpis + pillars + ceil(kpis / SOURCES_PER_PAGE)`` pages
-(:func:`page_count`). Every page carries the marking at the top and the bottom and its
-page number. The Word paper has the same content as flowing sections, with the marking
-in the section header and footer and a page-number field.
+So a pack has ``1 + kpis + pillars + ceil(recommendations / RECOMMENDATIONS_PER_PAGE)
++ ceil(kpis / SOURCES_PER_PAGE)`` pages (:func:`page_count`). Every page carries the
+marking at the top and the bottom and its page number. The Word paper has the same
+content as flowing sections, with the marking in the section header and footer and a
+page-number field.
 
 With ``suppress=True`` every number comes from ``flight_deck_table(..., suppress=True)``:
 a figure resting on a count of 1 to 4 shows as ``[c]`` in tables, is described as
@@ -26,12 +31,18 @@ import datetime as dt
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
+from kpis.annotations import (
+    NOT_STARTED,
+    RecommendationStatus,
+    displayed_status,
+    recommendation_status,
+)
 from kpis.catalogue import KpiDefinition
 from kpis.dataset import Dataset
 from kpis.disclosure import SUPPRESSED_LABEL
@@ -45,6 +56,7 @@ from kpis.export.charts import (
 )
 from kpis.export.render import EXPORT_HEIGHT, EXPORT_WIDTH, render_many
 from kpis.formatting import format_change, format_period, format_value, is_missing
+from kpis.service import FlightDeckService
 from kpis.summary import VARIATION_TEXT
 from layouts._figures import DEMO_LABEL
 
@@ -52,6 +64,9 @@ __all__ = [
     "COMMENTARY_PLACEHOLDER",
     "PACK_FORMATS",
     "PACK_TITLE",
+    "RECOMMENDATIONS_HEADING",
+    "RECOMMENDATIONS_PER_PAGE",
+    "RECOMMENDATION_COLUMNS",
     "SOURCES_PER_PAGE",
     "TABLE_COLUMNS",
     "PackContent",
@@ -64,6 +79,14 @@ PackFormat = Literal["pptx", "pdf", "docx"]
 PACK_FORMATS: tuple[str, ...] = ("pptx", "pdf", "docx")
 PACK_TITLE = "RASSO performance board pack"
 SOURCES_PER_PAGE = 6
+RECOMMENDATIONS_HEADING = "Inspection recommendations"
+RECOMMENDATIONS_PER_PAGE = 5
+RECOMMENDATION_COLUMNS = ("Recommendation", "Deadline", "Status", "Latest progress",
+                          "Evidenced by")
+#: Characters of a progress note shown on a slide or PDF page, whose table must fit one
+#: page (notes may run to 2,000 characters); the Word paper flows, so it has them whole.
+NOTE_LIMIT = 300
+NO_PROGRESS = "No progress recorded yet."
 COMMENTARY_PLACEHOLDER = "No commentary has been written for this KPI and period yet."
 TABLE_COLUMNS = ("KPI", "Period", "Value", "Change on a year earlier", "England and Wales",
                  "Variation")
@@ -100,6 +123,69 @@ class PillarSection:
 
 
 @dataclass(frozen=True)
+class RecommendationRow:
+    """One inspection recommendation as a pack shows it (RECOMMENDATION_COLUMNS)."""
+
+    rec_id: str
+    title: str
+    deadline: str
+    status: str  # the displayed status in words; overdue also says what was recorded
+    note: str  # the latest progress note, or NO_PROGRESS
+    noted: str  # "Jane Analyst, 3 October 2025", or "" with no note
+    kpis: str  # the titles of the KPIs that evidence it
+    overdue: bool
+
+    @property
+    def heading(self) -> str:
+        return f"{self.rec_id}: {self.title}"
+
+    def progress(self, limit: int | None = None) -> str:
+        """The note and who wrote it when, the note cut to ``limit`` characters."""
+        note = self.note
+        if limit is not None and len(note) > limit:
+            note = note[:limit - 1].rstrip() + "\u2026"
+        return f"{note} ({self.noted})" if self.noted else note
+
+    def cells(self, limit: int | None = None) -> tuple[str, ...]:
+        return (self.heading, self.deadline, self.status, self.progress(limit), self.kpis)
+
+
+def _day(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def recommendation_row(rec: RecommendationStatus, kpis: Mapping[str, KpiDefinition]
+                       ) -> RecommendationRow:
+    status = rec.displayed.capitalize()
+    if rec.is_overdue:
+        status += f" (deadline passed; recorded as {rec.status or NOT_STARTED})"
+    noted = ""
+    if rec.note is not None:
+        when = _day(rec.noted_at.date()) if rec.noted_at is not None else ""
+        noted = ", ".join(part for part in (rec.author or "", when) if part)
+    titles = [kpis[k].title if k in kpis else k for k in rec.kpi_ids]
+    return RecommendationRow(rec.rec_id, rec.title, _day(rec.deadline), status,
+                             rec.note or NO_PROGRESS, noted, "; ".join(titles) or "None",
+                             rec.is_overdue)
+
+
+def catalogue_recommendations(ds: Dataset, today: dt.date) -> list[RecommendationStatus]:
+    """The recommendations of a dataset's catalogue with no progress recorded.
+
+    For a pack built from a bare :class:`Dataset`, which has no database to read
+    progress notes from; a pack built from the service reads them.
+    """
+    linked: dict[str, list[str]] = {}
+    for kpi in ds.kpis.values():
+        for rec_id in kpi.recommendations:
+            linked.setdefault(rec_id, []).append(kpi.kpi_id)
+    return [RecommendationStatus(rec.rec_id, rec.title, rec.deadline,
+                                 tuple(linked.get(rec.rec_id, ())), None, None, None, None,
+                                 displayed_status(rec.deadline, None, today))
+            for rec in sorted(ds.catalogue.recommendations, key=lambda r: r.rec_id)]
+
+
+@dataclass(frozen=True)
 class PackContent:
     force: str
     force_name: str
@@ -110,6 +196,7 @@ class PackContent:
     produced: dt.date
     sections: list[PillarSection]
     kpis: list[KpiDefinition]
+    recommendations: list[RecommendationRow] = field(default_factory=list)
 
     @property
     def period_label(self) -> str:
@@ -137,13 +224,26 @@ class PackContent:
         return [self.kpis[i:i + SOURCES_PER_PAGE]
                 for i in range(0, len(self.kpis), SOURCES_PER_PAGE)]
 
+    def recommendation_pages(self) -> list[list[RecommendationRow]]:
+        rows = self.recommendations
+        return [rows[i:i + RECOMMENDATIONS_PER_PAGE]
+                for i in range(0, len(rows), RECOMMENDATIONS_PER_PAGE)]
+
+    @property
+    def recommendations_note(self) -> str:
+        return (f"Status on {_day(self.produced)}: a recommendation is overdue when its "
+                "deadline has passed and its work is not recorded as complete. The latest "
+                "progress note is shown with who recorded it and when.")
+
     def pages(self) -> int:
-        return page_count(len(self.kpis), len(self.sections))
+        return page_count(len(self.kpis), len(self.sections), len(self.recommendations))
 
 
-def page_count(kpis: int, pillars: int) -> int:
-    """Slides (or PDF pages) in a pack of ``kpis`` KPIs from ``pillars`` pillars."""
-    return 1 + pillars + kpis + math.ceil(kpis / SOURCES_PER_PAGE)
+def page_count(kpis: int, pillars: int, recommendations: int) -> int:
+    """Slides (or PDF pages) in a pack of ``kpis`` KPIs from ``pillars`` pillars, with
+    ``recommendations`` inspection recommendations."""
+    return (1 + pillars + kpis + math.ceil(recommendations / RECOMMENDATIONS_PER_PAGE)
+            + math.ceil(kpis / SOURCES_PER_PAGE))
 
 
 def select_kpis(ds: Dataset, pillars: Sequence[int] | None = None,
@@ -197,12 +297,17 @@ def pack_content(source: Source, force: str, period: dt.date, *,
                  pillars: Sequence[int] | None = None, kpis: Sequence[str] | None = None,
                  marking: str = DEFAULT_MARKING, suppress: bool = False,
                  commentary: Mapping[str, str] | None = None, images: bool = True,
-                 progress: Progress | None = None, today: dt.date | None = None
+                 progress: Progress | None = None, today: dt.date | None = None,
+                 recommendations: Sequence[RecommendationStatus] | None = None
                  ) -> PackContent:
     """Everything a pack shows, with chart PNGs rendered (unless ``images`` is False).
 
     ``commentary`` maps KPI id to the analyst's commentary for this force and period.
+    ``recommendations`` defaults to the tracker's current state, read through the
+    service (with ``today`` deciding what is overdue); a bare :class:`Dataset` has no
+    progress notes to read, so its recommendations show none.
     """
+    today = today or dt.date.today()
     ds = dataset_of(source)
     if force not in ds.area_names:
         raise KeyError(f"unknown force: {force}")
@@ -235,16 +340,25 @@ def pack_content(source: Source, force: str, period: dt.date, *,
             charts=[PackChart(exports[i], notes.get(chosen[i].kpi_id) or COMMENTARY_PLACEHOLDER,
                               pngs[i]) for i in members],
         ))
+    if recommendations is None:
+        recommendations = (recommendation_status(source.reader, today)
+                           if isinstance(source, FlightDeckService)
+                           else catalogue_recommendations(ds, today))
+    rows = [recommendation_row(r, ds.kpis) for r in recommendations]
     return PackContent(force, ds.area_names[force], period, marking, ds.is_demo, suppress,
-                       today or dt.date.today(), sections, chosen)
+                       today, sections, chosen, rows)
 
 
 def build_pack(source: Source, force: str, period: dt.date, fmt: PackFormat, *,
                pillars: Sequence[int] | None = None, kpis: Sequence[str] | None = None,
                marking: str = DEFAULT_MARKING, suppress: bool = False,
                out: Path, commentary: Mapping[str, str] | None = None,
-               progress: Progress | None = None) -> Path:
+               progress: Progress | None = None, today: dt.date | None = None,
+               recommendations: Sequence[RecommendationStatus] | None = None) -> Path:
     """Write a board pack for ``force`` and ``period`` as PPTX, PDF or DOCX to ``out``.
+
+    ``today`` (default: today) is the date produced, which decides what is overdue;
+    ``recommendations`` as for :func:`pack_content`.
 
     Raises KeyError for an unknown force, pillar or KPI, and
     :class:`kpis.export.render.RendererUnavailable` if charts cannot be drawn.
@@ -252,7 +366,8 @@ def build_pack(source: Source, force: str, period: dt.date, fmt: PackFormat, *,
     if fmt not in PACK_FORMATS:
         raise ValueError(f"unknown pack format {fmt!r}; use one of {', '.join(PACK_FORMATS)}")
     content = pack_content(source, force, period, pillars=pillars, kpis=kpis, marking=marking,
-                           suppress=suppress, commentary=commentary, progress=progress)
+                           suppress=suppress, commentary=commentary, progress=progress,
+                           today=today, recommendations=recommendations)
     if progress:
         progress(f"Writing {fmt.upper()} to {out}")
     writer = {"pptx": write_pptx, "pdf": write_pdf, "docx": write_docx}[fmt]
@@ -270,6 +385,21 @@ def _sources_text(kpi: KpiDefinition) -> tuple[str, str]:
 
 
 # --- PowerPoint ------------------------------------------------------------------------
+
+
+def _slide_table_height(rows: Sequence[Sequence[str]], widths: Sequence[float],
+                        points: float) -> float:
+    """Roughly how tall (inches) a slide table of ``rows`` is in a ``points`` font.
+
+    A character is taken as half the font size wide (generous for a sans-serif), each
+    cell has 0.1 inch of padding either side and 0.05 inch above and below.
+    """
+    total = 0.0
+    for cells in rows:
+        lines = max(max(1, math.ceil(len(text) * points / 2 / ((width - 0.2) * 72)))
+                    for text, width in zip(cells, widths, strict=True))
+        total += lines * points * 1.2 / 72 + 0.1
+    return total
 
 
 def write_pptx(content: PackContent, out: Path) -> None:
@@ -353,6 +483,31 @@ def write_pptx(content: PackContent, out: Path) -> None:
                 ("Summary", 14, True), (chart.summary, 12, False), ("", 8, False),
                 ("Commentary", 14, True), (item.commentary, 12, False),
             ])
+
+    widths = (3.3, 1.2, 1.8, 3.7, 2.5)
+    for page, group in enumerate(content.recommendation_pages()):
+        slide = new_slide(RECOMMENDATIONS_HEADING + (" (continued)" if page else ""))
+        # PowerPoint grows a row to fit its text, past the slide's foot if need be: notes
+        # are cut to what the slide holds, by an estimate of the rows' heights.
+        limit = next((n for n in (NOTE_LIMIT, NOTE_LIMIT // 2) if _slide_table_height(
+            [RECOMMENDATION_COLUMNS, *(rec.cells(n) for rec in group)], widths, 10) <= 5.3),
+            NOTE_LIMIT // 4)
+        rows = len(group) + 1
+        shape = slide.shapes.add_table(rows, len(RECOMMENDATION_COLUMNS), Inches(0.4),
+                                       Inches(1.15), Inches(12.5), Inches(0.4 * rows))
+        for column, width in enumerate(widths):
+            shape.table.columns[column].width = Inches(width)
+        for r, values in enumerate([RECOMMENDATION_COLUMNS,
+                                    *(rec.cells(limit) for rec in group)]):
+            for c, value in enumerate(values):
+                cell = shape.table.cell(r, c)
+                cell.text = value
+                for paragraph in cell.text_frame.paragraphs:
+                    for run in paragraph.runs:
+                        run.font.size = Pt(10 if r else 11)
+                        # Overdue is said in words; bold makes it stand out in greyscale.
+                        run.font.bold = r == 0 or (c == 2 and group[r - 1].overdue)
+        text(slide, 0.4, 6.55, 12.5, 0.45, [(content.recommendations_note, 10, False)])
 
     for page, group in enumerate(content.source_pages()):
         title = "Sources and definitions" + (" (continued)" if page else "")
@@ -460,6 +615,26 @@ def write_pdf(content: PackContent, out: Path) -> None:
                 para("Commentary", strong), para(item.commentary, body),
             ])
 
+    bold_cell = ParagraphStyle("bold-cell", parent=cell, fontName="Helvetica-Bold")
+    for index, group in enumerate(content.recommendation_pages()):
+        page(RECOMMENDATIONS_HEADING + (" (continued)" if index else ""))
+        # Notes are cut to fit the page, harder if the first cut still runs over.
+        for limit in (NOTE_LIMIT, NOTE_LIMIT // 2, NOTE_LIMIT // 4):
+            data = [[para(v, cell) for v in RECOMMENDATION_COLUMNS]]
+            data += [[para(v, bold_cell if c == 2 and rec.overdue else cell)
+                      for c, v in enumerate(rec.cells(limit))] for rec in group]
+            table = Table(data, colWidths=[220, 75, 115, 240, 120], repeatRows=1)
+            table.setStyle(TableStyle([
+                ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#6F777B")),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#E5E5E5")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]))
+            _, used = table.wrapOn(canvas, width - 72, height - 140)
+            if used <= height - 76 - 80:
+                break
+        table.drawOn(canvas, 36, height - 76 - used)
+        frame(36, 30, width - 72, 40, [para(content.recommendations_note, small)])
+
     for index, group in enumerate(content.source_pages()):
         page("Sources and definitions" + (" (continued)" if index else ""))
         flowables: list[Any] = []
@@ -553,6 +728,18 @@ def write_docx(content: PackContent, out: Path) -> None:
             commentary = document.add_paragraph()
             commentary.add_run("Commentary: ").bold = True
             commentary.add_run(item.commentary)
+    if content.recommendations:
+        document.add_heading(RECOMMENDATIONS_HEADING, level=1)
+        table = document.add_table(rows=1, cols=len(RECOMMENDATION_COLUMNS))
+        table.style = "Table Grid"
+        for cell, name in zip(table.rows[0].cells, RECOMMENDATION_COLUMNS, strict=True):
+            cell.text = ""
+            cell.paragraphs[0].add_run(name).bold = True
+        for rec in content.recommendations:
+            for c, (cell, value) in enumerate(zip(table.add_row().cells, rec.cells(),
+                                                  strict=True)):
+                cell.paragraphs[0].add_run(value).bold = c == 2 and rec.overdue
+        document.add_paragraph(content.recommendations_note).runs[0].font.size = Pt(9)
     document.add_heading("Sources and definitions", level=1)
     for kpi in content.kpis:
         name, detail = _sources_text(kpi)

@@ -11,6 +11,11 @@ from kpis import schema
 from kpis.catalogue import Catalogue, Measure, fetch_catalogue
 from kpis.reference import normalise_name
 
+# No file may supply figures for an earlier month: such a month is a typing slip
+# ("1025-08"), the flight deck's data starts long after, and dates before 1677 cannot
+# even be held by the pandas timestamps the pages are drawn with.
+EARLIEST_MONTH = dt.date(2000, 1, 1)
+
 
 @dataclass(frozen=True)
 class ShareRule:

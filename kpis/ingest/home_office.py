@@ -21,9 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kpis.ingest.context import IngestContext
+from kpis.ingest.context import EARLIEST_MONTH, IngestContext
 from kpis.ingest.problems import Report
-from kpis.ingest.tables import FORMULA_RULE, Table, looks_like_formula, normalise_header
+from kpis.ingest.tables import (
+    FORMULA_RULE,
+    Table,
+    looks_like_formula,
+    normalise_header,
+    parse_count,
+)
 from kpis.reference import NON_TERRITORIAL, normalise_name
 
 RAPE_CODES = ("19C", "19D", "19E", "19F", "19G", "19H")
@@ -191,7 +197,8 @@ def _common(table: Table, cols: dict[str, str], ctx: IngestContext, report: Repo
     start_year = year.per_row([-1 if s is None else s for s in starts], np.int64)
     bad_year = (start_year < 0) & territorial
     _errors_for(report, table, bad_year & ~formula["year"], year,
-                "bad financial year: write it as 2023/24 or 2023-24")
+                "bad financial year: write it as 2023/24 or 2023-24 "
+                f"(from {EARLIEST_MONTH.year}/{(EARLIEST_MONTH.year + 1) % 100:02d} on)")
     quarter = columns["quarter"]
     quarters = [_quarter_number(d) for d in quarter.distinct]
     quarter_no = quarter.per_row([0 if q is None else q for q in quarters], np.int64)
@@ -223,7 +230,8 @@ def _financial_year_start(text: str) -> int | None:
         return None
     start, end = int(match.group(1)), int(match.group(2))
     following = start + 1 if len(match.group(2)) == 4 else (start + 1) % 100
-    return start if end == following else None
+    # An earlier year is a typing slip; year 0 is not even a date ("0000/01").
+    return start if end == following and start >= EARLIEST_MONTH.year else None
 
 
 def _quarter_number(text: str) -> int | None:
@@ -236,26 +244,11 @@ def _counts(report: Report, table: Table, column: _Column, rows: np.ndarray) -> 
     values = np.full(len(column.distinct), np.nan)
     rules: list[str | None] = []
     for i, text in enumerate(column.distinct):
-        cleaned = text.replace(",", "")
-        rule = None
-        if looks_like_formula(cleaned):
-            rule = FORMULA_RULE
-        elif not cleaned:
-            rule = "blank: a count is required (write 0 for none)"
-        else:
-            try:
-                value = float(cleaned)
-            except ValueError:
-                rule = "not a number"
-            else:
-                if not np.isfinite(value):
-                    rule = "not a number"
-                elif value < 0:
-                    rule = "negative values are not allowed"
-                elif not value.is_integer():
-                    rule = "a count must be a whole number"
-                else:
-                    values[i] = value
+        # The same rules as a return's counts: no "1_000", "nan" or "1e309" (which
+        # float() would take), nothing too large to store exactly.
+        value, rule = parse_count(text)
+        if value is not None:
+            values[i] = value
         rules.append(rule)
     broken = sorted({r for r in rules if r})
     if broken:
@@ -338,7 +331,9 @@ def parse_ho_outcomes(table: Table, ctx: IngestContext, report: Report) -> pd.Da
 
 
 def _outcome_number(text: str) -> int:
-    return int(text) if text.isdigit() and int(text) in OUTCOME_TYPES else -1
+    # ASCII digits only: "²" and "⑤" are digits to str.isdigit() but not to int().
+    return int(text) if text.isascii() and text.isdigit() and int(text) in OUTCOME_TYPES \
+        else -1
 
 
 def _observations(rows: _Rows, valid: np.ndarray,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from kpis.ingest.context import IngestContext
+from kpis.ingest.context import EARLIEST_MONTH, IngestContext
 from kpis.ingest.problems import Report
 from kpis.ingest.tables import (
     FORMULA_RULE,
@@ -116,6 +116,8 @@ class _RowChecker:
             if looks_like_formula(text):
                 return None, FORMULA_RULE
             return None, "bad month: write it as YYYY-MM"
+        if month < EARLIEST_MONTH:
+            return None, f"month is too early: the first is {format_month(EARLIEST_MONTH)}"
         if month >= self.ctx.current_month:
             # A month's figures are final only once the month has ended.
             return None, (f"month is in the future or not yet ended "

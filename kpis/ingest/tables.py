@@ -34,6 +34,10 @@ from kpis.ingest.problems import Report
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 FORMULA_CELL_RULE = "spreadsheet formulas are refused: paste values only"
 FORMULA_RULE = "text starting with '=', '+', '-' or '@' is refused (formula injection)"
+# Counts are stored as DOUBLE: from 2**53 on, not every whole number can be held exactly
+# (9007199254740993 would be stored as ...992), and 1e309 is infinity.
+MAX_COUNT = 2**53
+TOO_LARGE_RULE = f"too large: a count must be below {MAX_COUNT:,}"
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 # How far down a sheet to look for a recognised header row (below title rows).
 HEADER_SEARCH_ROWS = 10
@@ -230,7 +234,13 @@ def _read_csv(path: Path, name: str, report: Report) -> pd.DataFrame | None:
 
 def _read_csv_rows(path: Path, name: str, report: Report) -> pd.DataFrame | None:
     text = path.read_text(encoding="utf-8-sig")
-    rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = [list(r) for r in reader]
+    except csv.Error as exc:  # e.g. a cell longer than the csv module's field limit
+        report.error(name, reader.line_num or None, None, None,
+                     f"cannot be read as CSV: {exc}")
+        return None
     if not rows:
         report.error(name, None, None, None, "the file is empty")
         return None
@@ -271,6 +281,13 @@ def _read_xlsx(
                     continue
                 cells.append(_cell_text(value))
             rows.append(cells)
+    except Exception as exc:
+        # Read-only mode parses each sheet's XML only as its rows are read, so a damaged
+        # sheet inside a sound zip (ParseError, and more) shows up here, not on opening.
+        raise UnreadableFile(
+            f"not a readable XLSX workbook: a sheet is damaged ({type(exc).__name__}); "
+            "open it in Excel and save it again"
+        ) from exc
     finally:
         book.close()
     if not rows:
@@ -345,6 +362,8 @@ def parse_count(text: str, allow_fraction: bool = False) -> tuple[float | None, 
     if not _NUMBER_RE.match(stripped):
         return None, "not a number"
     value = float(stripped)
+    if not value < MAX_COUNT:  # also catches infinity ("1e309")
+        return None, TOO_LARGE_RULE
     if value < 0:
         return None, "negative values are not allowed"
     if not allow_fraction and not value.is_integer():

@@ -13,7 +13,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 
-from kpis.ingest.context import IngestContext
+from kpis.ingest.context import EARLIEST_MONTH, IngestContext
 from kpis.ingest.returns import TITLES_ROW_MARKER
 from kpis.periods import format_month, month_range
 
@@ -28,6 +28,9 @@ def template_rows(
         raise ValueError(f"unknown force {force_slug!r}: use a force slug such as 'kent'")
     first = dt.date(start.year, start.month, 1)
     last = dt.date(end.year, end.month, 1)
+    if first < EARLIEST_MONTH:  # the loader would refuse every row
+        raise ValueError(f"the first month {format_month(first)} is before "
+                         f"{format_month(EARLIEST_MONTH)}, the earliest the loader accepts")
     if last < first:
         raise ValueError(f"the last month {format_month(last)} is before the first "
                          f"{format_month(first)}")

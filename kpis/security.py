@@ -1,0 +1,383 @@
+"""Users, the audit log and sign-in throttling, kept in their own DuckDB file.
+
+They live beside the flight deck's database, not in it: a sign-in writes an audit
+row, and publishing the data file for that would copy all the observations and make
+every worker reload its dataset. Writes still go through the one write path
+(``kpis.store.write_transaction``: a private copy published by atomic rename), so a
+killed process never leaves a half-written user or audit row, and every web worker
+reads the file read-only.
+
+Passwords are stored only as Argon2id hashes (argon2-cffi: the password-hashing
+competition's winner and OWASP's first recommendation, salted per password, memory
+hard), never in plain text. Failed sign-ins are counted from the audit log itself, so
+the throttle holds across worker processes and restarts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import re
+import secrets
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import argon2
+import pandas as pd
+import sqlalchemy as sa
+
+from kpis import schema
+from kpis.access import ROLES, Principal, Role
+from kpis.config import AUTH_HEADER, SecurityConfig, is_loopback
+from kpis.store import FileIdentity, Reader, file_identity, query_frame, write_transaction
+
+__all__ = [
+    "MAX_FAILURES_PER_ADDRESS",
+    "MAX_FAILURES_PER_USER",
+    "MIN_PASSWORD_LENGTH",
+    "THROTTLE_WINDOW",
+    "AuditEvent",
+    "SecurityStore",
+    "UnsecuredStart",
+    "User",
+    "UserError",
+    "check_start",
+    "security_db_path",
+]
+
+SECURITY_ENV_VAR = "FLIGHTDECK_SECURITY_DB"
+MIN_PASSWORD_LENGTH = 12
+THROTTLE_WINDOW = dt.timedelta(minutes=15)
+MAX_FAILURES_PER_USER = 5  # in the window, since that user's last successful sign-in
+MAX_FAILURES_PER_ADDRESS = 20  # in the window, whatever the user names tried
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+metadata = sa.MetaData()
+schema.meta.to_metadata(metadata)  # the write path keeps a data version in ``meta``
+audit_id_seq = sa.Sequence("audit_id_seq", metadata=metadata)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String, primary_key=True),
+    sa.Column("role", sa.String, nullable=False),
+    sa.Column("force_slug", sa.String),  # NULL: every force
+    sa.Column("display_name", sa.String, nullable=False),
+    # NULL for a user who only signs in through the single sign-on proxy.
+    sa.Column("password_hash", sa.String),
+    # Changes whenever the password, role or scope changes: it is part of the session,
+    # so every session issued before the change stops working.
+    sa.Column("session_token", sa.String, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("event_id", sa.Integer, audit_id_seq, server_default=audit_id_seq.next_value(),
+              primary_key=True),
+    sa.Column("occurred_at", sa.DateTime, nullable=False),
+    sa.Column("event", sa.String, nullable=False),
+    sa.Column("username", sa.String, nullable=False),  # who acted (or who was named)
+    sa.Column("address", sa.String, nullable=False),  # the client address, "" from the CLI
+    sa.Column("detail", sa.String, nullable=False),
+)
+
+# The audit log's event names.
+SIGN_IN = "sign-in"
+SIGN_IN_FAILED = "sign-in failed"
+SIGN_IN_THROTTLED = "sign-in throttled"
+SIGN_OUT = "sign-out"
+LOAD = "load"
+LOAD_REFUSED = "load refused"
+ROLLBACK = "rollback"
+EXPORT = "export"
+USER_ADDED = "user added"
+USER_REMOVED = "user removed"
+PASSWORD_SET = "password set"
+ROLE_SET = "role set"
+ACCESS_DENIED = "access denied"
+EVENTS: tuple[str, ...] = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, SIGN_OUT, LOAD,
+                           LOAD_REFUSED, ROLLBACK, EXPORT, USER_ADDED, USER_REMOVED,
+                           PASSWORD_SET, ROLE_SET, ACCESS_DENIED)
+
+_HASHER = argon2.PasswordHasher()  # RFC 9106 low-memory profile: Argon2id, 64 MiB, t=3
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the user does not exist, so a wrong name costs as long as a wrong
+    password and the timing does not tell which names exist."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
+
+class UserError(ValueError):
+    """A user command could not be done (the message says why)."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    role: Role
+    force_slug: str | None
+    display_name: str
+    session_token: str
+    has_password: bool
+
+    def principal(self) -> Principal:
+        return Principal(username=self.username, role=self.role, force=self.force_slug,
+                         display_name=self.display_name)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    event_id: int
+    occurred_at: dt.datetime
+    event: str
+    username: str
+    address: str
+    detail: str
+
+
+def security_db_path(db_path: Path) -> Path:
+    """The users and audit file: $FLIGHTDECK_SECURITY_DB, else beside the database."""
+    from_env = os.environ.get(SECURITY_ENV_VAR)
+    if from_env:
+        return Path(from_env).expanduser().resolve()
+    return Path(db_path).with_name(Path(db_path).stem + "-security.duckdb")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().replace(microsecond=0)
+
+
+def _check_username(username: str) -> str:
+    if not USERNAME_PATTERN.match(username or ""):
+        raise UserError(f"User name {username!r} is not valid: use 1 to 64 letters, digits "
+                        "and . _ @ - (starting with a letter or digit).")
+    return username
+
+
+def _check_role(role: str) -> Role:
+    if role not in ROLES:
+        raise UserError(f"Role {role!r} is not one of {', '.join(ROLES)}.")
+    return Role(role)
+
+
+def check_password(password: str) -> str:
+    """The password, if it is acceptable; else UserError saying why."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    if password.strip() != password or not password.isprintable():
+        raise UserError("The password must not start or end with spaces or hold control "
+                        "characters.")
+    return password
+
+
+class SecurityStore:
+    """Users and the audit log in the file at ``path`` (created on first write)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._reader: Reader | None = None
+        # Users as of one version of the file: every request looks its user up, and
+        # the file changes only when someone signs in or an account changes.
+        self._lock = threading.Lock()
+        self._cached_identity: FileIdentity | None = None
+        self._cached_users: dict[str, User] = {}
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self, statement: sa.Select) -> list[sa.Row]:
+        if not self.path.exists():
+            return []
+        if self._reader is None:
+            self._reader = Reader(self.path)
+        with self._reader.connect() as conn:
+            return list(conn.execute(statement))
+
+    def _current_users(self) -> dict[str, User]:
+        identity = file_identity(self.path) if self.path.exists() else None
+        with self._lock:
+            if identity is not None and identity == self._cached_identity:
+                return self._cached_users
+        found = {u.username: u for u in map(_user, self._read(sa.select(users)))}
+        with self._lock:
+            self._cached_identity, self._cached_users = identity, found
+        return found
+
+    def has_users(self) -> bool:
+        return bool(self._current_users())
+
+    def users(self) -> list[User]:
+        return sorted(self._current_users().values(), key=lambda u: u.username)
+
+    def user(self, username: str) -> User | None:
+        return self._current_users().get(username)
+
+    def events(self, limit: int = 500, event: str | None = None,
+               username: str | None = None) -> list[AuditEvent]:
+        """The latest audit events, newest first."""
+        statement = sa.select(audit_log).order_by(audit_log.c.event_id.desc()).limit(limit)
+        if event:
+            statement = statement.where(audit_log.c.event == event)
+        if username:
+            statement = statement.where(audit_log.c.username == username)
+        return [AuditEvent(**row._mapping) for row in self._read(statement)]
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    # ------------------------------------------------------------------ sign-in
+
+    def throttled(self, username: str, address: str, now: dt.datetime | None = None) -> bool:
+        """Too many recent failed sign-ins for this user name, or from this address."""
+        since = (now or _now()) - THROTTLE_WINDOW
+        failed = audit_log.c.event == SIGN_IN_FAILED
+        last_success = (
+            sa.select(sa.func.coalesce(sa.func.max(audit_log.c.event_id), 0))
+            .where(audit_log.c.event == SIGN_IN, audit_log.c.username == username)
+            .scalar_subquery()
+        )
+        by_user = sa.select(sa.func.count()).where(
+            failed, audit_log.c.username == username, audit_log.c.occurred_at >= since,
+            audit_log.c.event_id > last_success)
+        by_address = sa.select(sa.func.count()).where(
+            failed, audit_log.c.address == address, audit_log.c.occurred_at >= since)
+        if not self.path.exists():
+            return False
+        user_rows = self._read(by_user)
+        address_rows = self._read(by_address) if address else [(0,)]
+        return (user_rows[0][0] >= MAX_FAILURES_PER_USER
+                or address_rows[0][0] >= MAX_FAILURES_PER_ADDRESS)
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The user if the password is theirs, else None (no audit: the caller records)."""
+        user_row = self._read(sa.select(users).where(users.c.username == username))
+        stored = user_row[0].password_hash if user_row else None
+        try:
+            _HASHER.verify(stored or _dummy_hash(), password)
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return None
+        return _user(user_row[0]) if stored else None
+
+    # ------------------------------------------------------------------ writing
+
+    def record(self, event: str, username: str, detail: str = "", address: str = "",
+               at: dt.datetime | None = None) -> None:
+        """Append one event to the audit log."""
+        with write_transaction(self.path, metadata) as conn:
+            _insert_event(conn, event, username, detail, address, at)
+
+    def add_user(self, username: str, role: str, password: str | None,
+                 force_slug: str | None = None, display_name: str = "",
+                 actor: str = "", known_forces: Sequence[str] | None = None) -> User:
+        _check_username(username)
+        role_value = _check_role(role)
+        _check_force(force_slug, known_forces)
+        hashed = _HASHER.hash(check_password(password)) if password is not None else None
+        with write_transaction(self.path, metadata) as conn:
+            if conn.execute(sa.select(users.c.username).where(users.c.username == username)
+                            ).first():
+                raise UserError(f"There is already a user called {username!r}.")
+            now = _now()
+            conn.execute(sa.insert(users).values(
+                username=username, role=role_value.value, force_slug=force_slug,
+                display_name=display_name.strip() or username, password_hash=hashed,
+                session_token=secrets.token_urlsafe(16), created_at=now, updated_at=now,
+            ))
+            _insert_event(conn, USER_ADDED, actor or username,
+                          f"{username}: {role_value.value}, {force_slug or 'all forces'}")
+        user = self.user(username)
+        assert user is not None
+        return user
+
+    def remove_user(self, username: str, actor: str = "") -> None:
+        with write_transaction(self.path, metadata) as conn:
+            if not conn.execute(sa.delete(users).where(users.c.username == username)
+                                ).rowcount:
+                raise UserError(f"There is no user called {username!r}.")
+            _insert_event(conn, USER_REMOVED, actor or username, username)
+
+    def sign_out(self, username: str, address: str = "") -> None:
+        """End every session of ``username`` (a session cookie is only signed, not
+        stored, so a copy of it would otherwise live on until it expires)."""
+        with write_transaction(self.path, metadata) as conn:
+            conn.execute(sa.update(users).where(users.c.username == username).values(
+                session_token=secrets.token_urlsafe(16)))
+            _insert_event(conn, SIGN_OUT, username, "", address)
+
+    def set_password(self, username: str, password: str, actor: str = "") -> None:
+        hashed = _HASHER.hash(check_password(password))
+        self._update(username, {"password_hash": hashed}, PASSWORD_SET, username, actor)
+
+    def set_role(self, username: str, role: str, force_slug: str | None = None,
+                 actor: str = "", known_forces: Sequence[str] | None = None) -> None:
+        role_value = _check_role(role)
+        _check_force(force_slug, known_forces)
+        self._update(username, {"role": role_value.value, "force_slug": force_slug},
+                     ROLE_SET, f"{username}: {role_value.value}, {force_slug or 'all forces'}",
+                     actor)
+
+    def _update(self, username: str, values: dict[str, object], event: str, detail: str,
+                actor: str) -> None:
+        with write_transaction(self.path, metadata) as conn:
+            changed = conn.execute(
+                sa.update(users).where(users.c.username == username).values(
+                    **values, session_token=secrets.token_urlsafe(16), updated_at=_now())
+            ).rowcount
+            if not changed:
+                raise UserError(f"There is no user called {username!r}.")
+            _insert_event(conn, event, actor or username, detail)
+
+    def audit_frame(self, limit: int = 10_000) -> pd.DataFrame:
+        """The audit log as a frame (newest first), for the CLI and exports."""
+        if not self.path.exists():
+            return pd.DataFrame(columns=[c.name for c in audit_log.columns])
+        if self._reader is None:
+            self._reader = Reader(self.path)
+        with self._reader.connect() as conn:
+            return query_frame(conn, sa.select(audit_log)
+                               .order_by(audit_log.c.event_id.desc()).limit(limit))
+
+
+class UnsecuredStart(RuntimeError):
+    """Serving would expose the unsecured demonstration to the network."""
+
+
+def check_start(host: str, config: SecurityConfig, store: SecurityStore) -> None:
+    """Refuse to serve anywhere but this machine without sign-in configured."""
+    if is_loopback(host) or config.mode == AUTH_HEADER or store.has_users():
+        return
+    raise UnsecuredStart(
+        f"refusing to serve on {host}: no user accounts are set up, so the flight deck "
+        "would be open to anyone who can reach this address. Add an account first "
+        "(flightdeck users add NAME --role admin), or use single sign-on "
+        "(FLIGHTDECK_AUTH=header), or serve on 127.0.0.1 for an unsecured demonstration "
+        "on this computer only.")
+
+
+def _insert_event(conn: sa.Connection, event: str, username: str, detail: str,
+                  address: str = "", at: dt.datetime | None = None) -> None:
+    conn.execute(sa.insert(audit_log).values(
+        occurred_at=at or _now(), event=event, username=username[:200], address=address[:64],
+        detail=detail[:1000],
+    ))
+
+
+def _check_force(force_slug: str | None, known: Sequence[str] | None) -> None:
+    if force_slug is not None and known is not None and force_slug not in known:
+        raise UserError(f"There is no force {force_slug!r}: use a slug such as "
+                        f"{', '.join(sorted(known)[:3])}.")
+
+
+def _user(row: sa.Row) -> User:
+    return User(username=row.username, role=Role(row.role), force_slug=row.force_slug,
+                display_name=row.display_name, session_token=row.session_token,
+                has_password=row.password_hash is not None)

@@ -1,0 +1,384 @@
+"""Sign-in, sessions and HTTP hardening for the web app (Flask level, before Dash).
+
+Every request passes ``_authenticate`` first, so no route — pages, ``/_dash-layout``,
+``/_dash-update-component``, downloads, exports, the upload — answers without a
+signed-in user, except the login page itself and the static CSS. The principal found
+is put on ``flask.g``; ``layouts._context.service()`` hands pages and callbacks the
+service *as that principal*, which is where force scoping and roles are enforced.
+
+Three ways in:
+
+* **local accounts** (``flightdeck users ...``): the login page checks the password
+  and Flask-Login keeps the user in a signed, HttpOnly, SameSite session cookie, with
+  an absolute and an idle expiry; failed sign-ins are throttled;
+* **trusted header**: behind a single sign-on proxy, the proxy's user header, honoured
+  only from the configured proxy addresses;
+* **unsecured demonstration**: with no users configured, the app answers only
+  requests from this machine and says so on every page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dash
+import flask
+import flask_login
+from werkzeug.exceptions import HTTPException
+
+from kpis import security
+from kpis.access import Principal, demo_principal
+from kpis.config import AUTH_HEADER, SecurityConfig, is_loopback
+from kpis.security import SecurityStore, User
+
+LOG = logging.getLogger(__name__)
+
+PRINCIPAL_KEY = "principal"
+SESSION_COOKIE = "flightdeck_session"
+LOGIN_PATH = "/login"
+LOGOUT_PATH = "/logout"
+# Reachable without signing in: the login page and the stylesheets it uses.
+PUBLIC_PREFIXES = ("/assets/", "/_favicon.ico", "/favicon.ico")
+PUBLIC_PATHS = (LOGIN_PATH,)
+# Requests a browser makes for a page (redirected to sign in) rather than for data
+# (refused with 401): Dash's own endpoints all start with an underscore.
+API_PREFIXES = ("/_dash", "/_reload", "/download", "/export")
+SECRET_FILE_NAME = ".flightdeck-secret-key"
+
+
+def install(app: dash.Dash, store: SecurityStore, config: SecurityConfig) -> None:
+    """Protect every route of ``app`` and add the login and sign-out routes."""
+    server = app.server
+    server.secret_key = config.secret_key or _secret_key(store.path.parent)
+    server.config.update(
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=config.idle_minutes),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        REMEMBER_COOKIE_DURATION=dt.timedelta(0),
+        # Uploads arrive base64 encoded inside a callback request: a third larger.
+        MAX_CONTENT_LENGTH=int(config.max_upload_mb * 1024 * 1024 * 4 / 3) + 64 * 1024,
+        FLIGHTDECK_SECURITY=config,
+        FLIGHTDECK_DASH=app,
+        FLIGHTDECK_SECURITY_STORE=store,
+    )
+    manager = flask_login.LoginManager()
+    manager.session_protection = "strong"  # a session copied to another browser dies
+    manager.init_app(server)
+
+    @manager.user_loader
+    def load_user(session_id: str) -> _SessionUser | None:
+        username, _, token = session_id.rpartition(":")
+        user = _store().user(username)
+        if user is None or not secrets.compare_digest(user.session_token, token):
+            return None  # removed, or password/role changed since: sign in again
+        return _SessionUser(user)
+
+    # First of all before-request functions: Dash's own (which builds the layout on
+    # the first request) must not run for someone who has not signed in.
+    server.before_request_funcs.setdefault(None, []).insert(0, _authenticate)
+    server.after_request(_harden)
+    server.register_error_handler(Exception, _no_stack_trace)
+    server.register_error_handler(413, _too_large)
+    server.add_url_rule(LOGIN_PATH, "login", _login, methods=["GET", "POST"])
+    server.add_url_rule(LOGOUT_PATH, "logout", _logout, methods=["POST"])
+
+
+class _SessionUser(flask_login.UserMixin):
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+    def get_id(self) -> str:
+        # The token changes with the password, role or scope, ending older sessions.
+        return f"{self.user.username}:{self.user.session_token}"
+
+
+def _config() -> SecurityConfig:
+    return flask.current_app.config["FLIGHTDECK_SECURITY"]
+
+
+def _store() -> SecurityStore:
+    return flask.current_app.config["FLIGHTDECK_SECURITY_STORE"]
+
+
+def current_principal() -> Principal:
+    """Who the current request acts for (set by ``_authenticate``)."""
+    principal = flask.g.get(PRINCIPAL_KEY)
+    if principal is None:  # outside the protected request cycle (tests of a layout)
+        raise RuntimeError("no principal: the request did not pass authentication")
+    return principal
+
+
+def demo_mode() -> bool:
+    """No accounts configured: the unsecured local demonstration."""
+    return _config().mode != AUTH_HEADER and not _store().has_users()
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def _authenticate() -> flask.Response | None:
+    request = flask.request
+    path = request.path
+    if request.method == "POST" and not _same_origin():
+        return _refuse(403, "This request came from another site and was refused.")
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        return None
+    config = _config()
+    if config.mode == AUTH_HEADER:
+        principal = _from_proxy_header(config)
+        if principal is None:
+            return _refuse(401, "Sign in through your organisation's single sign-on.")
+    elif demo_mode():
+        if not is_loopback(request.remote_addr or ""):
+            return _refuse(403, "This is an unsecured demonstration: it answers only on "
+                                "this computer. Ask your administrator to set up accounts.")
+        principal = demo_principal()
+    else:
+        principal = _from_session(config)
+        if principal is None:
+            if path.startswith(API_PREFIXES) or request.method != "GET":
+                return _refuse(401, "You are not signed in, or your session has ended: sign in.")
+            return flask.redirect(f"{LOGIN_PATH}?next={_safe_next(request.full_path)}")
+    flask.g.principal = principal
+    return None
+
+
+def _from_session(config: SecurityConfig) -> Principal | None:
+    user = flask_login.current_user
+    if not user.is_authenticated:
+        return None
+    signed_in = flask.session.get("signed_in_at", 0)
+    if time.time() - signed_in > config.session_hours * 3600:
+        flask_login.logout_user()
+        flask.session.clear()
+        return None
+    return user.user.principal()
+
+
+def _from_proxy_header(config: SecurityConfig) -> Principal | None:
+    request = flask.request
+    if not config.trusts(request.remote_addr):
+        return None  # anyone can send the header: only the proxy's is believed
+    username = (request.headers.get(config.user_header) or "").strip()
+    user = _store().user(username) if username else None
+    if user is None:
+        if username:
+            _audit(security.ACCESS_DENIED, username, "signed on but has no account here")
+        return None
+    if flask.session.get("proxy_user") != username:
+        # One audit entry per browser session, not one per request.
+        flask.session.clear()
+        flask.session["proxy_user"] = username
+        flask.session.permanent = True
+        _audit(security.SIGN_IN, username, "through the single sign-on proxy")
+    return user.principal()
+
+
+def _same_origin() -> bool:
+    """A POST's Origin (when the browser sends one) must be this site: no cross-site forms."""
+    origin = flask.request.headers.get("Origin")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == flask.request.host
+
+
+def _refuse(status: int, message: str) -> flask.Response:
+    response = flask.make_response(message, status)
+    response.mimetype = "text/plain"
+    return response
+
+
+def _audit(event: str, username: str, detail: str = "") -> None:
+    try:
+        _store().record(event, username, detail, flask.request.remote_addr or "")
+    except Exception:  # the audit must not turn a sign-in into a crash; the log says why
+        LOG.exception("could not write the audit event %s for %s", event, username)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no scheme, no host): never an open redirect."""
+    target = (target or "/").rstrip("?")
+    parts = urlsplit(target)
+    # Browsers read a backslash as a slash: "/\\host" would leave the site too.
+    if (parts.scheme or parts.netloc or not target.startswith("/")
+            or target.startswith("//") or "\\" in target):
+        return "/"
+    if target.startswith(LOGIN_PATH):
+        return "/"
+    return target
+
+
+# --------------------------------------------------------------------------- login page
+
+
+def _login() -> flask.Response | str:
+    if _config().mode == AUTH_HEADER:
+        return _refuse(404, "Sign in through your organisation's single sign-on.")
+    request = flask.request
+    next_path = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return _login_page(next_path)
+    username = (request.form.get("username") or "").strip()[:64]
+    password = request.form.get("password") or ""
+    token = flask.session.get("csrf")
+    if not token or not secrets.compare_digest(token, request.form.get("csrf", "")):
+        return _login_page(next_path, "The form had expired. Please sign in again.", 400)
+    store, address = _store(), request.remote_addr or ""
+    if store.throttled(username, address):
+        _audit(security.SIGN_IN_THROTTLED, username)
+        minutes = int(security.THROTTLE_WINDOW.total_seconds() // 60)
+        return _login_page(next_path, "Too many failed sign-ins. Wait "
+                           f"{minutes} minutes and try again, or ask an administrator.", 429)
+    user = store.authenticate(username, password)
+    if user is None:
+        _audit(security.SIGN_IN_FAILED, username or "(blank)")
+        return _login_page(next_path, "The user name or password is not right.", 401)
+    flask.session.clear()  # a fresh session: nothing from before the sign-in survives
+    flask_login.login_user(_SessionUser(user))
+    flask.session.permanent = True
+    flask.session["signed_in_at"] = time.time()
+    _audit(security.SIGN_IN, user.username)
+    return flask.redirect(next_path)
+
+
+def _logout() -> flask.Response:
+    principal = flask.g.get(PRINCIPAL_KEY)
+    if principal is not None and not principal.demo and _config().mode != AUTH_HEADER:
+        _store().sign_out(principal.username, flask.request.remote_addr or "")
+    flask_login.logout_user()
+    flask.session.clear()
+    response = flask.redirect(LOGIN_PATH)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+LOGIN_TEMPLATE = """<!DOCTYPE html>
+<html lang="en-GB">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in - NOM flight deck</title>
+<link rel="stylesheet" href="/assets/00-bootstrap.min.css">
+<link rel="stylesheet" href="/assets/10-flightdeck.css">
+</head>
+<body>
+<header><nav class="navbar bg-primary" data-bs-theme="dark"><div class="container-fluid">
+<span class="navbar-brand">NOM flight deck</span></div></nav></header>
+<main id="main-content" class="container py-4" style="max-width: 32rem">
+<h1 class="h3">Sign in</h1>
+<p>The flight deck holds sensitive figures on rape and serious sexual offences. Sign in
+with the account your administrator gave you.</p>
+{% if message %}
+<div class="alert alert-danger" role="alert" id="login-error">{{ message }}</div>
+{% endif %}
+<form method="post" action="/login" novalidate>
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="next" value="{{ next_path }}">
+<div class="mb-3"><label class="form-label" for="username">User name</label>
+<input class="form-control" id="username" name="username" autocomplete="username"
+ required value="{{ username }}" autofocus></div>
+<div class="mb-3"><label class="form-label" for="password">Password</label>
+<input class="form-control" id="password" name="password" type="password"
+ autocomplete="current-password" required></div>
+<button class="btn btn-primary" type="submit" id="sign-in">Sign in</button>
+</form>
+</main>
+</body>
+</html>"""
+
+
+def _login_page(next_path: str, message: str = "", status: int = 200) -> flask.Response:
+    # One token per browser session (a second tab or a favicon fetch must not
+    # invalidate the form already on screen); signing in starts a new session.
+    token = flask.session.setdefault("csrf", secrets.token_urlsafe(24))
+    body = flask.render_template_string(
+        LOGIN_TEMPLATE, csrf=token, next_path=next_path, message=message,
+        username=(flask.request.form.get("username") or "")[:64])
+    return flask.make_response(body, status)
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def content_security_policy(script_hashes: list[str]) -> str:
+    # script_hashes as ``dash.Dash.csp_hashes`` gives them, quoted: "'sha256-...'".
+    """A policy the app works under: its own scripts and Dash's inline ones by hash.
+
+    Styles allow 'unsafe-inline' because Plotly and React set element styles; sparkline
+    images are data: URIs. Nothing is loaded from another site, and nobody may frame
+    the app (clickjacking).
+    """
+    scripts = " ".join(script_hashes)  # Dash gives them quoted: 'sha256-...'
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src 'self' {scripts}".strip(),
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def _harden(response: flask.Response) -> flask.Response:
+    headers = response.headers
+    dash_app = flask.current_app.config.get("FLIGHTDECK_DASH")
+    if dash_app is not None:
+        # Worked out per response: Dash adds inline scripts (its page router's
+        # clientside callback) on the first page request, after the app is built.
+        headers.setdefault("Content-Security-Policy",
+                           content_security_policy(list(dash_app.csp_hashes())))
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if _config().secure_cookies:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if not flask.request.path.startswith(("/assets/", "/_dash-component-suites/")):
+        # Figures about named forces must not linger in shared or browser caches.
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _no_stack_trace(error: Exception) -> flask.Response | HTTPException:
+    """Any fault: a short message and a reference to the server log, never a trace."""
+    if isinstance(error, HTTPException):
+        return error
+    reference = uuid.uuid4().hex[:8]
+    LOG.exception("unhandled error %s on %s %s", reference, flask.request.method,
+                  flask.request.path)
+    return _refuse(500, f"Something went wrong on the server (reference {reference}). "
+                        "Nothing was changed. Tell your analyst team if it keeps happening.")
+
+
+def _too_large(_: Exception) -> flask.Response:
+    limit = _config().max_upload_mb
+    return _refuse(413, f"That is too much to send at once: files of up to {limit} MB "
+                        "can be uploaded.")
+
+
+def _secret_key(folder: Path) -> str:
+    """The key that signs session cookies: generated once, kept private beside the data."""
+    path = folder / SECRET_FILE_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_hex(32))
+    return path.read_text(encoding="ascii").strip()

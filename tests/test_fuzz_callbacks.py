@@ -1,0 +1,295 @@
+"""Fuzz every server-side Dash callback through the real endpoint (issue #7).
+
+Each callback the app declares (read from ``/_dash-dependencies``, as the browser
+reads it) is sent hypothesis-generated values for every input and state through
+``POST /_dash-update-component`` on the Flask test client of ``app.create_app``.
+A browser only ever sends what the page's components hold, but anyone can post to
+the endpoint: whatever arrives, the answer must be 200 (an update), 204 (nothing to
+update) or a short 4xx, never a 500 and never a Python traceback.
+
+The app runs over a private copy of the demonstration database, because some
+callbacks write (commentary, recommendation progress, uploads and loads).
+Chromium is pointed at a path that does not exist, so a pack request that gets past
+validation ends in the page's own "charts cannot be drawn" message in milliseconds
+instead of drawing charts for seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import string
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app import create_app
+from kpis.config import NATIONAL_SLUG
+from layouts._ids import PAGE_ERROR
+
+ENDPOINT = "/_dash-update-component"
+# Reproducible in CI: the same examples every run, and no .hypothesis folder.
+FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+EXAMPLES_PER_CALLBACK = 25
+# A clear refusal is short; a page of HTML or a dump of state is not.
+MAX_ERROR_BODY = 500
+
+# Values a real page would send, so that fuzzing reaches past the first type check
+# into the code that does the work; mixed with arbitrary JSON below.
+FORCES = ["kent", "avon-and-somerset", "metropolitan-police", NATIONAL_SLUG]
+PERIODS = ["2025-08", "2025-09", "2019-04", "2025-13", "9999-99", "0000-01", "2025-9",
+           "1900-01", "2099-12"]
+KPIS = ["ho_rape_charge_rate", "cps_referrals", "device_return_days", "no_such_kpi"]
+PATHS = ["/", "/pillar/1", "/pillar/6", "/pillar/0", "/pillar/x", "/kpi/ho_rape_charge_rate",
+         "/kpi/../../etc/passwd", "/compare", "/definitions", "/data", "/upload",
+         "/recommendations", "/scrutiny", "/board-pack", "/no-such-page"]
+QUERY_KEYS = ["force", "period", "comparator", "kpi", "group", "view", "rebase", "since", "q",
+              "kpi_id", "number"]
+
+
+def json_values() -> st.SearchStrategy[Any]:
+    """Anything a JSON body can carry, including NaN, huge numbers and deep nesting."""
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.integers(min_value=2**63),
+        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
+        st.text(min_size=2000, max_size=5000, alphabet=string.printable).map(str),
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+        max_leaves=8,
+    )
+
+
+def query_strings() -> st.SearchStrategy[str | None]:
+    """Location ``search`` values: well-formed with odd values, and plain malformed."""
+    value = st.one_of(st.sampled_from(FORCES + PERIODS + KPIS + ["region", "funnel", "x"]),
+                      st.text(max_size=20))
+    pairs = st.lists(st.tuples(st.sampled_from(QUERY_KEYS), value), max_size=5)
+    return st.one_of(
+        st.none(), st.just(""),
+        pairs.map(lambda p: "?" + urlencode(p)),
+        st.sampled_from(["?force=../../etc&period=9999-99", "?force=kent&force=essex",
+                         "?%%%", "?=", "?&&&", "?period=2025-08-01T00:00",
+                         "?force=%00&period=%ff", "?comparator[]=1", "force=kent",
+                         "?q=" + "x" * 5000, "?rebase=adoption&kpi_id=nope"]),
+        st.text(max_size=40).map(lambda t: "?" + t),
+        st.text(max_size=40),
+    )
+
+
+def pathnames() -> st.SearchStrategy[str | None]:
+    return st.one_of(st.none(), st.sampled_from(PATHS),
+                     st.text(max_size=40).map(lambda t: "/" + t),
+                     st.text(max_size=40), st.just("/" + "a/" * 500))
+
+
+def data_urls() -> st.SearchStrategy[Any]:
+    """``dcc.Upload`` contents: data URLs of odd bytes, and strings that are not data URLs."""
+    payload = st.one_of(
+        st.binary(max_size=300),
+        st.sampled_from([b"force,month,measure,value\nkent,2025-08,rape_reports,10\n",
+                         b"force,month\n=1+1,2025-08\n", b"\xef\xbb\xbfforce;month\r\n"]),
+    )
+    url = payload.map(lambda b: "data:text/csv;base64," + base64.b64encode(b).decode())
+    bad = st.sampled_from(["", "data:text/csv;base64", "data:,", "data:text/csv;base64,!!!",
+                           "no comma here", "data:text/csv;base64,QUJD="])
+    return st.lists(st.one_of(url, bad, json_values()), max_size=3)
+
+
+def file_names() -> st.SearchStrategy[Any]:
+    name = st.one_of(st.sampled_from(["r.csv", "r.xlsx", "..", ".", "../../etc/passwd", "",
+                                      "/tmp/x.csv", "a\x00b.csv", "c:\\x.csv", "r.xls"]),
+                     st.text(max_size=30))
+    return st.lists(st.one_of(name, json_values()), max_size=3)
+
+
+def realistic(component: str, prop: str) -> st.SearchStrategy[Any]:
+    """Values of the kind the component holds, for the properties we know."""
+    known: dict[tuple[str, str], st.SearchStrategy[Any]] = {
+        ("control-force", "value"): st.sampled_from(FORCES),
+        ("control-period", "value"): st.sampled_from(PERIODS),
+        ("control-comparator", "value"): st.sampled_from(["national", "region", "nope"]),
+        ("compare-kpi", "value"): st.sampled_from(KPIS),
+        ("compare-group", "value"): st.sampled_from(["london", NATIONAL_SLUG, "x"]),
+        ("compare-view", "value"): st.sampled_from(["bars", "funnel", "pie"]),
+        ("scrutiny-since", "value"): st.sampled_from(PERIODS),
+        ("scrutiny-format", "value"): st.sampled_from(["pptx", "pdf", "docx", "exe"]),
+        ("pack-format", "value"): st.sampled_from(["pptx", "pdf", "docx", "exe"]),
+        ("pack-pillars", "value"): st.lists(st.integers(min_value=-1, max_value=8), max_size=7),
+        ("pack-marking", "value"): st.sampled_from(["OFFICIAL", "", " ", "=cmd|' /C calc'!A0"]),
+        ("pack-suppress", "value"): st.sampled_from([[], ["on"]]),
+        ("kpi-rebase", "value"): st.sampled_from([[], ["on"]]),
+        ("progress-recommendation", "value"): st.sampled_from(["R1", "R5", "R99", ""]),
+        ("progress-status", "value"): st.sampled_from(["in progress", "complete", "overdue",
+                                                       "not started", ""]),
+        ("upload-files", "contents"): data_urls(),
+        ("upload-files", "filename"): file_names(),
+        ("upload-token", "data"): st.one_of(st.text(max_size=70),
+                                            st.sampled_from(["a" * 24, "../" * 8, "."])),
+    }
+    if prop == "n_clicks":
+        return st.one_of(st.integers(min_value=-1, max_value=2**40), st.none())
+    if prop == "pathname":
+        return pathnames()
+    if prop == "search":
+        return query_strings()
+    return known.get((component, prop), st.text(max_size=60))
+
+
+def values_for(component: str, prop: str) -> st.SearchStrategy[Any]:
+    return st.one_of(realistic(component, prop), json_values())
+
+
+@pytest.fixture(scope="module")
+def fuzz_db(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private, writable copy of the demonstration database for this module."""
+    path = tmp_path_factory.mktemp("fuzz-callbacks") / "flightdeck.duckdb"
+    shutil.copyfile(demo_db_readonly, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(fuzz_db: Path) -> Iterator[Any]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLIGHTDECK_CHROMIUM", str(fuzz_db.parent / "no-chromium-here"))
+        patch.delenv("BROWSER_PATH", raising=False)
+        app = create_app(fuzz_db)
+        yield app.server.test_client()
+
+
+@pytest.fixture(scope="module")
+def server_callbacks(client: Any) -> list[dict[str, Any]]:
+    """Every callback the server runs (clientside ones never reach it), each once."""
+    response = client.get("/_dash-dependencies")
+    assert response.status_code == 200
+    found: dict[str, dict[str, Any]] = {}
+    for dependency in response.get_json():
+        if dependency.get("clientside_function") is None:
+            found.setdefault(dependency["output"], dependency)
+    return list(found.values())
+
+
+# ------------------------------------------------------------------ building a request
+
+
+def _parse_id(text: str) -> str | dict[str, Any]:
+    return json.loads(text) if text.startswith("{") else text
+
+
+def _output_specs(output: str) -> list[tuple[str | dict[str, Any], str]]:
+    """``..a.b...c.d..`` (or ``a.b``) as (id, property) pairs."""
+    parts = output[2:-2].split("...") if output.startswith("..") else [output]
+    specs = []
+    for part in parts:
+        component, _, prop = part.rpartition(".")
+        specs.append((_parse_id(component), prop))
+    return specs
+
+
+def _wildcard(component: dict[str, Any]) -> str | None:
+    for value in component.values():
+        if isinstance(value, list) and value and value[0] in ("MATCH", "ALL", "ALLSMALLER"):
+            return str(value[0])
+    return None
+
+
+def _concrete(component: dict[str, Any], value: Any) -> dict[str, Any]:
+    return {k: (value if isinstance(v, list) else v) for k, v in component.items()}
+
+
+def build_payload(dependency: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
+    """A request as the renderer builds it, with drawn values for every input and state.
+
+    Pattern-matching ids get concrete keys: one drawn key shared by every MATCH id
+    (the renderer sends one block's components), a drawn list of keys for ALL ids
+    (outputs and states listing the same components, as the renderer does).
+    """
+    key_values = st.one_of(st.sampled_from(["ho_rape_charge_rate|kent|2025-08",
+                                            "ho_rape_charge_rate|kent|2025-09", "a|b",
+                                            "a|b|c|d", "", "|||"]),
+                           st.text(max_size=30), st.integers())
+    match_key = data.draw(key_values, label="MATCH key")
+    all_keys = data.draw(st.lists(st.one_of(st.sampled_from([*KPIS, 1, 2]), key_values),
+                                  max_size=4), label="ALL keys")
+
+    def expand(component: str | dict[str, Any], prop: str, with_value: bool) -> Any:
+        def item(concrete: str | dict[str, Any]) -> dict[str, Any]:
+            entry: dict[str, Any] = {"id": concrete, "property": prop}
+            if with_value:
+                name = concrete if isinstance(concrete, str) else str(concrete.get("type"))
+                entry["value"] = (concrete if prop == "id" and data.draw(st.booleans())
+                                  else data.draw(values_for(name, prop),
+                                                 label=f"{name}.{prop}"))
+            return entry
+
+        if isinstance(component, dict):
+            kind = _wildcard(component)
+            if kind == "MATCH":
+                return item(_concrete(component, match_key))
+            if kind is not None:
+                return [item(_concrete(component, key)) for key in all_keys]
+        return item(component)
+
+    inputs = [expand(_parse_id(i["id"]), i["property"], True) for i in dependency["inputs"]]
+    state = [expand(_parse_id(s["id"]), s["property"], True) for s in dependency["state"]]
+    outputs = [expand(c, p, False) for c, p in _output_specs(dependency["output"])]
+    changed = [f"{json.dumps(i['id'], separators=(',', ':')) if isinstance(i['id'], dict) else i['id']}.{i['property']}"  # noqa: E501
+               for i in inputs if isinstance(i, dict)]
+    return {"output": dependency["output"],
+            "outputs": outputs if len(outputs) > 1 or dependency["output"].startswith("..")
+            else outputs[0],
+            "inputs": inputs, "state": state, "changedPropIds": changed}
+
+
+def assert_clear_answer(response: Any, dependency: dict[str, Any]) -> None:
+    body = response.get_data(as_text=True)
+    where = f"callback {dependency['output']}: HTTP {response.status_code}\n{body[:2000]}"
+    assert "Traceback" not in body, where
+    # A page whose layout failed says "Something went wrong" in the page (a 200).
+    assert PAGE_ERROR not in body, where
+    assert response.status_code in (200, 204) or (
+        400 <= response.status_code < 500 and len(body) <= MAX_ERROR_BODY
+    ), where
+
+
+# ------------------------------------------------------------------ the tests
+
+
+def test_every_server_callback_is_found(server_callbacks: list[dict[str, Any]]) -> None:
+    """The enumeration the fuzzing relies on sees the app's callbacks."""
+    outputs = " ".join(d["output"] for d in server_callbacks)
+    for expected in ("_pages_content.children", "upload-report.children",
+                     "upload-result.children", "pack-download.data", "scrutiny-download.data",
+                     "recommendations-table-holder.children", "commentary-current",
+                     "definition-entry", "nav-home.href", "url.search"):
+        assert expected in outputs, expected
+    assert len(server_callbacks) >= 12
+
+
+def fuzz_callback(client: Any, dependency: dict[str, Any], examples: int) -> None:
+    """Send ``examples`` fuzzed requests to one callback; fail on an unclear answer."""
+
+    @settings(FUZZ, max_examples=examples)
+    @given(data=st.data())
+    def fuzz(data: st.DataObject) -> None:
+        response = client.post(ENDPOINT, json=build_payload(dependency, data))
+        assert_clear_answer(response, dependency)
+
+    fuzz()
+
+
+def test_every_callback_answers_fuzzed_inputs_clearly(
+    client: Any, server_callbacks: list[dict[str, Any]]
+) -> None:
+    for dependency in server_callbacks:
+        fuzz_callback(client, dependency, EXAMPLES_PER_CALLBACK)

@@ -1,0 +1,445 @@
+"""Sign-in, roles, force scoping and HTTP hardening, through the real Flask app.
+
+Requests go through the app's own WSGI stack (Flask's test client) over a real demo
+database with real accounts (``ACCOUNTS`` in conftest). Dash callbacks are called the
+way the browser calls them: a JSON POST to ``/_dash-update-component``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dash
+import pytest
+from flask.testing import FlaskClient
+
+import app as webapp
+from kpis.security import SecurityStore, security_db_path
+from tests.conftest import ACCOUNTS, PROJECT_ROOT
+
+BASE = "https://flightdeck.test"  # cookies are Secure: the test client must speak https
+PAGES_OUTPUT = ".._pages_content.children..._pages_store.data.."
+
+
+@pytest.fixture
+def secured_app(secured_db: Path) -> Iterator[dash.Dash]:
+    yield webapp.create_app(secured_db)
+
+
+def client_of(app: dash.Dash, address: str = "127.0.0.1") -> FlaskClient:
+    client = app.server.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def csrf_token(client: FlaskClient) -> str:
+    page = client.get(f"{BASE}/login")
+    found = re.search(rb'name="csrf" value="([^"]+)"', page.data)
+    assert found, page.data[:500]
+    return found.group(1).decode()
+
+
+def sign_in(client: FlaskClient, username: str, password: str | None = None,
+            next_path: str = "/") -> Any:
+    password = ACCOUNTS[username][2] if password is None else password
+    return client.post(f"{BASE}/login", data={
+        "username": username, "password": password, "csrf": csrf_token(client),
+        "next": next_path})
+
+
+def signed_in(app: dash.Dash, username: str) -> FlaskClient:
+    client = client_of(app)
+    response = sign_in(client, username)
+    assert response.status_code == 302, response.data
+    return client
+
+
+def render_page(client: FlaskClient, path: str, search: str = "",
+                headers: dict[str, str] | None = None) -> Any:
+    """Ask for a page the way the browser's page router does (a crafted request can
+    name any path and query)."""
+    return client.post(f"{BASE}/_dash-update-component", headers=headers, json={
+        "output": PAGES_OUTPUT,
+        "outputs": [{"id": "_pages_content", "property": "children"},
+                    {"id": "_pages_store", "property": "data"}],
+        "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                   {"id": "_pages_location", "property": "search", "value": search}],
+        "changedPropIds": ["_pages_location.pathname"], "state": [],
+    })
+
+
+def audit_events(db: Path, event: str) -> list[str]:
+    store = SecurityStore(security_db_path(db))
+    try:
+        return [e.username for e in store.events(event=event)]
+    finally:
+        store.close()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def concrete_urls(app: dash.Dash) -> list[str]:
+    """Every route of the app, with sample values for its variable parts."""
+    urls = []
+    for rule in app.server.url_map.iter_rules():
+        url = re.sub(r"<(?:[^:>]+:)?path>", "dash/dash-renderer/build/dash_renderer.min.js",
+                     rule.rule)
+        url = re.sub(r"<[^>]+>", "ho_rape_charge_rate", url)
+        urls.append(url)
+    return sorted(set(urls))
+
+
+def test_every_route_is_refused_without_a_session(secured_app: dash.Dash) -> None:
+    client = client_of(secured_app)
+    urls = [
+        *concrete_urls(secured_app),
+        "/", "/kpi/ho_rape_charge_rate", "/compare?force=kent", "/upload", "/audit",
+        "/board-pack", "/scrutiny", "/_dash-layout", "/_dash-dependencies",
+        "/download/chart/spc/ho_rape_charge_rate.png?force=kent",
+        "/download/chart/spc/ho_rape_charge_rate.csv?force=kent",
+    ]
+    public = ("/login", "/assets/", "/_favicon.ico", "/favicon.ico")
+    checked = 0
+    for url in urls:
+        if url.startswith(public):
+            continue
+        for method in (client.get, client.post):
+            response = method(f"{BASE}{url}")
+            checked += 1
+            if response.status_code == 302:
+                assert response.headers["Location"].startswith("/login"), url
+            else:
+                assert response.status_code in (401, 403, 405), (url, response.status_code)
+            # Nothing of the app: no force names, KPI titles or Dash components.
+            for leak in (b"Kent", b"Rape charge", b'"props"', b"function("):
+                assert leak not in response.data, (url, leak)
+    callback = render_page(client, "/kpi/ho_rape_charge_rate", "?force=kent")
+    assert callback.status_code == 401
+    assert "/_dash-update-component" in urls and checked > 30
+
+
+def test_sign_in_sets_a_secure_httponly_samesite_cookie_that_expires(
+        secured_app: dash.Dash) -> None:
+    client = client_of(secured_app)
+    response = sign_in(client, "viewer", next_path="/compare?force=kent")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/compare?force=kent"
+    cookie = next(c for c in response.headers.getlist("Set-Cookie")
+                  if c.startswith("flightdeck_session="))
+    for flag in ("Secure", "HttpOnly", "SameSite=Lax", "Expires="):
+        assert flag in cookie, cookie
+    assert client.get(f"{BASE}/_dash-layout").status_code == 200
+
+
+def test_a_wrong_password_is_refused_and_written_to_the_audit_log(
+        secured_app: dash.Dash, secured_db: Path) -> None:
+    client = client_of(secured_app)
+    response = sign_in(client, "viewer", "not the password")
+    assert response.status_code == 401
+    assert b"not right" in response.data
+    assert client.get(f"{BASE}/_dash-layout").status_code == 401
+    assert audit_events(secured_db, "sign-in failed") == ["viewer"]
+
+
+def test_repeated_failed_sign_ins_are_throttled_even_with_the_right_password(
+        secured_app: dash.Dash, secured_db: Path) -> None:
+    client = client_of(secured_app)
+    for _ in range(5):
+        assert sign_in(client, "analyst", "guessing wrongly").status_code == 401
+    throttled = sign_in(client, "analyst")  # the right password, too late
+    assert throttled.status_code == 429
+    assert b"Too many failed sign-ins" in throttled.data
+    assert client.get(f"{BASE}/_dash-layout").status_code == 401
+    assert audit_events(secured_db, "sign-in throttled") == ["analyst"]
+    # Another account is not locked out by someone guessing this one's password.
+    assert sign_in(client_of(secured_app), "viewer").status_code == 302
+
+
+def test_signing_out_ends_the_session_and_copies_of_its_cookie(
+        secured_app: dash.Dash, secured_db: Path) -> None:
+    client = signed_in(secured_app, "viewer")
+    copied = client.get_cookie("flightdeck_session", domain="flightdeck.test").value
+    response = client.post(f"{BASE}/logout")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert client.get(f"{BASE}/_dash-layout").status_code == 401
+    replay = client_of(secured_app)
+    replay.set_cookie("flightdeck_session", copied, domain="flightdeck.test")
+    assert replay.get(f"{BASE}/_dash-layout").status_code == 401
+    assert audit_events(secured_db, "sign-out") == ["viewer"]
+
+
+def test_changing_a_password_ends_the_users_sessions(secured_app: dash.Dash,
+                                                    secured_db: Path) -> None:
+    client = signed_in(secured_app, "viewer")
+    SecurityStore(security_db_path(secured_db)).set_password("viewer", "a new password 2")
+    assert client.get(f"{BASE}/_dash-layout").status_code == 401
+
+
+def test_login_never_redirects_to_another_site(secured_app: dash.Dash) -> None:
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        response = sign_in(client_of(secured_app), "viewer", next_path=target)
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/", target
+
+
+def test_a_cross_site_post_is_refused(secured_app: dash.Dash) -> None:
+    client = signed_in(secured_app, "analyst")
+    response = client.post(f"{BASE}/_dash-update-component", json={},
+                           headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403
+
+
+# --------------------------------------------------------------------------- scoping
+
+
+OTHER_FORCES = (b"Essex", b"Surrey", b"Greater Manchester", b"Metropolitan Police")
+
+
+@pytest.mark.parametrize("path", ["/", "/compare", "/kpi/ho_rape_charge_rate", "/pillar/1",
+                                  "/scrutiny", "/data"])
+def test_a_scoped_user_crafting_a_request_for_another_force_gets_nothing_of_it(
+        secured_app: dash.Dash, path: str) -> None:
+    search = "?force=essex&group=region-east-of-england&kpi=ho_rape_charge_rate"
+    scoped = render_page(signed_in(secured_app, "kent-analyst"), path, search)
+    everyone = render_page(signed_in(secured_app, "analyst"), path, search)
+    assert scoped.status_code == everyone.status_code == 200
+    # The same request by an analyst who covers every force does show other forces:
+    # the scoped response lacks them because of the scope, not by accident.
+    assert any(name in everyone.data for name in OTHER_FORCES), path
+    assert not any(name in scoped.data for name in OTHER_FORCES), path
+
+
+def test_a_scoped_user_cannot_export_or_download_another_forces_figures(
+        secured_app: dash.Dash) -> None:
+    client = signed_in(secured_app, "kent-analyst")
+    own = client.get(f"{BASE}/download/chart/spc/ho_rape_charge_rate.csv?force=kent")
+    assert own.status_code == 200 and b"Kent" in own.data
+    other = client.get(f"{BASE}/download/chart/spc/ho_rape_charge_rate.csv?force=essex")
+    assert other.status_code in (403, 404)
+    assert b"Essex" not in other.data or b"limited to Kent" in other.data
+
+
+def test_a_viewer_cannot_download_exports(secured_app: dash.Dash) -> None:
+    page = "/kpi/ho_rape_charge_rate"
+    assert b"chart-download-png" in render_page(signed_in(secured_app, "analyst"), page).data
+    client = signed_in(secured_app, "viewer")
+    assert b"chart-download-png" not in render_page(client, page).data
+    response = client.get(f"{BASE}/download/chart/spc/ho_rape_charge_rate.csv?force=kent")
+    assert response.status_code == 403
+    assert b"analyst" in response.data
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def commentary_request(kpi: str, area: str, month: str, text: str) -> dict[str, Any]:
+    key = f"{kpi}|{area}|{month}"
+    return {
+        "output": json.dumps({"type": "commentary-current", "key": "MATCH"}),
+        "outputs": [{"id": {"type": "commentary-current", "key": key}, "property": "children"},
+                    {"id": {"type": "commentary-message", "key": key}, "property": "children"}],
+        "inputs": [{"id": {"type": "commentary-save", "key": key}, "property": "n_clicks",
+                    "value": 1}],
+        "state": [{"id": {"type": "commentary-text", "key": key}, "property": "value",
+                   "value": text},
+                  {"id": {"type": "commentary-author", "key": key}, "property": "value",
+                   "value": "Someone Else"}],
+        "changedPropIds": [json.dumps({"key": key, "type": "commentary-save"},
+                                      separators=(",", ":")) + ".n_clicks"],
+    }
+
+
+def callback_output(app: dash.Dash, output_id: str) -> str:
+    """The ``output`` string Dash uses for the callback writing to ``output_id``."""
+    for name in app.callback_map:
+        if output_id in name:
+            return name
+    raise AssertionError(f"no callback writes {output_id}")
+
+
+def test_a_viewer_cannot_write_commentary_and_the_database_is_untouched(
+        secured_app: dash.Dash, secured_db: Path) -> None:
+    before = digest(secured_db)
+    request = commentary_request("ho_rape_charge_rate", "kent", "2025-09", "Viewer's note")
+    request["output"] = callback_output(secured_app, '"type":"commentary-current"')
+    response = signed_in(secured_app, "viewer").post(f"{BASE}/_dash-update-component",
+                                                     json=request)
+    assert response.status_code == 200
+    assert b"Not saved" in response.data and b"analyst role" in response.data
+    assert digest(secured_db) == before
+
+
+def test_a_scoped_analyst_writes_commentary_for_their_force_only_signed_with_their_name(
+        secured_app: dash.Dash, secured_db: Path) -> None:
+    client = signed_in(secured_app, "kent-analyst")
+    output = callback_output(secured_app, '"type":"commentary-current"')
+    other = commentary_request("ho_rape_charge_rate", "essex", "2025-09", "About Essex")
+    other["output"] = output
+    refused = client.post(f"{BASE}/_dash-update-component", json=other)
+    assert b"Not saved" in refused.data
+    own = commentary_request("ho_rape_charge_rate", "kent", "2025-09", "About Kent")
+    own["output"] = output
+    saved = client.post(f"{BASE}/_dash-update-component", json=own)
+    assert b"Commentary saved" in saved.data
+    # Signed by the account, not by whatever name the request carried.
+    assert b"Kent-Analyst" in saved.data and b"Someone Else" not in saved.data
+
+
+def test_a_viewer_cannot_load_roll_back_or_record_progress(secured_db: Path) -> None:
+    from kpis.access import AccessDenied
+    from kpis.security import SecurityStore
+    from kpis.service import FlightDeckService
+
+    viewer = SecurityStore(security_db_path(secured_db)).user("viewer")
+    assert viewer is not None
+    service = FlightDeckService(secured_db).for_principal(viewer.principal(), "10.0.0.9")
+    before = digest(secured_db)
+    load_id = int(service.dataset().loads["load_id"].max())
+    with pytest.raises(AccessDenied, match="analyst role"):
+        service.rollback(load_id)
+    with pytest.raises(AccessDenied, match="analyst role"):
+        service.load([PROJECT_ROOT / "README.md"])
+    with pytest.raises(AccessDenied, match="analyst role"):
+        service.record_progress("R1", "complete", "Done", "Viewer")
+    with pytest.raises(AccessDenied, match="analyst role"):
+        service.write_commentary("ho_rape_charge_rate", "kent", "2025-09", "Note")
+    assert digest(secured_db) == before
+    assert audit_events(secured_db, "access denied").count("viewer") == 4
+
+
+def test_the_upload_page_tells_a_viewer_it_needs_the_analyst_role(
+        secured_app: dash.Dash) -> None:
+    response = render_page(signed_in(secured_app, "viewer"), "/upload")
+    assert b"upload-not-allowed" in response.data
+    assert b"upload-files" not in response.data
+
+
+def test_the_audit_log_is_for_admins_only(secured_app: dash.Dash) -> None:
+    admin = render_page(signed_in(secured_app, "admin"), "/audit")
+    assert b"audit-table" in admin.data and b"sign-in" in admin.data
+    analyst = render_page(signed_in(secured_app, "analyst"), "/audit")
+    assert b"audit-not-allowed" in analyst.data and b"audit-table" not in analyst.data
+
+
+# --------------------------------------------------------------------------- hardening
+
+
+def test_security_headers_are_on_every_response(secured_app: dash.Dash) -> None:
+    client = signed_in(secured_app, "viewer")
+    for url in ("/login", "/", "/_dash-layout", "/assets/10-flightdeck.css"):
+        headers = client.get(f"{BASE}{url}").headers
+        policy = headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-eval" not in policy and "script-src 'self' 'sha256-" in policy
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "same-origin"
+    assert client.get(f"{BASE}/_dash-layout").headers["Cache-Control"] == "no-store"
+
+
+def test_a_fault_shows_a_short_message_and_no_stack_trace(secured_app: dash.Dash) -> None:
+    client = signed_in(secured_app, "viewer")
+    response = client.post(f"{BASE}/_dash-update-component",
+                           json={"output": PAGES_OUTPUT, "outputs": [], "inputs": []})
+    assert response.status_code == 500
+    assert b"Something went wrong" in response.data
+    for leak in (b"Traceback", b"File \"", b".py", b"IndexError"):
+        assert leak not in response.data
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(
+        secured_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLIGHTDECK_MAX_UPLOAD_MB", "1")
+    client = signed_in(webapp.create_app(secured_db), "analyst")
+    response = client.post(f"{BASE}/_dash-update-component", data=b"x" * (2 * 1024 * 1024),
+                           content_type="application/json")
+    assert response.status_code == 413
+    assert b"up to 1 MB" in response.data
+
+
+# --------------------------------------------------------------------------- demo mode
+
+
+def test_the_unsecured_demonstration_answers_only_this_computer(demo_db: Path) -> None:
+    app = webapp.create_app(demo_db)
+    local = render_page(client_of(app), "/")
+    assert local.status_code == 200 and b"UNSECURED DEMONSTRATION" not in local.data
+    layout = client_of(app).get(f"{BASE}/_dash-layout")
+    assert b"UNSECURED DEMONSTRATION" in layout.data
+    remote = client_of(app, "192.0.2.7").get(f"{BASE}/_dash-layout")
+    assert remote.status_code == 403
+    assert b"unsecured demonstration" in remote.data
+
+
+def test_the_app_refuses_to_start_unsecured_on_a_network_address(demo_db: Path) -> None:
+    env = {"FLIGHTDECK_DB": str(demo_db), "FLIGHTDECK_HOST": "0.0.0.0",
+           "FLIGHTDECK_PORT": "0", "PATH": "/usr/bin:/bin"}
+    started = subprocess.run([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode != 0
+    assert "refusing to serve on 0.0.0.0" in started.stderr
+    cli = subprocess.run([sys.executable, "-m", "kpis.cli", "serve", "--db", str(demo_db),
+                          "--host", "10.1.2.3"], cwd=PROJECT_ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode != 0 and "no user accounts are set up" in cli.stderr
+
+
+def test_gunicorn_refuses_an_unsecured_network_bind(demo_db: Path) -> None:
+    script = (
+        "import runpy; conf = runpy.run_path('gunicorn.conf.py'); conf['on_starting'](None)"
+    )
+    env = {"FLIGHTDECK_DB": str(demo_db), "FLIGHTDECK_BIND": "0.0.0.0:8050",
+           "PATH": "/usr/bin:/bin"}
+    refused = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "refusing to serve on 0.0.0.0" in refused.stderr
+    env["FLIGHTDECK_BIND"] = "127.0.0.1:8050"
+    local = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert local.returncode == 0, local.stderr
+
+
+def test_starting_on_a_network_address_is_allowed_once_accounts_exist(
+        secured_db: Path) -> None:
+    from kpis.config import SecurityConfig
+    from kpis.security import UnsecuredStart, check_start
+
+    store = SecurityStore(security_db_path(secured_db))
+    check_start("0.0.0.0", SecurityConfig(), store)  # accounts exist: no refusal
+    empty = SecurityStore(secured_db.with_name("nobody.duckdb"))
+    with pytest.raises(UnsecuredStart):
+        check_start("0.0.0.0", SecurityConfig(), empty)
+    check_start("127.0.0.1", SecurityConfig(), empty)
+
+
+# --------------------------------------------------------------------------- single sign-on
+
+
+def test_the_proxy_user_header_is_honoured_only_from_the_configured_proxy(
+        secured_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLIGHTDECK_AUTH", "header")
+    monkeypatch.setenv("FLIGHTDECK_TRUSTED_PROXIES", "10.20.0.0/24")
+    app = webapp.create_app(secured_db)
+    header = {"X-Remote-User": "kent-analyst"}
+    from_proxy = client_of(app, "10.20.0.5")
+    assert from_proxy.get(f"{BASE}/_dash-layout", headers=header).status_code == 200
+    page = render_page(from_proxy, "/compare", "?force=essex", headers=header)
+    assert page.status_code == 200 and b"Kent" in page.data and b"Essex" not in page.data
+    forged = client_of(app, "192.0.2.50")
+    assert forged.get(f"{BASE}/_dash-layout", headers=header).status_code == 401
+    unknown = client_of(app, "10.20.0.5")
+    assert unknown.get(f"{BASE}/_dash-layout",
+                       headers={"X-Remote-User": "nobody"}).status_code == 401
+    assert audit_events(secured_db, "sign-in") == ["kent-analyst"]
