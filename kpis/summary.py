@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
+
 from kpis.catalogue import KpiDefinition
 from kpis.config import NATIONAL_NAME, NATIONAL_SLUG
 from kpis.dataset import Dataset
@@ -200,3 +202,20 @@ def summarise(ds: Dataset, row: Mapping[str, Any], area_name: str | None = None)
         second = signal or position[0].upper() + position[1:]
         return f"{first} {second}."
     return first
+
+
+def funnel_summary(kpi: KpiDefinition, points: pd.DataFrame, centre: float) -> str:
+    """A funnel plot in words: how many forces lie outside the 95% limits."""
+    outside = points[points["position"] != "inside"]
+    return (f"{len(outside)} of {len(points)} forces lie outside the 95% limits "
+            f"around England and Wales ({format_value(kpi, centre)}).")
+
+
+def ranking_summary(kpi: KpiDefinition, rows: pd.DataFrame, national: float) -> str:
+    """Ranked bars in words: the first and last force, and England and Wales."""
+    best, worst = rows.iloc[0], rows.iloc[-1]
+    order = "ranked" if kpi.polarity != "neutral" else "in order of value"
+    return (f"{len(rows)} forces {order}: {best['name']} "
+            f"{format_value(kpi, best['value'])} to {worst['name']} "
+            f"{format_value(kpi, worst['value'])}; England and Wales "
+            f"{format_value(kpi, national)}.")

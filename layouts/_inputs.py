@@ -86,14 +86,15 @@ def register_request_checks(app: dash.Dash) -> None:
     Dash answers an unknown callback, or a page address that is not a path, with an
     exception (a 500); these are requests no browser makes, so they get a 400.
     """
-    endpoint = app.config.requests_pathname_prefix + "_dash-update-component"
+    endpoint = app.config.routes_pathname_prefix + "_dash-update-component"
 
     @app.server.before_request
     def _check_callback_request() -> None:
         if flask.request.method != "POST" or flask.request.path != endpoint:
             return
         body = flask.request.get_json(silent=True)
-        if not isinstance(body, dict) or body.get("output") not in app.callback_map:
+        output = body.get("output") if isinstance(body, dict) else None
+        if not isinstance(output, str) or output not in app.callback_map:
             raise BadRequest("Refused: not a request for a callback of this app.")
         inputs = body.get("inputs")
         if not isinstance(inputs, list):

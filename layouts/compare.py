@@ -13,6 +13,7 @@ from dash import Input, Output, State, dcc, html
 from kpis.config import NATIONAL_SLUG
 from kpis.dataset import Dataset
 from kpis.formatting import format_period, format_value
+from kpis.summary import funnel_summary, ranking_summary
 from kpis.views import force_rows, group_members, kpi_funnel, period_on_or_before
 from layouts import _ids as ids
 from layouts._context import dataset, is_dark
@@ -78,17 +79,10 @@ def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str
             return empty_state("A funnel plot compares shares; choose ranked bars for this KPI.")
         figure = funnel_chart(data.points, data.curve, text, highlight, polarity=kpi.polarity,
                               dark=is_dark())
-        outside = data.points[data.points["position"] != "inside"]
-        summary = (f"{len(outside)} of {len(data.points)} forces lie outside the 95% limits "
-                   f"around England and Wales ({format_value(kpi, data.centre)}).")
+        summary = funnel_summary(kpi, data.points, data.centre)
     else:
         figure = ranked_bars(rows, kpi.unit, text, national, highlight, dark=is_dark())
-        best, worst = rows.iloc[0], rows.iloc[-1]
-        order = "ranked" if kpi.polarity != "neutral" else "in order of value"
-        summary = (f"{len(rows)} forces {order}: {best['name']} "
-                   f"{format_value(kpi, best['value'])} to {worst['name']} "
-                   f"{format_value(kpi, worst['value'])}; England and Wales "
-                   f"{format_value(kpi, national)}.")
+        summary = ranking_summary(kpi, rows, national)
     table = data_table(
         rows, [("rank", "Rank", lambda v: "" if v != v else f"{v:.0f}"),
                ("name", "Force", None), ("value", "Value", lambda v: format_value(kpi, v))],

@@ -6,6 +6,7 @@ and copied for any test that writes to it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -166,13 +167,20 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def writable_server(demo_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    """The real app over a private copy of the demo database, for tests that write."""
-    server = start_server(demo_db, tmp_path / "server.log")
+@contextlib.contextmanager
+def served(db: Path, log: Path) -> Iterator[LiveServer]:
+    """The real app over ``db`` while the block runs; its log must hold no traceback."""
+    server = start_server(db, log)
     yield server
     stop_server(server)
     assert "Traceback" not in server.log.read_text(), server.log.read_text()
+
+
+@pytest.fixture
+def writable_server(demo_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    """The real app over a private copy of the demo database, for tests that write."""
+    with served(demo_db, tmp_path / "server.log") as server:
+        yield server
 
 
 # --------------------------------------------------------------------------- accounts

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from layouts import _ids as ids
-from tests.conftest import ACCOUNTS, LiveServer, start_server, stop_server
+from tests.conftest import ACCOUNTS, LiveServer, served
 from tests.pages import DEFAULT_TIMEOUT_MS, AppPage, open_app
 from tests.test_accessibility import describe, run_axe
 
@@ -19,10 +19,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def secured_server(secured_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
     """``python app.py`` with accounts: every page needs sign-in."""
-    server = start_server(secured_db, tmp_path / "server.log")
-    yield server
-    stop_server(server)
-    assert "Traceback" not in server.log.read_text(), server.log.read_text()
+    with served(secured_db, tmp_path / "server.log") as server:
+        yield server
 
 
 def sign_in(app: AppPage, username: str, password: str | None = None) -> None:

@@ -8,7 +8,11 @@ the endpoint: whatever arrives, the answer must be 200 (an update), 204 (nothing
 update) or a short 4xx, never a 500 and never a Python traceback.
 
 The app runs over a private copy of the demonstration database, because some
-callbacks write (commentary, recommendation progress, uploads and loads).
+callbacks write (commentary, recommendation progress, uploads and loads): once in
+the open demonstration mode (no accounts configured) and once with accounts,
+signed in as an analyst whose account covers one force, so that every refusal of
+force scoping is fuzzed too. An upload is fuzzed all the way to a load, which
+either loads or leaves the database file byte-for-byte unchanged.
 Chromium is pointed at a path that does not exist, so a pack request that gets past
 validation ends in the page's own "charts cannot be drawn" message in milliseconds
 instead of drawing charts for seconds.
@@ -17,34 +21,41 @@ instead of drawing charts for seconds.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import shutil
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
 from kpis.config import NATIONAL_SLUG
+from kpis.security import security_db_path
 from layouts._ids import PAGE_ERROR
+from tests.conftest import ACCOUNTS
 
 ENDPOINT = "/_dash-update-component"
-# Reproducible in CI: the same examples every run, and no .hypothesis folder.
+# Reproducible in CI: the same examples every run, and no example database.
 FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 EXAMPLES_PER_CALLBACK = 25
+SCOPED_EXAMPLES = 10
+# Session cookies are Secure: a signed-in test client must speak https.
+SECURE = "https://flightdeck.test"
 # A clear refusal is short; a page of HTML or a dump of state is not.
 MAX_ERROR_BODY = 500
 
 # Values a real page would send, so that fuzzing reaches past the first type check
 # into the code that does the work; mixed with arbitrary JSON below.
-FORCES = ["kent", "avon-and-somerset", "metropolitan-police", NATIONAL_SLUG]
+FORCES = ["kent", "avon-and-somerset", "metropolitan", "essex", "Kent", NATIONAL_SLUG]
 PERIODS = ["2025-08", "2025-09", "2019-04", "2025-13", "9999-99", "0000-01", "2025-9",
            "1900-01", "2099-12"]
 KPIS = ["ho_rape_charge_rate", "cps_referrals", "device_return_days", "no_such_kpi"]
@@ -60,7 +71,7 @@ def json_values() -> st.SearchStrategy[Any]:
     scalars = st.one_of(
         st.none(), st.booleans(), st.integers(), st.integers(min_value=2**63),
         st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
-        st.text(min_size=2000, max_size=5000, alphabet=string.printable).map(str),
+        st.text(min_size=2000, max_size=5000, alphabet=string.printable),
     )
     return st.recursive(
         scalars,
@@ -120,7 +131,7 @@ def realistic(component: str, prop: str) -> st.SearchStrategy[Any]:
         ("control-period", "value"): st.sampled_from(PERIODS),
         ("control-comparator", "value"): st.sampled_from(["national", "region", "nope"]),
         ("compare-kpi", "value"): st.sampled_from(KPIS),
-        ("compare-group", "value"): st.sampled_from(["london", NATIONAL_SLUG, "x"]),
+        ("compare-group", "value"): st.sampled_from(["region-london", NATIONAL_SLUG, "x"]),
         ("compare-view", "value"): st.sampled_from(["bars", "funnel", "pie"]),
         ("scrutiny-since", "value"): st.sampled_from(PERIODS),
         ("scrutiny-format", "value"): st.sampled_from(["pptx", "pdf", "docx", "exe"]),
@@ -147,6 +158,7 @@ def realistic(component: str, prop: str) -> st.SearchStrategy[Any]:
 
 
 def values_for(component: str, prop: str) -> st.SearchStrategy[Any]:
+    """What to send for ``component.prop``: its kind of value, or anything at all."""
     return st.one_of(realistic(component, prop), json_values())
 
 
@@ -160,11 +172,36 @@ def fuzz_db(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def client(fuzz_db: Path) -> Iterator[Any]:
+    """The app in its open demonstration mode (no accounts: requests from this machine)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FLIGHTDECK_CHROMIUM", str(fuzz_db.parent / "no-chromium-here"))
         patch.delenv("BROWSER_PATH", raising=False)
         app = create_app(fuzz_db)
         yield app.server.test_client()
+
+
+@pytest.fixture(scope="module")
+def scoped_client(demo_db_readonly: Path, accounts_file: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The app with accounts configured (its own copy of the data), signed in as an
+    analyst whose account covers Kent only: every refusal path of force scoping."""
+    folder = tmp_path_factory.mktemp("fuzz-scoped")
+    db = folder / "flightdeck.duckdb"
+    shutil.copyfile(demo_db_readonly, db)
+    shutil.copyfile(accounts_file, security_db_path(db))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLIGHTDECK_CHROMIUM", str(folder / "no-chromium-here"))
+        patch.delenv("BROWSER_PATH", raising=False)
+        client = create_app(db).server.test_client()
+        login = client.get(f"{SECURE}/login").get_data(as_text=True)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', login)
+        assert csrf, login[:500]
+        username = "kent-analyst"
+        signed_in = client.post(f"{SECURE}/login", data={
+            "username": username, "password": ACCOUNTS[username][2],
+            "csrf": csrf.group(1), "next": "/"})
+        assert signed_in.status_code == 302, signed_in.get_data(as_text=True)[:500]
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -207,29 +244,30 @@ def _concrete(component: dict[str, Any], value: Any) -> dict[str, Any]:
     return {k: (value if isinstance(v, list) else v) for k, v in component.items()}
 
 
-def build_payload(dependency: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
-    """A request as the renderer builds it, with drawn values for every input and state.
+Choose = Callable[[str | dict[str, Any], str], Any]
 
-    Pattern-matching ids get concrete keys: one drawn key shared by every MATCH id
-    (the renderer sends one block's components), a drawn list of keys for ALL ids
-    (outputs and states listing the same components, as the renderer does).
+
+def _prop_id(component: str | dict[str, Any], prop: str) -> str:
+    """``id.property`` as Dash writes it (a pattern-matching id as compact JSON)."""
+    name = json.dumps(component, separators=(",", ":")) if isinstance(component, dict) \
+        else component
+    return f"{name}.{prop}"
+
+
+def build_payload(dependency: dict[str, Any], choose: Choose, match_key: Any = "",
+                  all_keys: list[Any] | None = None) -> dict[str, Any]:
+    """A request as the renderer builds it, with ``choose(id, property)`` as each value.
+
+    Pattern-matching ids get concrete keys: ``match_key`` for every MATCH id (the
+    renderer sends one block's components), ``all_keys`` for ALL ids (outputs and
+    states listing the same components, as the renderer does).
     """
-    key_values = st.one_of(st.sampled_from(["ho_rape_charge_rate|kent|2025-08",
-                                            "ho_rape_charge_rate|kent|2025-09", "a|b",
-                                            "a|b|c|d", "", "|||"]),
-                           st.text(max_size=30), st.integers())
-    match_key = data.draw(key_values, label="MATCH key")
-    all_keys = data.draw(st.lists(st.one_of(st.sampled_from([*KPIS, 1, 2]), key_values),
-                                  max_size=4), label="ALL keys")
 
     def expand(component: str | dict[str, Any], prop: str, with_value: bool) -> Any:
         def item(concrete: str | dict[str, Any]) -> dict[str, Any]:
             entry: dict[str, Any] = {"id": concrete, "property": prop}
             if with_value:
-                name = concrete if isinstance(concrete, str) else str(concrete.get("type"))
-                entry["value"] = (concrete if prop == "id" and data.draw(st.booleans())
-                                  else data.draw(values_for(name, prop),
-                                                 label=f"{name}.{prop}"))
+                entry["value"] = choose(concrete, prop)
             return entry
 
         if isinstance(component, dict):
@@ -237,18 +275,36 @@ def build_payload(dependency: dict[str, Any], data: st.DataObject) -> dict[str, 
             if kind == "MATCH":
                 return item(_concrete(component, match_key))
             if kind is not None:
-                return [item(_concrete(component, key)) for key in all_keys]
+                return [item(_concrete(component, key)) for key in all_keys or []]
         return item(component)
 
     inputs = [expand(_parse_id(i["id"]), i["property"], True) for i in dependency["inputs"]]
     state = [expand(_parse_id(s["id"]), s["property"], True) for s in dependency["state"]]
     outputs = [expand(c, p, False) for c, p in _output_specs(dependency["output"])]
-    changed = [f"{json.dumps(i['id'], separators=(',', ':')) if isinstance(i['id'], dict) else i['id']}.{i['property']}"  # noqa: E501
-               for i in inputs if isinstance(i, dict)]
-    return {"output": dependency["output"],
-            "outputs": outputs if len(outputs) > 1 or dependency["output"].startswith("..")
-            else outputs[0],
+    changed = [_prop_id(i["id"], i["property"]) for i in inputs if isinstance(i, dict)]
+    multi = dependency["output"].startswith("..")
+    return {"output": dependency["output"], "outputs": outputs if multi else outputs[0],
             "inputs": inputs, "state": state, "changedPropIds": changed}
+
+
+def fuzzed_payload(dependency: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
+    """A request with drawn values for every input and state, and drawn wildcard keys."""
+    key_values = st.one_of(st.sampled_from(["ho_rape_charge_rate|kent|2025-08",
+                                            "ho_rape_charge_rate|kent|2025-09", "a|b",
+                                            "a|b|c|d", "", "|||"]),
+                           st.text(max_size=30), st.integers())
+
+    def choose(component: str | dict[str, Any], prop: str) -> Any:
+        if prop == "id" and isinstance(component, dict) and data.draw(st.booleans()):
+            return component  # what the renderer sends for a component's own id
+        name = component if isinstance(component, str) else str(component.get("type"))
+        return data.draw(values_for(name, prop), label=f"{name}.{prop}")
+
+    return build_payload(
+        dependency, choose, match_key=data.draw(key_values, label="MATCH key"),
+        all_keys=data.draw(st.lists(st.one_of(st.sampled_from([*KPIS, 1, 2]), key_values),
+                                    max_size=4), label="ALL keys"),
+    )
 
 
 def assert_clear_answer(response: Any, dependency: dict[str, Any]) -> None:
@@ -276,20 +332,167 @@ def test_every_server_callback_is_found(server_callbacks: list[dict[str, Any]]) 
     assert len(server_callbacks) >= 12
 
 
-def fuzz_callback(client: Any, dependency: dict[str, Any], examples: int) -> None:
-    """Send ``examples`` fuzzed requests to one callback; fail on an unclear answer."""
+def fuzz_callback(client: Any, dependency: dict[str, Any], examples: int,
+                  base: str = "") -> set[int]:
+    """Send ``examples`` fuzzed requests to one callback; fail on an unclear answer.
+
+    Returns the status codes seen.
+    """
+    statuses: set[int] = set()
 
     @settings(FUZZ, max_examples=examples)
     @given(data=st.data())
     def fuzz(data: st.DataObject) -> None:
-        response = client.post(ENDPOINT, json=build_payload(dependency, data))
+        response = client.post(base + ENDPOINT, json=fuzzed_payload(dependency, data))
         assert_clear_answer(response, dependency)
+        statuses.add(response.status_code)
 
     fuzz()
+    return statuses
 
 
 def test_every_callback_answers_fuzzed_inputs_clearly(
     client: Any, server_callbacks: list[dict[str, Any]]
 ) -> None:
     for dependency in server_callbacks:
-        fuzz_callback(client, dependency, EXAMPLES_PER_CALLBACK)
+        statuses = fuzz_callback(client, dependency, EXAMPLES_PER_CALLBACK)
+        # Some requests got past the checks of their inputs to the callback's work.
+        assert 200 in statuses, (dependency["output"], statuses)
+
+
+def test_every_callback_answers_a_force_scoped_analyst_clearly(
+    scoped_client: Any, server_callbacks: list[dict[str, Any]]
+) -> None:
+    """Signed in for Kent only: other forces' data, writes and packs are refused in words."""
+    for dependency in server_callbacks:
+        statuses = fuzz_callback(scoped_client, dependency, SCOPED_EXAMPLES, base=SECURE)
+        # The session held throughout, and some requests reached the callback's work.
+        assert 401 not in statuses and 200 in statuses, (dependency["output"], statuses)
+
+
+# ------------------------------------------------------------------ upload, then load
+
+
+def callback(callbacks: list[dict[str, Any]], output: str) -> dict[str, Any]:
+    return next(d for d in callbacks if output in d["output"])
+
+
+def call(client: Any, dependency: dict[str, Any], values: dict[str, Any],
+         match_key: Any = "") -> Any:
+    """Post one request with ``values`` by ``id.property`` (None for any not given)."""
+    payload = build_payload(dependency, lambda c, p: values.get(_prop_id(c, p)), match_key)
+    return client.post(ENDPOINT, json=payload)
+
+
+def data_url(data: bytes) -> str:
+    return "data:text/csv;base64," + base64.b64encode(data).decode()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+UPLOADED = st.one_of(
+    st.binary(max_size=200),
+    st.tuples(st.sampled_from(["kent", "Kent", "nowhere", "=1+1"]),
+              st.sampled_from(["2025-08", "2025-07", "2031-01", "1500-01"]),
+              st.sampled_from(["rape_reports", "cps_referrals", "nope"]),
+              st.sampled_from(["3", "0", "-1", "1e309", "x", "", "9007199254740993"])).map(
+        lambda row: ("force,month,measure,value\n" + ",".join(row) + "\n").encode()),
+)
+
+
+def test_an_upload_then_load_of_fuzzed_files_loads_or_leaves_the_database_unchanged(
+    client: Any, fuzz_db: Path, server_callbacks: list[dict[str, Any]]
+) -> None:
+    """Through the page, as an analyst does it: the report's verdict is the load's."""
+    validate, confirm = (callback(server_callbacks, "upload-report"),
+                         callback(server_callbacks, "upload-result"))
+    outcomes: set[str] = set()
+
+    @settings(FUZZ, max_examples=12)
+    @given(data=UPLOADED, name=st.sampled_from(["return.csv", "r.xlsx", "..", "a b.CSV"]))
+    @example(data=b"force,month,measure,value\nkent,2025-08,rape_reports,3\n", name="r.csv")
+    def fuzz(data: bytes, name: str) -> None:
+        checked = call(client, validate, {"upload-files.contents": [data_url(data)],
+                                          "upload-files.filename": [name]})
+        assert_clear_answer(checked, validate)
+        answer = checked.get_json()["response"]
+        token, refused = answer["upload-token"]["data"], answer["upload-confirm"]["disabled"]
+        before = sha256(fuzz_db)
+        loaded = call(client, confirm, {"upload-confirm.n_clicks": 1,
+                                        "upload-token.data": token})
+        assert_clear_answer(loaded, confirm)
+        message = json.dumps(loaded.get_json())
+        if refused:
+            assert "Refused, nothing was written" in message, message
+            assert sha256(fuzz_db) == before
+            outcomes.add("refused")
+        else:
+            assert "Loaded 1 file(s)" in message, message
+            outcomes.add("loaded")
+
+    fuzz()
+    assert outcomes == {"loaded", "refused"}, outcomes
+
+
+# ------------------------------------------------------------------ what the fuzzing found
+
+
+def page(client: Any, callbacks: list[dict[str, Any]], pathname: Any, search: Any) -> Any:
+    return call(client, callback(callbacks, "_pages_content"),
+                {"_pages_location.pathname": pathname, "_pages_location.search": search})
+
+
+def test_a_page_address_that_is_not_a_path_is_a_bad_request(
+    client: Any, server_callbacks: list[dict[str, Any]]
+) -> None:
+    for pathname, search in ((None, ""), ("kpi", ""), ("/", 7), (["/"], None)):
+        response = page(client, server_callbacks, pathname, search)
+        assert response.status_code == 400, (pathname, search)
+        assert "Refused: the page" in response.get_data(as_text=True)
+
+
+def test_a_key_repeated_in_the_address_counts_once(
+    client: Any, server_callbacks: list[dict[str, Any]]
+) -> None:
+    response = page(client, server_callbacks, "/", "?force=kent&force=essex")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert PAGE_ERROR not in body and "Kent" in body
+
+
+def test_an_unknown_callback_is_a_bad_request(client: Any) -> None:
+    for body in ({"output": "nothing.children", "inputs": []}, {"output": ["x"]}, [], "x"):
+        response = client.post(ENDPOINT, json=body)
+        assert response.status_code == 400, body
+
+
+def test_an_empty_file_and_files_sharing_a_name_are_all_reported(
+    client: Any, server_callbacks: list[dict[str, Any]]
+) -> None:
+    """Chrome sends an empty file as a bare "data:"; two files may share a name; ".." is
+    not a name."""
+    validate = callback(server_callbacks, "upload-report")
+    response = call(client, validate, {
+        "upload-files.contents": ["data:", data_url(b"force,month\n"),
+                                  data_url(b"force,month\nkent,2025-08\n"), data_url(b"x")],
+        "upload-files.filename": ["empty.csv", "r.csv", "r.csv", ".."],
+    })
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "the file is empty" in body
+    assert "r.csv" in body and "r (2).csv" in body and "upload.csv" in body
+
+
+def test_uploads_no_browser_sends_are_bad_requests(
+    client: Any, server_callbacks: list[dict[str, Any]]
+) -> None:
+    validate = callback(server_callbacks, "upload-report")
+    for contents, names in ((["no comma"], ["r.csv"]), (["data:text/csv;base64,!!!"], ["r.csv"]),
+                            ([data_url(b"x")], ["a.csv", "b.csv"]), ([{}], ["r.csv"]),
+                            ("data:,", "r.csv")):
+        response = call(client, validate, {"upload-files.contents": contents,
+                                           "upload-files.filename": names})
+        assert response.status_code == 400, (contents, names)
+        assert "Refused: " in response.get_data(as_text=True)

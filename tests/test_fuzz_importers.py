@@ -502,6 +502,19 @@ def test_check_files_against_the_database_never_raises(demo_db_readonly: Path,
     fuzz()
 
 
+def test_the_only_error_check_files_raises_is_for_an_unknown_kind(
+    demo_db_readonly: Path, tmp_path: Path
+) -> None:
+    """The documented refusal of the caller's mistake (every problem with a file is a
+    finding instead)."""
+    path = tmp_path / "return.csv"
+    path.write_bytes(CLEAN_RETURN)
+    with pytest.raises(ValueError, match="unknown kind 'returns'"):
+        check_files(demo_db_readonly, [path], "returns", today=TODAY)
+    _, report = check_files(demo_db_readonly, [], today=TODAY)
+    assert [f.rule for f in report.errors] == ["no files were given to load"]
+
+
 def test_a_load_either_loads_or_refuses_leaving_the_database_byte_identical(
     load_db: Path, ctx: IngestContext
 ) -> None:

@@ -33,7 +33,7 @@ from kpis.export.render import chart_csv, render
 from kpis.formatting import format_period, format_value
 from kpis.measures import SpcOptions, flight_deck_table
 from kpis.service import FlightDeckService
-from kpis.summary import summarise
+from kpis.summary import funnel_summary, ranking_summary, summarise
 from kpis.views import force_rows, group_members, kpi_funnel, period_on_or_before
 from layouts._figures import (
     DEMO_LABEL,
@@ -382,18 +382,11 @@ def compare_export(source: Source, kpi_id: str, period: dt.date | None,
             return _nothing(ds, kpi, "compare", area, title, "A funnel plot compares "
                             "shares; choose ranked bars for this KPI.", marking)
         figure = funnel_chart(data.points, data.curve, text, marked, polarity=kpi.polarity)
-        outside = data.points[data.points["position"] != "inside"]
-        summary = (f"{len(outside)} of {len(data.points)} forces lie outside the 95% limits "
-                   f"around England and Wales ({format_value(kpi, data.centre)}).")
+        summary = funnel_summary(kpi, data.points, data.centre)
         return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure,
                            summary, False, rows=_funnel_rows(data.points), kind="compare")
     figure = ranked_bars(rows, kpi.unit, text, national, marked)
-    best, worst = rows.iloc[0], rows.iloc[-1]
-    order = "ranked" if kpi.polarity != "neutral" else "in order of value"
-    summary = (f"{len(rows)} forces {order}: {best['name']} "
-               f"{format_value(kpi, best['value'])} to {worst['name']} "
-               f"{format_value(kpi, worst['value'])}; England and Wales "
-               f"{format_value(kpi, national)}.")
+    summary = ranking_summary(kpi, rows, national)
     columns = ["rank", "area", "name", "numerator", "denominator", "value", "national_value"]
     table = rows[[c for c in columns if c != "denominator" or kpi.denominator]].copy()
     table.insert(0, "period", format_period(kpi, when))
