@@ -114,8 +114,9 @@ def time_callbacks(base: str, requests: int) -> list[dict[str, Any]]:
                     "compare-group.value": "england-and-wales", "compare-view.value": "bars",
                     "kpi-rebase.value": ["on"] if n % 2 else [],
                 }
+                # Anything else as the browser first sends it: not set.
                 for item in dependency["inputs"] + dependency.get("state", []):
-                    values.setdefault(f"{item['id']}.{item['property']}", "")
+                    values.setdefault(f"{item['id']}.{item['property']}", None)
                 try:
                     timings.append(post(base + "/_dash-update-component",
                                         callback_payload(dependency, values)))

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import flask
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -54,6 +56,7 @@ def main() -> int:
     base, _, _ = demo_dataset(rebuild=False)
     os.environ.setdefault("FLIGHTDECK_DB", str(DEMO_DB))
     import app as webapp
+    from kpis.access import demo_principal
     from layouts import flight_deck
     from layouts._context import SERVICE_KEY
 
@@ -65,6 +68,9 @@ def main() -> int:
         webapp.server.config[SERVICE_KEY] = FixedService(DEMO_DB, dataset)
         times = []
         with webapp.server.test_request_context("/"):
+            # As the sign-in gate would leave it for the local demonstration.
+            flask.g.principal = demo_principal()
+            flask.g.service = webapp.server.config[SERVICE_KEY]
             for force in forces:
                 started = time.perf_counter()
                 flight_deck.layout.__wrapped__(force=force, period=period)

@@ -56,7 +56,8 @@ GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
 
 def chart_block(figure_id: str, figure: object, summary: str,
                 table: Component | None = None,
-                downloads: ChartDownloads | None = None) -> html.Figure:
+                downloads: ChartDownloads | None = None,
+                table_summary_id: dict[str, str] | None = None) -> html.Figure:
     """A chart with its plain-English summary as caption and accessible name.
 
     ``table``, if given, is the data behind the chart, offered as a table in a
@@ -65,6 +66,8 @@ def chart_block(figure_id: str, figure: object, summary: str,
     Plotly mode bar inside it holds focusable buttons. ``downloads`` (from
     :func:`layouts._downloads.chart_downloads`) adds links to the chart as PNG, SVG,
     PDF and CSV, drawn on the server with the marking and source line.
+    ``table_summary_id`` names the disclosure's summary, for a page that fills the
+    table only when it is first opened (by a callback on the summary's clicks).
     """
     parts: list[Component] = [
         html.Div(dcc.Graph(id=figure_id, figure=figure, config=GRAPH_CONFIG),
@@ -74,8 +77,9 @@ def chart_block(figure_id: str, figure: object, summary: str,
     if downloads is not None:
         parts.append(download_menu(downloads))
     if table is not None:
-        parts.append(html.Details([html.Summary("Show data as a table"), table],
-                                  className="chart-table mt-1"))
+        heading = (html.Summary("Show data as a table", id=table_summary_id)
+                   if table_summary_id else html.Summary("Show data as a table"))
+        parts.append(html.Details([heading, table], className="chart-table mt-1"))
     return html.Figure(parts, className="chart-block mb-4")
 
 

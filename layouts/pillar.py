@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dash
 import pandas as pd
-from dash import dcc, html
+from dash import MATCH, Input, Output, State, dcc, html
 
 from kpis.catalogue import KpiDefinition
 from kpis.dataset import Dataset
@@ -20,6 +20,10 @@ from layouts._figures import ChartText, trend_chart, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, read_state
 from layouts._tables import data_table
+
+TABLE_SUMMARY = "trend-table-summary"
+TABLE_BODY = "trend-table-body"
+SEPARATOR = "|"
 
 dash.register_page(__name__, path_template="/pillar/<number>", name="Pillar",
                    title="Pillar - NOM flight deck", order=1)
@@ -47,14 +51,56 @@ def kpi_trend(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
     figure = trend_chart(own, kpi.unit, text, name, other, state.comparator_label(ds),
                          dark=is_dark())
     summary = summarise(ds, own.iloc[-1].to_dict(), name)
-    table = trend_table(kpi, own, other, name, state.comparator_label(ds))
+    # The table is built when its disclosure is first opened: nine tables of every
+    # period are most of the page's cost, and most visits never open one.
+    key = table_key(kpi, state)
+    table = html.Div(id={"type": TABLE_BODY, "key": key}, className="chart-table-body")
     return html.Div([
         html.H2(dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}"),
                 className="h5"),
         chart_block(f"trend-{kpi.kpi_id}", figure, summary, table=table,
                     downloads=chart_downloads("trend", kpi.kpi_id, kpi.title, state,
-                                              comparator=state.comparator)),
+                                              comparator=state.comparator),
+                    table_summary_id={"type": TABLE_SUMMARY, "key": key}),
     ])
+
+
+def table_key(kpi: KpiDefinition, state: ViewState) -> str:
+    """The KPI and view a lazily built table is for: kpi|force|period|comparator."""
+    period = state.period.strftime("%Y-%m") if state.period else ""
+    return SEPARATOR.join((kpi.kpi_id, state.force, period, state.comparator))
+
+
+def trend_table_for(key: object) -> html.Div | html.P:
+    """The trend table named by a key from the page (checked: a request may be crafted)."""
+    parts = str(key).split(SEPARATOR)
+    ds = dataset()
+    if len(parts) != 4 or parts[0] not in ds.kpis:
+        return html.P("This table is not available.")
+    kpi = ds.kpis[parts[0]]
+    state = read_state(ds, parts[1], parts[2], parts[3])  # falls back if not allowed
+    comparator = state.comparator_area(ds)
+    areas = [state.force] + ([comparator] if comparator else [])
+    table = service().table([kpi.kpi_id], areas, end=state.period)
+    own = table[table["area"] == state.force]
+    if own.empty:
+        return html.P(f"No data for {ds.area_names[state.force]}.")
+    other = table[table["area"] == comparator] if comparator else None
+    return trend_table(kpi, own, other, ds.area_names[state.force],
+                       state.comparator_label(ds))
+
+
+@dash.callback(
+    Output({"type": TABLE_BODY, "key": MATCH}, "children"),
+    Input({"type": TABLE_SUMMARY, "key": MATCH}, "n_clicks"),
+    State({"type": TABLE_BODY, "key": MATCH}, "children"),
+    prevent_initial_call=True,
+)
+def fill_table(clicks: object, current: object) -> object:
+    """Build a chart's table the first time its disclosure is opened."""
+    if not clicks or current:
+        return dash.no_update
+    return trend_table_for(dash.ctx.triggered_id["key"])
 
 
 def trend_table(kpi: KpiDefinition, own: pd.DataFrame, other: pd.DataFrame | None,

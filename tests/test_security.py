@@ -443,3 +443,25 @@ def test_the_proxy_user_header_is_honoured_only_from_the_configured_proxy(
     assert unknown.get(f"{BASE}/_dash-layout",
                        headers={"X-Remote-User": "nobody"}).status_code == 401
     assert audit_events(secured_db, "sign-in") == ["kent-analyst"]
+
+
+def test_a_scoped_user_crafting_a_trend_table_for_another_force_gets_their_own(
+        secured_app: dash.Dash) -> None:
+    key = "cps_referrals|essex|2025-09|national"
+    analyst = signed_in(secured_app, "analyst")  # (page callbacks join on a first request)
+    request = {
+        "output": callback_output(secured_app, "trend-table-body"),
+        "outputs": {"id": {"type": "trend-table-body", "key": key}, "property": "children"},
+        "inputs": [{"id": {"type": "trend-table-summary", "key": key},
+                    "property": "n_clicks", "value": 1}],
+        "state": [{"id": {"type": "trend-table-body", "key": key}, "property": "children",
+                   "value": None}],
+        "changedPropIds": [json.dumps({"key": key, "type": "trend-table-summary"},
+                                      separators=(",", ":")) + ".n_clicks"],
+    }
+    everyone = analyst.post(f"{BASE}/_dash-update-component", json=request)
+    assert everyone.status_code == 200 and b"Essex" in everyone.data
+    scoped = signed_in(secured_app, "kent-analyst").post(f"{BASE}/_dash-update-component",
+                                                         json=request)
+    assert scoped.status_code == 200 and b"Essex" not in scoped.data
+    assert b"England and Wales" in scoped.data  # the view falls back, as the page does
