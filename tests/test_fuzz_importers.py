@@ -59,6 +59,7 @@ from kpis.ingest.tables import FORMULA_CELL_RULE, FORMULA_RULE
 from kpis.ingest.template import write_template
 from kpis.periods import format_month
 from kpis.store import Reader
+from tests.test_ingest_home_office import RECORDED_VARIANTS
 
 # openpyxl warns as it reads a number formatted as a date beyond the calendar (the
 # fuzzing writes such cells on purpose); it reads the cell as an error value.
@@ -147,14 +148,8 @@ class Layout:
     columns: list[Column]  # what each header column holds
 
 
-OUTCOME_COUNT_HEADERS = (
-    ("Number of outcomes for offences that were recorded in the quarter",
-     "Number of outcomes for investigations that were closed in the quarter"),
-    ("Outcomes for offences recorded in the quarter",
-     "Outcomes for investigations closed in the quarter"),
-    ("Force outcomes for offences recorded in quarter",
-     "Force outcomes for offences closed in quarter"),
-)
+# The Home Office's three wordings of the outcome count columns.
+OUTCOME_COUNT_HEADERS = RECORDED_VARIANTS
 TEXT = st.text(max_size=15)
 
 

@@ -678,6 +678,16 @@ def _field(paragraph: Any, instruction: str) -> None:
     run_with(end)
 
 
+def _docx_table(document: Any, headings: Sequence[str]) -> Any:
+    """A gridded Word table with one bold heading row."""
+    table = document.add_table(rows=1, cols=len(headings))
+    table.style = "Table Grid"
+    for cell, name in zip(table.rows[0].cells, headings, strict=True):
+        cell.text = ""
+        cell.paragraphs[0].add_run(name).bold = True
+    return table
+
+
 def write_docx(content: PackContent, out: Path) -> None:
     from docx import Document
     from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -705,11 +715,7 @@ def write_docx(content: PackContent, out: Path) -> None:
     figure = 0
     for part in content.sections:
         document.add_heading(part.heading, level=1)
-        table = document.add_table(rows=1, cols=len(TABLE_COLUMNS))
-        table.style = "Table Grid"
-        for cell, name in zip(table.rows[0].cells, TABLE_COLUMNS, strict=True):
-            cell.text = ""
-            cell.paragraphs[0].add_run(name).bold = True
+        table = _docx_table(document, TABLE_COLUMNS)
         for row in part.rows:
             for cell, value in zip(table.add_row().cells, row, strict=True):
                 cell.text = value
@@ -730,11 +736,7 @@ def write_docx(content: PackContent, out: Path) -> None:
             commentary.add_run(item.commentary)
     if content.recommendations:
         document.add_heading(RECOMMENDATIONS_HEADING, level=1)
-        table = document.add_table(rows=1, cols=len(RECOMMENDATION_COLUMNS))
-        table.style = "Table Grid"
-        for cell, name in zip(table.rows[0].cells, RECOMMENDATION_COLUMNS, strict=True):
-            cell.text = ""
-            cell.paragraphs[0].add_run(name).bold = True
+        table = _docx_table(document, RECOMMENDATION_COLUMNS)
         for rec in content.recommendations:
             for c, (cell, value) in enumerate(zip(table.add_row().cells, rec.cells(),
                                                   strict=True)):
