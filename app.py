@@ -18,7 +18,7 @@ import dash
 
 from kpis.catalogue import read_catalogue
 from kpis.config import CATALOGUE_FILE, PROJECT_ROOT, SecurityConfig, resolve_db_path
-from kpis.security import UnsecuredStart, check_start
+from kpis.security import SecurityStore, UnsecuredStart, check_start, security_db_path
 from kpis.service import FlightDeckService
 from layouts import _security
 from layouts._context import SERVICE_KEY
@@ -94,7 +94,8 @@ def create_app(db_path: Path | None = None) -> dash.Dash:
     app.index_string = INDEX_STRING.replace(
         "%(pillars)s", "".join(f"<li>{html.escape(p.name)}</li>" for p in pillars)
     )
-    use_database(app, resolve_db_path(db_path))
+    service = use_database(app, resolve_db_path(db_path))
+    _security.install(app, service.security.path.parent, SecurityConfig.from_env())
 
     from layouts._shell import register_shell, shell_layout
 
@@ -103,11 +104,12 @@ def create_app(db_path: Path | None = None) -> dash.Dash:
     return app
 
 
-def use_database(app: dash.Dash, db_path: Path) -> None:
-    """Serve ``db_path`` (opened lazily), with sign-in from the environment's settings."""
+def use_database(app: dash.Dash, db_path: Path) -> FlightDeckService:
+    """Serve ``db_path`` (opened lazily) and sign people in against its users file."""
     service = FlightDeckService(db_path)
     app.server.config[SERVICE_KEY] = service
-    _security.install(app, service.security, SecurityConfig.from_env())
+    app.server.config[_security.STORE_KEY] = service.security
+    return service
 
 
 def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:
@@ -117,15 +119,14 @@ def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8050, debug: bool 
     reach unless sign-in is configured.
     """
     database = ensure_database(db_path)
-    service = FlightDeckService(database)
+    store = SecurityStore(security_db_path(database))
     try:
-        check_start(host, SecurityConfig.from_env(), service.security)
+        check_start(host, SecurityConfig.from_env(), store)
     except (UnsecuredStart, ValueError) as problem:
         raise SystemExit(f"flightdeck: {problem}") from None
     finally:
-        service.close()  # opened only to count users: workers must open their own
-    app.server.config[SERVICE_KEY] = FlightDeckService(database)
-    app.server.config["FLIGHTDECK_SECURITY_STORE"] = app.server.config[SERVICE_KEY].security
+        store.close()  # opened only to count users: the app opens its own
+    use_database(app, database)
     print(f"Serving the flight deck on http://{host}:{port}/ from {database}", file=sys.stderr)
     app.run(host=host, port=port, debug=debug)
 

@@ -78,10 +78,6 @@ class Principal:
             raise AccessDenied(f"You need the {needed} role to {action.value}; "
                                f"you are signed in as a {self.role.value}.")
 
-    def sees_force(self, force_slug: str) -> bool:
-        """May this principal see force-level figures for ``force_slug``?"""
-        return self.force is None or self.force == force_slug
-
 
 def demo_principal() -> Principal:
     """Whoever uses the unsecured local demonstration (no users are configured)."""

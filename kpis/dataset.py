@@ -169,13 +169,6 @@ class Dataset:
         """The forces a chart of every force shows, in words ("all forces", or the one)."""
         return "all forces" if self.scope is None else self.area_names[self.scope]
 
-    @cached_property
-    def visible_areas(self) -> pd.DataFrame:
-        """``areas`` without the forces this dataset does not show."""
-        if self.scope is None:
-            return self.areas
-        return self.areas[self.areas["area_id"].map(self.visible)].reset_index(drop=True)
-
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
         """A result derived from this dataset, computed once: a dataset never changes, and
         a new data version is a new dataset. Results must be treated as read-only."""

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import argon2
-import pandas as pd
 import sqlalchemy as sa
 
 from kpis import schema
 from kpis.access import ROLES, Principal, Role
 from kpis.config import AUTH_HEADER, SecurityConfig, is_loopback
-from kpis.store import FileIdentity, Reader, file_identity, query_frame, write_transaction
+from kpis.store import FileIdentity, Reader, file_identity, write_transaction
 
 __all__ = [
     "MAX_FAILURES_PER_ADDRESS",
@@ -336,15 +335,6 @@ class SecurityStore:
                 raise UserError(f"There is no user called {username!r}.")
             _insert_event(conn, event, actor or username, detail)
 
-    def audit_frame(self, limit: int = 10_000) -> pd.DataFrame:
-        """The audit log as a frame (newest first), for the CLI and exports."""
-        if not self.path.exists():
-            return pd.DataFrame(columns=[c.name for c in audit_log.columns])
-        if self._reader is None:
-            self._reader = Reader(self.path)
-        with self._reader.connect() as conn:
-            return query_frame(conn, sa.select(audit_log)
-                               .order_by(audit_log.c.event_id.desc()).limit(limit))
 
 
 class UnsecuredStart(RuntimeError):

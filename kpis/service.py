@@ -216,23 +216,14 @@ class FlightDeckService:
     def rollback(self, load_id: int) -> int:
         self.require(Action.LOAD)
         scope = self.principal.force
-        if scope is not None:
-            loads = self._shared_dataset().loads
-            forces = loads.loc[loads["load_id"] == load_id, "forces"]
-            if forces.empty or set(str(forces.iloc[0]).split(",")) != {scope}:
-                refusal = AccessDenied(f"Load {load_id} holds figures for other forces than "
-                                       f"{self._area_name(scope)}: ask an analyst who "
-                                       "covers every force to roll it back.")
-                self.audit(security.ACCESS_DENIED, f"rollback {load_id}: {refusal}")
-                raise refusal
+        # A scoped dataset lists only the loads that hold this force's figures alone.
+        if scope is not None and load_id not in set(self.dataset().loads["load_id"]):
+            raise self._denied(f"Load {load_id} holds figures for other forces than "
+                               f"{self._area_name(scope)}: ask an analyst who covers "
+                               "every force to roll it back.")
         changed = rollback(self.db_path, load_id)
         self.audit(security.ROLLBACK, f"load {load_id}: {changed} values changed")
         return changed
-
-    def _shared_dataset(self) -> Dataset:
-        self.dataset()
-        assert self._shared.dataset is not None
-        return self._shared.dataset
 
     def write_commentary(self, kpi_id: str, area: str, period: dt.date | str, text: str,
                          author: str = "") -> annotations.Commentary | None:

@@ -55,6 +55,7 @@ from kpis.export.charts import (
 from kpis.export.render import RendererUnavailable
 from kpis.periods import format_month, month_label, parse_month
 from layouts._context import dataset, service
+from layouts._security import plain_response
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState
 
 __all__ = ["CHARTS", "DOWNLOAD_PATH", "FORMAT_LABELS", "ChartDownloads", "chart_downloads",
@@ -292,14 +293,6 @@ def build_export(request: ChartRequest) -> ChartExport:
     return builders[request.chart]()
 
 
-def _plain(status: int, message: str) -> flask.Response:
-    response = flask.Response(message + "\n", status=status,
-                              content_type="text/plain; charset=utf-8")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
 def download_chart(chart: str, name: str) -> flask.Response:
     """The route: the chart as an attachment, or a plain-text refusal."""
     try:
@@ -309,18 +302,18 @@ def download_chart(chart: str, name: str) -> flask.Response:
             raise Refused(404, export.summary)
         body = chart_bytes(export, request.fmt)
     except Refused as refused:
-        return _plain(refused.status, refused.message)
+        return plain_response(refused.status, refused.message)
     except RendererUnavailable as exc:
-        return _plain(503, f"The chart cannot be drawn on this server: {exc} The data is "
-                           "still available as CSV.")
+        return plain_response(503, f"The chart cannot be drawn on this server: {exc} The "
+                                   "data is still available as CSV.")
     except PermissionError as exc:  # the service's access rules (a force-scoped user)
-        return _plain(403, str(exc) or "You may not download this chart.")
+        return plain_response(403, str(exc) or "You may not download this chart.")
     except KeyError as exc:
-        return _plain(404, f"Not found: {exc.args[0] if exc.args else 'no such chart'}.")
+        return plain_response(404, f"Not found: {exc.args[0] if exc.args else 'no such chart'}.")
     except Exception:
         LOG.exception("chart download failed: %s/%s", chart, name)
-        return _plain(500, "The chart could not be built. Try again; if it keeps happening, "
-                           "tell your analyst team.")
+        return plain_response(500, "The chart could not be built. Try again; if it keeps "
+                                   "happening, tell your analyst team.")
     params = {"force": request.force, "period": format_month(request.period)}
     if request.chart == "compare":
         params.update(group=request.group, view=request.view)

@@ -41,6 +41,7 @@ from kpis.security import SecurityStore, User
 LOG = logging.getLogger(__name__)
 
 PRINCIPAL_KEY = "principal"
+STORE_KEY = "FLIGHTDECK_SECURITY_STORE"
 SESSION_COOKIE = "flightdeck_session"
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
@@ -53,10 +54,14 @@ API_PREFIXES = ("/_dash", "/_reload", "/download", "/export")
 SECRET_FILE_NAME = ".flightdeck-secret-key"
 
 
-def install(app: dash.Dash, store: SecurityStore, config: SecurityConfig) -> None:
-    """Protect every route of ``app`` and add the login and sign-out routes."""
+def install(app: dash.Dash, key_folder: Path, config: SecurityConfig) -> None:
+    """Protect every route of ``app`` and add the login and sign-out routes.
+
+    The users file is the one under ``STORE_KEY`` in the server's config (set with the
+    database); the key that signs cookies is made in ``key_folder`` unless configured.
+    """
     server = app.server
-    server.secret_key = config.secret_key or _secret_key(store.path.parent)
+    server.secret_key = config.secret_key or _secret_key(key_folder)
     server.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE,
         SESSION_COOKIE_HTTPONLY=True,
@@ -69,7 +74,6 @@ def install(app: dash.Dash, store: SecurityStore, config: SecurityConfig) -> Non
         MAX_CONTENT_LENGTH=int(config.max_upload_mb * 1024 * 1024 * 4 / 3) + 64 * 1024,
         FLIGHTDECK_SECURITY=config,
         FLIGHTDECK_DASH=app,
-        FLIGHTDECK_SECURITY_STORE=store,
     )
     manager = flask_login.LoginManager()
     manager.session_protection = "strong"  # a session copied to another browser dies
@@ -107,15 +111,7 @@ def _config() -> SecurityConfig:
 
 
 def _store() -> SecurityStore:
-    return flask.current_app.config["FLIGHTDECK_SECURITY_STORE"]
-
-
-def current_principal() -> Principal:
-    """Who the current request acts for (set by ``_authenticate``)."""
-    principal = flask.g.get(PRINCIPAL_KEY)
-    if principal is None:  # outside the protected request cycle (tests of a layout)
-        raise RuntimeError("no principal: the request did not pass authentication")
-    return principal
+    return flask.current_app.config[STORE_KEY]
 
 
 def demo_mode() -> bool:
@@ -130,24 +126,25 @@ def _authenticate() -> flask.Response | None:
     request = flask.request
     path = request.path
     if request.method == "POST" and not _same_origin():
-        return _refuse(403, "This request came from another site and was refused.")
+        return plain_response(403, "This request came from another site and was refused.")
     if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return None
     config = _config()
     if config.mode == AUTH_HEADER:
         principal = _from_proxy_header(config)
         if principal is None:
-            return _refuse(401, "Sign in through your organisation's single sign-on.")
+            return plain_response(401, "Sign in through your organisation's single sign-on.")
     elif demo_mode():
         if not is_loopback(request.remote_addr or ""):
-            return _refuse(403, "This is an unsecured demonstration: it answers only on "
+            return plain_response(403, "This is an unsecured demonstration: it answers only on "
                                 "this computer. Ask your administrator to set up accounts.")
         principal = demo_principal()
     else:
         principal = _from_session(config)
         if principal is None:
             if path.startswith(API_PREFIXES) or request.method != "GET":
-                return _refuse(401, "You are not signed in, or your session has ended: sign in.")
+                return plain_response(
+                    401, "You are not signed in, or your session has ended: sign in.")
             return flask.redirect(f"{LOGIN_PATH}?next={_safe_next(request.full_path)}")
     flask.g.principal = principal
     return None
@@ -192,7 +189,8 @@ def _same_origin() -> bool:
     return urlsplit(origin).netloc == flask.request.host
 
 
-def _refuse(status: int, message: str) -> flask.Response:
+def plain_response(status: int, message: str) -> flask.Response:
+    """One plain sentence for the user, with ``status``."""
     response = flask.make_response(message, status)
     response.mimetype = "text/plain"
     return response
@@ -223,7 +221,7 @@ def _safe_next(target: str | None) -> str:
 
 def _login() -> flask.Response | str:
     if _config().mode == AUTH_HEADER:
-        return _refuse(404, "Sign in through your organisation's single sign-on.")
+        return plain_response(404, "Sign in through your organisation's single sign-on.")
     request = flask.request
     next_path = _safe_next(request.values.get("next"))
     if request.method == "GET":
@@ -361,13 +359,13 @@ def _no_stack_trace(error: Exception) -> flask.Response | HTTPException:
     reference = uuid.uuid4().hex[:8]
     LOG.exception("unhandled error %s on %s %s", reference, flask.request.method,
                   flask.request.path)
-    return _refuse(500, f"Something went wrong on the server (reference {reference}). "
+    return plain_response(500, f"Something went wrong on the server (reference {reference}). "
                         "Nothing was changed. Tell your analyst team if it keeps happening.")
 
 
 def _too_large(_: Exception) -> flask.Response:
     limit = _config().max_upload_mb
-    return _refuse(413, f"That is too much to send at once: files of up to {limit} MB "
+    return plain_response(413, f"That is too much to send at once: files of up to {limit} MB "
                         "can be uploaded.")
 
 

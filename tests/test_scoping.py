@@ -137,3 +137,16 @@ def test_a_scoped_analyst_cannot_comment_on_or_export_another_force(demo_db: Pat
     assert written is not None and written.author == "Kent Analyst"
     with pytest.raises(AccessDenied, match="national"):
         kent.record_progress("R1", "in progress", "Started", "")
+
+
+def test_a_scoped_analyst_cannot_roll_back_a_load_holding_other_forces(demo_db: Path) -> None:
+    import hashlib
+
+    kent = FlightDeckService(demo_db).for_principal(KENT_ANALYST)
+    everyone = FlightDeckService(demo_db).dataset().loads
+    shared = everyone[everyone["forces"].str.contains(",")]
+    assert not shared.empty
+    before = hashlib.sha256(demo_db.read_bytes()).hexdigest()
+    with pytest.raises(AccessDenied, match="other forces than Kent"):
+        kent.rollback(int(shared["load_id"].iloc[0]))
+    assert hashlib.sha256(demo_db.read_bytes()).hexdigest() == before
