@@ -16,12 +16,12 @@ from pathlib import Path
 
 import dash
 
-from kpis.catalogue import read_catalogue
-from kpis.config import CATALOGUE_FILE, PROJECT_ROOT, SecurityConfig, resolve_db_path
-from kpis.security import SecurityStore, UnsecuredStart, check_start, security_db_path
+from kpis.domain.catalogue import read_catalogue
 from kpis.service import FlightDeckService
-from layouts import _security
-from layouts._context import SERVICE_KEY
+from kpis.settings import CATALOGUE_FILE, PROJECT_ROOT, SecurityConfig, resolve_db_path
+from kpis.storage.security import SecurityStore, UnsecuredStart, check_start, security_db_path
+from web import security as _security
+from web.context import SERVICE_KEY
 
 TITLE = "NOM flight deck"
 
@@ -54,7 +54,7 @@ INDEX_STRING = """<!DOCTYPE html>
 def ensure_database(db_path: Path, progress: Callable[[str], None] = print) -> Path:
     """Build the demonstration database if there is no database file yet."""
     if not db_path.exists():
-        from kpis.demo import build_demo
+        from kpis.ingest.demo import build_demo
 
         progress(f"No database at {db_path}: building demonstration data (a few seconds)")
         build_demo(db_path, progress=progress)

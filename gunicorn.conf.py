@@ -27,8 +27,8 @@ errorlog = "-"
 def on_starting(server: object) -> None:
     # Runs in the master before any worker forks; the build closes the database again.
     from app import ensure_database
-    from kpis.config import SecurityConfig, resolve_db_path
-    from kpis.security import SecurityStore, UnsecuredStart, check_start, security_db_path
+    from kpis.settings import SecurityConfig, resolve_db_path
+    from kpis.storage.security import SecurityStore, UnsecuredStart, check_start, security_db_path
 
     database = ensure_database(resolve_db_path())
     # Refuse to put the unsecured demonstration on the network. The users file is

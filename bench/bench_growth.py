@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_kpis import DEMO_DB, demo_dataset, scaled_dataset  # noqa: E402
 
-from kpis.dataset import Dataset  # noqa: E402
+from kpis.engine.dataset import Dataset  # noqa: E402
 from kpis.service import FlightDeckService  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "growth.json"
@@ -56,9 +56,9 @@ def main() -> int:
     base, _, _ = demo_dataset(rebuild=False)
     os.environ.setdefault("FLIGHTDECK_DB", str(DEMO_DB))
     import app as webapp
-    from kpis.access import demo_principal
+    from kpis.domain.access import demo_principal
     from layouts import flight_deck
-    from layouts._context import SERVICE_KEY
+    from web.context import SERVICE_KEY
 
     forces = list(base.forces["slug"])[: args.views]
     period = base.as_of.strftime("%Y-%m") if base.as_of else None

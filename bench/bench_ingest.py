@@ -37,12 +37,12 @@ if str(PROJECT_ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from kpis.config import FORCES_CSV  # noqa: E402
-from kpis.database import initialise  # noqa: E402
-from kpis.demo import OUTCOMES_HEADER, RETURN_MEASURES, force_months  # noqa: E402
-from kpis.periods import add_months, financial_quarter, financial_year_label  # noqa: E402
-from kpis.reference import read_forces  # noqa: E402
-from kpis.store import write_transaction  # noqa: E402
+from kpis.domain.periods import add_months, financial_quarter, financial_year_label  # noqa: E402
+from kpis.ingest.demo import OUTCOMES_HEADER, RETURN_MEASURES, force_months  # noqa: E402
+from kpis.settings import FORCES_CSV  # noqa: E402
+from kpis.storage.database import initialise  # noqa: E402
+from kpis.storage.duckdb_file import write_transaction  # noqa: E402
+from kpis.storage.reference import read_forces  # noqa: E402
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "ingest.json"
 RETURN_ROWS = 20_000
@@ -103,7 +103,7 @@ def write_long_return(path: Path, rows: int = RETURN_ROWS) -> int:
 
 
 def write_ho_outcomes(path: Path, rows: int = OUTCOME_ROWS, seed: int = 1) -> int:
-    """``rows`` valid rows in the published outcomes layout (``kpis.demo.OUTCOMES_HEADER``).
+    """``rows`` valid rows in the published outcomes layout (``kpis.ingest.demo.OUTCOMES_HEADER``).
 
     One row per force, financial quarter, offence code and outcome type (0-22), most
     recent quarters last; a few rows for non-territorial bodies are mixed in. Counts

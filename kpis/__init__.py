@@ -1,5 +1,7 @@
-"""The NOM flight deck domain: store, catalogue, ingest, measures and SPC.
+"""The NOM flight deck, everything but the web pages (see docs/ARCHITECTURE.md).
 
-Nothing in this package imports Dash: every number the dashboard, an export or the
-CLI shows is computed here.
+Layers, each importing only those below it (an import contract in the test command
+enforces it): ``cli`` > ``service`` > ``exports`` > ``charts`` | ``ingest`` >
+``storage`` > ``engine`` > ``domain`` > ``settings`` and ``cache``. Nothing here
+imports Dash, Flask, ``layouts``, ``web`` or ``app``.
 """

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kpis.access import ROLES, Principal, Role
-from kpis.config import CATALOGUE_FILE, resolve_db_path
-from kpis.periods import format_month, last_complete_month, parse_month
-from kpis.security import EVENTS, EXPORT, UserError
+from kpis.domain.access import ROLES, Principal, Role
+from kpis.domain.periods import format_month, last_complete_month, parse_month
+from kpis.settings import CATALOGUE_FILE, resolve_db_path
+from kpis.storage.security import EVENTS, EXPORT, UserError
 
 if TYPE_CHECKING:
     from kpis.service import FlightDeckService
@@ -190,7 +190,7 @@ def _progress(message: str) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from kpis.demo import DEFAULT_SEED, build_demo
+    from kpis.ingest.demo import DEFAULT_SEED, build_demo
 
     db = resolve_db_path(args.db)
     end = args.end or last_complete_month()
@@ -232,8 +232,8 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_loads(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
-    from kpis import schema
-    from kpis.store import Reader
+    from kpis.storage import schema
+    from kpis.storage.duckdb_file import Reader
 
     db = resolve_db_path(args.db)
     if not db.exists():
@@ -262,10 +262,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    from kpis.catalogue import read_catalogue
+    from kpis.domain.catalogue import read_catalogue
     from kpis.ingest.context import context_from
     from kpis.ingest.template import write_template
-    from kpis.reference import read_forces
+    from kpis.storage.reference import read_forces
 
     if args.end < args.start:
         print("--to is before --from", file=sys.stderr)
@@ -282,8 +282,8 @@ def cmd_template(args: argparse.Namespace) -> int:
 
 
 def cmd_catalogue(args: argparse.Namespace) -> int:
-    from kpis.catalogue import CatalogueError, read_catalogue
-    from kpis.database import reload_catalogue
+    from kpis.domain.catalogue import CatalogueError, read_catalogue
+    from kpis.storage.database import reload_catalogue
 
     try:
         if args.action == "check":
@@ -301,9 +301,9 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
 
 
 def cmd_peer_groups(args: argparse.Namespace) -> int:
-    from kpis.database import initialise, is_initialised
-    from kpis.reference import PeerGroupError, store_peer_groups
-    from kpis.store import write_transaction
+    from kpis.storage.database import initialise, is_initialised
+    from kpis.storage.duckdb_file import write_transaction
+    from kpis.storage.reference import PeerGroupError, store_peer_groups
 
     try:
         with write_transaction(resolve_db_path(args.db)) as conn:
@@ -318,7 +318,7 @@ def cmd_peer_groups(args: argparse.Namespace) -> int:
 
 
 def cmd_kpis(args: argparse.Namespace) -> int:
-    from kpis.report import kpi_table_for_cli, write_table
+    from kpis.exports.kpi_csv import kpi_table_for_cli, write_table
     from kpis.service import FlightDeckService
 
     db = resolve_db_path(args.db)
@@ -344,7 +344,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace, write: Callable[[FlightDeckService], Path]) -> int:
     """Run an export over the database, turning known failures into exit codes:
     1 no database, 2 unknown force, KPI or pillar (or a bad value), 3 no renderer."""
-    from kpis.export.render import RendererUnavailable
+    from kpis.exports.render import RendererUnavailable
     from kpis.service import FlightDeckService
 
     db = resolve_db_path(args.db)
@@ -370,8 +370,8 @@ def _export(args: argparse.Namespace, write: Callable[[FlightDeckService], Path]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from kpis.annotations import all_commentary
-    from kpis.export.packs import build_pack
+    from kpis.exports.packs import build_pack
+    from kpis.storage.annotations import all_commentary
 
     return _export(args, lambda service: build_pack(
         service, args.force, args.period, args.format, pillars=args.pillar, kpis=args.kpi,
@@ -380,7 +380,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_chart(args: argparse.Namespace) -> int:
-    from kpis.export.charts import spc_export, write_chart
+    from kpis.charts.specs import spc_export, write_chart
 
     return _export(args, lambda service: write_chart(
         spc_export(service, args.kpi, args.force, args.period, marking=args.marking,
@@ -398,13 +398,13 @@ def _password(from_stdin: bool) -> str:
 
 
 def _known_forces(db: Path) -> list[str] | None:
-    from kpis.reference import read_forces
+    from kpis.storage.reference import read_forces
 
     return [str(f["slug"]) for f in read_forces()]
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from kpis.security import SecurityStore, security_db_path
+    from kpis.storage.security import SecurityStore, security_db_path
 
     db = resolve_db_path(args.db)
     store = SecurityStore(security_db_path(db))
@@ -442,7 +442,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from kpis.security import SecurityStore, security_db_path
+    from kpis.storage.security import SecurityStore, security_db_path
 
     store = SecurityStore(security_db_path(resolve_db_path(args.db)))
     events = store.events(limit=args.limit, event=args.event)

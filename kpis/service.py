@@ -24,14 +24,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from kpis import annotations, security
-from kpis.access import AccessDenied, Action, Principal, Role
-from kpis.dataset import Dataset, load_dataset
+from kpis.domain.access import AccessDenied, Action, Principal, Role
+from kpis.engine.dataset import Dataset, load_dataset
+from kpis.engine.measures import SpcOptions, flight_deck_table
 from kpis.ingest.loader import LoadResult, ParsedFile, check_files, load_files, rollback
 from kpis.ingest.problems import LoadRefused, Report
-from kpis.measures import SpcOptions, flight_deck_table
-from kpis.security import SecurityStore, security_db_path
-from kpis.store import FileIdentity, Reader
+from kpis.storage import annotations, security
+from kpis.storage.duckdb_file import FileIdentity, Reader
+from kpis.storage.security import SecurityStore, security_db_path
 
 TABLE_CACHE_SIZE = 256
 DEFAULT_SPC = SpcOptions()

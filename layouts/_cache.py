@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from layouts._context import dataset, is_dark, principal
+from web.context import dataset, is_dark, principal
 
 PAGE_CACHE_SIZE = 128
 _cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()

@@ -14,11 +14,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import MATCH, Input, Output, State, html
 
-from kpis import annotations
-from kpis.access import AccessDenied, Action
-from kpis.annotations import Commentary
-from kpis.periods import format_month
-from layouts._context import service
+from kpis.domain.access import AccessDenied, Action
+from kpis.domain.periods import format_month
+from kpis.storage import annotations
+from kpis.storage.annotations import Commentary
+from web.context import service
 
 CURRENT = "commentary-current"
 TEXT = "commentary-text"

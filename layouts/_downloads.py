@@ -9,13 +9,13 @@ One route serves them all::
 what is on screen: ``force`` and ``period`` always, ``comparator`` for a trend chart,
 ``rebase=adoption`` for an SPC chart re-based at NOM adoption, ``group`` and ``view`` for
 the compare page; ``marking`` overrides the protective marking (default
-OFFICIAL-SENSITIVE). The images are the exports of :mod:`kpis.export.charts`, with the
+OFFICIAL-SENSITIVE). The images are the exports of :mod:`kpis.charts.specs`, with the
 title, subtitle, source line, marking and "demonstration data" label drawn in; the CSV
 has them as ``# `` header lines, and its cells are neutralised against spreadsheet
 formulas.
 
-The numbers come only through :func:`layouts._context.service` and
-:func:`layouts._context.dataset`, the same as the pages, so a download obeys whatever
+The numbers come only through :func:`web.context.service` and
+:func:`web.context.dataset`, the same as the pages, so a download obeys whatever
 access rules the service applies. Every parameter is checked: a bad one is a 400 or 404
 with one plain sentence, never a stack trace; a missing renderer is a 503.
 
@@ -36,11 +36,7 @@ import dash
 import flask
 from dash import html
 
-from kpis.access import Action
-from kpis.catalogue import KpiDefinition
-from kpis.config import NATIONAL_SLUG
-from kpis.dataset import Dataset
-from kpis.export.charts import (
+from kpis.charts.specs import (
     CHART_FORMATS,
     COMPARE_VIEWS,
     DEFAULT_MARKING,
@@ -52,11 +48,15 @@ from kpis.export.charts import (
     spc_export,
     trend_export,
 )
-from kpis.export.render import RendererUnavailable
-from kpis.periods import format_month, month_label, parse_month
-from layouts._context import dataset, service
-from layouts._security import plain_response
+from kpis.domain.access import Action
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.periods import format_month, month_label, parse_month
+from kpis.engine.dataset import Dataset
+from kpis.exports.render import RendererUnavailable
+from kpis.settings import NATIONAL_SLUG
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState
+from web.context import dataset, service
+from web.security import plain_response
 
 __all__ = ["CHARTS", "DOWNLOAD_PATH", "FORMAT_LABELS", "ChartDownloads", "chart_downloads",
            "download_menu", "register_downloads"]

@@ -11,10 +11,10 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc
 
-from kpis.access import AccessDenied
-from kpis.export.packs import build_pack
-from kpis.export.render import RendererUnavailable
-from layouts._context import service
+from kpis.domain.access import AccessDenied
+from kpis.exports.packs import build_pack
+from kpis.exports.render import RendererUnavailable
+from web.context import service
 
 FORMATS = (("pptx", "PowerPoint"), ("pdf", "PDF"), ("docx", "Word"))
 MEDIA_TYPES = {

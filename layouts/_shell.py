@@ -17,16 +17,16 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
-from kpis.access import Action, Principal
-from kpis.config import NATIONAL_SLUG
-from kpis.periods import format_month, month_label
-from layouts import _ids as ids
+from kpis.domain.access import Action, Principal
+from kpis.domain.periods import format_month, month_label
+from kpis.settings import NATIONAL_SLUG
+from web import ids
 from layouts._cache import render_cached
 from layouts._commentary import register_commentary
-from layouts._context import DARK, LIGHT, THEME_COOKIE, dataset, is_dark, principal
 from layouts._downloads import ChartDownloads, download_menu, register_downloads
-from layouts._inputs import register_request_checks
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
+from web.context import DARK, LIGHT, THEME_COOKIE, dataset, is_dark, principal
+from web.request_checks import register_request_checks
 
 LOG = logging.getLogger("flightdeck")
 

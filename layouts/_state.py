@@ -10,9 +10,9 @@ import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
-from kpis.config import NATIONAL_SLUG
-from kpis.dataset import Dataset
-from kpis.periods import format_month, parse_month
+from kpis.domain.periods import format_month, parse_month
+from kpis.engine.dataset import Dataset
+from kpis.settings import NATIONAL_SLUG
 
 COMPARATOR_NATIONAL = "national"
 COMPARATOR_REGION = "region"

@@ -14,10 +14,10 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from kpis import security
-from kpis.access import Action
-from layouts._context import service
+from kpis.domain.access import Action
+from kpis.storage import security
 from layouts._tables import data_table
+from web.context import service
 
 dash.register_page(__name__, path="/audit", name="Audit log",
                    title="Audit log - NOM flight deck", order=9)

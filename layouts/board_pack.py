@@ -13,14 +13,14 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from kpis.config import NATIONAL_SLUG
-from kpis.export.charts import DEFAULT_MARKING
-from kpis.periods import format_month, parse_month
-from layouts import _inputs
-from layouts._context import dataset
+from kpis.charts.specs import DEFAULT_MARKING
+from kpis.domain.periods import format_month, parse_month
+from kpis.settings import NATIONAL_SLUG
 from layouts._packs import FORMATS, pack_download
 from layouts._shell import control_bar, safe_layout
 from layouts._state import read_state
+from web import request_checks as _inputs
+from web.context import dataset
 
 dash.register_page(__name__, path="/board-pack", name="Board pack",
                    title="Board pack - NOM flight deck", order=7)

@@ -10,18 +10,18 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from kpis.config import NATIONAL_SLUG
-from kpis.dataset import Dataset
-from kpis.formatting import format_period, format_value
-from kpis.summary import funnel_summary, ranking_summary
-from kpis.views import force_rows, group_members, kpi_funnel, period_on_or_before
-from layouts import _ids as ids
-from layouts._context import dataset, is_dark
+from kpis.charts.figures import ChartText, funnel_chart, ranked_bars, y_axis_title
+from kpis.domain.formatting import format_period, format_value
+from kpis.engine.dataset import Dataset
+from kpis.engine.summary import funnel_summary, ranking_summary
+from kpis.engine.views import force_rows, group_members, kpi_funnel, period_on_or_before
+from kpis.settings import NATIONAL_SLUG
+from web import ids
 from layouts._downloads import chart_downloads
-from layouts._figures import ChartText, funnel_chart, ranked_bars, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
 from layouts._tables import data_table
+from web.context import dataset, is_dark
 
 dash.register_page(__name__, path="/compare", name="Compare forces",
                    title="Compare forces - NOM flight deck", order=2)

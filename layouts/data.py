@@ -2,7 +2,7 @@
 
 The coverage grid has a row per force and a column per month. Each cell carries a
 symbol as well as a colour, and a word for screen readers, so its status never
-depends on colour alone. The status rules live in ``kpis.coverage``; this page only
+depends on colour alone. The status rules live in ``kpis.storage.coverage``; this page only
 draws them.
 """
 
@@ -15,7 +15,9 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from kpis.coverage import (
+from kpis.domain.formatting import format_number
+from kpis.engine.dataset import Dataset
+from kpis.storage.coverage import (
     DEFAULT_DUE_DAYS,
     DEFAULT_MONTHS,
     LOAD_HISTORY_ROWS,
@@ -27,10 +29,8 @@ from kpis.coverage import (
     load_history,
     status_counts,
 )
-from kpis.dataset import Dataset
-from kpis.formatting import format_number
-from layouts._context import dataset, service
 from layouts._shell import safe_layout
+from web.context import dataset, service
 
 dash.register_page(__name__, path="/data", name="Data", title="Data - NOM flight deck",
                    order=90)

@@ -18,11 +18,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, dcc, html
 
-from kpis.catalogue import Catalogue, KpiDefinition, Measure, Recommendation
-from kpis.formatting import format_value
-from layouts import _inputs
-from layouts._context import dataset
+from kpis.domain.catalogue import Catalogue, KpiDefinition, Measure, Recommendation
+from kpis.domain.formatting import format_value
 from layouts._shell import safe_layout
+from web import request_checks as _inputs
+from web.context import dataset
 
 dash.register_page(__name__, path="/definitions", name="Definitions",
                    title="Definitions - NOM flight deck", order=80)

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 from dash import dcc, html
 
-from kpis.catalogue import KpiDefinition
-from kpis.formatting import format_change, format_period, format_value
-from layouts import _ids as ids
-from layouts._context import dataset, is_dark, service
-from layouts._figures import DARK_BLUE, sparkline_svg
+from kpis.charts.figures import DARK_BLUE, sparkline_svg
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.formatting import format_change, format_period, format_value
+from web import ids
 from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
+from web.context import dataset, is_dark, service
 
 dash.register_page(__name__, path="/", name="Flight deck", title="Flight deck - NOM flight deck",
                    order=0)

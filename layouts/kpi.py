@@ -13,21 +13,21 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
-from kpis.catalogue import KpiDefinition
-from kpis.config import NATIONAL_SLUG
-from kpis.dataset import Dataset
-from kpis.formatting import format_period, format_value
-from kpis.measures import SpcOptions
-from kpis.summary import summarise
-from kpis.views import force_rows, kpi_funnel, period_on_or_before
-from layouts import _ids as ids
+from kpis.charts.figures import ChartText, funnel_chart, spc_chart, y_axis_title
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.formatting import format_period, format_value
+from kpis.engine.dataset import Dataset
+from kpis.engine.measures import SpcOptions
+from kpis.engine.summary import summarise
+from kpis.engine.views import force_rows, kpi_funnel, period_on_or_before
+from kpis.settings import NATIONAL_SLUG
+from web import ids
 from layouts._commentary import commentary_block
-from layouts._context import dataset, is_dark, service
 from layouts._downloads import chart_downloads
-from layouts._figures import ChartText, funnel_chart, spc_chart, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
 from layouts._tables import data_table
+from web.context import dataset, is_dark, service
 
 dash.register_page(__name__, path_template="/kpi/<kpi_id>", name="KPI",
                    title="KPI - NOM flight deck", order=3)

@@ -10,16 +10,16 @@ import dash
 import pandas as pd
 from dash import MATCH, Input, Output, State, dcc, html
 
-from kpis.catalogue import KpiDefinition
-from kpis.dataset import Dataset
-from kpis.formatting import format_period, format_value
-from kpis.summary import summarise
-from layouts._context import dataset, is_dark, service
+from kpis.charts.figures import ChartText, trend_chart, y_axis_title
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.formatting import format_period, format_value
+from kpis.engine.dataset import Dataset
+from kpis.engine.summary import summarise
 from layouts._downloads import chart_downloads
-from layouts._figures import ChartText, trend_chart, y_axis_title
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, read_state
 from layouts._tables import data_table
+from web.context import dataset, is_dark, service
 
 TABLE_SUMMARY = "trend-table-summary"
 TABLE_BODY = "trend-table-body"

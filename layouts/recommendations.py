@@ -3,7 +3,7 @@ KPIs that evidence them, and a dated status and progress note recorded by analys
 
 The displayed status is worked out from the deadline and today's date ("overdue"
 when the deadline has passed and the work is not complete); progress is written
-through the one write path (``kpis.annotations.record_progress``), keeping history.
+through the one write path (``kpis.storage.annotations.record_progress``), keeping history.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from kpis import annotations
-from kpis.access import AccessDenied, Action, Principal
-from kpis.annotations import RecommendationStatus
-from layouts._context import service
+from kpis.domain.access import AccessDenied, Action, Principal
+from kpis.storage import annotations
+from kpis.storage.annotations import RecommendationStatus
 from layouts._shell import safe_layout
+from web.context import service
 
 dash.register_page(__name__, path="/recommendations", name="Recommendations",
                    title="Recommendations - NOM flight deck", order=7)

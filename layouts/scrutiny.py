@@ -14,19 +14,19 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
-from kpis.config import NATIONAL_SLUG
-from kpis.dataset import Dataset
-from kpis.export.charts import DEFAULT_MARKING
-from kpis.formatting import format_period, format_value
-from kpis.periods import add_months, format_month, month_label, parse_month
-from kpis.views import exceptions_since, latest_comparison
-from layouts import _ids as ids
-from layouts import _inputs
-from layouts._context import dataset, service
+from kpis.charts.specs import DEFAULT_MARKING
+from kpis.domain.formatting import format_period, format_value
+from kpis.domain.periods import add_months, format_month, month_label, parse_month
+from kpis.engine.dataset import Dataset
+from kpis.engine.views import exceptions_since, latest_comparison
+from kpis.settings import NATIONAL_SLUG
+from web import ids
 from layouts._packs import FORMATS, pack_download
 from layouts._shell import control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_query, read_state
 from layouts._tables import data_table
+from web import request_checks as _inputs
+from web.context import dataset, service
 
 dash.register_page(__name__, path="/scrutiny", name="Scrutiny",
                    title="Scrutiny - NOM flight deck", order=8)

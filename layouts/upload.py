@@ -22,12 +22,12 @@ import flask
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
-from kpis.access import AccessDenied, Action
+from kpis.domain.access import AccessDenied, Action
 from kpis.ingest.problems import LoadRefused, Report
-from layouts import _inputs
-from layouts._context import dataset, service
 from layouts._shell import safe_layout
 from layouts._tables import data_table
+from web import request_checks as _inputs
+from web.context import dataset, service
 
 dash.register_page(__name__, path="/upload", name="Load data",
                    title="Load data - NOM flight deck", order=6)

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kpis.database import initialise
-from kpis.dataset import Dataset, load_dataset
-from kpis.demo import build_demo
-from kpis.store import Reader, write_transaction
+from kpis.engine.dataset import Dataset, load_dataset
+from kpis.ingest.demo import build_demo
+from kpis.storage.database import initialise
+from kpis.storage.duckdb_file import Reader, write_transaction
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -197,7 +197,7 @@ ACCOUNTS: dict[str, tuple[str, str | None, str]] = {
 @pytest.fixture(scope="session")
 def accounts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A users file holding ``ACCOUNTS`` (built once: Argon2 hashing is slow on purpose)."""
-    from kpis.security import SecurityStore
+    from kpis.storage.security import SecurityStore
 
     path = tmp_path_factory.mktemp("accounts") / "accounts.duckdb"
     store = SecurityStore(path)
@@ -210,7 +210,7 @@ def accounts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def secured_db(demo_db: Path, accounts_file: Path) -> Path:
     """A private demo database with ``ACCOUNTS`` configured beside it (sign-in required)."""
-    from kpis.security import security_db_path
+    from kpis.storage.security import security_db_path
 
     shutil.copyfile(accounts_file, security_db_path(demo_db))
     return demo_db

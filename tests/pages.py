@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
-from layouts import _ids as ids
+from web import ids
 
 DEFAULT_TIMEOUT_MS = 20_000
 

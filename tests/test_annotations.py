@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kpis import annotations
-from kpis.store import Reader, write_transaction
+from kpis.storage import annotations
+from kpis.storage.duckdb_file import Reader, write_transaction
 
 NOON = dt.datetime(2025, 6, 1, 12, 0)
 KPI = "investigators_accredited"
@@ -183,10 +183,10 @@ def test_commentary_block_shows_saves_and_refuses(demo_db: Path) -> None:
     import dash
     import flask
 
-    from kpis.access import demo_principal
+    from kpis.domain.access import demo_principal
     from kpis.service import FlightDeckService
     from layouts import _commentary
-    from layouts._context import SERVICE_KEY
+    from web.context import SERVICE_KEY
 
     server = flask.Flask(__name__)
     server.config[SERVICE_KEY] = FlightDeckService(demo_db)

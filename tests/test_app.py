@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from kpis.catalogue import read_catalogue
-from kpis.config import CATALOGUE_FILE
+from kpis.domain.catalogue import read_catalogue
+from kpis.settings import CATALOGUE_FILE
 from tests.conftest import LiveServer, start_server, stop_server
 
 PAGES = ["/", "/pillar/1", "/pillar/6", "/kpi/ho_rape_charge_rate", "/compare", "/definitions",

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser
 
-from kpis.catalogue import read_catalogue
-from kpis.config import CATALOGUE_FILE
-from kpis.coverage import LOAD_HISTORY_ROWS
+from kpis.domain.catalogue import read_catalogue
+from kpis.settings import CATALOGUE_FILE
+from kpis.storage.coverage import LOAD_HISTORY_ROWS
 from tests.conftest import LiveServer
 from tests.pages import DEFAULT_TIMEOUT_MS, AppPage, open_app
 

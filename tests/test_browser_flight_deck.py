@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser
 
-from kpis.catalogue import read_catalogue
-from kpis.config import CATALOGUE_FILE
-from layouts import _ids as ids
+from kpis.domain.catalogue import read_catalogue
+from kpis.settings import CATALOGUE_FILE
+from web import ids
 from tests.conftest import LiveServer
 from tests.pages import open_app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser
 
-from layouts import _ids as ids
+from web import ids
 from tests.conftest import LiveServer
 from tests.pages import open_app
 

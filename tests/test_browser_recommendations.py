@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser
 
-from kpis import annotations
-from kpis.store import Reader
+from kpis.storage import annotations
+from kpis.storage.duckdb_file import Reader
 from tests.conftest import LiveServer
 from tests.pages import open_app
 

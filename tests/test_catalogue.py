@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from kpis import schema
-from kpis.catalogue import CatalogueError, fetch_catalogue, parse_catalogue, read_catalogue
-from kpis.config import CATALOGUE_FILE
-from kpis.database import reload_catalogue
-from kpis.store import Reader
+from kpis.domain.catalogue import CatalogueError, fetch_catalogue, parse_catalogue, read_catalogue
+from kpis.settings import CATALOGUE_FILE
+from kpis.storage import schema
+from kpis.storage.database import reload_catalogue
+from kpis.storage.duckdb_file import Reader
 
 PILLARS = {
     1: "Suspect-focused investigations",

@@ -30,9 +30,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kpis import schema, store
 from kpis.ingest.loader import load_files, rollback
-from kpis.store import Reader, write_transaction
+from kpis.storage import duckdb_file as store
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader, write_transaction
 from tests.conftest import LiveServer
 
 READERS = 20

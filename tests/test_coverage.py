@@ -12,7 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kpis.coverage import (
+from kpis.engine.dataset import Dataset
+from kpis.ingest.loader import load_files, rollback
+from kpis.storage.coverage import (
     STATUSES,
     cached_submissions,
     coverage,
@@ -23,9 +25,7 @@ from kpis.coverage import (
     load_history,
     status_counts,
 )
-from kpis.dataset import Dataset
-from kpis.ingest.loader import load_files, rollback
-from kpis.store import Reader
+from kpis.storage.duckdb_file import Reader
 from tests.conftest import dataset_of
 
 DEC = dt.date(2024, 12, 1)

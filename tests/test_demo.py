@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kpis import schema
 from kpis.cli import main
-from kpis.config import NATIONAL_SLUG
-from kpis.dataset import Dataset
-from kpis.demo import STEP_CHANGE_FORCES
-from kpis.measures import financial_year_totals, flight_deck_table
-from kpis.store import Reader, get_meta
+from kpis.engine.dataset import Dataset
+from kpis.engine.measures import financial_year_totals, flight_deck_table
+from kpis.ingest.demo import STEP_CHANGE_FORCES
+from kpis.settings import NATIONAL_SLUG
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader, get_meta
 from tests.conftest import DEMO_END, DEMO_SEED
 
 

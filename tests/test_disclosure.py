@@ -1,4 +1,4 @@
-"""Tests for kpis.disclosure: small-count suppression and its knock-on to rates."""
+"""Tests for kpis.engine.disclosure: small-count suppression and its knock-on to rates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kpis.disclosure import (
+from kpis.engine.disclosure import (
     DEFAULT_THRESHOLD,
     SUPPRESSED_LABEL,
     format_suppressed,

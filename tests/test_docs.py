@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kpis.catalogue import read_catalogue
 from kpis.cli import build_parser
-from kpis.config import CATALOGUE_FILE, PROJECT_ROOT
+from kpis.domain.catalogue import read_catalogue
+from kpis.settings import CATALOGUE_FILE, PROJECT_ROOT
 
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 

@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser
 
+from kpis.charts.specs import DEFAULT_MARKING
 from kpis.export import render
-from kpis.export.charts import DEFAULT_MARKING
-from kpis.store import Reader
+from kpis.storage.duckdb_file import Reader
 from layouts import _downloads
 from tests.conftest import LiveServer
 from tests.pages import DEFAULT_TIMEOUT_MS, open_app
@@ -44,7 +44,7 @@ def client(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory
     """The app over a copy of the demonstration database (the app may write its audit
     log beside it), with Flask's test client."""
     import app as app_module
-    from layouts._context import SERVICE_KEY
+    from web.context import SERVICE_KEY
 
     db = tmp_path_factory.mktemp("downloads") / "flightdeck.duckdb"
     shutil.copyfile(demo_db_readonly, db)

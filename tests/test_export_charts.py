@@ -10,11 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kpis.cli import main
-from kpis.dataset import Dataset
-from kpis.disclosure import SUPPRESSED_LABEL
-from kpis.export import render
-from kpis.export.charts import (
+from kpis.charts.specs import (
     chart_bytes,
     chart_rows,
     compare_export,
@@ -23,8 +19,12 @@ from kpis.export.charts import (
     trend_export,
     write_chart,
 )
-from kpis.export.render import RendererUnavailable, chart_csv, neutralise, resize
-from kpis.measures import flight_deck_table
+from kpis.cli import main
+from kpis.engine.dataset import Dataset
+from kpis.engine.disclosure import SUPPRESSED_LABEL
+from kpis.engine.measures import flight_deck_table
+from kpis.export import render
+from kpis.exports.render import RendererUnavailable, chart_csv, neutralise, resize
 
 PERIOD = dt.date(2025, 9, 1)
 MARKING = "OFFICIAL-SENSITIVE"

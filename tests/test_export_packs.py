@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from kpis.annotations import RecommendationStatus, record_progress
+from kpis.charts.specs import spc_export
 from kpis.cli import main
-from kpis.dataset import Dataset
-from kpis.export.charts import spc_export
-from kpis.export.packs import (
+from kpis.domain.formatting import format_number, format_period, format_value
+from kpis.engine.dataset import Dataset
+from kpis.engine.measures import flight_deck_table
+from kpis.engine.summary import summarise
+from kpis.exports.packs import (
     COMMENTARY_PLACEHOLDER,
     NO_PROGRESS,
     NOTE_LIMIT,
@@ -25,10 +27,8 @@ from kpis.export.packs import (
     recommendation_row,
     select_kpis,
 )
-from kpis.formatting import format_number, format_period, format_value
-from kpis.measures import flight_deck_table
 from kpis.service import FlightDeckService
-from kpis.summary import summarise
+from kpis.storage.annotations import RecommendationStatus, record_progress
 
 PERIOD = dt.date(2025, 9, 1)
 MARKING = "OFFICIAL-SENSITIVE"

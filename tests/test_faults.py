@@ -30,10 +30,10 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from kpis import schema
 from kpis.ingest.context import build_context
 from kpis.ingest.loader import load_files, rollback
-from kpis.store import Reader
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader
 from tests.conftest import PROJECT_ROOT
 
 NOW = dt.datetime(2025, 10, 15, 9, 30)

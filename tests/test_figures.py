@@ -1,4 +1,4 @@
-"""Tests for layouts._figures: plain figure dicts that Plotly accepts, carrying their words.
+"""Tests for kpis.charts.figures: plain figure dicts that Plotly accepts, carrying their words.
 
 The builders write Plotly's JSON schema directly, without graph_objects, so every
 figure is checked here by ``plotly.graph_objects.Figure``, which validates each
@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from layouts._figures import (
+from kpis.charts.figures import (
     DARK_BLUE,
     DARK_PINK,
     DEMO_LABEL,

@@ -1,4 +1,4 @@
-"""Tests for kpis.funnel: limits around a proportion, classification and clipping.
+"""Tests for kpis.engine.funnel: limits around a proportion, classification and clipping.
 
 Expected limits are worked by hand from p +/- z * sqrt(p * (1 - p) / n).
 """
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kpis.funnel import COLUMNS, FunnelPoint, funnel, funnel_curve, funnel_points
+from kpis.engine.funnel import COLUMNS, FunnelPoint, funnel, funnel_curve, funnel_points
 
 Z95 = 1.959964
 Z998 = 3.090232

@@ -36,9 +36,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
-from kpis.config import NATIONAL_SLUG
-from kpis.security import security_db_path
-from layouts._ids import PAGE_ERROR
+from kpis.settings import NATIONAL_SLUG
+from kpis.storage.security import security_db_path
+from web.ids import PAGE_ERROR
 from tests.conftest import ACCOUNTS
 
 ENDPOINT = "/_dash-update-component"

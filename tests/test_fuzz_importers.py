@@ -48,8 +48,8 @@ import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from kpis.catalogue import CatalogueError, parse_catalogue, read_catalogue
-from kpis.config import CATALOGUE_FILE
+from kpis.domain.catalogue import CatalogueError, parse_catalogue, read_catalogue
+from kpis.domain.periods import format_month
 from kpis.ingest.context import EARLIEST_MONTH, IngestContext, build_context
 from kpis.ingest.home_office import OTHER_SEXUAL_OFFENCE_CODES, RAPE_CODES
 from kpis.ingest.loader import KINDS, check_files, load_files, parse_files
@@ -57,8 +57,8 @@ from kpis.ingest.problems import Finding, LoadRefused, Report
 from kpis.ingest.returns import TITLES_ROW_MARKER
 from kpis.ingest.tables import FORMULA_CELL_RULE, FORMULA_RULE
 from kpis.ingest.template import write_template
-from kpis.periods import format_month
-from kpis.store import Reader
+from kpis.settings import CATALOGUE_FILE
+from kpis.storage.duckdb_file import Reader
 from tests.test_ingest_home_office import RECORDED_VARIANTS
 
 # openpyxl warns as it reads a number formatted as a date beyond the calendar (the

@@ -14,10 +14,10 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from kpis import schema
 from kpis.ingest.loader import load_files
 from kpis.ingest.problems import LoadRefused
-from kpis.store import Reader
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader
 
 TODAY = dt.date(2025, 10, 15)
 Q1_2023 = dt.date(2023, 4, 1)  # 2023/24 Q1 is April to June 2023

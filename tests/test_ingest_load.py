@@ -20,12 +20,12 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from kpis import schema
-from kpis.config import CATALOGUE_FILE
 from kpis.ingest.loader import KINDS, RollbackRefused, load_files, rollback
 from kpis.ingest.problems import LoadRefused
-from kpis.reference import read_forces
-from kpis.store import Reader, get_meta
+from kpis.settings import CATALOGUE_FILE
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader, get_meta
+from kpis.storage.reference import read_forces
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2025, 10, 15)
@@ -374,7 +374,7 @@ def test_rollback_of_a_home_office_load_restores_the_previous_quarter_figures(
 _READER = """
 import json, sys, time, traceback
 from pathlib import Path
-from kpis.store import Reader
+from kpis.storage.duckdb_file import Reader
 db, ready, stop, out = (Path(a) for a in sys.argv[1:5])
 reader = Reader(db)
 seen, errors = [], []

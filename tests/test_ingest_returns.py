@@ -12,10 +12,10 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from kpis import schema
 from kpis.ingest.loader import load_files
 from kpis.ingest.problems import LoadRefused
-from kpis.store import Reader
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader
 
 TODAY = dt.date(2025, 10, 15)
 AUG = dt.date(2025, 8, 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page
 
-from layouts import _ids as ids
+from web import ids
 from layouts._shell import THEME_TOGGLE
 from tests.conftest import LiveServer
 from tests.pages import DEFAULT_TIMEOUT_MS, AppPage, open_app

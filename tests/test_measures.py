@@ -1,4 +1,4 @@
-"""Tests for kpis.measures (and the CLI table in kpis.report) on small hand-made databases.
+"""Tests for kpis.engine.measures (and the CLI table, kpis.exports.kpi_csv) on small databases.
 
 Each test writes a tiny monthly return (long layout: force, month, measure, value) or a
 Home Office recorded-crime table, loads it through ``load_files`` into a fresh database,
@@ -21,17 +21,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kpis.dataset import Dataset
-from kpis.ingest.loader import load_files
-from kpis.measures import (
+from kpis.domain.periods import add_months
+from kpis.engine.dataset import Dataset
+from kpis.engine.measures import (
     TABLE_COLUMNS,
     SpcOptions,
     financial_year_totals,
     flight_deck_table,
 )
-from kpis.periods import add_months
-from kpis.report import CLI_COLUMNS, kpi_table_for_cli, write_table
-from kpis.spc import SpcRules, xmr
+from kpis.engine.spc import SpcRules, xmr
+from kpis.exports.kpi_csv import CLI_COLUMNS, kpi_table_for_cli, write_table
+from kpis.ingest.loader import load_files
 from tests.conftest import dataset_of
 
 NOW = dt.datetime(2025, 10, 15, 9, 0)

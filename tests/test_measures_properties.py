@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kpis.database import initialise
-from kpis.dataset import Dataset, build_cube
-from kpis.measures import flight_deck_table
-from kpis.spc import SpcRules, xmr, xmr_batch
-from kpis.store import write_transaction
+from kpis.engine.dataset import Dataset, build_cube
+from kpis.engine.measures import flight_deck_table
+from kpis.engine.spc import SpcRules, xmr, xmr_batch
+from kpis.storage.database import initialise
+from kpis.storage.duckdb_file import write_transaction
 from tests.conftest import dataset_of
 
 FORCES = ("durham", "cleveland", "northumbria", "kent", "surrey", "city-of-london",

@@ -10,12 +10,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from kpis.catalogue import read_catalogue
-from kpis.config import CATALOGUE_FILE
-from kpis.coverage import LOAD_HISTORY_ROWS, cached_submissions, coverage, status_counts
-from kpis.dataset import Dataset
-from kpis.formatting import format_value
-from kpis.store import Reader
+from kpis.domain.catalogue import read_catalogue
+from kpis.domain.formatting import format_value
+from kpis.engine.dataset import Dataset
+from kpis.settings import CATALOGUE_FILE
+from kpis.storage.coverage import LOAD_HISTORY_ROWS, cached_submissions, coverage, status_counts
+from kpis.storage.duckdb_file import Reader
 from tests.conftest import LiveServer
 from tests.test_app import render_page
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.reference import PeerGroupError, store_peer_groups
-from kpis.store import Reader, write_transaction
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader, write_transaction
+from kpis.storage.reference import PeerGroupError, store_peer_groups
 
 
 def test_a_peer_group_file_adds_a_group_by_slug_or_name(empty_db: Path, tmp_path: Path) -> None:

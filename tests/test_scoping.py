@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.access import AccessDenied, Principal, Role
-from kpis.config import NATIONAL_SLUG
-from kpis.coverage import cached_submissions, coverage
-from kpis.dataset import Dataset
+from kpis.domain.access import AccessDenied, Principal, Role
+from kpis.engine.dataset import Dataset
+from kpis.engine.views import force_rows, kpi_funnel
 from kpis.service import FlightDeckService
-from kpis.store import Reader, query_frame
-from kpis.views import force_rows, kpi_funnel
+from kpis.settings import NATIONAL_SLUG
+from kpis.storage import schema
+from kpis.storage.coverage import cached_submissions, coverage
+from kpis.storage.duckdb_file import Reader, query_frame
 from tests.conftest import DEMO_END
 
 KENT = "kent"
@@ -50,7 +50,7 @@ def kent_view(demo_dataset: Dataset) -> Dataset:
 
 def test_a_scoped_table_shows_the_force_and_aggregates_with_hand_worked_values(
         kent_view: Dataset, demo_db_readonly: Path) -> None:
-    from kpis.measures import flight_deck_table
+    from kpis.engine.measures import flight_deck_table
 
     referrals = raw(demo_db_readonly, "cps_referrals", MONTH)
     table = flight_deck_table(kent_view, ["cps_referrals"], None, MONTH, MONTH, spc=None)
@@ -68,7 +68,7 @@ def test_a_scoped_table_shows_the_force_and_aggregates_with_hand_worked_values(
 
 
 def test_asking_for_another_force_by_name_returns_nothing(kent_view: Dataset) -> None:
-    from kpis.measures import flight_deck_table
+    from kpis.engine.measures import flight_deck_table
 
     table = flight_deck_table(kent_view, None, ["essex", "surrey"], spc=None)
     assert table.empty

@@ -21,7 +21,7 @@ import pytest
 from flask.testing import FlaskClient
 
 import app as webapp
-from kpis.security import SecurityStore, security_db_path
+from kpis.storage.security import SecurityStore, security_db_path
 from tests.conftest import ACCOUNTS, PROJECT_ROOT
 
 BASE = "https://flightdeck.test"  # cookies are Secure: the test client must speak https
@@ -298,9 +298,9 @@ def test_a_scoped_analyst_writes_commentary_for_their_force_only_signed_with_the
 
 
 def test_a_viewer_cannot_load_roll_back_or_record_progress(secured_db: Path) -> None:
-    from kpis.access import AccessDenied
-    from kpis.security import SecurityStore
+    from kpis.domain.access import AccessDenied
     from kpis.service import FlightDeckService
+    from kpis.storage.security import SecurityStore
 
     viewer = SecurityStore(security_db_path(secured_db)).user("viewer")
     assert viewer is not None
@@ -413,8 +413,8 @@ def test_gunicorn_refuses_an_unsecured_network_bind(demo_db: Path) -> None:
 
 def test_starting_on_a_network_address_is_allowed_once_accounts_exist(
         secured_db: Path) -> None:
-    from kpis.config import SecurityConfig
-    from kpis.security import UnsecuredStart, check_start
+    from kpis.settings import SecurityConfig
+    from kpis.storage.security import UnsecuredStart, check_start
 
     store = SecurityStore(security_db_path(secured_db))
     check_start("0.0.0.0", SecurityConfig(), store)  # accounts exist: no refusal

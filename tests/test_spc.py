@@ -1,4 +1,4 @@
-"""Tests for kpis.spc: XmR limits, the four special-cause rules, variation and assurance.
+"""Tests for kpis.engine.spc: XmR limits, the four special-cause rules, variation and assurance.
 
 Expected values are worked by hand in each test (the arithmetic is written out) rather
 than copied from the implementation's output.
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from kpis.spc import SpcRules, xmr
+from kpis.engine.spc import SpcRules, xmr
 
 # Most rule tests put a known tail after a fixed baseline, so the limits are easy to work
 # by hand and the baseline itself never triggers a rule:

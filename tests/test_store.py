@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.config import DB_ENV_VAR, DEFAULT_DB_PATH, NATIONAL_SLUG, resolve_db_path
-from kpis.reference import normalise_name, read_forces
-from kpis.store import Reader, get_meta, write_transaction
+from kpis.settings import DB_ENV_VAR, DEFAULT_DB_PATH, NATIONAL_SLUG, resolve_db_path
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader, get_meta, write_transaction
+from kpis.storage.reference import normalise_name, read_forces
 
 
 def test_forces_round_trip_with_england_and_wales_as_the_national_total(empty_db: Path) -> None:

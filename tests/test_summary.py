@@ -1,4 +1,4 @@
-"""Tests for kpis.summary and kpis.formatting: figures and sentences people read.
+"""Tests for kpis.engine.summary and kpis.domain.formatting: figures and sentences people read.
 
 The summaries are checked on rows of a hand-made database (loaded through
 ``load_files``) whose figures are worked out in the test, and on rows written by hand
@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kpis.catalogue import KpiDefinition
-from kpis.dataset import Dataset
-from kpis.formatting import MINUS, format_change, format_period, format_value, ordinal
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.formatting import MINUS, format_change, format_period, format_value, ordinal
+from kpis.engine.dataset import Dataset
+from kpis.engine.measures import flight_deck_table
+from kpis.engine.summary import summarise
 from kpis.ingest.loader import load_files
-from kpis.measures import flight_deck_table
-from kpis.summary import summarise
 from tests.conftest import dataset_of
 
 NOW = dt.datetime(2025, 10, 15, 9, 0)

@@ -11,12 +11,12 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from kpis import schema
-from kpis.config import CATALOGUE_FILE
 from kpis.ingest.context import IngestContext, build_context
 from kpis.ingest.loader import load_files
 from kpis.ingest.template import write_template
-from kpis.store import Reader
+from kpis.settings import CATALOGUE_FILE
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader
 
 TODAY = dt.date(2025, 10, 15)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kpis.cli import main
-from kpis.security import SecurityStore, security_db_path
+from kpis.storage.security import SecurityStore, security_db_path
 
 
 def run(argv: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> int:
@@ -99,7 +99,7 @@ def test_an_existing_user_name_cannot_be_added_twice(
 def test_the_kpi_csv_neutralises_formula_like_text_but_not_numbers() -> None:
     import pandas as pd
 
-    from kpis.report import write_table
+    from kpis.exports.kpi_csv import write_table
 
     table = pd.DataFrame({"kpi": ["=HYPERLINK(\"http://x\")", "@SUM(A1)", "plain"],
                           "area": ["+cmd", "-2+3", "kent"],

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pandas as pd
 
-from kpis.dataset import Dataset
-from kpis.measures import flight_deck_table
-from kpis.views import exceptions_since, latest_comparison
+from kpis.engine.dataset import Dataset
+from kpis.engine.measures import flight_deck_table
+from kpis.engine.views import exceptions_since, latest_comparison
 
 
 def test_exceptions_since_a_meeting_list_each_signalled_kpi_once_concerns_first(

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.catalogue import Catalogue, Measure, fetch_catalogue
-from kpis.reference import normalise_name
+from kpis.domain.catalogue import Catalogue, Measure, fetch_catalogue
+from kpis.storage import schema
+from kpis.storage.reference import normalise_name
 
 # No file may supply figures for an earlier month: such a month is a typing slip
 # ("1025-08"), the flight deck's data starts long after, and dates before 1677 cannot

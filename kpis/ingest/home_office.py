@@ -30,7 +30,7 @@ from kpis.ingest.tables import (
     normalise_header,
     parse_count,
 )
-from kpis.reference import NON_TERRITORIAL, normalise_name
+from kpis.storage.reference import NON_TERRITORIAL, normalise_name
 
 RAPE_CODES = ("19C", "19D", "19E", "19F", "19G", "19H")
 OTHER_SEXUAL_OFFENCE_CODES = (

@@ -1,6 +1,6 @@
 """Loading files: validate everything, then write all files or none, audited.
 
-A load runs inside ``kpis.store.write_transaction``: on a private copy of the
+A load runs inside ``kpis.storage.duckdb_file.write_transaction``: on a private copy of the
 database, published by an atomic rename only when every file has passed. A
 resubmitted force-month replaces the current values and moves the old ones to
 ``observation_history``; ``rollback`` puts them back.
@@ -18,8 +18,6 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.database import initialise, is_initialised
 from kpis.ingest.context import IngestContext, build_context
 from kpis.ingest.home_office import (
     is_ho_outcomes,
@@ -30,7 +28,9 @@ from kpis.ingest.home_office import (
 from kpis.ingest.problems import Finding, LoadRefused, Report
 from kpis.ingest.returns import is_return, parse_return
 from kpis.ingest.tables import FORMULA_CELL_RULE, read_table
-from kpis.store import write_transaction
+from kpis.storage import schema
+from kpis.storage.database import initialise, is_initialised
+from kpis.storage.duckdb_file import write_transaction
 
 KINDS = ("return", "ho-outcomes", "ho-recorded")
 OBSERVATION_COLUMNS = ["force_slug", "measure_id", "period_start", "value"]
@@ -375,11 +375,11 @@ def check_files(db_path: Path, files: Sequence[Path], kind: str | None = None,
     waits for or blocks a writer. A database that does not exist yet is checked
     against the shipped forces and catalogue.
     """
-    from kpis.catalogue import read_catalogue
-    from kpis.config import CATALOGUE_FILE
+    from kpis.domain.catalogue import read_catalogue
     from kpis.ingest.context import context_from
-    from kpis.reference import read_forces
-    from kpis.store import Reader
+    from kpis.settings import CATALOGUE_FILE
+    from kpis.storage.duckdb_file import Reader
+    from kpis.storage.reference import read_forces
 
     today = today or dt.date.today()
     if Path(db_path).exists():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from kpis.domain.periods import format_month, parse_month
 from kpis.ingest.context import EARLIEST_MONTH, IngestContext
 from kpis.ingest.problems import Report
 from kpis.ingest.tables import (
@@ -22,7 +23,6 @@ from kpis.ingest.tables import (
     normalise_header,
     parse_count,
 )
-from kpis.periods import format_month, parse_month
 
 LONG_COLUMNS = ("force", "month", "measure", "value")
 TITLES_ROW_MARKER = "YYYY-MM"

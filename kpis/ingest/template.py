@@ -13,9 +13,9 @@ import csv
 import datetime as dt
 from pathlib import Path
 
+from kpis.domain.periods import format_month, month_range
 from kpis.ingest.context import EARLIEST_MONTH, IngestContext
 from kpis.ingest.returns import TITLES_ROW_MARKER
-from kpis.periods import format_month, month_range
 
 FORCE_TITLE = "(force slug)"
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpis.catalogue import KpiDefinition
-from kpis.disclosure import SUPPRESSED_LABEL
-from kpis.periods import quarter_label
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.periods import quarter_label
+from kpis.engine.disclosure import SUPPRESSED_LABEL
 
 __all__ = [
     "MINUS",

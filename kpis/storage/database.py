@@ -6,11 +6,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.catalogue import Catalogue, read_catalogue, store_catalogue
-from kpis.config import CATALOGUE_FILE
-from kpis.reference import store_reference
-from kpis.store import get_meta, set_meta, write_transaction
+from kpis.domain.catalogue import Catalogue, read_catalogue, store_catalogue
+from kpis.settings import CATALOGUE_FILE
+from kpis.storage import schema
+from kpis.storage.duckdb_file import get_meta, set_meta, write_transaction
+from kpis.storage.reference import store_reference
 
 
 def is_initialised(conn: sa.Connection) -> bool:

@@ -3,7 +3,7 @@
 Every request passes ``_authenticate`` first, so no route — pages, ``/_dash-layout``,
 ``/_dash-update-component``, downloads, exports, the upload — answers without a
 signed-in user, except the login page itself and the static CSS. The principal found
-is put on ``flask.g``; ``layouts._context.service()`` hands pages and callbacks the
+is put on ``flask.g``; ``web.context.service()`` hands pages and callbacks the
 service *as that principal*, which is where force scoping and roles are enforced.
 
 Three ways in:
@@ -33,10 +33,10 @@ import flask
 import flask_login
 from werkzeug.exceptions import HTTPException
 
-from kpis import security
-from kpis.access import Principal, demo_principal
-from kpis.config import AUTH_HEADER, SecurityConfig, is_loopback
-from kpis.security import SecurityStore, User
+from kpis.domain.access import Principal, demo_principal
+from kpis.settings import AUTH_HEADER, SecurityConfig, is_loopback
+from kpis.storage import security
+from kpis.storage.security import SecurityStore, User
 
 LOG = logging.getLogger(__name__)
 

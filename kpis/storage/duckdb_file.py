@@ -24,7 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from kpis import schema
+from kpis.storage import schema
 
 
 def engine_url(path: Path) -> str:

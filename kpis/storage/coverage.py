@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.dataset import Dataset
-from kpis.periods import add_months, last_complete_month, month_range
-from kpis.store import Reader, get_meta, query_frame
+from kpis.domain.periods import add_months, last_complete_month, month_range
+from kpis.engine.dataset import Dataset
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader, get_meta, query_frame
 
 __all__ = [
     "DEFAULT_DUE_DAYS",

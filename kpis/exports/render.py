@@ -11,7 +11,7 @@ The renderer runs its own asyncio loop on a daemon thread (not kaleido's global 
 server, which blocks forever if the browser fails to start), so every call has a
 timeout and a failure comes back as an exception.
 
-Figures are the plain dicts of :mod:`layouts._figures`, which carry the title, subtitle,
+Figures are the plain dicts of :mod:`kpis.charts.figures`, which carry the title, subtitle,
 source line, protective marking and demonstration-data label as layout text, so they are
 baked into every image.
 """
@@ -205,7 +205,7 @@ atexit.register(shutdown)
 def resize(figure: dict[str, Any], height: int, marking: str | None = None) -> dict[str, Any]:
     """A copy of ``figure`` laid out for print at ``height`` pixels.
 
-    :func:`layouts._figures.dress` places the legend and labels at paper fractions worked
+    :func:`kpis.charts.figures.dress` places the legend and labels at paper fractions worked
     out for its height; they are rescaled so that they keep the same distance in pixels
     from the plot area. The title gets a left margin, and the protective ``marking`` (the
     annotation with that text) moves to the top centre, above the title, with a second

@@ -9,7 +9,7 @@ peer group (``region-...`` or ``group-...``). The arithmetic runs on dense
 area-by-period arrays computed once per KPI and data version (``Dataset.arrays``): an
 aggregate is its member forces summed (a membership matrix times the force matrix), a
 rolling year is a sum over a sliding window. A table is then one gather per KPI from
-those arrays, and SPC runs over every series at once (:func:`kpis.spc.xmr_batch`).
+those arrays, and SPC runs over every series at once (:func:`kpis.engine.spc.xmr_batch`).
 
 Aggregates (England and Wales, peer groups) are present in a period when at least one
 member force is; ``forces_reporting`` says how many were, so a partial national count
@@ -43,11 +43,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpis.catalogue import KpiDefinition
-from kpis.config import NATIONAL_SLUG
-from kpis.dataset import Dataset
-from kpis.disclosure import DEFAULT_THRESHOLD
-from kpis.spc import DEFAULT_RULES, RULE_LABELS, VARIATIONS, SpcRules, xmr_batch
+from kpis.domain.catalogue import KpiDefinition
+from kpis.engine.dataset import Dataset
+from kpis.engine.disclosure import DEFAULT_THRESHOLD
+from kpis.engine.spc import DEFAULT_RULES, RULE_LABELS, VARIATIONS, SpcRules, xmr_batch
+from kpis.settings import NATIONAL_SLUG
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -478,7 +478,7 @@ def _spc_columns(
     options: SpcOptions,
     lines_out: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """SPC columns for flat series (``offsets`` as for :func:`kpis.spc.xmr_batch`).
+    """SPC columns for flat series (``offsets`` as for :func:`kpis.engine.spc.xmr_batch`).
 
     With ``lines_out`` (3 x points: mean, lower, upper) the lines are written there
     instead of being returned.
@@ -519,8 +519,8 @@ def add_spc(ds: Dataset, frame: pd.DataFrame, options: SpcOptions = SpcOptions()
     """XmR limits, special-cause rules, variation and assurance per KPI and area series.
 
     Within each KPI and area, ``frame``'s rows must be in period order (the series need
-    not be contiguous). Every series goes through one :func:`kpis.spc.xmr_batch` call,
-    with the same results as :func:`kpis.spc.xmr` on each series.
+    not be contiguous). Every series goes through one :func:`kpis.engine.spc.xmr_batch` call,
+    with the same results as :func:`kpis.engine.spc.xmr` on each series.
     """
     frame = frame.copy()
     if len(frame) == 0:

@@ -23,10 +23,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.config import FORCES_CSV
-from kpis.ingest.loader import load_files
-from kpis.periods import (
+from kpis.domain.periods import (
     add_months,
     financial_quarter,
     financial_year_label,
@@ -34,8 +31,11 @@ from kpis.periods import (
     month_range,
     quarter_start,
 )
-from kpis.reference import read_forces
-from kpis.store import set_meta
+from kpis.ingest.loader import load_files
+from kpis.settings import FORCES_CSV
+from kpis.storage import schema
+from kpis.storage.duckdb_file import set_meta
+from kpis.storage.reference import read_forces
 
 DEMO_START = dt.date(2019, 4, 1)
 DEFAULT_SEED = 2023

@@ -7,10 +7,10 @@ chosen format. PowerPoint and PDF have the same pages, in this order:
    applies, disclosure control where applied, and the date produced;
 2. for each pillar with a selected KPI: a summary table (KPI, period, value, change on a
    year earlier, England and Wales, SPC variation), then one page per KPI with its SPC
-   chart, its plain-English summary (:func:`kpis.summary.summarise`) and commentary;
+   chart, its plain-English summary (:func:`kpis.engine.summary.summarise`) and commentary;
 3. the inspection recommendations (:data:`RECOMMENDATIONS_PER_PAGE` a page): each with
    its deadline, its displayed status (overdue worked out from the deadline and the
-   day the pack is produced, :func:`kpis.annotations.displayed_status`), its latest
+   day the pack is produced, :func:`kpis.storage.annotations.displayed_status`), its latest
    dated progress note and the KPIs that evidence it;
 4. sources and definitions (:data:`SOURCES_PER_PAGE` KPIs a page).
 
@@ -37,16 +37,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from kpis.annotations import (
-    NOT_STARTED,
-    RecommendationStatus,
-    displayed_status,
-    recommendation_status,
-)
-from kpis.catalogue import KpiDefinition
-from kpis.dataset import Dataset
-from kpis.disclosure import SUPPRESSED_LABEL
-from kpis.export.charts import (
+from kpis.charts.figures import DEMO_LABEL
+from kpis.charts.specs import (
     DEFAULT_MARKING,
     ChartExport,
     Source,
@@ -54,11 +46,19 @@ from kpis.export.charts import (
     kpi_table,
     spc_export,
 )
-from kpis.export.render import EXPORT_HEIGHT, EXPORT_WIDTH, render_many
-from kpis.formatting import format_change, format_period, format_value, is_missing
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.formatting import format_change, format_period, format_value, is_missing
+from kpis.engine.dataset import Dataset
+from kpis.engine.disclosure import SUPPRESSED_LABEL
+from kpis.engine.summary import VARIATION_TEXT
+from kpis.exports.render import EXPORT_HEIGHT, EXPORT_WIDTH, render_many
 from kpis.service import FlightDeckService
-from kpis.summary import VARIATION_TEXT
-from layouts._figures import DEMO_LABEL
+from kpis.storage.annotations import (
+    NOT_STARTED,
+    RecommendationStatus,
+    displayed_status,
+    recommendation_status,
+)
 
 __all__ = [
     "COMMENTARY_PLACEHOLDER",
@@ -361,7 +361,7 @@ def build_pack(source: Source, force: str, period: dt.date, fmt: PackFormat, *,
     ``recommendations`` as for :func:`pack_content`.
 
     Raises KeyError for an unknown force, pillar or KPI, and
-    :class:`kpis.export.render.RendererUnavailable` if charts cannot be drawn.
+    :class:`kpis.exports.render.RendererUnavailable` if charts cannot be drawn.
     """
     if fmt not in PACK_FORMATS:
         raise ValueError(f"unknown pack format {fmt!r}; use one of {', '.join(PACK_FORMATS)}")

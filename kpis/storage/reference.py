@@ -14,8 +14,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.config import DATA_DIR, FORCES_CSV, NATIONAL_NAME, NATIONAL_SLUG
+from kpis.settings import DATA_DIR, FORCES_CSV, NATIONAL_NAME, NATIONAL_SLUG
+from kpis.storage import schema
 
 ALIASES_CSV = DATA_DIR / "force_aliases.csv"
 

@@ -2,7 +2,7 @@
 
 Both are kept as history: every status change or commentary edit is a new row, and
 the latest row is the current one. Writes go through the one write path
-(``kpis.store.write_transaction``); reads take a connection or a ``Reader``. A
+(``kpis.storage.duckdb_file.write_transaction``); reads take a connection or a ``Reader``. A
 database written before these tables existed simply has none of them yet (they are
 created on its next write), so reads treat a missing table as empty.
 
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.periods import parse_month
-from kpis.store import Reader, write_transaction
+from kpis.domain.periods import parse_month
+from kpis.storage import schema
+from kpis.storage.duckdb_file import Reader, write_transaction
 
 NOT_STARTED = "not started"
 IN_PROGRESS = "in progress"

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import flask
 
-from kpis.access import Principal
-from kpis.dataset import Dataset
+from kpis.domain.access import Principal
+from kpis.engine.dataset import Dataset
 from kpis.service import FlightDeckService
 
 SERVICE_KEY = "FLIGHTDECK_SERVICE"
 
 
 def service() -> FlightDeckService:
-    """The service for this request's principal (set by ``layouts._security``)."""
+    """The service for this request's principal (set by ``web.security``)."""
     scoped = flask.g.get("service")
     if scoped is None:
         principal = flask.g.get("principal")

@@ -3,7 +3,7 @@
 They live beside the flight deck's database, not in it: a sign-in writes an audit
 row, and publishing the data file for that would copy all the observations and make
 every worker reload its dataset. Writes still go through the one write path
-(``kpis.store.write_transaction``: a private copy published by atomic rename), so a
+(``kpis.storage.duckdb_file.write_transaction``: a private copy published by atomic rename), so a
 killed process never leaves a half-written user or audit row, and every web worker
 reads the file read-only.
 
@@ -28,10 +28,10 @@ from pathlib import Path
 import argon2
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.access import ROLES, Principal, Role
-from kpis.config import AUTH_HEADER, SecurityConfig, is_loopback
-from kpis.store import FileIdentity, Reader, file_identity, write_transaction
+from kpis.domain.access import ROLES, Principal, Role
+from kpis.settings import AUTH_HEADER, SecurityConfig, is_loopback
+from kpis.storage import schema
+from kpis.storage.duckdb_file import FileIdentity, Reader, file_identity, write_transaction
 
 __all__ = [
     "MAX_FAILURES_PER_ADDRESS",

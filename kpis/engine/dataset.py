@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from kpis import schema
-from kpis.catalogue import Catalogue, KpiDefinition, fetch_catalogue
-from kpis.config import NATIONAL_NAME, NATIONAL_SLUG
-from kpis.store import get_meta, query_frame
+from kpis.domain.catalogue import Catalogue, KpiDefinition, fetch_catalogue
+from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
+from kpis.storage import schema
+from kpis.storage.duckdb_file import get_meta, query_frame
 
 
 def _frame(conn: sa.Connection, statement: sa.Select) -> pd.DataFrame:
@@ -182,7 +182,7 @@ class Dataset:
         """The KPI computed for every area and period (cached: a dataset never changes)."""
         cached = self._arrays.get(kpi_id)
         if cached is None:
-            from kpis.measures import kpi_arrays, scoped_arrays  # builds on this module
+            from kpis.engine.measures import kpi_arrays, scoped_arrays  # builds on this module
 
             if self.source is not None and self.scope is not None:
                 hidden = np.flatnonzero(np.asarray(self.forces["slug"] != self.scope))

@@ -1,7 +1,7 @@
 """The dashboard's charts for one KPI, ready to export (PNG, SVG, PDF or CSV).
 
 :func:`spc_export` is the KPI page's statistical process control chart: the same figure
-builder (:func:`layouts._figures.spc_chart`) and the same title, subtitle and source
+builder (:func:`kpis.charts.figures.spc_chart`) and the same title, subtitle and source
 line, plus the protective marking. The other charts a page draws have exports too, each
 with the page's words: :func:`trend_export` (a pillar page's trend chart),
 :func:`funnel_export` (the KPI page's funnel plot of all forces) and
@@ -12,7 +12,7 @@ With ``suppress=True`` the numbers of the SPC chart come from
 ``flight_deck_table(..., suppress=True)``: a hidden point is not drawn (no line, no
 marker), and the centre line and limits of a series with a hidden point are not drawn
 either (they would give the point away). The plain-English summary of the latest period
-(:func:`kpis.summary.summarise`) goes with the chart into packs.
+(:func:`kpis.engine.summary.summarise`) goes with the chart into packs.
 """
 
 from __future__ import annotations
@@ -25,17 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpis.catalogue import KpiDefinition
-from kpis.config import NATIONAL_SLUG
-from kpis.dataset import Dataset
-from kpis.disclosure import SUPPRESSED_LABEL
-from kpis.export.render import chart_csv, render
-from kpis.formatting import format_period, format_value
-from kpis.measures import SpcOptions, flight_deck_table
-from kpis.service import FlightDeckService
-from kpis.summary import funnel_summary, ranking_summary, summarise
-from kpis.views import force_rows, group_members, kpi_funnel, period_on_or_before
-from layouts._figures import (
+from kpis.charts.figures import (
     DEMO_LABEL,
     ChartText,
     FigureDict,
@@ -45,6 +35,16 @@ from layouts._figures import (
     trend_chart,
     y_axis_title,
 )
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.formatting import format_period, format_value
+from kpis.engine.dataset import Dataset
+from kpis.engine.disclosure import SUPPRESSED_LABEL
+from kpis.engine.measures import SpcOptions, flight_deck_table
+from kpis.engine.summary import funnel_summary, ranking_summary, summarise
+from kpis.engine.views import force_rows, group_members, kpi_funnel, period_on_or_before
+from kpis.exports.render import chart_csv, render
+from kpis.service import FlightDeckService
+from kpis.settings import NATIONAL_SLUG
 
 __all__ = [
     "CHART_FORMATS",
@@ -221,7 +221,7 @@ def chart_rows(export: ChartExport) -> pd.DataFrame:
 def chart_bytes(export: ChartExport, fmt: str) -> bytes:
     """The chart as PNG (print resolution), SVG or PDF bytes, or its rows as UTF-8 CSV.
 
-    Raises :class:`kpis.export.render.RendererUnavailable` for an image when Chromium
+    Raises :class:`kpis.exports.render.RendererUnavailable` for an image when Chromium
     is missing or fails, and ValueError for an unknown format or when there is no data
     to draw.
     """

@@ -18,7 +18,7 @@ import dash
 import flask
 from werkzeug.exceptions import BadRequest
 
-from layouts import _ids as ids
+from web import ids
 
 __all__ = ["BadInput", "clicks", "id_keys", "int_list", "register_request_checks", "text",
            "text_list"]

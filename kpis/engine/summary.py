@@ -1,6 +1,6 @@
 """Plain-English summaries of one KPI, area and period, for captions, alt text and papers.
 
-:func:`summarise` turns one row of :func:`kpis.measures.flight_deck_table` into one or two
+:func:`summarise` turns one row of :func:`kpis.engine.measures.flight_deck_table` into one or two
 sentences built only from the row's numbers: the value and period, the change on the
 same period a year earlier, the SPC signal in words, the assurance against any target,
 and the position against England and Wales, the peer group and the other forces. For
@@ -23,11 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from kpis.catalogue import KpiDefinition
-from kpis.config import NATIONAL_NAME, NATIONAL_SLUG
-from kpis.dataset import Dataset
-from kpis.disclosure import SUPPRESSED_LABEL
-from kpis.formatting import (
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.formatting import (
     as_date,
     format_change,
     format_number,
@@ -37,8 +34,11 @@ from kpis.formatting import (
     is_missing,
     ordinal,
 )
-from kpis.periods import add_months
-from kpis.spc import ASSURANCE_FAIL, ASSURANCE_HIT_AND_MISS, ASSURANCE_PASS
+from kpis.domain.periods import add_months
+from kpis.engine.dataset import Dataset
+from kpis.engine.disclosure import SUPPRESSED_LABEL
+from kpis.engine.spc import ASSURANCE_FAIL, ASSURANCE_HIT_AND_MISS, ASSURANCE_PASS
+from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
 
 __all__ = [
     "ASSURANCE_TEXT",

@@ -1,6 +1,6 @@
 """Shaped data for the pages and exports: one KPI across forces, one force over time.
 
-These functions only select and arrange what ``kpis.measures`` computed (and run the
+These functions only select and arrange what ``kpis.engine.measures`` computed (and run the
 funnel arithmetic); the presentation layer draws them as they are.
 """
 
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kpis.catalogue import KpiDefinition
-from kpis.config import NATIONAL_SLUG
-from kpis.dataset import Dataset
-from kpis.funnel import funnel, funnel_curve
-from kpis.measures import flight_deck_table
+from kpis.domain.catalogue import KpiDefinition
+from kpis.engine.dataset import Dataset
+from kpis.engine.funnel import funnel, funnel_curve
+from kpis.engine.measures import flight_deck_table
+from kpis.settings import NATIONAL_SLUG
 
 FUNNEL_UNITS = ("percent",)
 

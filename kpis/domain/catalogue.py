@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 
-from kpis import schema
+from kpis.storage import schema
 
 UNITS = ("count", "percent", "per_100k", "days", "ratio")
 POLARITIES = ("higher", "lower", "neutral")

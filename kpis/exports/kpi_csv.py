@@ -1,6 +1,6 @@
 """The KPI table of ``flightdeck kpis``: one row per KPI, force (or area) and period.
 
-:func:`kpi_table_for_cli` shapes :func:`kpis.measures.flight_deck_table` for export and
+:func:`kpi_table_for_cli` shapes :func:`kpis.engine.measures.flight_deck_table` for export and
 :func:`write_table` writes it as CSV or JSON. Conventions:
 
 * ``force`` is the area id: a force slug, ``england-and-wales`` or a peer group id;
@@ -25,10 +25,10 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from kpis.dataset import Dataset
-from kpis.disclosure import DEFAULT_THRESHOLD
-from kpis.export.render import neutralise
-from kpis.measures import flight_deck_table
+from kpis.engine.dataset import Dataset
+from kpis.engine.disclosure import DEFAULT_THRESHOLD
+from kpis.engine.measures import flight_deck_table
+from kpis.exports.render import neutralise
 
 __all__ = ["CLI_COLUMNS", "FORMATS", "kpi_table_for_cli", "write_table"]
 
