@@ -51,10 +51,11 @@ if str(PROJECT_ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from kpis.engine.dataset import Dataset, build_cube, load_dataset  # noqa: E402
+from kpis.engine.dataset import Dataset, build_cube  # noqa: E402
 from kpis.engine.measures import flight_deck_table  # noqa: E402
 from kpis.ingest.demo import build_demo  # noqa: E402
 from kpis.settings import NATIONAL_SLUG  # noqa: E402
+from kpis.storage.dataset_loader import load_dataset  # noqa: E402
 from kpis.storage.duckdb_file import Reader  # noqa: E402
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "kpis.json"

@@ -25,11 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 from kpis.domain.access import AccessDenied, Action, Principal, Role
-from kpis.engine.dataset import Dataset, load_dataset
+from kpis.engine.dataset import Dataset
 from kpis.engine.measures import SpcOptions, flight_deck_table
 from kpis.ingest.loader import LoadResult, ParsedFile, check_files, load_files, rollback
 from kpis.ingest.problems import LoadRefused, Report
 from kpis.storage import annotations, security
+from kpis.storage.dataset_loader import load_dataset
 from kpis.storage.duckdb_file import FileIdentity, Reader
 from kpis.storage.security import SecurityStore, security_db_path
 

@@ -20,11 +20,11 @@ from dash.development.base_component import Component
 from kpis.domain.access import Action, Principal
 from kpis.domain.periods import format_month, month_label
 from kpis.settings import NATIONAL_SLUG
-from web import ids
 from layouts._cache import render_cached
 from layouts._commentary import register_commentary
 from layouts._downloads import ChartDownloads, download_menu, register_downloads
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
+from web import ids
 from web.context import DARK, LIGHT, THEME_COOKIE, dataset, is_dark, principal
 from web.request_checks import register_request_checks
 

@@ -16,11 +16,11 @@ from kpis.engine.dataset import Dataset
 from kpis.engine.summary import funnel_summary, ranking_summary
 from kpis.engine.views import force_rows, group_members, kpi_funnel, period_on_or_before
 from kpis.settings import NATIONAL_SLUG
-from web import ids
 from layouts._downloads import chart_downloads
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
 from layouts._tables import data_table
+from web import ids
 from web.context import dataset, is_dark
 
 dash.register_page(__name__, path="/compare", name="Compare forces",

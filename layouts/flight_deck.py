@@ -18,9 +18,9 @@ from dash import dcc, html
 from kpis.charts.figures import DARK_BLUE, sparkline_svg
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_change, format_period, format_value
-from web import ids
 from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
+from web import ids
 from web.context import dataset, is_dark, service
 
 dash.register_page(__name__, path="/", name="Flight deck", title="Flight deck - NOM flight deck",

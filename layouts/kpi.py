@@ -21,12 +21,12 @@ from kpis.engine.measures import SpcOptions
 from kpis.engine.summary import summarise
 from kpis.engine.views import force_rows, kpi_funnel, period_on_or_before
 from kpis.settings import NATIONAL_SLUG
-from web import ids
 from layouts._commentary import commentary_block
 from layouts._downloads import chart_downloads
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
 from layouts._tables import data_table
+from web import ids
 from web.context import dataset, is_dark, service
 
 dash.register_page(__name__, path_template="/kpi/<kpi_id>", name="KPI",

@@ -20,11 +20,11 @@ from kpis.domain.periods import add_months, format_month, month_label, parse_mon
 from kpis.engine.dataset import Dataset
 from kpis.engine.views import exceptions_since, latest_comparison
 from kpis.settings import NATIONAL_SLUG
-from web import ids
 from layouts._packs import FORMATS, pack_download
 from layouts._shell import control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_query, read_state
 from layouts._tables import data_table
+from web import ids
 from web import request_checks as _inputs
 from web.context import dataset, service
 

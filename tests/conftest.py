@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kpis.engine.dataset import Dataset, load_dataset
+from kpis.engine.dataset import Dataset
 from kpis.ingest.demo import build_demo
 from kpis.storage.database import initialise
+from kpis.storage.dataset_loader import load_dataset
 from kpis.storage.duckdb_file import Reader, write_transaction
 
 if TYPE_CHECKING:

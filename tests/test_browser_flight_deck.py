@@ -7,9 +7,9 @@ from playwright.sync_api import Browser
 
 from kpis.domain.catalogue import read_catalogue
 from kpis.settings import CATALOGUE_FILE
-from web import ids
 from tests.conftest import LiveServer
 from tests.pages import open_app
+from web import ids
 
 pytestmark = pytest.mark.browser
 

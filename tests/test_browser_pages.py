@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser
 
-from web import ids
 from tests.conftest import LiveServer
 from tests.pages import open_app
+from web import ids
 
 pytestmark = pytest.mark.browser
 

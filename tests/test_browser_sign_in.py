@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from web import ids
 from tests.conftest import ACCOUNTS, LiveServer, served
 from tests.pages import DEFAULT_TIMEOUT_MS, AppPage, open_app
 from tests.test_accessibility import describe, run_axe
+from web import ids
 
 pytestmark = pytest.mark.browser
 

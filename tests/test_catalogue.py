@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from kpis.domain.catalogue import CatalogueError, fetch_catalogue, parse_catalogue, read_catalogue
+from kpis.domain.catalogue import CatalogueError, parse_catalogue, read_catalogue
 from kpis.settings import CATALOGUE_FILE
 from kpis.storage import schema
+from kpis.storage.catalogue_store import fetch_catalogue
 from kpis.storage.database import reload_catalogue
 from kpis.storage.duckdb_file import Reader
 

@@ -20,8 +20,8 @@ from kpis.charts.specs import (
     write_chart,
 )
 from kpis.cli import main
+from kpis.domain.vocabulary import SUPPRESSED_LABEL
 from kpis.engine.dataset import Dataset
-from kpis.engine.disclosure import SUPPRESSED_LABEL
 from kpis.engine.measures import flight_deck_table
 from kpis.export import render
 from kpis.exports.render import RendererUnavailable, chart_csv, neutralise, resize

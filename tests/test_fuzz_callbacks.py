@@ -38,8 +38,8 @@ from hypothesis import strategies as st
 from app import create_app
 from kpis.settings import NATIONAL_SLUG
 from kpis.storage.security import security_db_path
-from web.ids import PAGE_ERROR
 from tests.conftest import ACCOUNTS
+from web.ids import PAGE_ERROR
 
 ENDPOINT = "/_dash-update-component"
 # Reproducible in CI: the same examples every run, and no example database.

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page
 
-from web import ids
 from layouts._shell import THEME_TOGGLE
 from tests.conftest import LiveServer
 from tests.pages import DEFAULT_TIMEOUT_MS, AppPage, open_app
+from web import ids
 
 pytestmark = pytest.mark.browser
 

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kpis.domain.vocabulary import DEMO_LABEL
+
 FigureDict = dict[str, Any]
 
 DARK_BLUE = "#12436D"
@@ -33,7 +35,6 @@ LIGHT_PURPLE = "#A285D1"
 MID_GREY = "#6F777B"
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif"
-DEMO_LABEL = "DEMONSTRATION DATA – not real police figures"
 
 # Variation -> (legend name, colour, marker symbol)
 VARIATION_STYLE = {

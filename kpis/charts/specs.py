@@ -37,8 +37,8 @@ from kpis.charts.figures import (
 )
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value
+from kpis.domain.vocabulary import SUPPRESSED_LABEL
 from kpis.engine.dataset import Dataset
-from kpis.engine.disclosure import SUPPRESSED_LABEL
 from kpis.engine.measures import SpcOptions, flight_deck_table
 from kpis.engine.summary import funnel_summary, ranking_summary, summarise
 from kpis.engine.views import force_rows, group_members, kpi_funnel, period_on_or_before

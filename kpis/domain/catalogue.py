@@ -12,10 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 import yaml
-
-from kpis.storage import schema
 
 UNITS = ("count", "percent", "per_100k", "days", "ratio")
 POLARITIES = ("higher", "lower", "neutral")
@@ -364,93 +361,3 @@ def read_catalogue(path: Path) -> Catalogue:
     except UnicodeDecodeError as exc:
         raise CatalogueError([Problem(str(path), "file", "-", None, "must be UTF-8 text")]) from exc
     return parse_catalogue(text, file_name=str(path))
-
-
-def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
-    """Replace the catalogue tables with ``catalogue`` (inside the caller's transaction)."""
-    for table in (
-        schema.kpi_recommendations, schema.kpi_terms, schema.kpi_definitions,
-        schema.measures, schema.recommendations, schema.pillars,
-    ):
-        conn.execute(sa.delete(table))
-    conn.execute(
-        sa.insert(schema.pillars), [{"number": p.number, "name": p.name} for p in catalogue.pillars]
-    )
-    if catalogue.recommendations:
-        conn.execute(
-            sa.insert(schema.recommendations),
-            [{"rec_id": r.rec_id, "deadline": r.deadline, "title": r.title}
-             for r in catalogue.recommendations],
-        )
-    conn.execute(
-        sa.insert(schema.measures),
-        [
-            {"measure_id": m.measure_id, "title": m.title, "unit": m.unit,
-             "periodicity": m.periodicity, "source": m.source, "position": position}
-            for position, m in enumerate(catalogue.measures)
-        ],
-    )
-    conn.execute(
-        sa.insert(schema.kpi_definitions),
-        [
-            {"kpi_id": k.kpi_id, "version": k.version, "status": k.status, "title": k.title,
-             "pillar": k.pillar, "description": k.description, "unit": k.unit,
-             "polarity": k.polarity, "target": k.target, "periodicity": k.periodicity,
-             "source": k.source, "effective_from": k.effective_from, "position": k.position}
-            for k in catalogue.kpis
-        ],
-    )
-    terms = [
-        {"kpi_id": k.kpi_id, "version": k.version, "role": role, "measure_id": m,
-         "term_order": order}
-        for k in catalogue.kpis
-        for role, measures in (("numerator", k.numerator), ("denominator", k.denominator))
-        for order, m in enumerate(measures)
-    ]
-    conn.execute(sa.insert(schema.kpi_terms), terms)
-    links = [
-        {"kpi_id": k.kpi_id, "version": k.version, "rec_id": r}
-        for k in catalogue.kpis for r in k.recommendations
-    ]
-    if links:
-        conn.execute(sa.insert(schema.kpi_recommendations), links)
-
-
-def fetch_catalogue(conn: sa.Connection) -> Catalogue:
-    """Read the catalogue back from the database."""
-    pillars = [Pillar(r.number, r.name) for r in conn.execute(
-        sa.select(schema.pillars).order_by(schema.pillars.c.number))]
-    recs = [Recommendation(r.rec_id, r.deadline, r.title) for r in conn.execute(
-        sa.select(schema.recommendations).order_by(schema.recommendations.c.rec_id))]
-    measures = [
-        Measure(r.measure_id, r.title, r.unit, r.periodicity, r.source)
-        for r in conn.execute(sa.select(schema.measures).order_by(schema.measures.c.position))
-    ]
-    terms: dict[tuple[str, int, str], list[str]] = {}
-    for row in conn.execute(sa.select(schema.kpi_terms).order_by(schema.kpi_terms.c.term_order)):
-        terms.setdefault((row.kpi_id, row.version, row.role), []).append(row.measure_id)
-    links: dict[tuple[str, int], list[str]] = {}
-    for row in conn.execute(
-        sa.select(schema.kpi_recommendations).order_by(schema.kpi_recommendations.c.rec_id)
-    ):
-        links.setdefault((row.kpi_id, row.version), []).append(row.rec_id)
-    kpis = [
-        KpiDefinition(
-            kpi_id=r.kpi_id, version=r.version, status=r.status, title=r.title,
-            pillar=r.pillar, description=r.description,
-            numerator=tuple(terms.get((r.kpi_id, r.version, "numerator"), [])),
-            denominator=tuple(terms.get((r.kpi_id, r.version, "denominator"), [])),
-            unit=r.unit, polarity=r.polarity, target=r.target, periodicity=r.periodicity,
-            source=r.source, effective_from=r.effective_from,
-            recommendations=tuple(links.get((r.kpi_id, r.version), [])), position=r.position,
-        )
-        for r in conn.execute(
-            sa.select(schema.kpi_definitions).order_by(
-                schema.kpi_definitions.c.position, schema.kpi_definitions.c.version
-            )
-        )
-    ]
-    version = conn.execute(
-        sa.select(schema.meta.c.value).where(schema.meta.c.key == "catalogue_version")
-    ).scalar_one_or_none()
-    return Catalogue(version or "", pillars, recs, measures, kpis)

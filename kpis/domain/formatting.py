@@ -19,7 +19,7 @@ import pandas as pd
 
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.periods import quarter_label
-from kpis.engine.disclosure import SUPPRESSED_LABEL
+from kpis.domain.vocabulary import SUPPRESSED_LABEL
 
 __all__ = [
     "MINUS",

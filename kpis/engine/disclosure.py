@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kpis.domain.vocabulary import SUPPRESSED_LABEL
+
 __all__ = [
     "DEFAULT_THRESHOLD",
     "SUPPRESSED_COLUMN",
@@ -30,8 +32,6 @@ __all__ = [
 #: Counts below this (and above 0) are hidden.
 DEFAULT_THRESHOLD = 5
 
-#: ONS / GSS convention for a figure withheld as confidential.
-SUPPRESSED_LABEL = "[c]"
 
 #: Boolean column marking rows where something was hidden.
 SUPPRESSED_COLUMN = "suppressed"

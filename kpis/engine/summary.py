@@ -35,8 +35,8 @@ from kpis.domain.formatting import (
     ordinal,
 )
 from kpis.domain.periods import add_months
+from kpis.domain.vocabulary import SUPPRESSED_LABEL
 from kpis.engine.dataset import Dataset
-from kpis.engine.disclosure import SUPPRESSED_LABEL
 from kpis.engine.spc import ASSURANCE_FAIL, ASSURANCE_HIT_AND_MISS, ASSURANCE_PASS
 from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
 

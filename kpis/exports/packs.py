@@ -37,7 +37,6 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from kpis.charts.figures import DEMO_LABEL
 from kpis.charts.specs import (
     DEFAULT_MARKING,
     ChartExport,
@@ -48,8 +47,8 @@ from kpis.charts.specs import (
 )
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_change, format_period, format_value, is_missing
+from kpis.domain.vocabulary import DEMO_LABEL, SUPPRESSED_LABEL
 from kpis.engine.dataset import Dataset
-from kpis.engine.disclosure import SUPPRESSED_LABEL
 from kpis.engine.summary import VARIATION_TEXT
 from kpis.exports.render import EXPORT_HEIGHT, EXPORT_WIDTH, render_many
 from kpis.service import FlightDeckService

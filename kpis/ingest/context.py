@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from kpis.domain.catalogue import Catalogue, Measure, fetch_catalogue
+from kpis.domain.catalogue import Catalogue, Measure
 from kpis.storage import schema
+from kpis.storage.catalogue_store import fetch_catalogue
 from kpis.storage.reference import normalise_name
 
 # No file may supply figures for an earlier month: such a month is a typing slip

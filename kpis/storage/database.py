@@ -6,9 +6,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from kpis.domain.catalogue import Catalogue, read_catalogue, store_catalogue
+from kpis.domain.catalogue import Catalogue, read_catalogue
 from kpis.settings import CATALOGUE_FILE
 from kpis.storage import schema
+from kpis.storage.catalogue_store import store_catalogue
 from kpis.storage.duckdb_file import get_meta, set_meta, write_transaction
 from kpis.storage.reference import store_reference
 
