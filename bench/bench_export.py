@@ -36,8 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kpis.charts.specs import spc_export, write_chart  # noqa: E402
-from kpis.export import render  # noqa: E402
+from kpis.charts.specs import spc_export  # noqa: E402
+from kpis.exports import render  # noqa: E402
+from kpis.exports.charts import write_chart  # noqa: E402
 from kpis.exports.packs import select_kpis  # noqa: E402
 from kpis.ingest.demo import build_demo  # noqa: E402
 from kpis.service import FlightDeckService  # noqa: E402

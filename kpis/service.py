@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from kpis.cache import VersionedCache
 from kpis.domain.access import AccessDenied, Action, Principal, Role
 from kpis.engine.dataset import Dataset
-from kpis.engine.measures import SpcOptions, flight_deck_table
+from kpis.engine.measures import SpcOptions, cached_table
 from kpis.ingest.loader import LoadResult, ParsedFile, check_files, load_files, rollback
 from kpis.ingest.problems import LoadRefused, Report
 from kpis.storage import annotations, security
@@ -34,7 +34,6 @@ from kpis.storage.dataset_loader import load_dataset
 from kpis.storage.duckdb_file import FileIdentity, Reader
 from kpis.storage.security import SecurityStore, security_db_path
 
-TABLE_CACHE_SIZE = 256
 DEFAULT_SPC = SpcOptions()
 
 # Whoever uses the service from the command line or a script: every force, every
@@ -52,16 +51,18 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
     dataset: Dataset | None = None
     identity: FileIdentity | None = None
-    scoped: dict[str, Dataset] = field(default_factory=dict)
-    tables: OrderedDict[tuple[object, ...], pd.DataFrame] = field(default_factory=OrderedDict)
+    # Each force-scoped view of the current dataset, built once per data version.
+    scoped: VersionedCache[Dataset] = field(default_factory=lambda: VersionedCache(64))
 
 
 class FlightDeckService:
     def __init__(self, db_path: Path, principal: Principal = SYSTEM, address: str = "",
-                 _shared: _Shared | None = None) -> None:
+                 _shared: _Shared | None = None, *,
+                 security_path: Path | None = None) -> None:
+        """``security_path``: the users and audit file (default: the one for ``db_path``)."""
         db_path = Path(db_path)
-        self._shared = _shared or _Shared(db_path, Reader(db_path),
-                                          SecurityStore(security_db_path(db_path)))
+        self._shared = _shared or _Shared(
+            db_path, Reader(db_path), SecurityStore(security_path or security_db_path(db_path)))
         self.principal = principal
         self.address = address  # the client's address, for the audit log
 
@@ -93,13 +94,10 @@ class FlightDeckService:
                 with shared.reader.connect() as conn:
                     shared.dataset = load_dataset(conn)
                 shared.identity = identity
-                shared.tables.clear()
-                shared.scoped.clear()
-            if scope is None:
-                return shared.dataset
-            if scope not in shared.scoped:
-                shared.scoped[scope] = shared.dataset.scoped(scope)
-            return shared.scoped[scope]
+            current, version = shared.dataset, shared.identity
+        if scope is None:
+            return current
+        return shared.scoped.get(version, scope, "dataset", lambda: current.scoped(scope))
 
     def table(
         self,
@@ -111,27 +109,9 @@ class FlightDeckService:
         peer_group: str | None = None,
         spc: SpcOptions | None = DEFAULT_SPC,
     ) -> pd.DataFrame:
-        """``flight_deck_table`` for the current data, cached per data version."""
-        dataset = self.dataset()
-        key = (
-            dataset.data_version, id(dataset),
-            tuple(kpi_ids) if kpi_ids is not None else None,
-            tuple(areas) if areas is not None else None,
-            start, end, suppress, peer_group, spc,
-        )
-        shared = self._shared
-        with shared.lock:
-            cached = shared.tables.get(key)
-            if cached is not None:
-                shared.tables.move_to_end(key)
-                return cached
-        table = flight_deck_table(dataset, kpi_ids, areas, start, end, suppress=suppress,
-                                  peer_group=peer_group, spc=spc)
-        with shared.lock:
-            shared.tables[key] = table
-            while len(shared.tables) > TABLE_CACHE_SIZE:
-                shared.tables.popitem(last=False)
-        return table
+        """``flight_deck_table`` for the current data, cached per data version and scope."""
+        return cached_table(self.dataset(), kpi_ids, areas, start, end, suppress=suppress,
+                            peer_group=peer_group, spc=spc)
 
     def commentary_for(self, kpi_id: str, area: str, period: dt.date | str
                        ) -> annotations.Commentary | None:

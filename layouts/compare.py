@@ -10,11 +10,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from kpis.charts.figures import ChartText, funnel_chart, ranked_bars, y_axis_title
+from kpis.charts.specs import compare_export
 from kpis.domain.formatting import format_period, format_value
 from kpis.engine.dataset import Dataset
-from kpis.engine.summary import funnel_summary, ranking_summary
-from kpis.engine.views import force_rows, group_members, kpi_funnel, period_on_or_before
+from kpis.engine.views import force_rows, group_members, period_on_or_before
 from kpis.settings import NATIONAL_SLUG
 from layouts._downloads import chart_downloads
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
@@ -55,34 +54,15 @@ def compare_controls(ds: Dataset, kpi_id: str, group: str, view: str) -> dbc.Row
 
 def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str) -> html.Div:
     kpi = ds.kpis[kpi_id]
+    highlight = state.force if state.force != NATIONAL_SLUG else None
+    spec = compare_export(ds, kpi_id, state.period, highlight, group, view, marking=None,
+                          dark=is_dark())
+    if spec.figure is None:
+        return empty_state(spec.summary)
     period = period_on_or_before(ds, kpi_id, state.period)
-    if period is None:
-        return empty_state("No data for this KPI up to the chosen period.")
     members = group_members(ds, group)
     scope = ds.forces_label if members is None else ds.area_names[group]
-    highlight = state.force if state.force != NATIONAL_SLUG else None
     rows = force_rows(ds, kpi_id, period, members)
-    if rows.empty:
-        return empty_state("No force in this group has data for the period.")
-    national = float(rows["national_value"].iloc[0])
-    text = ChartText(
-        title=f"{kpi.title}: {scope}",
-        subtitle=f"{format_period(kpi, period)}; England and Wales "
-                 f"{format_value(kpi, national)}",
-        source=f"Source: {kpi.source}",
-        y_title=y_axis_title(kpi.unit, kpi.title),
-        demo=ds.is_demo,
-    )
-    if view == "funnel":
-        data = kpi_funnel(ds, kpi, period, members)
-        if data is None:
-            return empty_state("A funnel plot compares shares; choose ranked bars for this KPI.")
-        figure = funnel_chart(data.points, data.curve, text, highlight, polarity=kpi.polarity,
-                              dark=is_dark())
-        summary = funnel_summary(kpi, data.points, data.centre)
-    else:
-        figure = ranked_bars(rows, kpi.unit, text, national, highlight, dark=is_dark())
-        summary = ranking_summary(kpi, rows, national)
     table = data_table(
         rows, [("rank", "Rank", lambda v: "" if v != v else f"{v:.0f}"),
                ("name", "Force", None), ("value", "Value", lambda v: format_value(kpi, v))],
@@ -91,8 +71,8 @@ def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str
         highlight=lambda r: r["area"] == state.force,
     )
     return html.Div([
-        chart_block("compare-chart", figure, summary,
-                    downloads=chart_downloads("compare", kpi_id, text.title, state,
+        chart_block("compare-chart", spec.figure, spec.summary,
+                    downloads=chart_downloads("compare", kpi_id, spec.text.title, state,
                                               group=group, view=view)),
         html.Details([html.Summary("Show the data as a table"), table]),
     ])

@@ -20,6 +20,7 @@ from dash import ALL, Input, Output, State, dcc, html
 
 from kpis.domain.catalogue import Catalogue, KpiDefinition, Measure, Recommendation
 from kpis.domain.formatting import format_value
+from kpis.domain.vocabulary import POLARITY_PHRASE
 from layouts._shell import safe_layout
 from web import request_checks as _inputs
 from web.context import dataset
@@ -40,11 +41,6 @@ KPI_PAGE = "/kpi/{kpi_id}"
 SEARCH_DEBOUNCE_MS = 250
 WORD = re.compile(r"\w+")
 
-POLARITY_TEXT = {
-    "higher": "Higher is better",
-    "lower": "Lower is better",
-    "neutral": "Neither higher nor lower is better",
-}
 UNIT_TEXT = {
     "count": "Count",
     "percent": "Percentage (numerator as a share of the denominator)",
@@ -178,7 +174,7 @@ def definition_facts(kpi: KpiDefinition, catalogue: Catalogue) -> html.Dl:
         ("Numerator", measure_text(kpi.numerator, measures)),
         ("Denominator", denominator_text(kpi, measures)),
         ("Unit", UNIT_TEXT.get(kpi.unit, kpi.unit)),
-        ("Polarity", POLARITY_TEXT.get(kpi.polarity, kpi.polarity)),
+        ("Polarity", POLARITY_PHRASE.get(kpi.polarity, kpi.polarity)),
         ("Target", target_text(kpi)),
         ("Periodicity", PERIODICITY_TEXT.get(kpi.periodicity, kpi.periodicity)),
         ("Pillar", f"{kpi.pillar}. {pillar_names.get(kpi.pillar, '')}"),

@@ -18,6 +18,7 @@ from dash import dcc, html
 from kpis.charts.figures import DARK_BLUE, sparkline_svg
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_change, format_period, format_value
+from kpis.domain.vocabulary import ASSURANCE_PHRASE, variation_phrase
 from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
 from web import ids
@@ -26,12 +27,6 @@ from web.context import dataset, is_dark, service
 dash.register_page(__name__, path="/", name="Flight deck", title="Flight deck - NOM flight deck",
                    order=0)
 
-VARIATION_TEXT = {
-    "improvement": "Special cause: improvement",
-    "concern": "Special cause: concern",
-    "neither": "Special cause: unusual change",
-    "common": "Common cause variation",
-}
 VARIATION_CLASS = {
     "improvement": "variation-improvement",
     "concern": "variation-concern",
@@ -40,11 +35,6 @@ VARIATION_CLASS = {
 }
 
 
-ASSURANCE_TEXT = {
-    "pass": "Target: consistently passing",
-    "fail": "Target: consistently failing",
-    "hit_and_miss": "Target: hit and miss",
-}
 SPARK_DARK = "#9ec5fe"  # the dark theme's line colour (as in the figures)
 SPARK_PERIODS = {"monthly": 24, "quarterly": 8}
 
@@ -90,11 +80,11 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
                 if comparator is not None else "No comparator selected",
                 className="small mb-1",
             ),
-            html.P(VARIATION_TEXT.get(variation, variation),
+            html.P(variation_phrase(variation),
                    className=f"small mb-1 variation {VARIATION_CLASS.get(variation, '')}"),
-            html.P(ASSURANCE_TEXT[str(row["assurance"])],
+            html.P(ASSURANCE_PHRASE[str(row["assurance"])],
                    className=f"small mb-0 assurance assurance-{row['assurance']}")
-            if kpi.target is not None and row.get("assurance") in ASSURANCE_TEXT else None,
+            if kpi.target is not None and row.get("assurance") in ASSURANCE_PHRASE else None,
         ]
     return dbc.Col(
         dbc.Card(

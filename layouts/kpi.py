@@ -13,13 +13,12 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
-from kpis.charts.figures import ChartText, funnel_chart, spc_chart, y_axis_title
+from kpis.charts.specs import funnel_export, spc_export
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value
+from kpis.domain.vocabulary import POLARITY_PHRASE, rule_phrases, variation_phrase
 from kpis.engine.dataset import Dataset
-from kpis.engine.measures import SpcOptions
-from kpis.engine.summary import summarise
-from kpis.engine.views import force_rows, kpi_funnel, period_on_or_before
+from kpis.engine.views import force_rows, period_on_or_before
 from kpis.settings import NATIONAL_SLUG
 from layouts._commentary import commentary_block
 from layouts._downloads import chart_downloads
@@ -27,40 +26,20 @@ from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
 from layouts._tables import data_table
 from web import ids
-from web.context import dataset, is_dark, service
+from web.context import dataset, is_dark
 
 dash.register_page(__name__, path_template="/kpi/<kpi_id>", name="KPI",
                    title="KPI - NOM flight deck", order=3)
 
 REBASE_ADOPTION = "adoption"
-POLARITY_TEXT = {"higher": "Higher is better", "lower": "Lower is better",
-                 "neutral": "Neither higher nor lower is better"}
-VARIATION_TEXT = {"common": "Common cause", "improvement": "Special cause: improvement",
-                  "concern": "Special cause: concern", "neither": "Special cause: unusual"}
 
 
 def spc_section(ds: Dataset, kpi: KpiDefinition, state: ViewState, rebase: bool
                 ) -> tuple[html.Div, pd.DataFrame]:
-    adoption = dict(zip(ds.forces["slug"], ds.forces["nom_adoption"], strict=True))
-    series = service().table([kpi.kpi_id], [state.force], end=state.period,
-                             spc=SpcOptions(rebase_at_adoption=rebase))
-    if series.empty:
-        return empty_state(f"No data for {ds.area_names[state.force]} for this KPI."), series
-    latest = series.iloc[-1]
-    name = ds.area_names[state.force]
-    first, last = series["period_start"].iloc[0], series["period_start"].iloc[-1]
-    text = ChartText(
-        title=kpi.title,
-        subtitle=f"{name}, {format_period(kpi, first)} to {format_period(kpi, last)}: "
-                 "statistical process control (XmR) chart",
-        source=f"Source: {kpi.source}",
-        y_title=y_axis_title(kpi.unit, kpi.title),
-        demo=ds.is_demo,
-    )
-    rebase_at = adoption.get(state.force) if rebase else None
-    figure = spc_chart(series, kpi.unit, text, target=kpi.target,
-                       rebase=pd.Timestamp(rebase_at) if rebase_at is not None else None,
-                       dark=is_dark())
+    spec = spc_export(ds, kpi.kpi_id, state.force, state.period or ds.as_of, marking=None,
+                      rebase=rebase, dark=is_dark())
+    if spec.figure is None:
+        return empty_state(spec.summary), spec.series
     checklist = dbc.Checklist(
         options=[{"label": "Re-base the limits at the force's NOM adoption", "value": "on",
                   "disabled": state.force == NATIONAL_SLUG}],
@@ -68,36 +47,18 @@ def spc_section(ds: Dataset, kpi: KpiDefinition, state: ViewState, rebase: bool
     )
     downloads = chart_downloads("spc", kpi.kpi_id, kpi.title, state,
                                 rebase=REBASE_ADOPTION if rebase else None)
-    return html.Div([checklist, chart_block("kpi-spc-chart", figure,
-                                            summarise(ds, latest.to_dict(), name),
-                                            downloads=downloads)]), series
+    return html.Div([checklist, chart_block("kpi-spc-chart", spec.figure, spec.summary,
+                                            downloads=downloads)]), spec.series
 
 
 def funnel_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
-    period = period_on_or_before(ds, kpi.kpi_id, state.period)
-    if period is None:
-        return empty_state("No data for this period.")
-    data = kpi_funnel(ds, kpi, period)
-    if data is None:
-        return html.P("A funnel plot compares shares; this KPI is not a share.",
-                      className="text-body-secondary")
-    outside = data.points[data.points["position"] != "inside"]
-    text = ChartText(
-        title=f"{kpi.title}: {ds.forces_label}",
-        subtitle=f"{format_period(kpi, period)}: each force against England and Wales "
-                 f"({format_value(kpi, data.centre)}), with 95% and 99.8% limits",
-        source=f"Source: {kpi.source}",
-        y_title=y_axis_title(kpi.unit, kpi.title),
-        demo=ds.is_demo,
-    )
-    figure = funnel_chart(data.points, data.curve, text,
-                          highlight=state.force if state.force != NATIONAL_SLUG else None,
-                          polarity=kpi.polarity, dark=is_dark())
-    summary = (f"Funnel plot for {format_period(kpi, period)}: {len(outside)} of "
-               f"{len(data.points)} forces lie outside the 95% limits around the England and "
-               f"Wales figure of {format_value(kpi, data.centre)}.")
-    return chart_block("kpi-funnel-chart", figure, summary,
-                       downloads=chart_downloads("funnel", kpi.kpi_id, text.title, state))
+    highlight = state.force if state.force != NATIONAL_SLUG else None
+    spec = funnel_export(ds, kpi.kpi_id, state.period, highlight, marking=None,
+                         dark=is_dark())
+    if spec.figure is None:
+        return empty_state(spec.summary)
+    return chart_block("kpi-funnel-chart", spec.figure, spec.summary,
+                       downloads=chart_downloads("funnel", kpi.kpi_id, spec.text.title, state))
 
 
 def ranking_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
@@ -113,7 +74,7 @@ def ranking_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.D
         columns += [("numerator", "Numerator", count), ("denominator", "Denominator", count)]
     return data_table(
         rows, columns, caption=f"Forces ranked by {kpi.title}, {format_period(kpi, period)} "
-                               f"(1 = best; {POLARITY_TEXT[kpi.polarity].lower()})",
+                               f"(1 = best; {POLARITY_PHRASE[kpi.polarity].lower()})",
         table_id="kpi-ranking", row_header="name",
         highlight=lambda r: r["area"] == state.force,
     )
@@ -130,7 +91,7 @@ def definition_section(ds: Dataset, kpi: KpiDefinition) -> html.Div:
     details = [
         *terms,
         html.Dt("Unit"), html.Dd(kpi.unit.replace("_", " ")),
-        html.Dt("Polarity"), html.Dd(POLARITY_TEXT[kpi.polarity]),
+        html.Dt("Polarity"), html.Dd(POLARITY_PHRASE[kpi.polarity]),
         html.Dt("Target"), html.Dd(format_value(kpi, kpi.target) if kpi.target is not None
                                    else "None"),
         html.Dt("Periodicity"), html.Dd(kpi.periodicity),
@@ -166,8 +127,8 @@ def numbers_section(ds: Dataset, kpi: KpiDefinition, series: pd.DataFrame) -> ht
     columns += [
         ("value", "Value", value), ("rolling_value", "Rolling year", value),
         ("national_value", "England and Wales", value), ("peer_value", "Region", value),
-        ("spc_rule", "SPC rule", lambda r: str(r or "").replace("_", " ")),
-        ("variation", "Variation", lambda v: VARIATION_TEXT.get(str(v), str(v))),
+        ("spc_rule", "SPC rule", lambda r: "; ".join(rule_phrases(r))),
+        ("variation", "Variation", variation_phrase),
     ]
     latest_first = series.iloc[::-1]
     return data_table(latest_first, columns, caption="The figures behind the chart",

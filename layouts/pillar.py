@@ -10,11 +10,10 @@ import dash
 import pandas as pd
 from dash import MATCH, Input, Output, State, dcc, html
 
-from kpis.charts.figures import ChartText, trend_chart, y_axis_title
+from kpis.charts.specs import trend_export
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value
 from kpis.engine.dataset import Dataset
-from kpis.engine.summary import summarise
 from layouts._downloads import chart_downloads
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, read_state
@@ -30,27 +29,11 @@ dash.register_page(__name__, path_template="/pillar/<number>", name="Pillar",
 
 
 def kpi_trend(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
-    comparator = state.comparator_area(ds)
-    areas = [state.force] + ([comparator] if comparator else [])
-    table = service().table([kpi.kpi_id], areas, end=state.period)
-    own = table[table["area"] == state.force]
-    if own.empty:
-        return html.Div([html.H2(kpi.title, className="h5"),
-                         empty_state(f"No data for {ds.area_names[state.force]}.")])
-    other = table[table["area"] == comparator] if comparator else None
-    name = ds.area_names[state.force]
-    text = ChartText(
-        title=kpi.title,
-        subtitle=f"{name}, {format_period(kpi, own['period_start'].iloc[0])} to "
-                 f"{format_period(kpi, own['period_start'].iloc[-1])}, by "
-                 f"{'month' if kpi.periodicity == 'monthly' else 'quarter'} and rolling year",
-        source=f"Source: {kpi.source}",
-        y_title=y_axis_title(kpi.unit, kpi.title),
-        demo=ds.is_demo,
-    )
-    figure = trend_chart(own, kpi.unit, text, name, other, state.comparator_label(ds),
-                         dark=is_dark())
-    summary = summarise(ds, own.iloc[-1].to_dict(), name)
+    spec = trend_export(ds, kpi.kpi_id, state.force, state.period, state.comparator_area(ds),
+                        marking=None, dark=is_dark())
+    if spec.figure is None:
+        return html.Div([html.H2(kpi.title, className="h5"), empty_state(spec.summary)])
+    figure, summary = spec.figure, spec.summary
     # The table is built when its disclosure is first opened: nine tables of every
     # period are most of the page's cost, and most visits never open one.
     key = table_key(kpi, state)

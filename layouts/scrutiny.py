@@ -17,6 +17,7 @@ from dash import Input, Output, State, dcc, html
 from kpis.charts.specs import DEFAULT_MARKING
 from kpis.domain.formatting import format_period, format_value
 from kpis.domain.periods import add_months, format_month, month_label, parse_month
+from kpis.domain.vocabulary import variation_phrase
 from kpis.engine.dataset import Dataset
 from kpis.engine.views import exceptions_since, latest_comparison
 from kpis.settings import NATIONAL_SLUG
@@ -37,7 +38,6 @@ EXPORT = "scrutiny-export"
 STATUS = "scrutiny-status"
 DOWNLOAD = "scrutiny-download"
 EXCEPTIONS = "scrutiny-exceptions"
-SIGNAL_TEXT = {"concern": "Special cause: concern", "improvement": "Special cause: improvement"}
 
 
 def exceptions_view(ds: Dataset, table: pd.DataFrame, state: ViewState, since: dt.date
@@ -55,7 +55,7 @@ def exceptions_view(ds: Dataset, table: pd.DataFrame, state: ViewState, since: d
     )
     return data_table(
         found,
-        [("title", "KPI", None), ("signal", "Signal", lambda s: SIGNAL_TEXT.get(s, s)),
+        [("title", "KPI", None), ("signal", "Signal", variation_phrase),
          ("when", "Latest signal", None),
          ("rules", "Rule", lambda r: str(r or "").replace("_", " ")),
          ("shown", "Latest value", None)],

@@ -11,19 +11,18 @@ import pandas as pd
 import pytest
 
 from kpis.charts.specs import (
-    chart_bytes,
     chart_rows,
     compare_export,
     funnel_export,
     spc_export,
     trend_export,
-    write_chart,
 )
 from kpis.cli import main
 from kpis.domain.vocabulary import SUPPRESSED_LABEL
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import flight_deck_table
-from kpis.export import render
+from kpis.exports import render
+from kpis.exports.charts import chart_bytes, write_chart
 from kpis.exports.render import RendererUnavailable, chart_csv, neutralise, resize
 
 PERIOD = dt.date(2025, 9, 1)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from kpis.domain.access import AccessDenied, Principal, Role
 from kpis.engine.dataset import Dataset
+from kpis.engine.measures import arrays_of, latest_period
 from kpis.engine.views import force_rows, kpi_funnel
 from kpis.service import FlightDeckService
 from kpis.settings import NATIONAL_SLUG
@@ -72,7 +73,7 @@ def test_asking_for_another_force_by_name_returns_nothing(kent_view: Dataset) ->
 
     table = flight_deck_table(kent_view, None, ["essex", "surrey"], spc=None)
     assert table.empty
-    arrays = kent_view.arrays("cps_referrals")
+    arrays = arrays_of(kent_view, "cps_referrals")
     essex = kent_view.cube.area_index["essex"]
     assert not arrays.present[essex].any() and np.isnan(arrays.value[essex]).all()
     assert np.isnan(kent_view.cube.values[:, list(kent_view.forces["slug"]).index("essex")]
@@ -93,7 +94,7 @@ def test_the_scoped_force_keeps_its_rank_among_all_forces(demo_dataset: Dataset,
 def test_a_funnel_plot_shows_only_the_scoped_force_against_the_national_share(
         demo_dataset: Dataset, kent_view: Dataset) -> None:
     kpi = kent_view.kpis["ho_rape_charge_rate"]
-    period = kent_view.latest_period(kpi.kpi_id, KENT)
+    period = latest_period(kent_view, kpi.kpi_id, KENT)
     assert period is not None
     scoped = kpi_funnel(kent_view, kpi, period)
     everyone = kpi_funnel(demo_dataset, kpi, period)

@@ -224,11 +224,11 @@ def test_summary_words_for_each_spc_signal_and_assurance(contact):
     target = dataclasses.replace(contact.kpis["suspect_contact_30d"], target=0.9)
     contact.kpis["suspect_contact_30d"] = target  # this test's dataset only
     text = summarise(contact, with_signal(row, assurance="fail"))
-    assert "the process will consistently miss the target of 90.0%" in text
+    assert "the process is consistently failing the target of 90.0%" in text
     text = summarise(contact, with_signal(row, assurance="hit_and_miss"))
-    assert "will sometimes meet and sometimes miss the target of 90.0%" in text
+    assert "is hit and miss against the target of 90.0%" in text
     text = summarise(contact, with_signal(row, assurance="pass"))
-    assert "will consistently meet the target of 90.0%" in text
+    assert "is consistently passing the target of 90.0%" in text
 
 
 def test_summary_of_a_neutral_kpi_calls_a_signal_an_unusual_change(empty_db, tmp_path):
@@ -241,7 +241,7 @@ def test_summary_of_a_neutral_kpi_calls_a_signal_an_unusual_change(empty_db, tmp
     assert row["variation"] == "neither"
     text = summarise(ds, row)
     assert "Bail-condition breaches recorded was 60 in September 2024" in text
-    assert "This is an unusual change (a point outside the process limits)" in text
+    assert "This is special cause variation (a point outside the process limits)" in text
     assert "ranked" not in text  # a neutral KPI has no best
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpis.domain.vocabulary import DEMO_LABEL
+from kpis.domain.vocabulary import DEMO_LABEL, VARIATION_PHRASE, rule_phrases
 
 FigureDict = dict[str, Any]
 
@@ -38,16 +38,10 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif"
 
 # Variation -> (legend name, colour, marker symbol)
 VARIATION_STYLE = {
-    "common": ("Common cause", MID_GREY, "circle"),
-    "improvement": ("Special cause: improvement", TURQUOISE, "triangle-up"),
-    "concern": ("Special cause: concern", ORANGE, "triangle-down"),
-    "neither": ("Special cause: unusual change", LIGHT_PURPLE, "diamond"),
-}
-RULE_NAMES = {
-    "outside": "a point outside the limits",
-    "shift": "a shift of 7 or more points on one side of the mean",
-    "trend": "a trend of 7 or more rising or falling points",
-    "two_of_three": "two of three points beyond 2 sigma",
+    "common": (VARIATION_PHRASE["common"], MID_GREY, "circle"),
+    "improvement": (VARIATION_PHRASE["improvement"], TURQUOISE, "triangle-up"),
+    "concern": (VARIATION_PHRASE["concern"], ORANGE, "triangle-down"),
+    "neither": (VARIATION_PHRASE["neither"], LIGHT_PURPLE, "diamond"),
 }
 # Funnel position -> (legend name, colour, marker symbol)
 FUNNEL_STYLE = {
@@ -306,7 +300,7 @@ def spc_chart(series: pd.DataFrame, unit: str, text: ChartText, target: float | 
 def _rule_words(rules: str) -> str:
     if not rules:
         return "No special-cause rule"
-    return "Rule: " + "; ".join(RULE_NAMES.get(r, r) for r in str(rules).split(","))
+    return "Rule: " + "; ".join(rule_phrases(rules))
 
 
 def trend_chart(series: pd.DataFrame, unit: str, text: ChartText, force_name: str,

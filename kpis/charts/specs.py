@@ -1,32 +1,31 @@
-"""The dashboard's charts for one KPI, ready to export (PNG, SVG, PDF or CSV).
+"""One spec per chart: the figure, title, subtitle, source line, summary and rows.
 
-:func:`spc_export` is the KPI page's statistical process control chart: the same figure
-builder (:func:`kpis.charts.figures.spc_chart`) and the same title, subtitle and source
-line, plus the protective marking. The other charts a page draws have exports too, each
-with the page's words: :func:`trend_export` (a pillar page's trend chart),
-:func:`funnel_export` (the KPI page's funnel plot of all forces) and
-:func:`compare_export` (the compare page's ranked bars or funnel plot). Each export
-carries the rows behind its chart, for CSV (:func:`chart_rows`).
+Each chart the dashboard draws is built here and only here, and the same spec serves
+its page (with ``dark`` for the dark theme and no marking), its download route,
+``flightdeck chart`` and the board packs (with the protective marking):
 
-With ``suppress=True`` the numbers of the SPC chart come from
-``flight_deck_table(..., suppress=True)``: a hidden point is not drawn (no line, no
-marker), and the centre line and limits of a series with a hidden point are not drawn
-either (they would give the point away). The plain-English summary of the latest period
-(:func:`kpis.engine.summary.summarise`) goes with the chart into packs.
+- :func:`spc_export`: the KPI page's statistical process control chart;
+- :func:`trend_export`: a pillar page's trend chart;
+- :func:`funnel_export`: the KPI page's funnel plot of all forces;
+- :func:`compare_export`: the compare page's ranked bars or funnel plot.
+
+Each spec carries the rows behind its chart (:func:`chart_rows`, for CSV). With
+``suppress=True`` the numbers of the SPC chart come from the flight-deck table with
+disclosure control: a hidden point is not drawn (no line, no marker), and the centre
+line and limits of a series with a hidden point are not drawn either (they would give
+the point away). Rendering a spec to a file is :mod:`kpis.exports.charts`' job.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from kpis.charts.figures import (
-    DEMO_LABEL,
     ChartText,
     FigureDict,
     funnel_chart,
@@ -37,47 +36,42 @@ from kpis.charts.figures import (
 )
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value
-from kpis.domain.vocabulary import SUPPRESSED_LABEL
+from kpis.domain.vocabulary import DEMO_LABEL, SUPPRESSED_LABEL, parse_parts
 from kpis.engine.dataset import Dataset
-from kpis.engine.measures import SpcOptions, flight_deck_table
+from kpis.engine.measures import SpcOptions, cached_table
 from kpis.engine.summary import funnel_summary, ranking_summary, summarise
 from kpis.engine.views import force_rows, group_members, kpi_funnel, period_on_or_before
-from kpis.exports.render import chart_csv, render
-from kpis.service import FlightDeckService
 from kpis.settings import NATIONAL_SLUG
 
 __all__ = [
-    "CHART_FORMATS",
+    "CHART_KINDS",
     "COMPARE_VIEWS",
     "DEFAULT_MARKING",
-    "MEDIA_TYPES",
     "ChartExport",
     "Source",
-    "chart_bytes",
     "chart_rows",
     "compare_export",
     "dataset_of",
     "funnel_export",
-    "kpi_table",
     "spc_export",
     "trend_export",
-    "write_chart",
 ]
 
 DEFAULT_MARKING = "OFFICIAL-SENSITIVE"
-CHART_FORMATS: tuple[str, ...] = ("png", "svg", "pdf", "csv")
-MEDIA_TYPES: dict[str, str] = {
-    "png": "image/png",
-    "svg": "image/svg+xml",
-    "pdf": "application/pdf",
-    "csv": "text/csv; charset=utf-8",
-}
 #: The compare page's two ways of showing one KPI across forces.
 COMPARE_VIEWS: tuple[str, ...] = ("bars", "funnel")
+#: The charts there are specs for (the download route's names).
+CHART_KINDS: tuple[str, ...] = ("spc", "trend", "funnel", "compare")
 DEFAULT_SPC = SpcOptions()
 SUPPRESSION_NOTE = "figures resting on 1 to 4 cases are suppressed and not drawn"
 
-Source = FlightDeckService | Dataset
+class HasDataset(Protocol):
+    """Anything that hands out the current dataset (the service does)."""
+
+    def dataset(self) -> Dataset: ...
+
+
+Source = Dataset | HasDataset
 
 # Columns of the chart CSV, and the disclosure-control part that hides each.
 _CSV_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -89,16 +83,7 @@ _CSV_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def dataset_of(source: Source) -> Dataset:
-    return source.dataset() if isinstance(source, FlightDeckService) else source
-
-
-def kpi_table(source: Source, kpi_ids: list[str], areas: list[str], *,
-              start: dt.date | None = None, end: dt.date | None = None,
-              suppress: bool = False, spc: SpcOptions | None = DEFAULT_SPC) -> pd.DataFrame:
-    """``flight_deck_table`` through the service's cache when there is a service."""
-    if isinstance(source, FlightDeckService):
-        return source.table(kpi_ids, areas, start=start, end=end, suppress=suppress, spc=spc)
-    return flight_deck_table(source, kpi_ids, areas, start, end, suppress=suppress, spc=spc)
+    return source if isinstance(source, Dataset) else source.dataset()
 
 
 @dataclass(frozen=True)
@@ -141,9 +126,10 @@ def _check(ds: Dataset, kpi_id: str, area: str) -> KpiDefinition:
     return ds.kpis[kpi_id]
 
 
-def spc_export(source: Source, kpi_id: str, area: str, period: dt.date, *,
+def spc_export(source: Source, kpi_id: str, area: str, period: dt.date | None, *,
                marking: str | None = DEFAULT_MARKING, suppress: bool = False,
-               rebase: bool = False, series: pd.DataFrame | None = None) -> ChartExport:
+               rebase: bool = False, series: pd.DataFrame | None = None,
+               dark: bool = False) -> ChartExport:
     """The SPC chart of ``kpi_id`` for ``area``, every period up to ``period``.
 
     ``rebase`` re-bases the limits at the force's NOM adoption, as the KPI page can.
@@ -153,16 +139,17 @@ def spc_export(source: Source, kpi_id: str, area: str, period: dt.date, *,
     ds = dataset_of(source)
     kpi = _check(ds, kpi_id, area)
     if series is None:
-        series = kpi_table(source, [kpi_id], [area], end=period, suppress=suppress,
-                           spc=SpcOptions(rebase_at_adoption=rebase))
+        series = cached_table(ds, [kpi_id], [area], end=period, suppress=suppress,
+                              spc=SpcOptions(rebase_at_adoption=rebase))
     series = series.reset_index(drop=True)
     name = ds.area_names[area]
     if series.empty:
-        text = ChartText(title=kpi.title, subtitle=f"{name}: no data up to "
-                         f"{format_period(kpi, period)}", source=f"Source: {kpi.source}",
+        until = f" up to {format_period(kpi, period)}" if period is not None else ""
+        text = ChartText(title=kpi.title, subtitle=f"{name}: no data{until}",
+                         source=f"Source: {kpi.source}",
                          y_title=y_axis_title(kpi.unit, kpi.title), demo=ds.is_demo,
                          marking=marking or None)
-        summary = f"{name}, {kpi.title}: there is no data up to {format_period(kpi, period)}."
+        summary = f"{name}, {kpi.title}: there is no data{until}."
         return ChartExport(kpi, area, name, series, text, None, summary, suppress)
     first, last = series["period_start"].iloc[0], series["period_start"].iloc[-1]
     subtitle = (f"{name}, {format_period(kpi, first)} to {format_period(kpi, last)}: "
@@ -190,7 +177,7 @@ def spc_export(source: Source, kpi_id: str, area: str, period: dt.date, *,
         adoption = dict(zip(ds.forces["slug"], ds.forces["nom_adoption"], strict=True))
         when = adoption.get(area)
         rebase_at = pd.Timestamp(when) if when is not None and not pd.isna(when) else None
-    figure = spc_chart(drawn, kpi.unit, text, target=kpi.target, rebase=rebase_at)
+    figure = spc_chart(drawn, kpi.unit, text, target=kpi.target, rebase=rebase_at, dark=dark)
     summary = summarise(ds, series.iloc[-1].to_dict(), name)
     return ChartExport(kpi, area, name, series, text, figure, summary, suppress)
 
@@ -208,7 +195,7 @@ def chart_rows(export: ChartExport) -> pd.DataFrame:
         "period": [format_period(export.kpi, p) for p in series["period_start"]],
         "area": series["area"].astype(str).to_numpy(),
     })
-    parts = [set(str(p).split(",")) if isinstance(p, str) and p else set()
+    parts = [parse_parts(p)
              for p in series.get("suppressed_parts", pd.Series([""] * len(series)))]
     for column, part in columns:
         values = series[column].tolist()
@@ -218,36 +205,7 @@ def chart_rows(export: ChartExport) -> pd.DataFrame:
     return frame
 
 
-def chart_bytes(export: ChartExport, fmt: str) -> bytes:
-    """The chart as PNG (print resolution), SVG or PDF bytes, or its rows as UTF-8 CSV.
-
-    Raises :class:`kpis.exports.render.RendererUnavailable` for an image when Chromium
-    is missing or fails, and ValueError for an unknown format or when there is no data
-    to draw.
-    """
-    if fmt == "csv":
-        return chart_csv(chart_rows(export), export.header()).encode("utf-8")
-    if fmt not in CHART_FORMATS:
-        raise ValueError(f"unknown chart format {fmt!r}; use one of {', '.join(CHART_FORMATS)}")
-    if export.figure is None:
-        raise ValueError(export.summary)
-    return render(export.figure, fmt, marking=export.text.marking)  # type: ignore[arg-type]
-
-
-def write_chart(export: ChartExport, fmt: str, out: Path) -> Path:
-    """Write the chart as PNG (print resolution), SVG, PDF or CSV to ``out``.
-
-    Raises as :func:`chart_bytes` does; nothing is written when it raises.
-    """
-    out = Path(out)
-    out.write_bytes(chart_bytes(export, fmt))
-    return out
-
-
 # --- the other charts the pages draw ------------------------------------------------------
-#
-# Each mirrors its page's chart word for word (title, subtitle, summary), so that a
-# download is what the user saw, plus the marking; tests/test_downloads.py compares them.
 
 
 def _text(ds: Dataset, kpi: KpiDefinition, title: str, subtitle: str,
@@ -275,7 +233,7 @@ def _funnel_rows(points: pd.DataFrame) -> pd.DataFrame:
 
 def trend_export(source: Source, kpi_id: str, area: str, period: dt.date | None,
                  comparator: str | None = None, *,
-                 marking: str | None = DEFAULT_MARKING) -> ChartExport:
+                 marking: str | None = DEFAULT_MARKING, dark: bool = False) -> ChartExport:
     """A pillar page's trend chart: ``area``'s value and rolling year up to ``period``,
     against the ``comparator`` area's rolling year (None: no comparator)."""
     ds = dataset_of(source)
@@ -283,7 +241,7 @@ def trend_export(source: Source, kpi_id: str, area: str, period: dt.date | None,
     if comparator is not None and comparator not in ds.area_names:
         raise KeyError(f"unknown comparator: {comparator}")
     areas = [area] + ([comparator] if comparator else [])
-    table = kpi_table(source, [kpi_id], areas, end=period)
+    table = cached_table(ds, [kpi_id], areas, end=period)
     own = table[table["area"] == area].reset_index(drop=True)
     name = ds.area_names[area]
     if own.empty:
@@ -296,7 +254,7 @@ def trend_export(source: Source, kpi_id: str, area: str, period: dt.date | None,
         f"{format_period(kpi, own['period_start'].iloc[-1])}, by "
         f"{'month' if kpi.periodicity == 'monthly' else 'quarter'} and rolling year",
         marking)
-    figure = trend_chart(own, kpi.unit, text, name, other, comparator_name)
+    figure = trend_chart(own, kpi.unit, text, name, other, comparator_name, dark=dark)
     # The rows drawn: the comparator's (only its rolling year is drawn) unless the KPI is
     # a count, whose comparator is another area's size and is left off the chart.
     drawn = [own] + ([other] if other is not None and not other.empty
@@ -318,7 +276,7 @@ def trend_export(source: Source, kpi_id: str, area: str, period: dt.date | None,
 
 def funnel_export(source: Source, kpi_id: str, period: dt.date | None,
                   highlight: str | None = None, *,
-                  marking: str | None = DEFAULT_MARKING) -> ChartExport:
+                  marking: str | None = DEFAULT_MARKING, dark: bool = False) -> ChartExport:
     """The KPI page's funnel plot: every force for the KPI's latest period on or before
     ``period``, against England and Wales, with ``highlight`` (a force) marked."""
     ds = dataset_of(source)
@@ -337,11 +295,8 @@ def funnel_export(source: Source, kpi_id: str, period: dt.date | None,
                  f"({format_value(kpi, data.centre)}), with 95% and 99.8% limits", marking)
     figure = funnel_chart(data.points, data.curve, text,
                           highlight=area if area != NATIONAL_SLUG else None,
-                          polarity=kpi.polarity)
-    outside = data.points[data.points["position"] != "inside"]
-    summary = (f"Funnel plot for {format_period(kpi, when)}: {len(outside)} of "
-               f"{len(data.points)} forces lie outside the 95% limits around the England and "
-               f"Wales figure of {format_value(kpi, data.centre)}.")
+                          polarity=kpi.polarity, dark=dark)
+    summary = funnel_summary(kpi, data.points, data.centre, when)
     return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure, summary,
                        False, rows=_funnel_rows(data.points), kind="funnel")
 
@@ -349,7 +304,7 @@ def funnel_export(source: Source, kpi_id: str, period: dt.date | None,
 def compare_export(source: Source, kpi_id: str, period: dt.date | None,
                    highlight: str | None = None, group: str = NATIONAL_SLUG,
                    view: str = "bars", *,
-                   marking: str | None = DEFAULT_MARKING) -> ChartExport:
+                   marking: str | None = DEFAULT_MARKING, dark: bool = False) -> ChartExport:
     """The compare page's chart: every force in ``group`` (England and Wales: all 43)
     for the KPI's latest period on or before ``period``, as ranked bars or a funnel plot,
     with ``highlight`` (a force) marked."""
@@ -381,11 +336,12 @@ def compare_export(source: Source, kpi_id: str, period: dt.date | None,
         if data is None:
             return _nothing(ds, kpi, "compare", area, title, "A funnel plot compares "
                             "shares; choose ranked bars for this KPI.", marking)
-        figure = funnel_chart(data.points, data.curve, text, marked, polarity=kpi.polarity)
-        summary = funnel_summary(kpi, data.points, data.centre)
+        figure = funnel_chart(data.points, data.curve, text, marked, polarity=kpi.polarity,
+                              dark=dark)
+        summary = funnel_summary(kpi, data.points, data.centre, when)
         return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure,
                            summary, False, rows=_funnel_rows(data.points), kind="compare")
-    figure = ranked_bars(rows, kpi.unit, text, national, marked)
+    figure = ranked_bars(rows, kpi.unit, text, national, marked, dark=dark)
     summary = ranking_summary(kpi, rows, national)
     columns = ["rank", "area", "name", "numerator", "denominator", "value", "national_value"]
     table = rows[[c for c in columns if c != "denominator" or kpi.denominator]].copy()

@@ -23,7 +23,7 @@ VARIATION_PHRASE: dict[str, str] = {
 RULES: tuple[str, ...] = ("outside", "shift", "trend", "two_of_three")
 RULE_PHRASE: dict[str, str] = {
     "outside": "a point outside the process limits",
-    "shift": "a run of points on one side of the mean",
+    "shift": "a run of points on one side of the centre line",
     "trend": "a run of consecutive rises or falls",
     "two_of_three": "two of three points close to a process limit",
 }

@@ -3,14 +3,15 @@
 Observations are held as a dense cube (measure x force x month, NaN where nothing was
 supplied) with a 0/1 membership matrix of areas (forces, England and Wales, peer groups)
 over forces, which makes every KPI a vectorised sum, matrix product and division. Each
-KPI's area-by-period arrays are computed on first use and kept (``Dataset.arrays``): a
-dataset never changes; a new data version is a new dataset.
+KPI's area-by-period arrays are computed on first use and kept (``Dataset.memo``, used by
+:func:`kpis.engine.measures.arrays_of`): a dataset never changes; a new data version is
+a new dataset.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -18,10 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kpis.cache import ALL_FORCES, VersionedCache
 from kpis.domain.catalogue import Catalogue, KpiDefinition
 
 # Views derived from one dataset (rankings, funnels) kept per process: a few thousand at most.
 MEMO_SIZE = 4096
+TABLE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -108,8 +111,13 @@ class Dataset:
     data_version: str
     loads: pd.DataFrame
     cube: Cube
-    _arrays: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Results derived from this dataset (KPI arrays, tables, rankings, funnels): one
+    # cache design for all (kpis.cache), keyed by data version and scope.
+    _memo: VersionedCache[Any] = field(default_factory=lambda: VersionedCache(MEMO_SIZE),
+                                       repr=False, compare=False)
+    # Flight-deck tables are larger and more varied (one per view): a smaller cache.
+    _tables: VersionedCache[Any] = field(default_factory=lambda: VersionedCache(TABLE_SIZE),
+                                         repr=False, compare=False)
     # Force scoping (``scoped``): the one force whose force-level figures this dataset
     # shows, and the unscoped dataset its aggregates are computed from.
     scope: str | None = None
@@ -138,7 +146,7 @@ class Dataset:
         own = source.loads["forces"].map(lambda forces: set(forces.split(",")) == {force})
         loads = source.loads[own].reset_index(drop=True)
         return replace(source, cube=cube, loads=loads, scope=force, source=source,
-                       _arrays={}, _memo={})
+                       _memo=VersionedCache(MEMO_SIZE), _tables=VersionedCache(TABLE_SIZE))
 
     def visible(self, area: str) -> bool:
         """May force-level figures of ``area`` be shown (always, for an aggregate)?"""
@@ -160,28 +168,14 @@ class Dataset:
         """The forces a chart of every force shows, in words ("all forces", or the one)."""
         return "all forces" if self.scope is None else self.area_names[self.scope]
 
-    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+    def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """A result derived from this dataset, computed once: a dataset never changes, and
         a new data version is a new dataset. Results must be treated as read-only."""
-        if key not in self._memo:
-            if len(self._memo) > MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = compute()
-        return self._memo[key]
+        return self._memo.get(self.data_version, self.scope or ALL_FORCES, key, compute)
 
-    def arrays(self, kpi_id: str) -> Any:
-        """The KPI computed for every area and period (cached: a dataset never changes)."""
-        cached = self._arrays.get(kpi_id)
-        if cached is None:
-            from kpis.engine.measures import kpi_arrays, scoped_arrays  # builds on this module
-
-            if self.source is not None and self.scope is not None:
-                hidden = np.flatnonzero(np.asarray(self.forces["slug"] != self.scope))
-                cached = scoped_arrays(self.source.arrays(kpi_id), hidden)
-            else:
-                cached = kpi_arrays(self, self.kpis[kpi_id])
-            self._arrays[kpi_id] = cached
-        return cached
+    def memo_table(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """As :meth:`memo`, in the cache kept for flight-deck tables."""
+        return self._tables.get(self.data_version, self.scope or ALL_FORCES, key, compute)
 
     @cached_property
     def kpis(self) -> dict[str, KpiDefinition]:
@@ -197,15 +191,6 @@ class Dataset:
     @cached_property
     def area_names(self) -> dict[str, str]:
         return dict(zip(self.areas["area_id"], self.areas["name"], strict=True))
-
-    def latest_period(self, kpi_id: str, area: str | None = None) -> dt.date | None:
-        """The most recent period with data for the KPI (in ``area``, or in any area)."""
-        arrays = self.arrays(kpi_id)
-        present = arrays.present[self.cube.area_index[area]] if area else arrays.present.any(
-            axis=0)
-        if not present.any():
-            return None
-        return arrays.periods[np.nonzero(present)[0][-1]].date()
 
     @cached_property
     def as_of(self) -> dt.date | None:

@@ -238,6 +238,31 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
     )
 
 
+def arrays_of(ds: Dataset, kpi_id: str) -> KpiArrays:
+    """The KPI computed for every area and period (cached: a dataset never changes).
+
+    A scoped dataset's arrays are the unscoped ones with other forces' rows blanked, so
+    aggregates and the scoped force's rank are the numbers everyone sees.
+    """
+    def compute() -> KpiArrays:
+        if ds.source is not None and ds.scope is not None:
+            hidden = np.flatnonzero(np.asarray(ds.forces["slug"] != ds.scope))
+            return scoped_arrays(arrays_of(ds.source, kpi_id), hidden)
+        return kpi_arrays(ds, ds.kpis[kpi_id])
+
+    return ds.memo(("arrays", kpi_id), compute)
+
+
+def latest_period(ds: Dataset, kpi_id: str, area: str | None = None) -> dt.date | None:
+    """The most recent period with data for the KPI (in ``area``, or in any area)."""
+    arrays = arrays_of(ds, kpi_id)
+    present = (arrays.present[ds.cube.area_index[area]] if area
+               else arrays.present.any(axis=0))
+    if not present.any():
+        return None
+    return arrays.periods[np.nonzero(present)[0][-1]].date()
+
+
 def scoped_arrays(arrays: KpiArrays, hidden_rows: np.ndarray) -> KpiArrays:
     """``arrays`` with the given force rows blanked: nothing about them is left to show.
 
@@ -605,7 +630,7 @@ def flight_deck_table(
     area_rows = _area_rows(ds, areas)
     selections = []
     for kpi_id in kpi_list:
-        arrays = ds.arrays(kpi_id)
+        arrays = arrays_of(ds, kpi_id)
         mask = _period_mask(arrays.periods, start, end)
         selections.append(_select(ds, arrays, area_rows, peer_group, mask))
     sizes = np.array([len(s) for s in selections], dtype=np.int64)
@@ -660,7 +685,7 @@ def financial_year_totals(ds: Dataset, kpi_id: str, area: str) -> pd.DataFrame:
     is the year's count per head of the average population covered; a partial year is
     flagged by ``complete``, not scaled up.
     """
-    arrays = ds.arrays(kpi_id)
+    arrays = arrays_of(ds, kpi_id)
     kpi = arrays.kpi
     row = ds.cube.area_index[area]
     periods = arrays.periods
@@ -693,3 +718,24 @@ def financial_year_totals(ds: Dataset, kpi_id: str, area: str) -> pd.DataFrame:
     })
     frame["label"] = [f"{y}/{(y + 1) % 100:02d}" for y in frame["financial_year"]]
     return frame
+
+
+def cached_table(
+    ds: Dataset,
+    kpi_ids: Sequence[str] | None = None,
+    areas: Sequence[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    *,
+    suppress: bool = False,
+    peer_group: str | None = None,
+    spc: SpcOptions | None = SpcOptions(),
+) -> pd.DataFrame:
+    """:func:`flight_deck_table`, computed once per dataset (data version and scope) and
+    question. Treat the result as read-only: it is shared by every caller."""
+    key = ("table", tuple(kpi_ids) if kpi_ids is not None else None,
+           tuple(areas) if areas is not None else None, start, end, suppress, peer_group, spc)
+    return ds.memo_table(key, lambda: flight_deck_table(ds, kpi_ids, areas, start, end,
+                                                        suppress=suppress,
+                                                        peer_group=peer_group, spc=spc))
+

@@ -35,6 +35,15 @@ from itertools import pairwise
 
 import numpy as np
 
+from kpis.domain.vocabulary import (
+    ASSURANCE_FAIL,
+    ASSURANCE_HIT_AND_MISS,
+    ASSURANCE_PASS,
+    POLARITIES,
+    RULES,
+    VARIATIONS,
+)
+
 __all__ = [
     "ASSURANCE_FAIL",
     "ASSURANCE_HIT_AND_MISS",
@@ -54,17 +63,10 @@ __all__ = [
 #: The XmR scaling constant: 3 / d2, with d2 = 1.128 for moving ranges of two points.
 XMR_CONSTANT = 2.66
 
-#: Rule names in the fixed order used when several rules flag one point.
-RULE_NAMES: tuple[str, ...] = ("outside", "shift", "trend", "two_of_three")
-
-#: Variation categories, in the order of the internal codes 0..3.
-VARIATIONS: tuple[str, ...] = ("common", "improvement", "concern", "neither")
-
-POLARITIES: tuple[str, ...] = ("higher", "lower", "neutral")
-
-ASSURANCE_PASS = "pass"
-ASSURANCE_FAIL = "fail"
-ASSURANCE_HIT_AND_MISS = "hit_and_miss"
+#: Rule names in the fixed order used when several rules flag one point, variation
+#: categories in the order of the internal codes 0..3, polarities and assurance codes:
+#: the vocabulary's (one list of codes, each with its phrase there).
+RULE_NAMES = RULES
 
 # Bit flags for the rules; their order matches RULE_NAMES so the label table below can be
 # built mechanically.

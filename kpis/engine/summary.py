@@ -35,53 +35,26 @@ from kpis.domain.formatting import (
     ordinal,
 )
 from kpis.domain.periods import add_months
-from kpis.domain.vocabulary import SUPPRESSED_LABEL
+from kpis.domain.vocabulary import (
+    ASSURANCE_PHRASE,
+    SUPPRESSED_LABEL,
+    VARIATION_PHRASE,
+    parse_parts,
+    rule_phrases,
+)
 from kpis.engine.dataset import Dataset
-from kpis.engine.spc import ASSURANCE_FAIL, ASSURANCE_HIT_AND_MISS, ASSURANCE_PASS
 from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
 
 __all__ = [
-    "ASSURANCE_TEXT",
-    "RULE_TEXT",
-    "VARIATION_TEXT",
     "format_change",
     "format_period",
     "format_value",
     "summarise",
 ]
 
-#: The SPC variation of a point, in words.
-VARIATION_TEXT = {
-    "improvement": "special cause improvement",
-    "concern": "special cause concern",
-    "neither": "an unusual change",
-    "common": "common cause variation",
-}
-
-#: Each special-cause rule, in words (for the parenthesis after the variation).
-RULE_TEXT = {
-    "outside": "a point outside the process limits",
-    "shift": "a run of points on one side of the centre line",
-    "trend": "a run of consecutive rises or falls",
-    "two_of_three": "two of three points close to a process limit",
-}
-
-#: Assurance against a target, as the end of "the process ...".
-ASSURANCE_TEXT = {
-    ASSURANCE_PASS: "will consistently meet",
-    ASSURANCE_FAIL: "will consistently miss",
-    ASSURANCE_HIT_AND_MISS: "will sometimes meet and sometimes miss",
-}
-
-
 def _get(row: Mapping[str, Any], key: str) -> Any:
     value = row.get(key) if hasattr(row, "get") else None
     return None if is_missing(value) else value
-
-
-def _parts(row: Mapping[str, Any]) -> set[str]:
-    text = _get(row, "suppressed_parts")
-    return set(str(text).split(",")) if text else set()
 
 
 def _comparison(kpi: KpiDefinition, value: float, other: Any, hidden: bool) -> str:
@@ -101,7 +74,7 @@ def _shown(kpi: KpiDefinition, value: Any, hidden: bool) -> str:
 def _position(ds: Dataset, kpi: KpiDefinition, row: Mapping[str, Any], value: float) -> str:
     """'it is higher than England and Wales (58.0%) and ..., ranked 5th of 43 forces'."""
     area = str(_get(row, "area") or "")
-    parts = _parts(row)
+    parts = parse_parts(_get(row, "suppressed_parts"))
     clauses = []
     if area != NATIONAL_SLUG:
         national = _get(row, "national_value")
@@ -134,15 +107,15 @@ def _position(ds: Dataset, kpi: KpiDefinition, row: Mapping[str, Any], value: fl
 def _signal(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
     """'This is special cause concern (a point outside the process limits)' or ''."""
     variation = _get(row, "variation")
-    if variation not in VARIATION_TEXT:
+    if variation not in VARIATION_PHRASE:
         return ""
-    text = f"This is {VARIATION_TEXT[variation]}"
-    rules = [RULE_TEXT[r] for r in str(_get(row, "spc_rule") or "").split(",") if r in RULE_TEXT]
+    text = f"This is {VARIATION_PHRASE[variation].lower()}"
+    rules = rule_phrases(_get(row, "spc_rule"))
     if variation != "common" and rules:
         text += f" ({'; '.join(rules)})"
     assurance = _get(row, "assurance")
-    if assurance in ASSURANCE_TEXT and kpi.target is not None:
-        text += (f"; the process {ASSURANCE_TEXT[assurance]} the target of "
+    if assurance in ASSURANCE_PHRASE and kpi.target is not None:
+        text += (f"; the process is {ASSURANCE_PHRASE[assurance].lower()} of "
                  f"{format_value(kpi, kpi.target)}")
     return text
 
@@ -150,7 +123,7 @@ def _signal(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
 def _change(kpi: KpiDefinition, row: Mapping[str, Any], period: Any) -> str:
     """', up 3.1 percentage points on September 2024 (59.4%)' or similar."""
     year_ago = format_period(kpi, add_months(as_date(period), -12))
-    if "prior" in _parts(row):
+    if "prior" in parse_parts(_get(row, "suppressed_parts")):
         return f"; the figure for {year_ago} is withheld ({SUPPRESSED_LABEL})"
     prior, change = _get(row, "prior_value"), _get(row, "change")
     if not is_finite_number(prior) or not is_finite_number(change):
@@ -204,11 +177,13 @@ def summarise(ds: Dataset, row: Mapping[str, Any], area_name: str | None = None)
     return first
 
 
-def funnel_summary(kpi: KpiDefinition, points: pd.DataFrame, centre: float) -> str:
-    """A funnel plot in words: how many forces lie outside the 95% limits."""
+def funnel_summary(kpi: KpiDefinition, points: pd.DataFrame, centre: float,
+                   period: Any) -> str:
+    """A funnel plot in words: how many forces lie outside the 95% limits, and when."""
     outside = points[points["position"] != "inside"]
-    return (f"{len(outside)} of {len(points)} forces lie outside the 95% limits "
-            f"around England and Wales ({format_value(kpi, centre)}).")
+    return (f"Funnel plot for {format_period(kpi, period)}: {len(outside)} of {len(points)} "
+            f"forces lie outside the 95% limits around England and Wales "
+            f"({format_value(kpi, centre)}).")
 
 
 def ranking_summary(kpi: KpiDefinition, rows: pd.DataFrame, national: float) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 from kpis.domain.catalogue import KpiDefinition
 from kpis.engine.dataset import Dataset
 from kpis.engine.funnel import funnel, funnel_curve
-from kpis.engine.measures import flight_deck_table
+from kpis.engine.measures import arrays_of, flight_deck_table
 from kpis.settings import NATIONAL_SLUG
 
 FUNNEL_UNITS = ("percent",)
@@ -24,7 +24,7 @@ FUNNEL_UNITS = ("percent",)
 def period_on_or_before(ds: Dataset, kpi_id: str, period: dt.date | None,
                         area: str = NATIONAL_SLUG) -> dt.date | None:
     """The KPI's latest period with data for ``area`` not after ``period``."""
-    arrays = ds.arrays(kpi_id)
+    arrays = arrays_of(ds, kpi_id)
     present = arrays.present[ds.cube.area_index[area]]
     if period is not None:
         present = present & (arrays.periods <= pd.Timestamp(period))
