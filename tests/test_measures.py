@@ -31,10 +31,11 @@ from kpis.engine.measures import (
     flight_deck_table,
     latest_period,
 )
-from kpis.engine.spc import SpcRules, xmr
+from kpis.engine.spc import SpcRules
 from kpis.exports.kpi_csv import CLI_COLUMNS, kpi_table_for_cli, write_table
 from kpis.ingest.loader import load_files
 from tests.conftest import dataset_of
+from tests.spc_reference import xmr
 
 NOW = dt.datetime(2025, 10, 15, 9, 0)
 NATIONAL = "england-and-wales"

@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 
 from kpis.engine.dataset import Dataset, build_cube
 from kpis.engine.measures import flight_deck_table
-from kpis.engine.spc import SpcRules, xmr, xmr_batch
+from kpis.engine.spc import SpcRules, xmr_batch
 from kpis.storage.database import initialise
 from kpis.storage.duckdb_file import write_transaction
 from tests.conftest import dataset_of
+from tests.spc_reference import xmr
 
 FORCES = ("durham", "cleveland", "northumbria", "kent", "surrey", "city-of-london",
           "metropolitan")

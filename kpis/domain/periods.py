@@ -68,14 +68,6 @@ def financial_quarter(day: dt.date) -> int:
     return ((day.month - 4) % 12) // 3 + 1
 
 
-def quarter_from_financial(year_label: str, quarter: int) -> dt.date:
-    """First day of financial quarter ``quarter`` of financial year ``2023/24``."""
-    start_year = int(str(year_label).strip()[:4])
-    month = 4 + (quarter - 1) * 3
-    year = start_year + (month - 1) // 12
-    return dt.date(year, (month - 1) % 12 + 1, 1)
-
-
 def quarter_label(day: dt.date) -> str:
     return f"{financial_year_label(day)} Q{financial_quarter(day)}"
 

@@ -57,11 +57,9 @@ __all__ = [
     "VALUE_COLUMNS",
     "KpiArrays",
     "SpcOptions",
-    "add_spc",
     "financial_year_totals",
     "flight_deck_table",
     "kpi_arrays",
-    "kpi_columns",
     "scoped_arrays",
 ]
 
@@ -456,28 +454,6 @@ def _frame(block: np.ndarray, others: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def kpi_columns(ds: Dataset, arrays: KpiArrays, area_rows: np.ndarray,
-                peer_group: str | None = None, threshold: int | None = None
-                ) -> dict[str, np.ndarray]:
-    """Long rows (area, period) with every derived column but SPC, for the given area rows.
-
-    Rows come ordered by area row, then period. With ``threshold``, disclosure control
-    is applied (see the module docstring).
-    """
-    sel = _select(ds, arrays, np.asarray(area_rows, dtype=np.int64), peer_group, None)
-    block = np.empty((len(_FLOAT_COLUMNS), len(sel)))
-    _fill(ds, sel, block)
-    others = _texts(ds, [sel])
-    if threshold is not None:
-        _hide(block, others, _hidden(ds, sel, threshold))
-    else:
-        _unsuppressed(others, len(sel))
-    columns = {name: block[_AT[name]] for name in _FLOAT_COLUMNS[: _AT["spc_mean"]]}
-    columns.update({name: c.objects() if isinstance(c, _Coded) else c
-                    for name, c in others.items()})
-    return {name: columns[name] for name in TABLE_COLUMNS if name in columns}
-
-
 @dataclass(frozen=True)
 class SpcOptions:
     """How SPC limits are drawn: baseline length, re-basing, and the rules applied.
@@ -538,41 +514,6 @@ def _spc_columns(
         else:
             batch.line(which, out=lines_out[which])
     return columns
-
-
-def add_spc(ds: Dataset, frame: pd.DataFrame, options: SpcOptions = SpcOptions()) -> pd.DataFrame:
-    """XmR limits, special-cause rules, variation and assurance per KPI and area series.
-
-    Within each KPI and area, ``frame``'s rows must be in period order (the series need
-    not be contiguous). Every series goes through one :func:`kpis.engine.spc.xmr_batch` call,
-    with the same results as :func:`kpis.engine.spc.xmr` on each series.
-    """
-    frame = frame.copy()
-    if len(frame) == 0:
-        for name in ("spc_mean", "spc_lower", "spc_upper"):
-            frame[name] = np.array([], dtype=float)
-        for name in _SPC_TEXT_COLUMNS:
-            frame[name] = np.array([], dtype=object)
-        return frame
-    groups = frame.groupby(["kpi", "area"], sort=False).indices
-    order = np.concatenate(list(groups.values()))
-    offsets = np.concatenate([[0], np.cumsum([len(rows) for rows in groups.values()])])
-    index = ds.cube.area_index
-    national = index[NATIONAL_SLUG]  # any aggregate: only forces have adoption months
-    area_rows = np.array([index.get(a, national) for a in frame["area"].to_numpy()[order]],
-                         dtype=np.int64)
-    columns = _spc_columns(
-        ds,
-        frame["value"].to_numpy(dtype=float)[order],
-        frame["period_start"].to_numpy()[order],
-        area_rows, offsets, [ds.kpis[kpi_id] for kpi_id, _ in groups], options,
-    )
-    for name, column in columns.items():
-        values = column.objects() if isinstance(column, _Coded) else column
-        out = np.empty(len(frame), dtype=values.dtype)
-        out[order] = values
-        frame[name] = out
-    return frame
 
 
 def _area_rows(ds: Dataset, areas: Sequence[str] | None) -> np.ndarray:

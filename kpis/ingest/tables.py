@@ -342,10 +342,6 @@ def normalise_header(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(text).lower())
 
 
-def is_plain_number(text: str) -> bool:
-    return bool(_NUMBER_RE.match(text.strip()))
-
-
 def looks_like_formula(text: str) -> bool:
     """Text that a spreadsheet would run as a formula (a plain signed number is not)."""
     stripped = text.strip()
