@@ -45,7 +45,7 @@ import pandas as pd
 
 from kpis.domain.catalogue import KpiDefinition
 from kpis.engine.dataset import Dataset
-from kpis.engine.disclosure import DEFAULT_THRESHOLD
+from kpis.engine.disclosure import DEFAULT_THRESHOLD, check_threshold, small_counts
 from kpis.engine.spc import DEFAULT_RULES, RULE_LABELS, VARIATIONS, SpcRules, xmr_batch
 from kpis.settings import NATIONAL_SLUG
 
@@ -283,12 +283,6 @@ def scoped_arrays(arrays: KpiArrays, hidden_rows: np.ndarray) -> KpiArrays:
     )
 
 
-def _small(grid: np.ndarray, threshold: int) -> np.ndarray:
-    """Counts that disclosure control hides: 0 < x < threshold (NaN is not hidden)."""
-    with np.errstate(invalid="ignore"):
-        return (grid > 0) & (grid < threshold)
-
-
 # Numeric columns of a table, gathered into one 2-D block (one row per column), which
 # becomes the frame's float block without a copy.
 _FLOAT_COLUMNS: tuple[str, ...] = (
@@ -388,8 +382,8 @@ def _fill(ds: Dataset, sel: _Selection, block: np.ndarray) -> None:
 def _hidden(ds: Dataset, sel: _Selection, threshold: int) -> np.ndarray:
     """Per table row, the bits of the parts disclosure control hides (module docstring)."""
     arrays = sel.arrays
-    own = _small(arrays.numerator, threshold) | _small(arrays.denominator, threshold)
-    rolling = own | _small(arrays.rolling_numerator, threshold) | _small(
+    own = small_counts(arrays.numerator, threshold) | small_counts(arrays.denominator, threshold)
+    rolling = own | small_counts(arrays.rolling_numerator, threshold) | small_counts(
         arrays.rolling_denominator, threshold)
     window = PERIODS_PER_YEAR[arrays.kpi.periodicity]
     own_flat = own.ravel()
@@ -566,8 +560,8 @@ def flight_deck_table(
         raise KeyError("no KPI selected")
     if peer_group is not None and peer_group not in ds.cube.area_index:
         raise KeyError(f"unknown peer group: {peer_group}")
-    if suppress and threshold < 1:
-        raise ValueError(f"threshold must be at least 1, got {threshold}")
+    if suppress:
+        check_threshold(threshold)
     area_rows = _area_rows(ds, areas)
     selections = []
     for kpi_id in kpi_list:
