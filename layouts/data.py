@@ -16,6 +16,7 @@ import pandas as pd
 from dash import html
 
 from kpis.domain.formatting import format_number
+from kpis.domain.periods import long_day, long_month
 from kpis.engine.dataset import Dataset
 from kpis.storage.coverage import (
     DEFAULT_DUE_DAYS,
@@ -63,10 +64,6 @@ def status_class(status: str) -> str:
     return "coverage-" + status.replace(" ", "-")
 
 
-def long_date(day: dt.date) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
 def timestamp_text(moment: object) -> str:
     stamp = pd.Timestamp(moment)
     return f"{stamp.day} {stamp:%b %Y %H:%M}"
@@ -76,10 +73,11 @@ def as_of_card(ds: Dataset, counts: dict[str, int], latest_month: dt.date | None
     latest = latest_load_time(ds)
     facts = html.Dl([
         html.Dt("Data to"),
-        html.Dd(f"{ds.as_of:%B %Y}" if ds.as_of else "No data loaded yet", className="as-of"),
+        html.Dd(long_month(ds.as_of) if ds.as_of else "No data loaded yet", className="as-of"),
         html.Dt("Latest load"),
-        html.Dd(f"{long_date(latest)} at {latest:%H:%M}" if latest else "None"),
-        html.Dt(f"Force returns for {latest_month:%B %Y}" if latest_month else "Force returns"),
+        html.Dd(f"{long_day(latest)} at {latest:%H:%M}" if latest else "None"),
+        html.Dt(f"Force returns for {long_month(latest_month)}" if latest_month
+                else "Force returns"),
         html.Dd(", ".join(f"{counts[s]} {STATUS_LABEL[s].lower()}" for s in STATUSES)
                 if latest_month else "None"),
     ], className="mb-0")
@@ -140,7 +138,7 @@ def coverage_section(ds: Dataset, frame: pd.DataFrame, today: dt.date) -> html.S
             f"Each force's monthly return is due {DEFAULT_DUE_DAYS} days after the month "
             "ends. A return counts as in when the first load to supply it arrived by the "
             "due date; a correction sent later does not make it late. Status as at "
-            f"{long_date(today)}.",
+            f"{long_day(today)}.",
         ),
         legend(),
         coverage_table(coverage_grid(frame)) if not ds.forces.empty else

@@ -10,7 +10,6 @@ shared and survives a reload.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import NamedTuple
 
@@ -20,6 +19,7 @@ from dash import ALL, Input, Output, State, dcc, html
 
 from kpis.domain.catalogue import Catalogue, KpiDefinition, Measure, Recommendation
 from kpis.domain.formatting import format_value
+from kpis.domain.periods import long_day
 from kpis.domain.vocabulary import POLARITY_PHRASE
 from layouts._shell import safe_layout
 from web import request_checks as _inputs
@@ -118,10 +118,6 @@ def result_text(shown: int, total: int, query: str | None) -> str:
     return f"{shown} of {total} {noun} “{text}”."
 
 
-def long_date(day: dt.date) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
 def status_badge(status: str) -> dbc.Badge:
     return dbc.Badge(STATUS_TEXT.get(status, status), color=STATUS_COLOUR.get(status, "secondary"),
                      text_color="dark" if status == "draft" else None,
@@ -156,7 +152,7 @@ def recommendation_text(kpi: KpiDefinition,
     parts: list[object] = []
     for rec_id in kpi.recommendations:
         rec = recommendations.get(rec_id)
-        text = f" (deadline {long_date(rec.deadline)}): {rec.title}" if rec else ""
+        text = f" (deadline {long_day(rec.deadline)}): {rec.title}" if rec else ""
         parts.append(html.Span([html.Strong(rec_id), text], className="d-block"))
     return parts
 
@@ -180,7 +176,7 @@ def definition_facts(kpi: KpiDefinition, catalogue: Catalogue) -> html.Dl:
         ("Pillar", f"{kpi.pillar}. {pillar_names.get(kpi.pillar, '')}"),
         ("Source", kpi.source),
         ("Status", status_badge(kpi.status)),
-        ("Effective from", long_date(kpi.effective_from)),
+        ("Effective from", long_day(kpi.effective_from)),
         ("Recommendations", recommendation_text(kpi, recommendations)),
     ]
     return html.Dl([item for term, value in facts for item in (html.Dt(term), html.Dd(value))],
@@ -192,13 +188,13 @@ def version_history(entry: CatalogueEntry) -> html.P | dbc.Table:
     if len(entry.versions) == 1:
         kpi = entry.versions[0]
         return html.P([f"Version {kpi.version}, ", status_badge(kpi.status),
-                       f", effective from {long_date(kpi.effective_from)}. No other versions."],
+                       f", effective from {long_day(kpi.effective_from)}. No other versions."],
                       className="mb-0")
     rows = [
         html.Tr([
             html.Th(f"Version {kpi.version}", scope="row"),
             html.Td(status_badge(kpi.status)),
-            html.Td(long_date(kpi.effective_from)),
+            html.Td(long_day(kpi.effective_from)),
             html.Td(target_text(kpi)),
             html.Td(kpi.description + (" (shown above)" if kpi is entry.shown else "")),
         ])

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kpis.domain.catalogue import KpiDefinition
-from kpis.domain.periods import quarter_label
+from kpis.domain.periods import long_month, quarter_label
 from kpis.domain.vocabulary import SUPPRESSED_LABEL
 
 __all__ = [
@@ -129,7 +129,7 @@ def format_period(kpi: KpiDefinition, period_start: Any) -> str:
     day = as_date(period_start)
     if kpi.periodicity == "quarterly":
         return quarter_label(day)
-    return day.strftime("%B %Y")
+    return long_month(day)
 
 
 def ordinal(number: int) -> str:

@@ -72,5 +72,19 @@ def quarter_label(day: dt.date) -> str:
     return f"{financial_year_label(day)} Q{financial_quarter(day)}"
 
 
+# The date formatter family: every date a person reads is written by one of these.
+
+
 def month_label(day: dt.date) -> str:
+    """'Sep 2025': menus and short labels."""
     return day.strftime("%b %Y")
+
+
+def long_month(day: dt.date) -> str:
+    """'September 2025': headings, summaries and packs."""
+    return day.strftime("%B %Y")
+
+
+def long_day(day: dt.date) -> str:
+    """'3 October 2025': deadlines, notes and load times."""
+    return f"{day.day} {day:%B %Y}"

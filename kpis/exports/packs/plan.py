@@ -42,6 +42,7 @@ from kpis.charts.specs import (
 )
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_change, format_period, format_value, is_missing
+from kpis.domain.periods import long_day, long_month
 from kpis.domain.vocabulary import DEMO_LABEL, SUPPRESSED_LABEL, parse_parts, variation_phrase
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import cached_table
@@ -136,10 +137,6 @@ class RecommendationRow:
         return (self.heading, self.deadline, self.status, self.progress(limit), self.kpis)
 
 
-def _day(day: dt.date) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
 def recommendation_row(rec: RecommendationStatus, kpis: Mapping[str, KpiDefinition]
                        ) -> RecommendationRow:
     status = rec.displayed.capitalize()
@@ -147,10 +144,10 @@ def recommendation_row(rec: RecommendationStatus, kpis: Mapping[str, KpiDefiniti
         status += f" (deadline passed; recorded as {rec.status or NOT_STARTED})"
     noted = ""
     if rec.note is not None:
-        when = _day(rec.noted_at.date()) if rec.noted_at is not None else ""
+        when = long_day(rec.noted_at.date()) if rec.noted_at is not None else ""
         noted = ", ".join(part for part in (rec.author or "", when) if part)
     titles = [kpis[k].title if k in kpis else k for k in rec.kpi_ids]
-    return RecommendationRow(rec.rec_id, rec.title, _day(rec.deadline), status,
+    return RecommendationRow(rec.rec_id, rec.title, long_day(rec.deadline), status,
                              rec.note or NO_PROGRESS, noted, "; ".join(titles) or "None",
                              rec.is_overdue)
 
@@ -186,7 +183,7 @@ class PackContent:
 
     @property
     def period_label(self) -> str:
-        return self.period.strftime("%B %Y")
+        return long_month(self.period)
 
     @property
     def title(self) -> str:
@@ -203,7 +200,7 @@ class PackContent:
             lines.append(f"Demonstration data: {DEMO_LABEL.split('– ', 1)[-1]}")
         if self.suppress:
             lines.append(SUPPRESSION_TEXT)
-        lines.append(f"Produced {self.produced.day} {self.produced:%B %Y}")
+        lines.append(f"Produced {long_day(self.produced)}")
         return lines
 
     def source_pages(self) -> list[list[KpiDefinition]]:
@@ -217,7 +214,7 @@ class PackContent:
 
     @property
     def recommendations_note(self) -> str:
-        return (f"Status on {_day(self.produced)}: a recommendation is overdue when its "
+        return (f"Status on {long_day(self.produced)}: a recommendation is overdue when its "
                 "deadline has passed and its work is not recorded as complete. The latest "
                 "progress note is shown with who recorded it and when.")
 
