@@ -1,27 +1,30 @@
-"""The NOM flight deck web app: wiring only (config, store, pages).
+"""The NOM flight deck web app: wiring only (settings, store, security, pages, routes).
 
-``python app.py`` serves on http://127.0.0.1:8050, building the demonstration
-database first if the file is missing. ``server`` is the Flask app for a WSGI
-server (e.g. ``gunicorn app:server``); the database is opened lazily, read-only, in
-each worker after the fork.
+Nothing is built when this module is imported. :func:`create_app` builds an app from
+:class:`kpis.settings.Settings`; ``server`` (for a WSGI server: ``gunicorn app:server``)
+is built on first access, once, from ``Settings.from_env()``. ``python app.py`` serves
+on http://127.0.0.1:8050 (``FLIGHTDECK_HOST``, ``FLIGHTDECK_PORT``), building the
+demonstration database first if the file is missing; ``flightdeck serve`` does the same
+through :func:`serve_command` (the ``flightdeck.commands`` entry point). The database
+is opened lazily, read-only, in each worker after the fork.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import html
-import os
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dash
+from kpis.settings import CATALOGUE_FILE, PROJECT_ROOT, Settings
 
-from kpis.domain.catalogue import read_catalogue
-from kpis.service import FlightDeckService
-from kpis.settings import CATALOGUE_FILE, PROJECT_ROOT, SecurityConfig, resolve_db_path
-from kpis.storage.security import SecurityStore, UnsecuredStart, check_start, security_db_path
-from web import security as _security
-from web.context import SERVICE_KEY
+if TYPE_CHECKING:
+    import dash
+    import flask
 
 TITLE = "NOM flight deck"
 
@@ -69,8 +72,24 @@ def use_fast_json() -> None:
     plotly.io.json.config.default_engine = "orjson"
 
 
-def create_app(db_path: Path | None = None) -> dash.Dash:
-    """Build the Dash app over the database at ``db_path`` (not opened until needed)."""
+def create_app(settings: Settings | None = None) -> dash.Dash:
+    """Build the Dash app over ``settings.db_path`` (opened on the first request that
+    needs it); None means ``Settings.from_env()``.
+
+    The users file is ``settings.security_db_path`` and the key that signs session
+    cookies is kept beside the database (``settings.secret_key_path``) unless
+    ``FLIGHTDECK_SECRET_KEY`` gives one. Several apps may be built in one process
+    (tests serve some side by side): each claims its own page callbacks.
+    """
+    import dash
+
+    from kpis.domain.catalogue import read_catalogue
+    from kpis.service import FlightDeckService
+    from web import security
+    from web.context import SERVICE_KEY
+    from web.downloads import register_downloads
+
+    settings = settings or Settings.from_env()
     # Pages register themselves on import; a second app in one process (tests) must
     # start from an empty registry.
     dash.page_registry.clear()
@@ -87,6 +106,7 @@ def create_app(db_path: Path | None = None) -> dash.Dash:
         compress=True,  # gzip responses (flask-compress): layouts and figures shrink ~8x
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
+    _claim_page_callbacks(app)
     pillars = read_catalogue(CATALOGUE_FILE).pillars
     # Level 3 gzip: nearly the size of level 6 at a fraction of the CPU, which is what
     # runs out first when many people use the flight deck on a small server.
@@ -94,50 +114,101 @@ def create_app(db_path: Path | None = None) -> dash.Dash:
     app.index_string = INDEX_STRING.replace(
         "%(pillars)s", "".join(f"<li>{html.escape(p.name)}</li>" for p in pillars)
     )
-    service = use_database(app, resolve_db_path(db_path))
-    _security.install(app, service.security.path.parent, SecurityConfig.from_env())
+    service = FlightDeckService(settings.db_path, security_path=settings.security_db_path)
+    app.server.config[SERVICE_KEY] = service
+    app.server.config[security.STORE_KEY] = service.security
+    security.install(app, settings.security, settings.secret_key_path)
 
     from layouts._shell import register_shell, shell_layout
 
     app.layout = shell_layout
     register_shell(app)
+    register_downloads(app)
     return app
 
 
-def use_database(app: dash.Dash, db_path: Path) -> FlightDeckService:
-    """Serve ``db_path`` (opened lazily) and sign people in against its users file."""
-    service = FlightDeckService(db_path)
-    app.server.config[SERVICE_KEY] = service
-    app.server.config[_security.STORE_KEY] = service.security
-    return service
+def _claim_page_callbacks(app: dash.Dash) -> None:
+    """Move the page modules' callbacks (``dash.callback``, registered process-wide as
+    the pages were imported) to ``app`` now.
+
+    Dash hands them to whichever app serves its first request: with a second app built
+    before that (two apps in one process), one app would get both sets and the other
+    none. The pages were imported afresh for this app, so these are its own.
+    """
+    from dash import _callback
+
+    for key in list(_callback.GLOBAL_CALLBACK_MAP):
+        app.callback_map[key] = _callback.GLOBAL_CALLBACK_MAP.pop(key)
+    app._callback_list.extend(_callback.GLOBAL_CALLBACK_LIST)
+    _callback.GLOBAL_CALLBACK_LIST.clear()
 
 
-def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:
-    """Serve this module's app over ``db_path``, building demonstration data if missing.
+def check_start(settings: Settings, hosts: Iterable[str]) -> None:
+    """Refuse (SystemExit with the reason) to serve on an address other computers can
+    reach unless sign-in is configured. The users file is opened only to count the
+    accounts, and closed again: the app (each worker, after a fork) opens its own."""
+    from kpis.storage.security import SecurityStore, UnsecuredStart
+    from kpis.storage.security import check_start as check_host
+
+    store = SecurityStore(settings.security_db_path)
+    try:
+        for host in hosts:
+            check_host(host, settings.security, store)
+    except (UnsecuredStart, ValueError) as problem:
+        raise SystemExit(f"flightdeck: {problem}") from None
+    finally:
+        store.close()
+
+
+def serve(settings: Settings | None = None, debug: bool = False) -> None:
+    """Serve the app over ``settings.db_path`` on ``settings.host``:``settings.port``,
+    building demonstration data if the database is missing.
 
     Refuses (SystemExit with the reason) to serve on an address other computers can
     reach unless sign-in is configured.
     """
-    database = ensure_database(db_path)
-    store = SecurityStore(security_db_path(database))
+    settings = settings or _settings_or_exit()
+    database = ensure_database(settings.db_path)
+    check_start(settings, [settings.host])
+    app = create_app(settings)
+    print(f"Serving the flight deck on http://{settings.host}:{settings.port}/ from "
+          f"{database}", file=sys.stderr)
+    app.run(host=settings.host, port=settings.port, debug=debug)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``flightdeck serve [--db PATH] [--host H] [--port P] [--debug]``: the handler the
+    command line finds through the ``flightdeck.commands`` entry point (kpis never
+    imports this module). ``--db`` picks the database, its users file and its key."""
+    settings = _settings_or_exit(db=args.db)
+    changes = {key: value for key, value in (("host", args.host), ("port", args.port))
+               if value is not None}
+    serve(dataclasses.replace(settings, **changes), debug=args.debug)
+    return 0
+
+
+def _settings_or_exit(db: str | None = None) -> Settings:
     try:
-        check_start(host, SecurityConfig.from_env(), store)
-    except (UnsecuredStart, ValueError) as problem:
+        return Settings.from_env(db=db)
+    except ValueError as problem:
         raise SystemExit(f"flightdeck: {problem}") from None
-    finally:
-        store.close()  # opened only to count users: the app opens its own
-    use_database(app, database)
-    print(f"Serving the flight deck on http://{host}:{port}/ from {database}", file=sys.stderr)
-    app.run(host=host, port=port, debug=debug)
 
 
-# One app per process: Dash Pages registers page callbacks globally on import.
-app = create_app()
-server = app.server
+# ``server``, for a WSGI server (gunicorn app:server), is built on first access (PEP 562),
+# once per process: importing this module builds nothing and writes nothing.
+_server: flask.Flask | None = None
+_server_lock = threading.Lock()
+
+
+def __getattr__(name: str) -> object:
+    if name == "server":
+        global _server
+        with _server_lock:
+            if _server is None:
+                _server = create_app(_settings_or_exit()).server
+        return _server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 if __name__ == "__main__":
-    serve(
-        resolve_db_path(),
-        host=os.environ.get("FLIGHTDECK_HOST", "127.0.0.1"),
-        port=int(os.environ.get("FLIGHTDECK_PORT", "8050")),
-    )
+    serve()

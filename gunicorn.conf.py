@@ -1,18 +1,26 @@
 """Production serving: ``gunicorn -c gunicorn.conf.py app:server``.
 
-Each worker opens the DuckDB file read-only, lazily, after the fork (nothing in
-``app`` opens it at import), so preloading the app in the master is safe and saves
-memory. The master builds the demonstration database first if there is no database
-file yet, exactly as ``python app.py`` does.
+Every setting comes from :class:`kpis.settings.Settings` (``FLIGHTDECK_BIND``,
+``FLIGHTDECK_WORKERS``, ``FLIGHTDECK_THREADS``, ``FLIGHTDECK_ACCESS_LOG``,
+``FLIGHTDECK_DB`` and the sign-in settings; README: Settings). Each worker opens the
+DuckDB file read-only, lazily, after the fork (``app:server`` builds the app without
+opening it), so preloading the app in the master is safe and saves memory. The master
+builds the demonstration database first if there is no database file yet, exactly as
+``python app.py`` does.
 """
 
 from __future__ import annotations
 
-import os
+from kpis.settings import Settings
 
-bind = os.environ.get("FLIGHTDECK_BIND", "127.0.0.1:8050")
-workers = int(os.environ.get("FLIGHTDECK_WORKERS", "2"))
-threads = int(os.environ.get("FLIGHTDECK_THREADS", "4"))
+try:
+    settings = Settings.from_env()
+except ValueError as problem:
+    raise SystemExit(f"flightdeck: {problem}") from None
+
+bind = settings.bind
+workers = settings.workers
+threads = settings.threads
 worker_class = "gthread"
 preload_app = True
 timeout = 60
@@ -20,27 +28,19 @@ timeout = 60
 # request on a reused connection and shows up as "connection reset by peer".
 keepalive = 30
 graceful_timeout = 20
-accesslog = os.environ.get("FLIGHTDECK_ACCESS_LOG")  # None: no access log
+accesslog = settings.access_log  # None: no access log
 errorlog = "-"
 
 
 def on_starting(server: object) -> None:
     # Runs in the master before any worker forks; the build closes the database again.
-    from app import ensure_database
-    from kpis.settings import SecurityConfig, resolve_db_path
-    from kpis.storage.security import SecurityStore, UnsecuredStart, check_start, security_db_path
+    from app import check_start, ensure_database
 
-    database = ensure_database(resolve_db_path())
+    ensure_database(settings.db_path)
     # Refuse to put the unsecured demonstration on the network. The users file is
     # opened and closed again here: workers open their own after the fork.
-    store = SecurityStore(security_db_path(database))
-    try:
-        for address in [bind] if isinstance(bind, str) else bind:
-            check_start(_host(address), SecurityConfig.from_env(), store)
-    except (UnsecuredStart, ValueError) as problem:
-        raise SystemExit(f"flightdeck: {problem}") from None
-    finally:
-        store.close()
+    addresses = [bind] if isinstance(bind, str) else bind
+    check_start(settings, [_host(address) for address in addresses])
 
 
 def _host(address: str) -> str:

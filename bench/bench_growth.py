@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -54,23 +53,26 @@ def main() -> int:
     parser.add_argument("--views", type=int, default=8)
     args = parser.parse_args()
     base, _, _ = demo_dataset(rebuild=False)
-    os.environ.setdefault("FLIGHTDECK_DB", str(DEMO_DB))
-    import app as webapp
+    from app import create_app
     from kpis.domain.access import demo_principal
-    from layouts import flight_deck
+    from kpis.settings import Settings
     from web.context import SERVICE_KEY
+
+    # The app first: it imports the pages (Dash Pages registers them as they load).
+    server = create_app(Settings.from_env(db=DEMO_DB)).server
+    from layouts import flight_deck
 
     forces = list(base.forces["slug"])[: args.views]
     period = base.as_of.strftime("%Y-%m") if base.as_of else None
     rows = []
     for factor, copies, repeats in GROWTH:
         dataset = base if factor == 1 else scaled_dataset(base, copies, repeats)
-        webapp.server.config[SERVICE_KEY] = FixedService(DEMO_DB, dataset)
+        server.config[SERVICE_KEY] = FixedService(DEMO_DB, dataset)
         times = []
-        with webapp.server.test_request_context("/"):
+        with server.test_request_context("/"):
             # As the sign-in gate would leave it for the local demonstration.
             flask.g.principal = demo_principal()
-            flask.g.service = webapp.server.config[SERVICE_KEY]
+            flask.g.service = server.config[SERVICE_KEY]
             for force in forces:
                 started = time.perf_counter()
                 flight_deck.layout.__wrapped__(force=force, period=period)

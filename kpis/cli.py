@@ -170,9 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the dashboard")
     _add_db(serve)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8050)
-    serve.add_argument("--debug", action="store_true")
+    serve.add_argument("--host", help="address to listen on (default: $FLIGHTDECK_HOST, "
+                       "else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: $FLIGHTDECK_PORT, else 8050)")
+    serve.add_argument("--debug", action="store_true",
+                       help="Dash dev tools (never in production)")
     return parser
 
 
@@ -233,13 +235,15 @@ def cmd_loads(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
     from kpis.storage import schema
-    from kpis.storage.duckdb_file import Reader
+    from kpis.storage.backend import open_store
 
     db = resolve_db_path(args.db)
-    if not db.exists():
+    store = open_store(db)
+    if not store.exists():
         print(f"no database at {db}", file=sys.stderr)
         return 1
-    table = Reader(db).frame(sa.select(schema.loads).order_by(schema.loads.c.load_id))
+    with store:
+        table = store.frame(sa.select(schema.loads).order_by(schema.loads.c.load_id))
     if table.empty:
         print("no loads yet")
         return 0
@@ -301,12 +305,12 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
 
 
 def cmd_peer_groups(args: argparse.Namespace) -> int:
+    from kpis.storage.backend import open_store
     from kpis.storage.database import initialise, is_initialised
-    from kpis.storage.duckdb_file import write_transaction
     from kpis.storage.reference import PeerGroupError, store_peer_groups
 
     try:
-        with write_transaction(resolve_db_path(args.db)) as conn:
+        with open_store(resolve_db_path(args.db)) as store, store.write() as conn:
             if not is_initialised(conn):
                 initialise(conn)
             count = store_peer_groups(conn, args.file)
@@ -380,7 +384,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_chart(args: argparse.Namespace) -> int:
-    from kpis.charts.specs import spc_export, write_chart
+    from kpis.charts.specs import spc_export
+    from kpis.exports.charts import write_chart
 
     return _export(args, lambda service: write_chart(
         spc_export(service, args.kpi, args.force, args.period, marking=args.marking,
@@ -455,11 +460,29 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import app as webapp
+#: Subcommands whose handler lives outside kpis (the web app: kpis never imports it),
+#: found through this entry point group (pyproject.toml: serve = "app:serve_command").
+COMMANDS_GROUP = "flightdeck.commands"
 
-    webapp.serve(resolve_db_path(args.db), host=args.host, port=args.port, debug=args.debug)
-    return 0
+
+def _plugin_command(name: str) -> Callable[[argparse.Namespace], int] | None:
+    """The handler a package registered for ``flightdeck NAME``, or None if none is."""
+    from importlib.metadata import entry_points
+
+    for entry_point in entry_points(group=COMMANDS_GROUP, name=name):
+        return entry_point.load()
+    return None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    handler = _plugin_command("serve")
+    if handler is None:
+        print(f"flightdeck serve: the web app is not installed (no {COMMANDS_GROUP!r} entry "
+              "point named 'serve'). Install the project, e.g. "
+              "'.venv/bin/pip install -e .' from its folder, or run 'python app.py'.",
+              file=sys.stderr)
+        return 2
+    return handler(args)
 
 
 _HANDLERS = {

@@ -30,6 +30,7 @@ from kpis.engine.measures import SpcOptions, cached_table
 from kpis.ingest.loader import LoadResult, ParsedFile, check_files, load_files, rollback
 from kpis.ingest.problems import LoadRefused, Report
 from kpis.storage import annotations, security
+from kpis.storage.backend import open_store
 from kpis.storage.dataset_loader import load_dataset
 from kpis.storage.duckdb_file import FileIdentity, Reader
 from kpis.storage.security import SecurityStore, security_db_path
@@ -62,7 +63,8 @@ class FlightDeckService:
         """``security_path``: the users and audit file (default: the one for ``db_path``)."""
         db_path = Path(db_path)
         self._shared = _shared or _Shared(
-            db_path, Reader(db_path), SecurityStore(security_path or security_db_path(db_path)))
+            db_path, open_store(db_path),
+            SecurityStore(security_path or security_db_path(db_path)))
         self.principal = principal
         self.address = address  # the client's address, for the audit log
 

@@ -1,7 +1,13 @@
-"""Where things live: the project's data folder and the DuckDB file.
+"""Every setting the flight deck reads from its environment, in one place.
+
+:class:`Settings` is built once, by whoever starts the program (``python app.py``,
+``flightdeck serve``, gunicorn's ``gunicorn.conf.py``, a test), with
+:meth:`Settings.from_env`; nothing else reads ``FLIGHTDECK_*`` variables. The README's
+"Settings" table lists every variable and ``tests/test_settings.py`` keeps it true.
 
 The database path is, in order of precedence: an explicit path (the CLI's ``--db``),
-the ``FLIGHTDECK_DB`` environment variable, then ``data/flightdeck.duckdb``.
+the ``FLIGHTDECK_DB`` environment variable, then ``data/flightdeck.duckdb``. The users
+file and the key that signs session cookies live beside it.
 """
 
 from __future__ import annotations
@@ -18,19 +24,76 @@ DEFAULT_DB_PATH = DATA_DIR / "flightdeck.duckdb"
 FORCES_CSV = DATA_DIR / "forces.csv"
 CATALOGUE_FILE = DATA_DIR / "catalogue.yaml"
 DB_ENV_VAR = "FLIGHTDECK_DB"
+SECURITY_DB_ENV_VAR = "FLIGHTDECK_SECURITY_DB"
+#: The key that signs session cookies: generated on first start, beside the database.
+SECRET_FILE_NAME = ".flightdeck-secret-key"
+#: The Chromium that draws chart images when neither variable names one (Debian's).
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
 
 NATIONAL_SLUG = "england-and-wales"
 NATIONAL_NAME = "England and Wales"
 
 
-def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def _path(text: str | os.PathLike[str]) -> Path:
+    return Path(text).expanduser().resolve()
+
+
+def resolve_db_path(explicit: str | os.PathLike[str] | None = None,
+                    environ: Mapping[str, str] | None = None) -> Path:
     """The DuckDB file to use: ``explicit`` if given, else $FLIGHTDECK_DB, else the default."""
     if explicit:
-        return Path(explicit).expanduser().resolve()
-    from_env = os.environ.get(DB_ENV_VAR)
+        return _path(explicit)
+    from_env = _environ(environ).get(DB_ENV_VAR)
     if from_env:
-        return Path(from_env).expanduser().resolve()
+        return _path(from_env)
     return DEFAULT_DB_PATH
+
+
+def resolve_security_db_path(db_path: str | os.PathLike[str],
+                             environ: Mapping[str, str] | None = None) -> Path:
+    """The users and audit file: $FLIGHTDECK_SECURITY_DB, else beside the database."""
+    from_env = _environ(environ).get(SECURITY_DB_ENV_VAR)
+    if from_env:
+        return _path(from_env)
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.stem + "-security.duckdb")
+
+
+def chromium_path(environ: Mapping[str, str] | None = None) -> str:
+    """The Chromium that draws chart images: $FLIGHTDECK_CHROMIUM, else $BROWSER_PATH
+    (the variable Kaleido and Playwright know), else Debian's."""
+    env = _environ(environ)
+    return env.get("FLIGHTDECK_CHROMIUM") or env.get("BROWSER_PATH") or DEFAULT_CHROMIUM
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 0) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {text!r}") from None
+    if value < least:
+        raise ValueError(f"{name} must be at least {least}, not {value}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {text!r}") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be more than 0, not {text}")
+    return value
 
 
 # --------------------------------------------------------------------------- security
@@ -54,27 +117,32 @@ class SecurityConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SecurityConfig:
-        env = os.environ if environ is None else environ
+        env = _environ(environ)
         mode = env.get("FLIGHTDECK_AUTH", AUTH_LOCAL).strip().lower() or AUTH_LOCAL
         if mode not in (AUTH_LOCAL, AUTH_HEADER):
             raise ValueError(f"FLIGHTDECK_AUTH must be {AUTH_LOCAL!r} or {AUTH_HEADER!r}, "
                              f"not {mode!r}")
-        proxies = tuple(
-            ipaddress.ip_network(part.strip(), strict=False)
-            for part in env.get("FLIGHTDECK_TRUSTED_PROXIES", "").split(",") if part.strip()
-        )
+        try:
+            proxies = tuple(
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in env.get("FLIGHTDECK_TRUSTED_PROXIES", "").split(",") if part.strip()
+            )
+        except ValueError as problem:
+            raise ValueError(f"FLIGHTDECK_TRUSTED_PROXIES: {problem}") from None
         if mode == AUTH_HEADER and not proxies:
             raise ValueError("FLIGHTDECK_AUTH=header needs FLIGHTDECK_TRUSTED_PROXIES: the "
                              "addresses of the sign-on proxy whose user header is trusted")
         return cls(
             mode=mode,
             trusted_proxies=proxies,
-            user_header=env.get("FLIGHTDECK_USER_HEADER", cls.user_header),
-            session_hours=float(env.get("FLIGHTDECK_SESSION_HOURS", cls.session_hours)),
-            idle_minutes=float(env.get("FLIGHTDECK_IDLE_MINUTES", cls.idle_minutes)),
-            secure_cookies=env.get("FLIGHTDECK_COOKIE_SECURE", "1") not in ("0", "false", "no"),
+            user_header=env.get("FLIGHTDECK_USER_HEADER", "").strip() or cls.user_header,
+            session_hours=_number(env, "FLIGHTDECK_SESSION_HOURS", cls.session_hours),
+            idle_minutes=_number(env, "FLIGHTDECK_IDLE_MINUTES", cls.idle_minutes),
+            secure_cookies=env.get("FLIGHTDECK_COOKIE_SECURE", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
             secret_key=env.get("FLIGHTDECK_SECRET_KEY") or None,
-            max_upload_mb=int(env.get("FLIGHTDECK_MAX_UPLOAD_MB", cls.max_upload_mb)),
+            max_upload_mb=_whole_number(env, "FLIGHTDECK_MAX_UPLOAD_MB", cls.max_upload_mb,
+                                        least=1),
         )
 
     def trusts(self, address: str | None) -> bool:
@@ -94,3 +162,57 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the flight deck takes from its environment (README: Settings).
+
+    Build it with :meth:`from_env`; a test builds it from a plain dict, so what it
+    runs with does not depend on the shell it was started from.
+    """
+
+    db_path: Path  # --db, else FLIGHTDECK_DB, else data/flightdeck.duckdb
+    security_db_path: Path  # FLIGHTDECK_SECURITY_DB, else <db>-security.duckdb beside it
+    security: SecurityConfig  # sign-in and HTTP limits: FLIGHTDECK_AUTH and the rest
+    host: str = "127.0.0.1"  # FLIGHTDECK_HOST: where python app.py / flightdeck serve listen
+    port: int = 8050  # FLIGHTDECK_PORT
+    bind: str = "127.0.0.1:8050"  # FLIGHTDECK_BIND: gunicorn's address
+    workers: int = 2  # FLIGHTDECK_WORKERS: gunicorn worker processes
+    threads: int = 4  # FLIGHTDECK_THREADS: threads per gunicorn worker
+    access_log: str | None = None  # FLIGHTDECK_ACCESS_LOG: gunicorn's access log ("-": stderr)
+    chromium: str = DEFAULT_CHROMIUM  # FLIGHTDECK_CHROMIUM, else BROWSER_PATH
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *,
+                 db: str | os.PathLike[str] | None = None) -> Settings:
+        """The settings in ``environ`` (default: the process environment).
+
+        An explicit ``db`` (the CLI's ``--db``) beats ``FLIGHTDECK_DB``, which beats
+        ``data/flightdeck.duckdb``. A value that cannot be used raises ValueError
+        naming the variable.
+        """
+        env = _environ(environ)
+        db_path = resolve_db_path(db, env)
+        host = env.get("FLIGHTDECK_HOST", "").strip() or cls.host
+        return cls(
+            db_path=db_path,
+            security_db_path=resolve_security_db_path(db_path, env),
+            security=SecurityConfig.from_env(env),
+            host=host,
+            port=_whole_number(env, "FLIGHTDECK_PORT", cls.port),
+            bind=env.get("FLIGHTDECK_BIND", "").strip() or cls.bind,
+            workers=_whole_number(env, "FLIGHTDECK_WORKERS", cls.workers, least=1),
+            threads=_whole_number(env, "FLIGHTDECK_THREADS", cls.threads, least=1),
+            access_log=env.get("FLIGHTDECK_ACCESS_LOG") or None,
+            chromium=chromium_path(env),
+        )
+
+    @property
+    def secret_key_path(self) -> Path:
+        """Where the generated key that signs session cookies is kept: beside the
+        database it serves (unused when FLIGHTDECK_SECRET_KEY gives one)."""
+        return self.db_path.parent / SECRET_FILE_NAME

@@ -22,7 +22,7 @@ from kpis.domain.periods import format_month, month_label
 from kpis.settings import NATIONAL_SLUG
 from layouts._cache import render_cached
 from layouts._commentary import register_commentary
-from layouts._downloads import ChartDownloads, download_menu, register_downloads
+from layouts._downloads import ChartDownloads, download_menu
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
 from web import ids
 from web.context import DARK, LIGHT, THEME_COOKIE, dataset, is_dark, principal
@@ -266,10 +266,12 @@ def control_bar(state: ViewState) -> html.Div:
 
 
 def register_shell(app: dash.Dash) -> None:
-    """Callbacks of the frame; registered on the app (not globally) so every app has them."""
+    """Callbacks of the frame; registered on the app (not globally) so every app has them.
+
+    (The web routes that are not pages, such as chart downloads, are wired by app.py.)
+    """
     register_theme(app)
     register_commentary(app)
-    register_downloads(app)
     register_request_checks(app)
     hrefs = [href for _, href in NAV_PAGES] + [f"/pillar/{n}" for n in range(1, 7)]
 

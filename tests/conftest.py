@@ -1,21 +1,28 @@
 """Fixtures shared by every test: real DuckDB files built by code, never mocks.
 
-The demonstration database is built once per test session (it takes a few seconds)
-and copied for any test that writes to it.
+The demonstration database and an empty one are built once per test session and copied
+for any test that writes. Live servers run the real app (``app.create_app``) on a
+werkzeug server in a thread of the test process, as dash.testing's ThreadedRunner does;
+only the smoke tests of the start commands (``python app.py``, ``flightdeck serve``,
+gunicorn) start processes. Nothing here sleeps for a fixed time: waits poll a
+condition with a timeout (:func:`wait_until`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
+import logging
 import os
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,10 +33,21 @@ from kpis.storage.dataset_loader import load_dataset
 from kpis.storage.duckdb_file import Reader, write_transaction
 
 if TYPE_CHECKING:
+    import dash
     from playwright.sync_api import Browser
+    from werkzeug.serving import BaseWSGIServer
 
 DEMO_END = dt.date(2025, 9, 1)
 DEMO_SEED = 7
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0,
+               interval: float = 0.05) -> None:
+    """Poll ``condition`` until it is true; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
 
 
 @pytest.fixture(scope="session")
@@ -57,12 +75,20 @@ def demo_dataset(demo_db_readonly: Path) -> Iterator[Dataset]:
     reader.close()
 
 
-@pytest.fixture
-def empty_db(tmp_path: Path) -> Path:
-    """A database with the forces and the published catalogue but no observations."""
-    path = tmp_path / "empty.duckdb"
+@pytest.fixture(scope="session")
+def empty_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The forces and the published catalogue, no observations (built once; copy it)."""
+    path = tmp_path_factory.mktemp("empty") / "empty.duckdb"
     with write_transaction(path) as conn:
         initialise(conn)
+    return path
+
+
+@pytest.fixture
+def empty_db(empty_db_template: Path, tmp_path: Path) -> Path:
+    """A database with the forces and the published catalogue but no observations."""
+    path = tmp_path / "empty.duckdb"
+    shutil.copyfile(empty_db_template, path)
     return path
 
 
@@ -88,6 +114,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+def app_over(db: Path, env: Mapping[str, str] | None = None) -> dash.Dash:
+    """The real app over ``db``, with the settings in ``env`` only (not the shell's)."""
+    from app import create_app
+    from kpis.settings import Settings
+
+    return create_app(Settings.from_env(env or {}, db=db))
+
+
 def free_port() -> int:
     import socket
 
@@ -97,65 +131,191 @@ def free_port() -> int:
 
 
 def wait_for_http(url: str, timeout: float = 60.0) -> None:
-    import time
+    """Wait until ``url`` answers 200 (a server starting up)."""
     import urllib.request
 
-    deadline = time.monotonic() + timeout
-    while True:
+    def answers() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
+                return response.status == 200
         except OSError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.2)
+            return False
+
+    wait_until(answers, f"{url} to answer", timeout=timeout, interval=0.1)
 
 
 @dataclass
 class LiveServer:
+    """A served app: ``url``, its database, and the log that must hold no traceback.
+    ``process`` is set for a server in a process of its own (the start-command smoke
+    tests); ``app`` for one in a thread of the test process."""
+
     url: str
     db: Path
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
     log: Path
+    app: dash.Dash | None = None
+
+
+class _ServerLog(logging.Handler):
+    """Writes the log records of one threaded server's requests to its log file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(logging.WARNING)
+        self.path = path
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._write_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record) + "\n"
+        with self._write_lock, open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+@dataclass
+class ThreadedServer:
+    """The app on a werkzeug server in a daemon thread of this process.
+
+    Log records (warnings and worse, tracebacks included) emitted while it handles a
+    request go to ``log``, as a server process's output would.
+    """
+
+    db: Path
+    log: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    app: Any = None
+    _httpd: BaseWSGIServer | None = None
+    _thread: threading.Thread | None = None
+    _handler: _ServerLog | None = None
+
+    def start(self) -> LiveServer:
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class QuietHandler(WSGIRequestHandler):
+            def log_request(self, *args: object, **kwargs: object) -> None:
+                pass  # no line per request (a real server's access log is off too)
+
+        self.app = app_over(self.db, self.env)
+        flask_app = self.app.server
+        marker = self
+
+        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+            # Mark the request's thread, so the log handler keeps its records only.
+            threading.current_thread().flightdeck_server = marker  # type: ignore[attr-defined]
+            return flask_app(environ, start_response)
+
+        self._handler = _ServerLog(self.log)
+        self._handler.addFilter(
+            lambda record: getattr(threading.current_thread(), "flightdeck_server", None)
+            is marker)
+        logging.getLogger().addHandler(self._handler)
+        self._httpd = make_server("127.0.0.1", 0, wsgi, threaded=True,
+                                  request_handler=QuietHandler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        name=f"live server {self.db.name}", daemon=True)
+        self._thread.start()
+        self.log.touch()
+        wait_for_http(self.url + "/")  # (the login page, once accounts exist)
+        return self.live()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "the server has not started"
+        return f"http://127.0.0.1:{self._httpd.server_port}"
+
+    def live(self) -> LiveServer:
+        return LiveServer(self.url, self.db, None, self.log, self.app)
+
+    def use_log(self, path: Path) -> None:
+        """Write this server's log to ``path`` from now on."""
+        path.touch()
+        self.log = path
+        if self._handler is not None:
+            self._handler.path = path
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._handler is not None:
+            logging.getLogger().removeHandler(self._handler)
+        if self.app is not None:
+            from web.context import SERVICE_KEY
+
+            self.app.server.config[SERVICE_KEY].close()
+
+
+_THREADED: dict[int, ThreadedServer] = {}
 
 
 def start_server(db: Path, log: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
-    """Run ``python app.py`` (the README's run path) over ``db`` on a free port."""
-    port = free_port()
-    env = {**os.environ, "FLIGHTDECK_DB": str(db), "FLIGHTDECK_PORT": str(port),
-           **(extra_env or {})}
-    handle = open(log, "wb")  # noqa: SIM115 - closed when the process is stopped
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env,
-                               stdout=handle, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    """The real app over ``db`` on a free port, in a thread of this process."""
+    threaded = ThreadedServer(db, log, dict(extra_env or {}))
+    server = threaded.start()
+    _THREADED[id(server)] = threaded
+    return server
+
+
+def start_process(command: list[str], db: Path, log: Path, url: str,
+                  env: Mapping[str, str] | None = None) -> LiveServer:
+    """Run a start command (``python app.py``, ``flightdeck serve``, gunicorn) in a
+    process of its own, its output in ``log``, and wait until ``url`` answers."""
+    import sys
+
+    handle = open(log, "wb")  # noqa: SIM115 - the child holds it; closed on return
+    try:
+        process = subprocess.Popen(
+            [sys.executable if part == "python" else part for part in command],
+            cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, stdout=handle,
+            stderr=subprocess.STDOUT)
+    finally:
+        handle.close()
     try:
         wait_for_http(url + "/")
-    except OSError:
+    except AssertionError:
         process.kill()
-        raise RuntimeError(f"the app did not start:\n{log.read_text()}") from None
+        process.wait(timeout=10)
+        raise RuntimeError(f"{' '.join(command)} did not start:\n{log.read_text()}") from None
     return LiveServer(url, db, process, log)
 
 
+def start_app_process(db: Path, log: Path) -> LiveServer:
+    """``python app.py`` (the README's run path) over ``db`` on a free port."""
+    port = free_port()
+    return start_process(["python", "app.py"], db, log, f"http://127.0.0.1:{port}",
+                         {"FLIGHTDECK_DB": str(db), "FLIGHTDECK_PORT": str(port)})
+
+
 def stop_server(server: LiveServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+    if server.process is not None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+    threaded = _THREADED.pop(id(server), None)
+    if threaded is not None:
+        threaded.stop()
+
+
+def assert_clean_log(server: LiveServer) -> None:
+    text = server.log.read_text()
+    assert "Traceback" not in text, text
 
 
 @pytest.fixture(scope="session")
 def live_server(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[LiveServer]:
-    """The real app, served by ``python app.py`` over a copy of the demo database."""
+    """The real app over a copy of the demo database, for tests that only read."""
     folder = tmp_path_factory.mktemp("live")
     db = folder / "flightdeck.duckdb"
     shutil.copyfile(demo_db_readonly, db)
     server = start_server(db, folder / "server.log")
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log.read_text(), server.log.read_text()
+    assert_clean_log(server)
 
 
 @pytest.fixture(scope="session")
@@ -168,20 +328,74 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def _close_browser_contexts() -> Iterator[None]:
+    """Close every browser context (tab) a test opened with ``tests.pages.open_app``."""
+    yield
+    import sys
+
+    pages = sys.modules.get("tests.pages")
+    if pages is not None:
+        pages.close_contexts()
+
+
 @contextlib.contextmanager
 def served(db: Path, log: Path) -> Iterator[LiveServer]:
     """The real app over ``db`` while the block runs; its log must hold no traceback."""
     server = start_server(db, log)
-    yield server
-    stop_server(server)
-    assert "Traceback" not in server.log.read_text(), server.log.read_text()
+    try:
+        yield server
+    finally:
+        stop_server(server)
+    assert_clean_log(server)
+
+
+_RESETS = itertools.count(1)
+
+
+def reset_database(db: Path, template: Path) -> None:
+    """Put a fresh copy of ``template`` in place of ``db``, published as the store
+    publishes (an atomic rename), with the users file and uploads beside it removed.
+
+    The copy gets a data version no earlier state of ``db`` had, so no cache keyed by
+    the data version (the app's pages, return coverage) can answer from before.
+    """
+    from kpis.storage.duckdb_file import set_meta
+    from kpis.storage.security import security_db_path
+
+    staging = db.with_name(f".{db.name}.reset")
+    shutil.copyfile(template, staging)
+    with write_transaction(staging) as conn:  # publishes onto staging itself
+        set_meta(conn, "data_version", str(next(_RESETS) * 1_000_000))
+    os.replace(staging, db)
+    security = security_db_path(db)
+    security.unlink(missing_ok=True)
+    shutil.rmtree(db.parent / ".uploads", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _writable_app(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[ThreadedServer]:
+    folder = tmp_path_factory.mktemp("writable")
+    db = folder / "flightdeck.duckdb"
+    shutil.copyfile(demo_db_readonly, db)
+    threaded = ThreadedServer(db, folder / "server.log")
+    threaded.start()
+    yield threaded
+    threaded.stop()
 
 
 @pytest.fixture
-def writable_server(demo_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    """The real app over a private copy of the demo database, for tests that write."""
-    with served(demo_db, tmp_path / "server.log") as server:
-        yield server
+def writable_server(_writable_app: ThreadedServer, demo_db_readonly: Path, tmp_path: Path
+                    ) -> Iterator[LiveServer]:
+    """The real app over its own copy of the demo database, for tests that write: one
+    server for the session, whose database is put back to the demo data before each
+    test (the app picks the new file up on its next request, as after a load)."""
+    reset_database(_writable_app.db, demo_db_readonly)
+    _writable_app.use_log(tmp_path / "server.log")
+    server = _writable_app.live()
+    yield server
+    assert_clean_log(server)
 
 
 # --------------------------------------------------------------------------- accounts

@@ -1,14 +1,19 @@
-"""Browser page helpers: navigate, wait, and collect console errors (no sleeps)."""
+"""Browser page helpers: navigate, wait, and collect console errors (no sleeps).
+
+Every browser context :func:`open_app` opens is closed after the test (conftest's
+autouse ``_close_browser_contexts`` calls :func:`close_contexts`)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
-from playwright.sync_api import Browser, ConsoleMessage, Page
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
 from web import ids
 
 DEFAULT_TIMEOUT_MS = 20_000
+_OPEN_CONTEXTS: list[BrowserContext] = []
 
 
 @dataclass
@@ -63,6 +68,7 @@ class AppPage:
 
 def open_app(browser: Browser, base_url: str, width: int = 1280, height: int = 900) -> AppPage:
     context = browser.new_context(viewport={"width": width, "height": height})
+    _OPEN_CONTEXTS.append(context)
     page = context.new_page()
     app_page = AppPage(page, base_url)
 
@@ -73,3 +79,12 @@ def open_app(browser: Browser, base_url: str, width: int = 1280, height: int = 9
     page.on("console", record)
     page.on("pageerror", lambda exc: app_page.errors.append(str(exc)))
     return app_page
+
+
+def close_contexts() -> None:
+    """Close every context :func:`open_app` opened (its pages and downloads go too)."""
+    while _OPEN_CONTEXTS:
+        context = _OPEN_CONTEXTS.pop()
+        # The browser may have gone first (end of session): nothing left to close.
+        with contextlib.suppress(Exception):
+            context.close()

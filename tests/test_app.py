@@ -1,4 +1,5 @@
-"""The app over HTTP: served by ``python app.py``, offline, every page renders."""
+"""The app over HTTP: served (in a thread, and once by ``python app.py``), offline, every
+page renders."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from kpis.domain.catalogue import read_catalogue
 from kpis.settings import CATALOGUE_FILE
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.conftest import LiveServer, start_app_process, start_server, stop_server
 
 PAGES = ["/", "/pillar/1", "/pillar/6", "/kpi/ho_rape_charge_rate", "/compare", "/definitions",
          "/data", "/upload", "/scrutiny", "/board-pack"]
@@ -128,10 +129,11 @@ def test_a_database_fault_shows_a_message_in_the_page_not_a_stack_trace(
         stop_server(server)
 
 
+@pytest.mark.slow  # the smoke test of `python app.py`, in a process of its own
 def test_the_app_builds_demonstration_data_when_the_database_is_missing(tmp_path: Path) -> None:
     db = tmp_path / "fresh" / "flightdeck.duckdb"
     db.parent.mkdir()
-    server = start_server(db, tmp_path / "server.log")
+    server = start_app_process(db, tmp_path / "server.log")
     try:
         assert db.exists()
         _, html = get(server.url + "/")

@@ -1,9 +1,9 @@
 """No fault may lose or corrupt data (issue #7): loads while the dashboard is busy.
 
-The real app (``python app.py``) serves a copy of the demonstration database while
-twenty reader threads ask it for pages, the Dash layout and the page callbacks
-that read the data, and this process loads four returns into the same file and
-rolls the last back. Every request must answer 200 with a whole page (never the
+The real app (served in a thread of this process) serves a copy of the demonstration
+database while twenty reader threads ask it for pages, the Dash layout and the page
+callbacks that read the data, and this process loads four returns into the same file
+and rolls the last back. Every request must answer 200 with a whole page (never the
 "Something went wrong" fallback), the readers must see the loads land, and the app
 must end up serving the data of the last write.
 
@@ -19,7 +19,6 @@ import json
 import re
 import sys
 import threading
-import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from kpis.ingest.loader import load_files, rollback
 from kpis.storage import duckdb_file as store
 from kpis.storage import schema
 from kpis.storage.duckdb_file import Reader, write_transaction
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, wait_until
 
 READERS = 20
 REQUEST_TIMEOUT = 30.0
@@ -157,10 +156,7 @@ def served_value(probe: Probe, server: LiveServer) -> int:
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(condition, what, timeout)
 
 
 def write_return(path: Path, value: int) -> Path:

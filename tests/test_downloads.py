@@ -26,9 +26,9 @@ from playwright.sync_api import Browser
 from kpis.charts.specs import DEFAULT_MARKING
 from kpis.exports import render
 from kpis.storage.duckdb_file import Reader
-from web import downloads as _downloads
 from tests.conftest import LiveServer, app_over
 from tests.pages import DEFAULT_TIMEOUT_MS, open_app
+from web import downloads as _downloads
 
 KPI = "suspect_contact_30d"  # a monthly share: numerator and denominator from returns
 TITLE = "Suspect arrested or interviewed within 30 days"

@@ -35,10 +35,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from app import create_app
 from kpis.settings import NATIONAL_SLUG
 from kpis.storage.security import security_db_path
-from tests.conftest import ACCOUNTS
+from tests.conftest import ACCOUNTS, app_over
 from web.ids import PAGE_ERROR
 
 ENDPOINT = "/_dash-update-component"
@@ -176,7 +175,7 @@ def client(fuzz_db: Path) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FLIGHTDECK_CHROMIUM", str(fuzz_db.parent / "no-chromium-here"))
         patch.delenv("BROWSER_PATH", raising=False)
-        app = create_app(fuzz_db)
+        app = app_over(fuzz_db)
         yield app.server.test_client()
 
 
@@ -192,7 +191,7 @@ def scoped_client(demo_db_readonly: Path, accounts_file: Path,
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FLIGHTDECK_CHROMIUM", str(folder / "no-chromium-here"))
         patch.delenv("BROWSER_PATH", raising=False)
-        client = create_app(db).server.test_client()
+        client = app_over(db).server.test_client()
         login = client.get(f"{SECURE}/login").get_data(as_text=True)
         csrf = re.search(r'name="csrf" value="([^"]+)"', login)
         assert csrf, login[:500]

@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from kpis.settings import CATALOGUE_FILE
 from kpis.storage import schema
 from kpis.storage.duckdb_file import Reader, get_meta
 from kpis.storage.reference import read_forces
+from tests.conftest import wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2025, 10, 15)
@@ -179,13 +180,13 @@ def test_a_failure_after_writing_but_before_publishing_leaves_the_file_unchanged
 
 
 _KILLED_LOADER = """
-import datetime as dt, sys, time
+import datetime as dt, sys, threading
 from pathlib import Path
 from kpis.ingest.loader import load_files
 db, file, marker = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 def stall(conn):
     marker.write_text("written, not yet published")
-    time.sleep(60)
+    threading.Event().wait(60)  # until the test kills this process
 load_files(db, [file], today=dt.date(2025, 10, 15), before_publish=stall)
 """
 
@@ -202,11 +203,12 @@ def test_a_loader_killed_mid_load_leaves_the_previous_data_and_the_next_load_wor
         cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     )
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
+        def at_the_publish_step() -> bool:
             assert process.poll() is None, "the loader exited early"
-            assert time.monotonic() < deadline, "the loader never reached the publish step"
-            time.sleep(0.05)
+            return marker.exists()
+
+        wait_until(at_the_publish_step, "the loader never reached the publish step",
+                   timeout=60)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
     finally:
@@ -388,7 +390,9 @@ while not stop.exists():
         state = [int(frame["loads"][0]), int(frame["n"][0]), float(frame["total"][0])]
         if not seen or seen[-1] != state:
             seen.append(state)
-        ready.touch()
+            # Tell the test which load the reader has seen last (written whole).
+            ready.with_suffix(".tmp").write_text(str(state[0]))
+            ready.with_suffix(".tmp").replace(ready)
     except Exception:
         errors.append(traceback.format_exc())
 out.write_text(json.dumps({"seen": seen, "errors": errors}))
@@ -419,16 +423,19 @@ def test_a_reader_process_querying_during_loads_only_ever_sees_whole_loads(
         [sys.executable, "-c", _READER, str(empty_db), str(ready), str(stop), str(out)],
         cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
+    def reader_has_seen(loads: int) -> Callable[[], bool]:
+        def seen() -> bool:
             assert reader.poll() is None, "the reader process died"
-            assert time.monotonic() < deadline, "the reader never answered"
-            time.sleep(0.05)
-        for file in files:
+            return ready.exists() and ready.read_text() == str(loads)
+        return seen
+
+    try:
+        wait_until(reader_has_seen(0), "the reader never answered", timeout=60)
+        for number, file in enumerate(files, start=1):
             load_files(empty_db, [file], today=TODAY)
-            time.sleep(0.3)  # give the reader time to query each published version
-        time.sleep(1.0)
+            # The reader queries each published version before the next is published.
+            wait_until(reader_has_seen(number), f"the reader to see load {number}",
+                       timeout=60)
     finally:
         stop.touch()
         reader.wait(timeout=60)

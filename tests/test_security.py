@@ -20,9 +20,8 @@ import dash
 import pytest
 from flask.testing import FlaskClient
 
-import app as webapp
 from kpis.storage.security import SecurityStore, security_db_path
-from tests.conftest import ACCOUNTS, PROJECT_ROOT
+from tests.conftest import ACCOUNTS, PROJECT_ROOT, app_over
 
 BASE = "https://flightdeck.test"  # cookies are Secure: the test client must speak https
 PAGES_OUTPUT = ".._pages_content.children..._pages_store.data.."
@@ -30,7 +29,7 @@ PAGES_OUTPUT = ".._pages_content.children..._pages_store.data.."
 
 @pytest.fixture
 def secured_app(secured_db: Path) -> Iterator[dash.Dash]:
-    yield webapp.create_app(secured_db)
+    yield app_over(secured_db)
 
 
 def client_of(app: dash.Dash, address: str = "127.0.0.1") -> FlaskClient:
@@ -360,9 +359,8 @@ def test_a_fault_shows_a_short_message_and_no_stack_trace(secured_app: dash.Dash
 
 
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(
-        secured_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLIGHTDECK_MAX_UPLOAD_MB", "1")
-    client = signed_in(webapp.create_app(secured_db), "analyst")
+        secured_db: Path) -> None:
+    client = signed_in(app_over(secured_db, {"FLIGHTDECK_MAX_UPLOAD_MB": "1"}), "analyst")
     response = client.post(f"{BASE}/_dash-update-component", data=b"x" * (2 * 1024 * 1024),
                            content_type="application/json")
     assert response.status_code == 413
@@ -373,7 +371,7 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(
 
 
 def test_the_unsecured_demonstration_answers_only_this_computer(demo_db: Path) -> None:
-    app = webapp.create_app(demo_db)
+    app = app_over(demo_db)
     local = render_page(client_of(app), "/")
     assert local.status_code == 200 and b"UNSECURED DEMONSTRATION" not in local.data
     layout = client_of(app).get(f"{BASE}/_dash-layout")
@@ -383,6 +381,7 @@ def test_the_unsecured_demonstration_answers_only_this_computer(demo_db: Path) -
     assert b"unsecured demonstration" in remote.data
 
 
+@pytest.mark.slow  # a start command's smoke test, in a process
 def test_the_app_refuses_to_start_unsecured_on_a_network_address(demo_db: Path) -> None:
     env = {"FLIGHTDECK_DB": str(demo_db), "FLIGHTDECK_HOST": "0.0.0.0",
            "FLIGHTDECK_PORT": "0", "PATH": "/usr/bin:/bin"}
@@ -396,6 +395,7 @@ def test_the_app_refuses_to_start_unsecured_on_a_network_address(demo_db: Path) 
     assert cli.returncode != 0 and "no user accounts are set up" in cli.stderr
 
 
+@pytest.mark.slow  # a start command's smoke test, in a process
 def test_gunicorn_refuses_an_unsecured_network_bind(demo_db: Path) -> None:
     script = (
         "import runpy; conf = runpy.run_path('gunicorn.conf.py'); conf['on_starting'](None)"
@@ -428,10 +428,9 @@ def test_starting_on_a_network_address_is_allowed_once_accounts_exist(
 
 
 def test_the_proxy_user_header_is_honoured_only_from_the_configured_proxy(
-        secured_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLIGHTDECK_AUTH", "header")
-    monkeypatch.setenv("FLIGHTDECK_TRUSTED_PROXIES", "10.20.0.0/24")
-    app = webapp.create_app(secured_db)
+        secured_db: Path) -> None:
+    app = app_over(secured_db, {"FLIGHTDECK_AUTH": "header",
+                                "FLIGHTDECK_TRUSTED_PROXIES": "10.20.0.0/24"})
     header = {"X-Remote-User": "kent-analyst"}
     from_proxy = client_of(app, "10.20.0.5")
     assert from_proxy.get(f"{BASE}/_dash-layout", headers=header).status_code == 200

@@ -1,5 +1,10 @@
 """Production serving: gunicorn with two workers over one DuckDB file, read-only,
-compressed responses, and a load picked up by every worker without a restart."""
+compressed responses, and a load picked up by every worker without a restart; and
+``flightdeck serve --db`` serving that database with its users file and cookie key.
+
+These start the real commands in processes of their own: they are the start commands'
+smoke tests, and slow.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +22,26 @@ from pathlib import Path
 import pytest
 
 from kpis.cli import main
-from tests.conftest import PROJECT_ROOT, LiveServer, free_port, wait_for_http
+from kpis.settings import SECRET_FILE_NAME
+from kpis.storage.security import security_db_path
+from tests.conftest import (
+    PROJECT_ROOT,
+    LiveServer,
+    free_port,
+    start_process,
+    stop_server,
+    wait_for_http,
+)
 from tests.test_app import render_page, texts
 
+pytestmark = pytest.mark.slow
 
-@pytest.fixture
-def gunicorn_server(demo_db_readonly: Path, tmp_path: Path) -> Iterator[LiveServer]:
+
+@pytest.fixture(scope="module")
+def gunicorn_server(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[LiveServer]:
+    """gunicorn, started once for this module (the last test loads into its database)."""
+    tmp_path = tmp_path_factory.mktemp("gunicorn")
     db = tmp_path / "flightdeck.duckdb"
     shutil.copyfile(demo_db_readonly, db)
     port = free_port()
@@ -104,3 +123,38 @@ def test_every_worker_picks_up_a_completed_load_without_a_restart(
             break
     assert seen == {"50.0%"}
     assert len(worker_pids(gunicorn_server)) == 2  # no worker was restarted
+
+
+def test_flightdeck_serve_serves_the_database_given_with_its_users_and_key(
+        demo_db_readonly: Path, accounts_file: Path, tmp_path: Path) -> None:
+    from flask import Flask
+    from flask.sessions import SecureCookieSessionInterface
+
+    db = tmp_path / "other" / "x.duckdb"
+    db.parent.mkdir()
+    shutil.copyfile(demo_db_readonly, db)
+    shutil.copyfile(accounts_file, security_db_path(db))  # x.duckdb's own accounts
+    port = free_port()
+    flightdeck = Path(sys.executable).parent / "flightdeck"
+    env = {"PATH": "/usr/bin:/bin", "FLIGHTDECK_DB": str(tmp_path / "not-this.duckdb")}
+    server = start_process([str(flightdeck), "serve", "--db", str(db), "--port", str(port)],
+                           db, tmp_path / "serve.log", f"http://127.0.0.1:{port}", env)
+    try:
+        # Accounts exist beside x.duckdb: the app asks for a sign-in.
+        with urllib.request.urlopen(server.url + "/login", timeout=30) as response:
+            page = response.read().decode()
+            cookies = dict(header.split(";")[0].split("=", 1)
+                           for header in response.headers.get_all("Set-Cookie"))
+        cookie = cookies["flightdeck_session"]
+        assert 'id="sign-in"' in page
+        # The session cookie is signed with the key written beside x.duckdb.
+        key = db.parent / SECRET_FILE_NAME
+        assert key.exists()
+        signer = Flask("check")
+        signer.secret_key = key.read_text(encoding="ascii").strip()
+        session = SecureCookieSessionInterface().get_signing_serializer(signer)
+        assert session is not None and "csrf" in session.loads(cookie)
+        assert not (tmp_path / "not-this.duckdb").exists()
+    finally:
+        stop_server(server)
+    assert "Traceback" not in server.log.read_text(), server.log.read_text()

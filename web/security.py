@@ -41,7 +41,10 @@ from kpis.storage.security import SecurityStore, User
 LOG = logging.getLogger(__name__)
 
 PRINCIPAL_KEY = "principal"
-STORE_KEY = "FLIGHTDECK_SECURITY_STORE"
+# Keys of the Flask config (not environment variables: those are read by kpis.settings).
+STORE_KEY = "FLIGHTDECK_SECURITY_STORE"  # the users file's SecurityStore
+CONFIG_KEY = "FLIGHTDECK_SECURITY"  # the SecurityConfig (layouts/upload.py reads its limit)
+DASH_KEY = "FLIGHTDECK_DASH"  # the Dash app, whose inline scripts the CSP allows by hash
 SESSION_COOKIE = "flightdeck_session"
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
@@ -51,17 +54,18 @@ PUBLIC_PATHS = (LOGIN_PATH,)
 # Requests a browser makes for a page (redirected to sign in) rather than for data
 # (refused with 401): Dash's own endpoints all start with an underscore.
 API_PREFIXES = ("/_dash", "/_reload", "/download", "/export")
-SECRET_FILE_NAME = ".flightdeck-secret-key"
 
 
-def install(app: dash.Dash, key_folder: Path, config: SecurityConfig) -> None:
+def install(app: dash.Dash, config: SecurityConfig, key_file: Path) -> None:
     """Protect every route of ``app`` and add the login and sign-out routes.
 
     The users file is the one under ``STORE_KEY`` in the server's config (set with the
-    database); the key that signs cookies is made in ``key_folder`` unless configured.
+    database); the key that signs cookies is ``config.secret_key`` if set, else the one
+    kept in ``key_file`` (made on first use: ``Settings.secret_key_path``, beside the
+    database).
     """
     server = app.server
-    server.secret_key = config.secret_key or _secret_key(key_folder)
+    server.secret_key = config.secret_key or _secret_key(key_file)
     server.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE,
         SESSION_COOKIE_HTTPONLY=True,
@@ -72,8 +76,7 @@ def install(app: dash.Dash, key_folder: Path, config: SecurityConfig) -> None:
         REMEMBER_COOKIE_DURATION=dt.timedelta(0),
         # Uploads arrive base64 encoded inside a callback request: a third larger.
         MAX_CONTENT_LENGTH=int(config.max_upload_mb * 1024 * 1024 * 4 / 3) + 64 * 1024,
-        FLIGHTDECK_SECURITY=config,
-        FLIGHTDECK_DASH=app,
+        **{CONFIG_KEY: config, DASH_KEY: app},
     )
     manager = flask_login.LoginManager()
     manager.session_protection = "strong"  # a session copied to another browser dies
@@ -107,7 +110,7 @@ class _SessionUser(flask_login.UserMixin):
 
 
 def _config() -> SecurityConfig:
-    return flask.current_app.config["FLIGHTDECK_SECURITY"]
+    return flask.current_app.config[CONFIG_KEY]
 
 
 def _store() -> SecurityStore:
@@ -333,7 +336,7 @@ def content_security_policy(script_hashes: list[str]) -> str:
 
 def _harden(response: flask.Response) -> flask.Response:
     headers = response.headers
-    dash_app = flask.current_app.config.get("FLIGHTDECK_DASH")
+    dash_app = flask.current_app.config.get(DASH_KEY)
     if dash_app is not None:
         # Worked out per response: Dash adds inline scripts (its page router's
         # clientside callback) on the first page request, after the app is built.
@@ -369,10 +372,9 @@ def _too_large(_: Exception) -> flask.Response:
                         "can be uploaded.")
 
 
-def _secret_key(folder: Path) -> str:
+def _secret_key(path: Path) -> str:
     """The key that signs session cookies: generated once, kept private beside the data."""
-    path = folder / SECRET_FILE_NAME
-    folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -35,6 +35,8 @@ from typing import Any, Literal, TypeVar
 
 import pandas as pd
 
+from kpis import settings
+
 __all__ = [
     "DEFAULT_CHROMIUM",
     "EXPORT_HEIGHT",
@@ -53,7 +55,7 @@ __all__ = [
 
 ImageFormat = Literal["png", "svg", "pdf"]
 IMAGE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
-DEFAULT_CHROMIUM = "/usr/bin/chromium"
+DEFAULT_CHROMIUM = settings.DEFAULT_CHROMIUM
 #: Export size in CSS pixels (16:9); PNGs are drawn at ``PRINT_SCALE`` times this.
 EXPORT_WIDTH = 1200
 EXPORT_HEIGHT = 675
@@ -75,9 +77,9 @@ class RendererUnavailable(RuntimeError):
 
 
 def chromium_path() -> str:
-    """The Chromium to use: $FLIGHTDECK_CHROMIUM, else $BROWSER_PATH, else Debian's."""
-    return (os.environ.get("FLIGHTDECK_CHROMIUM") or os.environ.get("BROWSER_PATH")
-            or DEFAULT_CHROMIUM)
+    """The Chromium to use: $FLIGHTDECK_CHROMIUM, else $BROWSER_PATH, else Debian's
+    (read by :mod:`kpis.settings`, where every setting is read)."""
+    return settings.chromium_path()
 
 
 def _plotly_js() -> Path:

@@ -1,9 +1,9 @@
 """Loading files: validate everything, then write all files or none, audited.
 
-A load runs inside ``kpis.storage.duckdb_file.write_transaction``: on a private copy of the
-database, published by an atomic rename only when every file has passed. A
-resubmitted force-month replaces the current values and moves the old ones to
-``observation_history``; ``rollback`` puts them back.
+A load runs inside the store's write (``kpis.storage.backend.Store.write``): on a
+private copy of the database, published by an atomic rename only when every file has
+passed. A resubmitted force-month replaces the current values and moves the old ones
+to ``observation_history``; ``rollback`` puts them back.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from kpis.ingest.problems import Finding, LoadRefused, Report
 from kpis.ingest.returns import is_return, parse_return
 from kpis.ingest.tables import FORMULA_CELL_RULE, read_table
 from kpis.storage import schema
+from kpis.storage.backend import open_store
 from kpis.storage.database import initialise, is_initialised
-from kpis.storage.duckdb_file import write_transaction
 
 KINDS = ("return", "ho-outcomes", "ho-recorded")
 OBSERVATION_COLUMNS = ["force_slug", "measure_id", "period_start", "value"]
@@ -204,7 +204,7 @@ def load_files(
     now = now or dt.datetime.now().replace(microsecond=0)
     user = user or getpass.getuser()
     result = LoadResult()
-    with write_transaction(db_path) as conn:
+    with open_store(db_path) as store, store.write() as conn:
         if not is_initialised(conn):
             initialise(conn)
         ctx = build_context(conn, today=today or now.date())
@@ -317,7 +317,7 @@ class RollbackRefused(ValueError):
 
 def rollback(db_path: Path, load_id: int) -> int:
     """Restore the state before load ``load_id``; returns the observations restored or removed."""
-    with write_transaction(db_path) as conn:
+    with open_store(db_path) as store, store.write() as conn:
         load = conn.execute(
             sa.select(schema.loads).where(schema.loads.c.load_id == load_id)
         ).one_or_none()
@@ -372,23 +372,20 @@ def check_files(db_path: Path, files: Sequence[Path], kind: str | None = None,
     """Validate files against the published database without writing anything.
 
     For a preview (the upload page): it reads the database read-only, so it never
-    waits for or blocks a writer. A database that does not exist yet is checked
-    against the shipped forces and catalogue.
+    waits for or blocks a writer (except to upgrade a database written by an older
+    version, once). A database that does not exist yet is checked against the shipped
+    forces and catalogue.
     """
     from kpis.domain.catalogue import read_catalogue
     from kpis.ingest.context import context_from
     from kpis.settings import CATALOGUE_FILE
-    from kpis.storage.duckdb_file import Reader
     from kpis.storage.reference import read_forces
 
     today = today or dt.date.today()
-    if Path(db_path).exists():
-        reader = Reader(Path(db_path))
-        try:
-            with reader.connect() as conn:
-                ctx = build_context(conn, today=today)
-        finally:
-            reader.close()
+    store = open_store(db_path)
+    if store.exists():
+        with store, store.connect() as conn:
+            ctx = build_context(conn, today=today)
     else:
         slugs = frozenset(str(f["slug"]) for f in read_forces())
         ctx = context_from(read_catalogue(CATALOGUE_FILE), {s: s for s in slugs}, slugs, today)

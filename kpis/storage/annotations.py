@@ -1,10 +1,10 @@
 """Analysts' annotations: the recommendations tracker and KPI commentary.
 
 Both are kept as history: every status change or commentary edit is a new row, and
-the latest row is the current one. Writes go through the one write path
-(``kpis.storage.duckdb_file.write_transaction``); reads take a connection or a ``Reader``. A
-database written before these tables existed simply has none of them yet (they are
-created on its next write), so reads treat a missing table as empty.
+the latest row is the current one. Writes go through the store's one write path
+(``Store.write``); reads take a connection or a ``Store``. Opening a database written
+before these tables existed upgrades it, which creates them; reads still treat a
+missing table as empty, for a connection to a file nobody has opened through a store.
 
 The displayed status of a recommendation is computed, never stored: "overdue" when
 its deadline has passed and its latest recorded status is not "complete".
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from kpis.domain.periods import parse_month
 from kpis.storage import schema
-from kpis.storage.duckdb_file import Reader, write_transaction
+from kpis.storage.backend import Store, has_table, open_store
 
 NOT_STARTED = "not started"
 IN_PROGRESS = "in progress"
@@ -32,7 +32,7 @@ STATUSES = (NOT_STARTED, IN_PROGRESS, COMPLETE)
 MAX_TEXT = 2000
 MAX_AUTHOR = 100
 
-Source = sa.Connection | Reader
+Source = sa.Connection | Store
 
 
 @dataclass(frozen=True)
@@ -72,20 +72,11 @@ class Commentary:
 
 @contextlib.contextmanager
 def _connection(source: Source) -> Iterator[sa.Connection]:
-    if isinstance(source, Reader):
+    if isinstance(source, Store):
         with source.connect() as conn:
             yield conn
     else:
         yield source
-
-
-def _has_table(conn: sa.Connection, name: str) -> bool:
-    """True when the database has table ``name`` (older files may not have it yet)."""
-    found = conn.execute(
-        sa.text("SELECT count(*) FROM information_schema.tables WHERE table_name = :name"),
-        {"name": name},
-    ).scalar()
-    return bool(found)
 
 
 def _clean_text(value: object, what: str, limit: int = MAX_TEXT) -> str:
@@ -139,7 +130,7 @@ def record_progress(db_path: Path, rec_id: str, status: str, note: str, author: 
     note = _clean_text(note, "The progress note")
     author = _clean_text(author, "The author", MAX_AUTHOR)
     rec_id = (rec_id or "").strip()
-    with write_transaction(db_path) as conn:
+    with open_store(db_path) as store, store.write() as conn:
         known = conn.execute(sa.select(schema.recommendations.c.rec_id).where(
             schema.recommendations.c.rec_id == rec_id)).scalar_one_or_none()
         if known is None:
@@ -176,7 +167,7 @@ def _linked_kpis(conn: sa.Connection) -> dict[str, list[str]]:
 def progress_history(source: Source, rec_id: str | None = None) -> list[dict[str, object]]:
     """Every recorded progress row, newest first (optionally for one recommendation)."""
     with _connection(source) as conn:
-        if not _has_table(conn, "recommendation_progress"):
+        if not has_table(conn, "recommendation_progress"):
             return []
         table = schema.recommendation_progress
         query = sa.select(table).order_by(table.c.progress_id.desc())
@@ -194,7 +185,7 @@ def recommendation_status(source: Source, today: dt.date | None = None
                             .order_by(schema.recommendations.c.rec_id)).all()
         linked = _linked_kpis(conn)
         latest: dict[str, sa.Row] = {}
-        if _has_table(conn, "recommendation_progress"):
+        if has_table(conn, "recommendation_progress"):
             table = schema.recommendation_progress
             for row in conn.execute(sa.select(table).order_by(table.c.progress_id)):
                 latest[row.rec_id] = row  # later rows replace earlier ones
@@ -229,7 +220,7 @@ def write_commentary(db_path: Path, kpi_id: str, area: str, period_start: dt.dat
     author = _clean_text(author, "The author", MAX_AUTHOR)
     kpi_id = (kpi_id or "").strip()
     area = (area or "").strip()
-    with write_transaction(db_path) as conn:
+    with open_store(db_path) as store, store.write() as conn:
         defs = schema.kpi_definitions
         if conn.execute(sa.select(sa.func.count()).select_from(defs)
                         .where(defs.c.kpi_id == kpi_id)).scalar() == 0:
@@ -256,7 +247,7 @@ def commentary_history(source: Source, kpi_id: str, area: str, period_start: dt.
     """Every commentary written on a KPI for an area and month, newest first."""
     period = _month(period_start)
     with _connection(source) as conn:
-        if not _has_table(conn, "commentary"):
+        if not has_table(conn, "commentary"):
             return []
         table = schema.commentary
         rows = conn.execute(
@@ -279,7 +270,7 @@ def all_commentary(source: Source, area: str, period_start: dt.date | str) -> di
     """The current commentary text of every KPI for an area and month (for exports)."""
     period = _month(period_start)
     with _connection(source) as conn:
-        if not _has_table(conn, "commentary"):
+        if not has_table(conn, "commentary"):
             return {}
         table = schema.commentary
         rows = conn.execute(

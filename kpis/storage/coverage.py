@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from kpis.domain.periods import add_months, last_complete_month, month_range
 from kpis.engine.dataset import Dataset
 from kpis.storage import schema
-from kpis.storage.duckdb_file import Reader, get_meta, query_frame
+from kpis.storage.backend import Store, get_meta, query_frame
 
 __all__ = [
     "DEFAULT_DUE_DAYS",
@@ -95,23 +95,23 @@ def load_coverage_frame(conn: sa.Connection) -> pd.DataFrame:
     }, columns=SUBMISSION_COLUMNS)
 
 
-def cached_submissions(reader: Reader, data_version: str) -> pd.DataFrame:
+def cached_submissions(store: Store, data_version: str) -> pd.DataFrame:
     """``load_coverage_frame`` for the published database, cached per data version.
 
     ``data_version`` is the version of the caller's dataset. The frame is cached under
     the version actually read, so if a load has landed since the dataset was read the
     newer (current) frame is returned and nothing is cached under the wrong version.
     """
-    key = (str(reader.path), data_version)
+    key = (store.location, data_version)
     with _cache_lock:
         cached = _cache.get(key)
     if cached is not None:
         return cached
-    with reader.connect() as conn:
+    with store.connect() as conn:
         version = get_meta(conn, "data_version") or "0"
         frame = load_coverage_frame(conn)
     with _cache_lock:
-        _cache[(str(reader.path), version)] = frame
+        _cache[(store.location, version)] = frame
         while len(_cache) > CACHE_SIZE:
             del _cache[next(iter(_cache))]
     return frame

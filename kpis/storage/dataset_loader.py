@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from kpis.engine.dataset import Dataset, build_cube
 from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
 from kpis.storage import schema
+from kpis.storage.backend import get_meta, query_frame
 from kpis.storage.catalogue_store import fetch_catalogue
-from kpis.storage.duckdb_file import get_meta, query_frame
 
 
 def _frame(conn: sa.Connection, statement: sa.Select) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Opening the DuckDB file: one write path, many read-only readers.
+"""The DuckDB store: one write path, many read-only readers, in one file.
 
 DuckDB lets one process write a file and excludes every other process meanwhile, so
 the dashboard's workers never open it for writing. A write (a load, a catalogue
@@ -7,6 +7,16 @@ committed and closed, swaps the copy in with an atomic rename. Readers notice th
 new file (its inode changes) and reopen; a reader that is mid-query keeps the old
 file's inode open until it finishes, so nobody ever sees half a load, and a writer
 killed at any point leaves the previous file untouched.
+
+Schema versions (``kpis.storage.schema``): the write path checks the version its
+private copy records, and each reader checks every version it opens. An older file
+is upgraded on the way: the upgrade steps run on the private copy, a new file is
+built with the current tables and the rows copied into it, and that file is what
+gets published, by the same atomic rename. A newer file is refused and left alone.
+
+:class:`DuckDBStore` is the :class:`~kpis.storage.backend.Store` for a file;
+``Reader`` and ``write_transaction`` are its older names, still used by tests and
+scripts.
 """
 
 from __future__ import annotations
@@ -20,18 +30,46 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from kpis.storage import schema
+from kpis.storage.backend import (
+    SCHEMA_VERSION_KEY,
+    Store,
+    StoreError,
+    UpgradeError,
+    check_version,
+    get_meta,
+    query_frame,
+    run_upgrade_steps,
+    set_meta,
+    stored_version,
+)
+from kpis.storage.schema import VersionedSchema
+
+__all__ = [
+    "DuckDBStore",
+    "FileIdentity",
+    "Reader",
+    "WriteError",
+    "engine_url",
+    "file_identity",
+    "get_meta",
+    "query_frame",
+    "set_meta",
+    "write_transaction",
+]
+
+# The upgrade attaches the old file under this name while it copies the rows.
+_OLD = "upgrading"
 
 
 def engine_url(path: Path) -> str:
     return f"duckdb:///{path}"
 
 
-class WriteError(RuntimeError):
+class WriteError(StoreError):
     """A write could not be published."""
 
 
@@ -56,15 +94,18 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def write_transaction(path: Path, metadata: sa.MetaData | None = None
+def write_transaction(path: Path, layout: VersionedSchema | None = None
                       ) -> Iterator[sa.Connection]:
     """Yield a connection to a private copy of the database; publish it on success.
 
     Everything done on the connection is one transaction. If the block raises, the
-    copy is thrown away and the published file is exactly as it was. ``metadata`` is
-    the set of tables the file holds (default: the flight deck's; the users and audit
-    file has its own, which must include a ``meta`` table for the data version).
+    copy is thrown away and the published file is exactly as it was. ``layout`` is
+    what the file holds (default: the flight deck's tables; the users and audit file
+    has its own, which must include a ``meta`` table for the versions). A file at an
+    older schema version is upgraded before the block runs, and published upgraded
+    with the block's changes; a newer one raises ``SchemaTooNew`` (nothing written).
     """
+    layout = layout or schema.FLIGHT_DECK
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(path):
@@ -72,14 +113,29 @@ def write_transaction(path: Path, metadata: sa.MetaData | None = None
         for stale in path.parent.glob(f".{path.name}.staging-*"):
             stale.unlink(missing_ok=True)
         staging = path.with_name(f".{path.name}.staging-{os.getpid()}")
-        if path.exists():
+        existed = path.exists()
+        if existed:
             shutil.copyfile(path, staging)
         engine = sa.create_engine(engine_url(staging), poolclass=NullPool)
         try:
-            with engine.begin() as conn:
-                (metadata if metadata is not None else schema.metadata).create_all(conn)
-                yield conn
-                _bump_data_version(conn)
+            conn = engine.connect()
+            try:
+                if existed:
+                    found = stored_version(conn)
+                    conn.rollback()
+                    if check_version(layout, found, str(path)):
+                        conn.close()
+                        engine.dispose()
+                        staging = _rebuild(staging, layout, found, str(path))
+                        engine = sa.create_engine(engine_url(staging), poolclass=NullPool)
+                        conn = engine.connect()
+                with conn.begin():
+                    layout.metadata.create_all(conn)
+                    yield conn
+                    _bump_data_version(conn)
+                    set_meta(conn, SCHEMA_VERSION_KEY, str(layout.version))
+            finally:
+                conn.close()
             # A clean close checkpoints the write-ahead log into the file itself.
             engine.dispose()
             if staging.with_name(staging.name + ".wal").exists():
@@ -103,31 +159,119 @@ def _bump_data_version(conn: sa.Connection) -> None:
     set_meta(conn, "data_version", str(int(current or 0) + 1))
 
 
-def get_meta(conn: sa.Connection, key: str) -> str | None:
-    return conn.execute(
-        sa.select(schema.meta.c.value).where(schema.meta.c.key == key)
-    ).scalar_one_or_none()
+# ------------------------------------------------------------------------- upgrades
 
 
-def set_meta(conn: sa.Connection, key: str, value: str) -> None:
-    conn.execute(sa.delete(schema.meta).where(schema.meta.c.key == key))
-    conn.execute(sa.insert(schema.meta).values(key=key, value=value))
+def _rebuild(source: Path, layout: VersionedSchema, found: int, location: str) -> Path:
+    """Upgrade the private copy ``source`` from version ``found``; return the new file.
 
-
-def query_frame(conn: sa.Connection, statement: sa.Executable | str) -> pd.DataFrame:
-    """Run a query through DuckDB's own result-to-DataFrame path.
-
-    Going through DuckDB's columnar fetch is some thirty times faster than building a
-    frame from SQLAlchemy rows, which matters for the observations table. Statements
-    are compiled with literal values; they are built from our own code, never from
-    user text.
+    The upgrade steps run on ``source`` itself, in one transaction. Then a new file is
+    created with the current tables and the rows are copied into it table by table
+    (the columns both have; a new column takes its default), every sequence carrying
+    on after the highest value it had given. ``source`` is removed once the new file
+    is complete; if anything fails the new file is removed and the error raised (the
+    caller removes ``source``). Both are private staging files: the published file is
+    not touched either way.
     """
-    if not isinstance(statement, str):
-        compiled = statement.compile(
-            dialect=conn.dialect, compile_kwargs={"literal_binds": True}
-        )
-        statement = str(compiled)
-    return conn.connection.dbapi_connection.execute(statement).df()
+    engine = sa.create_engine(engine_url(source), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            run_upgrade_steps(conn, layout, found)
+    finally:
+        engine.dispose()
+    # Still named like a staging copy, so a killed upgrade's is cleared by the next writer.
+    target = source.with_name(source.name + "-upgraded")
+    engine = sa.create_engine(engine_url(target), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            attach = f"ATTACH '{_sql_string(source)}' AS {_OLD} (READ_ONLY)"
+            # Read the old file's tables and sequences, then detach it while the new
+            # tables are created (create_all must not see the old file's).
+            conn.exec_driver_sql(attach)
+            old_columns = _old_columns(conn)
+            _check_nothing_is_dropped(old_columns, layout, location)
+            starts = _sequence_starts(conn, old_columns, layout)
+            conn.exec_driver_sql(f"DETACH {_OLD}")
+            quote = conn.dialect.identifier_preparer.quote
+            for name, start in starts.items():
+                conn.exec_driver_sql(f"CREATE SEQUENCE {quote(name)} START WITH {start}")
+            layout.metadata.create_all(conn)
+            conn.exec_driver_sql(attach)
+            for table in layout.metadata.sorted_tables:
+                if table.name not in old_columns:
+                    continue  # new in this version: created empty
+                names = ", ".join(quote(c.name) for c in table.columns
+                                  if c.name in old_columns[table.name])
+                conn.exec_driver_sql(
+                    f"INSERT INTO main.{quote(table.name)} ({names}) "
+                    f"SELECT {names} FROM {_OLD}.main.{quote(table.name)}")
+            conn.exec_driver_sql(f"DETACH {_OLD}")
+            set_meta(conn, SCHEMA_VERSION_KEY, str(layout.version))
+        engine.dispose()
+    except BaseException:
+        engine.dispose()
+        _remove_database_files(target)
+        raise
+    _remove_database_files(source)
+    return target
+
+
+def _sql_string(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _old_columns(conn: sa.Connection) -> dict[str, list[str]]:
+    """The attached old file's tables and their columns, in order."""
+    rows = conn.execute(sa.text(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_catalog = :old AND table_schema = 'main' "
+        "ORDER BY table_name, ordinal_position"), {"old": _OLD})
+    columns: dict[str, list[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, []).append(column)
+    return columns
+
+
+def _check_nothing_is_dropped(old_columns: dict[str, list[str]], layout: VersionedSchema,
+                              location: str) -> None:
+    """Refuse an upgrade that would silently lose a table or column of the old file."""
+    tables = layout.metadata.tables
+    lost = [name for name in old_columns if name not in tables]
+    lost += [f"{name}.{column}" for name, columns in old_columns.items() if name in tables
+             for column in columns if column not in tables[name].c]
+    if lost:
+        raise UpgradeError(
+            f"{location}: upgrading it to {layout.name} schema {layout.version} would drop "
+            f"{', '.join(sorted(lost))}; is it a {layout.name}? (An upgrade step must "
+            "move or drop what the schema no longer has.)")
+
+
+def _sequence_starts(conn: sa.Connection, old_columns: dict[str, list[str]],
+                     layout: VersionedSchema) -> dict[str, int]:
+    """Where each of the layout's sequences starts in the new file: after every value
+    the old file's sequence gave and every value its column holds."""
+    quote = conn.dialect.identifier_preparer.quote
+    starts: dict[str, int] = {}
+    for table in layout.metadata.sorted_tables:
+        for column in table.columns:
+            if not isinstance(column.default, sa.Sequence):
+                continue
+            highest = 0
+            if column.name in old_columns.get(table.name, []):
+                highest = conn.exec_driver_sql(
+                    f"SELECT coalesce(max({quote(column.name)}), 0) "
+                    f"FROM {_OLD}.main.{quote(table.name)}").scalar_one()
+            name = column.default.name
+            starts[name] = max(starts.get(name, 1), int(highest) + 1)
+    for name, start, last in conn.execute(sa.text(
+            "SELECT sequence_name, start_value, last_value FROM duckdb_sequences() "
+            "WHERE database_name = :old"), {"old": _OLD}):
+        if name in starts:
+            starts[name] = max(starts[name], int(start), int(last or 0) + 1)
+    return starts
+
+
+# -------------------------------------------------------------------------- reading
 
 
 @dataclass(frozen=True)
@@ -144,8 +288,8 @@ def file_identity(path: Path) -> FileIdentity:
     return FileIdentity(stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
-class Reader:
-    """Read-only access to the published database, reopened when a write lands.
+class DuckDBStore(Store):
+    """A DuckDB file: read-only readers, reopened when a write lands; the write path.
 
     One engine per process; SQLAlchemy's pool gives each thread its own DuckDB
     connection. Create it after a fork, never before (DuckDB handles do not survive
@@ -155,14 +299,29 @@ class Reader:
     same path after a swap would hand back the old file. Each published version is
     therefore opened through a hard link named after its inode: a new path per
     version, the same bytes, and no copy.
+
+    The first connection to each version checks its schema version: an older file is
+    upgraded through the write path and the new version opened instead; a newer one
+    raises ``SchemaTooNew`` on every connect, and nothing is written.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | os.PathLike[str], layout: VersionedSchema | None = None
+                 ) -> None:
         self.path = Path(path)
+        self.layout = layout or schema.FLIGHT_DECK
         self._pins = self.path.with_name(f".{self.path.name}.readers")
         self._lock = threading.Lock()
+        self._upgrade_lock = threading.Lock()
         self._engine: sa.Engine | None = None
         self._identity: FileIdentity | None = None
+        self._checked: sa.Engine | None = None  # the engine whose version was checked
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
 
     def _pin_current_version(self) -> tuple[FileIdentity, Path]:
         self._pins.mkdir(exist_ok=True)
@@ -198,25 +357,55 @@ class Reader:
         """Changes whenever a new version of the database is published."""
         return file_identity(self.path)
 
-    @contextlib.contextmanager
-    def connect(self) -> Iterator[sa.Connection]:
+    def _connection(self) -> tuple[sa.Engine, sa.Connection]:
         engine = self._current_engine()
         try:
-            conn = engine.connect()
+            return engine, engine.connect()
         except sa.exc.DBAPIError:
             # Between choosing the engine and connecting, a newer version was published
             # and a reader (another thread's, or another process's) moved on to it and
             # removed the link this engine opens: open the version published now.
             if Path(str(engine.url.database)).exists():
                 raise
-            conn = self._current_engine(stale=engine).connect()
-        with conn:
+            engine = self._current_engine(stale=engine)
+            return engine, engine.connect()
+
+    def _checked_connection(self) -> sa.Connection:
+        """A connection to a version whose schema this code reads (upgraded if older)."""
+        upgraded = False
+        while True:
+            engine, conn = self._connection()
+            if engine is self._checked:
+                return conn
+            try:
+                outdated = check_version(self.layout, stored_version(conn), self.location)
+            except BaseException:
+                conn.close()
+                raise
+            if not outdated:
+                self._checked = engine
+                return conn
+            conn.close()
+            if upgraded:
+                raise UpgradeError(f"{self.location}: still not at {self.layout.name} "
+                                   f"schema {self.layout.version} after an upgrade")
+            self._upgrade(engine)
+            upgraded = True
+
+    def _upgrade(self, outdated: sa.Engine) -> None:
+        """Publish the file upgraded (one thread at a time; not if already replaced)."""
+        with self._upgrade_lock:
+            if self._current_engine() is outdated:  # nothing published since we looked
+                with write_transaction(self.path, self.layout):
+                    pass
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        with self._checked_connection() as conn:
             yield conn
 
-    def frame(self, statement: sa.Executable | str) -> pd.DataFrame:
-        """Run a query and return a DataFrame."""
-        with self.connect() as conn:
-            return query_frame(conn, statement)
+    def write(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        return write_transaction(self.path, self.layout)
 
     def close(self) -> None:
         with self._lock:
@@ -224,3 +413,8 @@ class Reader:
                 self._engine.dispose()
             self._engine = None
             self._identity = None
+            self._checked = None
+
+
+#: The store's older name: ``Reader(path)`` is the flight deck database's store.
+Reader = DuckDBStore

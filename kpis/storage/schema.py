@@ -1,10 +1,14 @@
-"""The DuckDB schema, declared with SQLAlchemy Core.
+"""The flight deck's schema, declared with SQLAlchemy Core, and its versions.
 
 Tables are declared here rather than reflected: duckdb-engine's reflection does not
-work reliably with SQLAlchemy 2.x, and a declared schema is the documentation.
+work reliably with SQLAlchemy 2.x, and a declared schema is the documentation. The
+schema's version and the steps that upgrade an older database are at the end.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -193,3 +197,92 @@ meta = sa.Table(
     sa.Column("key", sa.String, primary_key=True),
     sa.Column("value", sa.String, nullable=False),
 )
+
+
+# ----------------------------------------------------------------------- schema versions
+#
+# A database records the version of the schema it was written with in ``meta``
+# (key ``schema_version``); one written before versions were recorded counts as 1. A
+# store opening an older database upgrades it through the write path (see
+# docs/storage.md): the steps below run in order on a private copy, from the file's
+# version up to ``SCHEMA_VERSION``, then a new file is built with the tables declared
+# above and the rows copied into it table by table, and published by atomic rename.
+#
+# To change the schema: change the tables above, add one to SCHEMA_VERSION, and add
+# the step from the previous version to UPGRADES. A new table or a column with a
+# default needs no code in its step (the rebuild creates it); a step moves, fills or
+# drops what the rebuild cannot infer. The rebuild refuses to drop a table or column
+# of the old file that the schema no longer declares: a step must drop it explicitly.
+
+UpgradeStep = Callable[[sa.Connection], None]
+
+SCHEMA_VERSION = 2
+UNVERSIONED = 1  # the version of a database that records none
+
+
+@dataclass(frozen=True)
+class VersionedSchema:
+    """The tables one kind of database holds, their version and the steps up to it.
+
+    ``upgrades[n]`` turns a database at version ``n`` into one at ``n + 1``; it runs
+    inside the upgrade's transaction, on a private copy, and sees the database as
+    version ``n`` left it.
+    """
+
+    name: str  # what the database is, for messages
+    metadata: sa.MetaData
+    version: int
+    upgrades: Mapping[int, UpgradeStep] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        expected = list(range(UNVERSIONED, self.version))
+        if sorted(self.upgrades) != expected or list(self.upgrades) != expected:
+            raise ValueError(
+                f"{self.name} schema {self.version} needs one upgrade step from each "
+                f"version before it, in order: {expected}, not {list(self.upgrades)}")
+
+
+def _columns(conn: sa.Connection, table: str) -> list[str]:
+    return list(conn.execute(sa.text(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = :table "
+        "ORDER BY ordinal_position"), {"table": table}).scalars())
+
+
+def _number_rows(conn: sa.Connection, table: str, column: str,
+                 partition_by: tuple[str, ...] = ()) -> None:
+    """Add integer ``column`` to ``table``, numbering its rows from 0 in the order they
+    were written (DuckDB's rowid), within each ``partition_by`` group."""
+    over = "ORDER BY rowid"
+    if partition_by:
+        over = f"PARTITION BY {', '.join(partition_by)} {over}"
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER")
+    conn.exec_driver_sql(
+        f"UPDATE {table} SET {column} = numbered.n FROM (SELECT rowid AS row_id, "
+        f"row_number() OVER ({over}) - 1 AS n FROM {table}) AS numbered "
+        f"WHERE {table}.rowid = numbered.row_id")
+
+
+def _catalogue_order(conn: sa.Connection) -> None:
+    """1 -> 2: the catalogue's order, and the schema version itself.
+
+    Databases written before the catalogue kept its order have no
+    ``measures.position`` or ``kpi_terms.term_order``. The code reads both, and the
+    write path cannot add them (``create_all`` adds missing tables, not columns), so
+    such a file could not be read or written at all. The catalogue was stored in file
+    order, so the order the rows were written is the catalogue's. (Version 2 also
+    records ``schema_version`` in ``meta``: every upgrade writes that row.)
+    """
+    measures = _columns(conn, "measures")
+    if measures and "position" not in measures:
+        _number_rows(conn, "measures", "position")
+    terms = _columns(conn, "kpi_terms")
+    if terms and "term_order" not in terms:
+        _number_rows(conn, "kpi_terms", "term_order", ("kpi_id", "version", "role"))
+
+
+#: From-version -> the step to the next version, in version order.
+UPGRADES: dict[int, UpgradeStep] = {
+    1: _catalogue_order,
+}
+
+FLIGHT_DECK = VersionedSchema("flight deck database", metadata, SCHEMA_VERSION, UPGRADES)

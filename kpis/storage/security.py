@@ -2,10 +2,11 @@
 
 They live beside the flight deck's database, not in it: a sign-in writes an audit
 row, and publishing the data file for that would copy all the observations and make
-every worker reload its dataset. Writes still go through the one write path
-(``kpis.storage.duckdb_file.write_transaction``: a private copy published by atomic rename), so a
-killed process never leaves a half-written user or audit row, and every web worker
-reads the file read-only.
+every worker reload its dataset. It is a store of its own (``kpis.storage.backend``,
+with this module's tables as its schema), so writes still go through the one write
+path (``Store.write``: a private copy published by atomic rename), a killed process
+never leaves a half-written user or audit row, and every web worker reads the file
+read-only.
 
 Passwords are stored only as Argon2id hashes (argon2-cffi: the password-hashing
 competition's winner and OWASP's first recommendation, salted per password, memory
@@ -17,11 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 import re
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +29,15 @@ import argon2
 import sqlalchemy as sa
 
 from kpis.domain.access import ROLES, Principal, Role
-from kpis.settings import AUTH_HEADER, SecurityConfig, is_loopback
+from kpis.settings import (
+    AUTH_HEADER,
+    SECURITY_DB_ENV_VAR,
+    SecurityConfig,
+    is_loopback,
+    resolve_security_db_path,
+)
 from kpis.storage import schema
-from kpis.storage.duckdb_file import FileIdentity, Reader, file_identity, write_transaction
+from kpis.storage.backend import open_store
 
 __all__ = [
     "MAX_FAILURES_PER_ADDRESS",
@@ -47,7 +53,7 @@ __all__ = [
     "security_db_path",
 ]
 
-SECURITY_ENV_VAR = "FLIGHTDECK_SECURITY_DB"
+SECURITY_ENV_VAR = SECURITY_DB_ENV_VAR
 MIN_PASSWORD_LENGTH = 12
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_USER = 5  # in the window, since that user's last successful sign-in
@@ -85,6 +91,9 @@ audit_log = sa.Table(
     sa.Column("address", sa.String, nullable=False),  # the client address, "" from the CLI
     sa.Column("detail", sa.String, nullable=False),
 )
+
+# The users and audit file's schema and its versions (kpis.storage.schema explains them).
+SECURITY_SCHEMA = schema.VersionedSchema("users and audit file", metadata, 1)
 
 # The audit log's event names.
 SIGN_IN = "sign-in"
@@ -143,11 +152,9 @@ class AuditEvent:
 
 
 def security_db_path(db_path: Path) -> Path:
-    """The users and audit file: $FLIGHTDECK_SECURITY_DB, else beside the database."""
-    from_env = os.environ.get(SECURITY_ENV_VAR)
-    if from_env:
-        return Path(from_env).expanduser().resolve()
-    return Path(db_path).with_name(Path(db_path).stem + "-security.duckdb")
+    """The users and audit file: $FLIGHTDECK_SECURITY_DB, else beside the database
+    (read by :mod:`kpis.settings`, where every setting is read)."""
+    return resolve_security_db_path(db_path)
 
 
 def _now() -> dt.datetime:
@@ -182,25 +189,23 @@ class SecurityStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._reader: Reader | None = None
+        self._store = open_store(self.path, SECURITY_SCHEMA)  # opens nothing until used
         # Users as of one version of the file: every request looks its user up, and
         # the file changes only when someone signs in or an account changes.
         self._lock = threading.Lock()
-        self._cached_identity: FileIdentity | None = None
+        self._cached_identity: Hashable | None = None
         self._cached_users: dict[str, User] = {}
 
     # ------------------------------------------------------------------ reading
 
     def _read(self, statement: sa.Select) -> list[sa.Row]:
-        if not self.path.exists():
+        if not self._store.exists():
             return []
-        if self._reader is None:
-            self._reader = Reader(self.path)
-        with self._reader.connect() as conn:
+        with self._store.connect() as conn:
             return list(conn.execute(statement))
 
     def _current_users(self) -> dict[str, User]:
-        identity = file_identity(self.path) if self.path.exists() else None
+        identity = self._store.identity if self._store.exists() else None
         with self._lock:
             if identity is not None and identity == self._cached_identity:
                 return self._cached_users
@@ -229,9 +234,7 @@ class SecurityStore:
         return [AuditEvent(**row._mapping) for row in self._read(statement)]
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        self._store.close()
 
     # ------------------------------------------------------------------ sign-in
 
@@ -249,7 +252,7 @@ class SecurityStore:
             audit_log.c.event_id > last_success)
         by_address = sa.select(sa.func.count()).where(
             failed, audit_log.c.address == address, audit_log.c.occurred_at >= since)
-        if not self.path.exists():
+        if not self._store.exists():
             return False
         user_rows = self._read(by_user)
         address_rows = self._read(by_address) if address else [(0,)]
@@ -271,7 +274,7 @@ class SecurityStore:
     def record(self, event: str, username: str, detail: str = "", address: str = "",
                at: dt.datetime | None = None) -> None:
         """Append one event to the audit log."""
-        with write_transaction(self.path, metadata) as conn:
+        with self._store.write() as conn:
             _insert_event(conn, event, username, detail, address, at)
 
     def add_user(self, username: str, role: str, password: str | None,
@@ -281,7 +284,7 @@ class SecurityStore:
         role_value = _check_role(role)
         _check_force(force_slug, known_forces)
         hashed = _HASHER.hash(check_password(password)) if password is not None else None
-        with write_transaction(self.path, metadata) as conn:
+        with self._store.write() as conn:
             if conn.execute(sa.select(users.c.username).where(users.c.username == username)
                             ).first():
                 raise UserError(f"There is already a user called {username!r}.")
@@ -298,7 +301,7 @@ class SecurityStore:
         return user
 
     def remove_user(self, username: str, actor: str = "") -> None:
-        with write_transaction(self.path, metadata) as conn:
+        with self._store.write() as conn:
             if not conn.execute(sa.delete(users).where(users.c.username == username)
                                 ).rowcount:
                 raise UserError(f"There is no user called {username!r}.")
@@ -307,7 +310,7 @@ class SecurityStore:
     def sign_out(self, username: str, address: str = "") -> None:
         """End every session of ``username`` (a session cookie is only signed, not
         stored, so a copy of it would otherwise live on until it expires)."""
-        with write_transaction(self.path, metadata) as conn:
+        with self._store.write() as conn:
             conn.execute(sa.update(users).where(users.c.username == username).values(
                 session_token=secrets.token_urlsafe(16)))
             _insert_event(conn, SIGN_OUT, username, "", address)
@@ -326,7 +329,7 @@ class SecurityStore:
 
     def _update(self, username: str, values: dict[str, object], event: str, detail: str,
                 actor: str) -> None:
-        with write_transaction(self.path, metadata) as conn:
+        with self._store.write() as conn:
             changed = conn.execute(
                 sa.update(users).where(users.c.username == username).values(
                     **values, session_token=secrets.token_urlsafe(16), updated_at=_now())

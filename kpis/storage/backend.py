@@ -1,0 +1,242 @@
+"""The storage seam: what the flight deck needs from a database, whatever holds it.
+
+A :class:`Store` is one database: ``connect()`` for reading, ``write()`` for an
+all-or-nothing change, ``identity`` to notice that a new version has been published,
+``close()``. :func:`open_store` picks the implementation from the location: today a
+file path gives the DuckDB store (``kpis.storage.duckdb_file``); a PostgreSQL URL is
+refused until ``kpis.storage.postgres`` exists. Everything above the storage layer
+gets its store from :func:`open_store` and speaks SQLAlchemy Core on the connections
+it yields, so a new backend is a new module here and one branch in
+:func:`open_store`.
+
+Also here, because every backend shares them: the ``meta`` table's helpers, a
+backend-neutral ``query_frame``, and the schema-version check (see
+``kpis.storage.schema`` for the versions and the upgrade steps).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import re
+from collections.abc import Hashable
+from types import TracebackType
+
+import pandas as pd
+import sqlalchemy as sa
+
+from kpis.storage import schema
+from kpis.storage.schema import UNVERSIONED, VersionedSchema
+
+__all__ = [
+    "SCHEMA_VERSION_KEY",
+    "SchemaTooNew",
+    "Store",
+    "StoreError",
+    "StoreNotSupported",
+    "UpgradeError",
+    "check_version",
+    "get_meta",
+    "has_table",
+    "open_store",
+    "query_frame",
+    "run_upgrade_steps",
+    "set_meta",
+    "stored_version",
+]
+
+SCHEMA_VERSION_KEY = "schema_version"
+
+
+class StoreError(RuntimeError):
+    """The database could not be opened, read or written as asked (the message says why)."""
+
+
+class StoreNotSupported(StoreError):
+    """The location names a kind of database this version cannot use."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer version of the flight deck."""
+
+
+class UpgradeError(StoreError):
+    """An older database could not be upgraded (it is left as it was)."""
+
+
+class Store(abc.ABC):
+    """One database: read it, change it all-or-nothing, notice new versions.
+
+    A store is cheap to create and opens nothing until it is first used, so it may be
+    created before a fork; use it only in the process that first uses it. It may be
+    shared between threads. As a context manager it closes itself on exit.
+    """
+
+    #: The tables the database holds, their version and the steps up to it.
+    layout: VersionedSchema
+
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the database is, for messages and cache keys (never a password)."""
+
+    @property
+    @abc.abstractmethod
+    def identity(self) -> Hashable:
+        """A cheap token that changes whenever a new version is published."""
+
+    @abc.abstractmethod
+    def exists(self) -> bool:
+        """Whether the database has been created (by a first write)."""
+
+    @abc.abstractmethod
+    def connect(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """A read-only connection to the version published now; it keeps seeing that
+        version until it is closed, whatever is published meanwhile. The first read of
+        an older database upgrades it (through ``write``); a newer one raises
+        :class:`SchemaTooNew`."""
+
+    @abc.abstractmethod
+    def write(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """A connection in one transaction: published whole if the block returns,
+        not at all if it raises. Writers wait for each other; readers never wait.
+        Every write records the schema version and a new ``data_version`` in ``meta``."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections (the store may be used again afterwards)."""
+
+    def frame(self, statement: sa.Executable | str) -> pd.DataFrame:
+        """Run a query on the published version and return a DataFrame."""
+        with self.connect() as conn:
+            return query_frame(conn, statement)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+
+# A URL: a scheme of two or more characters, a colon and a slash ("postgresql+psycopg://"
+# and, once pathlib has collapsed the slashes, "postgresql+psycopg:/").
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]+):/")
+
+
+def open_store(location: str | os.PathLike[str], layout: VersionedSchema | None = None
+               ) -> Store:
+    """The store at ``location``: a DuckDB file path (or ``duckdb:///path``).
+
+    ``layout`` is what the database holds (default: the flight deck's tables). A
+    PostgreSQL URL raises :class:`StoreNotSupported` until that backend is written.
+    """
+    text = os.fspath(location)
+    found = _URL.match(text)
+    if found:
+        backend = found["scheme"].lower().split("+", 1)[0]
+        if backend == "duckdb":
+            database = sa.engine.make_url(text).database
+            if not database:
+                raise StoreNotSupported(f"{text}: a DuckDB URL needs a file path "
+                                        "(duckdb:///path/to/flightdeck.duckdb)")
+            text = database
+        elif backend in ("postgresql", "postgres"):
+            raise StoreNotSupported(
+                f"{_without_password(text)}: PostgreSQL is not supported yet. The flight "
+                "deck keeps its data in a DuckDB file: give a file path such as "
+                "data/flightdeck.duckdb.")
+        else:
+            raise StoreNotSupported(
+                f"{_without_password(text)}: {found['scheme']!r} databases are not "
+                "supported; give the path of a DuckDB file.")
+    from kpis.storage.duckdb_file import DuckDBStore
+
+    return DuckDBStore(text, layout)
+
+
+def _without_password(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url.split("://", 1)[0] + "://..."
+
+
+# ------------------------------------------------------------------------------ meta
+
+
+def get_meta(conn: sa.Connection, key: str) -> str | None:
+    return conn.execute(
+        sa.select(schema.meta.c.value).where(schema.meta.c.key == key)
+    ).scalar_one_or_none()
+
+
+def set_meta(conn: sa.Connection, key: str, value: str) -> None:
+    conn.execute(sa.delete(schema.meta).where(schema.meta.c.key == key))
+    conn.execute(sa.insert(schema.meta).values(key=key, value=value))
+
+
+def has_table(conn: sa.Connection, name: str) -> bool:
+    """True when the database has table ``name``."""
+    found = conn.execute(
+        sa.text("SELECT count(*) FROM information_schema.tables WHERE table_name = :name"),
+        {"name": name},
+    ).scalar()
+    return bool(found)
+
+
+def query_frame(conn: sa.Connection, statement: sa.Executable | str) -> pd.DataFrame:
+    """Run a query and return a DataFrame, through DuckDB's own result path on DuckDB.
+
+    Going through DuckDB's columnar fetch is some thirty times faster than building a
+    frame from SQLAlchemy rows, which matters for the observations table. Statements
+    are compiled with literal values; they are built from our own code, never from
+    user text. Other databases go through pandas.
+    """
+    if conn.dialect.name != "duckdb":
+        return pd.read_sql_query(sa.text(statement) if isinstance(statement, str)
+                                 else statement, conn)
+    if not isinstance(statement, str):
+        compiled = statement.compile(
+            dialect=conn.dialect, compile_kwargs={"literal_binds": True}
+        )
+        statement = str(compiled)
+    return conn.connection.dbapi_connection.execute(statement).df()
+
+
+# --------------------------------------------------------------------- schema versions
+
+
+def stored_version(conn: sa.Connection) -> int:
+    """The schema version the database records (``UNVERSIONED`` if none)."""
+    if not has_table(conn, schema.meta.name):
+        return UNVERSIONED
+    value = get_meta(conn, SCHEMA_VERSION_KEY)
+    if value is None:
+        return UNVERSIONED
+    try:
+        return int(value)
+    except ValueError:
+        raise StoreError(f"the database's schema version {value!r} is not a number"
+                         ) from None
+
+
+def check_version(layout: VersionedSchema, found: int, location: str) -> bool:
+    """True if a database at version ``found`` needs upgrading; SchemaTooNew if it is
+    newer than this code knows."""
+    if found > layout.version:
+        raise SchemaTooNew(
+            f"{location}: this database was written by a newer flight deck (schema "
+            f"{found}); upgrade the software (this version reads {layout.name} schema "
+            f"{layout.version} and older)")
+    return found < layout.version
+
+
+def run_upgrade_steps(conn: sa.Connection, layout: VersionedSchema, found: int) -> None:
+    """Run the steps from version ``found`` to the current one, in order, on ``conn``."""
+    for version in range(found, layout.version):
+        step = layout.upgrades.get(version)
+        if step is None:  # VersionedSchema checks this: only a hand-made layout gets here
+            raise UpgradeError(f"no upgrade step from {layout.name} schema {version}")
+        step(conn)
