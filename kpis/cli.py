@@ -181,10 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = _HANDLERS[args.command]
+    from kpis.storage.backend import StoreError
+
     try:
         return handler(args)
     except KeyboardInterrupt:
         return 130
+    except StoreError as problem:  # e.g. a database written by a newer flight deck
+        print(f"flightdeck: {problem}", file=sys.stderr)
+        return 1
 
 
 def _progress(message: str) -> None:

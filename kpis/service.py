@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +30,8 @@ from kpis.engine.measures import SpcOptions, cached_table
 from kpis.ingest.loader import LoadResult, ParsedFile, check_files, load_files, rollback
 from kpis.ingest.problems import LoadRefused, Report
 from kpis.storage import annotations, security
-from kpis.storage.backend import open_store
+from kpis.storage.backend import Store, open_store
 from kpis.storage.dataset_loader import load_dataset
-from kpis.storage.duckdb_file import FileIdentity, Reader
 from kpis.storage.security import SecurityStore, security_db_path
 
 DEFAULT_SPC = SpcOptions()
@@ -47,11 +46,11 @@ class _Shared:
     """What every principal's view of one database shares: the reader and the caches."""
 
     db_path: Path
-    reader: Reader
+    reader: Store
     security: SecurityStore
     lock: threading.Lock = field(default_factory=threading.Lock)
     dataset: Dataset | None = None
-    identity: FileIdentity | None = None
+    identity: Hashable | None = None
     # Each force-scoped view of the current dataset, built once per data version.
     scoped: VersionedCache[Dataset] = field(default_factory=lambda: VersionedCache(64))
 
@@ -77,7 +76,7 @@ class FlightDeckService:
         return self._shared.db_path
 
     @property
-    def reader(self) -> Reader:
+    def reader(self) -> Store:
         return self._shared.reader
 
     @property

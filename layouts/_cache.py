@@ -1,41 +1,41 @@
-"""Rendered pages cached per data version, so a repeated view costs no recomputation.
+"""Rendered pages cached per data version and scope, so a repeated view costs nothing.
 
-The key is the page, its URL query, the data version (a new load, rollback or
-catalogue reload changes it, which invalidates everything), who is asking (their
-force scope and role), the theme and the day
-(the data page's late/missing states depend on today's date). Each worker process
-keeps its own small LRU; components are immutable once built, so sharing is safe.
+One :class:`kpis.cache.VersionedCache` per app (a process may hold several apps, each
+over its own database: tests do): the version is the dataset's data version (a new
+load, rollback or catalogue reload changes it, which drops every older page), the
+scope is the person's force scope, and the key is the page, its URL query, the role
+and kind of principal (they change what a page offers: edit forms, download links),
+the theme and the day (the data page's late/missing states depend on today's date).
+Components are immutable once built, so sharing them is safe.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import flask
+
+from kpis.cache import ALL_FORCES, VersionedCache
 from web.context import dataset, is_dark, principal
 
 PAGE_CACHE_SIZE = 128
-_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-_lock = threading.Lock()
+_EXTENSION = "flightdeck.page_cache"
+
+
+def _pages() -> VersionedCache[Any]:
+    extensions = flask.current_app.extensions
+    cache = extensions.get(_EXTENSION)
+    if cache is None:
+        cache = extensions.setdefault(_EXTENSION, VersionedCache(PAGE_CACHE_SIZE))
+    return cache
 
 
 def render_cached(build: Callable[..., Any], query: dict[str, str]) -> Any:
     ds = dataset()
-    # id(ds) differs per force scope; the role and the principal's kind change what a
-    # page offers (edit forms, download links), so they are part of the key too.
     who = principal()
-    key = (build.__module__, tuple(sorted(query.items())), ds.data_version, id(ds),
-           who and who.role, who and who.demo, is_dark(), dt.date.today())
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    page = build(**query)
-    with _lock:
-        _cache[key] = page
-        while len(_cache) > PAGE_CACHE_SIZE:
-            _cache.popitem(last=False)
-    return page
+    key = (build.__module__, tuple(sorted(query.items())), who and who.role,
+           who and who.demo, is_dark(), dt.date.today())
+    return _pages().get(ds.data_version, ds.scope or ALL_FORCES, key,
+                        lambda: build(**query))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from kpis.ingest.context import build_context
@@ -35,6 +36,8 @@ from kpis.ingest.loader import load_files, rollback
 from kpis.storage import schema
 from kpis.storage.duckdb_file import Reader
 from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow  # processes killed at each step of a write
 
 NOW = dt.datetime(2025, 10, 15, 9, 30)
 TODAY = NOW.date()
@@ -303,13 +306,13 @@ def kill_at_each_point(operation: str, source: Path, argument: str,
 LOAD_PHASES = [
     Phase("locking", "call ingest/loader.py:load_files", 2),
     Phase("staging copy", "call shutil.copyfile", 2),
-    Phase("opening the copy", "call store.py:engine_url", 2),
+    Phase("opening the copy", "call storage/duckdb_file.py:engine_url", 2),
     Phase("parsing", "call ingest/loader.py:parse_files", 4),
     Phase("writing", "call ingest/loader.py:_record_load", 3),
     Phase("commit and checkpoint", "call sqlalchemy:do_commit", 2),
-    Phase("fsync", "call store.py:_fsync_path", 2),
+    Phase("fsync", "call storage/duckdb_file.py:_fsync_path", 2),
     Phase("rename", "c_call posix.replace", 1),
-    Phase("after the rename", "call store.py:_fsync_path", 2),
+    Phase("after the rename", "call storage/duckdb_file.py:_fsync_path", 2),
 ]
 
 ROLLBACK_PHASES = [
@@ -317,9 +320,9 @@ ROLLBACK_PHASES = [
     Phase("staging copy", "call shutil.copyfile", 1),
     Phase("writing", "call sqlalchemy:do_execute", 2),
     Phase("commit and checkpoint", "call sqlalchemy:do_commit", 1),
-    Phase("fsync", "call store.py:_fsync_path", 1),
+    Phase("fsync", "call storage/duckdb_file.py:_fsync_path", 1),
     Phase("rename", "c_call posix.replace", 1),
-    Phase("after the rename", "call store.py:_fsync_path", 1),
+    Phase("after the rename", "call storage/duckdb_file.py:_fsync_path", 1),
 ]
 
 

@@ -178,9 +178,10 @@ def test_spc_chart_has_one_marker_trace_per_variation_present() -> None:
     common, improvement, concern = markers
     assert common["x"] == ["2024-01-01", "2024-02-01", "2024-03-01", "2024-06-01"]
     assert common["y"] == [0.10, 0.12, None, 0.11]
-    assert improvement["customdata"] == [["Rule: a point outside the limits"]]
+    assert improvement["customdata"] == [["Rule: a point outside the process limits"]]
     assert concern["customdata"] == [[
-        "Rule: a point outside the limits; a shift of 7 or more points on one side of the mean"]]
+        "Rule: a point outside the process limits; "
+        "a run of points on one side of the centre line"]]
     assert common["customdata"][0] == ["No special-cause rule"]
     assert figure["layout"]["yaxis"]["tickformat"] == axis_format("percent")
     assert "shapes" not in figure["layout"]  # no target, no re-base

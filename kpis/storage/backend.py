@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import os
 import re
 from collections.abc import Hashable
 from types import TracebackType
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
+from kpis.cache import VersionedCache
 from kpis.storage import schema
 from kpis.storage.schema import UNVERSIONED, VersionedSchema
 
@@ -106,6 +109,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections (the store may be used again afterwards)."""
+
+    @functools.cached_property
+    def derived(self) -> VersionedCache[Any]:
+        """Results computed from this database (e.g. return coverage), kept per data
+        version: the one cache design (kpis.cache)."""
+        return VersionedCache(16)
 
     def frame(self, statement: sa.Executable | str) -> pd.DataFrame:
         """Run a query on the published version and return a DataFrame."""

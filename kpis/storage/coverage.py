@@ -17,12 +17,12 @@ are not returns and do not count.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from kpis.cache import ALL_FORCES
 from kpis.domain.periods import add_months, last_complete_month, month_range
 from kpis.engine.dataset import Dataset
 from kpis.storage import schema
@@ -52,12 +52,6 @@ DEFAULT_DUE_DAYS = 15
 FORCE_RETURN_SOURCE = "force_return"
 SUBMISSION_COLUMNS = ["force_slug", "period_start", "loaded_at"]
 SHORT_SHA_LENGTH = 12
-# Submissions frames kept per (database file, data version): a new version is a new
-# frame, and old versions are only wanted by requests still holding an old dataset.
-CACHE_SIZE = 4
-
-_cache: dict[tuple[str, str], pd.DataFrame] = {}
-_cache_lock = threading.Lock()
 
 
 def load_coverage_frame(conn: sa.Connection) -> pd.DataFrame:
@@ -98,22 +92,20 @@ def load_coverage_frame(conn: sa.Connection) -> pd.DataFrame:
 def cached_submissions(store: Store, data_version: str) -> pd.DataFrame:
     """``load_coverage_frame`` for the published database, cached per data version.
 
-    ``data_version`` is the version of the caller's dataset. The frame is cached under
-    the version actually read, so if a load has landed since the dataset was read the
-    newer (current) frame is returned and nothing is cached under the wrong version.
+    ``data_version`` is the version of the caller's dataset. If a load has landed since
+    the dataset was read, the newer (current) frame is returned and kept under the
+    version actually read.
     """
-    key = (store.location, data_version)
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    with store.connect() as conn:
-        version = get_meta(conn, "data_version") or "0"
-        frame = load_coverage_frame(conn)
-    with _cache_lock:
-        _cache[(store.location, version)] = frame
-        while len(_cache) > CACHE_SIZE:
-            del _cache[next(iter(_cache))]
+    read: dict[str, str] = {}
+
+    def compute() -> pd.DataFrame:
+        with store.connect() as conn:
+            read["version"] = get_meta(conn, "data_version") or "0"
+            return load_coverage_frame(conn)
+
+    frame = store.derived.get(data_version, ALL_FORCES, "submissions", compute)
+    if read and read["version"] != data_version:
+        store.derived.get(read["version"], ALL_FORCES, "submissions", lambda: frame)
     return frame
 
 
