@@ -292,7 +292,8 @@ def funnel_export(source: Source, kpi_id: str, period: dt.date | None,
                         "A funnel plot compares shares; this KPI is not a share.", marking)
     text = _text(ds, kpi, title,
                  f"{format_period(kpi, when)}: each force against England and Wales "
-                 f"({format_value(kpi, data.centre)}), with 95% and 99.8% limits", marking)
+                 f"({format_value(kpi, data.centre)}), with {data.curve.attrs['method']} 95% and "
+                 "99.8% limits (Spiegelhalter 2005)", marking)
     figure = funnel_chart(data.points, data.curve, text,
                           highlight=area if area != NATIONAL_SLUG else None,
                           polarity=kpi.polarity, dark=dark)
@@ -336,6 +337,8 @@ def compare_export(source: Source, kpi_id: str, period: dt.date | None,
         if data is None:
             return _nothing(ds, kpi, "compare", area, title, "A funnel plot compares "
                             "shares; choose ranked bars for this KPI.", marking)
+        text = _text(ds, kpi, title, f"{text.subtitle}; {data.curve.attrs['method']} 95% and "
+                     "99.8% limits (Spiegelhalter 2005)", marking)
         figure = funnel_chart(data.points, data.curve, text, marked, polarity=kpi.polarity,
                               dark=dark)
         summary = funnel_summary(kpi, data.points, data.centre, when)

@@ -1,26 +1,61 @@
-"""Funnel plots: compare forces' proportions against a common centre.
+"""Funnel plots: compare forces' proportions (or rates) against a common centre.
 
-Each force's proportion (numerator / denominator) is plotted against its denominator,
-with control limits around the centre proportion ``p`` (by default the pooled England
-and Wales proportion) at ``p +/- z * sqrt(p * (1 - p) / n)``: z = 1.959964 for 95% and
-z = 3.090232 for 99.8% (the two-sided normal quantiles). The limits narrow as ``n``
-grows, so a small force is not called an outlier for noise a large force would not show.
+Each force's value (numerator / denominator) is plotted against its denominator, with
+95% and 99.8% control limits around the centre (by default the pooled England and Wales
+value: the sum of the numerators over the sum of the denominators). The limits narrow as
+the denominator grows, so a small force is not called an outlier for noise a large force
+would not show.
 
-The normal approximation can put limits outside [0, 1] for small ``n`` or extreme ``p``;
-they are clipped there because a proportion cannot leave that range.
+The limits are exact, following Spiegelhalter (2005), "Funnel plots for comparing
+institutional performance", Statistics in Medicine 24:1185-1202, appendix A:
+
+- a **proportion** (method ``"binomial"``): the count R of a denominator n is
+  binomial(n, p0) for the centre p0. The limit at tail probability alpha is found from
+  r_p, the smallest integer r with P(R <= r) >= alpha, and interpolated between the
+  integer steps so the funnel is smooth::
+
+      alpha_interp = (P(R <= r_p) - alpha) / (P(R <= r_p) - P(R <= r_p - 1))
+      limit = (r_p - alpha_interp) / n
+
+  clipped to [0, 1]. Lower limits are at alpha = 0.025 and 0.001, upper limits at
+  0.975 and 0.999 (two-sided 95% and 99.8%). One departure at the top edge: where
+  r_p = n (P(R = n) exceeds the upper tail probability, e.g. p0 = 0.9 and n = 10) the
+  interpolated limit would fall just below 100% and flag a force with every case as an
+  outlier when such a result is common; there the upper limit is 1. It mirrors the
+  bottom edge, where r_p = 0 gives a limit at or below 0 and a force with no cases is
+  never flagged.
+- a **rate** (method ``"poisson"``: a count over a population or exposure, e.g. per
+  100,000 with ``per=100_000``): the same construction with R Poisson with mean the
+  expected count n * rate0 / per; the limits are in rate units and only clipped at 0.
+
+The normal approximation p0 +/- z * sqrt(p0 * (1 - p0) / n) that this replaces is far
+too narrow for small forces: at p0 = 2.6% and n = 10 its 99.8% upper limit is 0.182
+against the exact 0.247, so a small force was flagged many times as often as the
+nominal 0.1%. :data:`Z95` and :data:`Z998` (its z values) are kept for comparison only.
+
+Every frame returned says which method drew it: ``frame.attrs["method"]`` (and, for
+:func:`funnel`, a ``method`` column) is ``"exact binomial"`` or ``"Poisson"``, for a
+chart caption.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 __all__ = [
+    "BINOMIAL",
     "COLUMNS",
     "CURVE_COLUMNS",
+    "LIMIT_COLUMNS",
+    "METHODS",
+    "POISSON",
+    "TAILS",
     "Z95",
     "Z998",
     "FunnelPoint",
@@ -30,8 +65,19 @@ __all__ = [
     "funnel_points",
 ]
 
-Z95 = 1.959964  # two-sided 95%: the 97.5th percentile of the standard normal
-Z998 = 3.090232  # two-sided 99.8%: the 99.9th percentile
+Z95 = 1.959964  # the normal approximation's two-sided 95% z, for comparison only
+Z998 = 3.090232  # and its 99.8% z
+
+#: What each method is called in a caption ("... exact binomial 95% and 99.8% limits").
+BINOMIAL, POISSON = "exact binomial", "Poisson"
+#: The ``method`` argument -> the name recorded on the frames.
+METHODS: dict[str, str] = {"binomial": BINOMIAL, "poisson": POISSON}
+
+#: The limit columns and their tail probabilities (two-sided 95% and 99.8%).
+TAILS: dict[str, float] = {"lower95": 0.025, "upper95": 0.975, "lower998": 0.001,
+                           "upper998": 0.999}
+LIMIT_COLUMNS: tuple[str, ...] = tuple(TAILS)
+_ALPHAS = np.array(list(TAILS.values()))
 
 INSIDE, ABOVE, BELOW, NO_DATA = "inside", "above", "below", "no data"
 
@@ -43,39 +89,103 @@ class FunnelPoint:
     label: str
     numerator: float
     denominator: float
-    value: float  # numerator / denominator; NaN when the denominator is 0
-    centre: float  # the proportion the funnel is drawn around
+    value: float  # numerator / denominator (times ``per``); NaN when the denominator is 0
+    centre: float  # the proportion (or rate) the funnel is drawn around
     lower95: float
     upper95: float
     lower998: float
     upper998: float
     position: str  # against the 95% limits: "inside", "above", "below" or "no data"
     position998: str  # the same against the 99.8% limits
+    method: str  # how the limits were worked out: "exact binomial" or "Poisson"
 
 
 #: Column order of :func:`funnel`'s frame.
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(FunnelPoint))
 #: Column order of :func:`funnel_curve`'s frame.
-CURVE_COLUMNS: tuple[str, ...] = ("n", "lower95", "upper95", "lower998", "upper998")
+CURVE_COLUMNS: tuple[str, ...] = ("n", *LIMIT_COLUMNS)
 
 
-def _check_centre(centre: float) -> None:
-    if not 0.0 <= centre <= 1.0:  # also rejects NaN
+def _method(method: str, per: float) -> str:
+    """Check ``method`` and ``per``; the method's name for the frames."""
+    if method not in METHODS:
+        raise ValueError(f"method must be 'binomial' or 'poisson', got {method!r}")
+    if not (math.isfinite(per) and per > 0):
+        raise ValueError(f"per must be a positive number, got {per}")
+    if method == "binomial" and per != 1:
+        raise ValueError("per scales rates: a proportion's limits take per=1")
+    return METHODS[method]
+
+
+def _check_centre(centre: float, method: str = "binomial") -> None:
+    if method == "binomial" and not 0.0 <= centre <= 1.0:  # also rejects NaN
         raise ValueError(f"centre must be a proportion in [0, 1], got {centre}")
+    if method == "poisson" and not 0.0 <= centre < math.inf:
+        raise ValueError(f"centre must be a rate of at least 0, got {centre}")
 
 
-def funnel_limits(centre: float, n: np.ndarray | float, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper limits at denominators ``n``, clipped to [0, 1].
+def _exact_limits(centre: float, n: np.ndarray, alphas: np.ndarray, method: str,
+                  per: float) -> np.ndarray:
+    """Spiegelhalter's interpolated limits: one row per tail probability in ``alphas``,
+    one column per denominator in ``n`` (1-d). NaN where n is missing or not positive,
+    or the centre is NaN."""
+    out = np.full((alphas.size, n.size), np.nan)
+    ok = np.isfinite(n) & (n > 0)
+    if not ok.any() or not math.isfinite(centre):
+        return out
+    m = n[ok]
+    alpha = alphas[:, None]
+    if method == "binomial":
+        if (m != np.round(m)).any():
+            raise ValueError("exact binomial limits need whole-number denominators")
+        dist, args = stats.binom, (m, centre)
+    else:
+        dist, args = stats.poisson, (m * (centre / per),)
+    r = dist.ppf(alpha, *args)
+    # r_p is the smallest r with P(R <= r) >= alpha. The quantile function can miss by
+    # one where P(R <= r) is within rounding of alpha, so check it against the cdf (the
+    # same cdf the interpolation uses, which keeps alpha_interp in [0, 1]).
+    for _ in range(8):
+        below, at = dist.cdf(np.stack([r - 1, r]), *args)
+        step = (at < alpha).astype(float) - (below >= alpha)
+        if not step.any():
+            break
+        r = r + step
+    else:  # pragma: no cover - a quantile off by eight steps would be a scipy bug
+        raise ArithmeticError("the binomial or Poisson quantile did not match its cdf")
+    alpha_interp = np.clip((at - alpha) / (at - below), 0.0, 1.0)
+    counts = r - alpha_interp
+    if method == "binomial":
+        limits = np.clip(counts / m, 0.0, 1.0)
+        # The top edge (see the module docstring): r_p = n puts an upper limit at 1.
+        limits = np.where((alpha > 0.5) & (r >= m), 1.0, limits)
+    else:
+        limits = np.maximum(counts, 0.0) / m * per
+    out[:, ok] = limits
+    return out
 
-    Non-positive ``n`` has no limits (NaN) rather than a division error.
+
+def funnel_limits(centre: float, n: np.ndarray | float, level: float = 0.95, *,
+                  method: str = "binomial", per: float = 1.0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact lower and upper limits at denominators ``n`` for a two-sided ``level``
+    (0.95: tail probabilities 0.025 and 0.975; 0.998: 0.001 and 0.999).
+
+    Non-positive or missing ``n`` has no limits (NaN) rather than a division error.
+
+    Raises:
+        ValueError: if ``level`` is not in (0, 1) (it is not a z value), the centre or
+            method is invalid, or a binomial denominator is not a whole number.
     """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be a coverage in (0, 1) such as 0.95, got {level}")
+    _method(method, per)
+    _check_centre(centre, method)
     n = np.asarray(n, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        half_width = z * np.sqrt(centre * (1.0 - centre) / np.where(n > 0, n, np.nan))
-    return (
-        np.clip(centre - half_width, 0.0, 1.0),
-        np.clip(centre + half_width, 0.0, 1.0),
-    )
+    tail = (1.0 - level) / 2.0
+    lower, upper = _exact_limits(float(centre), n.ravel(), np.array([tail, 1.0 - tail]),
+                                 method, per)
+    return lower.reshape(n.shape), upper.reshape(n.shape)
 
 
 def _positions(value: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
@@ -93,25 +203,36 @@ def funnel(
     denominators: Sequence[float],
     labels: Sequence[str],
     centre: float | None = None,
+    *,
+    method: str = "binomial",
+    per: float = 1.0,
 ) -> pd.DataFrame:
     """Funnel plot data: one row per label, columns as :data:`COLUMNS`.
 
     Args:
         numerators: counts meeting the measure (e.g. charges), one per label.
-        denominators: the population they are a share of (e.g. offences recorded).
+        denominators: the population they are a share of (e.g. offences recorded), or
+            for a rate the population or exposure they are counted over.
         labels: force names or other identifiers, in the same order.
-        centre: the proportion to draw the funnel around, e.g. the England and Wales
-            rate. None pools the rows given: sum(numerators) / sum(denominators), the
-            correct way to combine rates (never an average of percentages).
+        centre: the value to draw the funnel around, e.g. the England and Wales
+            rate. None pools the rows given: sum(numerators) / sum(denominators) (times
+            ``per``), the correct way to combine rates (never an average of percentages).
+        method: ``"binomial"`` (a proportion; exact binomial limits) or ``"poisson"``
+            (a rate; Poisson limits).
+        per: for a rate, the unit it is expressed in (100_000: per 100,000); values,
+            centre and limits are all in that unit.
 
     Rows with a zero or missing denominator, or a missing numerator, have a NaN value
     and limits and position "no data"; they do not contribute to a pooled centre.
+    The frame's ``attrs["method"]`` and ``method`` column name the method.
 
     Raises:
         ValueError: if the lengths differ, a count is negative, a numerator exceeds its
-            denominator (the data is then not a proportion), or ``centre`` is not in
-            [0, 1].
+            denominator (for a proportion: the data is then not one), a proportion's
+            denominator is not a whole number, or ``centre`` is not in [0, 1] (a rate's:
+            not at least 0).
     """
+    name = _method(method, per)
     num = np.asarray(numerators, dtype=float)
     den = np.asarray(denominators, dtype=float)
     if not (num.shape == den.shape == (len(labels),)):
@@ -122,24 +243,23 @@ def funnel(
     # NaN compares False, so missing values pass these checks and become "no data".
     if (num < 0).any() or (den < 0).any():
         raise ValueError("numerators and denominators must not be negative")
-    if (num > den).any():
+    if method == "binomial" and (num > den).any():
         raise ValueError("a numerator exceeds its denominator: not a proportion")
 
     has_data = (den > 0) & ~np.isnan(num)
     if centre is None:
         pooled_den = den[has_data].sum()
-        p = float(num[has_data].sum() / pooled_den) if pooled_den > 0 else np.nan
+        p = float(num[has_data].sum() / pooled_den * per) if pooled_den > 0 else np.nan
     else:
-        _check_centre(centre)
+        _check_centre(centre, method)
         p = float(centre)
 
     n = np.where(has_data, den, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = np.where(has_data, num / den, np.nan)
-    lower95, upper95 = funnel_limits(p, n, Z95)
-    lower998, upper998 = funnel_limits(p, n, Z998)
+        value = np.where(has_data, num / den * per, np.nan)
+    lower95, upper95, lower998, upper998 = _exact_limits(p, n, _ALPHAS, method, per)
 
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "label": list(labels),
             "numerator": num,
@@ -152,9 +272,12 @@ def funnel(
             "upper998": upper998,
             "position": _positions(value, lower95, upper95),
             "position998": _positions(value, lower998, upper998),
+            "method": name,
         },
         columns=list(COLUMNS),
     )
+    frame.attrs["method"] = name
+    return frame
 
 
 def funnel_points(frame: pd.DataFrame) -> list[FunnelPoint]:
@@ -162,28 +285,52 @@ def funnel_points(frame: pd.DataFrame) -> list[FunnelPoint]:
     return [FunnelPoint(*row) for row in frame[list(COLUMNS)].itertuples(index=False)]
 
 
-def funnel_curve(centre: float, n_max: float, points: int = 200) -> pd.DataFrame:
-    """Funnel lines for drawing: ``points`` rows of n and the four limits, n from 1 to n_max.
+def _curve_grid(n_min: float, n_max: float, points: int, whole: bool) -> np.ndarray:
+    """``points`` denominators from n_min to n_max, spaced geometrically.
 
-    n is spaced geometrically, not linearly, because the funnel bends sharply at small n
-    and is nearly flat at large n; even spacing would draw the bend as a few straight
-    segments and waste points on the flat part.
+    Geometric, not linear, because the funnel bends sharply at small n and is nearly
+    flat at large n. For a proportion the grid is whole numbers (binomial limits exist
+    only there): the geometric grid rounded and pushed up so that no two coincide,
+    which makes its low end consecutive integers and keeps both ends and the number of
+    points (every integer from n_min to n_max if there are fewer than ``points``).
     """
-    _check_centre(centre)
-    if not n_max >= 1:
+    if not whole:
+        return np.geomspace(n_min, n_max, points)
+    lo, hi = max(1, math.floor(n_min)), math.ceil(n_max)
+    if hi - lo + 1 <= points:
+        return np.arange(lo, hi + 1, dtype=float)
+    step = np.arange(points, dtype=float)
+    # rint(g) - step is convex in the step, so its running maximum ends at hi - points + 1
+    # and the grid at hi: strictly increasing whole numbers from lo to hi.
+    return step + np.maximum.accumulate(np.rint(np.geomspace(lo, hi, points)) - step)
+
+
+def funnel_curve(centre: float, n_max: float, points: int = 100, *, n_min: float = 1.0,
+                 method: str = "binomial", per: float = 1.0) -> pd.DataFrame:
+    """Funnel lines for drawing: ``points`` rows of n and the four limits, n from n_min
+    (by default 1; pass the smallest denominator to draw only where the forces are) to
+    n_max, spaced geometrically (whole numbers for a proportion, see
+    :func:`_curve_grid`). ``attrs["method"]`` names the method.
+
+    The exact limits are smooth in n (the interpolation joins the integer steps): lower
+    limits never fall as n grows; upper limits fall overall but, from the discreteness
+    left after interpolation, may rise by a sliver (well under 1% of their distance from
+    the centre once the expected count is a few cases; more in the funnel's mouth).
+    """
+    name = _method(method, per)
+    _check_centre(centre, method)
+    whole = method == "binomial"
+    if not (n_max >= 1 if whole else n_max > 0):
         raise ValueError(f"n_max must be at least 1, got {n_max}")
+    if not 0 < n_min <= n_max:
+        raise ValueError(f"n_min must be in (0, n_max], got {n_min}")
     if points < 2:
         raise ValueError(f"points must be at least 2, got {points}")
-    n = np.geomspace(1.0, float(n_max), points)
-    lower95, upper95 = funnel_limits(centre, n, Z95)
-    lower998, upper998 = funnel_limits(centre, n, Z998)
-    return pd.DataFrame(
-        {
-            "n": n,
-            "lower95": lower95,
-            "upper95": upper95,
-            "lower998": lower998,
-            "upper998": upper998,
-        },
+    n = _curve_grid(float(n_min), float(n_max), points, whole)
+    limits = _exact_limits(float(centre), n, _ALPHAS, method, per)
+    frame = pd.DataFrame(
+        {"n": n, **dict(zip(LIMIT_COLUMNS, limits, strict=True))},
         columns=list(CURVE_COLUMNS),
     )
+    frame.attrs["method"] = name
+    return frame

@@ -89,7 +89,8 @@ def _kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
     points["name"] = points["label"].map(ds.area_names)
     if members is not None:
         points = points[points["label"].isin(members)]
-    curve = funnel_curve(centre, float(rows["denominator"].max()) * 1.1)
+    curve = funnel_curve(centre, float(rows["denominator"].max()) * 1.1,
+                         n_min=max(1.0, float(rows["denominator"].min())))
     curve["centre"] = centre
     return FunnelData(points.reset_index(drop=True), curve, centre, period)
 
