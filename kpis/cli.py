@@ -90,9 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     kpis = commands.add_parser("kpis", help="compute KPIs and write them as CSV or JSON")
     _add_db(kpis)
-    kpis.add_argument("--kpi", action="append", metavar="ID", help="KPI id (repeatable)")
-    kpis.add_argument("--force", action="append", metavar="SLUG",
-                      help="force slug, england-and-wales or a peer group id (repeatable)")
+    # "extend" with nargs="+": both --kpi a b and --kpi a --kpi b work.
+    kpis.add_argument("--kpi", action="extend", nargs="+", metavar="ID",
+                      help="KPI id(s) (repeatable)")
+    kpis.add_argument("--force", action="extend", nargs="+", metavar="SLUG",
+                      help="force slug(s), england-and-wales or peer group ids (repeatable)")
     kpis.add_argument("--from", dest="start", type=_month, metavar="YYYY-MM")
     kpis.add_argument("--to", dest="end", type=_month, metavar="YYYY-MM")
     kpis.add_argument("--suppress", action="store_true",
@@ -107,10 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--period", required=True, type=_month, metavar="YYYY-MM",
                         help="the pack's period (each KPI's latest on or before it)")
     export.add_argument("--format", required=True, choices=("pptx", "pdf", "docx"))
-    export.add_argument("--pillar", action="append", type=int, metavar="N",
-                        help="only KPIs of this pillar, 1-6 (repeatable; default: all)")
-    export.add_argument("--kpi", action="append", metavar="ID",
-                        help="only this KPI (repeatable; default: all published)")
+    export.add_argument("--pillar", action="extend", nargs="+", type=int, metavar="N",
+                        help="only KPIs of these pillars, 1-6 (repeatable; default: all)")
+    export.add_argument("--kpi", action="extend", nargs="+", metavar="ID",
+                        help="only these KPIs (repeatable; default: all published)")
     export.add_argument("--marking", default="OFFICIAL-SENSITIVE", metavar="TEXT",
                         help="protective marking on every page (default: OFFICIAL-SENSITIVE)")
     export.add_argument("--suppress", action="store_true",

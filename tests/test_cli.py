@@ -26,6 +26,7 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow  # starts the installed command in a process
 def test_the_console_script_is_installed_and_answers_help() -> None:
     script = Path(sys.executable).parent / "flightdeck"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "kpis.cli"]
@@ -56,6 +57,25 @@ def test_kpis_writes_one_csv_row_per_kpi_force_and_period(
         float(charge["numerator"]) / float(charge["denominator"]))
     assert 0 < float(charge["value"]) < 0.2
     assert charge["variation"] in ("common", "improvement", "concern", "neither")
+
+
+def test_kpis_takes_several_ids_after_one_flag_or_a_repeated_flag(
+    demo_db_readonly: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", str(demo_db_readonly), "--from", "2025-01", "--to", "2025-03"]
+    code, together, _ = run(["kpis", *db, "--kpi", "cps_referrals", "suspect_contact_30d",
+                             "--force", "kent", "durham"], capsys)
+    assert code == 0
+    code, repeated, _ = run(["kpis", *db, "--kpi", "cps_referrals", "--kpi",
+                             "suspect_contact_30d", "--force", "kent", "--force", "durham"],
+                            capsys)
+    assert code == 0
+    assert together == repeated
+    rows = list(csv.DictReader(io.StringIO(together)))
+    # 2 monthly KPIs x 2 forces x 3 months.
+    assert len(rows) == 2 * 2 * 3
+    assert {(r["kpi"], r["force"]) for r in rows} == {
+        (k, f) for k in ("cps_referrals", "suspect_contact_30d") for f in ("kent", "durham")}
 
 
 def test_kpis_as_json_matches_the_csv(demo_db_readonly: Path,
@@ -99,6 +119,7 @@ def test_kpis_with_an_unknown_kpi_fails_clearly(demo_db_readonly: Path,
     assert "nonsense" in err
 
 
+@pytest.mark.slow  # loads and a rollback (over a second)
 def test_load_then_loads_then_rollback_restores_the_previous_value(
     demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
