@@ -63,10 +63,6 @@ class KpiDefinition:
     recommendations: tuple[str, ...] = ()
     position: int = 0
 
-    @property
-    def is_rate(self) -> bool:
-        return bool(self.denominator)
-
 
 @dataclass
 class Catalogue:

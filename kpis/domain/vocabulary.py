@@ -72,10 +72,6 @@ def rule_phrases(codes: object) -> list[str]:
     return [RULE_PHRASE[rule] for rule in RULES if rule in given]
 
 
-def assurance_phrase(code: object) -> str:
-    return ASSURANCE_PHRASE.get(str(code), "") if code else ""
-
-
 def parse_parts(text: object) -> set[str]:
     """The hidden parts of a row from its ``suppressed_parts`` text ("value,spc")."""
     if not isinstance(text, str):

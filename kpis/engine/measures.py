@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.vocabulary import SUPPRESSIBLE_PARTS
 from kpis.engine.dataset import Dataset
 from kpis.engine.disclosure import DEFAULT_THRESHOLD, check_threshold, small_counts
 from kpis.engine.spc import DEFAULT_RULES, RULE_LABELS, VARIATIONS, SpcRules, xmr_batch
@@ -82,7 +83,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
 # Disclosure control: bits of the parts of a row that can be hidden, and the columns each
 # part covers. The order of SUPPRESSED_PARTS is the order they are listed in.
 _VALUE, _ROLLING, _PRIOR, _NATIONAL, _PEER, _SPC = 1, 2, 4, 8, 16, 32
-SUPPRESSED_PARTS: tuple[str, ...] = ("value", "rolling", "prior", "national", "peer", "spc")
+SUPPRESSED_PARTS = SUPPRESSIBLE_PARTS  # the vocabulary's list: one list of part codes
 _PART_COLUMNS: dict[int, tuple[str, ...]] = {
     _VALUE: ("numerator", "denominator", "value", "change", "rank", "spc_rule", "variation"),
     _ROLLING: ("rolling_numerator", "rolling_denominator", "rolling_value"),
@@ -316,9 +317,6 @@ class _Coded:
 
     def blank(self, mask: np.ndarray) -> _Coded:
         return _Coded(self.labels, np.where(mask, self.missing, self.codes))
-
-    def objects(self) -> np.ndarray:
-        return self.labels.take(self.codes)
 
     def series(self) -> pd.Series:
         return pd.Series(pd.array(self.labels, dtype="str").take(self.codes), copy=False)

@@ -31,7 +31,6 @@ import sqlalchemy as sa
 from kpis.domain.access import ROLES, Principal, Role
 from kpis.settings import (
     AUTH_HEADER,
-    SECURITY_DB_ENV_VAR,
     SecurityConfig,
     is_loopback,
     resolve_security_db_path,
@@ -53,7 +52,6 @@ __all__ = [
     "security_db_path",
 ]
 
-SECURITY_ENV_VAR = SECURITY_DB_ENV_VAR
 MIN_PASSWORD_LENGTH = 12
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_USER = 5  # in the window, since that user's last successful sign-in
