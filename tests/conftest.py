@@ -38,6 +38,21 @@ if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
 DEMO_END = dt.date(2025, 9, 1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the tests' temporary files in memory (/dev/shm) unless told otherwise.
+
+    Every write the store publishes is fsynced, and the tests publish thousands of small
+    databases: on a disk that was a third of the fast loop's time. ``--basetemp`` or
+    ``TMPDIR`` choose another place; pyproject keeps only failed tests' folders.
+    """
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if (config.option.basetemp is None and "TMPDIR" not in os.environ and shm.is_dir()
+            and os.access(shm, os.W_OK)):
+        tempfile.tempdir = str(shm)
 DEMO_SEED = 7
 
 
@@ -50,11 +65,95 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0
         time.sleep(interval)
 
 
+# Builds the demonstration database in a process of its own and prints the kpis
+# modules the build used (so the cache below knows exactly what it depends on).
+_BUILD_DEMO = """
+import datetime as dt, json, sys
+from pathlib import Path
+from kpis.ingest.demo import build_demo
+build_demo(Path(sys.argv[1]), end=dt.date.fromisoformat(sys.argv[2]), seed=int(sys.argv[3]))
+root = Path(sys.argv[4])
+used = sorted({Path(m.__file__).resolve().relative_to(root).as_posix()
+               for name, m in list(sys.modules.items())
+               if (name == "kpis" or name.startswith("kpis.")) and getattr(m, "__file__", None)})
+print(json.dumps(used))
+"""
+
+
+def _demo_inputs_digest(modules: list[str]) -> str:
+    """A digest of what the demonstration database is built from: the kpis modules the
+    build used, the catalogue and reference files, the seed and end month, and the
+    versions of Python and of the libraries that store it."""
+    import hashlib
+    import sys
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(f"{DEMO_END}|{DEMO_SEED}|{sys.version}".encode())
+    for package in ("duckdb", "duckdb-engine", "sqlalchemy", "pandas", "numpy", "pyyaml",
+                    "openpyxl"):
+        digest.update(f"|{package}={version(package)}".encode())
+    data = PROJECT_ROOT / "data"
+    inputs = [*(PROJECT_ROOT / m for m in modules), *sorted(data.glob("*.csv")),
+              *sorted(data.glob("*.yaml"))]
+    for path in inputs:
+        if not path.is_file():
+            return "missing:" + str(path)  # a module went: build again
+        digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode() + b"\0"
+                      + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _cached_demo(folder: Path, path: Path) -> None:
+    """Copy the demonstration database to ``path`` from ``folder`` (pytest's cache),
+    building it there first if it is missing or anything it was built from changed.
+    One process builds while any other (an xdist worker) waits for it."""
+    import fcntl
+    import json
+    import sys
+
+    kept, manifest = folder / "flightdeck.duckdb", folder / "inputs.json"
+    with open(folder / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            recorded = json.loads(manifest.read_text()) if manifest.exists() else None
+        except ValueError:
+            recorded = None
+        if (recorded is None or not kept.exists()
+                or _demo_inputs_digest(recorded["modules"]) != recorded["digest"]):
+            manifest.unlink(missing_ok=True)
+            building = folder / "building.duckdb"
+            building.unlink(missing_ok=True)
+            done = subprocess.run(
+                [sys.executable, "-c", _BUILD_DEMO, str(building), DEMO_END.isoformat(),
+                 str(DEMO_SEED), str(PROJECT_ROOT)],
+                cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"building the demonstration database failed:\n"
+                                   f"{done.stderr}")
+            modules = json.loads(done.stdout.strip().splitlines()[-1])
+            os.replace(building, kept)
+            manifest.write_text(json.dumps(
+                {"modules": modules, "digest": _demo_inputs_digest(modules)}))
+        shutil.copyfile(kept, path)
+
+
 @pytest.fixture(scope="session")
-def demo_db_readonly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demonstration database ending September 2025. Do not write to it."""
+def demo_db_readonly(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demonstration database ending September 2025. Do not write to it.
+
+    Building it takes some twenty seconds, so a copy is kept in pytest's cache
+    (``.pytest_cache``) with a digest of everything it was built from (the kpis
+    modules the build used, the data files, the library versions), and reused while
+    none of that changes. ``-p no:cacheprovider`` (as CI runs) or ``--cache-clear``
+    builds it afresh.
+    """
     path = tmp_path_factory.mktemp("demo") / "flightdeck.duckdb"
-    build_demo(path, end=DEMO_END, seed=DEMO_SEED)
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        build_demo(path, end=DEMO_END, seed=DEMO_SEED)
+    else:
+        _cached_demo(cache.mkdir("flightdeck-demo"), path)
     return path
 
 
@@ -411,13 +510,27 @@ ACCOUNTS: dict[str, tuple[str, str | None, str]] = {
 
 @pytest.fixture(scope="session")
 def accounts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A users file holding ``ACCOUNTS`` (built once: Argon2 hashing is slow on purpose)."""
+    """A users file holding ``ACCOUNTS`` (built once).
+
+    Argon2 is slow on purpose (64 MiB, three passes: some 0.3 s a hash or a check), and
+    the tests sign in hundreds of times, so these accounts' hashes are made with the
+    cheapest Argon2id parameters. A check reads the parameters from the hash itself, so
+    signing in works exactly as in production, only faster; the production parameters
+    are what ``flightdeck users`` uses, which tests/test_users_cli.py exercises.
+    """
+    import argon2
+
+    from kpis.storage import security
     from kpis.storage.security import SecurityStore
 
     path = tmp_path_factory.mktemp("accounts") / "accounts.duckdb"
     store = SecurityStore(path)
-    for name, (role, force, password) in ACCOUNTS.items():
-        store.add_user(name, role, password, force, display_name=name.title(), actor="tests")
+    cheap = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(security, "_HASHER", cheap)
+        for name, (role, force, password) in ACCOUNTS.items():
+            store.add_user(name, role, password, force, display_name=name.title(),
+                           actor="tests")
     store.close()
     return path
 

@@ -111,6 +111,7 @@ def test_an_unknown_force_in_the_url_falls_back_to_england_and_wales(
     assert "Flight deck: England and Wales" in " ".join(texts(body))
 
 
+@pytest.mark.slow  # a server whose database is replaced by garbage (fault test)
 def test_a_database_fault_shows_a_message_in_the_page_not_a_stack_trace(
     demo_db: Path, tmp_path: Path
 ) -> None:

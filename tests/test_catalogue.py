@@ -103,6 +103,7 @@ def test_a_draft_revision_does_not_replace_the_published_version() -> None:
         (lambda c: c["kpis"][0].update(periodicity="monthly"), "is quarterly"),
     ],
 )
+@pytest.mark.slow  # a sweep over invalid catalogues (about 4 s)
 def test_an_invalid_catalogue_is_refused_naming_the_entry_field_value_and_rule(
     change, expected: str
 ) -> None:

@@ -156,6 +156,7 @@ def test_a_refused_load_exits_non_zero_and_names_the_problem(
     assert demo_db.read_bytes() == before
 
 
+@pytest.mark.slow  # about a second
 def test_loading_into_a_new_path_creates_forces_and_catalogue_but_no_demo(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from kpis.ingest.loader import load_files, rollback
@@ -34,6 +35,8 @@ from kpis.storage import duckdb_file as store
 from kpis.storage import schema
 from kpis.storage.duckdb_file import Reader, write_transaction
 from tests.conftest import LiveServer, wait_until
+
+pytestmark = pytest.mark.slow  # twenty readers for seconds while loads land
 
 READERS = 20
 REQUEST_TIMEOUT = 30.0

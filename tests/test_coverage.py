@@ -7,6 +7,7 @@ on 15 March, December 2024 on 15 January.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -59,8 +60,9 @@ def statuses(frame: pd.DataFrame, forces: tuple[str, ...]) -> dict[tuple[str, dt
     return {(r.force_slug, r.period_start.date()): r.status for r in rows.itertuples()}
 
 
-@pytest.fixture
-def history_db(empty_db: Path, tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def history_template(empty_db_template: Path, tmp_path_factory: pytest.TempPathFactory
+                     ) -> Path:
     """Kent on time then late, Durham late then on the due date, Surrey silent.
 
     1. 10 Feb 2025: Kent January             (due 15 Feb)  -> in
@@ -69,6 +71,9 @@ def history_db(empty_db: Path, tmp_path: Path) -> Path:
     3. 15 Mar 2025 23:30: Durham February    (due 15 Mar)  -> in (on the due date)
     4. 1 Apr 2025: Kent January resubmitted  -> still in: it first arrived on time
     """
+    tmp_path = tmp_path_factory.mktemp("history")
+    empty_db = tmp_path / "empty.duckdb"
+    shutil.copyfile(empty_db_template, empty_db)
     load_at(empty_db, long_return(tmp_path / "kent_jan.csv", [
         ("kent", "2025-01", "rape_reports", 10)]), dt.datetime(2025, 2, 10, 10, 0))
     load_at(empty_db, long_return(tmp_path / "late.csv", [
@@ -79,6 +84,14 @@ def history_db(empty_db: Path, tmp_path: Path) -> Path:
     load_at(empty_db, long_return(tmp_path / "kent_jan_v2.csv", [
         ("kent", "2025-01", "rape_reports", 12)]), dt.datetime(2025, 4, 1, 8, 0))
     return empty_db
+
+
+@pytest.fixture
+def history_db(history_template: Path, tmp_path: Path) -> Path:
+    """A private copy of ``history_template`` (built once for the module)."""
+    path = tmp_path / "empty.duckdb"
+    shutil.copyfile(history_template, path)
+    return path
 
 
 def test_in_late_missing_worked_out_by_hand(history_db: Path) -> None:

@@ -29,6 +29,7 @@ def table_contents(path: Path) -> dict[str, pd.DataFrame]:
     return contents
 
 
+@pytest.mark.slow  # builds the whole demonstration database again
 def test_same_seed_and_end_month_give_identical_table_contents(
     demo_db_readonly: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -43,6 +44,7 @@ def test_same_seed_and_end_month_give_identical_table_contents(
     assert "generated" in capsys.readouterr().err  # progress is shown while it builds
 
 
+@pytest.mark.slow  # builds another demonstration database
 def test_a_different_seed_gives_different_figures(demo_dataset: Dataset, tmp_path: Path) -> None:
     other = tmp_path / "other.duckdb"
     assert main(["demo", "--db", str(other), "--end", "2020-06", "--seed", "99"]) == 0

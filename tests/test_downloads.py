@@ -202,7 +202,9 @@ def test_the_links_are_named_for_their_format_and_chart(client: FlaskClient) -> 
 # --- each format -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["png", "svg", "pdf", "csv"])
+# The images are drawn with headless Chromium (kaleido): slow; the CSV is not.
+@pytest.mark.parametrize("fmt", [pytest.param(fmt, marks=pytest.mark.slow)
+                                 for fmt in ("png", "svg", "pdf")] + ["csv"])
 def test_each_format_is_a_marked_attachment(client: FlaskClient, fmt: str) -> None:
     response = client.get(f"/download/chart/spc/{KPI}.{fmt}?{QUERY}")
     assert response.status_code == 200, response.data
@@ -284,6 +286,7 @@ def test_formula_like_cells_are_neutralised(client: FlaskClient) -> None:
             assert not cell.startswith(("=", "+", "@")), cell
 
 
+@pytest.mark.slow  # draws an image with headless Chromium (kaleido)
 def test_another_marking_can_be_chosen(client: FlaskClient) -> None:
     svg = client.get(f"/download/chart/spc/{KPI}.svg?{QUERY}&marking=OFFICIAL").data.decode()
     assert "OFFICIAL" in svg and DEFAULT_MARKING not in svg

@@ -98,6 +98,7 @@ def test_chart_csv_from_the_cli(demo_db_readonly: Path, tmp_path: Path) -> None:
     assert len(rows) == 78  # April 2019 to September 2025
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 @pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
 def test_each_image_format(demo_dataset: Dataset, tmp_path: Path, fmt: str) -> None:
     chart = spc_export(demo_dataset, "suspect_contact_30d", "kent", PERIOD, marking=MARKING)
@@ -121,6 +122,7 @@ def test_each_image_format(demo_dataset: Dataset, tmp_path: Path, fmt: str) -> N
         assert len(data) > 5_000
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_chart_png_from_the_cli(demo_db_readonly: Path, tmp_path: Path) -> None:
     out = tmp_path / "chart.png"
     code = main(["chart", "--db", str(demo_db_readonly), "--kpi", "ho_rape_charge_rate",
@@ -156,6 +158,7 @@ def test_unknown_kpi_or_force_is_refused(demo_db_readonly: Path, tmp_path: Path,
     assert "nope" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_the_warm_renderer_does_not_carry_one_chart_into_the_next(demo_dataset: Dataset
                                                                   ) -> None:
     first = spc_export(demo_dataset, "suspect_contact_30d", "kent", PERIOD, marking="FIRST")

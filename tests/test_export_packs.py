@@ -120,6 +120,7 @@ def slide_texts(path: Path) -> list[list[tuple[float, str]]]:
     return slides
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_pptx_slides_titles_marking_numbers_and_summaries(
         packs: dict[tuple[str, bool], Path], demo_dataset: Dataset) -> None:
     from pptx import Presentation
@@ -156,6 +157,7 @@ def test_pptx_slides_titles_marking_numbers_and_summaries(
     assert everything.count(NO_PROGRESS) == RECOMMENDATIONS
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_pptx_with_suppression_shows_no_hidden_number(
         packs: dict[tuple[str, bool], Path], demo_dataset: Dataset) -> None:
     slides = slide_texts(packs[("pptx", True)])
@@ -169,6 +171,7 @@ def test_pptx_with_suppression_shows_no_hidden_number(
     assert "Disclosure control" in everything
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_a_twelve_chart_pack(demo_db_readonly: Path, demo_dataset: Dataset, tmp_path: Path
                              ) -> None:
     from pptx import Presentation
@@ -187,6 +190,7 @@ def test_a_twelve_chart_pack(demo_db_readonly: Path, demo_dataset: Dataset, tmp_
     assert len(pictures) == 12
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_export_by_pillar_from_the_cli(demo_db_readonly: Path, demo_dataset: Dataset,
                                        tmp_path: Path) -> None:
     from pptx import Presentation
@@ -215,6 +219,7 @@ def pdf_pages(path: Path) -> list[str]:
     return [plain(page.extract_text() or "") for page in PdfReader(str(path)).pages]
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_pdf_pages_marking_numbers_and_summaries(packs: dict[tuple[str, bool], Path],
                                                  demo_dataset: Dataset) -> None:
     pages = pdf_pages(packs[("pdf", False)])
@@ -234,6 +239,7 @@ def test_pdf_pages_marking_numbers_and_summaries(packs: dict[tuple[str, bool], P
     assert RECOMMENDATIONS_HEADING in pages[-2]
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_pdf_with_suppression_shows_no_hidden_number(packs: dict[tuple[str, bool], Path],
                                                      demo_dataset: Dataset) -> None:
     everything = " ".join(pdf_pages(packs[("pdf", True)]))
@@ -246,6 +252,7 @@ def test_pdf_with_suppression_shows_no_hidden_number(packs: dict[tuple[str, bool
 # --- Word ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_docx_headings_marking_page_numbers_and_summaries(
         packs: dict[tuple[str, bool], Path], demo_dataset: Dataset) -> None:
     from docx import Document
@@ -276,6 +283,7 @@ def test_docx_headings_marking_page_numbers_and_summaries(
     assert COMMENTARY["suspect_contact_30d"] in text
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_docx_with_suppression_shows_no_hidden_number(packs: dict[tuple[str, bool], Path],
                                                       demo_dataset: Dataset) -> None:
     from docx import Document
@@ -340,6 +348,7 @@ def recorded_packs(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFact
         service.close()
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_pptx_has_the_recommendations_slide_before_sources(
         recorded_packs: dict[str, Path], demo_dataset: Dataset) -> None:
     slides = slide_texts(recorded_packs["pptx"])
@@ -358,6 +367,7 @@ def test_pptx_has_the_recommendations_slide_before_sources(
     assert all(any(text == MARKING for _, text in items) for items in slides)
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_pdf_has_the_recommendations_page(recorded_packs: dict[str, Path],
                                           demo_dataset: Dataset) -> None:
     pages = pdf_pages(recorded_packs["pdf"])
@@ -373,6 +383,7 @@ def test_pdf_has_the_recommendations_page(recorded_packs: dict[str, Path],
     assert "Sources and definitions" in pages[-1]
 
 
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
 def test_docx_has_the_recommendations_table(recorded_packs: dict[str, Path],
                                             demo_dataset: Dataset) -> None:
     from docx import Document

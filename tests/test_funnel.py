@@ -132,6 +132,7 @@ def test_interpolation_with_exact_fractions():
     assert float(lower) == pytest.approx(1 - float(upper) - 0.1, abs=1e-12)
 
 
+@pytest.mark.slow  # a fine grid of funnel limits (over a second)
 def test_interpolation_falls_between_the_integer_steps_and_joins_them():
     # p = 1/2, n = 10. The upper limit is (r_p - alpha_interp) / n with alpha_interp in
     # [0, 1]: between the steps (r_p - 1) / n and r_p / n.

@@ -40,6 +40,8 @@ from kpis.storage.security import security_db_path
 from tests.conftest import ACCOUNTS, app_over
 from web.ids import PAGE_ERROR
 
+pytestmark = pytest.mark.slow  # hundreds of generated requests
+
 ENDPOINT = "/_dash-update-component"
 # Reproducible in CI: the same examples every run, and no example database.
 FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=True,

@@ -63,9 +63,11 @@ from tests.test_ingest_home_office import RECORDED_VARIANTS
 
 # openpyxl warns as it reads a number formatted as a date beyond the calendar (the
 # fuzzing writes such cells on purpose); it reads the cell as an error value.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Cell .* is marked as a date but the serial value:UserWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:Cell .* is marked as a date but the serial value:UserWarning"),
+    pytest.mark.slow,  # hundreds of generated files
+]
 
 TODAY = dt.date(2025, 10, 15)
 CURRENT_MONTH = dt.date(2025, 10, 1)

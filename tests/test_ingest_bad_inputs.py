@@ -43,6 +43,7 @@ def test_corpus_has_at_least_thirty_files_each_listed_once() -> None:
     assert any(name.endswith(".xlsx") for name in listed)
 
 
+@pytest.mark.slow  # a sweep over every file in tests/bad_inputs (about 9 s)
 @pytest.mark.parametrize("case", CASES, ids=[case["file"] for case in CASES])
 def test_bad_file_is_refused_with_its_reason_and_database_is_unchanged(
     case: dict[str, str], demo_db: Path

@@ -75,6 +75,7 @@ def long_return(path: Path, rows: list[tuple[str, str, str, object]]) -> Path:
 
 # ---------------------------------------------------------------------------- new database
 
+@pytest.mark.slow  # about a second
 def test_loading_into_a_missing_database_creates_it_with_reference_data_and_no_demo_data(
     tmp_path: Path
 ) -> None:
@@ -191,6 +192,7 @@ load_files(db, [file], today=dt.date(2025, 10, 15), before_publish=stall)
 """
 
 
+@pytest.mark.slow  # a loader process, killed
 def test_a_loader_killed_mid_load_leaves_the_previous_data_and_the_next_load_works(
     demo_db: Path, tmp_path: Path
 ) -> None:
@@ -256,6 +258,7 @@ def test_reloading_identical_contents_warns_but_loads(empty_db: Path, tmp_path: 
 
 # ------------------------------------------------------------------ resubmission and history
 
+@pytest.mark.slow  # about a second
 def test_resubmitted_force_month_replaces_values_and_keeps_the_old_ones_as_history(
     empty_db: Path, tmp_path: Path
 ) -> None:
@@ -330,6 +333,7 @@ def test_rollback_restores_the_values_a_load_replaced_and_removes_what_it_added(
     assert sha256(empty_db) != state_after_v1  # the audit trail records the rollback
 
 
+@pytest.mark.slow  # about a second
 def test_rollback_of_a_load_later_loads_replaced_is_refused_and_changes_nothing(
     empty_db: Path, tmp_path: Path
 ) -> None:
@@ -399,6 +403,7 @@ out.write_text(json.dumps({"seen": seen, "errors": errors}))
 """
 
 
+@pytest.mark.slow  # a reader process beside six loads
 def test_a_reader_process_querying_during_loads_only_ever_sees_whole_loads(
     empty_db: Path, tmp_path: Path
 ) -> None:

@@ -33,6 +33,8 @@ SHARE, COUNT = "suspect_contact_30d", "cps_referrals"
 NATIONAL = "england-and-wales"
 START = dt.date(2023, 1, 1)
 
+pytestmark = pytest.mark.slow  # generated datasets, sixty examples a property
+
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None,
                              suppress_health_check=[HealthCheck.too_slow])
 

@@ -125,6 +125,7 @@ def test_the_service_scopes_every_principal_and_shares_the_caches(demo_db: Path)
     assert kent.commentary_for("cps_referrals", "essex", MONTH) is None
 
 
+@pytest.mark.slow  # about a second
 def test_a_scoped_analyst_cannot_comment_on_or_export_another_force(demo_db: Path) -> None:
     kent = FlightDeckService(demo_db).for_principal(KENT_ANALYST)
     with pytest.raises(AccessDenied, match="limited to Kent"):

@@ -100,6 +100,7 @@ def concrete_urls(app: dash.Dash) -> list[str]:
     return sorted(set(urls))
 
 
+@pytest.mark.slow  # about a second
 def test_every_route_is_refused_without_a_session(secured_app: dash.Dash) -> None:
     client = client_of(secured_app)
     urls = [
@@ -152,6 +153,7 @@ def test_a_wrong_password_is_refused_and_written_to_the_audit_log(
     assert audit_events(secured_db, "sign-in failed") == ["viewer"]
 
 
+@pytest.mark.slow  # two dozen sign-ins (about 2 s)
 def test_repeated_failed_sign_ins_are_throttled_even_with_the_right_password(
         secured_app: dash.Dash, secured_db: Path) -> None:
     client = client_of(secured_app)
@@ -206,6 +208,7 @@ def test_a_cross_site_post_is_refused(secured_app: dash.Dash) -> None:
 OTHER_FORCES = (b"Essex", b"Surrey", b"Greater Manchester", b"Metropolitan Police")
 
 
+@pytest.mark.slow  # about a second a page, six pages
 @pytest.mark.parametrize("path", ["/", "/compare", "/kpi/ho_rape_charge_rate", "/pillar/1",
                                   "/scrutiny", "/data"])
 def test_a_scoped_user_crafting_a_request_for_another_force_gets_nothing_of_it(
@@ -220,6 +223,7 @@ def test_a_scoped_user_crafting_a_request_for_another_force_gets_nothing_of_it(
     assert not any(name in scoped.data for name in OTHER_FORCES), path
 
 
+@pytest.mark.slow  # about a second
 def test_a_scoped_user_cannot_export_or_download_another_forces_figures(
         secured_app: dash.Dash) -> None:
     client = signed_in(secured_app, "kent-analyst")
@@ -230,6 +234,7 @@ def test_a_scoped_user_cannot_export_or_download_another_forces_figures(
     assert b"Essex" not in other.data or b"limited to Kent" in other.data
 
 
+@pytest.mark.slow  # over a second
 def test_a_viewer_cannot_download_exports(secured_app: dash.Dash) -> None:
     page = "/kpi/ho_rape_charge_rate"
     assert b"chart-download-png" in render_page(signed_in(secured_app, "analyst"), page).data
@@ -280,6 +285,7 @@ def test_a_viewer_cannot_write_commentary_and_the_database_is_untouched(
     assert digest(secured_db) == before
 
 
+@pytest.mark.slow  # over a second
 def test_a_scoped_analyst_writes_commentary_for_their_force_only_signed_with_their_name(
         secured_app: dash.Dash, secured_db: Path) -> None:
     client = signed_in(secured_app, "kent-analyst")
@@ -296,6 +302,7 @@ def test_a_scoped_analyst_writes_commentary_for_their_force_only_signed_with_the
     assert b"Kent-Analyst" in saved.data and b"Someone Else" not in saved.data
 
 
+@pytest.mark.slow  # about a second
 def test_a_viewer_cannot_load_roll_back_or_record_progress(secured_db: Path) -> None:
     from kpis.domain.access import AccessDenied
     from kpis.service import FlightDeckService
@@ -318,6 +325,7 @@ def test_a_viewer_cannot_load_roll_back_or_record_progress(secured_db: Path) -> 
     assert audit_events(secured_db, "access denied").count("viewer") == 4
 
 
+@pytest.mark.slow  # over a second
 def test_the_upload_page_tells_a_viewer_it_needs_the_analyst_role(
         secured_app: dash.Dash) -> None:
     response = render_page(signed_in(secured_app, "viewer"), "/upload")
@@ -427,6 +435,7 @@ def test_starting_on_a_network_address_is_allowed_once_accounts_exist(
 # --------------------------------------------------------------------------- single sign-on
 
 
+@pytest.mark.slow  # about a second
 def test_the_proxy_user_header_is_honoured_only_from_the_configured_proxy(
         secured_db: Path) -> None:
     app = app_over(secured_db, {"FLIGHTDECK_AUTH": "header",
@@ -444,6 +453,7 @@ def test_the_proxy_user_header_is_honoured_only_from_the_configured_proxy(
     assert audit_events(secured_db, "sign-in") == ["kent-analyst"]
 
 
+@pytest.mark.slow  # about a second
 def test_a_scoped_user_crafting_a_trend_table_for_another_force_gets_their_own(
         secured_app: dash.Dash) -> None:
     key = "cps_referrals|essex|2025-09|national"

@@ -167,6 +167,7 @@ def test_importing_app_builds_and_writes_nothing(tmp_path: Path) -> None:
     assert tree(PROJECT_ROOT / "data") == before
 
 
+@pytest.mark.slow  # a process that builds the app (about 3 s)
 def test_the_wsgi_server_is_built_once_on_first_use_from_the_environment(
         tmp_path: Path) -> None:
     folder = tmp_path / "served"

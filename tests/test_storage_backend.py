@@ -229,6 +229,7 @@ def test_initialise_and_every_write_record_the_schema_version(empty_db: Path) ->
     assert raw_meta(empty_db)["schema_version"] == str(SCHEMA_VERSION)
 
 
+@pytest.mark.slow  # upgrades a whole demonstration database (about 2 s)
 def test_a_version_1_database_is_upgraded_on_first_read_with_its_data_intact(
     demo_db: Path
 ) -> None:
@@ -260,6 +261,7 @@ def test_a_version_1_database_is_upgraded_on_first_read_with_its_data_intact(
         assert annotations.commentary_for(store, KPI, "kent", "2025-09").text == "Rising."
 
 
+@pytest.mark.slow  # upgrades a demonstration database (over a second)
 def test_a_file_from_before_the_catalogue_kept_its_order_is_upgraded_and_readable(
     empty_db: Path
 ) -> None:
@@ -280,6 +282,7 @@ def test_a_file_from_before_the_catalogue_kept_its_order_is_upgraded_and_readabl
     annotations.write_commentary(empty_db, KPI, "kent", "2025-09", "First.", "Ana")
 
 
+@pytest.mark.slow  # about a second
 def test_a_write_to_a_version_1_database_upgrades_it_in_the_same_publish(
     empty_db: Path
 ) -> None:
@@ -334,6 +337,7 @@ def test_a_newer_database_is_refused_and_left_unchanged(empty_db: Path) -> None:
     assert leftovers(empty_db) == []
 
 
+@pytest.mark.slow  # an upgrade that fails (fault test)
 def test_an_upgrade_that_fails_midway_leaves_the_old_file_byte_for_byte(
     empty_db: Path
 ) -> None:
@@ -425,6 +429,7 @@ with open_store(path).connect():
     "_remove_database_files",  # the new file complete, the copy not yet removed
     "replace",  # the new file checkpointed and synced, about to be published
 ])
+@pytest.mark.slow  # an upgrade killed at every step (fault test)
 def test_an_upgrade_killed_at_any_point_leaves_the_old_file_byte_for_byte(
     empty_db: Path, where: str
 ) -> None:

@@ -273,6 +273,7 @@ def test_summary_when_there_is_no_figure(empty_db, tmp_path):
                     "there is no figure for this period.")
 
 
+@pytest.mark.slow  # every KPI of every area (over a second)
 def test_every_latest_demo_row_has_a_short_summary(demo_dataset):
     for suppress in (False, True):
         table = flight_deck_table(demo_dataset, suppress=suppress)

@@ -16,6 +16,7 @@ def run(argv: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> in
     return main(argv)
 
 
+@pytest.mark.slow  # production Argon2 hashing, many times (about 2 s)
 def test_accounts_are_added_listed_changed_and_removed(
         demo_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -54,6 +55,7 @@ def test_accounts_are_added_listed_changed_and_removed(
     assert capsys.readouterr().out.count("\n") == 2
 
 
+@pytest.mark.slow  # production Argon2 hashing
 def test_passwords_are_stored_only_as_salted_argon2id_hashes(
         demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = ["--db", str(demo_db)]
