@@ -12,10 +12,8 @@ from urllib.parse import parse_qs, urlencode
 
 from kpis.domain.periods import format_month, parse_month
 from kpis.engine.dataset import Dataset
+from kpis.engine.views import COMPARATOR_NATIONAL, COMPARATOR_REGION, comparator_area
 from kpis.settings import NATIONAL_SLUG
-
-COMPARATOR_NATIONAL = "national"
-COMPARATOR_REGION = "region"
 
 
 @dataclass(frozen=True)
@@ -35,12 +33,7 @@ class ViewState:
 
     def comparator_area(self, ds: Dataset) -> str | None:
         """The area the selected force is compared with (None: nothing to compare)."""
-        if self.comparator == COMPARATOR_NATIONAL:
-            return None if self.force == NATIONAL_SLUG else NATIONAL_SLUG
-        if self.comparator == COMPARATOR_REGION:
-            return ds.region_of.get(self.force, NATIONAL_SLUG if self.force != NATIONAL_SLUG
-                                    else None)
-        return self.comparator
+        return comparator_area(ds, self.force, self.comparator)
 
     def comparator_label(self, ds: Dataset) -> str:
         area = self.comparator_area(ds)

@@ -47,6 +47,7 @@ from kpis.charts.specs import (
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.periods import format_month, month_label, parse_month
 from kpis.engine.dataset import Dataset
+from kpis.engine.views import COMPARATOR_NATIONAL, COMPARATOR_REGION, comparator_area
 from kpis.exports.charts import CHART_FORMATS, MEDIA_TYPES, chart_bytes
 from kpis.exports.render import RendererUnavailable
 from kpis.settings import NATIONAL_SLUG
@@ -67,8 +68,6 @@ CHARTS: tuple[str, ...] = ("spc", "funnel", "trend", "compare")
 #: The view state's comparator choices besides a peer group id. They are the words of
 #: ``layouts._state`` (which web may not import); tests/test_downloads.py checks that
 #: both agree, and that :func:`comparator_area` picks what ``ViewState`` picks.
-COMPARATOR_NATIONAL = "national"
-COMPARATOR_REGION = "region"
 #: Query parameters every chart accepts (the shared view state, and the marking) ...
 COMMON_PARAMETERS = frozenset({"force", "period", "comparator", "marking"})
 #: ... and those only some charts read.
@@ -95,16 +94,6 @@ def file_name(chart: str, kpi_id: str, params: Mapping[str, str], fmt: str) -> s
     parts.append(params.get("period", ""))
     stem = _SAFE_NAME.sub("-", "-".join(p for p in parts if p)).strip("-.")
     return f"{stem or 'chart'}.{fmt}"
-
-
-def comparator_area(ds: Dataset, force: str, comparator: str) -> str | None:
-    """The area ``force`` is compared with (None: nothing to compare), as the pages'
-    ``ViewState.comparator_area`` works it out."""
-    if comparator == COMPARATOR_NATIONAL:
-        return None if force == NATIONAL_SLUG else NATIONAL_SLUG
-    if comparator == COMPARATOR_REGION:
-        return ds.region_of.get(force, NATIONAL_SLUG if force != NATIONAL_SLUG else None)
-    return comparator
 
 
 class Refused(Exception):

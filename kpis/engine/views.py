@@ -134,3 +134,19 @@ def latest_comparison(table: pd.DataFrame, area: str) -> pd.DataFrame:
     """Each KPI's latest row for ``area`` with its England and Wales and peer values."""
     rows = table[table["area"] == area]
     return rows.groupby("kpi", sort=False).tail(1).reset_index(drop=True)
+
+
+#: The comparator choices every view offers, besides a peer group id.
+COMPARATOR_NATIONAL = "national"
+COMPARATOR_REGION = "region"
+
+
+def comparator_area(ds: Dataset, force: str, comparator: str) -> str | None:
+    """The area ``force`` is compared with (None: nothing to compare): England and
+    Wales, the force's region, or the peer group named."""
+    if comparator == COMPARATOR_NATIONAL:
+        return None if force == NATIONAL_SLUG else NATIONAL_SLUG
+    if comparator == COMPARATOR_REGION:
+        return ds.region_of.get(force, NATIONAL_SLUG if force != NATIONAL_SLUG else None)
+    return comparator
+
