@@ -9,12 +9,13 @@ data/flightdeck.duckdb).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import getpass
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kpis.domain.access import ROLES, Principal, Role
 from kpis.domain.periods import format_month, last_complete_month, parse_month
@@ -32,11 +33,39 @@ def _month(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _add_db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db", metavar="PATH",
-        help="DuckDB file (default: $FLIGHTDECK_DB, else data/flightdeck.duckdb)",
-    )
+# An option of a command: its flags (or name) and add_argument's keywords.
+Option = tuple[tuple[str, ...], dict[str, Any]]
+Handler = Callable[[argparse.Namespace], int]
+# A command's subcommands ("flightdeck users add"): name -> (help, options).
+Actions = dict[str, tuple[str, list[Option]]]
+
+
+def _opt(*flags: str, **settings: Any) -> Option:
+    return flags, settings
+
+
+_DB = _opt("--db", metavar="PATH",
+           help="DuckDB file (default: $FLIGHTDECK_DB, else data/flightdeck.duckdb)")
+# Every command and subcommand takes --db but "catalogue check", which reads only a file.
+_WITHOUT_DB = {"catalogue check"}
+# Options several commands share.
+_FORCE = _opt("--force", required=True, metavar="SLUG")
+_OUT = _opt("--out", required=True, type=Path, metavar="FILE")
+_CATALOGUE_FILE = _opt("--file", type=Path, default=CATALOGUE_FILE, metavar="FILE")
+_USERNAME = _opt("username", metavar="NAME")
+_ACCOUNT_FORCE = _opt("--force", metavar="SLUG",
+                      help="limit the account to one force (default: every force)")
+_PASSWORD_STDIN = _opt("--password-stdin", action="store_true",
+                       help="read the password from standard input instead of asking")
+
+
+def _marking(where: str) -> Option:
+    return _opt("--marking", default="OFFICIAL-SENSITIVE", metavar="TEXT",
+                help=f"protective marking {where} (default: OFFICIAL-SENSITIVE)")
+
+
+def _suppress(what: str) -> Option:
+    return _opt("--suppress", action="store_true", help=f"apply disclosure control{what}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,143 +75,27 @@ def build_parser() -> argparse.ArgumentParser:
         "England and Wales.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    demo = commands.add_parser("demo", help="build a complete demonstration database")
-    _add_db(demo)
-    demo.add_argument("--end", type=_month, metavar="YYYY-MM",
-                      help="last month of data (default: the last complete month)")
-    demo.add_argument("--seed", type=int, default=None, metavar="N",
-                      help="random seed (same seed and end month give identical data)")
-
-    load = commands.add_parser("load", help="validate and load files (all or none)")
-    _add_db(load)
-    load.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    load.add_argument("--kind", choices=("return", "ho-outcomes", "ho-recorded"),
-                      help="file kind (default: detected from the headers)")
-    load.add_argument("--user", help="who is loading (default: the operating system user)")
-
-    loads = commands.add_parser("loads", help="list the load history")
-    _add_db(loads)
-
-    rollback = commands.add_parser("rollback", help="restore the state before a load")
-    _add_db(rollback)
-    rollback.add_argument("load_id", type=int, metavar="LOAD_ID")
-
-    template = commands.add_parser("template", help="write a blank wide monthly return")
-    _add_db(template)
-    template.add_argument("--force", required=True, metavar="SLUG")
-    template.add_argument("--from", dest="start", required=True, type=_month, metavar="YYYY-MM")
-    template.add_argument("--to", dest="end", required=True, type=_month, metavar="YYYY-MM")
-    template.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx|.csv")
-
-    catalogue = commands.add_parser("catalogue", help="check or load the KPI catalogue")
-    catalogue_commands = catalogue.add_subparsers(dest="action", required=True, metavar="ACTION")
-    check = catalogue_commands.add_parser("check", help="validate a catalogue file")
-    check.add_argument("--file", type=Path, default=CATALOGUE_FILE, metavar="FILE")
-    install = catalogue_commands.add_parser("load", help="validate and load a catalogue file")
-    _add_db(install)
-    install.add_argument("--file", type=Path, default=CATALOGUE_FILE, metavar="FILE")
-
-    peers = commands.add_parser("peer-groups", help="load 'most similar group' peer groups")
-    _add_db(peers)
-    peers.add_argument("file", type=Path, metavar="FILE",
-                       help="CSV with columns group,force (force as slug or name)")
-
-    kpis = commands.add_parser("kpis", help="compute KPIs and write them as CSV or JSON")
-    _add_db(kpis)
-    # "extend" with nargs="+": both --kpi a b and --kpi a --kpi b work.
-    kpis.add_argument("--kpi", action="extend", nargs="+", metavar="ID",
-                      help="KPI id(s) (repeatable)")
-    kpis.add_argument("--force", action="extend", nargs="+", metavar="SLUG",
-                      help="force slug(s), england-and-wales or peer group ids (repeatable)")
-    kpis.add_argument("--from", dest="start", type=_month, metavar="YYYY-MM")
-    kpis.add_argument("--to", dest="end", type=_month, metavar="YYYY-MM")
-    kpis.add_argument("--suppress", action="store_true",
-                      help="apply disclosure control (counts 1-4 and rates built on them hidden)")
-    kpis.add_argument("--format", choices=("csv", "json"), default="csv")
-    kpis.add_argument("--out", type=Path, metavar="FILE", help="write here (default: stdout)")
-
-    export = commands.add_parser(
-        "export", help="write a board pack (PowerPoint, PDF or Word) for a force and period")
-    _add_db(export)
-    export.add_argument("--force", required=True, metavar="SLUG")
-    export.add_argument("--period", required=True, type=_month, metavar="YYYY-MM",
-                        help="the pack's period (each KPI's latest on or before it)")
-    export.add_argument("--format", required=True, choices=("pptx", "pdf", "docx"))
-    export.add_argument("--pillar", action="extend", nargs="+", type=int, metavar="N",
-                        help="only KPIs of these pillars, 1-6 (repeatable; default: all)")
-    export.add_argument("--kpi", action="extend", nargs="+", metavar="ID",
-                        help="only these KPIs (repeatable; default: all published)")
-    export.add_argument("--marking", default="OFFICIAL-SENSITIVE", metavar="TEXT",
-                        help="protective marking on every page (default: OFFICIAL-SENSITIVE)")
-    export.add_argument("--suppress", action="store_true",
-                        help="apply disclosure control to every number and chart")
-    export.add_argument("--out", required=True, type=Path, metavar="FILE")
-
-    chart = commands.add_parser("chart", help="write one KPI's SPC chart as PNG, SVG, PDF or CSV")
-    _add_db(chart)
-    chart.add_argument("--kpi", required=True, metavar="ID")
-    chart.add_argument("--force", required=True, metavar="SLUG")
-    chart.add_argument("--period", required=True, type=_month, metavar="YYYY-MM",
-                       help="the last period on the chart")
-    chart.add_argument("--format", required=True, choices=("png", "svg", "pdf", "csv"))
-    chart.add_argument("--marking", default="OFFICIAL-SENSITIVE", metavar="TEXT",
-                       help="protective marking on the chart (default: OFFICIAL-SENSITIVE)")
-    chart.add_argument("--suppress", action="store_true",
-                       help="apply disclosure control (suppressed points are not drawn)")
-    chart.add_argument("--out", required=True, type=Path, metavar="FILE")
-
-    users = commands.add_parser("users", help="manage sign-in accounts (admins)")
-    user_commands = users.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = user_commands.add_parser("add", help="add an account (asks for the password)")
-    _add_db(add)
-    add.add_argument("username", metavar="NAME")
-    add.add_argument("--role", required=True, choices=ROLES,
-                     help="viewer (read), analyst (load, comment, export) or admin")
-    add.add_argument("--force", metavar="SLUG",
-                     help="limit the account to one force (default: every force)")
-    add.add_argument("--display-name", default="", metavar="TEXT",
-                     help="the name shown on commentary and in the audit log")
-    add.add_argument("--sso-only", action="store_true",
-                     help="no password: signs in only through the single sign-on proxy")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from standard input instead of asking")
-    remove = user_commands.add_parser("remove", help="remove an account")
-    _add_db(remove)
-    remove.add_argument("username", metavar="NAME")
-    listing = user_commands.add_parser("list", help="list the accounts")
-    _add_db(listing)
-    password = user_commands.add_parser("set-password", help="set an account's password")
-    _add_db(password)
-    password.add_argument("username", metavar="NAME")
-    password.add_argument("--password-stdin", action="store_true",
-                          help="read the password from standard input instead of asking")
-    role = user_commands.add_parser("set-role", help="change an account's role or force")
-    _add_db(role)
-    role.add_argument("username", metavar="NAME")
-    role.add_argument("role", choices=ROLES)
-    role.add_argument("--force", metavar="SLUG",
-                      help="limit the account to one force (default: every force)")
-
-    audit = commands.add_parser("audit", help="print the audit log (newest first)")
-    _add_db(audit)
-    audit.add_argument("--limit", type=int, default=100, metavar="N",
-                       help="how many events (default: 100)")
-    audit.add_argument("--event", choices=EVENTS, help="only events of this kind")
-
-    serve = commands.add_parser("serve", help="serve the dashboard")
-    _add_db(serve)
-    serve.add_argument("--host", help="address to listen on (default: $FLIGHTDECK_HOST, "
-                       "else 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default: $FLIGHTDECK_PORT, else 8050)")
-    serve.add_argument("--debug", action="store_true",
-                       help="Dash dev tools (never in production)")
+    for name, (help_text, _, spec) in COMMANDS.items():
+        command = commands.add_parser(name, help=help_text)
+        if isinstance(spec, dict):
+            actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
+            for action, (action_help, options) in spec.items():
+                _add_options(actions.add_parser(action, help=action_help), f"{name} {action}",
+                             options)
+        else:
+            _add_options(command, name, spec)
     return parser
+
+
+def _add_options(parser: argparse.ArgumentParser, command: str, options: list[Option]
+                 ) -> None:
+    for flags, settings in ([] if command in _WITHOUT_DB else [_DB]) + options:
+        parser.add_argument(*flags, **settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = _HANDLERS[args.command]
+    handler = COMMANDS[args.command][1]
     from kpis.storage.backend import StoreError
 
     try:
@@ -190,12 +103,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except StoreError as problem:  # e.g. a database written by a newer flight deck
-        print(f"flightdeck: {problem}", file=sys.stderr)
-        return 1
+        return _fail(f"flightdeck: {problem}", 1)
 
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _fail(message: str, code: int) -> int:
+    """Say why on standard error; ``code`` is the exit status."""
+    print(message, file=sys.stderr)
+    return code
+
+
+def _force_slugs() -> list[str]:
+    from kpis.storage.reference import read_forces
+
+    return [str(f["slug"]) for f in read_forces()]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -220,8 +144,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from kpis.ingest.problems import LoadRefused
     from kpis.service import FlightDeckService
 
-    db = resolve_db_path(args.db)
-    service = FlightDeckService(db, _operator(args.user))
+    service = FlightDeckService(resolve_db_path(args.db), _operator(args.user))
     try:
         result = service.load(args.files, kind=args.kind)
     except LoadRefused as refused:
@@ -247,14 +170,10 @@ def cmd_loads(args: argparse.Namespace) -> int:
     db = resolve_db_path(args.db)
     store = open_store(db)
     if not store.exists():
-        print(f"no database at {db}", file=sys.stderr)
-        return 1
+        return _fail(f"no database at {db}", 1)
     with store:
         table = store.frame(sa.select(schema.loads).order_by(schema.loads.c.load_id))
-    if table.empty:
-        print("no loads yet")
-        return 0
-    print(table.to_string(index=False))
+    print("no loads yet" if table.empty else table.to_string(index=False))
     return 0
 
 
@@ -262,32 +181,23 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from kpis.ingest.loader import RollbackRefused
     from kpis.service import FlightDeckService
 
-    db = resolve_db_path(args.db)
     try:
-        changed = FlightDeckService(db, _operator()).rollback(args.load_id)
+        changed = FlightDeckService(resolve_db_path(args.db), _operator()).rollback(args.load_id)
     except RollbackRefused as refused:
-        print(f"rollback refused: {refused}", file=sys.stderr)
-        return 1
+        return _fail(f"rollback refused: {refused}", 1)
     print(f"rolled back load {args.load_id}: {changed} observation(s) removed or restored")
     return 0
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    from kpis.domain.catalogue import read_catalogue
-    from kpis.ingest.context import context_from
+    from kpis.ingest.context import shipped_context
     from kpis.ingest.template import write_template
-    from kpis.storage.reference import read_forces
 
     if args.end < args.start:
-        print("--to is before --from", file=sys.stderr)
-        return 2
-    slugs = frozenset(str(f["slug"]) for f in read_forces())
-    if args.force not in slugs:
-        print(f"unknown force {args.force!r}; use a slug such as 'kent'", file=sys.stderr)
-        return 2
-    ctx = context_from(read_catalogue(CATALOGUE_FILE), {s: s for s in slugs}, slugs,
-                       dt.date.today())
-    write_template(args.out, ctx, args.force, args.start, args.end)
+        return _fail("--to is before --from", 2)
+    if args.force not in _force_slugs():
+        return _fail(f"unknown force {args.force!r}; use a slug such as 'kent'", 2)
+    write_template(args.out, shipped_context(dt.date.today()), args.force, args.start, args.end)
     print(f"wrote {args.out}")
     return 0
 
@@ -302,8 +212,7 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
         else:
             catalogue = reload_catalogue(resolve_db_path(args.db), args.file)
     except CatalogueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+        return _fail(str(exc), 1)
     published = catalogue.published()
     verb = "valid" if args.action == "check" else "loaded"
     print(f"{args.file}: {verb}: {len(catalogue.kpis)} KPI definitions "
@@ -322,8 +231,7 @@ def cmd_peer_groups(args: argparse.Namespace) -> int:
                 initialise(conn)
             count = store_peer_groups(conn, args.file)
     except PeerGroupError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+        return _fail(str(exc), 1)
     print(f"loaded {count} peer group(s) from {args.file}")
     return 0
 
@@ -334,21 +242,16 @@ def cmd_kpis(args: argparse.Namespace) -> int:
 
     db = resolve_db_path(args.db)
     if not db.exists():
-        print(f"no database at {db}: run 'flightdeck demo' or 'flightdeck load' first",
-              file=sys.stderr)
-        return 1
+        return _fail(f"no database at {db}: run 'flightdeck demo' or 'flightdeck load' first", 1)
     dataset = FlightDeckService(db).dataset()
     try:
         table = kpi_table_for_cli(dataset, args.kpi, args.force, args.start, args.end,
                                   args.suppress)
     except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 2
-    if args.out:
-        with open(args.out, "w", newline="", encoding="utf-8") as handle:
-            write_table(table, handle, args.format)
-    else:
-        write_table(table, sys.stdout, args.format)
+        return _fail(f"error: {exc.args[0]}", 2)
+    with (open(args.out, "w", newline="", encoding="utf-8") if args.out
+          else contextlib.nullcontext(sys.stdout)) as handle:
+        write_table(table, handle, args.format)
     return 0
 
 
@@ -360,22 +263,18 @@ def _export(args: argparse.Namespace, write: Callable[[FlightDeckService], Path]
 
     db = resolve_db_path(args.db)
     if not db.exists():
-        print(f"no database at {db}: run 'flightdeck demo' first", file=sys.stderr)
-        return 1
+        return _fail(f"no database at {db}: run 'flightdeck demo' first", 1)
     service = FlightDeckService(db, _operator())
     try:
         out = write(service)
         service.audit(EXPORT, f"{out.name} ({getattr(args, 'force', '')}, "
                               f"{getattr(args, 'period', '')})")
     except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 2
+        return _fail(f"error: {exc.args[0]}", 2)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"error: {exc}", 2)
     except RendererUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+        return _fail(f"error: {exc}", 3)
     print(f"wrote {out}")
     return 0
 
@@ -409,17 +308,10 @@ def _password(from_stdin: bool) -> str:
     return first
 
 
-def _known_forces(db: Path) -> list[str] | None:
-    from kpis.storage.reference import read_forces
-
-    return [str(f["slug"]) for f in read_forces()]
-
-
 def cmd_users(args: argparse.Namespace) -> int:
     from kpis.storage.security import SecurityStore, security_db_path
 
-    db = resolve_db_path(args.db)
-    store = SecurityStore(security_db_path(db))
+    store = SecurityStore(security_db_path(resolve_db_path(args.db)))
     actor = _operator().username
     try:
         if args.action == "list":
@@ -432,7 +324,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         elif args.action == "add":
             password = None if args.sso_only else _password(args.password_stdin)
             store.add_user(args.username, args.role, password, args.force, args.display_name,
-                           actor=actor, known_forces=_known_forces(db))
+                           actor=actor, known_forces=_force_slugs())
             print(f"added {args.username} ({args.role}, {args.force or 'all forces'})")
         elif args.action == "remove":
             store.remove_user(args.username, actor=actor)
@@ -442,12 +334,11 @@ def cmd_users(args: argparse.Namespace) -> int:
             print(f"password set for {args.username}; their sessions have ended")
         else:
             store.set_role(args.username, args.role, args.force, actor=actor,
-                           known_forces=_known_forces(db))
+                           known_forces=_force_slugs())
             print(f"{args.username} is now {args.role} ({args.force or 'all forces'}); "
                   "their sessions have ended")
     except UserError as problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return _fail(f"error: {problem}", 2)
     finally:
         store.close()
     return 0
@@ -472,40 +363,117 @@ def cmd_audit(args: argparse.Namespace) -> int:
 COMMANDS_GROUP = "flightdeck.commands"
 
 
-def _plugin_command(name: str) -> Callable[[argparse.Namespace], int] | None:
+def _plugin_command(name: str) -> Handler | None:
     """The handler a package registered for ``flightdeck NAME``, or None if none is."""
     from importlib.metadata import entry_points
 
-    for entry_point in entry_points(group=COMMANDS_GROUP, name=name):
-        return entry_point.load()
-    return None
+    return next((ep.load() for ep in entry_points(group=COMMANDS_GROUP, name=name)), None)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     handler = _plugin_command("serve")
     if handler is None:
-        print(f"flightdeck serve: the web app is not installed (no {COMMANDS_GROUP!r} entry "
-              "point named 'serve'). Install the project, e.g. "
-              "'.venv/bin/pip install -e .' from its folder, or run 'python app.py'.",
-              file=sys.stderr)
-        return 2
+        return _fail(f"flightdeck serve: the web app is not installed (no {COMMANDS_GROUP!r} "
+                     "entry point named 'serve'). Install the project, e.g. "
+                     "'.venv/bin/pip install -e .' from its folder, or run 'python app.py'.", 2)
     return handler(args)
 
 
-_HANDLERS = {
-    "demo": cmd_demo,
-    "load": cmd_load,
-    "loads": cmd_loads,
-    "rollback": cmd_rollback,
-    "template": cmd_template,
-    "catalogue": cmd_catalogue,
-    "peer-groups": cmd_peer_groups,
-    "kpis": cmd_kpis,
-    "export": cmd_export,
-    "chart": cmd_chart,
-    "users": cmd_users,
-    "audit": cmd_audit,
-    "serve": cmd_serve,
+#: Every command: name -> (help, handler, its options or its subcommands), in help order.
+COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
+    "demo": ("build a complete demonstration database", cmd_demo, [
+        _opt("--end", type=_month, metavar="YYYY-MM",
+             help="last month of data (default: the last complete month)"),
+        _opt("--seed", type=int, default=None, metavar="N",
+             help="random seed (same seed and end month give identical data)"),
+    ]),
+    "load": ("validate and load files (all or none)", cmd_load, [
+        _opt("files", nargs="+", type=Path, metavar="FILE"),
+        _opt("--kind", choices=("return", "ho-outcomes", "ho-recorded"),
+             help="file kind (default: detected from the headers)"),
+        _opt("--user", help="who is loading (default: the operating system user)"),
+    ]),
+    "loads": ("list the load history", cmd_loads, []),
+    "rollback": ("restore the state before a load", cmd_rollback, [
+        _opt("load_id", type=int, metavar="LOAD_ID"),
+    ]),
+    "template": ("write a blank wide monthly return", cmd_template, [
+        _FORCE,
+        _opt("--from", dest="start", required=True, type=_month, metavar="YYYY-MM"),
+        _opt("--to", dest="end", required=True, type=_month, metavar="YYYY-MM"),
+        _opt("--out", required=True, type=Path, metavar="FILE.xlsx|.csv"),
+    ]),
+    "catalogue": ("check or load the KPI catalogue", cmd_catalogue, {
+        "check": ("validate a catalogue file", [_CATALOGUE_FILE]),
+        "load": ("validate and load a catalogue file", [_CATALOGUE_FILE]),
+    }),
+    "peer-groups": ("load 'most similar group' peer groups", cmd_peer_groups, [
+        _opt("file", type=Path, metavar="FILE",
+             help="CSV with columns group,force (force as slug or name)"),
+    ]),
+    "kpis": ("compute KPIs and write them as CSV or JSON", cmd_kpis, [
+        # "extend" with nargs="+": both --kpi a b and --kpi a --kpi b work.
+        _opt("--kpi", action="extend", nargs="+", metavar="ID", help="KPI id(s) (repeatable)"),
+        _opt("--force", action="extend", nargs="+", metavar="SLUG",
+             help="force slug(s), england-and-wales or peer group ids (repeatable)"),
+        _opt("--from", dest="start", type=_month, metavar="YYYY-MM"),
+        _opt("--to", dest="end", type=_month, metavar="YYYY-MM"),
+        _suppress(" (counts 1-4 and rates built on them hidden)"),
+        _opt("--format", choices=("csv", "json"), default="csv"),
+        _opt("--out", type=Path, metavar="FILE", help="write here (default: stdout)"),
+    ]),
+    "export": ("write a board pack (PowerPoint, PDF or Word) for a force and period",
+               cmd_export, [
+        _FORCE,
+        _opt("--period", required=True, type=_month, metavar="YYYY-MM",
+             help="the pack's period (each KPI's latest on or before it)"),
+        _opt("--format", required=True, choices=("pptx", "pdf", "docx")),
+        _opt("--pillar", action="extend", nargs="+", type=int, metavar="N",
+             help="only KPIs of these pillars, 1-6 (repeatable; default: all)"),
+        _opt("--kpi", action="extend", nargs="+", metavar="ID",
+             help="only these KPIs (repeatable; default: all published)"),
+        _marking("on every page"),
+        _suppress(" to every number and chart"),
+        _OUT,
+    ]),
+    "chart": ("write one KPI's SPC chart as PNG, SVG, PDF or CSV", cmd_chart, [
+        _opt("--kpi", required=True, metavar="ID"),
+        _FORCE,
+        _opt("--period", required=True, type=_month, metavar="YYYY-MM",
+             help="the last period on the chart"),
+        _opt("--format", required=True, choices=("png", "svg", "pdf", "csv")),
+        _marking("on the chart"),
+        _suppress(" (suppressed points are not drawn)"),
+        _OUT,
+    ]),
+    "users": ("manage sign-in accounts (admins)", cmd_users, {
+        "add": ("add an account (asks for the password)", [
+            _USERNAME,
+            _opt("--role", required=True, choices=ROLES,
+                 help="viewer (read), analyst (load, comment, export) or admin"),
+            _ACCOUNT_FORCE,
+            _opt("--display-name", default="", metavar="TEXT",
+                 help="the name shown on commentary and in the audit log"),
+            _opt("--sso-only", action="store_true",
+                 help="no password: signs in only through the single sign-on proxy"),
+            _PASSWORD_STDIN,
+        ]),
+        "remove": ("remove an account", [_USERNAME]),
+        "list": ("list the accounts", []),
+        "set-password": ("set an account's password", [_USERNAME, _PASSWORD_STDIN]),
+        "set-role": ("change an account's role or force", [
+            _USERNAME, _opt("role", choices=ROLES), _ACCOUNT_FORCE,
+        ]),
+    }),
+    "audit": ("print the audit log (newest first)", cmd_audit, [
+        _opt("--limit", type=int, default=100, metavar="N", help="how many events (default: 100)"),
+        _opt("--event", choices=EVENTS, help="only events of this kind"),
+    ]),
+    "serve": ("serve the dashboard", cmd_serve, [
+        _opt("--host", help="address to listen on (default: $FLIGHTDECK_HOST, else 127.0.0.1)"),
+        _opt("--port", type=int, help="port (default: $FLIGHTDECK_PORT, else 8050)"),
+        _opt("--debug", action="store_true", help="Dash dev tools (never in production)"),
+    ]),
 }
 
 if __name__ == "__main__":

@@ -64,24 +64,15 @@ class FlightDeckService:
         self._shared = _shared or _Shared(
             db_path, open_store(db_path),
             SecurityStore(security_path or security_db_path(db_path)))
+        # The database, its store and its users and audit file: the shared ones.
+        self.db_path, self.reader, self.security = (
+            self._shared.db_path, self._shared.reader, self._shared.security)
         self.principal = principal
         self.address = address  # the client's address, for the audit log
 
     def for_principal(self, principal: Principal, address: str = "") -> FlightDeckService:
         """The service as ``principal`` may use it (same data and caches, shared)."""
         return FlightDeckService(self.db_path, principal, address, self._shared)
-
-    @property
-    def db_path(self) -> Path:
-        return self._shared.db_path
-
-    @property
-    def reader(self) -> Store:
-        return self._shared.reader
-
-    @property
-    def security(self) -> SecurityStore:
-        return self._shared.security
 
     # ------------------------------------------------------------------ reading
 
@@ -158,9 +149,10 @@ class FlightDeckService:
 
     # ------------------------------------------------------------------ changing
 
-    def check_upload(self, files: Sequence[Path]) -> tuple[list[ParsedFile], Report]:
+    def check_upload(self, files: Sequence[Path], kind: str | None = None
+                     ) -> tuple[list[ParsedFile], Report]:
         """Validate files without writing: the loader's checks plus this user's scope."""
-        parsed, report = check_files(self.db_path, files)
+        parsed, report = check_files(self.db_path, files, kind)
         self._check_scope(parsed, report)
         return parsed, report
 
@@ -168,13 +160,11 @@ class FlightDeckService:
         """Load files (all or none) as this principal; audited whether it lands or not."""
         self.require(Action.LOAD)
         names = ", ".join(Path(f).name for f in files)
-        if self.principal.force is not None:
-            parsed, report = check_files(self.db_path, files, kind)
-            self._check_scope(parsed, report)
-            if report.errors:
-                self.audit(security.LOAD_REFUSED, f"{names}: {len(report.errors)} error(s)")
-                raise LoadRefused(report)
         try:
+            if self.principal.force is not None:
+                _, report = self.check_upload(files, kind)
+                if report.errors:
+                    raise LoadRefused(report)
             result = load_files(self.db_path, files, kind, user=self.principal.label or None)
         except LoadRefused as refused:
             self.audit(security.LOAD_REFUSED,

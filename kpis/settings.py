@@ -197,12 +197,11 @@ class Settings:
         """
         env = _environ(environ)
         db_path = resolve_db_path(db, env)
-        host = env.get("FLIGHTDECK_HOST", "").strip() or cls.host
         return cls(
             db_path=db_path,
             security_db_path=resolve_security_db_path(db_path, env),
             security=SecurityConfig.from_env(env),
-            host=host,
+            host=env.get("FLIGHTDECK_HOST", "").strip() or cls.host,
             port=_whole_number(env, "FLIGHTDECK_PORT", cls.port),
             bind=env.get("FLIGHTDECK_BIND", "").strip() or cls.bind,
             workers=_whole_number(env, "FLIGHTDECK_WORKERS", cls.workers, least=1),

@@ -114,26 +114,16 @@ def empty_state(message: str) -> html.Div:
                     role="status")
 
 
-def demo_banner() -> html.Div:
-    return html.Div(
-        [html.Strong("DEMONSTRATION DATA "), html.Span(DEMO_TEXT)],
-        id=ids.DEMO_BANNER,
-        className="demo-banner",
-        role="note",
-    )
-
-
 UNSECURED_TEXT = (
     "No sign-in is configured, so this copy answers only on this computer and anyone "
     "using it can change data. Set up accounts before sharing it (README: Security)."
 )
 
 
-def unsecured_banner() -> html.Div:
-    return html.Div(
-        [html.Strong("UNSECURED DEMONSTRATION "), html.Span(UNSECURED_TEXT)],
-        id=ids.UNSECURED_BANNER, className="demo-banner unsecured-banner", role="note",
-    )
+def banner(heading: str, text: str, banner_id: str, kind: str = "") -> html.Div:
+    """A notice under the navigation bar on every page (demonstration data, no sign-in)."""
+    return html.Div([html.Strong(f"{heading} "), html.Span(text)], id=banner_id,
+                    className=f"demo-banner {kind}".strip(), role="note")
 
 
 def account_menu(principal: Principal | None) -> Component | None:
@@ -204,9 +194,12 @@ def shell_layout() -> html.Div:
                className="skip-link"),
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=THEME_STORE, storage_type="local"),
-        html.Header([navbar(), unsecured_banner() if getattr(principal(), "demo", False)
-                     else None,
-                     demo_banner() if is_demo else None]),
+        html.Header([
+            navbar(),
+            banner("UNSECURED DEMONSTRATION", UNSECURED_TEXT, ids.UNSECURED_BANNER,
+                   "unsecured-banner") if getattr(principal(), "demo", False) else None,
+            banner("DEMONSTRATION DATA", DEMO_TEXT, ids.DEMO_BANNER) if is_demo else None,
+        ]),
         html.Main(
             # A spinner only for work slower than a blink, so quick views don't flicker.
             dcc.Loading(dash.page_container, delay_show=300, type="circle",
@@ -245,21 +238,16 @@ def control_bar(state: ViewState) -> html.Div:
                                        strict=True)
         if kind == "user"
     ]
+    controls = (
+        ("Force", ids.FORCE, force_options, state.force, 4),
+        ("Period", ids.PERIOD, period_options,
+         format_month(state.period) if state.period else None, 3),
+        ("Compare with", ids.COMPARATOR, comparator_options, state.comparator, 3),
+    )
     columns = [
-        dbc.Col([
-            dbc.Label("Force", html_for=ids.FORCE),
-            dcc.Dropdown(force_options, state.force, id=ids.FORCE, clearable=False),
-        ], md=4),
-        dbc.Col([
-            dbc.Label("Period", html_for=ids.PERIOD),
-            dcc.Dropdown(period_options, format_month(state.period) if state.period else None,
-                         id=ids.PERIOD, clearable=False),
-        ], md=3),
-        dbc.Col([
-            dbc.Label("Compare with", html_for=ids.COMPARATOR),
-            dcc.Dropdown(comparator_options, state.comparator, id=ids.COMPARATOR,
-                         clearable=False),
-        ], md=3),
+        dbc.Col([dbc.Label(label, html_for=control),
+                 dcc.Dropdown(options, value, id=control, clearable=False)], md=width)
+        for label, control, options, value, width in controls
     ]
     return html.Div(dbc.Row(columns, className="g-3 mb-3"), className="controls", role="group",
                     **{"aria-label": "View controls"})

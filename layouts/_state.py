@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import parse_qs, urlencode
 
 from kpis.domain.periods import format_month, parse_month
 from kpis.engine.dataset import Dataset
 from kpis.engine.views import COMPARATOR_NATIONAL, COMPARATOR_REGION, comparator_area
 from kpis.settings import NATIONAL_SLUG
+
+Default = TypeVar("Default", bound=dt.date | None)
 
 
 @dataclass(frozen=True)
@@ -46,17 +49,21 @@ def read_state(ds: Dataset, force: str | None = None, period: str | None = None,
     forces = set(ds.visible_forces["slug"]) | {NATIONAL_SLUG}
     chosen_force = force if force in forces else NATIONAL_SLUG
     chosen_period = ds.as_of
-    if period:
-        try:
-            asked = parse_month(period)
-        except ValueError:
-            asked = None
-        if asked is not None and ds.as_of is not None and asked <= ds.as_of:
-            chosen_period = asked
+    asked = month_or(period, None)
+    if asked is not None and ds.as_of is not None and asked <= ds.as_of:
+        chosen_period = asked
     groups = set(ds.areas.loc[ds.areas["kind"] == "user", "area_id"])
     if comparator not in ({COMPARATOR_NATIONAL, COMPARATOR_REGION} | groups):
         comparator = COMPARATOR_NATIONAL
     return ViewState(chosen_force, chosen_period, comparator)
+
+
+def month_or(text: str | None, default: Default) -> dt.date | Default:
+    """The month ``text`` names (YYYY-MM), or ``default`` when it names none."""
+    try:
+        return parse_month(text or "")
+    except ValueError:
+        return default
 
 
 def merged_query(search: str | None, defaults: dict[str, str] | None = None,
@@ -68,7 +75,7 @@ def merged_query(search: str | None, defaults: dict[str, str] | None = None,
     and a value equal to the default of a key the URL leaves out changes nothing (so a
     first visit is not rendered twice).
     """
-    current = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
+    current = read_query(search)
     updated = dict(current)
     for key, value in changes.items():
         if value and not (key not in current and (defaults or {}).get(key) == value):

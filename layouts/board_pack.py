@@ -14,11 +14,11 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from kpis.charts.specs import DEFAULT_MARKING
-from kpis.domain.periods import format_month, parse_month
+from kpis.domain.periods import format_month
 from kpis.settings import NATIONAL_SLUG
 from layouts._packs import FORMATS, pack_download
 from layouts._shell import control_bar, safe_layout
-from layouts._state import read_state
+from layouts._state import month_or, read_state
 from web import request_checks as _inputs
 from web.context import dataset
 
@@ -97,9 +97,8 @@ def build(clicks: int | None, force: str, period: str, pillars: list[int], fmt: 
         return dash.no_update, dash.no_update
     if not pillars:
         return None, dbc.Alert("Choose at least one pillar.", color="warning")
-    try:
-        month = parse_month(period)
-    except ValueError:
+    month = month_or(period, None)
+    if month is None:
         return None, dbc.Alert("Choose a period from the list.", color="warning")
     return pack_download(force, month, fmt or "", pillars=pillars, kpis=None,
                          marking=(marking or DEFAULT_MARKING).strip(),

@@ -135,12 +135,6 @@ def measure_text(measure_ids: tuple[str, ...], measures: dict[str, Measure]) -> 
     return parts
 
 
-def denominator_text(kpi: KpiDefinition, measures: dict[str, Measure]) -> list[object] | str:
-    if kpi.denominator:
-        return measure_text(kpi.denominator, measures)
-    return NO_DENOMINATOR_TEXT.get(kpi.unit, "None")
-
-
 def target_text(kpi: KpiDefinition) -> str:
     return format_value(kpi, kpi.target) if kpi.target is not None else "None set"
 
@@ -168,7 +162,8 @@ def definition_facts(kpi: KpiDefinition, catalogue: Catalogue) -> html.Dl:
     pillar_names = {p.number: p.name for p in catalogue.pillars}
     facts: list[tuple[str, object]] = [
         ("Numerator", measure_text(kpi.numerator, measures)),
-        ("Denominator", denominator_text(kpi, measures)),
+        ("Denominator", measure_text(kpi.denominator, measures) if kpi.denominator
+         else NO_DENOMINATOR_TEXT.get(kpi.unit, "None")),
         ("Unit", UNIT_TEXT.get(kpi.unit, kpi.unit)),
         ("Polarity", POLARITY_PHRASE.get(kpi.polarity, kpi.polarity)),
         ("Target", target_text(kpi)),

@@ -16,14 +16,14 @@ from dash import Input, Output, State, dcc, html
 
 from kpis.charts.specs import DEFAULT_MARKING
 from kpis.domain.formatting import format_period, format_value
-from kpis.domain.periods import add_months, format_month, month_label, parse_month
+from kpis.domain.periods import add_months, format_month, month_label
 from kpis.domain.vocabulary import variation_phrase
 from kpis.engine.dataset import Dataset
 from kpis.engine.views import exceptions_since, latest_comparison
 from kpis.settings import NATIONAL_SLUG
 from layouts._packs import FORMATS, pack_download
 from layouts._shell import control_bar, empty_state, safe_layout
-from layouts._state import ViewState, merged_query, read_query, read_state
+from layouts._state import ViewState, merged_query, month_or, read_query, read_state
 from layouts._tables import data_table
 from web import ids
 from web import request_checks as _inputs
@@ -102,10 +102,7 @@ def layout(force: str | None = None, period: str | None = None,
     if state.force == NATIONAL_SLUG or state.period is None:
         return html.Div([html.H1("Scrutiny", className="h3"), control_bar(state),
                          empty_state("Choose a force to prepare its scrutiny pack.")])
-    try:
-        meeting = parse_month(since) if since else add_months(state.period, -3)
-    except ValueError:
-        meeting = add_months(state.period, -3)
+    meeting = month_or(since, add_months(state.period, -3))
     table = service().table(areas=[state.force], end=state.period)
     months = [add_months(state.period, -n) for n in range(1, 25)]
     return html.Div([
@@ -172,14 +169,10 @@ def export_exceptions(clicks: int | None, force: str, period: str, since: str, f
     ds = dataset()
     if force not in set(ds.visible_forces["slug"]):
         return None, dbc.Alert("Choose a force from the list.", color="warning")
-    try:
-        end = parse_month(period)
-    except ValueError:
+    end = month_or(period, None)
+    if end is None:
         return None, dbc.Alert("Choose a period from the list.", color="warning")
-    try:
-        meeting = parse_month(since or "")
-    except ValueError:
-        meeting = add_months(end, -3)  # the page's own default
+    meeting = month_or(since, add_months(end, -3))  # the page's own default
     table = service().table(areas=[force], end=end)
     found = exceptions_since(table, ds, meeting, end)
     return pack_download(force, end, fmt or "", pillars=None,

@@ -85,12 +85,10 @@ def save_uploads(contents: list[str], names: list[str]) -> tuple[str, list[Path]
     token = secrets.token_urlsafe(18)
     folder = upload_root() / token
     folder.mkdir(parents=True)
-    paths = []
     taken: set[str] = set()
-    for data, name in zip(files, names, strict=True):
-        path = folder / safe_name(name, taken)
+    paths = [folder / safe_name(name, taken) for name in names]
+    for path, data in zip(paths, files, strict=True):
         path.write_bytes(data)
-        paths.append(path)
     return token, paths
 
 

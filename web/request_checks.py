@@ -14,6 +14,8 @@ does not exist) are the callbacks' own business: they answer those in the page.
 
 from __future__ import annotations
 
+from typing import Any
+
 import dash
 import flask
 from werkzeug.exceptions import BadRequest
@@ -52,24 +54,25 @@ def clicks(value: object, what: str = "the click count") -> int:
     return value
 
 
-def text_list(value: object, what: str) -> list[str]:
-    """A checklist's or an upload's values: a list of text (None: nothing chosen)."""
+def _list_of(value: object, kind: type, what: str, expected: str) -> list[Any]:
+    """A list whose items are all ``kind`` (never bool for int); None: nothing chosen."""
     if value is None:
         return []
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list) and all(
+        isinstance(v, kind) and not isinstance(v, bool) for v in value
+    ):
         return value
-    raise BadInput(what, "a list of text")
+    raise BadInput(what, expected)
+
+
+def text_list(value: object, what: str) -> list[str]:
+    """A checklist's or an upload's values: a list of text (None: nothing chosen)."""
+    return _list_of(value, str, what, "a list of text")
 
 
 def int_list(value: object, what: str) -> list[int]:
     """A checklist of numbers: a list of whole numbers (None: nothing chosen)."""
-    if value is None:
-        return []
-    if isinstance(value, list) and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        return value
-    raise BadInput(what, "a list of whole numbers")
+    return _list_of(value, int, what, "a list of whole numbers")
 
 
 def id_keys(value: object, key: str, what: str) -> list[str | int | None]:

@@ -19,6 +19,7 @@ Three ways in:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -212,9 +213,7 @@ def _safe_next(target: str | None) -> str:
     parts = urlsplit(target)
     # Browsers read a backslash as a slash: "/\\host" would leave the site too.
     if (parts.scheme or parts.netloc or not target.startswith("/")
-            or target.startswith("//") or "\\" in target):
-        return "/"
-    if target.startswith(LOGIN_PATH):
+            or target.startswith(("//", LOGIN_PATH)) or "\\" in target):
         return "/"
     return target
 
@@ -375,10 +374,9 @@ def _too_large(_: Exception) -> flask.Response:
 def _secret_key(path: Path) -> str:
     """The key that signs session cookies: generated once, kept private beside the data."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
+    # O_EXCL: of two processes starting at once, one writes the key and both read it.
+    with contextlib.suppress(FileExistsError), os.fdopen(
+            os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w",
+            encoding="ascii") as handle:
         handle.write(secrets.token_hex(32))
     return path.read_text(encoding="ascii").strip()

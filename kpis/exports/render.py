@@ -76,10 +76,9 @@ class RendererUnavailable(RuntimeError):
     """The chart renderer (headless Chromium) is missing or failed."""
 
 
-def chromium_path() -> str:
-    """The Chromium to use: $FLIGHTDECK_CHROMIUM, else $BROWSER_PATH, else Debian's
-    (read by :mod:`kpis.settings`, where every setting is read)."""
-    return settings.chromium_path()
+#: The Chromium to use: $FLIGHTDECK_CHROMIUM, else $BROWSER_PATH, else Debian's (read by
+#: :mod:`kpis.settings`, where every setting is read).
+chromium_path = settings.chromium_path
 
 
 def _plotly_js() -> Path:
@@ -352,8 +351,6 @@ def chart_csv(rows: pd.DataFrame, header: Iterable[str]) -> str:
 
 
 def _cell(value: Any) -> object:
-    if value is None:
-        return ""
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()
     try:

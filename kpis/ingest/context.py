@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from kpis.domain.catalogue import Catalogue, Measure
+from kpis.domain.catalogue import Catalogue, Measure, read_catalogue
+from kpis.settings import CATALOGUE_FILE
 from kpis.storage import schema
 from kpis.storage.catalogue_store import fetch_catalogue
-from kpis.storage.reference import normalise_name
+from kpis.storage.reference import normalise_name, read_forces
 
 # No file may supply figures for an earlier month: such a month is a typing slip
 # ("1025-08"), the flight deck's data starts long after, and dates before 1677 cannot
@@ -75,3 +76,9 @@ def context_from(
         if k.unit == "percent"
     )
     return IngestContext(aliases, slugs, measures, ordered, rules, today)
+
+
+def shipped_context(today: dt.date) -> IngestContext:
+    """The context of a database not built yet: the shipped catalogue and forces."""
+    slugs = frozenset(str(f["slug"]) for f in read_forces())
+    return context_from(read_catalogue(CATALOGUE_FILE), {s: s for s in slugs}, slugs, today)

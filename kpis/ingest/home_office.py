@@ -68,18 +68,12 @@ _LABELS = {
 
 
 def _find(keys: dict[str, str], candidates: tuple[str, ...]) -> str | None:
-    for candidate in candidates:
-        if candidate in keys:
-            return keys[candidate]
-    return None
+    return next((keys[c] for c in candidates if c in keys), None)
 
 
 def _count_column(keys: dict[str, str], basis: str) -> str | None:
     """The outcomes count column for ``basis`` 'recorded' or 'closed', in any wording."""
-    for key, header in keys.items():
-        if basis in key and "outcome" in key:
-            return header
-    return None
+    return next((h for key, h in keys.items() if basis in key and "outcome" in key), None)
 
 
 def is_ho_outcomes(header: list[str]) -> bool:
@@ -193,15 +187,13 @@ def _common(table: Table, cols: dict[str, str], ctx: IngestContext, report: Repo
                       int(other_offence.sum()))
 
     year = columns["year"]
-    starts = [_financial_year_start(d) for d in year.distinct]
-    start_year = year.per_row([-1 if s is None else s for s in starts], np.int64)
+    start_year = year.per_row([_financial_year_start(d) for d in year.distinct], np.int64)
     bad_year = (start_year < 0) & territorial
     _errors_for(report, table, bad_year & ~formula["year"], year,
                 "bad financial year: write it as 2023/24 or 2023-24 "
                 f"(from {EARLIEST_MONTH.year}/{(EARLIEST_MONTH.year + 1) % 100:02d} on)")
     quarter = columns["quarter"]
-    quarters = [_quarter_number(d) for d in quarter.distinct]
-    quarter_no = quarter.per_row([0 if q is None else q for q in quarters], np.int64)
+    quarter_no = quarter.per_row([_quarter_number(d) for d in quarter.distinct], np.int64)
     bad_quarter = (quarter_no == 0) & territorial
     _errors_for(report, table, bad_quarter & ~formula["quarter"], quarter,
                 "bad financial quarter: 1 to 4 or Q1 to Q4 (Q1 is April to June)")
@@ -223,20 +215,21 @@ def _common(table: Table, cols: dict[str, str], ctx: IngestContext, report: Repo
     )
 
 
-def _financial_year_start(text: str) -> int | None:
-    """2023 for '2023/24', '2023-24' or '2023/2024'; None if the years do not follow on."""
+def _financial_year_start(text: str) -> int:
+    """2023 for '2023/24', '2023-24' or '2023/2024'; -1 if the years do not follow on."""
     match = _YEAR_RE.match(text)
     if not match:
-        return None
+        return -1
     start, end = int(match.group(1)), int(match.group(2))
     following = start + 1 if len(match.group(2)) == 4 else (start + 1) % 100
     # An earlier year is a typing slip; year 0 is not even a date ("0000/01").
-    return start if end == following and start >= EARLIEST_MONTH.year else None
+    return start if end == following and start >= EARLIEST_MONTH.year else -1
 
 
-def _quarter_number(text: str) -> int | None:
+def _quarter_number(text: str) -> int:
+    """1 to 4 for '1' to '4' or 'Q1' to 'Q4'; 0 for anything else."""
     stripped = text.upper().removeprefix("Q").strip()
-    return int(stripped) if stripped in ("1", "2", "3", "4") else None
+    return int(stripped) if stripped in ("1", "2", "3", "4") else 0
 
 
 def _counts(report: Report, table: Table, column: _Column, rows: np.ndarray) -> np.ndarray:

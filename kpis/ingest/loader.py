@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from kpis.ingest.context import IngestContext, build_context
+from kpis.ingest.context import IngestContext, build_context, shipped_context
 from kpis.ingest.home_office import (
     is_ho_outcomes,
     is_ho_recorded,
@@ -27,7 +27,7 @@ from kpis.ingest.home_office import (
 )
 from kpis.ingest.problems import Finding, LoadRefused, Report
 from kpis.ingest.returns import is_return, parse_return
-from kpis.ingest.tables import FORMULA_CELL_RULE, read_table
+from kpis.ingest.tables import FORMULA_CELL_RULE, Table, read_table
 from kpis.storage import schema
 from kpis.storage.backend import open_store
 from kpis.storage.database import initialise, is_initialised
@@ -52,22 +52,23 @@ class LoadResult:
     observations: int = 0
 
 
+Parser = Callable[[Table, IngestContext, Report], pd.DataFrame]
+#: Each kind of file: how its header is recognised and its parser, in the order tried.
+_PARSERS: dict[str, tuple[Callable[[list[str]], bool], Parser]] = {
+    "ho-outcomes": (is_ho_outcomes, parse_ho_outcomes),
+    "ho-recorded": (is_ho_recorded, parse_ho_recorded),
+    "return": (is_return, lambda table, ctx, report:
+               parse_return(table, ctx, report)[OBSERVATION_COLUMNS]),
+}
+
+
 def detect_kind(header: list[str]) -> str | None:
-    if is_ho_outcomes(header):
-        return "ho-outcomes"
-    if is_ho_recorded(header):
-        return "ho-recorded"
-    if is_return(header):
-        return "return"
-    return None
+    return next((kind for kind, (matches, _) in _PARSERS.items() if matches(header)), None)
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _recognised(header: list[str]) -> bool:
@@ -128,12 +129,7 @@ def _parse_one(path: Path, ctx: IngestContext, kind: str | None, report: Report,
             "(force, month, ...) or a Home Office outcomes or recorded-crime table",
         )
         return
-    if file_kind == "return":
-        observations = parse_return(table, ctx, report)[OBSERVATION_COLUMNS]
-    elif file_kind == "ho-outcomes":
-        observations = parse_ho_outcomes(table, ctx, report)
-    else:
-        observations = parse_ho_recorded(table, ctx, report)
+    observations = _PARSERS[file_kind][1](table, ctx, report)
     parsed.append(ParsedFile(path, file_kind, digest, len(table.frame), observations))
 
 
@@ -340,17 +336,9 @@ def rollback(db_path: Path, load_id: int) -> int:
                 f"{', '.join(map(str, later))}: roll those back first"
             )
         removed = conn.execute(
-            sa.select(sa.func.count()).select_from(schema.observations)
-            .where(schema.observations.c.load_id == load_id)
-        ).scalar_one()
-        conn.execute(
             sa.delete(schema.observations).where(schema.observations.c.load_id == load_id)
-        )
+        ).rowcount
         history = schema.observation_history
-        restored = conn.execute(
-            sa.select(sa.func.count()).select_from(history)
-            .where(history.c.superseded_by == load_id)
-        ).scalar_one()
         conn.execute(
             sa.insert(schema.observations).from_select(
                 ["force_slug", "measure_id", "period_start", "value", "load_id"],
@@ -359,7 +347,9 @@ def rollback(db_path: Path, load_id: int) -> int:
                 .where(history.c.superseded_by == load_id),
             )
         )
-        conn.execute(sa.delete(history).where(history.c.superseded_by == load_id))
+        # The rows moved back are the ones deleted from the history.
+        restored = conn.execute(
+            sa.delete(history).where(history.c.superseded_by == load_id)).rowcount
         conn.execute(
             sa.update(schema.loads).where(schema.loads.c.load_id == load_id)
             .values(status="rolled back")
@@ -376,17 +366,11 @@ def check_files(db_path: Path, files: Sequence[Path], kind: str | None = None,
     version, once). A database that does not exist yet is checked against the shipped
     forces and catalogue.
     """
-    from kpis.domain.catalogue import read_catalogue
-    from kpis.ingest.context import context_from
-    from kpis.settings import CATALOGUE_FILE
-    from kpis.storage.reference import read_forces
-
     today = today or dt.date.today()
     store = open_store(db_path)
     if store.exists():
         with store, store.connect() as conn:
             ctx = build_context(conn, today=today)
     else:
-        slugs = frozenset(str(f["slug"]) for f in read_forces())
-        ctx = context_from(read_catalogue(CATALOGUE_FILE), {s: s for s in slugs}, slugs, today)
+        ctx = shipped_context(today)
     return parse_files(files, ctx, kind)

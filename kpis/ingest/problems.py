@@ -53,11 +53,6 @@ class Report:
     def warnings(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "warning"]
 
-    def extend(self, other: Report) -> None:
-        self.findings.extend(other.findings)
-        for what, count in other.ignored.items():
-            self.ignore(what, count)
-
     def summary(self) -> str:
         lines = [str(f) for f in self.findings]
         lines += [f"ignored: {count} row(s) {what}" for what, count in sorted(self.ignored.items())]

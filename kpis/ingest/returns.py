@@ -9,6 +9,7 @@ month cell reads ``YYYY-MM``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import pandas as pd
@@ -81,20 +82,16 @@ class _RowChecker:
         self.table = table
         self.ctx = ctx
         self.report = report
-        self._forces: dict[str, tuple[str | None, str | None]] = {}
-        self._months: dict[str, tuple[dt.date | None, str | None]] = {}
+        self._force_verdict = functools.cache(self._force)
+        self._month_verdict = functools.cache(self._month)
 
     def force_and_month(self, row: int, force_text: str, month_text: str, force_col: str,
                         month_col: str) -> tuple[str | None, dt.date | None]:
         """Report problems; None for whichever of force and month is wrong."""
-        if force_text not in self._forces:
-            self._forces[force_text] = self._force(force_text)
-        slug, force_rule = self._forces[force_text]
+        slug, force_rule = self._force_verdict(force_text)
         if force_rule:
             self.report.error(self.table.file, row, force_col, force_text, force_rule)
-        if month_text not in self._months:
-            self._months[month_text] = self._month(month_text)
-        month, month_rule = self._months[month_text]
+        month, month_rule = self._month_verdict(month_text)
         if month_rule:
             self.report.error(self.table.file, row, month_col, month_text, month_rule)
         return slug, month

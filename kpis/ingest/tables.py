@@ -245,6 +245,11 @@ def _read_csv_rows(path: Path, name: str, report: Report) -> pd.DataFrame | None
         report.error(name, None, None, None, "the file is empty")
         return None
     # Cells beyond the header are reported once the header row is known.
+    return _padded(rows)
+
+
+def _padded(rows: list[list[str]]) -> pd.DataFrame:
+    """Rows of text cells as a frame, short rows padded with blanks, numbered from 1."""
     width = max(len(r) for r in rows)
     frame = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
     frame.index = range(1, len(rows) + 1)
@@ -290,12 +295,7 @@ def _read_xlsx(
         ) from exc
     finally:
         book.close()
-    if not rows:
-        return pd.DataFrame()
-    width = max(len(r) for r in rows)
-    frame = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
-    frame.index = range(1, len(rows) + 1)
-    return frame
+    return _padded(rows) if rows else pd.DataFrame()
 
 
 def _has_header(sheet: object, recognise: Recognise) -> bool:

@@ -79,6 +79,18 @@ def _connection(source: Source) -> Iterator[sa.Connection]:
         yield source
 
 
+def _rows(source: Source, table: sa.Table, query: sa.Select) -> list[sa.Row]:
+    """The rows ``query`` reads from ``table``: none while the table does not exist."""
+    with _connection(source) as conn:
+        return conn.execute(query).all() if has_table(conn, table.name) else []
+
+
+def _known(conn: sa.Connection, column: sa.Column, value: str) -> bool:
+    """Whether ``column``'s table holds a row with ``value`` in it."""
+    return bool(conn.execute(sa.select(sa.func.count()).select_from(column.table)
+                             .where(column == value)).scalar())
+
+
 def _clean_text(value: object, what: str, limit: int = MAX_TEXT) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{what} must not be empty")
@@ -131,9 +143,7 @@ def record_progress(db_path: Path, rec_id: str, status: str, note: str, author: 
     author = _clean_text(author, "The author", MAX_AUTHOR)
     rec_id = (rec_id or "").strip()
     with open_store(db_path) as store, store.write() as conn:
-        known = conn.execute(sa.select(schema.recommendations.c.rec_id).where(
-            schema.recommendations.c.rec_id == rec_id)).scalar_one_or_none()
-        if known is None:
+        if not _known(conn, schema.recommendations.c.rec_id, rec_id):
             raise ValueError(f"unknown recommendation {rec_id!r}")
         table = schema.recommendation_progress
         return int(conn.execute(
@@ -166,14 +176,11 @@ def _linked_kpis(conn: sa.Connection) -> dict[str, list[str]]:
 
 def progress_history(source: Source, rec_id: str | None = None) -> list[dict[str, object]]:
     """Every recorded progress row, newest first (optionally for one recommendation)."""
-    with _connection(source) as conn:
-        if not has_table(conn, "recommendation_progress"):
-            return []
-        table = schema.recommendation_progress
-        query = sa.select(table).order_by(table.c.progress_id.desc())
-        if rec_id is not None:
-            query = query.where(table.c.rec_id == rec_id)
-        return [dict(row._mapping) for row in conn.execute(query)]
+    table = schema.recommendation_progress
+    query = sa.select(table).order_by(table.c.progress_id.desc())
+    if rec_id is not None:
+        query = query.where(table.c.rec_id == rec_id)
+    return [dict(row._mapping) for row in _rows(source, table, query)]
 
 
 def recommendation_status(source: Source, today: dt.date | None = None
@@ -221,13 +228,9 @@ def write_commentary(db_path: Path, kpi_id: str, area: str, period_start: dt.dat
     kpi_id = (kpi_id or "").strip()
     area = (area or "").strip()
     with open_store(db_path) as store, store.write() as conn:
-        defs = schema.kpi_definitions
-        if conn.execute(sa.select(sa.func.count()).select_from(defs)
-                        .where(defs.c.kpi_id == kpi_id)).scalar() == 0:
+        if not _known(conn, schema.kpi_definitions.c.kpi_id, kpi_id):
             raise ValueError(f"unknown KPI {kpi_id!r}")
-        forces = schema.forces
-        if conn.execute(sa.select(sa.func.count()).select_from(forces)
-                        .where(forces.c.slug == area)).scalar() == 0:
+        if not _known(conn, schema.forces.c.slug, area):
             raise ValueError(f"unknown force or area {area!r}")
         table = schema.commentary
         return int(conn.execute(
@@ -246,17 +249,10 @@ def commentary_history(source: Source, kpi_id: str, area: str, period_start: dt.
                        ) -> list[Commentary]:
     """Every commentary written on a KPI for an area and month, newest first."""
     period = _month(period_start)
-    with _connection(source) as conn:
-        if not has_table(conn, "commentary"):
-            return []
-        table = schema.commentary
-        rows = conn.execute(
-            sa.select(table)
-            .where(table.c.kpi_id == kpi_id, table.c.area == area,
-                   table.c.period_start == period)
-            .order_by(table.c.comment_id.desc())
-        ).all()
-    return [_commentary(row) for row in rows]
+    table = schema.commentary
+    return [_commentary(row) for row in _rows(source, table, sa.select(table).where(
+        table.c.kpi_id == kpi_id, table.c.area == area, table.c.period_start == period,
+    ).order_by(table.c.comment_id.desc()))]
 
 
 def commentary_for(source: Source, kpi_id: str, area: str, period_start: dt.date | str
@@ -269,13 +265,7 @@ def commentary_for(source: Source, kpi_id: str, area: str, period_start: dt.date
 def all_commentary(source: Source, area: str, period_start: dt.date | str) -> dict[str, str]:
     """The current commentary text of every KPI for an area and month (for exports)."""
     period = _month(period_start)
-    with _connection(source) as conn:
-        if not has_table(conn, "commentary"):
-            return {}
-        table = schema.commentary
-        rows = conn.execute(
-            sa.select(table.c.kpi_id, table.c.text)
-            .where(table.c.area == area, table.c.period_start == period)
-            .order_by(table.c.comment_id)
-        ).all()
+    table = schema.commentary
+    rows = _rows(source, table, sa.select(table.c.kpi_id, table.c.text).where(
+        table.c.area == area, table.c.period_start == period).order_by(table.c.comment_id))
     return {row.kpi_id: row.text for row in rows}  # later rows replace earlier ones

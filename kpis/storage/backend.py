@@ -188,11 +188,10 @@ def set_meta(conn: sa.Connection, key: str, value: str) -> None:
 
 def has_table(conn: sa.Connection, name: str) -> bool:
     """True when the database has table ``name``."""
-    found = conn.execute(
+    return bool(conn.execute(
         sa.text("SELECT count(*) FROM information_schema.tables WHERE table_name = :name"),
         {"name": name},
-    ).scalar()
-    return bool(found)
+    ).scalar())
 
 
 def query_frame(conn: sa.Connection, statement: sa.Executable | str) -> pd.DataFrame:

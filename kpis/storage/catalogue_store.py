@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from kpis.domain.catalogue import Catalogue, KpiDefinition, Measure, Pillar, Recommendation
 from kpis.storage import schema
+from kpis.storage.backend import get_meta
 
 
 def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
@@ -92,7 +93,4 @@ def fetch_catalogue(conn: sa.Connection) -> Catalogue:
             )
         )
     ]
-    version = conn.execute(
-        sa.select(schema.meta.c.value).where(schema.meta.c.key == "catalogue_version")
-    ).scalar_one_or_none()
-    return Catalogue(version or "", pillars, recs, measures, kpis)
+    return Catalogue(get_meta(conn, "catalogue_version") or "", pillars, recs, measures, kpis)

@@ -12,10 +12,6 @@ from kpis.storage.backend import get_meta, query_frame
 from kpis.storage.catalogue_store import fetch_catalogue
 
 
-def _frame(conn: sa.Connection, statement: sa.Select) -> pd.DataFrame:
-    return query_frame(conn, statement)
-
-
 def _load_forces(conn: sa.Connection) -> dict[int, str]:
     """The forces each load holds figures for (comma separated slugs)."""
     current, history = schema.observations.c, schema.observation_history.c
@@ -31,10 +27,10 @@ def _load_forces(conn: sa.Connection) -> dict[int, str]:
 
 def load_dataset(conn: sa.Connection) -> Dataset:
     catalogue = fetch_catalogue(conn)
-    forces_all = _frame(conn, sa.select(schema.forces).order_by(schema.forces.c.name))
+    forces_all = query_frame(conn, sa.select(schema.forces).order_by(schema.forces.c.name))
     forces = forces_all[forces_all["kind"] == "force"].reset_index(drop=True)
-    groups = _frame(conn, sa.select(schema.peer_groups).order_by(schema.peer_groups.c.name))
-    members = _frame(conn, sa.select(schema.peer_group_members)).rename(
+    groups = query_frame(conn, sa.select(schema.peer_groups).order_by(schema.peer_groups.c.name))
+    members = query_frame(conn, sa.select(schema.peer_group_members)).rename(
         columns={"group_id": "area_id"}
     )
     national_members = pd.DataFrame({"area_id": NATIONAL_SLUG, "force_slug": forces["slug"]})
@@ -60,7 +56,7 @@ def load_dataset(conn: sa.Connection) -> Dataset:
         ],
         ignore_index=True,
     )
-    observations = _frame(
+    observations = query_frame(
         conn,
         sa.select(
             schema.observations.c.force_slug, schema.observations.c.period_start,
@@ -68,7 +64,7 @@ def load_dataset(conn: sa.Connection) -> Dataset:
         ),
     )
     observations["period_start"] = pd.to_datetime(observations["period_start"])
-    loads = _frame(conn, sa.select(schema.loads).order_by(schema.loads.c.load_id.desc()))
+    loads = query_frame(conn, sa.select(schema.loads).order_by(schema.loads.c.load_id.desc()))
     loads["forces"] = loads["load_id"].map(_load_forces(conn)).fillna("")
     return Dataset(
         catalogue=catalogue,

@@ -82,11 +82,11 @@ def store_reference(conn: sa.Connection, forces_path: Path = FORCES_CSV) -> None
         [{"alias": alias, "slug": slug} for alias, slug in sorted(aliases.items())],
     )
 
-    region_ids = select_region_group_ids(conn)
-    if region_ids:
-        conn.execute(sa.delete(schema.peer_group_members).where(
-            schema.peer_group_members.c.group_id.in_(region_ids)))
-    conn.execute(sa.delete(schema.peer_groups).where(schema.peer_groups.c.kind == "region"))
+    is_region = schema.peer_groups.c.kind == "region"
+    conn.execute(sa.delete(schema.peer_group_members).where(
+        schema.peer_group_members.c.group_id.in_(
+            sa.select(schema.peer_groups.c.group_id).where(is_region))))
+    conn.execute(sa.delete(schema.peer_groups).where(is_region))
     regions = sorted({str(f["region"]) for f in forces})
     conn.execute(
         sa.insert(schema.peer_groups),
@@ -97,12 +97,6 @@ def store_reference(conn: sa.Connection, forces_path: Path = FORCES_CSV) -> None
         [{"group_id": f"region-{slugify(str(f['region']))}", "force_slug": f["slug"]}
          for f in forces],
     )
-
-
-def select_region_group_ids(conn: sa.Connection) -> list[str]:
-    return list(conn.execute(
-        sa.select(schema.peer_groups.c.group_id).where(schema.peer_groups.c.kind == "region")
-    ).scalars())
 
 
 class PeerGroupError(ValueError):

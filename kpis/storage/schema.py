@@ -14,7 +14,14 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-# DuckDB has no SERIAL type, so generated keys come from explicit sequences.
+
+def serial_key(name: str, sequence: sa.Sequence) -> sa.Column:
+    """An integer primary key numbered by ``sequence``: DuckDB has no SERIAL type, so
+    generated keys come from explicit sequences."""
+    return sa.Column(name, sa.Integer, sequence, server_default=sequence.next_value(),
+                     primary_key=True)
+
+
 load_id_seq = sa.Sequence("load_id_seq", metadata=metadata)
 
 forces = sa.Table(
@@ -140,10 +147,7 @@ observation_history = sa.Table(
 loads = sa.Table(
     "loads",
     metadata,
-    sa.Column(
-        "load_id", sa.Integer, load_id_seq, server_default=load_id_seq.next_value(),
-        primary_key=True,
-    ),
+    serial_key("load_id", load_id_seq),
     sa.Column("file_name", sa.String, nullable=False),
     sa.Column("sha256", sa.String, nullable=False),
     sa.Column("kind", sa.String, nullable=False),
@@ -161,10 +165,7 @@ progress_id_seq = sa.Sequence("progress_id_seq", metadata=metadata)
 recommendation_progress = sa.Table(
     "recommendation_progress",
     metadata,
-    sa.Column(
-        "progress_id", sa.Integer, progress_id_seq,
-        server_default=progress_id_seq.next_value(), primary_key=True,
-    ),
+    serial_key("progress_id", progress_id_seq),
     sa.Column("rec_id", sa.String, nullable=False),
     sa.Column("status", sa.String, nullable=False),  # not started | in progress | complete
     sa.Column("note", sa.String, nullable=False),
@@ -179,10 +180,7 @@ comment_id_seq = sa.Sequence("comment_id_seq", metadata=metadata)
 commentary = sa.Table(
     "commentary",
     metadata,
-    sa.Column(
-        "comment_id", sa.Integer, comment_id_seq,
-        server_default=comment_id_seq.next_value(), primary_key=True,
-    ),
+    serial_key("comment_id", comment_id_seq),
     sa.Column("kpi_id", sa.String, nullable=False),
     sa.Column("area", sa.String, nullable=False),  # force slug or england-and-wales
     sa.Column("period_start", sa.Date, nullable=False),

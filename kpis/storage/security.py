@@ -81,8 +81,7 @@ users = sa.Table(
 audit_log = sa.Table(
     "audit_log",
     metadata,
-    sa.Column("event_id", sa.Integer, audit_id_seq, server_default=audit_id_seq.next_value(),
-              primary_key=True),
+    schema.serial_key("event_id", audit_id_seq),
     sa.Column("occurred_at", sa.DateTime, nullable=False),
     sa.Column("event", sa.String, nullable=False),
     sa.Column("username", sa.String, nullable=False),  # who acted (or who was named)
@@ -149,10 +148,9 @@ class AuditEvent:
     detail: str
 
 
-def security_db_path(db_path: Path) -> Path:
-    """The users and audit file: $FLIGHTDECK_SECURITY_DB, else beside the database
-    (read by :mod:`kpis.settings`, where every setting is read)."""
-    return resolve_security_db_path(db_path)
+#: The users and audit file: $FLIGHTDECK_SECURITY_DB, else beside the database (read by
+#: :mod:`kpis.settings`, where every setting is read).
+security_db_path = resolve_security_db_path
 
 
 def _now() -> dt.datetime:

@@ -10,8 +10,6 @@ from typing import Any
 from kpis.exports.packs.plan import (
     RECOMMENDATION_COLUMNS,
     RECOMMENDATIONS_HEADING,
-    SPC_NOTE,
-    SUPPRESSION_TEXT,
     TABLE_COLUMNS,
     PackContent,
     _sources_text,
@@ -36,9 +34,8 @@ def _field(paragraph: Any, instruction: str) -> None:
     separate.set(qn("w:fldCharType"), "separate")
     end = OxmlElement("w:fldChar")
     end.set(qn("w:fldCharType"), "end")
-    run_with(begin)
-    run_with(code)
-    run_with(separate)
+    for element in (begin, code, separate):
+        run_with(element)
     paragraph.add_run("1")
     run_with(end)
 
@@ -113,7 +110,6 @@ def write_docx(content: PackContent, out: Path) -> None:
         paragraph = document.add_paragraph()
         paragraph.add_run(f"{name}. ").bold = True
         paragraph.add_run(detail)
-    document.add_paragraph(SPC_NOTE)
-    if content.suppress:
-        document.add_paragraph(SUPPRESSION_TEXT)
+    for note in content.source_notes:
+        document.add_paragraph(note)
     document.save(str(out))

@@ -6,14 +6,11 @@ import io
 from pathlib import Path
 from typing import Any
 
-from kpis.domain.vocabulary import SUPPRESSED_LABEL
 from kpis.exports.packs.plan import (
     NOTE_LIMIT,
     PACK_TITLE,
     RECOMMENDATION_COLUMNS,
     RECOMMENDATIONS_HEADING,
-    SPC_NOTE,
-    SUPPRESSION_TEXT,
     TABLE_COLUMNS,
     PackContent,
     _sources_text,
@@ -46,6 +43,12 @@ def write_pdf(content: PackContent, out: Path) -> None:
     strong = ParagraphStyle("strong", parent=body, fontName="Helvetica-Bold", fontSize=12,
                             leading=15, spaceBefore=4)
     cell = ParagraphStyle("cell", parent=body, fontSize=9, leading=11)
+    # Every table: a grid, a grey heading row, cells aligned at the top.
+    grid = TableStyle([
+        ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#6F777B")),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#E5E5E5")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ])
     number = 0
 
     def para(words: str, style: ParagraphStyle) -> Paragraph:
@@ -82,19 +85,10 @@ def write_pdf(content: PackContent, out: Path) -> None:
         page(f"{section.heading}: summary")
         data = [[para(v, cell) for v in TABLE_COLUMNS]]
         data += [[para(v, cell) for v in row] for row in section.rows]
-        table = Table(data, colWidths=[230, 90, 80, 130, 90, 150], repeatRows=1)
-        table.setStyle(TableStyle([
-            ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#6F777B")),
-            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#E5E5E5")),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ]))
+        table = Table(data, colWidths=[230, 90, 80, 130, 90, 150], repeatRows=1, style=grid)
         _, used = table.wrapOn(canvas, width - 72, height - 140)
         table.drawOn(canvas, 36, height - 76 - used)
-        note = ("Latest period on or before " + content.period_label + ". Change is on the "
-                "same period a year earlier; variation is the SPC reading of the latest point."
-                + (f" {SUPPRESSED_LABEL}: withheld by disclosure control."
-                   if content.suppress else ""))
-        frame(36, 30, width - 72, 40, [para(note, small)])
+        frame(36, 30, width - 72, 40, [para(content.summary_note, small)])
         for item in section.charts:
             chart = item.chart
             page(chart.kpi.title)
@@ -116,12 +110,7 @@ def write_pdf(content: PackContent, out: Path) -> None:
             data = [[para(v, cell) for v in RECOMMENDATION_COLUMNS]]
             data += [[para(v, bold_cell if c == 2 and rec.overdue else cell)
                       for c, v in enumerate(rec.cells(limit))] for rec in group]
-            table = Table(data, colWidths=[220, 75, 115, 240, 120], repeatRows=1)
-            table.setStyle(TableStyle([
-                ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#6F777B")),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#E5E5E5")),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ]))
+            table = Table(data, colWidths=[220, 75, 115, 240, 120], repeatRows=1, style=grid)
             _, used = table.wrapOn(canvas, width - 72, height - 140)
             if used <= height - 76 - 80:
                 break
@@ -135,9 +124,7 @@ def write_pdf(content: PackContent, out: Path) -> None:
             name, detail = _sources_text(kpi)
             flowables += [para(name, strong), para(detail, small)]
         if index == 0:
-            flowables.append(para(SPC_NOTE, small))
-            if content.suppress:
-                flowables.append(para(SUPPRESSION_TEXT, small))
+            flowables += [para(note, small) for note in content.source_notes]
         frame(36, 30, width - 72, height - 100, flowables)
     canvas.showPage()
     canvas.save()

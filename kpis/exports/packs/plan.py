@@ -213,6 +213,19 @@ class PackContent:
                 for i in range(0, len(rows), RECOMMENDATIONS_PER_PAGE)]
 
     @property
+    def source_notes(self) -> list[str]:
+        """What follows the sources: how to read the charts, and any disclosure control."""
+        return [SPC_NOTE, SUPPRESSION_TEXT] if self.suppress else [SPC_NOTE]
+
+    @property
+    def summary_note(self) -> str:
+        """The note beneath a pillar's summary table (slides and PDF pages)."""
+        return (f"Latest period on or before {self.period_label}. Change is on the same "
+                "period a year earlier; variation is the SPC reading of the latest point."
+                + (f" {SUPPRESSED_LABEL}: withheld by disclosure control." if self.suppress
+                   else ""))
+
+    @property
     def recommendations_note(self) -> str:
         return (f"Status on {long_day(self.produced)}: a recommendation is overdue when its "
                 "deadline has passed and its work is not recorded as complete. The latest "

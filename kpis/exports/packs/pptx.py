@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from kpis.domain.vocabulary import SUPPRESSED_LABEL
 from kpis.exports.packs.plan import (
     NOTE_LIMIT,
     PACK_TITLE,
     RECOMMENDATION_COLUMNS,
     RECOMMENDATIONS_HEADING,
-    SPC_NOTE,
-    SUPPRESSION_TEXT,
     TABLE_COLUMNS,
     PackContent,
     _sources_text,
@@ -66,6 +63,23 @@ def write_pptx(content: PackContent, out: Path) -> None:
             run.font.bold = bold
         return box
 
+    def table(slide: Any, top: float, widths: Sequence[float], rows: list[Sequence[str]],
+              points: tuple[int, int], bold: Collection[tuple[int, int]] = ()) -> None:
+        """A table across the slide: ``points`` for the heading row and the others; the
+        heading row and the (row, column) cells in ``bold`` are bold."""
+        shape = slide.shapes.add_table(len(rows), len(widths), Inches(0.4), Inches(top),
+                                       Inches(12.5), Inches(0.4 * len(rows)))
+        for column, width in enumerate(widths):
+            shape.table.columns[column].width = Inches(width)
+        for r, values in enumerate(rows):
+            for c, value in enumerate(values):
+                cell = shape.table.cell(r, c)
+                cell.text = value
+                for paragraph in cell.text_frame.paragraphs:
+                    for run in paragraph.runs:
+                        run.font.size = Pt(points[0] if r == 0 else points[1])
+                        run.font.bold = r == 0 or (r, c) in bold
+
     def new_slide(title: str | None) -> Any:
         nonlocal number
         number += 1
@@ -87,25 +101,10 @@ def write_pptx(content: PackContent, out: Path) -> None:
 
     for section in content.sections:
         slide = new_slide(f"{section.heading}: summary")
-        rows = len(section.rows) + 1
-        shape = slide.shapes.add_table(rows, len(TABLE_COLUMNS), Inches(0.4), Inches(1.2),
-                                       Inches(12.5), Inches(0.4 * rows))
-        widths = (4.1, 1.6, 1.4, 2.0, 1.6, 1.8)
-        for column, width in enumerate(widths):
-            shape.table.columns[column].width = Inches(width)
-        for r, values in enumerate([TABLE_COLUMNS, *section.rows]):
-            for c, value in enumerate(values):
-                cell = shape.table.cell(r, c)
-                cell.text = value
-                for paragraph in cell.text_frame.paragraphs:
-                    for run in paragraph.runs:
-                        run.font.size = Pt(12 if len(section.rows) <= 9 else 10)
-                        run.font.bold = r == 0
-        text(slide, 0.4, 6.4, 12.5, 0.6, [(
-            f"Latest period on or before {content.period_label}. Change is on the same "
-            "period a year earlier; variation is the SPC reading of the latest point."
-            + (f" {SUPPRESSED_LABEL}: withheld by disclosure control." if content.suppress
-               else ""), 10, False)])
+        size = 12 if len(section.rows) <= 9 else 10
+        table(slide, 1.2, (4.1, 1.6, 1.4, 2.0, 1.6, 1.8), [TABLE_COLUMNS, *section.rows],
+              (size, size))
+        text(slide, 0.4, 6.4, 12.5, 0.6, [(content.summary_note, 10, False)])
         for item in section.charts:
             chart = item.chart
             slide = new_slide(chart.kpi.title)
@@ -127,21 +126,9 @@ def write_pptx(content: PackContent, out: Path) -> None:
         limit = next((n for n in (NOTE_LIMIT, NOTE_LIMIT // 2) if _slide_table_height(
             [RECOMMENDATION_COLUMNS, *(rec.cells(n) for rec in group)], widths, 10) <= 5.3),
             NOTE_LIMIT // 4)
-        rows = len(group) + 1
-        shape = slide.shapes.add_table(rows, len(RECOMMENDATION_COLUMNS), Inches(0.4),
-                                       Inches(1.15), Inches(12.5), Inches(0.4 * rows))
-        for column, width in enumerate(widths):
-            shape.table.columns[column].width = Inches(width)
-        for r, values in enumerate([RECOMMENDATION_COLUMNS,
-                                    *(rec.cells(limit) for rec in group)]):
-            for c, value in enumerate(values):
-                cell = shape.table.cell(r, c)
-                cell.text = value
-                for paragraph in cell.text_frame.paragraphs:
-                    for run in paragraph.runs:
-                        run.font.size = Pt(10 if r else 11)
-                        # Overdue is said in words; bold makes it stand out in greyscale.
-                        run.font.bold = r == 0 or (c == 2 and group[r - 1].overdue)
+        # Overdue is said in words; bold makes it stand out in greyscale.
+        table(slide, 1.15, widths, [RECOMMENDATION_COLUMNS, *(rec.cells(limit) for rec in group)],
+              (11, 10), bold={(r, 2) for r, rec in enumerate(group, start=1) if rec.overdue})
         text(slide, 0.4, 6.55, 12.5, 0.45, [(content.recommendations_note, 10, False)])
 
     for page, group in enumerate(content.source_pages()):
@@ -152,9 +139,7 @@ def write_pptx(content: PackContent, out: Path) -> None:
             name, detail = _sources_text(kpi)
             paragraphs += [(name, 12, True), (detail, 10, False)]
         if page == 0:
-            paragraphs += [(SPC_NOTE, 10, False)]
-            if content.suppress:
-                paragraphs += [(SUPPRESSION_TEXT, 10, False)]
+            paragraphs += [(note, 10, False) for note in content.source_notes]
         text(slide, 0.4, 1.15, 12.5, 5.8, paragraphs)
     deck.core_properties.title = content.title
     deck.save(str(out))
