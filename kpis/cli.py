@@ -19,16 +19,27 @@ from typing import TYPE_CHECKING, Any
 
 from kpis.domain.access import ROLES, Principal, Role
 from kpis.domain.periods import format_month, last_complete_month, parse_month
+from kpis.domain.vocabulary import BASELINE_PHRASE
 from kpis.settings import CATALOGUE_FILE, resolve_db_path
 from kpis.storage.security import EVENTS, EXPORT, UserError
 
 if TYPE_CHECKING:
+    from kpis.engine.kpi_spc import Baseline
     from kpis.service import FlightDeckService
 
 
 def _month(text: str) -> dt.date:
     try:
         return parse_month(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _baseline(text: str) -> Baseline:
+    # Imported here: the engine (numpy, pandas) is not needed for --help.
+    from kpis.engine.kpi_spc import Baseline
+    try:
+        return Baseline.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
@@ -246,9 +257,12 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     dataset = FlightDeckService(db).dataset()
     try:
         table = kpi_table_for_cli(dataset, args.kpi, args.force, args.start, args.end,
-                                  args.suppress)
+                                  args.suppress, baseline=args.baseline)
     except KeyError as exc:
         return _fail(f"error: {exc.args[0]}", 2)
+    # Say which SPC limits these are, so the numbers can be matched with the dashboard.
+    print(f"SPC limits: baseline {args.baseline} ({BASELINE_PHRASE[args.baseline.kind]}); "
+          "computed on each whole series, then cut to --from/--to", file=sys.stderr)
     with (open(args.out, "w", newline="", encoding="utf-8") if args.out
           else contextlib.nullcontext(sys.stdout)) as handle:
         write_table(table, handle, args.format)
@@ -418,6 +432,11 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
              help="force slug(s), england-and-wales or peer group ids (repeatable)"),
         _opt("--from", dest="start", type=_month, metavar="YYYY-MM"),
         _opt("--to", dest="end", type=_month, metavar="YYYY-MM"),
+        _opt("--baseline", type=_baseline, default="nom",
+             metavar="nom|all|first:N",
+             help="where SPC limits come from (default: nom, as the dashboard: re-based at "
+                  "each force's NOM adoption; all: whole series; first:N: the first N "
+                  "points)"),
         _suppress(" (counts 1-4 and rates built on them hidden)"),
         _opt("--format", choices=("csv", "json"), default="csv"),
         _opt("--out", type=Path, metavar="FILE", help="write here (default: stdout)"),

@@ -44,7 +44,7 @@ def chart_downloads(chart: str, kpi_id: str, title: str, state: ViewState,
     """The download links of a page's chart, carrying the page's view state.
 
     ``extra`` holds the chart's own parameters (``comparator`` for a trend chart,
-    ``rebase``, ``group``, ``view``); None values are left out. None when the view has
+    ``baseline``, ``group``, ``view``); None values are left out. None when the view has
     no period (no data loaded), since there is then nothing to download.
     """
     if chart not in CHARTS:

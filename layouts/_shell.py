@@ -19,6 +19,7 @@ from dash.development.base_component import Component
 
 from kpis.domain.access import Action, Principal
 from kpis.domain.periods import format_month, month_label
+from kpis.engine.views import default_period
 from kpis.settings import NATIONAL_SLUG
 from layouts._cache import render_cached
 from layouts._commentary import register_commentary
@@ -249,8 +250,13 @@ def control_bar(state: ViewState) -> html.Div:
                  dcc.Dropdown(options, value, id=control, clearable=False)], md=width)
         for label, control, options, value, width in controls
     ]
-    return html.Div(dbc.Row(columns, className="g-3 mb-3"), className="controls", role="group",
-                    **{"aria-label": "View controls"})
+    opening = default_period(ds)
+    note = None
+    if state.period is not None and state.period == opening.period:
+        note = html.P(f"{month_label(opening.period)}: {opening.reason}",
+                      className="small text-body-secondary mb-2", id="opening-period")
+    return html.Div([dbc.Row(columns, className="g-3 mb-1"), note], className="controls mb-2",
+                    role="group", **{"aria-label": "View controls"})
 
 
 def register_shell(app: dash.Dash) -> None:
@@ -285,9 +291,9 @@ def register_shell(app: dash.Dash) -> None:
     def controls_to_url(force: str | None, period: str | None, comparator: str | None,
                         search: str | None) -> str:
         """Write the chosen force, period and comparator into the URL."""
-        as_of = dataset().as_of
+        opening = default_period(dataset()).period
         defaults = {"force": NATIONAL_SLUG, "comparator": COMPARATOR_NATIONAL,
-                    "period": format_month(as_of) if as_of else ""}
+                    "period": format_month(opening) if opening else ""}
         query = merged_query(search, defaults, force=force, period=period,
                              comparator=comparator)
         return dash.no_update if query is None else query

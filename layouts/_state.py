@@ -13,7 +13,12 @@ from urllib.parse import parse_qs, urlencode
 
 from kpis.domain.periods import format_month, parse_month
 from kpis.engine.dataset import Dataset
-from kpis.engine.views import COMPARATOR_NATIONAL, COMPARATOR_REGION, comparator_area
+from kpis.engine.views import (
+    COMPARATOR_NATIONAL,
+    COMPARATOR_REGION,
+    comparator_area,
+    default_period,
+)
 from kpis.settings import NATIONAL_SLUG
 
 Default = TypeVar("Default", bound=dt.date | None)
@@ -40,7 +45,7 @@ class ViewState:
 
     def comparator_label(self, ds: Dataset) -> str:
         area = self.comparator_area(ds)
-        return ds.area_names.get(area, "") if area else ""
+        return ds.comparator_label(area) if area else ""
 
 
 def read_state(ds: Dataset, force: str | None = None, period: str | None = None,
@@ -48,7 +53,9 @@ def read_state(ds: Dataset, force: str | None = None, period: str | None = None,
     # Only forces this user may see: a crafted URL for another force falls back.
     forces = set(ds.visible_forces["slug"]) | {NATIONAL_SLUG}
     chosen_force = force if force in forces else NATIONAL_SLUG
-    chosen_period = ds.as_of
+    # By default the latest month complete for most KPIs (kpis.engine.views), so one
+    # force's early return does not open every page on a month others have not reached.
+    chosen_period = default_period(ds).period
     asked = month_or(period, None)
     if asked is not None and ds.as_of is not None and asked <= ds.as_of:
         chosen_period = asked

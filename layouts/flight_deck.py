@@ -19,6 +19,8 @@ from kpis.charts.figures import DARK_BLUE, sparkline_svg
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_change, format_period, format_value
 from kpis.domain.vocabulary import ASSURANCE_PHRASE, variation_phrase
+from kpis.engine.summary import limits_phrase
+from kpis.engine.views import period_on_or_before
 from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
 from web import ids
@@ -55,9 +57,36 @@ def latest_and_history(table: pd.DataFrame, area: str
     return latest, history
 
 
+def spc_words(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
+    """The tile's SPC line: the variation, or why there is none (too few points)."""
+    if row.get("spc_limits") == "too_few":
+        return limits_phrase(kpi, row)
+    words = variation_phrase(row.get("variation"))
+    return f"{words} (trial limits)" if words and row.get("spc_limits") == "trial" else words
+
+
+def comparator_words(kpi: KpiDefinition, row: Mapping[str, Any] | None, name: str) -> str:
+    """'England and Wales: 25.0%', with '(1 of 43 forces)' when its period is incomplete.
+
+    ``row`` is the comparator at the tile's own period (None: no comparator, or none
+    for that period).
+    """
+    if not name:
+        return "No comparator selected"
+    if row is None:
+        return f"{name}: no figure for this period"
+    text = f"{name}: {format_value(kpi, row['value'], bool(row.get('suppressed')))}"
+    if row.get("complete") is False or row.get("complete") == 0:
+        text += f" ({int(row['forces_reporting'])} of {int(row['forces_in_area'])} forces)"
+    return text
+
+
 def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
              comparator: Mapping[str, Any] | None, comparator_name: str,
-             history: list[float], state: ViewState, dark: bool = False) -> dbc.Col:
+             history: list[float], state: ViewState, dark: bool = False,
+             expected: Any = None) -> dbc.Col:
+    """One KPI's tile; ``expected`` is the period it should show (the latest national one
+    not after the chosen month): a force without data for it says so."""
     link = dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}",
                     className="stretched-link tile-link")
     if row is None:
@@ -68,19 +97,19 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
         recent = history[-SPARK_PERIODS[kpi.periodicity]:]
         spark = sparkline_svg(recent, colour=SPARK_DARK if dark else DARK_BLUE)
         body = [
+            html.P(f"No data for {format_period(kpi, expected)}: the latest is shown",
+                   className="small mb-1 tile-missing")
+            if expected is not None and pd.Timestamp(row["period_start"]) < pd.Timestamp(
+                expected) else None,
             html.P(format_value(kpi, row["value"], suppressed), className="tile-value"),
             html.P(format_period(kpi, row["period_start"]), className="tile-period small"),
             html.Img(src=spark, alt=f"Trend over the last {len(recent)} periods",
                      className="tile-spark") if spark and not suppressed else None,
             html.P(["Change on a year earlier: ",
                     format_change(kpi, row["change"], suppressed)], className="small mb-1"),
-            html.P(
-                [f"{comparator_name}: ",
-                 format_value(kpi, comparator["value"], bool(comparator.get("suppressed")))]
-                if comparator is not None else "No comparator selected",
-                className="small mb-1",
-            ),
-            html.P(variation_phrase(variation),
+            html.P(comparator_words(kpi, comparator, comparator_name),
+                   className="small mb-1 tile-comparator"),
+            html.P(spc_words(kpi, row),
                    className=f"small mb-1 variation {VARIATION_CLASS.get(variation, '')}"),
             html.P(ASSURANCE_PHRASE[str(row["assurance"])],
                    className=f"small mb-0 assurance assurance-{row['assurance']}")
@@ -98,12 +127,16 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
 
 def pillar_summary(rows: list[Mapping[str, Any] | None]) -> str:
     """How many of the pillar's KPIs show improvement, concern, or no special cause."""
-    variations = [str(r["variation"]) for r in rows if r is not None]
+    present = [r for r in rows if r is not None]
+    variations = [str(r["variation"]) for r in present]
     improving = variations.count("improvement")
     concerning = variations.count("concern")
-    stable = len(variations) - improving - concerning
+    too_few = sum(r.get("spc_limits") == "too_few" for r in present)
+    stable = len(variations) - improving - concerning - too_few
     missing = len(rows) - len(variations)
     text = f"{improving} improving, {concerning} concerning, {stable} stable or no signal"
+    if too_few:
+        text += f", {too_few} with too few points for SPC"
     return text + (f", {missing} without data" if missing else "")
 
 
@@ -122,20 +155,32 @@ def pillar_section(number: int, name: str, summary: str, tiles: list[dbc.Col],
     )
 
 
+def at_periods(table: pd.DataFrame, area: str, own: Mapping[str, Mapping[str, Any]]
+               ) -> dict[str, dict[str, Any]]:
+    """``area``'s row of each KPI at the period of ``own``'s row for that KPI."""
+    rows = table[table["area"] == area]
+    wanted = {(kpi, pd.Timestamp(row["period_start"])) for kpi, row in own.items()}
+    keys = list(zip(rows["kpi"], pd.DatetimeIndex(rows["period_start"]), strict=True))
+    chosen = [i for i, key in enumerate(keys) if key in wanted]
+    return {r["kpi"]: r for r in rows.iloc[chosen].to_dict("records")}
+
+
 def flight_deck(state: ViewState) -> html.Div:
     ds = dataset()
     comparator_area = state.comparator_area(ds)
     areas = [state.force] + ([comparator_area] if comparator_area else [])
     table = service().table(areas=areas, end=state.period)
     own, history = latest_and_history(table, state.force)
-    other = latest_and_history(table, comparator_area)[0] if comparator_area else {}
+    # The comparator at each tile's own period, never at a later one.
+    other = at_periods(table, comparator_area, own) if comparator_area else {}
     dark = is_dark()
     sections = []
     for pillar in ds.catalogue.pillars:
         kpis = [k for k in ds.kpis.values() if k.pillar == pillar.number]
         tiles = [
             kpi_tile(k, own.get(k.kpi_id), other.get(k.kpi_id), state.comparator_label(ds),
-                     history.get(k.kpi_id, []), state, dark)
+                     history.get(k.kpi_id, []), state, dark,
+                     expected=period_on_or_before(ds, k.kpi_id, state.period))
             for k in kpis
         ]
         summary = pillar_summary([own.get(k.kpi_id) for k in kpis])

@@ -1,7 +1,8 @@
 """KPI page: one KPI for one force in depth.
 
-The SPC chart (mean, process limits, special-cause points by rule, optional re-base
-at the force's NOM adoption), the funnel plot of all forces for the period with the
+The SPC chart (mean, process limits, special-cause points by rule; limits re-based at
+the force's NOM adoption unless the reader asks for the whole series, ``?baseline=all``)
+with "how to read this", the funnel plot of all forces for the period with the
 force highlighted, the ranked table, the definition with its version history, and
 the underlying numbers.
 """
@@ -16,8 +17,14 @@ from dash import Input, Output, State, dcc, html
 from kpis.charts.specs import funnel_export, spc_export
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value
-from kpis.domain.vocabulary import POLARITY_PHRASE, rule_phrases, variation_phrase
+from kpis.domain.vocabulary import (
+    LIMIT_STATE_PHRASE,
+    POLARITY_PHRASE,
+    rule_phrases,
+    variation_phrase,
+)
 from kpis.engine.dataset import Dataset
+from kpis.engine.measures import Baseline
 from kpis.engine.views import force_rows, period_on_or_before
 from kpis.settings import NATIONAL_SLUG
 from layouts._commentary import commentary_block
@@ -31,24 +38,56 @@ from web.context import dataset, is_dark
 dash.register_page(__name__, path_template="/kpi/<kpi_id>", name="KPI",
                    title="KPI - NOM flight deck", order=3)
 
-REBASE_ADOPTION = "adoption"
+WHOLE_SERIES = "all"  # ?baseline=all: limits from the whole series
+
+# The rules of kpis.engine.spc in words (docs/spc.md says the same at more length).
+HOW_TO_READ = [
+    "The centre line is the mean of the points the limits come from; the process limits "
+    "are that mean plus and minus 2.66 times the mean moving range (the average "
+    "difference between one month and the next; a missing month is skipped).",
+    "Limits are re-based at the force's NOM adoption month when there are at least 15 "
+    "points since it; otherwise they come from the whole series, and the chart says so. "
+    "England and Wales and the regions use the whole series.",
+    "With fewer than 15 points there are no limits and no icons: not enough data for SPC. "
+    "With 15 to 19 points the limits are trial limits.",
+    "Special cause: a point beyond a process limit; a run of 7 or more points on one side "
+    "of the mean (a point on the mean ends it); 7 or more points each higher (or lower) "
+    "than the one before (a tie ends it; a trend runs across a re-base); or two of three "
+    "points on one side of the mean close to a limit (beyond two thirds of the way).",
+    "The icon's direction comes from the first rule that applies, in the order: beyond a "
+    "limit, trend, two of three, run. A point equal to the mean or a line is on it.",
+    "Assurance: a target on or beyond the bad-side limit is consistently passed; on or "
+    "beyond the good-side limit it is consistently failed; between the limits, hit and "
+    "miss.",
+]
 
 
-def spc_section(ds: Dataset, kpi: KpiDefinition, state: ViewState, rebase: bool
+def how_to_read(kpi: KpiDefinition) -> html.Details:
+    runs = kpi.spc_run_length
+    items = [text.replace("7 or more", f"{runs} or more") for text in HOW_TO_READ]
+    return html.Details([html.Summary("How to read this chart"),
+                         html.Ul([html.Li(item) for item in items], className="small mb-0")],
+                        className="how-to-read mb-2", id="kpi-how-to-read")
+
+
+def spc_section(ds: Dataset, kpi: KpiDefinition, state: ViewState, whole_series: bool
                 ) -> tuple[html.Div, pd.DataFrame]:
+    baseline = Baseline(WHOLE_SERIES) if whole_series else Baseline()
     spec = spc_export(ds, kpi.kpi_id, state.force, state.period or ds.as_of, marking=None,
-                      rebase=rebase, dark=is_dark())
+                      baseline=baseline, dark=is_dark())
     if spec.figure is None:
         return empty_state(spec.summary), spec.series
     checklist = dbc.Checklist(
-        options=[{"label": "Re-base the limits at the force's NOM adoption", "value": "on",
-                  "disabled": state.force == NATIONAL_SLUG}],
-        value=["on"] if rebase else [], id="kpi-rebase", switch=True, className="mb-2",
+        options=[{"label": "Show limits from the whole series (not re-based at NOM adoption)",
+                  "value": "on", "disabled": state.force == NATIONAL_SLUG}],
+        value=["on"] if whole_series else [], id="kpi-baseline", switch=True,
+        className="mb-2",
     )
     downloads = chart_downloads("spc", kpi.kpi_id, kpi.title, state,
-                                rebase=REBASE_ADOPTION if rebase else None)
+                                baseline=WHOLE_SERIES if whole_series else None)
     return html.Div([checklist, chart_block("kpi-spc-chart", spec.figure, spec.summary,
-                                            downloads=downloads)]), spec.series
+                                            downloads=downloads),
+                     how_to_read(kpi)]), spec.series
 
 
 def funnel_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
@@ -129,6 +168,7 @@ def numbers_section(ds: Dataset, kpi: KpiDefinition, series: pd.DataFrame) -> ht
         ("national_value", "England and Wales", value), ("peer_value", "Region", value),
         ("spc_rule", "SPC rule", lambda r: "; ".join(rule_phrases(r))),
         ("variation", "Variation", variation_phrase),
+        ("spc_limits", "Limits", lambda v: LIMIT_STATE_PHRASE.get(v, "")),
     ]
     latest_first = series.iloc[::-1]
     return data_table(latest_first, columns, caption="The figures behind the chart",
@@ -137,7 +177,7 @@ def numbers_section(ds: Dataset, kpi: KpiDefinition, series: pd.DataFrame) -> ht
 
 @safe_layout
 def layout(kpi_id: str | None = None, force: str | None = None, period: str | None = None,
-           comparator: str | None = None, rebase: str | None = None, **_: str) -> html.Div:
+           comparator: str | None = None, baseline: str | None = None, **_: str) -> html.Div:
     ds = dataset()
     kpi = ds.kpis.get(kpi_id or "")
     if kpi is None:
@@ -145,7 +185,7 @@ def layout(kpi_id: str | None = None, force: str | None = None, period: str | No
                          html.P(f"There is no published KPI called {kpi_id!r}."),
                          dcc.Link("See all definitions", href="/definitions")])
     state = read_state(ds, force, period, comparator)
-    spc, series = spc_section(ds, kpi, state, rebase == REBASE_ADOPTION)
+    spc, series = spc_section(ds, kpi, state, baseline == WHOLE_SERIES)
     pillar = next(p for p in ds.catalogue.pillars if p.number == kpi.pillar)
     return html.Div([
         html.P(dcc.Link(f"Pillar {pillar.number}: {pillar.name}",
@@ -171,11 +211,11 @@ def layout(kpi_id: str | None = None, force: str | None = None, period: str | No
 
 @dash.callback(
     Output(ids.URL, "search", allow_duplicate=True),
-    Input("kpi-rebase", "value"),
+    Input("kpi-baseline", "value"),
     State(ids.URL, "search"),
     prevent_initial_call=True,
 )
-def rebase_to_url(value: list[str] | None, search: str | None) -> str:
-    """Keep the re-base choice in the URL, so the view can be shared and reloaded."""
-    query = merged_query(search, rebase=REBASE_ADOPTION if value else None)
+def baseline_to_url(value: list[str] | None, search: str | None) -> str:
+    """Keep the baseline choice in the URL, so the view can be shared and reloaded."""
+    query = merged_query(search, baseline=WHOLE_SERIES if value else None)
     return dash.no_update if query is None else query

@@ -358,7 +358,7 @@ def start_server(db: Path, log: Path, extra_env: dict[str, str] | None = None) -
 
 
 def start_process(command: list[str], db: Path, log: Path, url: str,
-                  env: Mapping[str, str] | None = None) -> LiveServer:
+                  env: Mapping[str, str] | None = None, timeout: float = 60.0) -> LiveServer:
     """Run a start command (``python app.py``, ``flightdeck serve``, gunicorn) in a
     process of its own, its output in ``log``, and wait until ``url`` answers."""
     import sys
@@ -372,7 +372,7 @@ def start_process(command: list[str], db: Path, log: Path, url: str,
     finally:
         handle.close()
     try:
-        wait_for_http(url + "/")
+        wait_for_http(url + "/", timeout)
     except AssertionError:
         process.kill()
         process.wait(timeout=10)
@@ -380,11 +380,11 @@ def start_process(command: list[str], db: Path, log: Path, url: str,
     return LiveServer(url, db, process, log)
 
 
-def start_app_process(db: Path, log: Path) -> LiveServer:
+def start_app_process(db: Path, log: Path, timeout: float = 60.0) -> LiveServer:
     """``python app.py`` (the README's run path) over ``db`` on a free port."""
     port = free_port()
     return start_process(["python", "app.py"], db, log, f"http://127.0.0.1:{port}",
-                         {"FLIGHTDECK_DB": str(db), "FLIGHTDECK_PORT": str(port)})
+                         {"FLIGHTDECK_DB": str(db), "FLIGHTDECK_PORT": str(port)}, timeout)
 
 
 def stop_server(server: LiveServer) -> None:

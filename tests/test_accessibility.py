@@ -147,7 +147,7 @@ def test_print_hides_navigation_and_controls_and_keeps_the_labels(
     app.goto("/kpi/ho_rape_charge_rate" + QUERY)
     wait_until_settled(app, "light")
     app.page.emulate_media(media="print")
-    for hidden in ("#skip-link", "#navbar", ".controls", "#kpi-rebase", ".modebar-container"):
+    for hidden in ("#skip-link", "#navbar", ".controls", "#kpi-baseline", ".modebar-container"):
         assert not app.page.locator(hidden).first.is_visible(), hidden
     assert app.page.locator("#demo-banner").is_visible()
     assert "Source:" in app.page.inner_text("#kpi-spc-chart")

@@ -134,7 +134,8 @@ def test_a_database_fault_shows_a_message_in_the_page_not_a_stack_trace(
 def test_the_app_builds_demonstration_data_when_the_database_is_missing(tmp_path: Path) -> None:
     db = tmp_path / "fresh" / "flightdeck.duckdb"
     db.parent.mkdir()
-    server = start_app_process(db, tmp_path / "server.log")
+    # Building the demonstration database takes 20 to 50 s on two busy cores.
+    server = start_app_process(db, tmp_path / "server.log", timeout=150)
     try:
         assert db.exists()
         _, html = get(server.url + "/")

@@ -65,16 +65,21 @@ def test_changing_period_and_comparator_on_the_kpi_page_survives_a_reload(
     assert app.console_errors() == []
 
 
-def test_rebasing_spc_limits_is_kept_in_the_url(chromium: Browser, live_server: LiveServer
-                                                ) -> None:
+WHOLE_SERIES = "Show limits from the whole series (not re-based at NOM adoption)"
+
+
+def test_the_spc_baseline_choice_is_kept_in_the_url(chromium: Browser, live_server: LiveServer
+                                                    ) -> None:
     app = open_app(chromium, live_server.url)
-    app.goto("/kpi/ho_rape_charge_rate?force=kent&period=2025-09")
-    app.page.get_by_label("Re-base the limits at the force's NOM adoption").check()
-    app.wait_for_url_containing("rebase=adoption")
-    app.wait_for_text("#kpi-spc-chart", "Limits re-based")
+    app.goto("/kpi/suspect_contact_30d?force=kent&period=2025-09")
+    # By default the limits are re-based at Kent's NOM adoption, and the chart says so.
+    app.wait_for_text("#kpi-spc-chart", "Limits re-based at NOM adoption")
+    app.page.get_by_label(WHOLE_SERIES).check()
+    app.wait_for_url_containing("baseline=all")
+    app.wait_for_text("#kpi-spc-chart", "(the whole series)")
     app.page.reload()
     app.wait_for_page()
-    assert app.page.get_by_label("Re-base the limits at the force's NOM adoption").is_checked()
+    assert app.page.get_by_label(WHOLE_SERIES).is_checked()
     assert app.console_errors() == []
 
 

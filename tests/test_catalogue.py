@@ -101,6 +101,12 @@ def test_a_draft_revision_does_not_replace_the_published_version() -> None:
         (lambda c: c["kpis"][0].update(effective_from="soon"), "must be a date"),
         (lambda c: c["kpis"][0].pop("denominator"), "a percent KPI needs a denominator"),
         (lambda c: c["kpis"][0].update(periodicity="monthly"), "is quarterly"),
+        (lambda c: c["kpis"][0].update(spc_run_length=5),
+         "field 'spc_run_length' = 5: must be 6, 7 or 8"),
+        (lambda c: c["kpis"][0].update(spc_run_length=True), "must be 6, 7 or 8"),
+        (lambda c: c["kpis"][0].update(spc_baseline_points=12),
+         "field 'spc_baseline_points' = 12: must be a whole number of 15 or more points"),
+        (lambda c: c["kpis"][0].update(spc_baseline_points="24"), "of 15 or more points"),
     ],
 )
 @pytest.mark.slow  # a sweep over invalid catalogues (about 4 s)
@@ -112,6 +118,17 @@ def test_an_invalid_catalogue_is_refused_naming_the_entry_field_value_and_rule(
     message = str(raised.value)
     assert expected in message
     assert "edited.yaml: kpis[" in message
+
+
+def test_the_spc_run_length_and_a_fixed_baseline_are_catalogue_data() -> None:
+    def fixed(c: dict) -> None:
+        c["kpis"][0].update(spc_run_length=8, spc_baseline_points=24)
+
+    first = parse_catalogue(mutated(fixed)).kpis[0]
+    assert (first.spc_run_length, first.spc_baseline_points) == (8, 24)
+    # Left out: Making Data Count's 7, and the NOM re-base.
+    second = parse_catalogue(mutated(lambda c: None)).kpis[1]
+    assert (second.spc_run_length, second.spc_baseline_points) == (7, None)
 
 
 def test_every_problem_is_reported_not_just_the_first() -> None:

@@ -59,6 +59,36 @@ def test_kpis_writes_one_csv_row_per_kpi_force_and_period(
     assert charge["variation"] in ("common", "improvement", "concern", "neither")
 
 
+def test_kpis_spc_matches_the_dashboard_and_says_which_baseline(
+    demo_db_readonly: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", str(demo_db_readonly), "--kpi", "suspect_contact_30d", "--force", "kent"]
+    code, whole, err = run(["kpis", *db], capsys)
+    assert code == 0 and "SPC limits: baseline nom (re-based at each force's NOM" in err
+    code, window, _ = run(["kpis", *db, "--from", "2025-04", "--to", "2025-09"], capsys)
+    spc = ("spc_mean", "spc_lower", "spc_upper", "spc_rule", "variation", "spc_limits",
+           "spc_from", "spc_to", "spc_basis")
+    by_period = {r["period_start"]: r for r in csv.DictReader(io.StringIO(whole))}
+    cut = list(csv.DictReader(io.StringIO(window)))
+    assert len(cut) == 6
+    # The window's SPC is the whole series' for those months, not recomputed from 6.
+    for row in cut:
+        assert {k: row[k] for k in spc} == {k: by_period[row["period_start"]][k] for k in spc}
+    assert {r["spc_basis"] for r in cut} == {"nom_adoption"}
+    assert {r["spc_limits"] for r in cut} == {"limits"}
+    # The whole-series view an analyst may want to reproduce.
+    code, everything, err = run(["kpis", *db, "--baseline", "all", "--from", "2025-04"],
+                                capsys)
+    assert code == 0 and "baseline all (the whole series)" in err
+    rows = list(csv.DictReader(io.StringIO(everything)))
+    assert {r["spc_basis"] for r in rows} == {"whole_series"}
+    assert {r["spc_from"] for r in rows} == {min(by_period)}
+    assert rows[0]["spc_mean"] != cut[0]["spc_mean"]
+    with pytest.raises(SystemExit):
+        main(["kpis", *db, "--baseline", "first:3"])
+    assert "first:N with N of 15 or more" in capsys.readouterr().err
+
+
 def test_kpis_takes_several_ids_after_one_flag_or_a_repeated_flag(
     demo_db_readonly: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

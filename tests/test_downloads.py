@@ -140,7 +140,7 @@ def figure_texts(tree: Any) -> dict[str, tuple[str, str]]:
 PAGES = [
     # (page, query, the charts it has and their downloads)
     (f"/kpi/{KPI}", f"?{QUERY}", {"kpi-spc-chart": "spc", "kpi-funnel-chart": "funnel"}),
-    (f"/kpi/{KPI}", f"?{QUERY}&rebase=adoption",
+    (f"/kpi/{KPI}", f"?{QUERY}&baseline=all",
      {"kpi-spc-chart": "spc", "kpi-funnel-chart": "funnel"}),
     ("/pillar/1", "?force=kent&period=2025-06&comparator=region", None),
     ("/compare", f"?{QUERY}&kpi={KPI}&group=region-south-east&view=funnel",
@@ -166,8 +166,8 @@ def test_every_chart_on_a_page_links_its_downloads_with_the_pages_view(
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         # The links carry the page's view: force, period and the chart's own choices.
         assert query["force"] == view["force"] and query["period"] == view["period"]
-        for key in ("comparator", "rebase", "group", "view"):
-            if key in view and (chart, key) in {("trend", "comparator"), ("spc", "rebase"),
+        for key in ("comparator", "baseline", "group", "view"):
+            if key in view and (chart, key) in {("trend", "comparator"), ("spc", "baseline"),
                                                 ("compare", "group"), ("compare", "view")}:
                 assert query[key] == view[key]
         assert link["download"].endswith(".csv")
@@ -271,7 +271,16 @@ def test_the_csv_has_the_figures_of_the_raw_returns(client: FlaskClient,
     _, ranked = split_csv(client.get(f"/download/chart/compare/{KPI}.csv?{QUERY}")
                           .data.decode())
     values = [float(r["value"]) for r in ranked]
+    assert values == sorted(values, reverse=True)
+    # September's England and Wales figure is incomplete (3 forces' returns are late in
+    # the demo): no force is ranked in it. August is complete, and ranked.
+    assert {r["rank"] for r in ranked} == {""}
+    august = QUERY.replace("2025-09", "2025-08")
+    _, ranked = split_csv(client.get(f"/download/chart/compare/{KPI}.csv?{august}")
+                          .data.decode())
+    values = [float(r["value"]) for r in ranked]
     assert values == sorted(values, reverse=True) and ranked[0]["rank"] == "1"
+    assert [r["rank"] for r in ranked[:3]] == ["1", "2", "3"]
 
 
 def test_formula_like_cells_are_neutralised(client: FlaskClient) -> None:
@@ -309,7 +318,9 @@ def test_another_marking_can_be_chosen(client: FlaskClient) -> None:
     (f"/download/chart/spc/{KPI}.png?{QUERY}&group=region-south-east", 400,
      "Unknown parameter"),
     (f"/download/chart/spc/{KPI}.png?{QUERY}&force=essex", 400, "once"),
-    (f"/download/chart/spc/{KPI}.png?{QUERY}&rebase=yes", 400, "adoption"),
+    (f"/download/chart/spc/{KPI}.png?{QUERY}&baseline=yes", 400, "nom, all or first:N"),
+    (f"/download/chart/spc/{KPI}.png?{QUERY}&baseline=first:3", 400, "15 or more"),
+    (f"/download/chart/spc/{KPI}.png?{QUERY}&rebase=adoption", 400, "Unknown parameter"),
     (f"/download/chart/trend/{KPI}.png?{QUERY}&comparator=mars", 400, "comparator"),
     (f"/download/chart/compare/{KPI}.png?{QUERY}&group=atlantis", 400, "no region"),
     (f"/download/chart/compare/{KPI}.png?{QUERY}&view=pie", 400, "bars or funnel"),

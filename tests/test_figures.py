@@ -40,8 +40,9 @@ MARKED = ChartText(title="Charge rate", subtitle="Durham", source="Source: Home 
                    y_title="Per cent", demo=True, marking="OFFICIAL-SENSITIVE")
 
 
-def spc_frame() -> pd.DataFrame:
-    return pd.DataFrame({
+def spc_frame(rebased: bool = False) -> pd.DataFrame:
+    """Six months; ``rebased``: new limits from March 2024, at NOM adoption."""
+    frame = pd.DataFrame({
         "period_start": pd.date_range("2024-01-01", periods=6, freq="MS"),
         "value": [0.10, 0.12, np.nan, 0.30, 0.02, 0.11],
         "spc_mean": [0.11] * 6,
@@ -49,7 +50,15 @@ def spc_frame() -> pd.DataFrame:
         "spc_upper": [0.17] * 6,
         "spc_rule": ["", "", "", "outside", "outside,shift", ""],
         "variation": ["common", "common", "common", "improvement", "concern", "common"],
+        "spc_from": [pd.Timestamp("2024-01-01")] * 6,
+        "spc_limits": ["limits"] * 6,
+        "spc_basis": ["whole_series"] * 6,
     })
+    if rebased:
+        frame.loc[2:, "spc_from"] = pd.Timestamp("2024-03-01")
+        frame.loc[2:, "spc_mean"] = 0.2
+        frame["spc_basis"] = ["before_nom"] * 2 + ["nom_adoption"] * 4
+    return frame
 
 
 def trend_frame(start: float = 0.1) -> pd.DataFrame:
@@ -88,8 +97,7 @@ def bars_frame() -> pd.DataFrame:
 
 
 BUILDERS: dict[str, Callable[[ChartText], dict[str, Any]]] = {
-    "spc": lambda text: spc_chart(spc_frame(), "percent", text, target=0.15,
-                                  rebase=pd.Timestamp("2024-03-01")),
+    "spc": lambda text: spc_chart(spc_frame(rebased=True), "percent", text, target=0.15),
     "trend": lambda text: trend_chart(trend_frame(), "percent", text, "Durham",
                                       trend_frame(0.2), "England and Wales"),
     "trend_count": lambda text: trend_chart(trend_frame(), "count", text, "Durham",
@@ -188,8 +196,11 @@ def test_spc_chart_has_one_marker_trace_per_variation_present() -> None:
 
 
 def test_spc_chart_draws_the_target_and_the_rebase() -> None:
-    figure = spc_chart(spc_frame(), "percent", TEXT, target=0.15,
-                       rebase=pd.Timestamp("2024-03-01"))
+    figure = spc_chart(spc_frame(rebased=True), "percent", TEXT, target=0.15)
+    # The mean line breaks at the re-base: a gap (None) between the two segments.
+    mean = next(trace for trace in figure["data"] if trace["name"] == "Mean")
+    assert mean["y"] == [0.11, 0.11, None, 0.2, 0.2, 0.2, 0.2]
+    assert mean["x"][2] == mean["x"][3] == "2024-03-01"
     target, rebase = figure["layout"]["shapes"]
     assert target == {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y",
                       "y0": 0.15, "y1": 0.15,
@@ -197,7 +208,7 @@ def test_spc_chart_draws_the_target_and_the_rebase() -> None:
     assert rebase["x0"] == rebase["x1"] == "2024-03-01"
     assert rebase["yref"] == "y domain"
     texts = annotation_texts(figure)
-    assert texts[:2] == ["Target", "Limits re-based"]
+    assert texts[:2] == ["Target", "Limits re-based at NOM adoption"]
     label = figure["layout"]["annotations"][0]
     assert (label["xref"], label["yref"], label["y"]) == ("x domain", "y", 0.15)
     limits = traces(figure, "Process limits")

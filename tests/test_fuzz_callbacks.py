@@ -63,7 +63,7 @@ KPIS = ["ho_rape_charge_rate", "cps_referrals", "device_return_days", "no_such_k
 PATHS = ["/", "/pillar/1", "/pillar/6", "/pillar/0", "/pillar/x", "/kpi/ho_rape_charge_rate",
          "/kpi/../../etc/passwd", "/compare", "/definitions", "/data", "/upload",
          "/recommendations", "/scrutiny", "/board-pack", "/no-such-page"]
-QUERY_KEYS = ["force", "period", "comparator", "kpi", "group", "view", "rebase", "since", "q",
+QUERY_KEYS = ["force", "period", "comparator", "kpi", "group", "view", "baseline", "since", "q",
               "kpi_id", "number"]
 
 
@@ -93,7 +93,7 @@ def query_strings() -> st.SearchStrategy[str | None]:
         st.sampled_from(["?force=../../etc&period=9999-99", "?force=kent&force=essex",
                          "?%%%", "?=", "?&&&", "?period=2025-08-01T00:00",
                          "?force=%00&period=%ff", "?comparator[]=1", "force=kent",
-                         "?q=" + "x" * 5000, "?rebase=adoption&kpi_id=nope"]),
+                         "?q=" + "x" * 5000, "?baseline=all&kpi_id=nope"]),
         st.text(max_size=40).map(lambda t: "?" + t),
         st.text(max_size=40),
     )
@@ -140,7 +140,7 @@ def realistic(component: str, prop: str) -> st.SearchStrategy[Any]:
         ("pack-pillars", "value"): st.lists(st.integers(min_value=-1, max_value=8), max_size=7),
         ("pack-marking", "value"): st.sampled_from(["OFFICIAL", "", " ", "=cmd|' /C calc'!A0"]),
         ("pack-suppress", "value"): st.sampled_from([[], ["on"]]),
-        ("kpi-rebase", "value"): st.sampled_from([[], ["on"]]),
+        ("kpi-baseline", "value"): st.sampled_from([[], ["on"]]),
         ("progress-recommendation", "value"): st.sampled_from(["R1", "R5", "R99", ""]),
         ("progress-status", "value"): st.sampled_from(["in progress", "complete", "overdue",
                                                        "not started", ""]),

@@ -25,6 +25,7 @@ from kpis.domain.periods import add_months
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import (
     TABLE_COLUMNS,
+    Baseline,
     SpcOptions,
     arrays_of,
     financial_year_totals,
@@ -365,12 +366,25 @@ def spc_dataset(empty_db: Path, tmp_path: Path) -> Dataset:
 
 
 def assert_spc_matches(frame: pd.DataFrame, expected) -> None:
-    np.testing.assert_array_equal(frame["spc_mean"], expected.mean)
-    np.testing.assert_array_equal(frame["spc_lower"], expected.lower)
-    np.testing.assert_array_equal(frame["spc_upper"], expected.upper)
-    assert list(frame["spc_rule"]) == expected.rules
-    assert list(frame["variation"]) == expected.variation
+    np.testing.assert_allclose(frame["spc_mean"], expected.mean, rtol=1e-12)
+    np.testing.assert_allclose(frame["spc_lower"], expected.lower, rtol=1e-12)
+    np.testing.assert_allclose(frame["spc_upper"], expected.upper, rtol=1e-12)
+    assert list(frame["spc_rule"].fillna("")) == expected.rules
+    assert [None if pd.isna(v) else v for v in frame["variation"]] == expected.variation
+    assert list(frame["spc_limits"]) == expected.limits
     assert set(frame["assurance"].fillna("none")) == {expected.assurance or "none"}
+
+
+def set_adoption(db: Path, adopted: dict[str, dt.date]) -> Dataset:
+    import sqlalchemy as sa
+
+    from kpis.storage import schema
+    from kpis.storage.duckdb_file import write_transaction
+    with write_transaction(db) as conn:
+        for slug, when in adopted.items():
+            conn.execute(sa.update(schema.forces).where(schema.forces.c.slug == slug)
+                         .values(nom_adoption=when))
+    return dataset_of(db)
 
 
 def test_spc_columns_are_xmr_of_the_series(spc_dataset):
@@ -378,36 +392,100 @@ def test_spc_columns_are_xmr_of_the_series(spc_dataset):
                        "durham")
     assert list(durham["value"]) == SPC_VALUES
     assert_spc_matches(durham, xmr([float(v) for v in SPC_VALUES], "higher"))
-    # Worked by hand: mean = 493 / 20 = 24.65.
-    assert durham["spc_mean"].iloc[0] == pytest.approx(sum(SPC_VALUES) / 20)
+    # Worked by hand: 168 + 231 + 124 = 523, mean = 523 / 20 = 26.15.
+    assert durham["spc_mean"].iloc[0] == pytest.approx(26.15)
     assert "shift" in durham["spc_rule"].iloc[10]  # 30..36 run above the mean
     assert durham["variation"].iloc[10] == "improvement"  # higher is better
+    # Where the limits come from: all 20 points, as no adoption month is known.
+    assert set(durham["spc_basis"]) == {"no_adoption_month"}
+    assert set(durham["spc_points"]) == {20.0}
+    assert set(durham["spc_from"]) == {pd.Timestamp(2023, 4, 1)}
+    assert set(durham["spc_to"]) == {pd.Timestamp(2024, 11, 1)}
 
 
-def test_spc_runs_over_the_selected_periods_only(spc_dataset):
+def test_spc_is_computed_on_the_whole_series_and_cut_to_the_window(spc_dataset):
     start, end = month(2023, 10), month(2024, 9)
-    durham = series_of(flight_deck_table(spc_dataset, ["cps_referrals"], start=start, end=end),
+    whole = series_of(flight_deck_table(spc_dataset, ["cps_referrals"]), "cps_referrals",
+                      "durham")
+    window = series_of(flight_deck_table(spc_dataset, ["cps_referrals"], start=start, end=end),
                        "cps_referrals", "durham")
-    assert len(durham) == 12
-    assert_spc_matches(durham, xmr([float(v) for v in SPC_VALUES[6:18]], "higher"))
+    assert len(window) == 12
+    expected = whole.iloc[6:18].reset_index(drop=True)
+    pd.testing.assert_frame_equal(window.reset_index(drop=True), expected)
+    # The window's limits are the 20-point ones, not those of its own 12 points (which
+    # would be too few for any).
+    assert set(window["spc_limits"]) == {"limits"}
+    assert window["spc_mean"].iloc[0] == pytest.approx(26.15)
 
 
-def test_spc_options_baseline_rules_and_rebase_are_passed_to_xmr(spc_dataset):
+def test_baseline_options_and_rules_reach_the_engine(spc_dataset):
     values = [float(v) for v in SPC_VALUES]
-    options = SpcOptions(baseline=8, rules=SpcRules(shift_length=6, two_of_three=False))
-    durham = series_of(flight_deck_table(spc_dataset, ["cps_referrals"], spc=options),
+    first = SpcOptions(baseline=Baseline.parse("first:15"),
+                       rules=SpcRules(shift_length=6, two_of_three=False))
+    durham = series_of(flight_deck_table(spc_dataset, ["cps_referrals"], spc=first),
                        "cps_referrals", "durham")
-    assert_spc_matches(durham, xmr(values, "higher", baseline=8, rules=options.rules))
-    rebased = SpcOptions(rebase_at=month(2024, 1))  # index 9 of the series
-    durham = series_of(flight_deck_table(spc_dataset, ["cps_referrals"], spc=rebased),
+    assert_spc_matches(durham, xmr(values, "higher", baseline=15, rules=first.rules))
+    assert set(durham["spc_basis"]) == {"first_points"} and set(durham["spc_points"]) == {15}
+    assert set(durham["spc_to"]) == {pd.Timestamp(2024, 6, 1)}  # the 15th month
+    everything = SpcOptions(baseline=Baseline.parse("all"))
+    durham = series_of(flight_deck_table(spc_dataset, ["cps_referrals"], spc=everything),
                        "cps_referrals", "durham")
-    assert_spc_matches(durham, xmr(values, "higher", rebase_at=[9]))
-    # Re-basing at adoption falls back to rebase_at for a force whose adoption month is
-    # not known (the hand-made database knows none).
-    both = SpcOptions(rebase_at_adoption=True, rebase_at=month(2024, 1))
-    durham = series_of(flight_deck_table(spc_dataset, ["cps_referrals"], spc=both),
-                       "cps_referrals", "durham")
-    assert_spc_matches(durham, xmr(values, "higher", rebase_at=[9]))
+    assert_spc_matches(durham, xmr(values, "higher"))
+    assert set(durham["spc_basis"]) == {"whole_series"}
+
+
+@pytest.mark.parametrize("text", ["first:14", "first:", "last:20", "nom ", "ALL"])
+def test_baseline_text_is_checked(text):
+    if text.strip().lower() in ("nom", "all"):
+        assert str(Baseline.parse(text)) == text.strip().lower()
+    else:
+        with pytest.raises(ValueError, match="nom, all or first:N"):
+            Baseline.parse(text)
+
+
+def test_the_default_baseline_re_bases_at_nom_adoption_with_15_points_after_it(
+        empty_db, tmp_path):
+    # Durham and Cleveland: 40 months from April 2022 of 20, 22, ... then 30, 32, ...
+    values = [20.0, 22.0] * 10 + [30.0, 32.0] * 10
+    rows = [(force, when, "cps_referrals", v) for force in ("durham", "cleveland")
+            for when, v in zip(months_from(month(2022, 4), 40), values, strict=True)]
+    load_return(empty_db, tmp_path, rows)
+    # Durham adopted in month 20 (December 2023): 20 points after, re-based there.
+    # Cleveland adopted in month 30 (October 2024): 10 points after, too few.
+    ds = set_adoption(empty_db, {"durham": month(2023, 12), "cleveland": month(2024, 10)})
+    table = flight_deck_table(ds, ["cps_referrals"])
+    durham = series_of(table, "cps_referrals", "durham")
+    assert_spc_matches(durham, xmr(values, "higher", rebase_at=[20]))
+    assert list(durham["spc_basis"]) == ["before_nom"] * 20 + ["nom_adoption"] * 20
+    assert durham["spc_mean"].iloc[0] == pytest.approx(21)
+    assert durham["spc_mean"].iloc[-1] == pytest.approx(31)
+    assert set(durham["spc_from"].iloc[20:]) == {pd.Timestamp(2023, 12, 1)}
+    cleveland = series_of(table, "cps_referrals", "cleveland")
+    assert_spc_matches(cleveland, xmr(values, "higher"))
+    assert set(cleveland["spc_basis"]) == {"too_few_since_adoption"}
+    # Aggregates: whole-series limits.
+    national = series_of(table, "cps_referrals", NATIONAL)
+    assert set(national["spc_basis"]) == {"whole_series"}
+    assert_spc_matches(national, xmr([2 * v for v in values], "higher"))
+
+
+def test_a_catalogue_baseline_of_the_first_n_points_replaces_the_nom_re_base(
+        empty_db, tmp_path):
+    import dataclasses
+    values = [20.0, 22.0] * 10 + [30.0, 32.0] * 10
+    load_return(empty_db, tmp_path, [("durham", when, "cps_referrals", v) for when, v in
+                                     zip(months_from(month(2022, 4), 40), values, strict=True)])
+    ds = set_adoption(empty_db, {"durham": month(2023, 12)})
+    catalogue = dataclasses.replace(ds.catalogue, kpis=[
+        dataclasses.replace(k, spc_baseline_points=24, spc_run_length=6)
+        if k.kpi_id == "cps_referrals" else k for k in ds.catalogue.kpis])
+    fixed = dataclasses.replace(ds, catalogue=catalogue)
+    durham = series_of(flight_deck_table(fixed, ["cps_referrals"]), "cps_referrals", "durham")
+    rules = SpcRules(shift_length=6, trend_length=6)
+    assert_spc_matches(durham, xmr(values, "higher", baseline=24, rules=rules))
+    assert set(durham["spc_basis"]) == {"first_points"}
+    # Mean of the first 24 points: (20 x 10 + 22 x 10 + 30 x 2 + 32 x 2) / 24.
+    assert durham["spc_mean"].iloc[0] == pytest.approx((200 + 220 + 60 + 64) / 24)
 
 
 def test_spc_none_leaves_the_spc_columns_empty(spc_dataset):
@@ -416,24 +494,27 @@ def test_spc_none_leaves_the_spc_columns_empty(spc_dataset):
 
 
 def test_spc_on_the_demo_matches_xmr_per_series_with_targets_and_adoption(demo_dataset):
-    options = SpcOptions(rebase_at_adoption=True)
     kpis = ["repeat_suspects_managed", "ho_rape_charge_rate", "bail_breaches_recorded",
             "device_return_days"]
-    table = flight_deck_table(demo_dataset, kpis, spc=options)
+    table = flight_deck_table(demo_dataset, kpis)
     adoption = dict(zip(demo_dataset.forces["slug"], demo_dataset.forces["nom_adoption"],
                         strict=True))
-    checked = 0
+    checked = rebased = 0
     for (kpi_id, area), series in table.groupby(["kpi", "area"], sort=False):
         kpi = demo_dataset.kpis[kpi_id]
         rebase = []
         if area in adoption:
-            after = np.flatnonzero(series["period_start"] >= adoption[area])
-            rebase = [int(after[0])] if len(after) and after[0] > 0 else []
-        expected = xmr(series["value"].to_numpy(), kpi.polarity, target=kpi.target,
-                       rebase_at=rebase)
+            after = np.flatnonzero(series["period_start"] >= pd.Timestamp(adoption[area]))
+            if len(after) >= 15 and after[0] > 0:
+                rebase = [int(after[0])]
+                rebased += 1
+        # An incomplete aggregate month (a member force's return not yet in) is left out.
+        values = series["value"].where(series["complete"]).to_numpy()
+        expected = xmr(values, kpi.polarity, target=kpi.target, rebase_at=rebase)
         assert_spc_matches(series, expected)
         checked += 1
     assert checked == 4 * len(demo_dataset.cube.area_ids)
+    assert rebased > 43  # most forces' monthly series are re-based
 
 
 # --- disclosure control -------------------------------------------------------------------
@@ -499,17 +580,27 @@ def test_a_small_count_does_not_escape_through_comparator_or_prior_columns(
 
 
 def test_spc_lines_of_a_series_with_a_hidden_point_are_hidden(empty_db, tmp_path):
-    # Kent: 3 (hidden) then 20, 21, 22; the mean (66 / 4) would give the 3 away.
+    # Kent: 3 (hidden) then 20, 21, 20, 21, ... (20 months); the mean (3 + 19 others) / 20
+    # would give the 3 away, so no line of the series is shown.
+    kent = [3] + [20, 21] * 9 + [20]
     rows = [("kent", when, "cps_referrals", v)
-            for when, v in zip(months_from(month(2024, 1), 4), (3, 20, 21, 22), strict=True)]
-    rows += [("durham", when, "cps_referrals", 10) for when in months_from(month(2024, 1), 4)]
+            for when, v in zip(months_from(month(2023, 1), 20), kent, strict=True)]
+    rows += [("durham", when, "cps_referrals", 10) for when in months_from(month(2023, 1), 20)]
     ds = load_return(empty_db, tmp_path, rows)
     table = flight_deck_table(ds, ["cps_referrals"], suppress=True)
-    kent = series_of(table, "cps_referrals", "kent")
-    assert kent["spc_mean"].isna().all() and kent["spc_upper"].isna().all()
-    assert list(kent["suppressed"]) == [True, False, False, False]
-    assert list(kent["value"].iloc[1:]) == [20, 21, 22]
-    assert pd.isna(kent["variation"].iloc[0]) and kent["variation"].iloc[1] == "common"
+    series = series_of(table, "cps_referrals", "kent")
+    assert series["spc_mean"].isna().all() and series["spc_upper"].isna().all()
+    assert list(series["suppressed"]) == [True] + [False] * 19
+    assert list(series["value"].iloc[1:]) == kent[1:]
+    # The hidden point's variation goes with its value; the others are a shift above
+    # the mean (3 + 200 + 189) / 20 = 19.6, and their flags do not give the 3 away.
+    assert pd.isna(series["variation"].iloc[0])
+    assert set(series["variation"].iloc[1:]) == {"improvement"}
+    # A window that leaves the hidden month out still hides the lines: they come from
+    # the whole series.
+    window = series_of(flight_deck_table(ds, ["cps_referrals"], start=month(2023, 6),
+                                         suppress=True), "cps_referrals", "kent")
+    assert len(window) == 15 and window["spc_mean"].isna().all()
     durham = series_of(table, "cps_referrals", "durham")
     assert (durham["spc_mean"] == 10).all()
 

@@ -1,7 +1,16 @@
-"""Tests for kpis.engine.spc: XmR limits, the four special-cause rules, variation and assurance.
+"""The Making Data Count XmR rules, one table-driven test per rule, values worked by hand.
 
-Expected values are worked by hand in each test (the arithmetic is written out) rather
-than copied from the implementation's output.
+Every case runs twice: on the plain reference (tests/spc_reference.py) and on the
+production batch (kpis.engine.spc.xmr_batch, one series), so a rule stated here holds
+for the numbers the dashboard shows.
+
+Most cases put a tail of points after a fixed baseline: ``LOW_END`` is 20 points
+alternating 12, 10 (ending on 10) and ``HIGH_END`` alternates 10, 12 (ending on 12).
+Both have mean 11 and every moving range 2, so by hand:
+
+* process limits 11 -/+ 2.66 x 2 = 5.68 and 16.32;
+* 2-sigma lines 11 -/+ (2/3) x 5.32 = 7.4533... and 14.5466...;
+* the baseline alone has no signal (alternating sides, no rises in a row).
 """
 
 from __future__ import annotations
@@ -10,438 +19,290 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
-from kpis.engine.spc import SpcRules
-from tests.spc_reference import xmr
-
-# Most rule tests put a known tail after a fixed baseline, so the limits are easy to work
-# by hand and the baseline itself never triggers a rule:
-#   baseline 12, 10, 12, 10, 12, 10, 12, 10 -> mean (12 + 10) / 2 = 11,
-#   every moving range |12 - 10| = 2 -> mean mR = 2,
-#   process limits 11 -/+ 2.66 * 2 = 5.68 .. 16.32,
-#   2-sigma lines 11 -/+ (2/3) * 2.66 * 2 = 11 -/+ 3.5467 = 7.4533 .. 14.5467.
-# The baseline alternates, so it has no run or trend, and it sits inside the 2-sigma lines.
-# A separator exactly on the mean (11) follows it, so no run can start in the baseline.
-BASELINE = [12.0, 10.0] * 4
-MEAN = 11.0
-MEAN_MR = 2.0
-UPPER = MEAN + 2.66 * MEAN_MR
-LOWER = MEAN - 2.66 * MEAN_MR
-UPPER_2SIGMA = MEAN + (2 / 3) * 2.66 * MEAN_MR
-LOWER_2SIGMA = MEAN - (2 / 3) * 2.66 * MEAN_MR
-TAIL = len(BASELINE) + 1  # index of the first tail point (after the separator)
-
-
-def chart(tail: list[float], polarity: str = "higher", **kwargs):
-    """XmR of BASELINE + separator + tail, with limits from BASELINE only."""
-    return xmr([*BASELINE, MEAN, *tail], polarity, baseline=len(BASELINE), **kwargs)
-
-
-# --- limits -------------------------------------------------------------------------------
-
-
-def test_limits_for_small_series_use_mean_and_mean_moving_range():
-    values = [10.0, 12.0, 11.0, 14.0, 13.0]
-    mean = (10 + 12 + 11 + 14 + 13) / 5  # = 12
-    # moving ranges |12-10|=2, |11-12|=1, |14-11|=3, |13-14|=1 -> mean 7 / 4 = 1.75
-    mean_mr = (2 + 1 + 3 + 1) / 4
-    result = xmr(values, "higher")
-
-    np.testing.assert_allclose(result.mean, [12.0] * 5)
-    assert mean == 12.0 and mean_mr == 1.75
-    np.testing.assert_allclose(result.upper, [12 + 2.66 * 1.75] * 5)  # 16.655
-    np.testing.assert_allclose(result.lower, [12 - 2.66 * 1.75] * 5)  # 7.345
-    np.testing.assert_allclose(result.upper_2sigma, [12 + 2 / 3 * 2.66 * 1.75] * 5)  # 15.1033
-    np.testing.assert_allclose(result.lower_2sigma, [12 - 2 / 3 * 2.66 * 1.75] * 5)  # 8.8967
-    assert result.rules == [""] * 5
-    assert result.variation == ["common"] * 5
-
-
-def test_baseline_series_alone_is_all_common_cause():
-    result = chart([])
-    np.testing.assert_allclose(result.mean, MEAN)
-    np.testing.assert_allclose(result.upper, UPPER)
-    np.testing.assert_allclose(result.lower, LOWER)
-    np.testing.assert_allclose(result.upper_2sigma, UPPER_2SIGMA)
-    np.testing.assert_allclose(result.lower_2sigma, LOWER_2SIGMA)
-    assert result.rules == [""] * TAIL
-    assert result.variation == ["common"] * TAIL
-
-
-def test_baseline_takes_limits_from_first_n_points_only():
-    # first 4 points: mean (10+12+10+12)/4 = 11, mR 2, 2, 2 -> 2; limits 11 -/+ 5.32
-    result = xmr([10.0, 12.0, 10.0, 12.0, 30.0, 40.0], "higher", baseline=4)
-    np.testing.assert_allclose(result.mean, [11.0] * 6)
-    np.testing.assert_allclose(result.upper, [11 + 2.66 * 2] * 6)
-    np.testing.assert_allclose(result.lower, [11 - 2.66 * 2] * 6)
-    # 30 and 40 are judged against the baseline limits (16.32), so both are outside.
-    assert result.rules[4].startswith("outside")
-    assert result.rules[5].startswith("outside")
-    # Without a baseline the mean would include them: (10+12+10+12+30+40)/6 = 19.
-    assert xmr([10.0, 12.0, 10.0, 12.0, 30.0, 40.0], "higher").mean[0] == pytest.approx(19.0)
-
-
-def test_baseline_longer_than_series_uses_every_point():
-    result = xmr([10.0, 12.0, 11.0, 14.0, 13.0], "higher", baseline=50)
-    np.testing.assert_allclose(result.mean, 12.0)
-
-
-# --- outside the limits ------------------------------------------------------------------
-
-
-def test_point_above_upper_limit_is_flagged_outside():
-    result = chart([17.0])  # 17 > 16.32
-    assert result.rules[TAIL] == "outside"
-    assert result.variation[TAIL] == "improvement"
-    assert result.rules[:TAIL] == [""] * TAIL
-
-
-def test_point_below_lower_limit_is_flagged_outside():
-    result = chart([5.0])  # 5 < 5.68
-    assert result.rules[TAIL] == "outside"
-    assert result.variation[TAIL] == "concern"
-
-
-def test_point_exactly_on_a_limit_is_not_outside():
-    result = chart([MEAN + 2.66 * MEAN_MR])
-    assert result.rules[TAIL] == ""
-
-
-def test_single_point_beyond_two_sigma_but_inside_limits_is_not_flagged():
-    result = chart([15.0])  # 14.5467 < 15 < 16.32
-    assert result.rules[TAIL] == ""
-    assert result.variation[TAIL] == "common"
-
-
-# --- shifts -------------------------------------------------------------------------------
-
-
-def test_shift_of_exactly_seven_points_above_the_mean_fires_on_every_point():
-    result = chart([11.5] * 7)
-    assert result.rules[TAIL:] == ["shift"] * 7
-    assert result.variation[TAIL:] == ["improvement"] * 7
-    assert result.rules[:TAIL] == [""] * TAIL
-
-
-def test_shift_of_six_points_does_not_fire():
-    result = chart([11.5] * 6)
-    assert result.rules == [""] * (TAIL + 6)
-
-
-def test_point_exactly_on_the_mean_breaks_a_shift():
-    # 6 above, one on the mean, 6 above: 13 points off the mean but no run of 7.
-    result = chart([11.5] * 6 + [MEAN] + [11.5] * 6)
-    assert result.rules == [""] * (TAIL + 13)
-
-
-def test_shift_below_the_mean_is_concern_when_higher_is_better():
-    result = chart([10.5] * 8)
-    assert result.rules[TAIL:] == ["shift"] * 8
-    assert result.variation[TAIL:] == ["concern"] * 8
-
-
-def test_shift_below_the_mean_is_improvement_when_lower_is_better():
-    result = chart([10.5] * 7, polarity="lower")
-    assert result.variation[TAIL:] == ["improvement"] * 7
-
-
-def test_shift_length_is_configurable():
-    rules = SpcRules(shift_length=6)
-    assert chart([11.5] * 6, rules=rules).rules[TAIL:] == ["shift"] * 6
-    assert chart([11.5] * 5, rules=rules).rules[TAIL:] == [""] * 5
-
-
-# --- trends -------------------------------------------------------------------------------
-
-RISING_7 = [9.5, 10.0, 10.5, 11.0, 11.5, 12.0, 12.5]  # 6 rises, crosses the mean, within 2 sigma
-
-
-def test_trend_of_seven_points_fires_on_every_point():
-    result = chart(RISING_7)
-    assert result.rules[TAIL:] == ["trend"] * 7
-    # The separator (11) falls to 9.5, so it is not part of the trend.
-    assert result.rules[TAIL - 1] == ""
-
-
-def test_trend_of_six_points_does_not_fire():
-    result = chart(RISING_7[1:])  # 10.0 .. 12.5: 5 rises
-    assert result.rules[TAIL:] == [""] * 6
-
-
-def test_equal_neighbour_breaks_a_trend():
-    # 9.5, 10, 10.5, 10.5, 11, ... 12.5: 8 points, but the repeat splits them into
-    # runs of 3 and 5 points.
-    result = chart([9.5, 10.0, 10.5, 10.5, 11.0, 11.5, 12.0, 12.5])
-    assert result.rules[TAIL:] == [""] * 8
-
-
-def test_rising_trend_only_points_are_improvement_even_below_the_mean():
-    # 9.5, 10, 10.5 are below the mean and 11 is on it, but the trend is rising.
-    result = chart(RISING_7, polarity="higher")
-    assert result.variation[TAIL:] == ["improvement"] * 7
-
-
-def test_falling_trend_only_points_are_concern_when_higher_is_better():
-    result = chart(RISING_7[::-1], polarity="higher")
-    assert result.rules[TAIL:] == ["trend"] * 7
-    assert result.variation[TAIL:] == ["concern"] * 7
-
-
-def test_falling_trend_is_improvement_when_lower_is_better():
-    result = chart(RISING_7[::-1], polarity="lower")
-    assert result.variation[TAIL:] == ["improvement"] * 7
-
-
-def test_point_flagged_by_trend_and_another_rule_takes_its_side_of_the_mean():
-    # 17 (outside, above the mean) starts a falling trend: 17 > 12.5 > 12 > ... > 10.
-    # 17, 12.5, 12, 11.5 are above the mean, then 11 sits on it: no shift.
-    result = chart([17.0, 12.5, 12.0, 11.5, 11.0, 10.5, 10.0], polarity="higher")
-    assert result.rules[TAIL:] == ["outside,trend"] + ["trend"] * 6
-    # The outside point is judged by its side (above = good); the trend-only points by
-    # the direction of the trend (falling = bad), even 12.5 which is above the mean.
-    assert result.variation[TAIL:] == ["improvement"] + ["concern"] * 6
-
-
-def test_trend_length_is_configurable():
-    rules = SpcRules(trend_length=5)
-    assert chart(RISING_7[2:], rules=rules).rules[TAIL:] == ["trend"] * 5
-    assert chart(RISING_7[3:], rules=rules).rules[TAIL:] == [""] * 4
-
-
-# --- two out of three ---------------------------------------------------------------------
-
-
-def test_two_of_three_flags_only_the_points_beyond_two_sigma():
-    # 15 > 14.5467 (2 sigma) but < 16.32 (limit); 11.5 in between is not flagged.
-    result = chart([15.0, 11.5, 15.0])
-    assert result.rules[TAIL:] == ["two_of_three", "", "two_of_three"]
-    assert result.variation[TAIL:] == ["improvement", "common", "improvement"]
-
-
-def test_two_adjacent_points_beyond_lower_two_sigma_are_flagged():
-    result = chart([7.0, 7.0])  # 5.68 < 7 < 7.4533
-    assert result.rules[TAIL:] == ["two_of_three"] * 2
-    assert result.variation[TAIL:] == ["concern"] * 2
-
-
-def test_two_of_three_needs_the_points_within_three_consecutive():
-    # 15, 11.5, 11.5, 15: the two high points are 3 apart, never in one window of 3.
-    result = chart([15.0, 11.5, 11.5, 15.0])
-    assert result.rules[TAIL:] == [""] * 4
-
-
-def test_two_of_three_needs_the_same_side():
-    result = chart([15.0, 11.5, 7.0])  # one above upper 2 sigma, one below lower
-    assert result.rules[TAIL:] == [""] * 3
-
-
-def test_point_outside_limits_also_counts_for_two_of_three():
-    result = chart([17.0, 15.0])
-    assert result.rules[TAIL:] == ["outside,two_of_three", "two_of_three"]
-
-
-def test_rules_can_be_switched_off():
+from kpis.engine.spc import DEFAULT_RULES, SpcRules, xmr_batch
+from tests.spc_reference import SpcResult, xmr
+
+LOW_END = [12.0, 10.0] * 10
+HIGH_END = [10.0, 12.0] * 10
+LOWER, UPPER = 11 - 2.66 * 2, 11 + 2.66 * 2
+LOWER_2S, UPPER_2S = 11 - 2.66 * 2 * 2 / 3, 11 + 2.66 * 2 * 2 / 3
+
+
+def batch_xmr(values, polarity, target=None, baseline=None, rebase_at=(), rules=DEFAULT_RULES):
+    """xmr_batch on one series, read back in the reference's shape."""
+    x = np.asarray(values, dtype=float)
+    starts = np.zeros(x.size, dtype=bool)
+    starts[list(rebase_at)] = True
+    b = xmr_batch(x, [0, x.size], polarity, target=np.nan if target is None else target,
+                  baseline=baseline, segment_starts=starts, rules=rules)
+    states = ("too_few", "trial", "limits")
+    return SpcResult(
+        mean=b.mean.tolist(), lower=b.lower.tolist(), upper=b.upper.tolist(),
+        lower_2sigma=b.lower_2sigma.tolist(), upper_2sigma=b.upper_2sigma.tolist(),
+        rules=list(b.rules), variation=list(b.variation),
+        limits=[states[s] for s in b.limit_state.tolist()],
+        points=b.segment_points.take(b.segment_of).tolist(), assurance=b.assurance[0],
+    )
+
+
+@pytest.fixture(params=["reference", "batch"])
+def spc(request):
+    return xmr if request.param == "reference" else batch_xmr
+
+
+def tail_of(spc, base, tail, polarity="higher", **kwargs) -> SpcResult:
+    """The chart of ``base + tail`` with limits from ``base``, cut to the tail."""
+    result = spc([*base, *tail], polarity, baseline=len(base), **kwargs)
+    cut = len(base)
+    return SpcResult(*(getattr(result, f)[cut:] for f in (
+        "mean", "lower", "upper", "lower_2sigma", "upper_2sigma", "rules", "variation",
+        "limits", "points")), assurance=result.assurance)
+
+
+def test_the_lines_are_the_mean_and_2_66_mean_moving_ranges(spc):
+    result = spc(LOW_END, "higher")
+    assert result.mean[0] == pytest.approx(11)
+    assert (result.lower[0], result.upper[0]) == (pytest.approx(LOWER), pytest.approx(UPPER))
+    assert result.lower_2sigma[0] == pytest.approx(LOWER_2S)
+    assert result.upper_2sigma[0] == pytest.approx(UPPER_2S)
+    assert result.rules == [""] * 20 and result.variation == ["common"] * 20
+
+
+@pytest.mark.parametrize("level", [0.1, 0.7, 1 / 3])
+def test_a_flat_series_is_on_its_mean_and_has_no_signals(spc, level):
+    # 20 equal points: the float mean may differ from the level in the last bit (0.1 x 20
+    # / 20 = 0.10000000000000002), but every moving range is 0, so nothing is special.
+    result = spc([level] * 20, "higher", target=level)
+    assert result.mean[0] == pytest.approx(level, rel=1e-12)
+    assert result.rules == [""] * 20
+    assert result.variation == ["common"] * 20
+    # Limits of zero width at the target: every point meets it.
+    assert result.assurance == "pass"
+
+
+def test_a_force_at_100_percent_against_a_100_percent_target_passes(spc):
+    assert spc([1.0] * 24, "higher", target=1.0).assurance == "pass"
+
+
+def test_a_point_exactly_on_the_mean_is_on_it_in_decimal_arithmetic(spc):
+    # Baseline 0.1, 0.3 alternating: mean 0.2 exactly in decimals, but summed in floats
+    # it is 0.19999999999999998, so a plain comparison would put 0.2 above the mean.
+    base = [0.1, 0.3] * 10
+    assert sum(base) / 20 != 0.2
+    # 0.25 x 3, then 0.2 on the mean, then 0.25 x 3: two runs of 3, no shift of 7.
+    broken = tail_of(spc, base, [0.25] * 3 + [0.2] + [0.25] * 3)
+    assert broken.rules == [""] * 7
+    # Without the point on the mean the same seven points are a shift.
+    assert tail_of(spc, base, [0.25] * 7).rules == ["shift"] * 7
+
+
+@pytest.mark.parametrize(("tail", "expected"), [
+    # Two points exactly on the upper 2-sigma line (10.375 + 1.33 = 11.705): not beyond it.
+    ([11.705, 11.705, 11.0], ["", "", ""]),
+    # A hair beyond it: two of three.
+    ([11.71, 11.71, 11.0], ["two_of_three", "two_of_three", ""]),
+])
+def test_a_point_exactly_on_a_two_sigma_line_is_not_beyond_it(spc, tail, expected):
+    # Baseline 10, 10.75 alternating: mean 10.375, moving range 0.75, so the lines are
+    # 10.375 -/+ 1.995 (8.38, 12.37) and 10.375 -/+ 1.33 (9.045, 11.705).
+    result = tail_of(spc, [10.0, 10.75] * 10, tail)
+    assert result.upper_2sigma[0] == pytest.approx(11.705)
+    assert result.rules == expected
+
+
+@pytest.mark.parametrize(("run", "length", "flagged"), [
+    (6, 7, False), (7, 7, True), (8, 7, True),
+    (6, 6, True), (7, 8, False), (8, 8, True),
+])
+def test_a_shift_needs_the_catalogue_run_length_of_points(spc, run, length, flagged):
+    # The tail follows a baseline ending on 10 (below the mean), so the run is the tail.
+    rules = SpcRules(shift_length=length, trend_length=length)
+    result = tail_of(spc, LOW_END, [12.0] * run, rules=rules)
+    assert result.rules == (["shift"] * run if flagged else [""] * run)
+    assert result.variation == (["improvement"] * run if flagged else ["common"] * run)
+
+
+def test_a_shift_below_the_mean_is_a_concern_when_higher_is_better(spc):
+    assert tail_of(spc, HIGH_END, [10.0] * 7).variation == ["concern"] * 7
+    assert tail_of(spc, HIGH_END, [10.0] * 7, "lower").variation == ["improvement"] * 7
+    assert tail_of(spc, HIGH_END, [10.0] * 7, "neutral").variation == ["neither"] * 7
+
+
+@pytest.mark.parametrize(("tail", "expected"), [
+    # 6 points rising (5 steps) after a fall from 10: no trend.
+    ([9.0, 9.5, 10.0, 10.5, 11.0, 11.5], [""] * 6),
+    # 7 points rising: a trend on every one of them.
+    ([9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0], ["trend"] * 7),
+    # 8 points with a tie in the middle: runs of 3 and 5, no trend.
+    ([9.0, 9.5, 10.0, 10.0, 10.5, 11.0, 11.5, 12.0], [""] * 8),
+])
+def test_a_trend_is_seven_points_each_above_the_one_before(spc, tail, expected):
+    assert tail_of(spc, LOW_END, tail).rules == expected
+
+
+def test_a_rising_trend_below_the_mean_is_an_improvement_when_higher_is_better(spc):
+    # After 12, seven rises from 6.5 to 9.5, all below the mean 11: a trend and a shift;
+    # 6.5 and 7 are beyond the lower 2-sigma line (7.45) within the limit (5.68), with
+    # 7.5 on the same side: two of three as well. Trend comes before two of three and
+    # shift, so the direction is the trend's: rising, an improvement.
+    result = tail_of(spc, HIGH_END, [6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5])
+    assert result.rules == ["shift,trend,two_of_three"] * 2 + ["shift,trend"] * 5
+    assert result.variation == ["improvement"] * 7
+    lower = tail_of(spc, HIGH_END, [6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5], "lower")
+    assert lower.variation == ["concern"] * 7
+
+
+def test_outside_decides_the_direction_before_trend_and_trend_before_shift(spc):
+    # After 10, a fall of 7 points from 17 to 11.8, all above the mean 11: a trend and a
+    # shift. 17 is beyond the upper limit 16.32: outside decides, an improvement. For the
+    # others the trend decides before the shift: falling, a concern (15 alone is beyond
+    # the 2-sigma line, so no two of three).
+    result = tail_of(spc, LOW_END, [17.0, 15.0, 14.0, 13.0, 12.5, 12.2, 11.8])
+    assert result.rules == ["outside,shift,trend"] + ["shift,trend"] * 6
+    assert result.variation == ["improvement"] + ["concern"] * 6
+
+
+@pytest.mark.parametrize(("tail", "expected"), [
+    # 15 and 15.2 beyond the upper 2-sigma line (14.55), the middle point above the mean.
+    ([15.0, 11.5, 15.2], ["two_of_three", "", "two_of_three"]),
+    # The middle point below the mean: the three are not on one side, no signal.
+    ([15.0, 10.5, 15.2], ["", "", ""]),
+    # One point beyond the process limit counts as outside, not as close to it.
+    ([15.0, 17.0, 11.5], ["", "outside", ""]),
+    ([15.0, 15.5, 17.0], ["two_of_three", "two_of_three", "outside"]),
+    # One point only beyond the 2-sigma line.
+    ([15.0, 12.0, 12.0], ["", "", ""]),
+])
+def test_two_of_three_close_to_a_limit_on_one_side_of_the_mean(spc, tail, expected):
+    assert tail_of(spc, LOW_END, tail).rules == expected
+
+
+@pytest.mark.parametrize(("points", "state", "assessed"), [
+    (12, "too_few", False), (14, "too_few", False), (15, "trial", True),
+    (19, "trial", True), (20, "limits", True),
+])
+def test_limits_need_15_points_and_are_trial_limits_below_20(spc, points, state, assessed):
+    values = ([12.0, 10.0] * 10)[:points]
+    values[-1] = 30.0  # far beyond any limit the other points give
+    result = spc(values, "higher", target=11.0)
+    assert result.limits == [state] * points and result.points == [points] * points
+    if assessed:
+        assert result.rules[-1] == "outside" and result.variation[-1] == "improvement"
+        assert result.assurance is not None
+    else:
+        assert all(math.isnan(v) for v in result.mean + result.upper)
+        assert result.rules == [""] * points and result.variation == [None] * points
+        assert result.assurance is None
+
+
+@pytest.mark.parametrize(("polarity", "target", "expected"), [
+    # Baseline 10, 10.75: limits 8.38 and 12.37 by hand (8.379999999999999 and
+    # 12.370000000000001 in floats).
+    ("higher", 8.38, "pass"),  # on the bad-side limit: every point meets it
+    ("higher", 8.0, "pass"),
+    ("higher", 12.37, "fail"),  # on the good-side limit: no point beyond it
+    ("higher", 13.0, "fail"),
+    ("higher", 12.36, "hit_and_miss"),
+    ("higher", 8.39, "hit_and_miss"),
+    ("lower", 12.37, "pass"),
+    ("lower", 8.38, "fail"),
+    ("lower", 10.0, "hit_and_miss"),
+    ("neutral", 10.0, None),
+])
+def test_assurance_with_the_target_on_or_beyond_a_limit(spc, polarity, target, expected):
+    result = spc([10.0, 10.75] * 10, polarity, target=target)
+    assert (result.lower[0], result.upper[0]) == (pytest.approx(8.38), pytest.approx(12.37))
+    assert result.assurance == expected
+
+
+def test_assurance_uses_the_limits_of_the_last_segment(spc):
+    values = [10.0, 10.75] * 10 + [20.0, 20.75] * 10
+    assert spc(values, "higher", target=15.0).assurance == "hit_and_miss"
+    assert spc(values, "higher", target=15.0, rebase_at=[20]).assurance == "pass"
+
+
+def test_a_trend_runs_across_a_re_base_and_a_shift_does_not(spc):
+    # 16 points alternating 10, 12 (ending on 12), then 9, 10, 11, 12 | re-base | 13, 14,
+    # 15, then 17 points alternating 14, 16: a rise of 7 points from 9 to 15 across the
+    # re-base at index 20. Segment 1 (20 points): 218 / 20 = 10.9; segment 2: 13, 14, 15,
+    # then 14, 16 ... 14 (296 / 20 = 14.8).
+    values = [10.0, 12.0] * 8 + [9.0, 10.0, 11.0, 12.0] + [13.0, 14.0, 15.0] + (
+        [14.0, 16.0] * 9)[:17]
+    assert len(values) == 40
+    result = spc(values, "higher", rebase_at=[20])
+    assert result.mean[0] == pytest.approx(10.9) and result.mean[20] == pytest.approx(14.8)
+    assert [("trend" in r) for r in result.rules[16:23]] == [True] * 7
+    assert result.variation[16:23] == ["improvement"] * 7
+    assert not any("trend" in r for r in result.rules[:16] + result.rules[23:])
+    # The same rise with no re-base is a trend too; split into two series it is not.
+    assert [("trend" in r) for r in spc(values, "higher").rules[16:23]] == [True] * 7
+    assert not any("trend" in r for r in spc(values[:20], "higher").rules)
+
+
+def test_a_shift_ends_at_a_re_base(spc):
+    # Segment 1: 10, 12 x 8 then 12 x 4 (mean 224 / 20 = 11.2); segment 2: 12 x 3 then 10,
+    # 12 x 8 and 10 (mean 222 / 20 = 11.1). Points 15 to 22 are all 12, above the mean
+    # of their own segment, but 5 lie before the re-base and 3 after: no shift.
+    values = [10.0, 12.0] * 8 + [12.0] * 4 + [12.0] * 3 + [10.0, 12.0] * 8 + [10.0]
+    result = spc(values, "higher", rebase_at=[20])
+    assert result.mean[0] == pytest.approx(11.2) and result.mean[20] == pytest.approx(11.1)
+    assert result.rules == [""] * 40
+    # Without the re-base (mean 446 / 40 = 11.15) the eight 12s are one shift.
+    assert spc(values, "higher").rules[15:23] == ["shift"] * 8
+
+
+def test_missing_months_are_skipped_and_the_moving_range_joins_across_them(spc):
+    values = [*LOW_END[:10], math.nan, *LOW_END[10:]]
+    result = spc(values, "higher")
+    # 20 present points, mean 11, moving ranges all 2 (the gap is bridged: 10 -> 12).
+    assert result.points[0] == 20 and result.mean[10] == pytest.approx(11)
+    assert result.upper[0] == pytest.approx(UPPER)
+    assert result.rules[10] == "" and result.variation[10] is None
+
+
+def test_a_gap_neither_breaks_nor_extends_a_shift(spc):
+    result = tail_of(spc, LOW_END, [12.0] * 3 + [math.nan] + [12.0] * 4)
+    assert result.rules == ["shift"] * 3 + [""] + ["shift"] * 4
+
+
+def test_rules_can_be_switched_off(spc):
     rules = SpcRules(two_of_three=False, outside_limits=False)
-    assert chart([17.0, 15.0], rules=rules).rules[TAIL:] == ["", ""]
+    assert tail_of(spc, LOW_END, [15.0, 15.5, 17.0], rules=rules).rules == ["", "", ""]
 
 
-def test_several_rules_on_one_point_are_listed_in_fixed_order():
-    # Six points at 11.5 then 17: seven above the mean (shift) and the last is outside.
-    result = chart([11.5] * 6 + [17.0])
-    assert result.rules[TAIL:] == ["shift"] * 6 + ["outside,shift"]
-
-
-# --- variation with polarity --------------------------------------------------------------
-
-
-def test_neutral_polarity_marks_flagged_points_neither():
-    result = chart([11.5] * 7 + [MEAN, 17.0], polarity="neutral")
-    assert result.variation[TAIL:] == ["neither"] * 7 + ["common", "neither"]
-    assert result.variation[:TAIL] == ["common"] * TAIL
-
-
-def test_outside_point_is_concern_when_lower_is_better():
-    result = chart([17.0], polarity="lower")
-    assert result.variation[TAIL] == "concern"
-
-
-def test_unknown_polarity_is_rejected():
+def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="polarity"):
-        xmr([1.0, 2.0], "up")
-
-
-# --- assurance ----------------------------------------------------------------------------
-
-# For [10, 12, 11, 14, 13]: mean 12, mean mR 1.75, limits 12 -/+ 4.655 = 7.345 .. 16.655.
-SMALL = [10.0, 12.0, 11.0, 14.0, 13.0]
-
-
-@pytest.mark.parametrize(
-    ("polarity", "target", "expected"),
-    [
-        ("higher", 20.0, "fail"),  # target above the upper limit: never reached
-        ("higher", 5.0, "pass"),  # target below the lower limit: always met
-        ("higher", 12.0, "hit_and_miss"),
-        ("lower", 5.0, "fail"),  # lower is better, target below the lower limit
-        ("lower", 20.0, "pass"),
-        ("lower", 12.0, "hit_and_miss"),
-    ],
-)
-def test_assurance_against_target(polarity, target, expected):
-    assert xmr(SMALL, polarity, target=target).assurance == expected
-
-
-def test_target_exactly_on_a_limit_is_hit_and_miss():
-    assert xmr(SMALL, "higher", target=12 + 2.66 * 1.75).assurance == "hit_and_miss"
-    assert xmr(SMALL, "lower", target=12 - 2.66 * 1.75).assurance == "hit_and_miss"
-
-
-def test_no_assurance_without_target_or_polarity_or_enough_points():
-    assert xmr(SMALL, "higher").assurance is None
-    assert xmr(SMALL, "neutral", target=20.0).assurance is None
-    assert xmr([5.0], "higher", target=20.0).assurance is None
-
-
-def test_assurance_uses_the_last_segment():
-    # Segment 1: 10, 12, 10, 12 (limits 5.68 .. 16.32); segment 2: 30, 32, 30, 32
-    # (mean 31, limits 25.68 .. 36.32). Target 20 is below segment 2's lower limit.
-    values = [10.0, 12.0, 10.0, 12.0, 30.0, 32.0, 30.0, 32.0]
-    assert xmr(values, "higher", target=20.0, rebase_at=[4]).assurance == "pass"
-
-
-# --- re-basing ----------------------------------------------------------------------------
-
-
-def test_rebase_gives_each_segment_its_own_limits():
-    values = [10.0, 12.0] * 3 + [20.0, 22.0] * 3
-    result = xmr(values, "higher", rebase_at=[6])
-    # Segment 1 mean (10+12)/2 = 11, segment 2 mean (20+22)/2 = 21; mR 2 in both.
-    np.testing.assert_allclose(result.mean, [11.0] * 6 + [21.0] * 6)
-    np.testing.assert_allclose(result.upper, [11 + 5.32] * 6 + [21 + 5.32] * 6)
-    np.testing.assert_allclose(result.lower, [11 - 5.32] * 6 + [21 - 5.32] * 6)
-    assert result.rules == [""] * 12
-
-
-def test_runs_do_not_continue_across_a_rebase():
-    # Both segments have mean 11.5: (9 + 13 + 9 + 13 + 4 * 12) / 8 = 92 / 8.
-    # The eight 12s straddle the re-base: 4 at the end of one segment, 4 at the start of
-    # the next.
-    values = [9.0, 13.0, 9.0, 13.0, 12.0, 12.0, 12.0, 12.0]
-    values += values[4:] + values[:4]
-    without = xmr(values, "higher")
-    assert without.rules[4:12] == ["shift"] * 8  # one mean 11.5 for all 16 points
-    with_rebase = xmr(values, "higher", rebase_at=[8])
-    np.testing.assert_allclose(with_rebase.mean, 11.5)
-    assert not any("shift" in r for r in with_rebase.rules)
-
-
-def test_rebase_at_start_is_harmless_and_out_of_range_is_rejected():
-    assert xmr(SMALL, "higher", rebase_at=[0]).rules == xmr(SMALL, "higher").rules
-    with pytest.raises(ValueError, match="rebase_at"):
-        xmr(SMALL, "higher", rebase_at=[5])
-
-
-def test_segment_with_one_point_has_no_limits():
-    result = xmr([10.0, 12.0, 10.0, 12.0, 50.0], "higher", target=20.0, rebase_at=[4])
-    np.testing.assert_allclose(result.mean[:4], 11.0)
-    assert math.isnan(result.mean[4]) and math.isnan(result.upper[4])
-    assert result.rules[4] == "" and result.variation[4] == "common"
-    assert result.assurance is None
-
-
-# --- missing values -----------------------------------------------------------------------
-
-
-def test_missing_points_are_skipped_for_mean_and_moving_range():
-    # Same present values as SMALL, so mean 12 and mR 1.75 (mR 12-10 bridges the gap).
-    values = [10.0, math.nan, 12.0, 11.0, math.nan, 14.0, 13.0]
-    result = xmr(values, "higher")
-    np.testing.assert_allclose(result.mean, 12.0)  # NaN points still carry the limits
-    np.testing.assert_allclose(result.upper, 12 + 2.66 * 1.75)
-    assert result.rules == [""] * 7
-    assert result.variation == ["common"] * 7
-
-
-def test_moving_range_spans_a_gap():
-    # 10, NaN, 14: one moving range |14 - 10| = 4; mean 12; limits 12 -/+ 10.64.
-    result = xmr([10.0, math.nan, 14.0], "higher")
-    np.testing.assert_allclose(result.upper, 12 + 2.66 * 4)
-
-
-def test_gap_does_not_break_a_shift_and_missing_point_is_not_flagged():
-    result = chart([11.5] * 3 + [math.nan] + [11.5] * 4)
-    assert result.rules[TAIL:] == ["shift"] * 3 + [""] + ["shift"] * 4
-    assert result.variation[TAIL + 3] == "common"
-
-
-def test_baseline_counts_present_points_only():
-    # Baseline of 4 present points: 10, 12, 10, 12 (the NaN is skipped) -> mean 11.
-    values = [10.0, math.nan, 12.0, 10.0, 12.0, 30.0]
-    np.testing.assert_allclose(xmr(values, "higher", baseline=4).mean, 11.0)
-
-
-def test_series_with_fewer_than_two_points_has_nan_limits_and_no_flags():
-    result = xmr([5.0, math.nan], "higher")
-    assert np.isnan(result.mean).all() and np.isnan(result.lower).all()
-    assert result.rules == ["", ""]
-    assert result.variation == ["common", "common"]
-    assert xmr([], "higher").rules == []
-
-
-def test_baseline_of_one_point_is_rejected():
+        xmr([1.0], "sideways")
     with pytest.raises(ValueError, match="baseline"):
-        xmr(SMALL, "higher", baseline=1)
+        xmr([1.0, 2.0], "higher", baseline=1)
+    with pytest.raises(ValueError, match="rebase_at"):
+        xmr([1.0, 2.0], "higher", rebase_at=[2])
+    with pytest.raises(ValueError, match="shift_length"):
+        SpcRules(shift_length=1)
+    with pytest.raises(ValueError, match="min_points"):
+        SpcRules(min_points=30)
 
 
-# --- properties ---------------------------------------------------------------------------
-
-# Whole numbers keep differences exact, so adding a constant cannot flip a comparison
-# through rounding (the mean can still round, which the shift test guards against).
-whole_values = st.lists(
-    st.one_of(st.integers(-1000, 1000).map(float), st.just(math.nan)), min_size=0, max_size=60
-)
+whole_values = st.lists(st.integers(-1000, 1000).map(float), min_size=15, max_size=40)
 
 
 @given(whole_values)
 def test_limits_are_symmetric_about_the_mean_and_ordered(values):
     result = xmr(values, "higher")
-    defined = ~np.isnan(result.mean)
-    mean, lower, upper = result.mean[defined], result.lower[defined], result.upper[defined]
-    np.testing.assert_allclose(upper - mean, mean - lower, atol=1e-9)
-    np.testing.assert_allclose(
-        result.upper_2sigma[defined] - mean, mean - result.lower_2sigma[defined], atol=1e-9
-    )
-    assert (lower <= mean).all() and (mean <= upper).all()
-    assert (lower <= result.lower_2sigma[defined]).all()
-    assert (result.upper_2sigma[defined] <= upper).all()
+    for i in range(len(values)):
+        assert result.lower[i] <= result.lower_2sigma[i] <= result.mean[i]
+        assert result.mean[i] <= result.upper_2sigma[i] <= result.upper[i]
+        assert result.upper[i] - result.mean[i] == pytest.approx(
+            result.mean[i] - result.lower[i])
 
 
-@given(whole_values, st.integers(-10_000, 10_000), st.sampled_from(["higher", "lower"]))
-def test_adding_a_constant_shifts_lines_and_keeps_rules(values, constant, polarity):
-    x = np.array(values, dtype=float)
-    before = xmr(x, polarity)
-    lines = (before.mean, before.lower, before.upper, before.lower_2sigma, before.upper_2sigma)
-    # A point within rounding distance of a limit could legitimately flip; such near-ties
-    # are not what this property is about. (Ties with the mean are exact and preserved:
-    # a whole-number mean stays whole after adding a whole number.)
-    for line in lines[1:]:
-        assume(not ((np.abs(x - line) < 1e-6) & (line != before.mean)).any())
-    after = xmr(x + constant, polarity)
-    for old, new in zip(
-        lines,
-        (after.mean, after.lower, after.upper, after.lower_2sigma, after.upper_2sigma),
-        strict=True,
-    ):
-        np.testing.assert_allclose(new, old + constant, atol=1e-6)
-    assert after.rules == before.rules
-    assert after.variation == before.variation
-
-
-@given(whole_values)
-def test_missing_points_are_never_flagged(values):
-    result = xmr(values, "higher")
-    for value, rule, kind in zip(values, result.rules, result.variation, strict=True):
-        if math.isnan(value):
-            assert rule == "" and kind == "common"
+@given(whole_values, st.integers(-1000, 1000), st.sampled_from(["higher", "lower"]))
+def test_adding_a_constant_shifts_the_lines_and_keeps_the_rules(values, constant, polarity):
+    # Integers: sums are exact, so the shifted series has exactly shifted lines.
+    before = xmr(values, polarity)
+    after = xmr([v + constant for v in values], polarity)
+    assert after.rules == before.rules and after.variation == before.variation
+    np.testing.assert_allclose(after.mean, np.array(before.mean) + constant)

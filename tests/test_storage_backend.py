@@ -42,8 +42,8 @@ from kpis.storage.security import SECURITY_SCHEMA, SecurityStore
 from tests.conftest import PROJECT_ROOT
 
 KPI = "investigators_accredited"
-NEWER = re.escape(
-    "this database was written by a newer flight deck (schema 3); upgrade the software")
+NEWER = re.escape(f"this database was written by a newer flight deck (schema "
+                  f"{SCHEMA_VERSION + 1}); upgrade the software")
 COUNT_OBSERVATIONS = sa.select(sa.func.count()).select_from(schema.observations)
 
 
@@ -96,10 +96,26 @@ def make_version_1(path: Path) -> None:
     raw(path, "DELETE FROM meta WHERE key = 'schema_version'")
 
 
+def make_version_2(path: Path) -> None:
+    """A file as schema version 2 wrote it: no stock or missing rule on measures, no SPC
+    run length or fixed baseline on KPI definitions."""
+    raw(path,
+        "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+        "CREATE TABLE measures_v2 AS SELECT * EXCLUDE (stock, missing) FROM measures "
+        "ORDER BY position",
+        "DROP TABLE measures",
+        "ALTER TABLE measures_v2 RENAME TO measures",
+        "CREATE TABLE kpi_definitions_v2 AS SELECT * EXCLUDE (spc_run_length, "
+        "spc_baseline_points) FROM kpi_definitions ORDER BY position, version",
+        "DROP TABLE kpi_definitions",
+        "ALTER TABLE kpi_definitions_v2 RENAME TO kpi_definitions")
+
+
 def make_pre_ordering(path: Path) -> None:
     """A version-1 file from before the catalogue kept its order or had annotations:
     no measures.position, no kpi_terms.term_order, no commentary or progress tables.
     Rows are in the order they were written, which was catalogue order."""
+    make_version_2(path)
     make_version_1(path)
     raw(path,
         "CREATE TABLE measures_v1 AS SELECT * EXCLUDE (position) FROM measures "
@@ -215,10 +231,12 @@ def test_query_frame_works_on_a_database_other_than_duckdb() -> None:
 
 
 def test_every_version_before_the_current_one_has_an_upgrade_step() -> None:
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     assert list(UPGRADES) == list(range(1, SCHEMA_VERSION))
     with pytest.raises(ValueError, match="one upgrade step from each version"):
         VersionedSchema("test", schema.metadata, 3, {1: UPGRADES[1]})
+    with pytest.raises(ValueError, match="one upgrade step from each version"):
+        VersionedSchema("test", schema.metadata, 3, {2: UPGRADES[2], 1: UPGRADES[1]})
 
 
 def test_initialise_and_every_write_record_the_schema_version(empty_db: Path) -> None:
@@ -282,6 +300,21 @@ def test_a_file_from_before_the_catalogue_kept_its_order_is_upgraded_and_readabl
     annotations.write_commentary(empty_db, KPI, "kent", "2025-09", "First.", "Ana")
 
 
+def test_a_version_2_database_takes_the_shipped_measure_and_spc_rules(empty_db: Path) -> None:
+    make_version_2(empty_db)
+    assert "stock" not in contents(empty_db)["measures"].columns
+    with open_store(empty_db) as store, store.connect() as conn:
+        assert get_meta(conn, "schema_version") == str(SCHEMA_VERSION)
+        upgraded = load_dataset(conn).catalogue
+    shipped = read_catalogue(CATALOGUE_FILE)
+    assert upgraded.measures == shipped.measures
+    assert upgraded.kpis == shipped.kpis
+    stocks = {m.measure_id for m in upgraded.measures if m.stock}
+    assert "devices_awaiting_examination" in stocks and "cps_referrals" not in stocks
+    missing = {m.measure_id: m.missing for m in upgraded.measures if m.missing != "gap"}
+    assert missing == {"return_measures_expected": "carry", "return_measures_supplied": "zero"}
+
+
 @pytest.mark.slow  # about a second
 def test_a_write_to_a_version_1_database_upgrades_it_in_the_same_publish(
     empty_db: Path
@@ -322,7 +355,7 @@ def test_threads_opening_an_old_database_at_once_upgrade_it_once(empty_db: Path)
 
 
 def test_a_newer_database_is_refused_and_left_unchanged(empty_db: Path) -> None:
-    raw(empty_db, "UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    raw(empty_db, f"UPDATE meta SET value = '{SCHEMA_VERSION + 1}' WHERE key = 'schema_version'")
     before = sha256(empty_db)
     store = open_store(empty_db)
     for _ in range(2):  # refused every time, not only the first

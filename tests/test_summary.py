@@ -20,6 +20,7 @@ import pytest
 
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import MINUS, format_change, format_period, format_value, ordinal
+from kpis.domain.periods import add_months
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import flight_deck_table
 from kpis.engine.summary import summarise
@@ -157,9 +158,11 @@ def test_summary_of_a_force_gives_value_change_comparators_and_rank(contact):
     assert "in September 2025" in text
     assert "up 5.0 percentage points on September 2024 (20.0%)" in text
     assert "the same as England and Wales (25.0%)" in text
-    assert "higher than its peer group, North East (17.5%)" in text
+    assert "higher than the region, North East (17.5%)" in text
     assert "ranked 2nd of 3 forces" in text
-    assert "common cause variation" in text  # two points: no signal
+    # Two points: no limits, no signal, and the words say why.
+    assert "Not enough data for SPC (2 points)" in text
+    assert "variation" not in text
     assert sentences(text) == 2
 
 
@@ -202,12 +205,14 @@ def test_summary_shows_withheld_comparators_as_c(contact):
     row.update(national_value=math.nan, peer_value=math.nan, prior_value=math.nan,
                change=math.nan, suppressed_parts="prior,national,peer")
     text = summarise(contact, row)
-    assert "England and Wales ([c])" in text and "North East ([c])" in text
+    assert "England and Wales ([c])" in text and "the region, North East ([c])" in text
     assert "September 2024 is withheld ([c])" in text
 
 
 def with_signal(row: pd.Series, **changes) -> dict:
-    return {**row.to_dict(), **changes}
+    """The row as if it had limits from 24 points (common cause), with ``changes``."""
+    return {**row.to_dict(), "spc_limits": "limits", "spc_points": 24.0, "variation": "common",
+            **changes}
 
 
 def test_summary_words_for_each_spc_signal_and_assurance(contact):
@@ -220,6 +225,11 @@ def test_summary_words_for_each_spc_signal_and_assurance(contact):
     assert "special cause concern (a run of points on one side of the centre line; " \
            "a run of consecutive rises or falls)" in concern
     assert "common cause variation" in summarise(contact, with_signal(row, variation="common"))
+    trial = summarise(contact, with_signal(row, variation="common", spc_limits="trial"))
+    assert "This is common cause variation against trial limits" in trial
+    too_few = summarise(contact, with_signal(row, variation=None, spc_limits="too_few",
+                                             spc_points=14.0))
+    assert "Not enough data for SPC (14 points)" in too_few and "variation" not in too_few
     # A KPI with a target: say whether the process will meet it.
     target = dataclasses.replace(contact.kpis["suspect_contact_30d"], target=0.9)
     contact.kpis["suspect_contact_30d"] = target  # this test's dataset only
@@ -232,8 +242,8 @@ def test_summary_words_for_each_spc_signal_and_assurance(contact):
 
 
 def test_summary_of_a_neutral_kpi_calls_a_signal_an_unusual_change(empty_db, tmp_path):
-    months = [dt.date(2024, m, 1) for m in range(1, 10)]
-    values = [10, 11, 10, 11, 10, 11, 10, 11, 60]  # the last is far outside the limits
+    months = [add_months(dt.date(2023, 2, 1), i) for i in range(20)]
+    values = [10, 11] * 9 + [10, 60]  # the last is far outside the limits
     ds = load(empty_db, tmp_path, [("durham", when, "bail_breaches_recorded", v)
                                    for when, v in zip(months, values, strict=True)])
     table = flight_deck_table(ds, ["bail_breaches_recorded"])

@@ -8,8 +8,8 @@ One route serves them all::
 ``chart`` names the page's chart (:data:`CHARTS`); ``format`` is png (print resolution,
 3600 x 2025), svg, pdf or csv. The query is the page's view state, so a link reproduces
 what is on screen: ``force`` and ``period`` always, ``comparator`` for a trend chart,
-``rebase=adoption`` for an SPC chart re-based at NOM adoption, ``group`` and ``view`` for
-the compare page; ``marking`` overrides the protective marking (default
+``baseline=nom|all|first:N`` for where an SPC chart's limits come from (default nom),
+``group`` and ``view`` for the compare page; ``marking`` overrides the protective marking (default
 OFFICIAL-SENSITIVE). The images are the exports of :mod:`kpis.charts.specs`, with the
 title, subtitle, source line, marking and "demonstration data" label drawn in; the CSV
 has them as ``# `` header lines, and its cells are neutralised against spreadsheet
@@ -47,6 +47,7 @@ from kpis.charts.specs import (
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.periods import format_month, month_label, parse_month
 from kpis.engine.dataset import Dataset
+from kpis.engine.measures import Baseline
 from kpis.engine.views import COMPARATOR_NATIONAL, COMPARATOR_REGION, comparator_area
 from kpis.exports.charts import CHART_FORMATS, MEDIA_TYPES, chart_bytes
 from kpis.exports.render import RendererUnavailable
@@ -55,13 +56,12 @@ from web.context import dataset, service
 from web.security import plain_response
 
 __all__ = ["CHARTS", "COMPARATOR_NATIONAL", "COMPARATOR_REGION", "DOWNLOAD_PATH",
-           "REBASE_ADOPTION", "comparator_area", "download_chart", "file_name",
+           "comparator_area", "download_chart", "file_name",
            "register_downloads"]
 
 LOG = logging.getLogger("flightdeck")
 
 DOWNLOAD_PATH = "/download/chart"
-REBASE_ADOPTION = "adoption"  # as the KPI page's ?rebase=
 #: The charts that can be downloaded: the KPI page's SPC chart and funnel plot, a pillar
 #: page's trend chart, and the compare page's ranked bars or funnel plot.
 CHARTS: tuple[str, ...] = ("spc", "funnel", "trend", "compare")
@@ -72,7 +72,7 @@ CHARTS: tuple[str, ...] = ("spc", "funnel", "trend", "compare")
 COMMON_PARAMETERS = frozenset({"force", "period", "comparator", "marking"})
 #: ... and those only some charts read.
 CHART_PARAMETERS: dict[str, frozenset[str]] = {
-    "spc": frozenset({"rebase"}),
+    "spc": frozenset({"baseline"}),
     "funnel": frozenset(),
     "trend": frozenset(),
     "compare": frozenset({"group", "view"}),
@@ -89,8 +89,8 @@ def file_name(chart: str, kpi_id: str, params: Mapping[str, str], fmt: str) -> s
     parts = [kpi_id, chart, params.get("force", NATIONAL_SLUG)]
     if chart == "compare":
         parts += [params.get("group", NATIONAL_SLUG), params.get("view", "bars")]
-    if params.get("rebase"):
-        parts.append("rebased")
+    if params.get("baseline"):
+        parts.append("limits-" + params["baseline"].replace(":", "-"))
     parts.append(params.get("period", ""))
     stem = _SAFE_NAME.sub("-", "-".join(p for p in parts if p)).strip("-.")
     return f"{stem or 'chart'}.{fmt}"
@@ -116,7 +116,7 @@ class ChartRequest:
     period: dt.date
     comparator: str
     marking: str
-    rebase: bool
+    baseline: Baseline
     group: str
     view: str
 
@@ -185,9 +185,10 @@ def parse_request(chart: str, name: str, args: Mapping[str, list[str]]) -> Chart
     elif not _MARKING.match(marking):
         raise Refused(400, "marking must be 1 to 60 letters, digits, spaces and simple "
                            "punctuation, such as OFFICIAL-SENSITIVE.")
-    rebase = _one(args, "rebase")
-    if rebase not in (None, REBASE_ADOPTION):
-        raise Refused(400, f"rebase can only be {REBASE_ADOPTION}.")
+    try:
+        baseline = Baseline.parse(_one(args, "baseline") or "nom")
+    except ValueError as exc:
+        raise Refused(400, f"{exc}.") from None
     group = _one(args, "group") or NATIONAL_SLUG
     regions_and_groups = set(ds.areas.loc[ds.areas["kind"].isin(["region", "user"]),
                                           "area_id"])
@@ -197,7 +198,7 @@ def parse_request(chart: str, name: str, args: Mapping[str, list[str]]) -> Chart
     if view not in COMPARE_VIEWS:
         raise Refused(400, f"view must be {' or '.join(COMPARE_VIEWS)}.")
     return ChartRequest(chart, kpi, fmt, force, period, comparator, marking,
-                        rebase == REBASE_ADOPTION, group, view)
+                        baseline, group, view)
 
 
 def build_export(request: ChartRequest) -> ChartExport:
@@ -211,7 +212,7 @@ def build_export(request: ChartRequest) -> ChartExport:
     highlight = force if force != NATIONAL_SLUG else None
     builders: dict[str, Callable[[], ChartExport]] = {
         "spc": lambda: spc_export(source, kpi_id, force, period, marking=request.marking,
-                                  rebase=request.rebase),
+                                  baseline=request.baseline),
         "trend": lambda: trend_export(source, kpi_id, force, period,
                                       comparator_area(source.dataset(), force,
                                                       request.comparator),
@@ -248,8 +249,8 @@ def download_chart(chart: str, name: str) -> flask.Response:
     params = {"force": request.force, "period": format_month(request.period)}
     if request.chart == "compare":
         params.update(group=request.group, view=request.view)
-    if request.rebase:
-        params["rebase"] = REBASE_ADOPTION
+    if request.baseline != Baseline():
+        params["baseline"] = str(request.baseline)
     response = flask.Response(body, status=200, content_type=MEDIA_TYPES[request.fmt])
     filename = file_name(request.chart, request.kpi.kpi_id, params, request.fmt)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

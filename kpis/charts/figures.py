@@ -242,30 +242,58 @@ def _muted(dark: bool) -> str:
 # --- charts ----------------------------------------------------------------------------
 
 
+def _segments(series: pd.DataFrame) -> list[int]:
+    """Row positions where a new set of limits starts (after the first row)."""
+    if "spc_from" not in series or len(series) < 2:
+        return []
+    starts = pd.DatetimeIndex(series["spc_from"])
+    return [i for i in range(1, len(series)) if starts[i] != starts[i - 1]
+            and not (pd.isna(starts[i]) and pd.isna(starts[i - 1]))]
+
+
+def _broken(x: list[Any], y: list[Any], breaks: list[int]) -> tuple[list[Any], list[Any]]:
+    """``x`` and ``y`` with a gap (None) before each break, so a line is not joined."""
+    out_x, out_y = [], []
+    for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
+        if i in breaks:
+            out_x.append(xi)
+            out_y.append(None)
+        out_x.append(xi)
+        out_y.append(yi)
+    return out_x, out_y
+
+
 def spc_chart(series: pd.DataFrame, unit: str, text: ChartText, target: float | None = None,
-              rebase: pd.Timestamp | None = None, dark: bool = False) -> FigureDict:
+              dark: bool = False) -> FigureDict:
     """XmR chart: values, mean, process limits, special-cause points by rule and target.
 
-    ``series`` has period_start, value, spc_mean, spc_lower, spc_upper, spc_rule, variation.
+    ``series`` has period_start, value, spc_mean, spc_lower, spc_upper, spc_rule,
+    variation and (optionally) spc_from, spc_limits and spc_basis: the lines break where
+    the limits are re-based, and trial limits are drawn dotted.
     """
     fmt = axis_format(unit)
     x = _dates(series["period_start"])
     values = _numbers(series["value"])
+    breaks = _segments(series)
+    trial = "spc_limits" in series and (series["spc_limits"] == "trial").any()
     line_colour = "#9ec5fe" if dark else DARK_BLUE
+    mean_x, mean_y = _broken(x, _numbers(series["spc_mean"]), breaks)
     data: list[dict[str, Any]] = [
         dict(type="scatter", x=x, y=values, mode="lines", name="Value",
              line=dict(color=line_colour, width=2), hoverinfo="skip"),
-        dict(type="scatter", x=x, y=_numbers(series["spc_mean"]), mode="lines", name="Mean",
-             line=dict(color=_text(dark), width=1.5),
+        dict(type="scatter", x=mean_x, y=mean_y, mode="lines", name="Mean",
+             line=dict(color=_text(dark), width=1.5), connectgaps=False,
              hovertemplate=f"Mean %{{y:{fmt}}}<extra></extra>"),
     ]
+    limits_name = "Trial process limits" if trial else "Process limits"
     for column, name, legend_name in (
-            ("spc_upper", "Upper process limit", "Process limits"),
+            ("spc_upper", "Upper process limit", limits_name),
             ("spc_lower", "Lower process limit", "Lower process limit")):
+        line_x, line_y = _broken(x, _numbers(series[column]), breaks)
         data.append(dict(
-            type="scatter", x=x, y=_numbers(series[column]), mode="lines", name=legend_name,
-            line=dict(color=MID_GREY, width=1.5, dash="dash"),
-            hovertemplate=f"{name} %{{y:{fmt}}}<extra></extra>",
+            type="scatter", x=line_x, y=line_y, mode="lines", name=legend_name,
+            line=dict(color=MID_GREY, width=1.5, dash="dot" if trial else "dash"),
+            hovertemplate=f"{name} %{{y:{fmt}}}<extra></extra>", connectgaps=False,
             showlegend=column == "spc_upper", legendgroup="limits",
         ))
     variations = series["variation"].to_numpy()
@@ -287,11 +315,14 @@ def spc_chart(series: pd.DataFrame, unit: str, text: ChartText, target: float | 
     if target is not None:
         _hline(figure, target, dict(color=DARK_PINK, width=2, dash="dot"), "Target",
                "top left")
-    if rebase is not None:
-        when = _date(rebase)
+    basis = series["spc_basis"].tolist() if "spc_basis" in series else []
+    for i in breaks:
+        when = x[i]
         _vline(figure, when, dict(color=DARK_GREY, width=1, dash="dot"))
+        words = ("Limits re-based at NOM adoption" if basis and basis[i] == "nom_adoption"
+                 else "Limits re-based")
         figure["layout"].setdefault("annotations", []).append(dict(
-            x=when, y=1, yref="paper", text="Limits re-based", showarrow=False,
+            x=when, y=1, yref="paper", text=words, showarrow=False,
             xanchor="left", yanchor="bottom", font=dict(size=11),
         ))
     return dress(figure, text, dark=dark)

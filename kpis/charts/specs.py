@@ -38,8 +38,9 @@ from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value
 from kpis.domain.vocabulary import DEMO_LABEL, SUPPRESSED_LABEL, parse_parts
 from kpis.engine.dataset import Dataset
-from kpis.engine.measures import SpcOptions, cached_table
-from kpis.engine.summary import funnel_summary, ranking_summary, summarise
+from kpis.engine.kpi_spc import DEFAULT_BASELINE
+from kpis.engine.measures import Baseline, SpcOptions, cached_table
+from kpis.engine.summary import funnel_summary, limits_phrase, ranking_summary, summarise
 from kpis.engine.views import force_rows, group_members, kpi_funnel, period_on_or_before
 from kpis.settings import NATIONAL_SLUG
 
@@ -78,7 +79,7 @@ _CSV_COLUMNS: tuple[tuple[str, str], ...] = (
     ("numerator", "value"), ("denominator", "value"), ("value", "value"),
     ("rolling_value", "rolling"), ("national_value", "national"), ("peer_value", "peer"),
     ("spc_mean", "spc"), ("spc_lower", "spc"), ("spc_upper", "spc"),
-    ("spc_rule", "value"), ("variation", "value"),
+    ("spc_rule", "value"), ("variation", "value"), ("spc_limits", ""), ("spc_basis", ""),
 )
 
 
@@ -128,11 +129,12 @@ def _check(ds: Dataset, kpi_id: str, area: str) -> KpiDefinition:
 
 def spc_export(source: Source, kpi_id: str, area: str, period: dt.date | None, *,
                marking: str | None = DEFAULT_MARKING, suppress: bool = False,
-               rebase: bool = False, series: pd.DataFrame | None = None,
+               baseline: Baseline = DEFAULT_BASELINE, series: pd.DataFrame | None = None,
                dark: bool = False) -> ChartExport:
     """The SPC chart of ``kpi_id`` for ``area``, every period up to ``period``.
 
-    ``rebase`` re-bases the limits at the force's NOM adoption, as the KPI page can.
+    ``baseline`` says where the limits come from (by default re-based at the force's NOM
+    adoption, :mod:`kpis.engine.kpi_spc`); the subtitle says which period that is.
     ``series`` (this KPI's and area's rows of a table computed with the same options)
     skips the computation, for packs that compute every KPI at once.
     """
@@ -140,7 +142,7 @@ def spc_export(source: Source, kpi_id: str, area: str, period: dt.date | None, *
     kpi = _check(ds, kpi_id, area)
     if series is None:
         series = cached_table(ds, [kpi_id], [area], end=period, suppress=suppress,
-                              spc=SpcOptions(rebase_at_adoption=rebase))
+                              spc=SpcOptions(baseline=baseline))
     series = series.reset_index(drop=True)
     name = ds.area_names[area]
     if series.empty:
@@ -154,6 +156,9 @@ def spc_export(source: Source, kpi_id: str, area: str, period: dt.date | None, *
     first, last = series["period_start"].iloc[0], series["period_start"].iloc[-1]
     subtitle = (f"{name}, {format_period(kpi, first)} to {format_period(kpi, last)}: "
                 "statistical process control (XmR) chart")
+    limits = limits_phrase(kpi, series.iloc[-1].to_dict())
+    if limits:
+        subtitle += f". {limits}"
     if suppress:
         subtitle += f"; {SUPPRESSION_NOTE}"
     text = ChartText(
@@ -172,12 +177,7 @@ def spc_export(source: Source, kpi_id: str, area: str, period: dt.date | None, *
             drawn = series.copy()
             drawn.loc[hidden, "value"] = np.nan
             drawn.loc[hidden, "variation"] = None
-    rebase_at = None
-    if rebase:
-        adoption = dict(zip(ds.forces["slug"], ds.forces["nom_adoption"], strict=True))
-        when = adoption.get(area)
-        rebase_at = pd.Timestamp(when) if when is not None and not pd.isna(when) else None
-    figure = spc_chart(drawn, kpi.unit, text, target=kpi.target, rebase=rebase_at, dark=dark)
+    figure = spc_chart(drawn, kpi.unit, text, target=kpi.target, dark=dark)
     summary = summarise(ds, series.iloc[-1].to_dict(), name)
     return ChartExport(kpi, area, name, series, text, figure, summary, suppress)
 

@@ -18,8 +18,11 @@ UNITS = ("count", "percent", "per_100k", "days", "ratio")
 POLARITIES = ("higher", "lower", "neutral")
 STATUSES = ("draft", "published")
 PERIODICITIES = ("monthly", "quarterly")
+SPC_RUN_LENGTHS = (6, 7, 8)
+SPC_MIN_BASELINE = 15  # Making Data Count: fewer points give no limits
 MEASURE_SOURCES = ("force_return", "ho_outcomes", "ho_recorded", "computed")
 MEASURE_UNITS = ("count", "days")
+MISSING_RULES = ("gap", "zero", "carry")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,12 @@ class Measure:
     unit: str
     periodicity: str
     source: str
+    # A stock (a level at the period's end, such as devices awaiting examination) is
+    # summed over forces but never over time: its year is its latest value.
+    stock: bool = False
+    # A month without a return: a gap (the usual), or 0 (a count of what was supplied),
+    # or the last value carried on (what was expected), from the force's first return.
+    missing: str = "gap"
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,10 @@ class KpiDefinition:
     effective_from: dt.date
     recommendations: tuple[str, ...] = ()
     position: int = 0
+    # SPC: the run length of a shift or a trend (Making Data Count: 7; 6 to 8 allowed),
+    # and a fixed baseline of the first N points instead of re-basing at NOM adoption.
+    spc_run_length: int = 7
+    spc_baseline_points: int | None = None
 
 
 @dataclass
@@ -246,6 +259,14 @@ def _parse_measures(checker: _Checker, items: list[Any]) -> list[Measure]:
         if measure_id in seen:
             checker.add(entry, "id", measure_id, "duplicate measure id")
         seen.add(measure_id)
+        stock = item.get("stock", False)
+        if not isinstance(stock, bool):
+            checker.add(entry, "stock", stock, "must be true or false")
+            stock = False
+        missing = item.get("missing", "gap")
+        if missing not in MISSING_RULES:
+            checker.add(entry, "missing", missing, f"must be one of {', '.join(MISSING_RULES)}")
+            missing = "gap"
         measures.append(
             Measure(
                 measure_id=measure_id,
@@ -253,6 +274,8 @@ def _parse_measures(checker: _Checker, items: list[Any]) -> list[Measure]:
                 unit=checker.choice(item, entry, "unit", MEASURE_UNITS),
                 periodicity=checker.choice(item, entry, "periodicity", PERIODICITIES),
                 source=checker.choice(item, entry, "source", MEASURE_SOURCES),
+                stock=stock,
+                missing=str(missing),
             )
         )
     return measures
@@ -306,6 +329,12 @@ def _parse_kpis(
         if unit in ("count", "per_100k") and denominator:
             checker.add(entry, "denominator", list(denominator), f"a {unit} KPI has no denominator")
         periodicity = checker.choice(item, entry, "periodicity", PERIODICITIES)
+        for role, terms in (("numerator", numerator), ("denominator", denominator)):
+            kinds = {measures[m].stock for m in terms if m in measures}
+            if len(kinds) > 1:
+                checker.add(entry, role, list(terms),
+                            "mixes stocks and flows: a year of one is a sum, of the other "
+                            "the latest value")
         for measure_id in numerator + denominator:
             measure = measures.get(measure_id)
             if measure and periodicity and measure.periodicity != periodicity:
@@ -321,6 +350,16 @@ def _parse_kpis(
             target = None
         if unit == "percent" and isinstance(target, (int, float)) and not 0 <= target <= 1:
             checker.add(entry, "target", target, "a percent target is a fraction from 0 to 1")
+        run_length = item.get("spc_run_length", 7)
+        if run_length not in SPC_RUN_LENGTHS or isinstance(run_length, bool):
+            checker.add(entry, "spc_run_length", run_length, "must be 6, 7 or 8")
+            run_length = 7
+        baseline = item.get("spc_baseline_points")
+        if baseline is not None and (isinstance(baseline, bool) or not isinstance(baseline, int)
+                                     or baseline < SPC_MIN_BASELINE):
+            checker.add(entry, "spc_baseline_points", baseline,
+                        f"must be a whole number of {SPC_MIN_BASELINE} or more points")
+            baseline = None
         recs = _measure_list(checker, item, entry, "recommendations")
         for rec_id in recs:
             if rec_id not in recommendation_ids:
@@ -343,6 +382,8 @@ def _parse_kpis(
                 effective_from=checker.date(item, entry, "effective_from"),
                 recommendations=recs,
                 position=index,
+                spc_run_length=int(run_length),
+                spc_baseline_points=baseline,
             )
         )
     return kpis

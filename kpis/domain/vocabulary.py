@@ -28,6 +28,38 @@ RULE_PHRASE: dict[str, str] = {
     "two_of_three": "two of three points close to a process limit",
 }
 
+#: The state of a segment's limits: too few points for any, trial limits, or limits.
+LIMIT_STATES: tuple[str, ...] = ("too_few", "trial", "limits")
+LIMIT_STATE_PHRASE: dict[str, str] = {
+    "too_few": "Not enough data for SPC",
+    "trial": "Trial limits",
+    "limits": "Limits",
+}
+
+#: Where a point's limits come from (the table's ``spc_basis``).
+SPC_BASES: tuple[str, ...] = (
+    "whole_series", "nom_adoption", "before_nom", "no_adoption_month",
+    "too_few_since_adoption", "first_points",
+)
+SPC_BASIS_PHRASE: dict[str, str] = {
+    "whole_series": "the whole series",
+    "nom_adoption": "re-based at NOM adoption",
+    "before_nom": "the months before NOM adoption",
+    "no_adoption_month": "the whole series, as no NOM adoption month is known",
+    "too_few_since_adoption": (
+        "the whole series, as there are fewer than 15 points since NOM adoption"),
+    "first_points": "a fixed baseline of the first points",
+}
+
+#: The SPC baselines a reader can ask for (``--baseline``, ``?baseline=``).
+BASELINE_PHRASE: dict[str, str] = {
+    "nom": ("re-based at each force's NOM adoption where it has 15 points since, else the "
+            "whole series; a KPI's fixed baseline where the catalogue sets one; England "
+            "and Wales and regions: the whole series"),
+    "all": "the whole series",
+    "first": "the first N points of each series",
+}
+
 #: Assurance of a process against its target.
 ASSURANCE_PASS = "pass"
 ASSURANCE_FAIL = "fail"

@@ -193,6 +193,17 @@ class Dataset:
         return dict(zip(self.areas["area_id"], self.areas["name"], strict=True))
 
     @cached_property
+    def area_kinds(self) -> dict[str, str]:
+        """Each area's kind: force, national, region or user (a most-similar group)."""
+        return dict(zip(self.areas["area_id"], self.areas["kind"], strict=True))
+
+    def comparator_label(self, area: str) -> str:
+        """A comparator's label: "North East (region)", "Group (peer group)", or the name."""
+        name = self.area_names.get(area, area)
+        kind = self.area_kinds.get(area, "")
+        return name + {"region": " (region)", "user": " (peer group)"}.get(kind, "")
+
+    @cached_property
     def as_of(self) -> dt.date | None:
         """The latest month any force has data for (any measure)."""
         values = self.cube.values

@@ -12,8 +12,12 @@ rolling year is a sum over a sliding window. A table is then one gather per KPI 
 those arrays, and SPC runs over every series at once (:func:`kpis.engine.spc.xmr_batch`).
 
 Aggregates (England and Wales, peer groups) are present in a period when at least one
-member force is; ``forces_reporting`` says how many were, so a partial national count
-for the latest month (some forces' returns not yet in) can be shown as such.
+member force is; ``forces_reporting`` says how many were. An aggregate period is
+*incomplete* (``complete`` False) when a member force that reported the KPI in any of
+the 12 months (4 quarters) before it has not reported it: its value is shown with "k of
+n forces", but it takes no part in SPC, in the change on a year earlier (either side),
+in a rolling year, or in ranks (forces are not ranked in a period whose England and
+Wales figure is incomplete: one early force would otherwise rank "1st of 1").
 
 Disclosure control (``suppress=True``) hides, with NaN and never 0, every figure that is
 or would reveal a count from 1 to ``threshold - 1``:
@@ -27,8 +31,9 @@ or would reveal a count from 1 to ``threshold - 1``:
 * ``national`` / ``peer`` parts: the comparator's value when the comparator's own count is
   hidden (a small count must not escape through another row's comparator column);
 * ``spc`` part: the centre line, limits and assurance of every point of a series that has
-  a hidden value (they are computed from it: with the other points published, the mean
-  would give it away); a hidden point's own rule and variation go with its value.
+  a hidden value in any period, shown or not (they are computed from the whole series:
+  with the other points published, the mean would give it away); a hidden point's own
+  rule and variation go with its value.
 
 ``suppressed_parts`` lists the parts hidden on each row (comma separated, "" if none).
 """
@@ -43,11 +48,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpis.domain.catalogue import KpiDefinition
-from kpis.domain.vocabulary import SUPPRESSIBLE_PARTS
+from kpis.domain.catalogue import KpiDefinition, Measure
+from kpis.domain.vocabulary import (
+    ASSURANCES,
+    LIMIT_STATES,
+    SPC_BASES,
+    SUPPRESSIBLE_PARTS,
+    VARIATIONS,
+)
 from kpis.engine.dataset import Dataset
 from kpis.engine.disclosure import DEFAULT_THRESHOLD, check_threshold, small_counts
-from kpis.engine.spc import DEFAULT_RULES, RULE_LABELS, VARIATIONS, SpcRules, xmr_batch
+from kpis.engine.kpi_spc import DEFAULT_SPC, Baseline, KpiSpc, SpcOptions, kpi_spc
+from kpis.engine.spc import RULE_LABELS
 from kpis.settings import NATIONAL_SLUG
 
 __all__ = [
@@ -56,6 +68,7 @@ __all__ = [
     "SUPPRESSED_PARTS",
     "TABLE_COLUMNS",
     "VALUE_COLUMNS",
+    "Baseline",
     "KpiArrays",
     "SpcOptions",
     "financial_year_totals",
@@ -78,6 +91,9 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "national_value", "peer_group", "peer_value", "rank", "ranked_forces",
     "spc_mean", "spc_lower", "spc_upper", "spc_rule", "variation", "assurance",
     "suppressed", "forces_reporting", "forces_in_area", "suppressed_parts",
+    "spc_limits", "spc_points", "spc_from", "spc_to", "spc_basis",
+    "complete", "national_complete", "national_reporting", "national_in_area",
+    "peer_complete", "peer_reporting", "peer_in_area",
 )
 
 # Disclosure control: bits of the parts of a row that can be hidden, and the columns each
@@ -150,6 +166,41 @@ def _aggregate(membership: np.ndarray, force_grid: np.ndarray,
     return out
 
 
+def _filled(grid: np.ndarray, measure: Measure | None) -> np.ndarray:
+    """A measure's force-by-period grid with its catalogue rule for a missing month.
+
+    ``zero`` and ``carry`` fill the months from each force's first value to the last
+    period: a month without a return then counts (as 0 supplied, or as the number
+    expected carried on) instead of dropping out.
+    """
+    if measure is None or measure.missing == "gap" or not grid.size:
+        return grid
+    seen = np.cumsum(~np.isnan(grid), axis=1) > 0  # on or after the first value
+    if measure.missing == "zero":
+        return np.where(seen & np.isnan(grid), 0.0, grid)
+    # carry: the last value forward (index of the last present column so far)
+    index = np.where(~np.isnan(grid), np.arange(grid.shape[1]), 0)
+    np.maximum.accumulate(index, axis=1, out=index)
+    carried = np.take_along_axis(grid, index, axis=1)
+    return np.where(seen, carried, np.nan)
+
+
+def _complete(membership: np.ndarray, force_present: np.ndarray, window: int) -> np.ndarray:
+    """Per area and period: has every member force expected to report reported?
+
+    A force is expected in a period when it reported in any of the ``window`` periods
+    before it. Force rows are complete wherever they are present.
+    """
+    forces = force_present.shape[0]
+    expected = np.zeros(force_present.shape, dtype=bool)
+    for lag in range(1, min(window, force_present.shape[1]) + 1):
+        expected[:, lag:] |= force_present[:, :-lag]
+    missing = (expected & ~force_present).astype(float)
+    complete = np.ones((membership.shape[0], force_present.shape[1]), dtype=bool)
+    complete[forces:] = (membership[forces:] @ missing) < 0.5
+    return complete
+
+
 @dataclass(frozen=True)
 class KpiArrays:
     """One KPI over every area (rows) and period (columns)."""
@@ -169,6 +220,7 @@ class KpiArrays:
     ranked: np.ndarray  # how many forces were ranked, per period (0 for neutral KPIs)
     reporting: np.ndarray  # member forces present, per area and period
     members: np.ndarray  # member forces per area
+    complete: np.ndarray  # no member expected (reported in the year before) is missing
 
 
 def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
@@ -180,12 +232,15 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
     forces = len(ds.forces)
     shape = (forces, len(periods))
 
+    measures = {m.measure_id: m for m in ds.catalogue.measures}
+
     def total(measure_ids: tuple[str, ...]) -> np.ndarray:
         if not measure_ids:
             return np.full(shape, np.nan)
-        grid = cube.measure(measure_ids[0])[:, columns]
-        for measure_id in measure_ids[1:]:
-            grid = grid + cube.measure(measure_id)[:, columns]
+        grids = [_filled(cube.measure(m)[:, columns], measures.get(m)) for m in measure_ids]
+        grid = grids[0]
+        for more in grids[1:]:
+            grid = grid + more
         return grid
 
     has_denominator = bool(kpi.denominator)
@@ -199,6 +254,8 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
     reporting[:forces] = force_present
     reporting[forces:] = np.rint(membership[forces:] @ force_present.astype(float))
     present = reporting > 0
+    window = PERIODS_PER_YEAR[kpi.periodicity]
+    complete = present & _complete(membership, force_present, window)
     numerator = np.where(present, _aggregate(membership, force_num, force_present), np.nan)
     denominator = (
         np.where(present, _aggregate(membership, force_den, force_present), np.nan)
@@ -209,20 +266,29 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
                           np.nan)
     value = np.where(present, _value(kpi.unit, numerator, denominator, population), np.nan)
 
-    window = PERIODS_PER_YEAR[kpi.periodicity]
-    rolling_num = _rolling(numerator, present, window)
-    rolling_den = (_rolling(denominator, present, window) if has_denominator
+    # A year of a flow is its sum; of a stock (a level at the period's end), its latest
+    # value (the catalogue checks that one side of a KPI is all one or the other).
+    def year_of(grid: np.ndarray, measure_ids: tuple[str, ...]) -> np.ndarray:
+        if measure_ids and all(measures[m].stock for m in measure_ids if m in measures):
+            return np.where(complete, grid, np.nan)
+        return _rolling(grid, complete, window)
+
+    rolling_num = year_of(numerator, kpi.numerator)
+    rolling_den = (year_of(denominator, kpi.denominator) if has_denominator
                    else np.full(rolling_num.shape, np.nan))
     # A year's count per head of the population covered on average over the year (the
     # same population every period for a force; for an aggregate it follows coverage).
-    rolling_population = _rolling(population, present, window) / window
+    rolling_population = _rolling(population, complete, window) / window
     rolling_value = _value(kpi.unit, rolling_num, rolling_den, rolling_population)
 
     rank = np.full(value.shape, np.nan)
     ranked = np.zeros(len(periods), dtype=np.int64)
     if kpi.polarity != "neutral":
-        # Rank 1 is the best: the highest value, or the lowest when lower is better.
-        force_values = value[:forces]
+        # Rank 1 is the best: the highest value, or the lowest when lower is better; no
+        # ranks in a period whose national figure is incomplete.
+        national = cube.area_index.get(NATIONAL_SLUG)
+        rankable = complete[national] if national is not None else np.ones(len(periods), bool)
+        force_values = np.where(rankable, value[:forces], np.nan)
         score = -force_values if kpi.polarity == "lower" else force_values
         rank[:forces] = pd.DataFrame(score).rank(axis=0, ascending=False,
                                                  method="min").to_numpy()
@@ -231,9 +297,10 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
         kpi=kpi, periods=periods, numerator=numerator, denominator=denominator,
         population=population, present=present, value=value,
         rolling_numerator=rolling_num, rolling_denominator=rolling_den,
-        rolling_value=rolling_value, prior_value=_shift(value, window),
+        rolling_value=rolling_value,
+        prior_value=_shift(np.where(complete, value, np.nan), window),
         rank=rank, ranked=ranked, reporting=reporting,
-        members=np.rint(membership.sum(axis=1)).astype(np.int64),
+        members=np.rint(membership.sum(axis=1)).astype(np.int64), complete=complete,
     )
 
 
@@ -281,6 +348,7 @@ def scoped_arrays(arrays: KpiArrays, hidden_rows: np.ndarray) -> KpiArrays:
         rolling_denominator=blank(arrays.rolling_denominator),
         rolling_value=blank(arrays.rolling_value), prior_value=blank(arrays.prior_value),
         rank=blank(arrays.rank), reporting=blank(arrays.reporting, 0),
+        complete=blank(arrays.complete, False),
     )
 
 
@@ -289,10 +357,11 @@ def scoped_arrays(arrays: KpiArrays, hidden_rows: np.ndarray) -> KpiArrays:
 _FLOAT_COLUMNS: tuple[str, ...] = (
     "numerator", "denominator", "value", "population", "rolling_numerator",
     "rolling_denominator", "rolling_value", "prior_value", "change", "national_value",
-    "peer_value", "rank", "ranked_forces", "spc_mean", "spc_lower", "spc_upper",
+    "peer_value", "rank", "ranked_forces", "spc_mean", "spc_lower", "spc_upper", "spc_points",
+    "national_reporting", "national_in_area", "peer_reporting", "peer_in_area",
 )
 _AT = {name: i for i, name in enumerate(_FLOAT_COLUMNS)}
-_SPC_TEXT_COLUMNS = ("spc_rule", "variation", "assurance")
+_SPC_TEXT_COLUMNS = ("spc_rule", "variation", "assurance", "spc_limits", "spc_basis")
 
 
 @dataclass(frozen=True)
@@ -364,17 +433,25 @@ def _fill(ds: Dataset, sel: _Selection, block: np.ndarray) -> None:
     ):
         np.take(grid.ravel(), sel.flat, out=block[_AT[name]], mode="clip")
     np.subtract(block[_AT["value"]], block[_AT["prior_value"]], out=block[_AT["change"]])
-    national = arrays.value[ds.cube.area_index[NATIONAL_SLUG]]
-    np.take(national, sel.cols, out=block[_AT["national_value"]], mode="clip")
-    peer_value = block[_AT["peer_value"]]
+    # No change on a year earlier from an incomplete aggregate period (the prior side is
+    # blank already).
+    block[_AT["change"]][~arrays.complete.ravel().take(sel.flat)] = np.nan
+    row = ds.cube.area_index[NATIONAL_SLUG]
+    np.take(arrays.value[row], sel.cols, out=block[_AT["national_value"]], mode="clip")
+    block[_AT["national_reporting"]] = arrays.reporting[row].take(sel.cols)
+    block[_AT["national_in_area"]] = arrays.members[row]
     width = arrays.value.shape[1]
-    np.take(arrays.value.ravel(), np.maximum(sel.peer, 0) * width + sel.cols, out=peer_value,
-            mode="clip")
-    peer_value[sel.peer < 0] = np.nan
+    peer_cells = np.maximum(sel.peer, 0) * width + sel.cols
+    no_peer = sel.peer < 0
+    for name, grid in (("peer_value", arrays.value), ("peer_reporting", arrays.reporting)):
+        block[_AT[name]] = grid.ravel().take(peer_cells, mode="clip")
+        block[_AT[name]][no_peer] = np.nan
+    block[_AT["peer_in_area"]] = np.where(no_peer, np.nan,
+                                          arrays.members.take(np.maximum(sel.peer, 0)))
     ranked = arrays.ranked.take(sel.cols)
     block[_AT["ranked_forces"]] = np.where((sel.rows < len(ds.forces)) & (ranked > 0), ranked,
                                            np.nan)
-    block[_AT["spc_mean"]:] = np.nan
+    block[_AT["spc_mean"]: _AT["spc_points"] + 1] = np.nan
 
 
 def _hidden(ds: Dataset, sel: _Selection, threshold: int) -> np.ndarray:
@@ -387,8 +464,12 @@ def _hidden(ds: Dataset, sel: _Selection, threshold: int) -> np.ndarray:
     own_flat = own.ravel()
     national = own[ds.cube.area_index[NATIONAL_SLUG]]
     peer_cells = np.maximum(sel.peer, 0) * own.shape[1] + sel.cols
+    # SPC lines come from the whole series: one hidden value anywhere in it (inside the
+    # table's window or not) would be given away by the mean and the published points.
+    exposed = own.any(axis=1)
     return (
-        own_flat.take(sel.flat) * _VALUE
+        exposed.take(sel.rows) * _SPC
+        + own_flat.take(sel.flat) * _VALUE
         + rolling.ravel().take(sel.flat) * _ROLLING
         + _shift(own, window).ravel().take(sel.flat) * _PRIOR
         + national.take(sel.cols) * _NATIONAL
@@ -413,6 +494,15 @@ def _texts(ds: Dataset, selections: Sequence[_Selection]) -> dict[str, Any]:
         "forces_reporting": np.concatenate(
             [s.arrays.reporting.ravel().take(s.flat) for s in selections]),
         "forces_in_area": selections[0].arrays.members.take(rows) if selections else rows,
+        "complete": np.concatenate(
+            [s.arrays.complete.ravel().take(s.flat) for s in selections]),
+        "national_complete": np.concatenate(
+            [s.arrays.complete[cube.area_index[NATIONAL_SLUG]].take(s.cols)
+             for s in selections]),
+        "peer_complete": np.concatenate(
+            [(s.peer >= 0) & s.arrays.complete.ravel().take(
+                np.maximum(s.peer, 0) * s.arrays.complete.shape[1] + s.cols)
+             for s in selections]),
     }
 
 
@@ -446,66 +536,65 @@ def _frame(block: np.ndarray, others: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-@dataclass(frozen=True)
-class SpcOptions:
-    """How SPC limits are drawn: baseline length, re-basing, and the rules applied.
+def spc_of(ds: Dataset, kpi_id: str, options: SpcOptions) -> KpiSpc:
+    """The KPI's SPC on every whole series (cached per dataset, KPI and options)."""
+    def compute() -> KpiSpc:
+        arrays = arrays_of(ds, kpi_id)
+        # Incomplete aggregate periods take no part in SPC.
+        values = np.where(arrays.complete, arrays.value, np.nan)
+        return kpi_spc(ds, values, arrays.periods.to_numpy(), kpi_id, options,
+                       aggregate_from=len(ds.forces))
 
-    ``rebase_at_adoption`` starts new limits, for each force, at the first period on or
-    after the month it adopted the NOM; ``rebase_at`` does so for every series at one
-    date (and for forces whose adoption month is not known).
-    """
-
-    baseline: int | None = None
-    rebase_at_adoption: bool = False
-    rebase_at: dt.date | None = None
-    rules: SpcRules = DEFAULT_RULES
+    return ds.memo(("spc", kpi_id, options), compute)
 
 
-def _spc_columns(
-    ds: Dataset,
-    values: np.ndarray,
-    periods: np.ndarray,
-    area_rows: np.ndarray,
-    offsets: np.ndarray,
-    series_kpis: Sequence[KpiDefinition],
-    options: SpcOptions,
-    lines_out: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """SPC columns for flat series (``offsets`` as for :func:`kpis.engine.spc.xmr_batch`).
+_ASSURANCE_CODE = {code: i for i, code in enumerate(ASSURANCES)}
 
-    With ``lines_out`` (3 x points: mean, lower, upper) the lines are written there
-    instead of being returned.
-    """
-    starts = None
-    if options.rebase_at is not None or options.rebase_at_adoption:
-        when = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[us]")
-        if options.rebase_at is not None:
-            when[:] = np.datetime64(options.rebase_at, "us")
-        if options.rebase_at_adoption:
-            # A force whose adoption month is unknown falls back to ``rebase_at``.
-            adopted = ds.adoption_by_area.take(area_rows)
-            known = ~np.isnat(adopted)
-            when[known] = adopted[known]
-        after = periods.astype("datetime64[us]") >= when  # NaT: never
-        starts = after.copy()
-        starts[1:] &= ~after[:-1]  # a series' first point starts a segment anyway
-    batch = xmr_batch(
-        values, offsets, [k.polarity for k in series_kpis],
-        target=np.array([np.nan if k.target is None else k.target for k in series_kpis]),
-        baseline=options.baseline, segment_starts=starts, rules=options.rules,
-    )
-    columns: dict[str, Any] = {
-        "spc_rule": _Coded.of(RULE_LABELS, batch.codes),
-        "variation": _Coded.of(VARIATIONS, batch.variation_codes),
-        "assurance": _Coded.of(batch.assurance,
-                               np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))),
+
+def _spc_columns(ds: Dataset, selections: Sequence[_Selection], options: SpcOptions,
+                 block: np.ndarray) -> dict[str, Any]:
+    """The SPC columns of the table's rows, read from each KPI's whole-series SPC."""
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in (
+        "codes", "variation", "state", "basis", "assurance", "from", "to")}
+    at = 0
+    for sel in selections:
+        spc = spc_of(ds, sel.arrays.kpi.kpi_id, options)
+        size = len(sel)
+        for which, name in enumerate(("spc_mean", "spc_lower", "spc_upper")):
+            np.take(spc.lines[which].ravel(), sel.flat, out=block[_AT[name], at:at + size],
+                    mode="clip")
+        block[_AT["spc_points"], at:at + size] = spc.points.ravel().take(sel.flat)
+        parts["codes"].append(spc.codes.ravel().take(sel.flat))
+        parts["variation"].append(spc.variation.ravel().take(sel.flat))
+        parts["state"].append(spc.state.ravel().take(sel.flat))
+        parts["basis"].append(spc.basis.ravel().take(sel.flat))
+        parts["assurance"].append(np.array(
+            [_ASSURANCE_CODE.get(a, len(ASSURANCES)) for a in spc.assurance],
+            dtype=np.int64).take(sel.rows))
+        periods = sel.arrays.periods.to_numpy()
+        for key, grid in (("from", spc.base_first), ("to", spc.base_last)):
+            column = grid.ravel().take(sel.flat)
+            stamps = periods.take(np.maximum(column, 0), mode="clip") if len(periods) else (
+                np.empty(size, dtype="datetime64[ns]"))
+            parts[key].append(np.where(column >= 0, stamps, np.datetime64("NaT")))
+        at += size
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate(parts[name]) if parts[name] else np.zeros(0, dtype=np.int64)
+
+    state = joined("state")
+    # Without limits there is no count of points to show either.
+    block[_AT["spc_points"]] = np.where(block[_AT["spc_points"]] > 0, block[_AT["spc_points"]],
+                                        np.nan)
+    return {
+        "spc_rule": _Coded.of(RULE_LABELS, joined("codes")),
+        "variation": _Coded.of(VARIATIONS, joined("variation")),
+        "assurance": _Coded.of(ASSURANCES, joined("assurance")),
+        "spc_limits": _Coded.of(LIMIT_STATES, state),
+        "spc_basis": _Coded.of(SPC_BASES, joined("basis")),
+        "spc_from": pd.DatetimeIndex(joined("from").astype("datetime64[ns]")),
+        "spc_to": pd.DatetimeIndex(joined("to").astype("datetime64[ns]")),
     }
-    for which, name in enumerate(("spc_mean", "spc_lower", "spc_upper")):
-        if lines_out is None:
-            columns[name] = batch.line(which)
-        else:
-            batch.line(which, out=lines_out[which])
-    return columns
 
 
 def _area_rows(ds: Dataset, areas: Sequence[str] | None) -> np.ndarray:
@@ -540,14 +629,15 @@ def flight_deck_table(
     suppress: bool = False,
     threshold: int = DEFAULT_THRESHOLD,
     peer_group: str | None = None,
-    spc: SpcOptions | None = SpcOptions(),
+    spc: SpcOptions | None = DEFAULT_SPC,
 ) -> pd.DataFrame:
     """One row per KPI, area and period with every derived column (:data:`TABLE_COLUMNS`).
 
-    Comparators and ranks are computed over every area; SPC runs over the selected
-    periods only (``spc=None`` skips it, leaving its columns empty) and always on the
-    true values, before disclosure control. Rows are ordered by KPI (as asked, else the
-    catalogue's order), area (forces by name, England and Wales, peer groups) and period.
+    Comparators and ranks are computed over every area; SPC is computed on each whole
+    series and read for the rows asked for (``spc=None`` skips it, leaving its columns
+    empty), always on the true values, before disclosure control. Rows are ordered by
+    KPI (as asked, else the catalogue's order), area (forces by name, England and Wales,
+    peer groups) and period.
     ``peer_group`` replaces each force's regional peer group as its comparator.
     """
     kpi_list = list(kpi_ids) if kpi_ids is not None else list(ds.kpis)
@@ -574,35 +664,18 @@ def flight_deck_table(
         _fill(ds, sel, block[:, lo:hi])
     others = _texts(ds, selections)
 
-    new_series = None
     if spc is not None:
-        # Rows are ordered by area then period within a KPI: a series starts at each
-        # KPI's first row and wherever the area changes.
-        rows = np.concatenate([s.rows for s in selections])
-        new_series = np.ones(total, dtype=bool)
-        new_series[1:] = rows[1:] != rows[:-1]
-        new_series[bounds[:-1][sizes > 0]] = True
-        firsts = np.flatnonzero(new_series)
-        kpi_of_series = np.searchsorted(bounds, firsts, side="right") - 1
-        series_kpis = [selections[i].arrays.kpi for i in kpi_of_series.tolist()]
-        columns = _spc_columns(
-            ds, block[_AT["value"]], others["period_start"].to_numpy(), rows,
-            np.append(firsts, total), series_kpis, spc,
-            lines_out=block[_AT["spc_mean"]: _AT["spc_upper"] + 1],
-        )
-        others.update(columns)
+        others.update(_spc_columns(ds, selections, spc, block))
     else:
         for name in _SPC_TEXT_COLUMNS:
             others[name] = _Coded.of([], np.zeros(total, dtype=np.int64))
+        for name in ("spc_from", "spc_to"):
+            others[name] = pd.DatetimeIndex(np.full(total, np.datetime64("NaT"), "datetime64[ns]"))
 
     if suppress:
         hidden = np.empty(total, dtype=np.int64)
         for sel, lo, hi in zip(selections, bounds[:-1], bounds[1:], strict=True):
             hidden[lo:hi] = _hidden(ds, sel, threshold)
-        if new_series is not None and total:
-            series = np.cumsum(new_series) - 1
-            exposed = np.bincount(series, weights=(hidden & _VALUE) != 0) > 0
-            hidden |= exposed[series] * _SPC
         _hide(block, others, hidden)
     else:
         _unsuppressed(others, total)
@@ -610,7 +683,8 @@ def flight_deck_table(
 
 
 def financial_year_totals(ds: Dataset, kpi_id: str, area: str) -> pd.DataFrame:
-    """Totals per financial year (April to March): numerators and denominators summed.
+    """Totals per financial year (April to March): numerators and denominators summed
+    (a stock's year is its value at the year's last period with data).
 
     Columns: financial_year (the year it starts), label (``2023/24``), numerator,
     denominator, population (the average population covered), periods (how many periods
@@ -632,13 +706,20 @@ def financial_year_totals(ds: Dataset, kpi_id: str, area: str) -> pd.DataFrame:
         })
     labels, index = np.unique(years, return_inverse=True)
 
-    def per_year(grid: np.ndarray) -> np.ndarray:
-        return np.bincount(index, weights=grid[row][present], minlength=len(labels))
+    measures = {m.measure_id: m for m in ds.catalogue.measures}
+
+    def per_year(grid: np.ndarray, measure_ids: tuple[str, ...] = ()) -> np.ndarray:
+        cells = grid[row][present]
+        if measure_ids and all(measures[m].stock for m in measure_ids if m in measures):
+            # A stock's year is its latest value: the last period of each year.
+            last = np.flatnonzero(np.r_[index[1:] != index[:-1], True])
+            return cells[last]
+        return np.bincount(index, weights=cells, minlength=len(labels))
 
     counts = np.bincount(index, minlength=len(labels))
-    numerator = per_year(arrays.numerator)
-    denominator = per_year(arrays.denominator) if kpi.denominator else np.full(
-        len(labels), np.nan)
+    numerator = per_year(arrays.numerator, kpi.numerator)
+    denominator = per_year(arrays.denominator, kpi.denominator) if kpi.denominator else (
+        np.full(len(labels), np.nan))
     population = per_year(arrays.population) / counts
     frame = pd.DataFrame({
         "financial_year": labels.astype(np.int64),
@@ -662,7 +743,7 @@ def cached_table(
     *,
     suppress: bool = False,
     peer_group: str | None = None,
-    spc: SpcOptions | None = SpcOptions(),
+    spc: SpcOptions | None = DEFAULT_SPC,
 ) -> pd.DataFrame:
     """:func:`flight_deck_table`, computed once per dataset (data version and scope) and
     question. Treat the result as read-only: it is shared by every caller."""

@@ -9,7 +9,7 @@ example::
     Kent: Suspect arrested or interviewed within 30 days was 62.5% (625 of 1,000) in
     September 2025, up 3.1 percentage points on September 2024 (59.4%). This is special
     cause improvement (a run of points above the centre line); it is higher than England
-    and Wales (58.0%) and lower than its peer group, South East (63.0%), ranked 5th of 43
+    and Wales (58.0%) and lower than the region, South East (63.0%), ranked 5th of 43
     forces (1st is best).
 
 A row whose figure is withheld by disclosure control says so and prints none of its
@@ -37,6 +37,8 @@ from kpis.domain.formatting import (
 from kpis.domain.periods import add_months
 from kpis.domain.vocabulary import (
     ASSURANCE_PHRASE,
+    LIMIT_STATE_PHRASE,
+    SPC_BASIS_PHRASE,
     SUPPRESSED_LABEL,
     VARIATION_PHRASE,
     parse_parts,
@@ -49,6 +51,7 @@ __all__ = [
     "format_change",
     "format_period",
     "format_value",
+    "limits_phrase",
     "summarise",
 ]
 
@@ -71,6 +74,16 @@ def _shown(kpi: KpiDefinition, value: Any, hidden: bool) -> str:
     return SUPPRESSED_LABEL if hidden else format_value(kpi, value)
 
 
+def _partial(row: Mapping[str, Any], which: str) -> str:
+    """'; incomplete, 1 of 43 forces' for a comparator whose period is incomplete."""
+    if _get(row, f"{which}_complete") is not False and _get(row, f"{which}_complete") != 0:
+        return ""
+    reporting, members = _get(row, f"{which}_reporting"), _get(row, f"{which}_in_area")
+    if not (is_finite_number(reporting) and is_finite_number(members)):
+        return ""
+    return f"; incomplete, {int(reporting)} of {int(members)} forces"
+
+
 def _position(ds: Dataset, kpi: KpiDefinition, row: Mapping[str, Any], value: float) -> str:
     """'it is higher than England and Wales (58.0%) and ..., ranked 5th of 43 forces'."""
     area = str(_get(row, "area") or "")
@@ -81,7 +94,8 @@ def _position(ds: Dataset, kpi: KpiDefinition, row: Mapping[str, Any], value: fl
         hidden = "national" in parts
         relation = _comparison(kpi, value, national, hidden)
         if relation:
-            clauses.append(f"{relation} {NATIONAL_NAME} ({format_value(kpi, national)})")
+            clauses.append(f"{relation} {NATIONAL_NAME} ({format_value(kpi, national)}"
+                           f"{_partial(row, 'national')})")
         elif hidden:
             clauses.append(f"compared with {NATIONAL_NAME} ({SUPPRESSED_LABEL})")
     peer_group = _get(row, "peer_group")
@@ -90,10 +104,14 @@ def _position(ds: Dataset, kpi: KpiDefinition, row: Mapping[str, Any], value: fl
         hidden = "peer" in parts
         name = ds.area_names.get(str(peer_group), str(peer_group))
         relation = _comparison(kpi, value, peer, hidden)
+        # A region is "the region"; "peer group" is kept for a most-similar group.
+        kind = "the region" if ds.area_kinds.get(str(peer_group)) == "region" else (
+            "its peer group")
         if relation:
-            clauses.append(f"{relation} its peer group, {name} ({format_value(kpi, peer)})")
+            clauses.append(f"{relation} {kind}, {name} ({format_value(kpi, peer)}"
+                           f"{_partial(row, 'peer')})")
         elif hidden:
-            clauses.append(f"compared with its peer group, {name} ({SUPPRESSED_LABEL})")
+            clauses.append(f"compared with {kind}, {name} ({SUPPRESSED_LABEL})")
     text = ""
     if clauses:
         text = "it is " + " and ".join(clauses)
@@ -104,15 +122,46 @@ def _position(ds: Dataset, kpi: KpiDefinition, row: Mapping[str, Any], value: fl
     return text
 
 
+def limits_phrase(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
+    """Where a point's SPC limits come from, in words ('' when SPC was not computed).
+
+    'Limits from 52 points, June 2021 to September 2025 (re-based at NOM adoption)',
+    'Trial limits from 17 points, ...', or 'Not enough data for SPC (12 points)'.
+    """
+    state = _get(row, "spc_limits")
+    if state not in LIMIT_STATE_PHRASE:
+        return ""
+    points = _get(row, "spc_points")
+    count = f"{int(points)} point{'s' if int(points) != 1 else ''}" if is_finite_number(
+        points) else "no points"
+    if state == "too_few":
+        return f"{LIMIT_STATE_PHRASE[state]} ({count})"
+    text = f"{LIMIT_STATE_PHRASE[state]} from {count}"
+    first, last = _get(row, "spc_from"), _get(row, "spc_to")
+    if first is not None and last is not None:
+        text += f", {format_period(kpi, first)} to {format_period(kpi, last)}"
+    basis = _get(row, "spc_basis")
+    if basis in SPC_BASIS_PHRASE:
+        text += f" ({SPC_BASIS_PHRASE[basis]})"
+    return text
+
+
 def _signal(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
-    """'This is special cause concern (a point outside the process limits)' or ''."""
+    """'This is special cause concern (a point outside the process limits)' or ''.
+
+    Without limits (too few points) it says so; with trial limits it says that too.
+    """
     variation = _get(row, "variation")
+    if _get(row, "spc_limits") == "too_few":
+        return limits_phrase(kpi, row)
     if variation not in VARIATION_PHRASE:
         return ""
     text = f"This is {VARIATION_PHRASE[variation].lower()}"
     rules = rule_phrases(_get(row, "spc_rule"))
     if variation != "common" and rules:
         text += f" ({'; '.join(rules)})"
+    if _get(row, "spc_limits") == "trial":
+        text += " against trial limits"
     assurance = _get(row, "assurance")
     if assurance in ASSURANCE_PHRASE and kpi.target is not None:
         text += (f"; the process is {ASSURANCE_PHRASE[assurance].lower()} of "
@@ -140,7 +189,9 @@ def _coverage(row: Mapping[str, Any]) -> str:
     reporting, members = _get(row, "forces_reporting"), _get(row, "forces_in_area")
     if (is_finite_number(reporting) and is_finite_number(members) and int(members) > 1
             and int(reporting) < int(members)):
-        return f" ({int(reporting)} of {int(members)} forces reporting)"
+        incomplete = "; incomplete" if _get(row, "complete") is False or _get(
+            row, "complete") == 0 else ""
+        return f" ({int(reporting)} of {int(members)} forces reporting{incomplete})"
     return ""
 
 

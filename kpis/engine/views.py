@@ -21,6 +21,65 @@ from kpis.settings import NATIONAL_SLUG
 FUNNEL_UNITS = ("percent",)
 
 
+@dataclass(frozen=True)
+class DefaultPeriod:
+    """The month every page opens on, and why (shown beside the period selector)."""
+
+    period: dt.date | None
+    reason: str
+
+
+def default_period(ds: Dataset) -> DefaultPeriod:
+    """The latest month complete for most published KPIs that have data.
+
+    A KPI is complete in a month when England and Wales is (no force that reported it in
+    the year before is missing; for a quarterly KPI, the quarter the month falls in).
+    One force's first return for a new month does not move every page to a month that
+    others have not reached. An install holding one force's returns only opens on that
+    force's latest month.
+    """
+    return ds.memo(("default_period",), lambda: _default_period(ds))
+
+
+def _default_period(ds: Dataset) -> DefaultPeriod:
+    if ds.as_of is None:
+        return DefaultPeriod(None, "No data loaded yet.")
+    cube = ds.cube
+    national = cube.area_index[NATIONAL_SLUG]
+    forces = len(ds.forces)
+    with_data = ~np.isnan(cube.values[:, :forces, :]).all(axis=(0, 2))
+    if int(with_data.sum()) <= 1:
+        return DefaultPeriod(ds.as_of, "The latest month of data.")
+    months = cube.periods
+    votes = np.zeros(len(months), dtype=np.int64)
+    voters = 0
+    for kpi_id in ds.kpis:
+        arrays = arrays_of(ds, kpi_id)
+        complete = arrays.complete[national] & arrays.present[national]
+        if not complete.any():
+            continue
+        voters += 1
+        # Each month counts as complete when its KPI period (month or quarter) is.
+        column = np.searchsorted(arrays.periods.to_numpy(), months.to_numpy(), side="right") - 1
+        ok = (column >= 0) & complete.take(np.maximum(column, 0))
+        if arrays.kpi.periodicity == "quarterly":
+            # The quarter a month falls in: a month after the last quarter is not in it.
+            starts = arrays.periods.to_numpy().take(np.maximum(column, 0), mode="clip")
+            ok &= months.to_numpy() < starts + np.timedelta64(92, "D")
+        votes += ok
+    if voters == 0:
+        return DefaultPeriod(ds.as_of, "The latest month of data.")
+    usable = np.flatnonzero((votes * 2 > voters) & (months.to_numpy() <= np.datetime64(ds.as_of)))
+    if not len(usable):
+        return DefaultPeriod(ds.as_of, "The latest month of data.")
+    chosen = months[usable[-1]].date()
+    if chosen == ds.as_of:
+        return DefaultPeriod(chosen, "The latest month of data, complete for most KPIs.")
+    return DefaultPeriod(chosen, (
+        f"The latest month complete for most KPIs; later months do not yet have every "
+        f"force's return (data runs to {ds.as_of:%B %Y})."))
+
+
 def period_on_or_before(ds: Dataset, kpi_id: str, period: dt.date | None,
                         area: str = NATIONAL_SLUG) -> dt.date | None:
     """The KPI's latest period with data for ``area`` not after ``period``."""
@@ -48,7 +107,11 @@ def _force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | 
     if members is not None:
         table = table[table["area"].isin(members)]
     table = table.assign(name=table["area"].map(ds.area_names))
-    return table.sort_values(["rank", "name"]).reset_index(drop=True)
+    # Best first by value (the rank's order; a period whose national figure is
+    # incomplete has no ranks, but is still read best first), then by name.
+    descending = ds.kpis[kpi_id].polarity != "lower"
+    return table.sort_values(["value", "name"], ascending=[not descending, True]
+                             ).reset_index(drop=True)
 
 
 def group_members(ds: Dataset, group: str | None) -> list[str] | None:

@@ -8,8 +8,15 @@
 * a share or rate is a fraction (0.025, shown elsewhere as 2.5%); counts are whole
   numbers where they are whole;
 * ``spc_rule`` is the rule(s) that fired, comma separated, empty if none; ``variation`` is
-  one of common, improvement, concern, neither; ``assurance`` is pass, fail,
-  hit_and_miss or empty; SPC runs over the periods selected;
+  one of common, improvement, concern, neither (empty: not assessed); ``assurance`` is
+  pass, fail, hit_and_miss or empty. SPC is computed on each whole series and then cut
+  to the periods selected, with the baseline asked for (``nom``, the dashboard's, by
+  default): ``spc_limits`` (limits, trial, too_few), ``spc_points``, ``spc_from`` and
+  ``spc_to`` (the baseline's first and last period) and ``spc_basis`` say where the
+  limits come from (docs/spc.md);
+* ``complete`` is false for an aggregate period missing a force that reported in the
+  year before; ``national_complete``/``national_reporting`` and
+  ``peer_complete``/``peer_reporting``/``peer_in_area`` say the same of the comparators;
 * with ``suppress``, a withheld cell is empty in CSV and null in JSON, never 0;
   ``suppressed`` is true when the row's own figure is withheld and ``suppressed_parts``
   names every part withheld on the row (value, rolling, prior, national, peer).
@@ -27,6 +34,7 @@ import pandas as pd
 
 from kpis.engine.dataset import Dataset
 from kpis.engine.disclosure import DEFAULT_THRESHOLD
+from kpis.engine.kpi_spc import DEFAULT_BASELINE, Baseline, SpcOptions
 from kpis.engine.measures import flight_deck_table
 from kpis.exports.render import neutralise
 
@@ -41,14 +49,20 @@ CLI_COLUMNS: tuple[str, ...] = (
     "national_value", "peer_group", "peer_value", "rank", "ranked_forces",
     "spc_mean", "spc_lower", "spc_upper", "spc_rule", "variation", "assurance",
     "suppressed", "suppressed_parts", "forces_reporting", "forces_in_area",
+    "spc_limits", "spc_points", "spc_from", "spc_to", "spc_basis", "complete",
+    "national_complete", "national_reporting", "peer_complete", "peer_reporting",
+    "peer_in_area",
 )
 
 # Columns that hold counts: written as whole numbers when every value in them is whole.
 _WHOLE_WHEN_POSSIBLE = ("numerator", "denominator", "rolling_numerator",
                         "rolling_denominator", "rank", "ranked_forces", "forces_reporting",
-                        "forces_in_area")
+                        "forces_in_area", "spc_points", "national_reporting",
+                        "peer_reporting", "peer_in_area")
 _TEXT = ("kpi", "force", "period_start", "unit", "peer_group", "spc_rule", "variation",
-         "assurance", "suppressed_parts")
+         "assurance", "suppressed_parts", "spc_limits", "spc_basis")
+_DATES = ("spc_from", "spc_to")
+_FLAGS = ("complete", "national_complete", "peer_complete")
 
 
 def _check_format(fmt: str) -> None:
@@ -65,6 +79,7 @@ def kpi_table_for_cli(
     suppress: bool = False,
     fmt: str = "csv",
     threshold: int = DEFAULT_THRESHOLD,
+    baseline: Baseline = DEFAULT_BASELINE,
 ) -> pd.DataFrame:
     """The CLI table (:data:`CLI_COLUMNS`) for the KPIs, areas and periods asked for.
 
@@ -74,7 +89,7 @@ def kpi_table_for_cli(
     """
     _check_format(fmt)
     table = flight_deck_table(ds, kpi_ids, areas, start, end, suppress=suppress,
-                              threshold=threshold)
+                              threshold=threshold, spc=SpcOptions(baseline=baseline))
     units = {kpi_id: kpi.unit for kpi_id, kpi in ds.kpis.items()}
     out = pd.DataFrame({
         "kpi": table["kpi"].astype(object),
@@ -93,6 +108,10 @@ def kpi_table_for_cli(
                 column = column.astype("Int64")
         elif name in _TEXT:
             column = column.astype(object).where(column.notna(), None)
+        elif name in _DATES:
+            column = column.dt.strftime("%Y-%m-%d").astype(object).where(column.notna(), None)
+        elif name in _FLAGS:
+            column = column.astype(bool)
         out[name] = column
     out["spc_rule"] = out["spc_rule"].where(out["spc_rule"].notna(), "")
     out["suppressed"] = table["suppressed"].astype(bool)
@@ -119,8 +138,9 @@ def write_table(table: pd.DataFrame, stream: TextIO, fmt: str = "csv") -> None:
     _check_format(fmt)
     if fmt == "csv":
         frame = table.copy()
-        if "suppressed" in frame:
-            frame["suppressed"] = np.where(frame["suppressed"].astype(bool), "true", "false")
+        for name in ("suppressed", *_FLAGS):
+            if name in frame:
+                frame[name] = np.where(frame[name].astype(bool), "true", "false")
         # Text cells (peer group ids come from analysts' files) must not run as
         # spreadsheet formulas; numbers are written as numbers.
         for name in frame.columns:

@@ -29,7 +29,8 @@ def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
         sa.insert(schema.measures),
         [
             {"measure_id": m.measure_id, "title": m.title, "unit": m.unit,
-             "periodicity": m.periodicity, "source": m.source, "position": position}
+             "periodicity": m.periodicity, "source": m.source, "position": position,
+             "stock": m.stock, "missing": m.missing}
             for position, m in enumerate(catalogue.measures)
         ],
     )
@@ -39,7 +40,9 @@ def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
             {"kpi_id": k.kpi_id, "version": k.version, "status": k.status, "title": k.title,
              "pillar": k.pillar, "description": k.description, "unit": k.unit,
              "polarity": k.polarity, "target": k.target, "periodicity": k.periodicity,
-             "source": k.source, "effective_from": k.effective_from, "position": k.position}
+             "source": k.source, "effective_from": k.effective_from, "position": k.position,
+             "spc_run_length": k.spc_run_length,
+             "spc_baseline_points": k.spc_baseline_points}
             for k in catalogue.kpis
         ],
     )
@@ -66,7 +69,8 @@ def fetch_catalogue(conn: sa.Connection) -> Catalogue:
     recs = [Recommendation(r.rec_id, r.deadline, r.title) for r in conn.execute(
         sa.select(schema.recommendations).order_by(schema.recommendations.c.rec_id))]
     measures = [
-        Measure(r.measure_id, r.title, r.unit, r.periodicity, r.source)
+        Measure(r.measure_id, r.title, r.unit, r.periodicity, r.source, stock=bool(r.stock),
+                missing=r.missing)
         for r in conn.execute(sa.select(schema.measures).order_by(schema.measures.c.position))
     ]
     terms: dict[tuple[str, int, str], list[str]] = {}
@@ -86,6 +90,7 @@ def fetch_catalogue(conn: sa.Connection) -> Catalogue:
             unit=r.unit, polarity=r.polarity, target=r.target, periodicity=r.periodicity,
             source=r.source, effective_from=r.effective_from,
             recommendations=tuple(links.get((r.kpi_id, r.version), [])), position=r.position,
+            spc_run_length=r.spc_run_length, spc_baseline_points=r.spc_baseline_points,
         )
         for r in conn.execute(
             sa.select(schema.kpi_definitions).order_by(

@@ -38,6 +38,18 @@ forces = sa.Table(
     sa.Column("nom_adoption", sa.Date),
 )
 
+# Population by year (ONS mid-year estimates, loaded by an administrator): counts are
+# compared per 100,000 people of the period's year. ``forces.population`` (the shipped
+# approximate figure) is the fallback for a year with no estimate.
+force_populations = sa.Table(
+    "force_populations",
+    metadata,
+    sa.Column("force_slug", sa.String, primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),  # mid-year (30 June)
+    sa.Column("population", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.String, nullable=False),  # the file it was loaded from
+)
+
 force_aliases = sa.Table(
     "force_aliases",
     metadata,
@@ -84,6 +96,9 @@ measures = sa.Table(
     sa.Column("periodicity", sa.String, nullable=False),
     sa.Column("source", sa.String, nullable=False),
     sa.Column("position", sa.Integer, nullable=False),  # order in the catalogue file
+    # A stock is never summed over time; how a month without a return counts.
+    sa.Column("stock", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("missing", sa.String, nullable=False, server_default="gap"),
 )
 
 kpi_definitions = sa.Table(
@@ -102,6 +117,8 @@ kpi_definitions = sa.Table(
     sa.Column("source", sa.String, nullable=False),
     sa.Column("effective_from", sa.Date, nullable=False),
     sa.Column("position", sa.Integer, nullable=False),  # order in the catalogue file
+    sa.Column("spc_run_length", sa.Integer, nullable=False, server_default="7"),
+    sa.Column("spc_baseline_points", sa.Integer),  # None: re-base at NOM adoption
 )
 
 kpi_terms = sa.Table(
@@ -214,7 +231,7 @@ meta = sa.Table(
 
 UpgradeStep = Callable[[sa.Connection], None]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 UNVERSIONED = 1  # the version of a database that records none
 
 
@@ -278,9 +295,47 @@ def _catalogue_order(conn: sa.Connection) -> None:
         _number_rows(conn, "kpi_terms", "term_order", ("kpi_id", "version", "role"))
 
 
+def _measure_and_spc_rules(conn: sa.Connection) -> None:
+    """2 -> 3: measures say whether they are stocks and how a missing month counts; KPI
+    definitions carry their SPC run length and any fixed baseline.
+
+    The rows already stored take the values the shipped catalogue gives the same ids
+    (so devices awaiting examination becomes a stock without a catalogue reload), and
+    the defaults otherwise.
+    """
+    from kpis.domain.catalogue import read_catalogue  # the shipped file, once
+    from kpis.settings import CATALOGUE_FILE
+
+    added = {"measures": (("stock", "BOOLEAN NOT NULL DEFAULT false"),
+                          ("missing", "VARCHAR NOT NULL DEFAULT 'gap'")),
+             "kpi_definitions": (("spc_run_length", "INTEGER NOT NULL DEFAULT 7"),
+                                 ("spc_baseline_points", "INTEGER"))}
+    for table, columns in added.items():
+        present = _columns(conn, table)
+        if not present:
+            continue
+        for name, declaration in columns:
+            if name not in present:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+    shipped = read_catalogue(CATALOGUE_FILE)
+    if _columns(conn, "measures"):
+        for m in shipped.measures:
+            conn.execute(sa.text("UPDATE measures SET stock = :stock, missing = :missing "
+                                 "WHERE measure_id = :id"),
+                         {"stock": m.stock, "missing": m.missing, "id": m.measure_id})
+    if _columns(conn, "kpi_definitions"):
+        for k in shipped.kpis:
+            conn.execute(sa.text(
+                "UPDATE kpi_definitions SET spc_run_length = :runs, spc_baseline_points = "
+                ":points WHERE kpi_id = :id AND version = :version"),
+                {"runs": k.spc_run_length, "points": k.spc_baseline_points, "id": k.kpi_id,
+                 "version": k.version})
+
+
 #: From-version -> the step to the next version, in version order.
 UPGRADES: dict[int, UpgradeStep] = {
     1: _catalogue_order,
+    2: _measure_and_spc_rules,
 }
 
 FLIGHT_DECK = VersionedSchema("flight deck database", metadata, SCHEMA_VERSION, UPGRADES)

@@ -1,0 +1,167 @@
+"""Comparators that compare like with like: one force's early return does not count.
+
+Four forces (Durham, Cleveland and Northumbria, the whole North East region, and Kent)
+load 20 months of referrals, January 2024 to August 2025; then Durham alone loads
+September 2025. By hand, for September:
+
+* England and Wales and the North East are *incomplete*: forces that reported in the
+  year before have not reported; they show "1 of 43" and "1 of 3" forces;
+* the incomplete month takes no part in SPC, the change on a year earlier, the rolling
+  year or the ranks (Durham would otherwise rank "1st of 1");
+* no page opens on September: the default is August, the latest complete month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kpis.domain.periods import add_months
+from kpis.engine.measures import flight_deck_table
+from kpis.engine.summary import summarise
+from kpis.engine.views import default_period
+from layouts._state import read_state
+from tests.conftest import app_over, dataset_of
+from tests.test_downloads import components, render_page
+from tests.test_measures import load_return
+from web import ids
+
+FORCES = {"durham": 10, "cleveland": 20, "northumbria": 30, "kent": 40}
+AUGUST, SEPTEMBER = dt.date(2025, 8, 1), dt.date(2025, 9, 1)
+MONTHS = [add_months(dt.date(2024, 1, 1), i) for i in range(20)]  # to August 2025
+
+
+@pytest.fixture
+def early_durham(empty_db: Path, tmp_path: Path) -> Path:
+    rows = [(force, when, "cps_referrals", base + i % 2)
+            for force, base in FORCES.items() for i, when in enumerate(MONTHS)]
+    load_return(empty_db, tmp_path, rows)
+    load_return(empty_db, tmp_path, [("durham", SEPTEMBER, "cps_referrals", 99)])
+    return empty_db
+
+
+def row(table: pd.DataFrame, area: str, when: dt.date) -> pd.Series:
+    found = table[(table["area"] == area) & (table["period_start"] == pd.Timestamp(when))]
+    assert len(found) == 1
+    return found.iloc[0]
+
+
+def test_the_early_month_is_incomplete_for_england_and_wales_and_the_region(early_durham):
+    ds = dataset_of(early_durham)
+    table = flight_deck_table(ds, ["cps_referrals"])
+    national = row(table, "england-and-wales", SEPTEMBER)
+    assert national["value"] == 99 and not national["complete"]
+    assert (national["forces_reporting"], national["forces_in_area"]) == (1, 43)
+    region = row(table, "region-north-east", SEPTEMBER)
+    assert not region["complete"] and region["forces_reporting"] == 1
+    # August: every force that reported in the year before reported: complete (4 of 43
+    # forces report at all, but none is missing).
+    assert row(table, "england-and-wales", AUGUST)["complete"]
+    # 10 + 20 + 30 + 40 + (0 + 1 + 1 + 1 ... ) : August is month 20, i % 2 = 1 each.
+    assert row(table, "england-and-wales", AUGUST)["value"] == 11 + 21 + 31 + 41
+
+
+def test_an_incomplete_month_takes_no_part_in_spc_change_rolling_year_or_ranks(early_durham):
+    ds = dataset_of(early_durham)
+    table = flight_deck_table(ds, ["cps_referrals"])
+    national = row(table, "england-and-wales", SEPTEMBER)
+    assert pd.isna(national["variation"]) and national["spc_rule"] in ("", None)
+    assert pd.isna(national["change"]) and pd.isna(national["rolling_value"])
+    # The national SPC has limits from the 20 complete months only: their mean is
+    # (10 + 11) / 2 + (20 + 21) / 2 + ... = 10.5 + 20.5 + 30.5 + 40.5 = 102.
+    assert national["spc_mean"] == pytest.approx(102)
+    assert national["spc_points"] == 20
+    durham = row(table, "durham", SEPTEMBER)
+    # Durham's own figure is its own: shown, with SPC, but not ranked "1 of 1".
+    assert durham["value"] == 99 and durham["variation"] == "improvement"
+    assert pd.isna(durham["rank"]) and pd.isna(durham["ranked_forces"])
+    assert not durham["national_complete"] and not durham["peer_complete"]
+    assert (durham["national_reporting"], durham["national_in_area"]) == (1, 43)
+    assert (durham["peer_reporting"], durham["peer_in_area"]) == (1, 3)
+    # In August the four forces are ranked: Kent (41) first, Durham (11) last.
+    august = row(table, "durham", AUGUST)
+    assert (august["rank"], august["ranked_forces"]) == (4, 4)
+    # A year on year change needs both years complete: September 2025 has none, and
+    # January 2025 (complete, against complete January 2024) has one.
+    january = row(table, "england-and-wales", dt.date(2025, 1, 1))
+    assert january["change"] == pytest.approx(0)
+
+
+def test_the_words_say_the_comparator_is_incomplete(early_durham):
+    ds = dataset_of(early_durham)
+    table = flight_deck_table(ds, ["cps_referrals"])
+    text = summarise(ds, row(table, "durham", SEPTEMBER).to_dict())
+    assert "England and Wales (99; incomplete, 1 of 43 forces)" in text
+    assert "the region, North East (99; incomplete, 1 of 3 forces)" in text
+    assert "ranked" not in text
+    national = summarise(ds, row(table, "england-and-wales", SEPTEMBER).to_dict())
+    assert "(1 of 43 forces reporting; incomplete)" in national
+
+
+def test_no_page_defaults_to_the_early_month(early_durham):
+    ds = dataset_of(early_durham)
+    opening = default_period(ds)
+    assert opening.period == AUGUST
+    assert "September 2025" in opening.reason
+    assert read_state(ds).period == AUGUST
+    # The month can still be asked for.
+    assert read_state(ds, period="2025-09").period == SEPTEMBER
+    client = app_over(early_durham).server.test_client()
+    for path in ("/", "/pillar/1", "/kpi/cps_referrals", "/compare", "/scrutiny"):
+        tree = render_page(client, path, "")
+        periods = [c for kind in ("Dropdown", "Select") for c in components(tree, kind)
+                   if c.get("id") == ids.PERIOD]
+        assert periods and periods[0]["value"] == "2025-08", path
+
+
+def test_one_force_install_opens_on_that_forces_latest_month(empty_db, tmp_path):
+    load_return(empty_db, tmp_path, [("durham", when, "cps_referrals", 10)
+                                     for when in [*MONTHS, SEPTEMBER]])
+    # Durham alone: its September is not late against anyone.
+    assert default_period(dataset_of(empty_db)).period == SEPTEMBER
+
+
+# --- stocks and missing returns: catalogue rules for measures -----------------------------
+
+
+def test_a_stock_is_summed_over_forces_but_its_year_is_its_latest_value(empty_db, tmp_path):
+    # Devices awaiting examination at month end (a stock): Durham 10, 11, ... 22 over 13
+    # months to January 2025; Cleveland 100 every month.
+    months = [add_months(dt.date(2024, 1, 1), i) for i in range(13)]
+    rows = [("durham", when, "devices_awaiting_examination", 10 + i)
+            for i, when in enumerate(months)]
+    rows += [("cleveland", when, "devices_awaiting_examination", 100) for when in months]
+    ds = load_return(empty_db, tmp_path, rows)
+    assert next(m for m in ds.catalogue.measures
+                if m.measure_id == "devices_awaiting_examination").stock
+    table = flight_deck_table(ds, ["devices_awaiting_examination"])
+    last = row(table, "durham", months[-1])
+    # The rolling year of a stock is the latest value (22), never 10 + 11 + ... + 22.
+    assert last["value"] == 22 and last["rolling_value"] == 22
+    region = row(table, "region-north-east", months[-1])
+    assert region["value"] == 122 and region["rolling_value"] == 122
+    from kpis.engine.measures import financial_year_totals
+    years = financial_year_totals(ds, "devices_awaiting_examination", "durham")
+    # 2023/24: January to March 2024 (10, 11, 12): its latest value is March's 12.
+    # 2024/25: April 2024 to January 2025: January's 22.
+    assert list(years["numerator"]) == [12, 22]
+
+
+def test_a_missing_monthly_return_counts_as_missing_in_data_return_completeness(
+        empty_db, tmp_path):
+    # Durham returns one measure a month, January to August 2025, except June.
+    months = [dt.date(2025, m, 1) for m in (1, 2, 3, 4, 5, 7, 8)]
+    ds = load_return(empty_db, tmp_path, [("durham", when, "cps_referrals", 5)
+                                          for when in months])
+    table = flight_deck_table(ds, ["data_return_completeness"])
+    durham = table[table["area"] == "durham"].set_index("period_start")
+    expected = durham.loc[pd.Timestamp(2025, 1, 1), "denominator"]
+    assert expected > 1  # the measures a full monthly return supplies
+    assert durham.loc[pd.Timestamp(2025, 1, 1), "numerator"] == 1
+    # June is there, as 0 of the measures expected: 0%, not a gap.
+    june = durham.loc[pd.Timestamp(2025, 6, 1)]
+    assert june["numerator"] == 0 and june["denominator"] == expected and june["value"] == 0
+    assert len(durham) == 8
