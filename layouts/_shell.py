@@ -26,7 +26,7 @@ from layouts._commentary import register_commentary
 from layouts._downloads import ChartDownloads, download_menu
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
 from web import ids
-from web.context import DARK, LIGHT, THEME_COOKIE, dataset, is_dark, principal
+from web.context import THEME_COOKIE, dataset, is_dark, principal
 from web.request_checks import register_request_checks
 
 LOG = logging.getLogger("flightdeck")
@@ -48,6 +48,8 @@ NAV_PAGES = (
 
 THEME_TOGGLE = "theme-toggle"
 THEME_STORE = "theme-store"
+# window.dash_clientside.flightdeck: the clientside callbacks, in assets/flightdeck.js.
+CLIENTSIDE_NAMESPACE = "flightdeck"
 __all__ = ["THEME_COOKIE", "chart_block", "control_bar", "empty_state", "is_dark",
            "safe_layout", "shell_layout"]
 
@@ -299,118 +301,21 @@ def register_shell(app: dash.Dash) -> None:
         return dash.no_update if query is None else query
 
 
-# The theme: the switch's choice is kept in a cookie (read by the page layouts, which
-# draw figures for it) and in local storage (so it survives the cookie being cleared),
-# and applied to <html data-bs-theme>. Figures are drawn on the server for a theme, so
-# a change reloads the page, and the focus goes back to the switch.
-THEME_SCRIPT = """
-function (on, stored) {
-    const name = "__COOKIE__";
-    const read = () => {
-        const pair = document.cookie.split("; ").find(c => c.startsWith(name + "="));
-        return pair ? pair.slice(name.length + 1) : undefined;
-    };
-    const write = theme => {
-        document.cookie = name + "=" + theme + "; path=/; max-age=31536000; SameSite=Lax";
-    };
-    const apply = theme => document.documentElement.setAttribute("data-bs-theme", theme);
-    const focusKey = "flightdeck-theme-focus";
-    const chosen = on ? "__DARK__" : "__LIGHT__";
-    const ctx = window.dash_clientside.callback_context;
-    const byUser = (ctx.triggered || []).some(t => t.prop_id === "__TOGGLE__.value");
-    if (byUser) {
-        write(chosen);
-        apply(chosen);
-        if (read() === chosen) {
-            window.sessionStorage.setItem(focusKey, "1");
-            window.location.reload();
-        }
-        return chosen;
-    }
-    // Page load: the cookie drew the page; if it was lost, the stored choice wins.
-    if (read() === undefined && stored && stored !== chosen) {
-        write(stored);
-        apply(stored);
-        if (read() === stored) { window.location.reload(); }
-        return stored;
-    }
-    if (read() === undefined) { write(chosen); }
-    apply(chosen);
-    if (window.sessionStorage.getItem(focusKey)) {
-        window.sessionStorage.removeItem(focusKey);
-        window.setTimeout(() => document.getElementById("__TOGGLE__")?.focus(), 0);
-    }
-    return chosen;
-}
-""".replace("__COOKIE__", THEME_COOKIE).replace("__DARK__", DARK).replace(
-    "__LIGHT__", LIGHT).replace("__TOGGLE__", THEME_TOGGLE)
-
-
-# Keyboard and screen reader repairs for the whole app, installed once per page load:
-# - Dash 4's dcc.Dropdown puts an aria-hidden, focusable input before its button (a
-#   focus relay), which axe rightly reports; the button itself is made the tab stop and
-#   named by its visible label as well as its value.
-# - dcc.Upload's file input gets the accessible name of its drop zone.
-# - Choosing a force re-renders the page, which removes the focused control and drops
-#   the focus on <body>: the focus goes back to the new control with the same id.
-A11Y_SCRIPT = """
-function (_) {
-    if (window.flightdeckA11y) { return "on"; }
-    window.flightdeckA11y = true;
-    let lastFocused = null;
-    document.addEventListener("focusin", event => {
-        if (event.target && event.target.id) { lastFocused = event.target; }
-    });
-    const repairDropdowns = () => {
-        document.querySelectorAll(".dash-dropdown-focus-target").forEach(relay => {
-            if (relay.tabIndex !== -1) { relay.tabIndex = -1; }
-        });
-        document.querySelectorAll("button.dash-dropdown").forEach(button => {
-            if (button.tabIndex !== 0 && !button.disabled) { button.tabIndex = 0; }
-            const label = button.id && document.querySelector(`label[for="${button.id}"]`);
-            if (!label) { return; }
-            if (!label.id) { label.id = button.id + "-label"; }
-            const names = (button.getAttribute("aria-labelledby") || "").split(" ");
-            if (!names.includes(label.id)) {
-                button.setAttribute("aria-labelledby", [label.id, ...names].join(" ").trim());
-            }
-        });
-    };
-    // dcc.Upload's file input has no label of its own: name it by its drop zone.
-    const labelUploads = () => {
-        document.querySelectorAll("input[type=file]:not([aria-label])").forEach(input => {
-            const zone = input.closest("[data-upload-label]");
-            input.setAttribute("aria-label",
-                zone ? zone.getAttribute("data-upload-label") : "Choose files");
-        });
-    };
-    const restoreFocus = () => {
-        const active = document.activeElement;
-        if (lastFocused && !lastFocused.isConnected
-                && (!active || active === document.body)) {
-            const again = document.getElementById(lastFocused.id);
-            if (again) {
-                lastFocused = again;
-                again.focus({preventScroll: true});
-            }
-        }
-    };
-    new MutationObserver(() => { repairDropdowns(); labelUploads(); restoreFocus(); }).observe(
-        document.body,
-        {childList: true, subtree: true, attributes: true, attributeFilter: ["tabindex"]},
-    );
-    repairDropdowns();
-    labelUploads();
-    return "on";
-}
-"""
-
-
 def register_theme(app: dash.Dash) -> None:
-    app.clientside_callback(A11Y_SCRIPT, Output(ids.MAIN, "data-a11y"), Input(ids.MAIN, "id"))
+    """The theme switch and the keyboard and screen reader repairs: clientside functions
+    in assets/flightdeck.js (the theme is kept in a cookie the layouts read, and in
+    local storage; a change reloads the page, drawn on the server for that theme)."""
+    app.clientside_callback(clientside("a11y"), Output(ids.MAIN, "data-a11y"),
+                            Input(ids.MAIN, "id"))
     app.clientside_callback(
-        THEME_SCRIPT,
+        clientside("theme"),
         Output(THEME_STORE, "data"),
         Input(THEME_TOGGLE, "value"),
         State(THEME_STORE, "data"),
     )
+
+
+def clientside(function_name: str) -> dash.ClientsideFunction:
+    """A function of ``window.dash_clientside.flightdeck``, defined in
+    assets/flightdeck.js (served by Dash with the stylesheets: no inline script)."""
+    return dash.ClientsideFunction(CLIENTSIDE_NAMESPACE, function_name)

@@ -21,7 +21,7 @@ from kpis.domain.catalogue import Catalogue, KpiDefinition, Measure, Recommendat
 from kpis.domain.formatting import format_value
 from kpis.domain.periods import long_day
 from kpis.domain.vocabulary import POLARITY_PHRASE
-from layouts._shell import safe_layout
+from layouts._shell import clientside, safe_layout
 from web import request_checks as _inputs
 from web.context import dataset
 
@@ -313,38 +313,12 @@ def filter_definitions(query: str | None, entry_ids: list[dict[str, str]],
 
 # Keep the search text in the URL without re-rendering the page (which would take
 # the focus away from the search box mid-word): replace the history entry in place.
-dash.clientside_callback(
-    """
-    function (value) {
-        const url = new URL(window.location.href);
-        const query = (value || "").trim();
-        if (query) { url.searchParams.set("q", query); } else { url.searchParams.delete("q"); }
-        if (url.href !== window.location.href) {
-            window.history.replaceState(window.history.state, "", url.href);
-        }
-    }
-    """,
-    Input(SEARCH, "value"),
-    prevent_initial_call=True,
-)
+dash.clientside_callback(clientside("searchToUrl"), Input(SEARCH, "value"),
+                         prevent_initial_call=True)
 
 # The browser looks for the #kpi-... anchor before Dash has drawn the page, so
 # jump to it (and move the focus there) once the list is on screen. Dash runs a
 # callback with no output only when its input changes, never on first render, so
-# this one records the anchor it went to.
-dash.clientside_callback(
-    """
-    function (_) {
-        const target = decodeURIComponent(window.location.hash.slice(1));
-        const element = target ? document.getElementById(target) : null;
-        if (!element) {
-            return "";
-        }
-        element.scrollIntoView({behavior: "instant", block: "start"});
-        element.focus({preventScroll: true});
-        return target;
-    }
-    """,
-    Output(DEFINITION_LIST, "data-anchor"),
-    Input(DEFINITION_LIST, "id"),
-)
+# this one records the anchor it went to. (Both functions: assets/flightdeck.js.)
+dash.clientside_callback(clientside("jumpToAnchor"), Output(DEFINITION_LIST, "data-anchor"),
+                         Input(DEFINITION_LIST, "id"))

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from kpis.domain.catalogue import read_catalogue
-from kpis.settings import CATALOGUE_FILE
+from kpis.settings import CATALOGUE_FILE, PROJECT_ROOT
+from layouts._shell import CLIENTSIDE_NAMESPACE, THEME_TOGGLE
 from tests.conftest import LiveServer, start_app_process, start_server, stop_server
+from web.context import DARK, LIGHT, THEME_COOKIE
 
 PAGES = ["/", "/pillar/1", "/pillar/6", "/kpi/ho_rape_charge_rate", "/compare", "/definitions",
          "/data", "/upload", "/scrutiny", "/board-pack"]
@@ -83,6 +85,37 @@ def test_no_stylesheet_or_script_comes_from_another_host(live_server: LiveServer
     for url in re.findall(r'(?:href|src)="([^"]+)"', html):
         assert not url.startswith(("http://", "https://", "//")), url
     assert "00-bootstrap.min.css" in html
+
+
+FLIGHTDECK_JS = PROJECT_ROOT / "assets" / "flightdeck.js"
+
+
+def test_clientside_callbacks_are_asset_functions_not_inline_scripts(
+        live_server: LiveServer) -> None:
+    _, html = get(live_server.url + "/")
+    served = re.search(r'<script src="(/assets/flightdeck\.js\?m=[^"]+)"', html)
+    assert served, "assets/flightdeck.js is not served with the page"
+    _, script = get(live_server.url + served.group(1))
+    # The only inline script left (besides Dash's JSON config and renderer start) is
+    # Dash's own page-title callback: the CSP allows it by hash.
+    for inline in re.findall(r"<script>(.*?)</script>", html, re.S):
+        assert "document.title = data.title" in inline, inline[:200]
+    _, dependencies = get(live_server.url + "/_dash-dependencies")
+    functions = [d["clientside_function"] for d in json.loads(dependencies)
+                 if d.get("clientside_function")]
+    ours = {f["function_name"] for f in functions if f["namespace"] == CLIENTSIDE_NAMESPACE}
+    assert ours == {"theme", "a11y", "searchToUrl", "jumpToAnchor"}
+    assert f"window.dash_clientside.{CLIENTSIDE_NAMESPACE} = {{" in script
+    for name in ours:
+        assert f"    {name}: function (" in script, name
+
+
+def test_the_theme_script_uses_the_names_the_server_reads() -> None:
+    script = FLIGHTDECK_JS.read_text(encoding="utf-8")
+    for expected in (f'const name = "{THEME_COOKIE}";', f'on ? "{DARK}" : "{LIGHT}"',
+                     f't.prop_id === "{THEME_TOGGLE}.value"',
+                     f'getElementById("{THEME_TOGGLE}")'):
+        assert expected in script, expected
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -262,39 +262,10 @@ def _logout() -> flask.Response:
     return response
 
 
-LOGIN_TEMPLATE = """<!DOCTYPE html>
-<html lang="en-GB">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in - NOM flight deck</title>
-<link rel="stylesheet" href="/assets/00-bootstrap.min.css">
-<link rel="stylesheet" href="/assets/10-flightdeck.css">
-</head>
-<body>
-<header><nav class="navbar bg-primary" data-bs-theme="dark"><div class="container-fluid">
-<span class="navbar-brand">NOM flight deck</span></div></nav></header>
-<main id="main-content" class="container py-4" style="max-width: 32rem">
-<h1 class="h3">Sign in</h1>
-<p>The flight deck holds sensitive figures on rape and serious sexual offences. Sign in
-with the account your administrator gave you.</p>
-{% if message %}
-<div class="alert alert-danger" role="alert" id="login-error">{{ message }}</div>
-{% endif %}
-<form method="post" action="/login" novalidate>
-<input type="hidden" name="csrf" value="{{ csrf }}">
-<input type="hidden" name="next" value="{{ next_path }}">
-<div class="mb-3"><label class="form-label" for="username">User name</label>
-<input class="form-control" id="username" name="username" autocomplete="username"
- required value="{{ username }}" autofocus></div>
-<div class="mb-3"><label class="form-label" for="password">Password</label>
-<input class="form-control" id="password" name="password" type="password"
- autocomplete="current-password" required></div>
-<button class="btn btn-primary" type="submit" id="sign-in">Sign in</button>
-</form>
-</main>
-</body>
-</html>"""
+# The sign-in page: a Jinja template rendered with autoescaping (every value put in it
+# is escaped), kept as HTML beside this module.
+LOGIN_TEMPLATE = (Path(__file__).parent / "templates" / "sign_in.html").read_text(
+    encoding="utf-8")
 
 
 def _login_page(next_path: str, message: str = "", status: int = 200) -> flask.Response:

@@ -1,0 +1,139 @@
+// The flight deck's clientside callbacks, called from Python with
+// dash.ClientsideFunction("flightdeck", NAME). Dash serves this file from assets/ with
+// the stylesheets and loads it before its renderer starts: no inline script, nothing
+// from another site.
+//
+// The theme's names are the Python ones (web.context.THEME_COOKIE, DARK and LIGHT;
+// layouts._shell.THEME_TOGGLE): tests/test_app.py checks they agree.
+window.dash_clientside = window.dash_clientside || {};
+window.dash_clientside.flightdeck = {
+    // The theme (layouts/_shell.py): the switch's choice is kept in a cookie (read by
+    // the page layouts, which draw figures for it) and in local storage (so it survives
+    // the cookie being cleared), and applied to <html data-bs-theme>. Figures are drawn
+    // on the server for a theme, so a change reloads the page, and the focus goes back
+    // to the switch.
+    theme: function (on, stored) {
+        const name = "flightdeck_theme";
+        const read = () => {
+            const pair = document.cookie.split("; ").find(c => c.startsWith(name + "="));
+            return pair ? pair.slice(name.length + 1) : undefined;
+        };
+        const write = theme => {
+            document.cookie = name + "=" + theme + "; path=/; max-age=31536000; SameSite=Lax";
+        };
+        const apply = theme => document.documentElement.setAttribute("data-bs-theme", theme);
+        const focusKey = "flightdeck-theme-focus";
+        const chosen = on ? "dark" : "light";
+        const ctx = window.dash_clientside.callback_context;
+        const byUser = (ctx.triggered || []).some(t => t.prop_id === "theme-toggle.value");
+        if (byUser) {
+            write(chosen);
+            apply(chosen);
+            if (read() === chosen) {
+                window.sessionStorage.setItem(focusKey, "1");
+                window.location.reload();
+            }
+            return chosen;
+        }
+        // Page load: the cookie drew the page; if it was lost, the stored choice wins.
+        if (read() === undefined && stored && stored !== chosen) {
+            write(stored);
+            apply(stored);
+            if (read() === stored) { window.location.reload(); }
+            return stored;
+        }
+        if (read() === undefined) { write(chosen); }
+        apply(chosen);
+        if (window.sessionStorage.getItem(focusKey)) {
+            window.sessionStorage.removeItem(focusKey);
+            window.setTimeout(() => document.getElementById("theme-toggle")?.focus(), 0);
+        }
+        return chosen;
+    },
+
+    // Keyboard and screen reader repairs for the whole app (layouts/_shell.py),
+    // installed once per page load:
+    // - Dash 4's dcc.Dropdown puts an aria-hidden, focusable input before its button
+    //   (a focus relay), which axe rightly reports; the button itself is made the tab
+    //   stop and named by its visible label as well as its value.
+    // - dcc.Upload's file input gets the accessible name of its drop zone.
+    // - Choosing a force re-renders the page, which removes the focused control and
+    //   drops the focus on <body>: the focus goes back to the new control with the
+    //   same id.
+    a11y: function (_) {
+        if (window.flightdeckA11y) { return "on"; }
+        window.flightdeckA11y = true;
+        let lastFocused = null;
+        document.addEventListener("focusin", event => {
+            if (event.target && event.target.id) { lastFocused = event.target; }
+        });
+        const repairDropdowns = () => {
+            document.querySelectorAll(".dash-dropdown-focus-target").forEach(relay => {
+                if (relay.tabIndex !== -1) { relay.tabIndex = -1; }
+            });
+            document.querySelectorAll("button.dash-dropdown").forEach(button => {
+                if (button.tabIndex !== 0 && !button.disabled) { button.tabIndex = 0; }
+                const label = button.id && document.querySelector(`label[for="${button.id}"]`);
+                if (!label) { return; }
+                if (!label.id) { label.id = button.id + "-label"; }
+                const names = (button.getAttribute("aria-labelledby") || "").split(" ");
+                if (!names.includes(label.id)) {
+                    button.setAttribute("aria-labelledby",
+                                        [label.id, ...names].join(" ").trim());
+                }
+            });
+        };
+        // dcc.Upload's file input has no label of its own: name it by its drop zone.
+        const labelUploads = () => {
+            document.querySelectorAll("input[type=file]:not([aria-label])").forEach(input => {
+                const zone = input.closest("[data-upload-label]");
+                input.setAttribute("aria-label",
+                    zone ? zone.getAttribute("data-upload-label") : "Choose files");
+            });
+        };
+        const restoreFocus = () => {
+            const active = document.activeElement;
+            if (lastFocused && !lastFocused.isConnected
+                    && (!active || active === document.body)) {
+                const again = document.getElementById(lastFocused.id);
+                if (again) {
+                    lastFocused = again;
+                    again.focus({preventScroll: true});
+                }
+            }
+        };
+        new MutationObserver(() => { repairDropdowns(); labelUploads(); restoreFocus(); })
+            .observe(document.body, {childList: true, subtree: true, attributes: true,
+                                     attributeFilter: ["tabindex"]});
+        repairDropdowns();
+        labelUploads();
+        return "on";
+    },
+
+    // The definitions page (layouts/definitions.py): keep the search text in the URL
+    // without re-rendering the page (which would take the focus away from the search
+    // box mid-word): replace the history entry in place.
+    searchToUrl: function (value) {
+        const url = new URL(window.location.href);
+        const query = (value || "").trim();
+        if (query) { url.searchParams.set("q", query); } else { url.searchParams.delete("q"); }
+        if (url.href !== window.location.href) {
+            window.history.replaceState(window.history.state, "", url.href);
+        }
+    },
+
+    // The definitions page: the browser looks for the #kpi-... anchor before Dash has
+    // drawn the page, so jump to it (and move the focus there) once the list is on
+    // screen. Dash runs a callback with no output only when its input changes, never on
+    // first render, so this one records the anchor it went to.
+    jumpToAnchor: function (_) {
+        const target = decodeURIComponent(window.location.hash.slice(1));
+        const element = target ? document.getElementById(target) : null;
+        if (!element) {
+            return "";
+        }
+        element.scrollIntoView({behavior: "instant", block: "start"});
+        element.focus({preventScroll: true});
+        return target;
+    },
+};
