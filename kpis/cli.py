@@ -372,6 +372,59 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reference_command(args: argparse.Namespace,
+                       listing: Callable[[FlightDeckService], None],
+                       load: Callable[[FlightDeckService, Path], Any]) -> int:
+    """``flightdeck adoption|populations list|load``: through the service, as the
+    operator (an administrator), audited; a refusal names every problem, exit 1."""
+    from kpis.ingest.problems import LoadRefused
+    from kpis.service import FlightDeckService
+
+    db = resolve_db_path(args.db)
+    if args.action == "list" and not db.exists():
+        return _fail(f"no database at {db}", 1)
+    service = FlightDeckService(db, _operator())
+    if args.action == "list":
+        listing(service)
+        return 0
+    try:
+        result = load(service, args.file)
+    except LoadRefused as refused:
+        print(str(refused), file=sys.stderr)
+        for finding in refused.report.warnings[:50]:
+            print(f"  {finding}", file=sys.stderr)
+        return 1
+    for finding in result.report.warnings:
+        print(f"  {finding}", file=sys.stderr)
+    for what, count in sorted(result.report.ignored.items()):
+        print(f"  ignored {count} row(s) {what}", file=sys.stderr)
+    print(f"loaded {args.file}: {result.changed()}")
+    return 0
+
+
+def cmd_adoption(args: argparse.Namespace) -> int:
+    from kpis.ingest.adoption import describe_month
+
+    def listing(service: FlightDeckService) -> None:
+        for slug, name, month in service.adoption_months():
+            print(f"{slug}\t{name}\t{describe_month(month)}")
+
+    return _reference_command(args, listing, lambda service, path: service.load_adoption(path))
+
+
+def cmd_populations(args: argparse.Namespace) -> int:
+    def listing(service: FlightDeckService) -> None:
+        table = service.population_estimates()
+        if table.empty:
+            print("no population estimates loaded: counts per 100,000 use the approximate "
+                  "populations in data/forces.csv")
+        for year, slug, name, population, source in table.itertuples(index=False):
+            print(f"{year}\t{slug}\t{name}\t{population}\t{source}")
+
+    return _reference_command(args, listing,
+                              lambda service, path: service.load_populations(path))
+
+
 #: Subcommands whose handler lives outside kpis (the web app: kpis never imports it),
 #: found through this entry point group (pyproject.toml: serve = "app:serve_command").
 COMMANDS_GROUP = "flightdeck.commands"
@@ -483,6 +536,24 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
         "set-role": ("change an account's role or force", [
             _USERNAME, _opt("role", choices=ROLES), _ACCOUNT_FORCE,
         ]),
+    }),
+    "adoption": ("load or list the forces' NOM adoption months (admins)", cmd_adoption, {
+        "load": ("validate and load NOM adoption months from a CSV file (all or none)", [
+            _opt("file", type=Path, metavar="FILE",
+                 help="CSV with columns force (slug or name) and adoption_month (YYYY-MM; "
+                      "empty clears it)"),
+        ]),
+        "list": ("list each force's NOM adoption month (or 'not known')", []),
+    }),
+    "populations": ("load or list ONS mid-year population estimates (admins)",
+                    cmd_populations, {
+        "load": ("validate and load population estimates; each year given replaces "
+                 "that year's", [
+            _opt("file", type=Path, metavar="FILE",
+                 help="the ONS police force area estimates (XLSX or CSV), or a CSV with "
+                      "columns force,year,population"),
+        ]),
+        "list": ("list the population estimates loaded, by year and force", []),
     }),
     "audit": ("print the audit log (newest first)", cmd_audit, [
         _opt("--limit", type=int, default=100, metavar="N", help="how many events (default: 100)"),

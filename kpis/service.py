@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
@@ -27,14 +28,18 @@ from kpis.cache import VersionedCache
 from kpis.domain.access import AccessDenied, Action, Principal, Role
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import SpcOptions, cached_table
+from kpis.ingest.adoption import AdoptionResult, load_adoption
 from kpis.ingest.loader import LoadResult, ParsedFile, check_files, load_files, rollback
+from kpis.ingest.populations import PopulationResult, load_populations
 from kpis.ingest.problems import LoadRefused, Report
-from kpis.storage import annotations, security
+from kpis.storage import annotations, reference, security
 from kpis.storage.backend import Store, open_store
 from kpis.storage.dataset_loader import load_dataset
 from kpis.storage.security import SecurityStore, security_db_path
 
 DEFAULT_SPC = SpcOptions()
+# What a reference data load returns.
+Loaded = TypeVar("Loaded", AdoptionResult, PopulationResult)
 
 # Whoever uses the service from the command line or a script: every force, every
 # action (they could open the database file anyway). The web app never uses it.
@@ -222,6 +227,47 @@ class FlightDeckService:
         """Check an export of ``area``'s figures is allowed, and audit it."""
         self.require(Action.EXPORT, area)
         self.audit(security.EXPORT, what)
+
+    # ------------------------------------------------------------------ reference data
+
+    def adoption_months(self) -> list[tuple[str, str, dt.date | None]]:
+        """Each force (slug, name) and its NOM adoption month (None: not known)."""
+        with self.reader.connect() as conn:
+            return reference.adoption_months(conn)
+
+    def population_estimates(self) -> pd.DataFrame:
+        """The ONS mid-year estimates loaded: year, force_slug, name, population, source."""
+        with self.reader.connect() as conn:
+            return reference.population_estimates(conn)
+
+    def load_adoption(self, path: Path, today: dt.date | None = None) -> AdoptionResult:
+        """Set NOM adoption months from a CSV file (all or nothing)."""
+        return self._load_reference("NOM adoption months", path,
+                                    lambda: load_adoption(self.db_path, path, today))
+
+    def load_populations(self, path: Path, today: dt.date | None = None
+                         ) -> PopulationResult:
+        """Replace the population estimates of every year a file gives (all or nothing)."""
+        return self._load_reference("population estimates", path,
+                                    lambda: load_populations(self.db_path, path, today))
+
+    def _load_reference(self, what: str, path: Path, load: Callable[[], Loaded]) -> Loaded:
+        """Reference data is national: administrators who cover every force may load it.
+        Audited whether it lands or not: who, when, the file and what it changed."""
+        self.require(Action.LOAD_REFERENCE)
+        if self.principal.force is not None:
+            raise self._denied(f"{what.capitalize()} are national reference data: only "
+                               "administrators who cover every force can load them.")
+        try:
+            result = load()
+        except LoadRefused as refused:
+            self.audit(security.REFERENCE_REFUSED,
+                       f"{what} from {Path(path).name}: {len(refused.report.errors)} "
+                       "error(s), nothing written")
+            raise
+        self.audit(security.REFERENCE, f"{what} (every force) from {result.file} "
+                                       f"(sha256 {result.sha256[:12]}): {result.changed()}")
+        return result
 
     def _denied(self, message: str) -> AccessDenied:
         self.audit(security.ACCESS_DENIED, message)

@@ -35,6 +35,7 @@ class Action(StrEnum):
     TRACK = "record recommendation progress"
     EXPORT = "export"
     MANAGE_USERS = "manage users"
+    LOAD_REFERENCE = "load reference data"  # NOM adoption months, population estimates
     READ_AUDIT = "read the audit log"
 
 
@@ -46,6 +47,7 @@ _NEEDS: dict[Action, Role] = {
     Action.TRACK: Role.ANALYST,
     Action.EXPORT: Role.ANALYST,
     Action.MANAGE_USERS: Role.ADMIN,
+    Action.LOAD_REFERENCE: Role.ADMIN,
     Action.READ_AUDIT: Role.ADMIN,
 }
 

@@ -298,6 +298,102 @@ def _read_xlsx(
     return _padded(rows) if rows else pd.DataFrame()
 
 
+@dataclass(frozen=True)
+class SheetLimits:
+    """How much of a workbook :func:`read_sheets` reads before it refuses it."""
+
+    sheets: int  # sheets in the workbook
+    rows: int  # rows read, over every sheet read (blank rows count: they cost a read too)
+    columns: int  # columns in a row
+
+
+def read_sheets(
+    path: Path, report: Report, recognise: Recognise, limits: SheetLimits,
+    skip: Callable[[str], str | None] | None = None,
+) -> list[Table]:
+    """Every sheet of an XLSX workbook whose header ``recognise`` knows, one table each.
+
+    A published workbook may spread one table over several sheets (one per decade, say)
+    beside a cover and notes. Each table is named ``FILE, sheet 'NAME'``, so every
+    finding names the sheet. ``skip(name)`` gives a reason to pass a sheet over unread
+    (recorded as a warning). Reading stops with an error, and no table, once the workbook
+    goes past ``limits``, so no file costs more than that to check.
+    """
+    import openpyxl  # imported here: only XLSX files need it
+
+    name = Path(path).name
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    except Exception as exc:  # openpyxl raises many types for a damaged file
+        report.error(name, None, None, None,
+                     f"not a readable XLSX workbook ({type(exc).__name__})")
+        return []
+    tables: list[Table] = []
+    try:
+        sheets = book.worksheets
+        if len(sheets) > limits.sheets:
+            report.error(name, None, None, str(len(sheets)),
+                         f"too many sheets: a workbook may have at most {limits.sheets}")
+            return []
+        budget = limits.rows
+        for sheet in sheets:
+            reason = skip(sheet.title) if skip is not None else None
+            if reason:
+                report.warning(name, None, None, sheet.title, reason)
+                continue
+            label = f"{name}, sheet '{sheet.title}'"
+            formulas: list[_Formula] = []
+            rows = _sheet_rows(sheet, label, report, formulas, budget, limits)
+            if rows is None:
+                return []
+            budget -= len(rows)
+            if not any(recognise([v.strip() for v in r]) for r in
+                       [r for r in rows if any(v.strip() for v in r)][:HEADER_SEARCH_ROWS]):
+                continue  # a cover, contents or notes sheet
+            table = _to_table(label, _padded(rows), report, 1, recognise, formulas)
+            if table is not None:
+                tables.append(table)
+    except Exception as exc:
+        # Read-only mode parses each sheet's XML only as its rows are read.
+        report.error(name, None, None, None,
+                     f"not a readable XLSX workbook: a sheet is damaged "
+                     f"({type(exc).__name__}); open it in Excel and save it again")
+        return []
+    finally:
+        book.close()
+    return tables
+
+
+def _sheet_rows(sheet: object, label: str, report: Report, formulas: list[_Formula],
+                budget: int, limits: SheetLimits) -> list[list[str]] | None:
+    """A sheet's cells as text, formulas blanked and recorded; None past the limits."""
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
+    rows: list[list[str]] = []
+    for row_number, values in enumerate(
+            sheet.iter_rows(values_only=True), start=1):  # type: ignore[attr-defined]
+        if row_number > budget:
+            report.error(label, row_number, None, None,
+                         f"too many rows: a workbook may have at most {limits.rows:,} "
+                         "rows in all")
+            return None
+        if len(values) > limits.columns and any(
+                v is not None for v in values[limits.columns:]):
+            report.error(label, row_number, None, None,
+                         f"too many columns: a row may have at most {limits.columns}")
+            return None
+        cells: list[str] = []
+        for position, value in enumerate(values[:limits.columns]):
+            if isinstance(value, (ArrayFormula, DataTableFormula)) or (
+                    isinstance(value, str) and value.startswith("=") and len(value) > 1):
+                formulas.append(_Formula(row_number, position, _formula_text(value)))
+                cells.append("")
+            else:
+                cells.append(_cell_text(value))
+        rows.append(cells)
+    return rows if rows else [[""]]
+
+
 def _has_header(sheet: object, recognise: Recognise) -> bool:
     seen = 0
     for row in sheet.iter_rows(values_only=True):  # type: ignore[attr-defined]

@@ -4,18 +4,27 @@ Forces come from ``data/forces.csv`` (project data); each force's region is its
 default peer group. A user-supplied "most similar group" file (CSV with columns
 ``group,force``) can add peer groups. Force names in Home Office tables vary
 between releases, so names are matched through a normalised alias table.
+
+An administrator also loads two kinds of reference data (validated by
+``kpis.ingest.adoption`` and ``kpis.ingest.populations``): each force's NOM adoption
+month (``forces.nom_adoption``) and ONS mid-year population estimates by year
+(``force_populations``). Here are their readers and writers.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
+import pandas as pd
 import sqlalchemy as sa
 
 from kpis.settings import DATA_DIR, FORCES_CSV, NATIONAL_NAME, NATIONAL_SLUG
 from kpis.storage import schema
+from kpis.storage.backend import query_frame
 
 ALIASES_CSV = DATA_DIR / "force_aliases.csv"
 
@@ -142,3 +151,75 @@ def store_peer_groups(conn: sa.Connection, path: Path) -> int:
             [{"group_id": group_id, "force_slug": s} for s in sorted(set(members))],
         )
     return len(groups)
+
+
+# ---------------------------------------------------------------- NOM adoption months
+
+
+def adoption_months(conn: sa.Connection) -> list[tuple[str, str, dt.date | None]]:
+    """Each territorial force as (slug, name, NOM adoption month or None), by name."""
+    forces = schema.forces.c
+    rows = conn.execute(
+        sa.select(forces.slug, forces.name, forces.nom_adoption)
+        .where(forces.kind == "force").order_by(forces.name)
+    ).all()
+    return [(str(slug), str(name), month) for slug, name, month in rows]
+
+
+def store_adoption_months(conn: sa.Connection, months: Mapping[str, dt.date | None]) -> None:
+    """Set (a month) or clear (None) the NOM adoption month of each force named."""
+    forces = schema.forces.c
+    for slug, month in sorted(months.items()):
+        conn.execute(sa.update(schema.forces).where(forces.slug == slug)
+                     .where(forces.kind == "force").values(nom_adoption=month))
+
+
+# ---------------------------------------------------------------- population by year
+
+POPULATION_COLUMNS = ["force_slug", "year", "population"]
+
+
+def population_by_year(conn: sa.Connection) -> pd.DataFrame:
+    """ONS mid-year population estimates: one row per force and year, sorted.
+
+    Columns ``force_slug`` (str), ``year`` (int, the estimate is at 30 June) and
+    ``population`` (int). Empty (with those columns) until an administrator loads
+    estimates; a year without one falls back to ``forces.population``.
+    """
+    table = schema.force_populations.c
+    frame = query_frame(conn, sa.select(table.force_slug, table.year, table.population)
+                        .order_by(table.year, table.force_slug))
+    if frame.empty:
+        return pd.DataFrame({"force_slug": pd.Series(dtype=object),
+                             "year": pd.Series(dtype="int64"),
+                             "population": pd.Series(dtype="int64")})
+    return frame.astype({"force_slug": object, "year": "int64", "population": "int64"})
+
+
+def population_estimates(conn: sa.Connection) -> pd.DataFrame:
+    """The stored estimates with each force's name and the file they came from."""
+    table, forces = schema.force_populations.c, schema.forces.c
+    return query_frame(conn, sa.select(
+        table.year, table.force_slug, forces.name, table.population, table.source)
+        .join_from(schema.force_populations, schema.forces,
+                   forces.slug == table.force_slug)
+        .order_by(table.year, forces.name))
+
+
+def store_populations(conn: sa.Connection, estimates: pd.DataFrame, source: str
+                      ) -> dict[int, int]:
+    """Replace every estimate for each year in ``estimates`` (force_slug, year,
+    population) with those rows; returns how many rows each year held before."""
+    table = schema.force_populations
+    years = sorted({int(y) for y in estimates["year"]})
+    before = dict(conn.execute(
+        sa.select(table.c.year, sa.func.count()).where(table.c.year.in_(years))
+        .group_by(table.c.year)).all())
+    conn.execute(sa.delete(table).where(table.c.year.in_(years)))
+    if len(estimates):
+        conn.execute(sa.insert(table), [
+            {"force_slug": str(slug), "year": int(year), "population": int(population),
+             "source": source}
+            for slug, year, population in estimates[POPULATION_COLUMNS].itertuples(
+                index=False, name=None)])
+    return {year: int(before.get(year, 0)) for year in years}

@@ -106,9 +106,13 @@ USER_REMOVED = "user removed"
 PASSWORD_SET = "password set"
 ROLE_SET = "role set"
 ACCESS_DENIED = "access denied"
+# Reference data an administrator loads: NOM adoption months, population estimates.
+REFERENCE = "reference data"
+REFERENCE_REFUSED = "reference data refused"
 EVENTS: tuple[str, ...] = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, SIGN_OUT, LOAD,
                            LOAD_REFUSED, ROLLBACK, EXPORT, USER_ADDED, USER_REMOVED,
-                           PASSWORD_SET, ROLE_SET, ACCESS_DENIED)
+                           PASSWORD_SET, ROLE_SET, ACCESS_DENIED, REFERENCE,
+                           REFERENCE_REFUSED)
 
 _HASHER = argon2.PasswordHasher()  # RFC 9106 low-memory profile: Argon2id, 64 MiB, t=3
 
