@@ -7,6 +7,7 @@ the comparator's value and the SPC variation, in words as well as colour.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import dash
@@ -65,17 +66,27 @@ def spc_words(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
     return f"{words} (trial limits)" if words and row.get("spc_limits") == "trial" else words
 
 
-def comparator_words(kpi: KpiDefinition, row: Mapping[str, Any] | None, name: str) -> str:
+def comparator_words(kpi: KpiDefinition, row: Mapping[str, Any] | None, name: str,
+                     own: Mapping[str, Any] | None = None) -> str:
     """'England and Wales: 25.0%', with '(1 of 43 forces)' when its period is incomplete.
 
     ``row`` is the comparator at the tile's own period (None: no comparator, or none
-    for that period).
+    for that period). A count is compared per 100,000 people, the force's own rate
+    beside it: a raw count would compare a force with the whole country's size.
     """
     if not name:
         return "No comparator selected"
     if row is None:
         return f"{name}: no figure for this period"
-    text = f"{name}: {format_value(kpi, row['value'], bool(row.get('suppressed')))}"
+    hidden = bool(row.get("suppressed"))
+    if kpi.compared_per_100k:
+        per_head = replace(kpi, unit="per_100k")
+        text = f"{name}: {format_value(per_head, row['comparison'], hidden)}"
+        if own is not None:
+            mine = format_value(per_head, own.get("comparison"), bool(own.get("suppressed")))
+            text += f" (this force {mine})"
+    else:
+        text = f"{name}: {format_value(kpi, row['value'], hidden)}"
     if row.get("complete") is False or row.get("complete") == 0:
         text += f" ({int(row['forces_reporting'])} of {int(row['forces_in_area'])} forces)"
     return text
@@ -107,7 +118,7 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
                      className="tile-spark") if spark and not suppressed else None,
             html.P(["Change on a year earlier: ",
                     format_change(kpi, row["change"], suppressed)], className="small mb-1"),
-            html.P(comparator_words(kpi, comparator, comparator_name),
+            html.P(comparator_words(kpi, comparator, comparator_name, row),
                    className="small mb-1 tile-comparator"),
             html.P(spc_words(kpi, row),
                    className=f"small mb-1 variation {VARIATION_CLASS.get(variation, '')}"),

@@ -9,6 +9,8 @@ the underlying numbers.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
@@ -107,12 +109,20 @@ def ranking_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.D
     rows = force_rows(ds, kpi.kpi_id, period)
     value = lambda v: format_value(kpi, v)  # noqa: E731 - a column formatter
     count = lambda v: "" if pd.isna(v) else f"{v:,.0f}"  # noqa: E731
-    columns = [("rank", "Rank", lambda v: f"{v:.0f}"), ("name", "Force", None),
-               ("value", "Value", value)]
+    # No rank in a period whose England and Wales figure is incomplete.
+    rank = lambda v: "" if pd.isna(v) else f"{v:.0f}"  # noqa: E731
+    columns = [("rank", "Rank", rank), ("name", "Force", None), ("value", "Value", value)]
+    basis = ""
+    if kpi.compared_per_100k:
+        per_head = replace(kpi, unit="per_100k")
+        columns.append(("comparison", "Per 100,000 people",
+                        lambda v: format_value(per_head, v)))
+        basis = " per 100,000 people"
     if kpi.denominator:
         columns += [("numerator", "Numerator", count), ("denominator", "Denominator", count)]
     return data_table(
-        rows, columns, caption=f"Forces ranked by {kpi.title}, {format_period(kpi, period)} "
+        rows, columns, caption=f"Forces ranked by {kpi.title}{basis}, "
+                               f"{format_period(kpi, period)} "
                                f"(1 = best; {POLARITY_PHRASE[kpi.polarity].lower()})",
         table_id="kpi-ranking", row_header="name",
         highlight=lambda r: r["area"] == state.force,

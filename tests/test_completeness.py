@@ -94,8 +94,10 @@ def test_the_words_say_the_comparator_is_incomplete(early_durham):
     ds = dataset_of(early_durham)
     table = flight_deck_table(ds, ["cps_referrals"])
     text = summarise(ds, row(table, "durham", SEPTEMBER).to_dict())
-    assert "England and Wales (99; incomplete, 1 of 43 forces)" in text
-    assert "the region, North East (99; incomplete, 1 of 3 forces)" in text
+    # A count is compared per 100,000 people: 99 / 640,000 (Durham, the only force
+    # reporting) = 15.5 for the force, England and Wales and the region alike.
+    assert "England and Wales (15.5 per 100,000; incomplete, 1 of 43 forces)" in text
+    assert "the region, North East (15.5 per 100,000; incomplete, 1 of 3 forces)" in text
     assert "ranked" not in text
     national = summarise(ds, row(table, "england-and-wales", SEPTEMBER).to_dict())
     assert "(1 of 43 forces reporting; incomplete)" in national
@@ -165,3 +167,46 @@ def test_a_missing_monthly_return_counts_as_missing_in_data_return_completeness(
     june = durham.loc[pd.Timestamp(2025, 6, 1)]
     assert june["numerator"] == 0 and june["denominator"] == expected and june["value"] == 0
     assert len(durham) == 8
+
+
+# --- counts are compared per 100,000 people, with the population of the period's year ----
+
+
+def test_a_count_is_ranked_and_compared_per_100000_people(empty_db, tmp_path):
+    # Durham (population 640,000) 64 referrals: 10.0 per 100,000; Kent (1,870,000) 100:
+    # 5.35 per 100,000. Kent has more referrals, Durham more per head: Durham ranks 1st.
+    when = dt.date(2025, 8, 1)
+    ds = load_return(empty_db, tmp_path, [("durham", when, "cps_referrals", 64),
+                                          ("kent", when, "cps_referrals", 100)])
+    table = flight_deck_table(ds, ["cps_referrals"])
+    durham, kent = row(table, "durham", when), row(table, "kent", when)
+    assert durham["comparison"] == pytest.approx(10.0)
+    assert kent["comparison"] == pytest.approx(100 / 1_870_000 * 100_000)
+    assert (durham["rank"], kent["rank"]) == (1, 2)
+    # England and Wales per head: 164 over the two forces' 2,510,000 people.
+    assert durham["national_comparison"] == pytest.approx(164 / 2_510_000 * 100_000)
+    assert durham["value"] == 64 and durham["national_value"] == 164
+    text = summarise(ds, durham.to_dict())
+    assert "per 100,000 people (10.0 per 100,000) it is higher than England and Wales" in text
+    assert "ranked 1st of 2 forces per 100,000 people" in text
+
+
+def test_populations_by_year_come_from_the_loaded_estimates(empty_db, tmp_path):
+    import sqlalchemy as sa
+
+    from kpis.storage import schema
+    from kpis.storage.duckdb_file import write_transaction
+    months = [dt.date(2023, 12, 1), dt.date(2024, 12, 1), dt.date(2025, 9, 1)]
+    load_return(empty_db, tmp_path, [("durham", when, "cps_referrals", 70) for when in months])
+    with write_transaction(empty_db) as conn:
+        conn.execute(sa.insert(schema.force_populations), [
+            {"force_slug": "durham", "year": 2023, "population": 700_000, "source": "t"},
+            {"force_slug": "durham", "year": 2024, "population": 350_000, "source": "t"},
+        ])
+    table = flight_deck_table(dataset_of(empty_db), ["cps_referrals"])
+    # 2023: 70 / 700,000 = 10 per 100,000; 2024: 70 / 350,000 = 20; 2025 has no estimate
+    # yet: the latest one (2024) stands in.
+    assert [row(table, "durham", m)["comparison"] for m in months] == [
+        pytest.approx(10.0), pytest.approx(20.0), pytest.approx(20.0)]
+    # A force without estimates keeps the approximate population of data/forces.csv.
+    assert row(table, "england-and-wales", months[0])["population"] == 700_000

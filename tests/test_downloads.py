@@ -326,8 +326,8 @@ def test_another_marking_can_be_chosen(client: FlaskClient) -> None:
     (f"/download/chart/compare/{KPI}.png?{QUERY}&view=pie", 400, "bars or funnel"),
     (f"/download/chart/spc/{KPI}.svg?{QUERY}&marking=%3Ca%20href%3Dx%3EHI%3C/a%3E", 400,
      "marking"),
-    ("/download/chart/funnel/cps_referrals.png?force=kent&period=2025-09", 404,
-     "not a share"),
+    ("/download/chart/funnel/device_return_days.png?force=kent&period=2025-09", 404,
+     "neither"),
 ])
 def test_bad_requests_get_a_plain_answer_not_a_trace(client: FlaskClient, url: str,
                                                      status: int, says: str) -> None:

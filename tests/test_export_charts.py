@@ -21,6 +21,7 @@ from kpis.cli import main
 from kpis.domain.vocabulary import SUPPRESSED_LABEL
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import flight_deck_table
+from kpis.engine.views import force_rows
 from kpis.exports import render
 from kpis.exports.charts import chart_bytes, write_chart
 from kpis.exports.render import RendererUnavailable, chart_csv, neutralise, resize
@@ -198,7 +199,10 @@ def test_compare_charts_as_bars_and_as_a_funnel(demo_dataset: Dataset) -> None:
                             "region-south-east", "funnel")
     assert funnel.figure is not None
     assert "Kent" in [t["name"] for t in funnel.figure["data"]]  # the highlighted force
-    assert compare_export(demo_dataset, "cps_referrals", PERIOD, view="funnel").figure is None
+    # A count is funnelled per 100,000 people; days per device cannot be.
+    assert compare_export(demo_dataset, "cps_referrals", PERIOD, view="funnel").figure
+    assert compare_export(demo_dataset, "device_return_days", PERIOD,
+                          view="funnel").figure is None
     with pytest.raises(KeyError, match="atlantis"):
         compare_export(demo_dataset, "suspect_contact_30d", PERIOD, group="atlantis")
 
@@ -209,7 +213,25 @@ def test_the_kpi_pages_funnel_and_a_chart_with_nothing_to_draw(demo_dataset: Dat
     assert funnel.summary.startswith("Funnel plot for September 2025:")
     assert {"area", "numerator", "denominator", "value", "centre", "position"} <= set(
         chart_rows(funnel).columns)
-    not_a_share = funnel_export(demo_dataset, "cps_referrals", PERIOD, "kent")
+    not_a_share = funnel_export(demo_dataset, "device_return_days", PERIOD, "kent")
     assert not_a_share.figure is None
-    with pytest.raises(ValueError, match="not a share"):
+    with pytest.raises(ValueError, match="neither"):
         chart_bytes(not_a_share, "png")
+
+
+def test_a_count_is_funnelled_per_100000_people_with_poisson_limits(
+        demo_dataset: Dataset) -> None:
+    august = dt.date(2025, 8, 1)
+    export = funnel_export(demo_dataset, "cps_referrals", august, "kent")
+    assert "Poisson 95% and 99.8% limits" in export.text.subtitle
+    assert "all forces' count over all forces' population" in export.text.subtitle
+    rows = force_rows(demo_dataset, "cps_referrals", august).set_index("area")
+    points = export.series.set_index("label")
+    # Each force: its referrals per 100,000 of its population, worked out here.
+    kent = rows.loc["kent"]
+    assert points.loc["kent", "value"] == pytest.approx(
+        kent["numerator"] / kent["population"] * 100_000)
+    # The centre: every force's referrals over every force's population (pooled).
+    pooled = rows["numerator"].sum() / rows["population"].sum() * 100_000
+    assert export.series["centre"].iloc[0] == pytest.approx(pooled)
+    assert export.figure["layout"]["xaxis"]["title"]["text"] == "Population"

@@ -88,8 +88,8 @@ def test_the_scoped_force_keeps_its_rank_among_all_forces(demo_dataset: Dataset,
     everyone = force_rows(demo_dataset, "cps_referrals", august).set_index("area")
     scoped = force_rows(kent_view, "cps_referrals", august)
     assert list(scoped["area"]) == [KENT]
-    # Rank 1 is the most referrals: count the forces with more, by hand.
-    higher = int((everyone["value"] > everyone.loc[KENT, "value"]).sum())
+    # Rank 1 is the most referrals per 100,000 people: count the forces with more.
+    higher = int((everyone["comparison"] > everyone.loc[KENT, "comparison"]).sum())
     assert scoped.iloc[0]["rank"] == higher + 1
     assert scoped.iloc[0]["ranked_forces"] == len(everyone)
 

@@ -392,12 +392,14 @@ def funnel_style(polarity: str) -> dict[str, tuple[str, str, str]]:
 
 def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
                  highlight: str | None = None, dark: bool = False,
-                 polarity: str = "higher") -> FigureDict:
-    """Funnel plot: each force's proportion against its denominator, with 95%/99.8% limits.
+                 polarity: str = "higher", unit: str = "percent") -> FigureDict:
+    """Funnel plot: each force's proportion (or rate per 100,000 people, ``unit``
+    "per_100k") against its denominator (or population), with 95%/99.8% limits.
 
     ``points`` has label, name, denominator, value, position; ``curve`` has n and limits.
     ``polarity`` decides whether a force above the limits is shown as better or worse.
     """
+    rate = unit == "per_100k"
     centre = float(curve["centre"].iloc[0]) if "centre" in curve else np.nan
     n = _numbers(curve["n"])
     data: list[dict[str, Any]] = []
@@ -409,7 +411,8 @@ def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
             hoverinfo="skip", legendgroup=column[-3:],
         ))
     marker_line = dict(color=_text(dark), width=1)
-    hover = "%{text}: %{y:.1%} of %{x:,.0f}<extra></extra>"
+    hover = ("%{text}: %{y:,.1f} per 100,000 of %{x:,.0f} people<extra></extra>" if rate
+             else "%{text}: %{y:.1%} of %{x:,.0f}<extra></extra>")
     positions = points["position"].to_numpy()
     denominators = _numbers(points["denominator"])
     values = _numbers(points["value"])
@@ -434,17 +437,17 @@ def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
                 marker=dict(color=DARK_PINK, symbol="star", size=16, line=marker_line),
                 hovertemplate=hover,
             ))
-    yaxis: dict[str, Any] = dict(tickformat=".1%")
+    yaxis: dict[str, Any] = dict(tickformat=axis_format(unit))
     # Frame the forces, not the funnel's mouth at n = 1, where the limits run 0 to 100%.
     present = [v for v in values if v is not None]
     if present:
         low, high = min(present), max(present)
-        spread = max(high - low, 0.01)
+        spread = max(high - low, 0.01 * (high if rate else 1) or 0.01)
         yaxis["range"] = [max(0.0, low - spread * 0.4), high + spread * 0.4]
     figure = _new_figure(data, dict(
         yaxis=yaxis,
-        xaxis=dict(title=dict(text="Denominator (number of cases)"), tickformat=",.0f",
-                   rangemode="tozero"),
+        xaxis=dict(title=dict(text="Population" if rate else "Denominator (number of cases)"),
+                   tickformat=",.0f", rangemode="tozero"),
     ))
     _hline(figure, centre, dict(color=_text(dark), width=1.5), "England and Wales",
            "top right")

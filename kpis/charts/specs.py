@@ -19,7 +19,7 @@ the point away). Rendering a spec to a file is :mod:`kpis.exports.charts`' job.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -289,17 +289,32 @@ def funnel_export(source: Source, kpi_id: str, period: dt.date | None,
     data = kpi_funnel(ds, kpi, when)
     if data is None:
         return _nothing(ds, kpi, "funnel", area, title,
-                        "A funnel plot compares shares; this KPI is not a share.", marking)
+                        "A funnel plot compares shares and rates; this KPI is neither.",
+                        marking)
+    shown, unit = _funnel_unit(kpi)
     text = _text(ds, kpi, title,
                  f"{format_period(kpi, when)}: each force against England and Wales "
-                 f"({format_value(kpi, data.centre)}), with {data.curve.attrs['method']} 95% and "
-                 "99.8% limits (Spiegelhalter 2005)", marking)
+                 f"({format_value(shown, data.centre)}{_pooled(kpi)}), with "
+                 f"{data.curve.attrs['method']} 95% and 99.8% limits (Spiegelhalter 2005)",
+                 marking)
     figure = funnel_chart(data.points, data.curve, text,
                           highlight=area if area != NATIONAL_SLUG else None,
-                          polarity=kpi.polarity, dark=dark)
-    summary = funnel_summary(kpi, data.points, data.centre, when)
+                          polarity=kpi.polarity, dark=dark, unit=unit)
+    summary = funnel_summary(shown, data.points, data.centre, when)
     return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure, summary,
                        False, rows=_funnel_rows(data.points), kind="funnel")
+
+
+def _funnel_unit(kpi: KpiDefinition) -> tuple[KpiDefinition, str]:
+    """How a funnel plot shows the KPI: a share as a share, a count or rate per 100,000."""
+    if kpi.unit == "percent":
+        return kpi, "percent"
+    return replace(kpi, unit="per_100k"), "per_100k"
+
+
+def _pooled(kpi: KpiDefinition) -> str:
+    return "" if kpi.unit == "percent" else (
+        ": all forces' count over all forces' population for the year")
 
 
 def compare_export(source: Source, kpi_id: str, period: dt.date | None,
@@ -336,17 +351,29 @@ def compare_export(source: Source, kpi_id: str, period: dt.date | None,
         data = kpi_funnel(ds, kpi, when, members)
         if data is None:
             return _nothing(ds, kpi, "compare", area, title, "A funnel plot compares "
-                            "shares; choose ranked bars for this KPI.", marking)
+                            "shares and rates; choose ranked bars for this KPI.", marking)
+        shown, unit = _funnel_unit(kpi)
         text = _text(ds, kpi, title, f"{text.subtitle}; {data.curve.attrs['method']} 95% and "
-                     "99.8% limits (Spiegelhalter 2005)", marking)
+                     f"99.8% limits (Spiegelhalter 2005){_pooled(kpi)}", marking)
         figure = funnel_chart(data.points, data.curve, text, marked, polarity=kpi.polarity,
-                              dark=dark)
-        summary = funnel_summary(kpi, data.points, data.centre, when)
+                              dark=dark, unit=unit)
+        summary = funnel_summary(shown, data.points, data.centre, when)
         return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure,
                            summary, False, rows=_funnel_rows(data.points), kind="compare")
-    figure = ranked_bars(rows, kpi.unit, text, national, marked, dark=dark)
-    summary = ranking_summary(kpi, rows, national)
     columns = ["rank", "area", "name", "numerator", "denominator", "value", "national_value"]
+    shown_kpi, unit = kpi, kpi.unit
+    if kpi.compared_per_100k:
+        # Counts are compared per 100,000 people: bars of the rate, not of force size.
+        shown_kpi, unit = replace(kpi, unit="per_100k"), "per_100k"
+        national = float(rows["national_comparison"].iloc[0])
+        rows = rows.assign(count=rows["value"], value=rows["comparison"])
+        text = _text(ds, kpi, title, f"{format_period(kpi, when)}, per 100,000 people "
+                     f"(population of the year); England and Wales "
+                     f"{format_value(shown_kpi, national)}", marking)
+        columns = ["rank", "area", "name", "count", "population", "value",
+                   "national_comparison"]
+    figure = ranked_bars(rows, unit, text, national, marked, dark=dark)
+    summary = ranking_summary(shown_kpi, rows, national)
     table = rows[[c for c in columns if c != "denominator" or kpi.denominator]].copy()
     table.insert(0, "period", format_period(kpi, when))
     table.insert(0, "period_start", when.isoformat())

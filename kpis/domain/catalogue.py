@@ -76,6 +76,12 @@ class KpiDefinition:
     spc_run_length: int = 7
     spc_baseline_points: int | None = None
 
+    @property
+    def compared_per_100k(self) -> bool:
+        """Is the KPI compared and ranked per 100,000 people? Counts are: a raw count
+        would rank forces by size. Every other unit is already a rate or a share."""
+        return self.unit == "count"
+
 
 @dataclass
 class Catalogue:

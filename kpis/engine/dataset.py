@@ -43,7 +43,7 @@ class Cube:
     membership: np.ndarray  # areas x forces (0/1)
     area_ids: np.ndarray
     area_index: dict[str, int]
-    population: np.ndarray  # per force
+    population: np.ndarray  # forces x months: the population of each month's year
     peer_rows: np.ndarray  # per area row: its region's row (forces), else -1
 
     def measure(self, measure_id: str) -> np.ndarray:
@@ -53,8 +53,32 @@ class Cube:
         return self.values[index]
 
 
+def population_grid(forces: pd.DataFrame, periods: pd.DatetimeIndex,
+                    estimates: pd.DataFrame | None = None) -> np.ndarray:
+    """Forces x months: each force's population in the month's calendar year.
+
+    ``estimates`` (force_slug, year, population: the ONS mid-year estimates loaded) give
+    the figure for their year; a year without one takes the force's nearest estimated
+    year (the latest before it, else the first after: estimates are published a year or
+    more late); a force with none keeps the approximate figure of ``forces``.
+    """
+    grid = np.repeat(forces["population"].to_numpy(dtype=float)[:, None], len(periods), axis=1)
+    if estimates is None or estimates.empty or not len(periods):
+        return grid
+    years = periods.year.to_numpy()
+    rows = pd.Index(forces["slug"]).get_indexer(estimates["force_slug"])
+    known = estimates[rows >= 0].assign(row=rows[rows >= 0]).sort_values(["row", "year"])
+    for row, group in known.groupby("row"):
+        have = group["year"].to_numpy()
+        values = group["population"].to_numpy(dtype=float)
+        before = np.searchsorted(have, years, side="right") - 1
+        pick = np.where(before >= 0, before, 0)  # nearest earlier, else the first
+        grid[int(row)] = values[pick]
+    return grid
+
+
 def build_cube(forces: pd.DataFrame, areas: pd.DataFrame, members: pd.DataFrame,
-               observations: pd.DataFrame) -> Cube:
+               observations: pd.DataFrame, populations: pd.DataFrame | None = None) -> Cube:
     force_ids = list(forces["slug"])
     force_pos = {slug: i for i, slug in enumerate(force_ids)}
     # Hash lookups on whole columns (Index.get_indexer, factorize): a per-row dict map
@@ -94,7 +118,7 @@ def build_cube(forces: pd.DataFrame, areas: pd.DataFrame, members: pd.DataFrame,
         membership=membership,
         area_ids=area_ids,
         area_index=area_index,
-        population=forces["population"].to_numpy(dtype=float),
+        population=population_grid(forces, periods, populations),
         peer_rows=peer_rows,
     )
 

@@ -94,6 +94,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "spc_limits", "spc_points", "spc_from", "spc_to", "spc_basis",
     "complete", "national_complete", "national_reporting", "national_in_area",
     "peer_complete", "peer_reporting", "peer_in_area",
+    "comparison", "national_comparison", "peer_comparison",
 )
 
 # Disclosure control: bits of the parts of a row that can be hidden, and the columns each
@@ -101,11 +102,12 @@ TABLE_COLUMNS: tuple[str, ...] = (
 _VALUE, _ROLLING, _PRIOR, _NATIONAL, _PEER, _SPC = 1, 2, 4, 8, 16, 32
 SUPPRESSED_PARTS = SUPPRESSIBLE_PARTS  # the vocabulary's list: one list of part codes
 _PART_COLUMNS: dict[int, tuple[str, ...]] = {
-    _VALUE: ("numerator", "denominator", "value", "change", "rank", "spc_rule", "variation"),
+    _VALUE: ("numerator", "denominator", "value", "change", "rank", "spc_rule", "variation",
+             "comparison"),
     _ROLLING: ("rolling_numerator", "rolling_denominator", "rolling_value"),
     _PRIOR: ("prior_value", "change"),
-    _NATIONAL: ("national_value",),
-    _PEER: ("peer_value",),
+    _NATIONAL: ("national_value", "national_comparison"),
+    _PEER: ("peer_value", "peer_comparison"),
     _SPC: ("spc_mean", "spc_lower", "spc_upper", "assurance"),
 }
 _PART_LABELS = np.array(
@@ -221,6 +223,9 @@ class KpiArrays:
     reporting: np.ndarray  # member forces present, per area and period
     members: np.ndarray  # member forces per area
     complete: np.ndarray  # no member expected (reported in the year before) is missing
+    # The figure areas are compared and ranked by: a count per 100,000 people (the
+    # population of the period's year), otherwise the value itself.
+    comparison: np.ndarray
 
 
 def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
@@ -261,7 +266,7 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
         np.where(present, _aggregate(membership, force_den, force_present), np.nan)
         if has_denominator else np.full(present.shape, np.nan)
     )
-    force_population = np.broadcast_to(cube.population[:, None], shape)
+    force_population = cube.population[:, columns]
     population = np.where(present, _aggregate(membership, force_population, force_present),
                           np.nan)
     value = np.where(present, _value(kpi.unit, numerator, denominator, population), np.nan)
@@ -281,6 +286,11 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
     rolling_population = _rolling(population, complete, window) / window
     rolling_value = _value(kpi.unit, rolling_num, rolling_den, rolling_population)
 
+    comparison = value
+    if kpi.compared_per_100k:
+        comparison = np.where(present, _value("per_100k", numerator, denominator, population),
+                              np.nan)
+
     rank = np.full(value.shape, np.nan)
     ranked = np.zeros(len(periods), dtype=np.int64)
     if kpi.polarity != "neutral":
@@ -288,7 +298,7 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
         # ranks in a period whose national figure is incomplete.
         national = cube.area_index.get(NATIONAL_SLUG)
         rankable = complete[national] if national is not None else np.ones(len(periods), bool)
-        force_values = np.where(rankable, value[:forces], np.nan)
+        force_values = np.where(rankable, comparison[:forces], np.nan)
         score = -force_values if kpi.polarity == "lower" else force_values
         rank[:forces] = pd.DataFrame(score).rank(axis=0, ascending=False,
                                                  method="min").to_numpy()
@@ -301,6 +311,7 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
         prior_value=_shift(np.where(complete, value, np.nan), window),
         rank=rank, ranked=ranked, reporting=reporting,
         members=np.rint(membership.sum(axis=1)).astype(np.int64), complete=complete,
+        comparison=comparison,
     )
 
 
@@ -348,7 +359,7 @@ def scoped_arrays(arrays: KpiArrays, hidden_rows: np.ndarray) -> KpiArrays:
         rolling_denominator=blank(arrays.rolling_denominator),
         rolling_value=blank(arrays.rolling_value), prior_value=blank(arrays.prior_value),
         rank=blank(arrays.rank), reporting=blank(arrays.reporting, 0),
-        complete=blank(arrays.complete, False),
+        complete=blank(arrays.complete, False), comparison=blank(arrays.comparison),
     )
 
 
@@ -359,6 +370,7 @@ _FLOAT_COLUMNS: tuple[str, ...] = (
     "rolling_denominator", "rolling_value", "prior_value", "change", "national_value",
     "peer_value", "rank", "ranked_forces", "spc_mean", "spc_lower", "spc_upper", "spc_points",
     "national_reporting", "national_in_area", "peer_reporting", "peer_in_area",
+    "comparison", "national_comparison", "peer_comparison",
 )
 _AT = {name: i for i, name in enumerate(_FLOAT_COLUMNS)}
 _SPC_TEXT_COLUMNS = ("spc_rule", "variation", "assurance", "spc_limits", "spc_basis")
@@ -429,7 +441,7 @@ def _fill(ds: Dataset, sel: _Selection, block: np.ndarray) -> None:
         ("rolling_numerator", arrays.rolling_numerator),
         ("rolling_denominator", arrays.rolling_denominator),
         ("rolling_value", arrays.rolling_value), ("prior_value", arrays.prior_value),
-        ("rank", arrays.rank),
+        ("rank", arrays.rank), ("comparison", arrays.comparison),
     ):
         np.take(grid.ravel(), sel.flat, out=block[_AT[name]], mode="clip")
     np.subtract(block[_AT["value"]], block[_AT["prior_value"]], out=block[_AT["change"]])
@@ -438,12 +450,15 @@ def _fill(ds: Dataset, sel: _Selection, block: np.ndarray) -> None:
     block[_AT["change"]][~arrays.complete.ravel().take(sel.flat)] = np.nan
     row = ds.cube.area_index[NATIONAL_SLUG]
     np.take(arrays.value[row], sel.cols, out=block[_AT["national_value"]], mode="clip")
+    np.take(arrays.comparison[row], sel.cols, out=block[_AT["national_comparison"]],
+            mode="clip")
     block[_AT["national_reporting"]] = arrays.reporting[row].take(sel.cols)
     block[_AT["national_in_area"]] = arrays.members[row]
     width = arrays.value.shape[1]
     peer_cells = np.maximum(sel.peer, 0) * width + sel.cols
     no_peer = sel.peer < 0
-    for name, grid in (("peer_value", arrays.value), ("peer_reporting", arrays.reporting)):
+    for name, grid in (("peer_value", arrays.value), ("peer_reporting", arrays.reporting),
+                       ("peer_comparison", arrays.comparison)):
         block[_AT[name]] = grid.ravel().take(peer_cells, mode="clip")
         block[_AT[name]][no_peer] = np.nan
     block[_AT["peer_in_area"]] = np.where(no_peer, np.nan,

@@ -19,6 +19,7 @@ numbers; a comparator that is withheld reads "[c]".
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -85,39 +86,54 @@ def _partial(row: Mapping[str, Any], which: str) -> str:
 
 
 def _position(ds: Dataset, kpi: KpiDefinition, row: Mapping[str, Any], value: float) -> str:
-    """'it is higher than England and Wales (58.0%) and ..., ranked 5th of 43 forces'."""
+    """'it is higher than England and Wales (58.0%) and ..., ranked 5th of 43 forces'.
+
+    A count is compared per 100,000 people (its comparison columns), never as a raw
+    count: 'per 100,000 people (6.4) it is lower than England and Wales (8.4) ...'.
+    """
     area = str(_get(row, "area") or "")
     parts = parse_parts(_get(row, "suppressed_parts"))
+    per_head = kpi.compared_per_100k
+    shown_kpi = replace(kpi, unit="per_100k") if per_head else kpi
+    suffix = "comparison" if per_head else "value"
+    if per_head:
+        own = _get(row, "comparison")
+        if not is_finite_number(own):
+            return ""
+        value = float(own)
     clauses = []
     if area != NATIONAL_SLUG:
-        national = _get(row, "national_value")
+        national = _get(row, f"national_{suffix}")
         hidden = "national" in parts
-        relation = _comparison(kpi, value, national, hidden)
+        relation = _comparison(shown_kpi, value, national, hidden)
         if relation:
-            clauses.append(f"{relation} {NATIONAL_NAME} ({format_value(kpi, national)}"
+            clauses.append(f"{relation} {NATIONAL_NAME} ({format_value(shown_kpi, national)}"
                            f"{_partial(row, 'national')})")
         elif hidden:
             clauses.append(f"compared with {NATIONAL_NAME} ({SUPPRESSED_LABEL})")
     peer_group = _get(row, "peer_group")
     if peer_group:
-        peer = _get(row, "peer_value")
+        peer = _get(row, f"peer_{suffix}")
         hidden = "peer" in parts
         name = ds.area_names.get(str(peer_group), str(peer_group))
-        relation = _comparison(kpi, value, peer, hidden)
+        relation = _comparison(shown_kpi, value, peer, hidden)
         # A region is "the region"; "peer group" is kept for a most-similar group.
         kind = "the region" if ds.area_kinds.get(str(peer_group)) == "region" else (
             "its peer group")
         if relation:
-            clauses.append(f"{relation} {kind}, {name} ({format_value(kpi, peer)}"
+            clauses.append(f"{relation} {kind}, {name} ({format_value(shown_kpi, peer)}"
                            f"{_partial(row, 'peer')})")
         elif hidden:
             clauses.append(f"compared with {kind}, {name} ({SUPPRESSED_LABEL})")
     text = ""
     if clauses:
         text = "it is " + " and ".join(clauses)
+        if per_head:
+            text = f"per 100,000 people ({format_value(shown_kpi, value)}) {text}"
     rank, ranked = _get(row, "rank"), _get(row, "ranked_forces")
     if is_finite_number(rank) and is_finite_number(ranked):
-        ranking = f"ranked {ordinal(int(rank))} of {int(ranked)} forces (1st is best)"
+        basis = " per 100,000 people" if per_head else ""
+        ranking = f"ranked {ordinal(int(rank))} of {int(ranked)} forces{basis} (1st is best)"
         text = f"{text}, {ranking}" if text else f"it is {ranking}"
     return text
 

@@ -18,7 +18,7 @@ from kpis.engine.funnel import funnel, funnel_curve
 from kpis.engine.measures import arrays_of, flight_deck_table
 from kpis.settings import NATIONAL_SLUG
 
-FUNNEL_UNITS = ("percent",)
+FUNNEL_UNITS = ("percent", "count", "per_100k")
 
 
 @dataclass(frozen=True)
@@ -107,10 +107,11 @@ def _force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | 
     if members is not None:
         table = table[table["area"].isin(members)]
     table = table.assign(name=table["area"].map(ds.area_names))
-    # Best first by value (the rank's order; a period whose national figure is
-    # incomplete has no ranks, but is still read best first), then by name.
+    # Best first by the figure ranked (per 100,000 people for a count; the rank's order:
+    # a period whose national figure is incomplete has no ranks, but is still read best
+    # first), then by name.
     descending = ds.kpis[kpi_id].polarity != "lower"
-    return table.sort_values(["value", "name"], ascending=[not descending, True]
+    return table.sort_values(["comparison", "name"], ascending=[not descending, True]
                              ).reset_index(drop=True)
 
 
@@ -139,24 +140,30 @@ def kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
 
 def _kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
                 members: list[str] | None) -> FunnelData | None:
+    """A share: exact binomial limits around the England and Wales share. A count or a
+    rate per 100,000: Poisson limits around the pooled England and Wales rate per
+    100,000 people (the population of the period's year)."""
     if kpi.unit not in FUNNEL_UNITS:
         return None
+    rate = kpi.unit != "percent"
     rows = force_rows(ds, kpi.kpi_id, period)
-    rows = rows[rows["denominator"] > 0]
+    size = "population" if rate else "denominator"
+    rows = rows[(rows[size] > 0) & rows["numerator"].notna()]
     if rows.empty:
         return None
     national = flight_deck_table(ds, [kpi.kpi_id], [NATIONAL_SLUG], start=period, end=period,
                                  spc=None)
-    centre = float(national["value"].iloc[0])
-    points = funnel(rows["numerator"], rows["denominator"], rows["area"], centre=centre)
+    centre = float(national["comparison" if rate else "value"].iloc[0])
+    options = {"method": "poisson", "per": 100_000.0} if rate else {}
+    points = funnel(rows["numerator"], rows[size], rows["area"], centre=centre, **options)
     points["name"] = points["label"].map(ds.area_names)
     if members is not None:
         points = points[points["label"].isin(members)]
-    curve = funnel_curve(centre, float(rows["denominator"].max()) * 1.1,
-                         n_min=max(1.0, float(rows["denominator"].min())))
+    curve = funnel_curve(centre, float(rows[size].max()) * 1.1,
+                         n_min=max(1.0, float(rows[size].min()) * (0.5 if rate else 1)),
+                         **options)
     curve["centre"] = centre
     return FunnelData(points.reset_index(drop=True), curve, centre, period)
-
 
 
 def exceptions_since(table: pd.DataFrame, ds: Dataset, since: dt.date, until: dt.date

@@ -10,6 +10,7 @@ from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
 from kpis.storage import schema
 from kpis.storage.backend import get_meta, query_frame
 from kpis.storage.catalogue_store import fetch_catalogue
+from kpis.storage.reference import population_by_year
 
 
 def _load_forces(conn: sa.Connection) -> dict[int, str]:
@@ -71,7 +72,7 @@ def load_dataset(conn: sa.Connection) -> Dataset:
         forces=forces,
         areas=areas,
         members=members,
-        cube=build_cube(forces, areas, members, observations),
+        cube=build_cube(forces, areas, members, observations, population_by_year(conn)),
         is_demo=get_meta(conn, "demo") == "true",
         data_version=get_meta(conn, "data_version") or "0",
         loads=loads,
