@@ -25,6 +25,7 @@ from kpis.storage.security import EVENTS, EXPORT, UserError
 
 if TYPE_CHECKING:
     from kpis.engine.kpi_spc import Baseline
+    from kpis.ingest.problems import LoadRefused, Report
     from kpis.service import FlightDeckService
 
 
@@ -151,6 +152,22 @@ def _operator(name: str | None = None) -> Principal:
     return Principal(username=f"{user} (command line)", role=Role.ADMIN, display_name=user)
 
 
+def _refusal(refused: LoadRefused) -> int:
+    """A refused load on standard error (the reason and the first 50 findings): exit 1."""
+    print(str(refused), file=sys.stderr)
+    for finding in refused.report.warnings[:50]:
+        print(f"  {finding}", file=sys.stderr)
+    return 1
+
+
+def _findings(report: Report) -> None:
+    """A landed load's warnings and the rows it passed over, on standard error."""
+    for finding in report.warnings:
+        print(f"  {finding}", file=sys.stderr)
+    for what, count in sorted(report.ignored.items()):
+        print(f"  ignored {count} row(s) {what}", file=sys.stderr)
+
+
 def cmd_load(args: argparse.Namespace) -> int:
     from kpis.ingest.problems import LoadRefused
     from kpis.service import FlightDeckService
@@ -159,14 +176,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     try:
         result = service.load(args.files, kind=args.kind)
     except LoadRefused as refused:
-        print(str(refused), file=sys.stderr)
-        for finding in refused.report.warnings[:50]:
-            print(f"  {finding}", file=sys.stderr)
-        return 1
-    for finding in result.report.warnings:
-        print(f"  {finding}", file=sys.stderr)
-    for what, count in sorted(result.report.ignored.items()):
-        print(f"  ignored {count} row(s) {what}", file=sys.stderr)
+        return _refusal(refused)
+    _findings(result.report)
     print(f"loaded {len(args.files)} file(s) as load(s) {', '.join(map(str, result.load_ids))}: "
           f"{result.observations} observations, {len(result.report.warnings)} warning(s)")
     return 0
@@ -390,14 +401,8 @@ def _reference_command(args: argparse.Namespace,
     try:
         result = load(service, args.file)
     except LoadRefused as refused:
-        print(str(refused), file=sys.stderr)
-        for finding in refused.report.warnings[:50]:
-            print(f"  {finding}", file=sys.stderr)
-        return 1
-    for finding in result.report.warnings:
-        print(f"  {finding}", file=sys.stderr)
-    for what, count in sorted(result.report.ignored.items()):
-        print(f"  ignored {count} row(s) {what}", file=sys.stderr)
+        return _refusal(refused)
+    _findings(result.report)
     print(f"loaded {args.file}: {result.changed()}")
     return 0
 

@@ -210,3 +210,18 @@ def test_populations_by_year_come_from_the_loaded_estimates(empty_db, tmp_path):
         pytest.approx(10.0), pytest.approx(20.0), pytest.approx(20.0)]
     # A force without estimates keeps the approximate population of data/forces.csv.
     assert row(table, "england-and-wales", months[0])["population"] == 700_000
+
+
+def test_the_spc_chart_draws_an_incomplete_month_as_an_open_marker(early_durham):
+    from kpis.charts.specs import spc_export
+    ds = dataset_of(early_durham)
+    export = spc_export(ds, "cps_referrals", "england-and-wales", SEPTEMBER)
+    partial = [t for t in export.figure["data"] if t["name"].startswith("Incomplete")]
+    assert len(partial) == 1
+    assert partial[0]["x"] == ["2025-09-01"] and partial[0]["y"] == [99.0]
+    assert partial[0]["marker"]["symbol"] == "circle-open"
+    assert partial[0]["customdata"] == [["1 of 43 forces"]]
+    # The 20 complete months are drawn with their SPC markers, September is not.
+    marked = [x for t in export.figure["data"] if t.get("mode") == "markers"
+              and not t["name"].startswith("Incomplete") for x in t["x"]]
+    assert len(marked) == 20 and "2025-09-01" not in marked

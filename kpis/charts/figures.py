@@ -311,6 +311,21 @@ def spc_chart(series: pd.DataFrame, unit: str, text: ChartText, target: float | 
             hovertemplate=(f"%{{x|%b %Y}}: %{{y:{fmt}}}<br>{name}"
                            "<br>%{customdata[0]}<extra></extra>"),
         ))
+    if "complete" in series:
+        # An aggregate month missing a force's return: drawn open, and left out of SPC.
+        partial = np.flatnonzero(~series["complete"].to_numpy(dtype=bool)).tolist()
+        if partial:
+            counts = [f"{int(series['forces_reporting'].iloc[i])} of "
+                      f"{int(series['forces_in_area'].iloc[i])} forces" for i in partial]
+            data.append(dict(
+                type="scatter", x=[x[i] for i in partial], y=[values[i] for i in partial],
+                mode="markers", name="Incomplete (not every force's return is in)",
+                marker=dict(color=MID_GREY, symbol="circle-open", size=10,
+                            line=dict(width=2)),
+                customdata=[[c] for c in counts],
+                hovertemplate=(f"%{{x|%b %Y}}: %{{y:{fmt}}}<br>Incomplete: "
+                               "%{customdata[0]}; not used for SPC<extra></extra>"),
+            ))
     figure = _new_figure(data, dict(yaxis=dict(tickformat=fmt)))
     if target is not None:
         _hline(figure, target, dict(color=DARK_PINK, width=2, dash="dot"), "Target",
