@@ -225,3 +225,12 @@ def test_the_spc_chart_draws_an_incomplete_month_as_an_open_marker(early_durham)
     marked = [x for t in export.figure["data"] if t.get("mode") == "markers"
               and not t["name"].startswith("Incomplete") for x in t["x"]]
     assert len(marked) == 20 and "2025-09-01" not in marked
+
+
+def test_the_trend_chart_draws_an_incomplete_month_open(early_durham):
+    from kpis.charts.specs import trend_export
+    ds = dataset_of(early_durham)
+    export = trend_export(ds, "cps_referrals", "england-and-wales", SEPTEMBER, None)
+    values = export.figure["data"][0]
+    assert values["x"][-1] == "2025-09-01"
+    assert values["marker"]["symbol"] == ["circle"] * 20 + ["circle-open"]

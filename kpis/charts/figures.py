@@ -362,10 +362,15 @@ def trend_chart(series: pd.DataFrame, unit: str, text: ChartText, force_name: st
     counts = unit == "count"
     own = "#9ec5fe" if dark else DARK_BLUE
     x = _dates(series["period_start"])
+    # An aggregate month missing a force's return is drawn as an open marker.
+    symbols: str | list[str] = "circle"
+    if "complete" in series and not series["complete"].all():
+        symbols = ["circle" if done else "circle-open"
+                   for done in series["complete"].to_numpy(dtype=bool)]
     data: list[dict[str, Any]] = [
         dict(type="scatter", x=x, y=_numbers(series["value"]), mode="lines+markers",
              name=force_name, line=dict(color=own, width=1.5),
-             marker=dict(size=5, symbol="circle"),
+             marker=dict(size=5 if symbols == "circle" else 7, symbol=symbols),
              hovertemplate=f"{force_name} %{{x|%b %Y}}: %{{y:{fmt}}}<extra></extra>"),
         dict(type="scatter", x=x, y=_numbers(series["rolling_value"]), mode="lines",
              name=f"{force_name}, rolling year" + (" total (right axis)" if counts else ""),
