@@ -29,7 +29,9 @@ def test_commentary_is_saved_shown_under_the_chart_and_exported(
     app.page.wait_for_selector(f"text={NOTE}", timeout=20_000)
     app.page.reload()
     app.wait_for_page()
-    app.page.wait_for_selector(f"text={NOTE}", timeout=20_000)
+    # The first page after a write reads the new data version from the file (twice
+    # timed out at 20 s when the two cores ran four test processes): a minute's grace.
+    app.page.wait_for_selector(f"text={NOTE}", timeout=60_000)
     assert "A. Analyst" in app.page.inner_text("#main-content")
     assert app.console_errors() == []
 
