@@ -234,3 +234,25 @@ def test_the_trend_chart_draws_an_incomplete_month_open(early_durham):
     values = export.figure["data"][0]
     assert values["x"][-1] == "2025-09-01"
     assert values["marker"]["symbol"] == ["circle"] * 20 + ["circle-open"]
+
+
+def test_a_most_similar_group_is_a_peer_group_and_incomplete_without_a_member(
+        early_durham, tmp_path):
+    from kpis.cli import main
+    # Durham and Kent as a most-similar group; only Durham has reported September.
+    groups = tmp_path / "msg.csv"
+    groups.write_text("group,force\nSimilar,durham\nSimilar,kent\n", encoding="utf-8")
+    assert main(["peer-groups", "--db", str(early_durham), str(groups)]) == 0
+    ds = dataset_of(early_durham)
+    assert ds.comparator_label("group-similar") == "Similar (peer group)"
+    assert ds.comparator_label("region-north-east") == "North East (region)"
+    table = flight_deck_table(ds, ["cps_referrals"], peer_group="group-similar")
+    durham = row(table, "durham", SEPTEMBER)
+    assert not durham["peer_complete"]
+    assert (durham["peer_reporting"], durham["peer_in_area"]) == (1, 2)
+    # August: both reported; Durham 11 and Kent 41 over 640,000 + 1,870,000 people.
+    august = row(table, "durham", AUGUST)
+    assert august["peer_complete"] and august["peer_value"] == 11 + 41
+    assert august["peer_comparison"] == pytest.approx(52 / 2_510_000 * 100_000)
+    text = summarise(ds, durham.to_dict())
+    assert "its peer group, Similar (15.5 per 100,000; incomplete, 1 of 2 forces)" in text
