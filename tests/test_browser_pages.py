@@ -88,7 +88,9 @@ def test_compare_page_switches_to_a_funnel_for_a_region_and_keeps_it_on_reload(
 ) -> None:
     app = open_app(chromium, live_server.url)
     app.goto("/compare?force=kent&period=2025-09")
-    app.page.get_by_label("Funnel plot").check()
+    # The radio button by role and exact name: once the funnel is drawn, the chart's own
+    # label ("Funnel plot for ...") matches a bare get_by_label("Funnel plot") too.
+    app.page.get_by_role("radio", name="Funnel plot", exact=True).check()
     app.wait_for_url_containing("view=funnel")
     app.wait_for_text("#compare-chart", "95% limits")
     app.choose("compare-group", "South East (region)")
