@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kpis.domain.vocabulary import SPC_BASES
+from kpis.domain.vocabulary import ASSURANCES, SPC_BASES
 from kpis.engine.dataset import Dataset
 from kpis.engine.spc import DEFAULT_RULES, SpcRules, xmr_batch
 
@@ -31,6 +31,9 @@ __all__ = ["DEFAULT_BASELINE", "DEFAULT_SPC", "Baseline", "KpiSpc", "SpcOptions"
     SPC_BASES.index(code) for code in (
         "whole_series", "nom_adoption", "before_nom", "no_adoption_month",
         "too_few_since_adoption", "first_points"))
+
+
+_ASSURANCE_CODE = {code: i for i, code in enumerate(ASSURANCES)}
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class KpiSpc:
     base_first: np.ndarray  # period column of the first baseline point (-1: none)
     base_last: np.ndarray  # period column of the last baseline point (-1: none)
     basis: np.ndarray  # per cell: index into SPC_BASES
-    assurance: np.ndarray  # per area row: assurance code or None
+    assurance: np.ndarray  # per area row: index into ASSURANCES (len(ASSURANCES): none)
 
 
 def rules_for(kpi_run_length: int, options: SpcOptions) -> SpcRules:
@@ -145,5 +148,7 @@ def kpi_spc(ds: Dataset, values: np.ndarray, periods: np.ndarray, kpi_id: str,
         base_first=np.where(first >= 0, first - offset, -1).reshape(shape),
         base_last=np.where(last >= 0, last - offset, -1).reshape(shape),
         basis=cell_basis,
-        assurance=batch.assurance,
+        # Coded once here (the result is cached), not on every table that reads it.
+        assurance=np.array([_ASSURANCE_CODE.get(a, len(ASSURANCES)) for a in batch.assurance],
+                           dtype=np.int64),
     )

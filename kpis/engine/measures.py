@@ -563,9 +563,6 @@ def spc_of(ds: Dataset, kpi_id: str, options: SpcOptions) -> KpiSpc:
     return ds.memo(("spc", kpi_id, options), compute)
 
 
-_ASSURANCE_CODE = {code: i for i, code in enumerate(ASSURANCES)}
-
-
 def _spc_columns(ds: Dataset, selections: Sequence[_Selection], options: SpcOptions,
                  block: np.ndarray) -> dict[str, Any]:
     """The SPC columns of the table's rows, read from each KPI's whole-series SPC."""
@@ -583,9 +580,7 @@ def _spc_columns(ds: Dataset, selections: Sequence[_Selection], options: SpcOpti
         parts["variation"].append(spc.variation.ravel().take(sel.flat))
         parts["state"].append(spc.state.ravel().take(sel.flat))
         parts["basis"].append(spc.basis.ravel().take(sel.flat))
-        parts["assurance"].append(np.array(
-            [_ASSURANCE_CODE.get(a, len(ASSURANCES)) for a in spc.assurance],
-            dtype=np.int64).take(sel.rows))
+        parts["assurance"].append(spc.assurance.take(sel.rows))
         periods = sel.arrays.periods.to_numpy()
         for key, grid in (("from", spc.base_first), ("to", spc.base_last)):
             column = grid.ravel().take(sel.flat)
