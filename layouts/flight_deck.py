@@ -20,7 +20,7 @@ from kpis.charts.figures import DARK_BLUE, sparkline_svg
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_change, format_period, format_value
 from kpis.domain.vocabulary import ASSURANCE_PHRASE, variation_phrase
-from kpis.engine.summary import limits_phrase
+from kpis.engine.summary import is_incomplete, limits_phrase
 from kpis.engine.views import period_on_or_before
 from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
@@ -87,7 +87,7 @@ def comparator_words(kpi: KpiDefinition, row: Mapping[str, Any] | None, name: st
             text += f" (this force {mine})"
     else:
         text = f"{name}: {format_value(kpi, row['value'], hidden)}"
-    if row.get("complete") is False or row.get("complete") == 0:
+    if is_incomplete(row):
         text += f" ({int(row['forces_reporting'])} of {int(row['forces_in_area'])} forces)"
     return text
 

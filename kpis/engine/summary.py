@@ -52,6 +52,7 @@ __all__ = [
     "format_change",
     "format_period",
     "format_value",
+    "is_incomplete",
     "limits_phrase",
     "summarise",
 ]
@@ -75,9 +76,19 @@ def _shown(kpi: KpiDefinition, value: Any, hidden: bool) -> str:
     return SUPPRESSED_LABEL if hidden else format_value(kpi, value)
 
 
+def is_incomplete(row: Mapping[str, Any], column: str = "complete") -> bool:
+    """Is the row's period (or a comparator's, ``national_complete``) incomplete?
+
+    Only an explicit False (or 0, as numpy and CSV give it) counts: a row without the
+    column says nothing about completeness.
+    """
+    value = _get(row, column)
+    return value is not None and not bool(value)
+
+
 def _partial(row: Mapping[str, Any], which: str) -> str:
     """'; incomplete, 1 of 43 forces' for a comparator whose period is incomplete."""
-    if _get(row, f"{which}_complete") is not False and _get(row, f"{which}_complete") != 0:
+    if not is_incomplete(row, f"{which}_complete"):
         return ""
     reporting, members = _get(row, f"{which}_reporting"), _get(row, f"{which}_in_area")
     if not (is_finite_number(reporting) and is_finite_number(members)):
@@ -205,8 +216,7 @@ def _coverage(row: Mapping[str, Any]) -> str:
     reporting, members = _get(row, "forces_reporting"), _get(row, "forces_in_area")
     if (is_finite_number(reporting) and is_finite_number(members) and int(members) > 1
             and int(reporting) < int(members)):
-        incomplete = "; incomplete" if _get(row, "complete") is False or _get(
-            row, "complete") == 0 else ""
+        incomplete = "; incomplete" if is_incomplete(row) else ""
         return f" ({int(reporting)} of {int(members)} forces reporting{incomplete})"
     return ""
 
