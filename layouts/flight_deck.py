@@ -71,20 +71,23 @@ def comparator_words(kpi: KpiDefinition, row: Mapping[str, Any] | None, name: st
     """'England and Wales: 25.0%', with '(1 of 43 forces)' when its period is incomplete.
 
     ``row`` is the comparator at the tile's own period (None: no comparator, or none
-    for that period). A count is compared per 100,000 people, the force's own rate
-    beside it: a raw count would compare a force with the whole country's size.
+    for that period). A count is compared per its base (100,000 people unless the
+    catalogue says otherwise), the force's own rate beside it: a raw count would
+    compare a force with the whole country's size.
     """
     if not name:
         return "No comparator selected"
     if row is None:
         return f"{name}: no figure for this period"
     hidden = bool(row.get("suppressed"))
-    if kpi.compared_per_100k:
-        per_head = replace(kpi, unit="per_100k")
-        text = f"{name}: {format_value(per_head, row['comparison'], hidden)}"
+    if kpi.compared_as_rate:
+        # 'England and Wales: 8.4 (this force 6.4) per 100,000 people': the basis once.
+        bare = replace(kpi, unit="ratio")
+        text = f"{name}: {format_value(bare, row['comparison'], hidden)}"
         if own is not None:
-            mine = format_value(per_head, own.get("comparison"), bool(own.get("suppressed")))
+            mine = format_value(bare, own.get("comparison"), bool(own.get("suppressed")))
             text += f" (this force {mine})"
+        text += f" {kpi.comparison_basis}"
     else:
         text = f"{name}: {format_value(kpi, row['value'], hidden)}"
     if is_incomplete(row):

@@ -9,8 +9,6 @@ the underlying numbers.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
@@ -113,11 +111,11 @@ def ranking_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.D
     rank = lambda v: "" if pd.isna(v) else f"{v:.0f}"  # noqa: E731
     columns = [("rank", "Rank", rank), ("name", "Force", None), ("value", "Value", value)]
     basis = ""
-    if kpi.compared_per_100k:
-        per_head = replace(kpi, unit="per_100k")
-        columns.append(("comparison", "Per 100,000 people",
+    if kpi.compared_as_rate:
+        per_head = kpi.compared
+        basis = f" {kpi.comparison_basis}"
+        columns.append(("comparison", basis[1].upper() + basis[2:],
                         lambda v: format_value(per_head, v)))
-        basis = " per 100,000 people"
     if kpi.denominator:
         columns += [("numerator", "Numerator", count), ("denominator", "Denominator", count)]
     return data_table(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 import yaml
 
 from kpis.domain.catalogue import CatalogueError, parse_catalogue, read_catalogue
+from kpis.domain.formatting import format_value
 from kpis.settings import CATALOGUE_FILE
 from kpis.storage import schema
 from kpis.storage.catalogue_store import fetch_catalogue
@@ -107,6 +108,14 @@ def test_a_draft_revision_does_not_replace_the_published_version() -> None:
         (lambda c: c["kpis"][0].update(spc_baseline_points=12),
          "field 'spc_baseline_points' = 12: must be a whole number of 15 or more points"),
         (lambda c: c["kpis"][0].update(spc_baseline_points="24"), "of 15 or more points"),
+        (lambda c: c["kpis"][0].update(comparison_base="rape_reports"),
+         "field 'comparison_base' = 'rape_reports': only a count KPI has a comparison base"),
+        (lambda c: count_kpi(c).update(comparison_base="no_such_measure"),
+         "field 'comparison_base' = 'no_such_measure': must be 'population' or a measure id"),
+        (lambda c: count_kpi(c).update(comparison_base="ho_rape_offences"),
+         "field 'comparison_base' = 'ho_rape_offences': measure ho_rape_offences is quarterly"),
+        (lambda c: count_kpi(c).update(comparison_per=0),
+         "field 'comparison_per' = 0: must be a whole number of 1 or more"),
     ],
 )
 @pytest.mark.slow  # a sweep over invalid catalogues (about 4 s)
@@ -129,6 +138,32 @@ def test_the_spc_run_length_and_a_fixed_baseline_are_catalogue_data() -> None:
     # Left out: Making Data Count's 7, and the NOM re-base.
     second = parse_catalogue(mutated(lambda c: None)).kpis[1]
     assert (second.spc_run_length, second.spc_baseline_points) == (7, None)
+
+
+def count_kpi(catalogue: dict) -> dict:
+    """The shipped catalogue's police referrals to CPS: a monthly count KPI."""
+    return next(k for k in catalogue["kpis"] if k["id"] == "cps_referrals")
+
+
+def test_a_count_kpis_comparison_base_is_catalogue_data() -> None:
+    def per_thousand_people(c: dict) -> None:
+        count_kpi(c).update(comparison_base="population", comparison_per=1000)
+
+    kpis = {k.kpi_id: k for k in parse_catalogue(mutated(per_thousand_people)).kpis}
+    assert kpis["cps_referrals"].comparison_basis == "per 1,000 people"
+    assert format_value(kpis["cps_referrals"].compared, 2.25) == "2.2 per 1,000"
+    # Shipped: referrals per 100 reports received (a measure: per 100 by default).
+    shipped = {k.kpi_id: k for k in read_catalogue(CATALOGUE_FILE).kpis}
+    referrals = shipped["cps_referrals"]
+    assert (referrals.comparison_base, referrals.comparison_per) == ("rape_reports", 100)
+    assert format_value(referrals.compared, 12.84) == (
+        "12.8 per 100 RASSO reports received in the month")
+    # Every other count, and every rate, is per 100,000 people.
+    assert shipped["devices_awaiting_examination"].comparison_basis == "per 100,000 people"
+    assert shipped["ho_rape_rate_per_100k"].comparison_basis == "per 100,000 people"
+    # A share is compared as it is.
+    assert shipped["suspect_contact_30d"].comparison_basis == ""
+    assert shipped["suspect_contact_30d"].compared == shipped["suspect_contact_30d"]
 
 
 def test_every_problem_is_reported_not_just_the_first() -> None:

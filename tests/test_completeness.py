@@ -1,8 +1,8 @@
 """Comparators that compare like with like: one force's early return does not count.
 
 Four forces (Durham, Cleveland and Northumbria, the whole North East region, and Kent)
-load 20 months of referrals, January 2024 to August 2025; then Durham alone loads
-September 2025. By hand, for September:
+load 20 months of a count (repeat suspects identified), January 2024 to August 2025;
+then Durham alone loads September 2025. By hand, for September:
 
 * England and Wales and the North East are *incomplete*: forces that reported in the
   year before have not reported; they show "1 of 43" and "1 of 3" forces;
@@ -36,10 +36,10 @@ MONTHS = [add_months(dt.date(2024, 1, 1), i) for i in range(20)]  # to August 20
 
 @pytest.fixture
 def early_durham(empty_db: Path, tmp_path: Path) -> Path:
-    rows = [(force, when, "cps_referrals", base + i % 2)
+    rows = [(force, when, "repeat_suspects_identified", base + i % 2)
             for force, base in FORCES.items() for i, when in enumerate(MONTHS)]
     load_return(empty_db, tmp_path, rows)
-    load_return(empty_db, tmp_path, [("durham", SEPTEMBER, "cps_referrals", 99)])
+    load_return(empty_db, tmp_path, [("durham", SEPTEMBER, "repeat_suspects_identified", 99)])
     return empty_db
 
 
@@ -51,7 +51,7 @@ def row(table: pd.DataFrame, area: str, when: dt.date) -> pd.Series:
 
 def test_the_early_month_is_incomplete_for_england_and_wales_and_the_region(early_durham):
     ds = dataset_of(early_durham)
-    table = flight_deck_table(ds, ["cps_referrals"])
+    table = flight_deck_table(ds, ["repeat_suspects_identified"])
     national = row(table, "england-and-wales", SEPTEMBER)
     assert national["value"] == 99 and not national["complete"]
     assert (national["forces_reporting"], national["forces_in_area"]) == (1, 43)
@@ -66,7 +66,7 @@ def test_the_early_month_is_incomplete_for_england_and_wales_and_the_region(earl
 
 def test_an_incomplete_month_takes_no_part_in_spc_change_rolling_year_or_ranks(early_durham):
     ds = dataset_of(early_durham)
-    table = flight_deck_table(ds, ["cps_referrals"])
+    table = flight_deck_table(ds, ["repeat_suspects_identified"])
     national = row(table, "england-and-wales", SEPTEMBER)
     assert pd.isna(national["variation"]) and national["spc_rule"] in ("", None)
     assert pd.isna(national["change"]) and pd.isna(national["rolling_value"])
@@ -92,12 +92,12 @@ def test_an_incomplete_month_takes_no_part_in_spc_change_rolling_year_or_ranks(e
 
 def test_the_words_say_the_comparator_is_incomplete(early_durham):
     ds = dataset_of(early_durham)
-    table = flight_deck_table(ds, ["cps_referrals"])
+    table = flight_deck_table(ds, ["repeat_suspects_identified"])
     text = summarise(ds, row(table, "durham", SEPTEMBER).to_dict())
     # A count is compared per 100,000 people: 99 / 640,000 (Durham, the only force
     # reporting) = 15.5 for the force, England and Wales and the region alike.
-    assert "England and Wales (15.5 per 100,000; incomplete, 1 of 43 forces)" in text
-    assert "the region, North East (15.5 per 100,000; incomplete, 1 of 3 forces)" in text
+    assert "England and Wales (15.5; incomplete, 1 of 43 forces)" in text
+    assert "the region, North East (15.5; incomplete, 1 of 3 forces)" in text
     assert "ranked" not in text
     national = summarise(ds, row(table, "england-and-wales", SEPTEMBER).to_dict())
     assert "(1 of 43 forces reporting; incomplete)" in national
@@ -112,7 +112,7 @@ def test_no_page_defaults_to_the_early_month(early_durham):
     # The month can still be asked for.
     assert read_state(ds, period="2025-09").period == SEPTEMBER
     client = app_over(early_durham).server.test_client()
-    for path in ("/", "/pillar/1", "/kpi/cps_referrals", "/compare", "/scrutiny"):
+    for path in ("/", "/pillar/1", "/kpi/repeat_suspects_identified", "/compare", "/scrutiny"):
         tree = render_page(client, path, "")
         periods = [c for kind in ("Dropdown", "Select") for c in components(tree, kind)
                    if c.get("id") == ids.PERIOD]
@@ -120,7 +120,7 @@ def test_no_page_defaults_to_the_early_month(early_durham):
 
 
 def test_one_force_install_opens_on_that_forces_latest_month(empty_db, tmp_path):
-    load_return(empty_db, tmp_path, [("durham", when, "cps_referrals", 10)
+    load_return(empty_db, tmp_path, [("durham", when, "repeat_suspects_identified", 10)
                                      for when in [*MONTHS, SEPTEMBER]])
     # Durham alone: its September is not late against anyone.
     assert default_period(dataset_of(empty_db)).period == SEPTEMBER
@@ -156,7 +156,7 @@ def test_a_missing_monthly_return_counts_as_missing_in_data_return_completeness(
         empty_db, tmp_path):
     # Durham returns one measure a month, January to August 2025, except June.
     months = [dt.date(2025, m, 1) for m in (1, 2, 3, 4, 5, 7, 8)]
-    ds = load_return(empty_db, tmp_path, [("durham", when, "cps_referrals", 5)
+    ds = load_return(empty_db, tmp_path, [("durham", when, "repeat_suspects_identified", 5)
                                           for when in months])
     table = flight_deck_table(ds, ["data_return_completeness"])
     durham = table[table["area"] == "durham"].set_index("period_start")
@@ -176,9 +176,9 @@ def test_a_count_is_ranked_and_compared_per_100000_people(empty_db, tmp_path):
     # Durham (population 640,000) 64 referrals: 10.0 per 100,000; Kent (1,870,000) 100:
     # 5.35 per 100,000. Kent has more referrals, Durham more per head: Durham ranks 1st.
     when = dt.date(2025, 8, 1)
-    ds = load_return(empty_db, tmp_path, [("durham", when, "cps_referrals", 64),
-                                          ("kent", when, "cps_referrals", 100)])
-    table = flight_deck_table(ds, ["cps_referrals"])
+    ds = load_return(empty_db, tmp_path, [("durham", when, "repeat_suspects_identified", 64),
+                                          ("kent", when, "repeat_suspects_identified", 100)])
+    table = flight_deck_table(ds, ["repeat_suspects_identified"])
     durham, kent = row(table, "durham", when), row(table, "kent", when)
     assert durham["comparison"] == pytest.approx(10.0)
     assert kent["comparison"] == pytest.approx(100 / 1_870_000 * 100_000)
@@ -187,8 +187,8 @@ def test_a_count_is_ranked_and_compared_per_100000_people(empty_db, tmp_path):
     assert durham["national_comparison"] == pytest.approx(164 / 2_510_000 * 100_000)
     assert durham["value"] == 64 and durham["national_value"] == 164
     text = summarise(ds, durham.to_dict())
-    assert "per 100,000 people (10.0 per 100,000) it is higher than England and Wales" in text
-    assert "ranked 1st of 2 forces per 100,000 people" in text
+    assert "per 100,000 people (10.0) it is higher than England and Wales" in text
+    assert "ranked 1st of 2 forces (1st is best)" in text
 
 
 def test_populations_by_year_come_from_the_loaded_estimates(empty_db, tmp_path):
@@ -197,13 +197,14 @@ def test_populations_by_year_come_from_the_loaded_estimates(empty_db, tmp_path):
     from kpis.storage import schema
     from kpis.storage.duckdb_file import write_transaction
     months = [dt.date(2023, 12, 1), dt.date(2024, 12, 1), dt.date(2025, 9, 1)]
-    load_return(empty_db, tmp_path, [("durham", when, "cps_referrals", 70) for when in months])
+    load_return(empty_db, tmp_path,
+                [("durham", when, "repeat_suspects_identified", 70) for when in months])
     with write_transaction(empty_db) as conn:
         conn.execute(sa.insert(schema.force_populations), [
             {"force_slug": "durham", "year": 2023, "population": 700_000, "source": "t"},
             {"force_slug": "durham", "year": 2024, "population": 350_000, "source": "t"},
         ])
-    table = flight_deck_table(dataset_of(empty_db), ["cps_referrals"])
+    table = flight_deck_table(dataset_of(empty_db), ["repeat_suspects_identified"])
     # 2023: 70 / 700,000 = 10 per 100,000; 2024: 70 / 350,000 = 20; 2025 has no estimate
     # yet: the latest one (2024) stands in.
     assert [row(table, "durham", m)["comparison"] for m in months] == [
@@ -215,7 +216,7 @@ def test_populations_by_year_come_from_the_loaded_estimates(empty_db, tmp_path):
 def test_the_spc_chart_draws_an_incomplete_month_as_an_open_marker(early_durham):
     from kpis.charts.specs import spc_export
     ds = dataset_of(early_durham)
-    export = spc_export(ds, "cps_referrals", "england-and-wales", SEPTEMBER)
+    export = spc_export(ds, "repeat_suspects_identified", "england-and-wales", SEPTEMBER)
     partial = [t for t in export.figure["data"] if t["name"].startswith("Incomplete")]
     assert len(partial) == 1
     assert partial[0]["x"] == ["2025-09-01"] and partial[0]["y"] == [99.0]
@@ -230,7 +231,7 @@ def test_the_spc_chart_draws_an_incomplete_month_as_an_open_marker(early_durham)
 def test_the_trend_chart_draws_an_incomplete_month_open(early_durham):
     from kpis.charts.specs import trend_export
     ds = dataset_of(early_durham)
-    export = trend_export(ds, "cps_referrals", "england-and-wales", SEPTEMBER, None)
+    export = trend_export(ds, "repeat_suspects_identified", "england-and-wales", SEPTEMBER, None)
     values = export.figure["data"][0]
     assert values["x"][-1] == "2025-09-01"
     assert values["marker"]["symbol"] == ["circle"] * 20 + ["circle-open"]
@@ -246,7 +247,7 @@ def test_a_most_similar_group_is_a_peer_group_and_incomplete_without_a_member(
     ds = dataset_of(early_durham)
     assert ds.comparator_label("group-similar") == "Similar (peer group)"
     assert ds.comparator_label("region-north-east") == "North East (region)"
-    table = flight_deck_table(ds, ["cps_referrals"], peer_group="group-similar")
+    table = flight_deck_table(ds, ["repeat_suspects_identified"], peer_group="group-similar")
     durham = row(table, "durham", SEPTEMBER)
     assert not durham["peer_complete"]
     assert (durham["peer_reporting"], durham["peer_in_area"]) == (1, 2)
@@ -255,4 +256,4 @@ def test_a_most_similar_group_is_a_peer_group_and_incomplete_without_a_member(
     assert august["peer_complete"] and august["peer_value"] == 11 + 41
     assert august["peer_comparison"] == pytest.approx(52 / 2_510_000 * 100_000)
     text = summarise(ds, durham.to_dict())
-    assert "its peer group, Similar (15.5 per 100,000; incomplete, 1 of 2 forces)" in text
+    assert "its peer group, Similar (15.5; incomplete, 1 of 2 forces)" in text

@@ -222,16 +222,54 @@ def test_the_kpi_pages_funnel_and_a_chart_with_nothing_to_draw(demo_dataset: Dat
 def test_a_count_is_funnelled_per_100000_people_with_poisson_limits(
         demo_dataset: Dataset) -> None:
     august = dt.date(2025, 8, 1)
-    export = funnel_export(demo_dataset, "cps_referrals", august, "kent")
+    export = funnel_export(demo_dataset, "repeat_suspects_identified", august, "kent")
     assert "Poisson 95% and 99.8% limits" in export.text.subtitle
     assert "all forces' count over all forces' population" in export.text.subtitle
-    rows = force_rows(demo_dataset, "cps_referrals", august).set_index("area")
+    rows = force_rows(demo_dataset, "repeat_suspects_identified", august).set_index("area")
     points = export.series.set_index("label")
-    # Each force: its referrals per 100,000 of its population, worked out here.
+    # Each force: its repeat suspects per 100,000 of its population, worked out here.
     kent = rows.loc["kent"]
     assert points.loc["kent", "value"] == pytest.approx(
         kent["numerator"] / kent["population"] * 100_000)
-    # The centre: every force's referrals over every force's population (pooled).
+    # The centre: every force's repeat suspects over every force's population (pooled).
     pooled = rows["numerator"].sum() / rows["population"].sum() * 100_000
     assert export.series["centre"].iloc[0] == pytest.approx(pooled)
     assert export.figure["layout"]["xaxis"]["title"]["text"] == "Population"
+
+
+def test_a_count_with_a_catalogue_base_is_compared_per_100_of_it(
+        demo_dataset: Dataset) -> None:
+    # The shipped catalogue compares police referrals to CPS per 100 RASSO reports
+    # received (comparison_base: rape_reports), not per 100,000 people.
+    august = dt.date(2025, 8, 1)
+    kpi = demo_dataset.kpis["cps_referrals"]
+    assert kpi.comparison_basis == "per 100 RASSO reports received in the month"
+    reports = demo_dataset.cube.measure("rape_reports")[
+        :, list(demo_dataset.cube.periods).index(pd.Timestamp(august))]
+    rows = force_rows(demo_dataset, "cps_referrals", august).set_index("area")
+    kent, durham = rows.loc["kent"], rows.loc["durham"]
+    kent_reports = reports[list(demo_dataset.forces["slug"]).index("kent")]
+    assert kent["rate_base"] == kent_reports
+    assert kent["comparison"] == pytest.approx(kent["numerator"] / kent_reports * 100)
+    # England and Wales: every force's referrals over every force's reports.
+    assert kent["national_comparison"] == pytest.approx(
+        rows["numerator"].sum() / reports.sum() * 100)
+    # Ranked by the rate per 100 reports, best (highest) first.
+    better = rows["comparison"] > kent["comparison"]
+    assert kent["rank"] == better.sum() + 1
+    assert (durham["rank"] < kent["rank"]) == (durham["comparison"] > kent["comparison"])
+    funnel = funnel_export(demo_dataset, "cps_referrals", august, "kent")
+    assert "all forces' count over all forces' base" in (
+        funnel.text.subtitle)
+    assert funnel.figure["layout"]["xaxis"]["title"]["text"] == (
+        "RASSO reports received in the month")
+    points = funnel.series.set_index("label")
+    assert points.loc["kent", "value"] == pytest.approx(kent["comparison"])
+    bars = compare_export(demo_dataset, "cps_referrals", august, "kent")
+    assert "per 100 RASSO reports received in the month" in bars.text.subtitle
+    assert bars.text.y_title == "Per 100 RASSO reports received in the month"
+    table = chart_rows(bars).set_index("area")
+    assert table.loc["kent", "rape_reports"] == kent_reports
+    # City of London received no reports in some months: no rate, so not ranked.
+    assert bars.summary.startswith(f"{len(rows)} forces ranked: ")
+    assert "no data" not in bars.summary

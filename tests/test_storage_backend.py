@@ -96,9 +96,20 @@ def make_version_1(path: Path) -> None:
     raw(path, "DELETE FROM meta WHERE key = 'schema_version'")
 
 
+def make_version_3(path: Path) -> None:
+    """A file as schema version 3 wrote it: no comparison base on KPI definitions."""
+    raw(path,
+        "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
+        "CREATE TABLE kpi_definitions_v3 AS SELECT * EXCLUDE (comparison_base, "
+        "comparison_per) FROM kpi_definitions ORDER BY position, version",
+        "DROP TABLE kpi_definitions",
+        "ALTER TABLE kpi_definitions_v3 RENAME TO kpi_definitions")
+
+
 def make_version_2(path: Path) -> None:
     """A file as schema version 2 wrote it: no stock or missing rule on measures, no SPC
     run length or fixed baseline on KPI definitions."""
+    make_version_3(path)
     raw(path,
         "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
         "CREATE TABLE measures_v2 AS SELECT * EXCLUDE (stock, missing) FROM measures "
@@ -231,7 +242,7 @@ def test_query_frame_works_on_a_database_other_than_duckdb() -> None:
 
 
 def test_every_version_before_the_current_one_has_an_upgrade_step() -> None:
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     assert list(UPGRADES) == list(range(1, SCHEMA_VERSION))
     with pytest.raises(ValueError, match="one upgrade step from each version"):
         VersionedSchema("test", schema.metadata, 3, {1: UPGRADES[1]})
@@ -313,6 +324,20 @@ def test_a_version_2_database_takes_the_shipped_measure_and_spc_rules(empty_db: 
     assert "devices_awaiting_examination" in stocks and "cps_referrals" not in stocks
     missing = {m.measure_id: m.missing for m in upgraded.measures if m.missing != "gap"}
     assert missing == {"return_measures_expected": "carry", "return_measures_supplied": "zero"}
+
+
+def test_a_version_3_database_takes_the_shipped_comparison_bases(empty_db: Path) -> None:
+    make_version_3(empty_db)
+    assert "comparison_base" not in contents(empty_db)["kpi_definitions"].columns
+    with open_store(empty_db) as store, store.connect() as conn:
+        assert get_meta(conn, "schema_version") == str(SCHEMA_VERSION)
+        upgraded = {k.kpi_id: k for k in load_dataset(conn).catalogue.kpis}
+    referrals = upgraded["cps_referrals"]
+    assert (referrals.comparison_base, referrals.comparison_per) == ("rape_reports", 100)
+    assert referrals.comparison_basis == "per 100 RASSO reports received in the month"
+    devices = upgraded["devices_awaiting_examination"]
+    assert (devices.comparison_base, devices.comparison_per) == ("population", 100_000)
+    assert devices.comparison_basis == "per 100,000 people"
 
 
 @pytest.mark.slow  # about a second

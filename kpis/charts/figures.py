@@ -67,7 +67,11 @@ def axis_format(unit: str) -> str:
             "ratio": ",.2f"}.get(unit, ",.2f")
 
 
-def y_axis_title(unit: str, title: str) -> str:
+def y_axis_title(unit: str, title: str, basis: str = "") -> str:
+    """The value axis's title; ``basis`` ('per 100 reports ...') titles a rate that is
+    not per 100,000 people."""
+    if unit == "per_100k" and basis and not basis.endswith(" people"):
+        return basis[:1].upper() + basis[1:]
     return {
         "percent": "Per cent",
         "count": "Number",
@@ -412,9 +416,10 @@ def funnel_style(polarity: str) -> dict[str, tuple[str, str, str]]:
 
 def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
                  highlight: str | None = None, dark: bool = False,
-                 polarity: str = "higher", unit: str = "percent") -> FigureDict:
-    """Funnel plot: each force's proportion (or rate per 100,000 people, ``unit``
-    "per_100k") against its denominator (or population), with 95%/99.8% limits.
+                 polarity: str = "higher", unit: str = "percent", per: int = 100_000,
+                 noun: str = "people") -> FigureDict:
+    """Funnel plot: each force's proportion (or rate per ``per`` ``noun``, ``unit``
+    "per_100k") against its denominator (or its rate's base), with 95%/99.8% limits.
 
     ``points`` has label, name, denominator, value, position; ``curve`` has n and limits.
     ``polarity`` decides whether a force above the limits is shown as better or worse.
@@ -431,7 +436,8 @@ def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
             hoverinfo="skip", legendgroup=column[-3:],
         ))
     marker_line = dict(color=_text(dark), width=1)
-    hover = ("%{text}: %{y:,.1f} per 100,000 of %{x:,.0f} people<extra></extra>" if rate
+    hover = (f"%{{text}}: %{{y:,.1f}} per {per:,} of %{{x:,.0f}} {noun}<extra></extra>"
+             if rate
              else "%{text}: %{y:.1%} of %{x:,.0f}<extra></extra>")
     positions = points["position"].to_numpy()
     denominators = _numbers(points["denominator"])
@@ -466,7 +472,9 @@ def funnel_chart(points: pd.DataFrame, curve: pd.DataFrame, text: ChartText,
         yaxis["range"] = [max(0.0, low - spread * 0.4), high + spread * 0.4]
     figure = _new_figure(data, dict(
         yaxis=yaxis,
-        xaxis=dict(title=dict(text="Population" if rate else "Denominator (number of cases)"),
+        xaxis=dict(title=dict(text=("Population" if noun == "people" else
+                                    noun[:1].upper() + noun[1:]) if rate
+                              else "Denominator (number of cases)"),
                    tickformat=",.0f", rangemode="tozero"),
     ))
     _hline(figure, centre, dict(color=_text(dark), width=1.5), "England and Wales",

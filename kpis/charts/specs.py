@@ -19,7 +19,7 @@ the point away). Rendering a spec to a file is :mod:`kpis.exports.charts`' job.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,14 +34,20 @@ from kpis.charts.figures import (
     trend_chart,
     y_axis_title,
 )
-from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.catalogue import POPULATION_BASE, KpiDefinition
 from kpis.domain.formatting import format_period, format_value
 from kpis.domain.vocabulary import DEMO_LABEL, SUPPRESSED_LABEL, parse_parts
 from kpis.engine.dataset import Dataset
 from kpis.engine.kpi_spc import DEFAULT_BASELINE
 from kpis.engine.measures import Baseline, SpcOptions, cached_table
 from kpis.engine.summary import funnel_summary, limits_phrase, ranking_summary, summarise
-from kpis.engine.views import force_rows, group_members, kpi_funnel, period_on_or_before
+from kpis.engine.views import (
+    FunnelData,
+    force_rows,
+    group_members,
+    kpi_funnel,
+    period_on_or_before,
+)
 from kpis.settings import NATIONAL_SLUG
 
 __all__ = [
@@ -147,10 +153,7 @@ def spc_export(source: Source, kpi_id: str, area: str, period: dt.date | None, *
     name = ds.area_names[area]
     if series.empty:
         until = f" up to {format_period(kpi, period)}" if period is not None else ""
-        text = ChartText(title=kpi.title, subtitle=f"{name}: no data{until}",
-                         source=f"Source: {kpi.source}",
-                         y_title=y_axis_title(kpi.unit, kpi.title), demo=ds.is_demo,
-                         marking=marking or None)
+        text = _text(ds, kpi, kpi.title, f"{name}: no data{until}", marking)
         summary = f"{name}, {kpi.title}: there is no data{until}."
         return ChartExport(kpi, area, name, series, text, None, summary, suppress)
     first, last = series["period_start"].iloc[0], series["period_start"].iloc[-1]
@@ -161,14 +164,7 @@ def spc_export(source: Source, kpi_id: str, area: str, period: dt.date | None, *
         subtitle += f". {limits}"
     if suppress:
         subtitle += f"; {SUPPRESSION_NOTE}"
-    text = ChartText(
-        title=kpi.title,
-        subtitle=subtitle,
-        source=f"Source: {kpi.source}",
-        y_title=y_axis_title(kpi.unit, kpi.title),
-        demo=ds.is_demo,
-        marking=marking or None,
-    )
+    text = _text(ds, kpi, kpi.title, subtitle, marking)
     drawn = series
     if suppress:
         # flight_deck_table already hides these; never draw a point it flags, whatever.
@@ -211,8 +207,8 @@ def chart_rows(export: ChartExport) -> pd.DataFrame:
 def _text(ds: Dataset, kpi: KpiDefinition, title: str, subtitle: str,
           marking: str | None) -> ChartText:
     return ChartText(title=title, subtitle=subtitle, source=f"Source: {kpi.source}",
-                     y_title=y_axis_title(kpi.unit, kpi.title), demo=ds.is_demo,
-                     marking=marking or None)
+                     y_title=y_axis_title(kpi.unit, kpi.title, kpi.comparison_basis),
+                     demo=ds.is_demo, marking=marking or None)
 
 
 def _nothing(ds: Dataset, kpi: KpiDefinition, kind: str, area: str, title: str,
@@ -291,30 +287,32 @@ def funnel_export(source: Source, kpi_id: str, period: dt.date | None,
         return _nothing(ds, kpi, "funnel", area, title,
                         "A funnel plot compares shares and rates; this KPI is neither.",
                         marking)
-    shown, unit = _funnel_unit(kpi)
-    text = _text(ds, kpi, title,
+    shown = kpi.compared
+    text = _text(ds, shown, title,
                  f"{format_period(kpi, when)}: each force against England and Wales "
                  f"({format_value(shown, data.centre)}{_pooled(kpi)}), with "
                  f"{data.curve.attrs['method']} 95% and 99.8% limits (Spiegelhalter 2005)",
                  marking)
-    figure = funnel_chart(data.points, data.curve, text,
-                          highlight=area if area != NATIONAL_SLUG else None,
-                          polarity=kpi.polarity, dark=dark, unit=unit)
+    figure = _funnel_figure(data, text, shown, area if area != NATIONAL_SLUG else None, dark)
     summary = funnel_summary(shown, data.points, data.centre, when)
     return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure, summary,
                        False, rows=_funnel_rows(data.points), kind="funnel")
 
 
-def _funnel_unit(kpi: KpiDefinition) -> tuple[KpiDefinition, str]:
-    """How a funnel plot shows the KPI: a share as a share, a count or rate per 100,000."""
-    if kpi.unit == "percent":
-        return kpi, "percent"
-    return replace(kpi, unit="per_100k"), "per_100k"
+def _funnel_figure(data: FunnelData, text: ChartText, shown: KpiDefinition,
+                   highlight: str | None, dark: bool) -> FigureDict:
+    """A funnel plot of ``shown`` (a share as a share; a count as a rate per its base)."""
+    return funnel_chart(data.points, data.curve, text, highlight, polarity=shown.polarity,
+                        dark=dark, unit=shown.unit, per=shown.comparison_per,
+                        noun=shown.comparison_noun)
 
 
 def _pooled(kpi: KpiDefinition) -> str:
-    return "" if kpi.unit == "percent" else (
-        ": all forces' count over all forces' population for the year")
+    if kpi.unit == "percent":
+        return ""
+    base = ("population for the year" if kpi.comparison_base == POPULATION_BASE
+            else "base")
+    return f": all forces' count over all forces' {base}"
 
 
 def compare_export(source: Source, kpi_id: str, period: dt.date | None,
@@ -352,27 +350,28 @@ def compare_export(source: Source, kpi_id: str, period: dt.date | None,
         if data is None:
             return _nothing(ds, kpi, "compare", area, title, "A funnel plot compares "
                             "shares and rates; choose ranked bars for this KPI.", marking)
-        shown, unit = _funnel_unit(kpi)
-        text = _text(ds, kpi, title, f"{text.subtitle}; {data.curve.attrs['method']} 95% and "
-                     f"99.8% limits (Spiegelhalter 2005){_pooled(kpi)}", marking)
-        figure = funnel_chart(data.points, data.curve, text, marked, polarity=kpi.polarity,
-                              dark=dark, unit=unit)
+        shown = kpi.compared
+        text = _text(ds, shown, title, f"{format_period(kpi, when)}; England and Wales "
+                     f"{format_value(shown, data.centre)}; {data.curve.attrs['method']} 95% "
+                     f"and 99.8% limits (Spiegelhalter 2005){_pooled(kpi)}", marking)
+        figure = _funnel_figure(data, text, shown, marked, dark)
         summary = funnel_summary(shown, data.points, data.centre, when)
         return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure,
                            summary, False, rows=_funnel_rows(data.points), kind="compare")
     columns = ["rank", "area", "name", "numerator", "denominator", "value", "national_value"]
-    shown_kpi, unit = kpi, kpi.unit
-    if kpi.compared_per_100k:
-        # Counts are compared per 100,000 people: bars of the rate, not of force size.
-        shown_kpi, unit = replace(kpi, unit="per_100k"), "per_100k"
+    shown_kpi = kpi.compared
+    if kpi.compared_as_rate:
+        # Counts are compared per their base: bars of the rate, not of force size.
         national = float(rows["national_comparison"].iloc[0])
-        rows = rows.assign(count=rows["value"], value=rows["comparison"])
-        text = _text(ds, kpi, title, f"{format_period(kpi, when)}, per 100,000 people "
-                     f"(population of the year); England and Wales "
+        base = kpi.comparison_base
+        rows = rows.assign(count=rows["value"], value=rows["comparison"],
+                           **{base: rows["rate_base"]})
+        of_year = " (population of the year)" if base == POPULATION_BASE else ""
+        text = _text(ds, shown_kpi, title, f"{format_period(kpi, when)}, "
+                     f"{kpi.comparison_basis}{of_year}; England and Wales "
                      f"{format_value(shown_kpi, national)}", marking)
-        columns = ["rank", "area", "name", "count", "population", "value",
-                   "national_comparison"]
-    figure = ranked_bars(rows, unit, text, national, marked, dark=dark)
+        columns = ["rank", "area", "name", "count", base, "value", "national_comparison"]
+    figure = ranked_bars(rows, shown_kpi.unit, text, national, marked, dark=dark)
     summary = ranking_summary(shown_kpi, rows, national)
     table = rows[[c for c in columns if c != "denominator" or kpi.denominator]].copy()
     table.insert(0, "period", format_period(kpi, when))

@@ -8,7 +8,7 @@ problem at once, each naming the file, the entry, the field, the value and the r
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ SPC_MIN_BASELINE = 15  # Making Data Count: fewer points give no limits
 MEASURE_SOURCES = ("force_return", "ho_outcomes", "ho_recorded", "computed")
 MEASURE_UNITS = ("count", "days")
 MISSING_RULES = ("gap", "zero", "carry")
+POPULATION_BASE = "population"
+DEFAULT_PER = {POPULATION_BASE: 100_000}  # a measure base: per 100
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,33 @@ class KpiDefinition:
     # and a fixed baseline of the first N points instead of re-basing at NOM adoption.
     spc_run_length: int = 7
     spc_baseline_points: int | None = None
+    # What a count is compared and ranked per: ``comparison_per`` of the population of
+    # the period's year (the default: per 100,000 people), or of a measure (per 100
+    # offences recorded). ``comparison_noun`` names the base ('people', the measure's
+    # title); it is derived from the catalogue, not stored.
+    comparison_base: str = POPULATION_BASE
+    comparison_per: int = 100_000
+    comparison_noun: str = "people"
 
     @property
-    def compared_per_100k(self) -> bool:
-        """Is the KPI compared and ranked per 100,000 people? Counts are: a raw count
-        would rank forces by size. Every other unit is already a rate or a share."""
+    def compared_as_rate(self) -> bool:
+        """Is the KPI compared and ranked as a rate (its ``comparison`` columns)? Counts
+        are: a raw count would rank forces by size. Every other unit is already a rate
+        or a share, compared as it is."""
         return self.unit == "count"
+
+    @property
+    def compared(self) -> KpiDefinition:
+        """The KPI as its comparisons are shown: a count as a rate per its base."""
+        return replace(self, unit="per_100k") if self.compared_as_rate else self
+
+    @property
+    def comparison_basis(self) -> str:
+        """What a count or a rate is per: 'per 100,000 people', 'per 100 RASSO reports
+        received in the month'; '' for every other unit."""
+        if self.unit not in ("count", "per_100k"):
+            return ""
+        return f"per {self.comparison_per:,} {self.comparison_noun}"
 
 
 @dataclass
@@ -366,6 +389,7 @@ def _parse_kpis(
             checker.add(entry, "spc_baseline_points", baseline,
                         f"must be a whole number of {SPC_MIN_BASELINE} or more points")
             baseline = None
+        base, per, noun = _comparison_base(checker, item, entry, unit, measures)
         recs = _measure_list(checker, item, entry, "recommendations")
         for rec_id in recs:
             if rec_id not in recommendation_ids:
@@ -390,9 +414,51 @@ def _parse_kpis(
                 position=index,
                 spc_run_length=int(run_length),
                 spc_baseline_points=baseline,
+                comparison_base=base,
+                comparison_per=per,
+                comparison_noun=noun,
             )
         )
     return kpis
+
+
+def comparison_noun(base: str, measures: dict[str, Measure]) -> str:
+    """What a rate is per: 'people', or the base measure's title in lower case."""
+    if base == POPULATION_BASE or base not in measures:
+        return "people"
+    title = measures[base].title
+    # 'Victims referred' -> 'victims referred'; an acronym ('RASSO reports') stays.
+    return title[:1].lower() + title[1:] if title[1:2].islower() else title
+
+
+def _comparison_base(checker: _Checker, item: dict[str, Any], entry: str, unit: str,
+                     measures: dict[str, Measure]) -> tuple[str, int, str]:
+    """A count KPI's comparison base: ``population`` (the default) or a measure id, and
+    ``comparison_per`` (100,000 of the population, 100 of a measure by default)."""
+    base = item.get("comparison_base", POPULATION_BASE)
+    per = item.get("comparison_per")
+    if unit != "count":
+        for key, value in (("comparison_base", item.get("comparison_base")),
+                           ("comparison_per", per)):
+            if value is not None:
+                checker.add(entry, key, value, "only a count KPI has a comparison base "
+                            "(every other unit is compared as it is)")
+        return POPULATION_BASE, DEFAULT_PER[POPULATION_BASE], "people"
+    if not isinstance(base, str) or (base != POPULATION_BASE and base not in measures):
+        checker.add(entry, "comparison_base", base,
+                    "must be 'population' or a measure id")
+        base = POPULATION_BASE
+    elif base != POPULATION_BASE and item.get("periodicity") != measures[base].periodicity:
+        checker.add(entry, "comparison_base", base,
+                    f"measure {base} is {measures[base].periodicity}")
+        base = POPULATION_BASE
+    default = DEFAULT_PER.get(base, 100)
+    if per is None:
+        per = default
+    elif isinstance(per, bool) or not isinstance(per, int) or per < 1:
+        checker.add(entry, "comparison_per", per, "must be a whole number of 1 or more")
+        per = default
+    return base, int(per), comparison_noun(base, measures)
 
 
 def read_catalogue(path: Path) -> Catalogue:

@@ -85,7 +85,9 @@ def format_value(kpi: KpiDefinition, value: Any, suppressed: bool = False) -> st
     if kpi.unit == "percent":
         return f"{format_number(number * 100, 1)}%"
     if kpi.unit == "per_100k":
-        return f"{format_number(number, 1)} per 100,000"
+        # Per 100,000 people says 'per 100,000'; any other base is named.
+        noun = "" if kpi.comparison_noun == "people" else f" {kpi.comparison_noun}"
+        return f"{format_number(number, 1)} per {kpi.comparison_per:,}{noun}"
     if kpi.unit == "days":
         return _plural(format_number(number, 0), "day")
     if kpi.unit == "ratio":
@@ -107,7 +109,7 @@ def format_change(kpi: KpiDefinition, change: Any, suppressed: bool = False) -> 
     if kpi.unit == "percent":
         size, decimals, unit = abs(number) * 100, 1, " percentage points"
     elif kpi.unit == "per_100k":
-        size, decimals, unit = abs(number), 1, " per 100,000"
+        size, decimals, unit = abs(number), 1, f" per {kpi.comparison_per:,}"
     elif kpi.unit == "days":
         size, decimals, unit = abs(number), 0, " days"
     elif kpi.unit == "ratio":

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpis.domain.catalogue import KpiDefinition, Measure
+from kpis.domain.catalogue import POPULATION_BASE, KpiDefinition, Measure
 from kpis.domain.vocabulary import (
     ASSURANCES,
     LIMIT_STATES,
@@ -94,7 +94,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "spc_limits", "spc_points", "spc_from", "spc_to", "spc_basis",
     "complete", "national_complete", "national_reporting", "national_in_area",
     "peer_complete", "peer_reporting", "peer_in_area",
-    "comparison", "national_comparison", "peer_comparison",
+    "comparison", "national_comparison", "peer_comparison", "rate_base",
 )
 
 # Disclosure control: bits of the parts of a row that can be hidden, and the columns each
@@ -103,7 +103,7 @@ _VALUE, _ROLLING, _PRIOR, _NATIONAL, _PEER, _SPC = 1, 2, 4, 8, 16, 32
 SUPPRESSED_PARTS = SUPPRESSIBLE_PARTS  # the vocabulary's list: one list of part codes
 _PART_COLUMNS: dict[int, tuple[str, ...]] = {
     _VALUE: ("numerator", "denominator", "value", "change", "rank", "spc_rule", "variation",
-             "comparison"),
+             "comparison", "rate_base"),
     _ROLLING: ("rolling_numerator", "rolling_denominator", "rolling_value"),
     _PRIOR: ("prior_value", "change"),
     _NATIONAL: ("national_value", "national_comparison"),
@@ -223,6 +223,8 @@ class KpiArrays:
     reporting: np.ndarray  # member forces present, per area and period
     members: np.ndarray  # member forces per area
     complete: np.ndarray  # no member expected (reported in the year before) is missing
+    # What a count's comparison is per: the population, or the base measure's count.
+    rate_base: np.ndarray
     # The figure areas are compared and ranked by: a count per 100,000 people (the
     # population of the period's year), otherwise the value itself.
     comparison: np.ndarray
@@ -286,10 +288,18 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
     rolling_population = _rolling(population, complete, window) / window
     rolling_value = _value(kpi.unit, rolling_num, rolling_den, rolling_population)
 
-    comparison = value
-    if kpi.compared_per_100k:
-        comparison = np.where(present, _value("per_100k", numerator, denominator, population),
-                              np.nan)
+    base, comparison = population, value
+    if kpi.compared_as_rate:
+        base, base_numerator = population, numerator
+        if kpi.comparison_base != POPULATION_BASE:
+            # Per a measure: only forces that reported both the count and its base.
+            force_base = total((kpi.comparison_base,))
+            with_base = force_present & ~np.isnan(force_base)
+            base = np.where(present, _aggregate(membership, force_base, with_base), np.nan)
+            base_numerator = _aggregate(membership, force_num, with_base)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            comparison = np.where(present & (base > 0),
+                                  base_numerator / base * kpi.comparison_per, np.nan)
 
     rank = np.full(value.shape, np.nan)
     ranked = np.zeros(len(periods), dtype=np.int64)
@@ -307,7 +317,7 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
         kpi=kpi, periods=periods, numerator=numerator, denominator=denominator,
         population=population, present=present, value=value,
         rolling_numerator=rolling_num, rolling_denominator=rolling_den,
-        rolling_value=rolling_value,
+        rolling_value=rolling_value, rate_base=base,
         prior_value=_shift(np.where(complete, value, np.nan), window),
         rank=rank, ranked=ranked, reporting=reporting,
         members=np.rint(membership.sum(axis=1)).astype(np.int64), complete=complete,
@@ -360,6 +370,7 @@ def scoped_arrays(arrays: KpiArrays, hidden_rows: np.ndarray) -> KpiArrays:
         rolling_value=blank(arrays.rolling_value), prior_value=blank(arrays.prior_value),
         rank=blank(arrays.rank), reporting=blank(arrays.reporting, 0),
         complete=blank(arrays.complete, False), comparison=blank(arrays.comparison),
+        rate_base=blank(arrays.rate_base),
     )
 
 
@@ -370,7 +381,7 @@ _FLOAT_COLUMNS: tuple[str, ...] = (
     "rolling_denominator", "rolling_value", "prior_value", "change", "national_value",
     "peer_value", "rank", "ranked_forces", "spc_mean", "spc_lower", "spc_upper", "spc_points",
     "national_reporting", "national_in_area", "peer_reporting", "peer_in_area",
-    "comparison", "national_comparison", "peer_comparison",
+    "comparison", "national_comparison", "peer_comparison", "rate_base",
 )
 _AT = {name: i for i, name in enumerate(_FLOAT_COLUMNS)}
 _SPC_TEXT_COLUMNS = ("spc_rule", "variation", "assurance", "spc_limits", "spc_basis")
@@ -442,6 +453,7 @@ def _fill(ds: Dataset, sel: _Selection, block: np.ndarray) -> None:
         ("rolling_denominator", arrays.rolling_denominator),
         ("rolling_value", arrays.rolling_value), ("prior_value", arrays.prior_value),
         ("rank", arrays.rank), ("comparison", arrays.comparison),
+        ("rate_base", arrays.rate_base),
     ):
         np.take(grid.ravel(), sel.flat, out=block[_AT[name]], mode="clip")
     np.subtract(block[_AT["value"]], block[_AT["prior_value"]], out=block[_AT["change"]])

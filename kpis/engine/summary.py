@@ -99,13 +99,15 @@ def _partial(row: Mapping[str, Any], which: str) -> str:
 def _position(ds: Dataset, kpi: KpiDefinition, row: Mapping[str, Any], value: float) -> str:
     """'it is higher than England and Wales (58.0%) and ..., ranked 5th of 43 forces'.
 
-    A count is compared per 100,000 people (its comparison columns), never as a raw
-    count: 'per 100,000 people (6.4) it is lower than England and Wales (8.4) ...'.
+    A count is compared per its base (its comparison columns), never as a raw count:
+    'per 100,000 people (6.4) it is lower than England and Wales (8.4) ..., ranked 5th
+    of 43 forces (1st is best)'.
     """
     area = str(_get(row, "area") or "")
     parts = parse_parts(_get(row, "suppressed_parts"))
-    per_head = kpi.compared_per_100k
-    shown_kpi = replace(kpi, unit="per_100k") if per_head else kpi
+    per_head = kpi.compared_as_rate
+    # A rate's basis is said once, at the start: '(12.8)', not '(12.8 per 100 ...)'.
+    shown_kpi = replace(kpi, unit="ratio") if per_head else kpi
     suffix = "comparison" if per_head else "value"
     if per_head:
         own = _get(row, "comparison")
@@ -140,10 +142,10 @@ def _position(ds: Dataset, kpi: KpiDefinition, row: Mapping[str, Any], value: fl
     if clauses:
         text = "it is " + " and ".join(clauses)
         if per_head:
-            text = f"per 100,000 people ({format_value(shown_kpi, value)}) {text}"
+            text = f"{kpi.comparison_basis} ({format_value(shown_kpi, value)}) {text}"
     rank, ranked = _get(row, "rank"), _get(row, "ranked_forces")
     if is_finite_number(rank) and is_finite_number(ranked):
-        basis = " per 100,000 people" if per_head else ""
+        basis = f" {kpi.comparison_basis}" if per_head and not text else ""
         ranking = f"ranked {ordinal(int(rank))} of {int(ranked)} forces{basis} (1st is best)"
         text = f"{text}, {ranking}" if text else f"it is {ranking}"
     return text

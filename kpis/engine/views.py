@@ -103,11 +103,12 @@ def _force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | 
                 ) -> pd.DataFrame:
     table = flight_deck_table(ds, [kpi_id], list(ds.forces["slug"]), start=period, end=period,
                               spc=None)
-    table = table[table["value"].notna()]
+    # The figure ranked: the value, or a count's rate (none where its base is 0).
+    table = table[table["comparison"].notna()]
     if members is not None:
         table = table[table["area"].isin(members)]
     table = table.assign(name=table["area"].map(ds.area_names))
-    # Best first by the figure ranked (per 100,000 people for a count; the rank's order:
+    # Best first by the figure ranked (per its base for a count; the rank's order:
     # a period whose national figure is incomplete has no ranks, but is still read best
     # first), then by name.
     descending = ds.kpis[kpi_id].polarity != "lower"
@@ -141,20 +142,21 @@ def kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
 def _kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
                 members: list[str] | None) -> FunnelData | None:
     """A share: exact binomial limits around the England and Wales share. A count or a
-    rate per 100,000: Poisson limits around the pooled England and Wales rate per
-    100,000 people (the population of the period's year)."""
+    rate per 100,000: Poisson limits around the pooled England and Wales rate per its
+    base (100,000 people of the period's year, or the catalogue's base measure)."""
     if kpi.unit not in FUNNEL_UNITS:
         return None
     rate = kpi.unit != "percent"
     rows = force_rows(ds, kpi.kpi_id, period)
-    size = "population" if rate else "denominator"
+    # A rate is counted over its base: the population, or the catalogue's base measure.
+    size = "rate_base" if rate else "denominator"
     rows = rows[(rows[size] > 0) & rows["numerator"].notna()]
     if rows.empty:
         return None
     national = flight_deck_table(ds, [kpi.kpi_id], [NATIONAL_SLUG], start=period, end=period,
                                  spc=None)
     centre = float(national["comparison" if rate else "value"].iloc[0])
-    options = {"method": "poisson", "per": 100_000.0} if rate else {}
+    options = {"method": "poisson", "per": float(kpi.comparison_per)} if rate else {}
     points = funnel(rows["numerator"], rows[size], rows["area"], centre=centre, **options)
     points["name"] = points["label"].map(ds.area_names)
     if members is not None:

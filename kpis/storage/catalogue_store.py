@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from kpis.domain.catalogue import Catalogue, KpiDefinition, Measure, Pillar, Recommendation
+from kpis.domain.catalogue import (
+    Catalogue,
+    KpiDefinition,
+    Measure,
+    Pillar,
+    Recommendation,
+    comparison_noun,
+)
 from kpis.storage import schema
 from kpis.storage.backend import get_meta
 
@@ -42,7 +49,8 @@ def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
              "polarity": k.polarity, "target": k.target, "periodicity": k.periodicity,
              "source": k.source, "effective_from": k.effective_from, "position": k.position,
              "spc_run_length": k.spc_run_length,
-             "spc_baseline_points": k.spc_baseline_points}
+             "spc_baseline_points": k.spc_baseline_points,
+             "comparison_base": k.comparison_base, "comparison_per": k.comparison_per}
             for k in catalogue.kpis
         ],
     )
@@ -73,6 +81,7 @@ def fetch_catalogue(conn: sa.Connection) -> Catalogue:
                 missing=r.missing)
         for r in conn.execute(sa.select(schema.measures).order_by(schema.measures.c.position))
     ]
+    by_id = {m.measure_id: m for m in measures}
     terms: dict[tuple[str, int, str], list[str]] = {}
     for row in conn.execute(sa.select(schema.kpi_terms).order_by(schema.kpi_terms.c.term_order)):
         terms.setdefault((row.kpi_id, row.version, row.role), []).append(row.measure_id)
@@ -91,6 +100,8 @@ def fetch_catalogue(conn: sa.Connection) -> Catalogue:
             source=r.source, effective_from=r.effective_from,
             recommendations=tuple(links.get((r.kpi_id, r.version), [])), position=r.position,
             spc_run_length=r.spc_run_length, spc_baseline_points=r.spc_baseline_points,
+            comparison_base=r.comparison_base, comparison_per=r.comparison_per,
+            comparison_noun=comparison_noun(r.comparison_base, by_id),
         )
         for r in conn.execute(
             sa.select(schema.kpi_definitions).order_by(

@@ -119,6 +119,9 @@ kpi_definitions = sa.Table(
     sa.Column("position", sa.Integer, nullable=False),  # order in the catalogue file
     sa.Column("spc_run_length", sa.Integer, nullable=False, server_default="7"),
     sa.Column("spc_baseline_points", sa.Integer),  # None: re-base at NOM adoption
+    # A count is compared per ``comparison_per`` of the population or of a measure.
+    sa.Column("comparison_base", sa.String, nullable=False, server_default="population"),
+    sa.Column("comparison_per", sa.Integer, nullable=False, server_default="100000"),
 )
 
 kpi_terms = sa.Table(
@@ -231,7 +234,7 @@ meta = sa.Table(
 
 UpgradeStep = Callable[[sa.Connection], None]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 UNVERSIONED = 1  # the version of a database that records none
 
 
@@ -332,10 +335,38 @@ def _measure_and_spc_rules(conn: sa.Connection) -> None:
                  "version": k.version})
 
 
+def _comparison_bases(conn: sa.Connection) -> None:
+    """3 -> 4: KPI definitions say what a count is compared per.
+
+    The rows already stored take the base the shipped catalogue gives the same id and
+    version (police referrals to CPS: per 100 reports received); every other count
+    keeps what it had, per 100,000 people.
+    """
+    from kpis.domain.catalogue import POPULATION_BASE, read_catalogue
+    from kpis.settings import CATALOGUE_FILE
+
+    present = _columns(conn, "kpi_definitions")
+    if not present:
+        return
+    for name, declaration in (("comparison_base", "VARCHAR NOT NULL DEFAULT 'population'"),
+                              ("comparison_per", "INTEGER NOT NULL DEFAULT 100000")):
+        if name not in present:
+            conn.exec_driver_sql(f"ALTER TABLE kpi_definitions ADD COLUMN {name} {declaration}")
+    stored = set(conn.execute(sa.text("SELECT measure_id FROM measures")).scalars())
+    for k in read_catalogue(CATALOGUE_FILE).kpis:
+        if k.comparison_base != POPULATION_BASE and k.comparison_base in stored:
+            conn.execute(sa.text(
+                "UPDATE kpi_definitions SET comparison_base = :base, comparison_per = :per "
+                "WHERE kpi_id = :id AND version = :version"),
+                {"base": k.comparison_base, "per": k.comparison_per, "id": k.kpi_id,
+                 "version": k.version})
+
+
 #: From-version -> the step to the next version, in version order.
 UPGRADES: dict[int, UpgradeStep] = {
     1: _catalogue_order,
     2: _measure_and_spc_rules,
+    3: _comparison_bases,
 }
 
 FLIGHT_DECK = VersionedSchema("flight deck database", metadata, SCHEMA_VERSION, UPGRADES)
