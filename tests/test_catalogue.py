@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from kpis.domain.catalogue import CatalogueError, parse_catalogue, read_catalogue
+from kpis.domain.catalogue import CatalogueError, load_yaml, parse_catalogue, read_catalogue
 from kpis.domain.formatting import format_value
 from kpis.settings import CATALOGUE_FILE
 from kpis.storage import schema
@@ -32,7 +32,7 @@ HOME_OFFICE_KPIS = {
 
 
 def shipped() -> dict:
-    return yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8"))
+    return load_yaml(CATALOGUE_FILE.read_text(encoding="utf-8"))
 
 
 def mutated(change) -> str:

@@ -14,6 +14,7 @@ then Durham alone loads September 2025. By hand, for September:
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -34,13 +35,25 @@ AUGUST, SEPTEMBER = dt.date(2025, 8, 1), dt.date(2025, 9, 1)
 MONTHS = [add_months(dt.date(2024, 1, 1), i) for i in range(20)]  # to August 2025
 
 
-@pytest.fixture
-def early_durham(empty_db: Path, tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def early_durham_file(empty_db_template: Path, tmp_path_factory: pytest.TempPathFactory
+                      ) -> Path:
+    """Built once for the module (two loads); each test gets its own copy."""
+    folder = tmp_path_factory.mktemp("early_durham")
+    path = folder / "early.duckdb"
+    shutil.copyfile(empty_db_template, path)
     rows = [(force, when, "repeat_suspects_identified", base + i % 2)
             for force, base in FORCES.items() for i, when in enumerate(MONTHS)]
-    load_return(empty_db, tmp_path, rows)
-    load_return(empty_db, tmp_path, [("durham", SEPTEMBER, "repeat_suspects_identified", 99)])
-    return empty_db
+    load_return(path, folder, rows)
+    load_return(path, folder, [("durham", SEPTEMBER, "repeat_suspects_identified", 99)])
+    return path
+
+
+@pytest.fixture
+def early_durham(early_durham_file: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "early.duckdb"
+    shutil.copyfile(early_durham_file, path)
+    return path
 
 
 def row(table: pd.DataFrame, area: str, when: dt.date) -> pd.Series:

@@ -48,7 +48,7 @@ import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from kpis.domain.catalogue import CatalogueError, parse_catalogue, read_catalogue
+from kpis.domain.catalogue import CatalogueError, load_yaml, parse_catalogue, read_catalogue
 from kpis.domain.periods import format_month
 from kpis.ingest.context import EARLIEST_MONTH, IngestContext, build_context
 from kpis.ingest.home_office import OTHER_SEXUAL_OFFENCE_CODES, RAPE_CODES
@@ -629,7 +629,7 @@ def _csv_cell(text: str) -> str:
 # --------------------------------------------------------------------------- catalogue
 
 CATALOGUE_TEXT = CATALOGUE_FILE.read_text(encoding="utf-8")
-CATALOGUE = yaml.safe_load(CATALOGUE_TEXT)
+CATALOGUE = load_yaml(CATALOGUE_TEXT)
 YAML_VALUES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
               st.dates()),

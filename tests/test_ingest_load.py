@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
+from kpis.domain.catalogue import load_yaml
 from kpis.ingest.loader import KINDS, RollbackRefused, load_files, rollback
 from kpis.ingest.problems import LoadRefused
 from kpis.settings import CATALOGUE_FILE
@@ -86,7 +86,7 @@ def test_loading_into_a_missing_database_creates_it_with_reference_data_and_no_d
     forces = query(db, sa.select(schema.forces.c.slug).where(schema.forces.c.kind == "force"))
     assert {f for (f,) in forces} == {str(f["slug"]) for f in read_forces()}
     measures = {m for (m,) in query(db, sa.select(schema.measures.c.measure_id))}
-    catalogue = yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8"))
+    catalogue = load_yaml(CATALOGUE_FILE.read_text(encoding="utf-8"))
     assert measures == {m["id"] for m in catalogue["measures"]}
     assert query(db, sa.select(sa.func.count()).select_from(schema.kpi_definitions))[0][0] > 0
     # Only what the file supplied (and its completeness): no demonstration data.
@@ -287,7 +287,7 @@ def test_resubmitted_force_month_replaces_values_and_keeps_the_old_ones_as_histo
 def test_completeness_counts_supplied_measures_of_each_force_month_after_the_load(
     empty_db: Path, tmp_path: Path
 ) -> None:
-    catalogue = yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8"))
+    catalogue = load_yaml(CATALOGUE_FILE.read_text(encoding="utf-8"))
     sources = {m["id"]: m["source"] for m in catalogue["measures"]}
     latest: dict[str, dict[str, object]] = {}
     for kpi in catalogue["kpis"]:

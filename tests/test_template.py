@@ -9,8 +9,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 import sqlalchemy as sa
-import yaml
 
+from kpis.domain.catalogue import load_yaml
 from kpis.ingest.context import IngestContext, build_context
 from kpis.ingest.loader import load_files
 from kpis.ingest.template import write_template
@@ -32,13 +32,13 @@ def ctx(empty_db: Path) -> IngestContext:
 
 
 def catalogue_titles() -> dict[str, str]:
-    catalogue = yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8"))
+    catalogue = load_yaml(CATALOGUE_FILE.read_text(encoding="utf-8"))
     return {m["id"]: m["title"] for m in catalogue["measures"]}
 
 
 def return_measures_needed() -> set[str]:
     """Force-return measures used by the latest published version of any KPI."""
-    catalogue = yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8"))
+    catalogue = load_yaml(CATALOGUE_FILE.read_text(encoding="utf-8"))
     sources = {m["id"]: m["source"] for m in catalogue["measures"]}
     latest: dict[str, dict[str, object]] = {}
     for kpi in catalogue["kpis"]:

@@ -199,7 +199,7 @@ def parse_catalogue(text: str, file_name: str = "catalogue.yaml") -> Catalogue:
     """Parse and validate catalogue YAML; raise CatalogueError listing every problem."""
     checker = _Checker(file_name)
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         checker.add("file", "-", None, f"is not valid YAML: {exc}")
         raise CatalogueError(checker.problems) from exc
@@ -420,6 +420,12 @@ def _parse_kpis(
             )
         )
     return kpis
+
+
+def load_yaml(text: str) -> Any:
+    """YAML as plain data, safely: libyaml's C loader where PyYAML has it (some nine
+    times faster on the catalogue than the pure-Python one, and the same data)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def comparison_noun(base: str, measures: dict[str, Measure]) -> str:

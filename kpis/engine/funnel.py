@@ -46,7 +46,6 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 __all__ = [
     "BINOMIAL",
@@ -133,6 +132,10 @@ def _exact_limits(centre: float, n: np.ndarray, alphas: np.ndarray, method: str,
     ok = np.isfinite(n) & (n > 0)
     if not ok.any() or not math.isfinite(centre):
         return out
+    # Imported here: scipy.stats takes over a second to import, and only funnels use it
+    # (the CLI, app start and most pages never do).
+    from scipy import stats
+
     m = n[ok]
     alpha = alphas[:, None]
     if method == "binomial":

@@ -40,6 +40,7 @@ from kpis.storage.backend import (
     StoreError,
     UpgradeError,
     check_version,
+    create_missing_tables,
     get_meta,
     query_frame,
     run_upgrade_steps,
@@ -130,7 +131,7 @@ def write_transaction(path: Path, layout: VersionedSchema | None = None
                         engine = sa.create_engine(engine_url(staging), poolclass=NullPool)
                         conn = engine.connect()
                 with conn.begin():
-                    layout.metadata.create_all(conn)
+                    create_missing_tables(conn, layout.metadata)
                     yield conn
                     _bump_data_version(conn)
                     set_meta(conn, SCHEMA_VERSION_KEY, str(layout.version))
