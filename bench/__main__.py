@@ -16,8 +16,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-SCRIPTS = ("bench_kpis", "bench_ingest", "bench_app", "bench_export", "bench_growth",
-           "bench_load")
+SCRIPTS = ("bench_kpis", "bench_ingest", "bench_home_office", "bench_app", "bench_export",
+           "bench_growth", "bench_load")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -41,6 +41,9 @@ def summary() -> list[tuple[str, str, str]]:
         rows.append(("1,000,000-row HO outcomes load", "< 30 s, < 1.5 GB",
                      f"{ingest['ho_outcomes']['seconds']:.1f} s, "
                      f"{ingest['ho_outcomes']['peak_mb']:.0f} MB"))
+    for item in load("home_office").get("loads", []):
+        rows.append((f"{item['file']}, {item['rows']:,} rows, as published",
+                     "< 30 s, < 2 GB", f"{item['seconds']:.1f} s, {item['peak_mb']:,} MB"))
     app = load("app")
     if app:
         rows.append(("Worst callback p95 over HTTP", "< 100 ms",

@@ -169,6 +169,7 @@ def _findings(report: Report) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    from kpis.ingest.loader import describe
     from kpis.ingest.problems import LoadRefused
     from kpis.service import FlightDeckService
 
@@ -178,6 +179,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     except LoadRefused as refused:
         return _refusal(refused)
     _findings(result.report)
+    for item in result.files:
+        print(describe(item))
     print(f"loaded {len(args.files)} file(s) as load(s) {', '.join(map(str, result.load_ids))}: "
           f"{result.observations} observations, {len(result.report.warnings)} warning(s)")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from playwright.sync_api import Browser
 
@@ -51,4 +52,34 @@ def test_a_good_file_loads_on_confirmation_and_the_flight_deck_shows_it(
     app.goto("/?force=durham&period=2025-09")
     tile = app.page.locator("#kpi-tile-investigators_accredited")
     assert "50.0%" in tile.inner_text()
+    assert app.console_errors() == []
+
+
+def test_the_home_office_files_as_published_upload_check_and_load(
+    chromium: Browser, writable_server: LiveServer, tmp_path: Path
+) -> None:
+    from tests.conftest import dataset_of
+    from tests.published import outcomes_workbook, pfa_workbook, recorded
+    from tests.test_home_office_published import OUTCOME_ROWS, Q1, SHEET
+
+    outcomes = outcomes_workbook(tmp_path / "prc-outcomes-open-data-mar2025-tables.xlsx",
+                                 OUTCOME_ROWS, data_sheet=SHEET)
+    pfa = pfa_workbook(tmp_path / "prc-pfa-mar2013-onwards-tables.ods", {
+        "2024_25": [recorded("2024/25", "Q1", "Kent", "19C", 61),
+                    recorded("2024/25", "Q1", "British Transport Police", "19C", 5)]})
+    app = open_app(chromium, writable_server.url)
+    app.goto("/upload")
+    app.page.set_input_files("#upload-files input[type=file]", [str(outcomes), str(pfa)])
+    app.wait_for_text("#upload-report", "No errors")
+    app.page.get_by_role("button", name="Load these files").click()
+    app.wait_for_text("#upload-result", "Loaded 2 file(s)")
+    # Worked out in tests/test_home_office_published.py: Kent's Q1 rape outcomes on the
+    # recorded basis 13, charged 4; and 61 rapes recorded in the police force area table.
+    ds = dataset_of(writable_server.db)
+    cells = ds.cube
+    kent = list(ds.forces["slug"]).index("kent")
+    column = list(cells.periods).index(pd.Timestamp(Q1))
+    assert cells.measure("ho_rape_outcomes_recorded_all")[kent, column] == 13
+    assert cells.measure("ho_rape_outcome1_recorded")[kent, column] == 4
+    assert cells.measure("ho_rape_offences")[kent, column] == 61
     assert app.console_errors() == []

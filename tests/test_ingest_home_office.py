@@ -262,7 +262,9 @@ def test_every_problem_in_an_outcomes_table_is_reported(empty_db: Path, tmp_path
         outcome_row("2023/24", "Q7", "Kent", "19C", "3", 2, 3),
         outcome_row("2023/24", "1", "Gotham", "19C", "4", 2, 3),
         outcome_row("2023/24", "1", "Kent", "19C", "99", 2, 3),
-        outcome_row("2023/24", "1", "Kent", "19C", "5", -2, 3),
+        outcome_row("2023/24", "1", "Kent", "19C", "5", "two", 3),
+        # A published correction (negative) is a warning, never a refusal.
+        outcome_row("2023/24", "1", "Kent", "19C", "6", -2, 3),
     ]
     header = outcomes_header()
     with pytest.raises(LoadRefused) as refused:
@@ -273,8 +275,10 @@ def test_every_problem_in_an_outcomes_table_is_reported(empty_db: Path, tmp_path
         ("bad.csv", 4, "Financial Quarter", "Q7"),
         ("bad.csv", 5, "Force Name", "Gotham"),
         ("bad.csv", 6, "Outcome Type", "99"),
-        ("bad.csv", 7, header[10], "-2"),
+        ("bad.csv", 7, header[10], "two"),
     }
+    warned = {(f.row, f.column, f.value) for f in refused.value.report.warnings}
+    assert (8, header[10], "-2") in warned
 
 
 def test_past_a_thousand_rows_breaking_one_rule_the_rest_are_counted(

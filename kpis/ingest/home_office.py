@@ -45,8 +45,19 @@ RAPE_OUTCOME_MEASURES = (
     "ho_rape_outcomes_closed_all", *(f"ho_rape_outcome{n}_closed" for n in CLOSED_TYPES_STORED),
 )
 OSO_OUTCOME_MEASURES = ("ho_oso_outcomes_recorded_all", "ho_oso_outcome1_recorded")
+ROWS_KEPT = "rows kept"  # Report.counted: the rows that went into the figures
 # Beyond this many rows breaking one rule in one column, the rest are counted, not listed.
 MAX_ROWS_PER_RULE = 1000
+MAX_WARNINGS_PER_RULE = 20
+NEGATIVE_RULE = ("a negative count is a published correction: summed as published "
+                 "(it lowers the quarter's total)")
+# The N/A family: 'N/A', 'NA', 'N/A - Offence code expired', 'N/A - data not provided'.
+_NOT_A_COUNT = re.compile(r"^n/?a(?:\s*-\s*(.*))?$", re.IGNORECASE)
+_NOT_A_COUNT_REASONS = {
+    "": "N/A: not applicable, e.g. outcome 0 on the closed basis (no investigation closed)",
+    "offence code expired": "N/A - Offence code expired: the code is no longer recorded",
+    "data not provided": "N/A - data not provided: the force did not supply it",
+}
 
 _YEAR_RE = re.compile(r"^(\d{4})\s*[/-]\s*(\d{2}|\d{4})$")
 _NON_TERRITORIAL_KEYS = tuple(normalise_name(n) for n in NON_TERRITORIAL)
@@ -177,6 +188,8 @@ def _common(table: Table, cols: dict[str, str], ctx: IngestContext, report: Repo
     _errors_for(report, table, (force_id < 0) & territorial & ~formula["force"], force,
                 "unknown force")
 
+    year = columns["year"]
+    start_year = year.per_row([_financial_year_start(d) for d in year.distinct], np.int64)
     code = columns["code"]
     upper = [d.upper() for d in code.distinct]
     rape = code.per_row([u in RAPE_CODES for u in upper], bool)
@@ -185,9 +198,6 @@ def _common(table: Table, cols: dict[str, str], ctx: IngestContext, report: Repo
     if other_offence.any():
         report.ignore("for offence codes outside rape and other sexual offences",
                       int(other_offence.sum()))
-
-    year = columns["year"]
-    start_year = year.per_row([_financial_year_start(d) for d in year.distinct], np.int64)
     bad_year = (start_year < 0) & territorial
     _errors_for(report, table, bad_year & ~formula["year"], year,
                 "bad financial year: write it as 2023/24 or 2023-24 "
@@ -232,14 +242,37 @@ def _quarter_number(text: str) -> int:
     return int(stripped) if stripped in ("1", "2", "3", "4") else 0
 
 
+def not_a_count_reason(text: str) -> str | None:
+    """Why a published cell holds no count ('N/A', 'NA', 'N/A - Offence code expired',
+    'N/A - data not provided'), or None for any other text."""
+    match = _NOT_A_COUNT.match(text.strip())
+    if not match:
+        return None
+    detail = (match.group(1) or "").strip().lower()
+    return _NOT_A_COUNT_REASONS.get(detail, f"marked '{text.strip()}'")
+
+
 def _counts(report: Report, table: Table, column: _Column, rows: np.ndarray) -> np.ndarray:
-    """Whole, non-negative counts for the rows in ``rows``; NaN where invalid."""
+    """Whole counts for the rows in ``rows``, as the Home Office publishes them; NaN
+    where invalid.
+
+    A cell of the N/A family holds no count (0 in every sum) and is counted in the
+    report with its reason. A negative count is a published correction: summed as
+    published, with a warning.
+    """
     values = np.full(len(column.distinct), np.nan)
     rules: list[str | None] = []
+    reasons: list[str | None] = []
     for i, text in enumerate(column.distinct):
+        reason = not_a_count_reason(text)
+        reasons.append(reason)
+        if reason is not None:
+            values[i] = 0.0
+            rules.append(None)
+            continue
         # The same rules as a return's counts: no "1_000", "nan" or "1e309" (which
         # float() would take), nothing too large to store exactly.
-        value, rule = parse_count(text)
+        value, rule = parse_count(text, allow_negative=True)
         if value is not None:
             values[i] = value
         rules.append(rule)
@@ -248,7 +281,28 @@ def _counts(report: Report, table: Table, column: _Column, rows: np.ndarray) -> 
         rule_of_row = column.per_row([broken.index(r) if r else -1 for r in rules], np.int64)
         for n, rule in enumerate(broken):
             _errors_for(report, table, rows & (rule_of_row == n), column, rule)
+    for reason in sorted({r for r in reasons if r}):
+        marked = rows & column.per_row([r == reason for r in reasons], bool)
+        if marked.any():
+            report.count(f"cells read as no count ({reason})", int(marked.sum()))
+    negative = rows & column.per_row(values < 0, bool)
+    if negative.any():
+        _warnings_for(report, table, negative, column, NEGATIVE_RULE)
+        report.count("negative corrections summed as published", int(negative.sum()))
     return column.per_row(values, float)
+
+
+def _warnings_for(report: Report, table: Table, mask: np.ndarray, column: _Column,
+                  rule: str) -> None:
+    """One warning per row in ``mask``, the first few only, then a count."""
+    positions = np.flatnonzero(mask)
+    index = table.frame.index
+    for position in positions[:MAX_WARNINGS_PER_RULE]:
+        report.warning(table.file, int(index[position]), column.header,
+                       column.raw.iat[position], rule)
+    if len(positions) > MAX_WARNINGS_PER_RULE:
+        report.warning(table.file, None, column.header, None,
+                       f"{len(positions) - MAX_WARNINGS_PER_RULE} more row(s): {rule}")
 
 
 def _duplicates(report: Report, table: Table, keys: dict[str, np.ndarray], valid: np.ndarray,
@@ -301,6 +355,7 @@ def parse_ho_outcomes(table: Table, ctx: IngestContext, report: Report) -> pd.Da
                 "force, quarter, offence code and outcome type")
     if len(report.errors) > errors_before:
         return _empty()
+    report.count(ROWS_KEPT, int(valid.sum()))
 
     rape = rows.rape[valid]
     kind = outcome[valid]
@@ -369,6 +424,7 @@ def parse_ho_recorded(table: Table, ctx: IngestContext, report: Report) -> pd.Da
                 valid, _Column(table, cols["code"]), "force, quarter and offence code")
     if len(report.errors) > errors_before:
         return _empty()
+    report.count(ROWS_KEPT, int(valid.sum()))
     rape = rows.rape[valid]
     count = offences[valid]
     measures = {}

@@ -33,6 +33,8 @@ class Report:
 
     findings: list[Finding] = field(default_factory=list)
     ignored: dict[str, int] = field(default_factory=dict)
+    # Things read and how many, for the load's summary (rows kept, N/A cells, ...).
+    counted: dict[str, int] = field(default_factory=dict)
 
     def error(self, file: str, row: int | None, column: str | None, value: object,
               rule: str) -> None:
@@ -45,6 +47,9 @@ class Report:
     def ignore(self, what: str, count: int = 1) -> None:
         self.ignored[what] = self.ignored.get(what, 0) + count
 
+    def count(self, what: str, count: int = 1) -> None:
+        self.counted[what] = self.counted.get(what, 0) + count
+
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
@@ -56,6 +61,7 @@ class Report:
     def summary(self) -> str:
         lines = [str(f) for f in self.findings]
         lines += [f"ignored: {count} row(s) {what}" for what, count in sorted(self.ignored.items())]
+        lines += [f"read: {count} {what}" for what, count in sorted(self.counted.items())]
         return "\n".join(lines)
 
 

@@ -118,9 +118,11 @@ def _to_table(
     header = [str(v).strip() for v in cells.iloc[header_at]]
     body = cells.iloc[header_at + header_rows:]
     for formula in formulas:
-        label = (header[formula.column] if formula.column < len(header)
-                 and header[formula.column] else _column_letter(formula.column + 1))
-        report.error(name, formula.row, label, formula.value, FORMULA_CELL_RULE)
+        # Row 0 and column -1: somewhere in the sheet (an ODS formula is found by sheet).
+        label = (None if formula.column < 0 else header[formula.column]
+                 if formula.column < len(header) and header[formula.column]
+                 else _column_letter(formula.column + 1))
+        report.error(name, formula.row or None, label, formula.value, FORMULA_CELL_RULE)
 
     keep: list[int] = []
     for position, title in enumerate(header):
@@ -444,8 +446,10 @@ def looks_like_formula(text: str) -> bool:
     return stripped.startswith(FORMULA_PREFIXES) and not _NUMBER_RE.match(stripped)
 
 
-def parse_count(text: str, allow_fraction: bool = False) -> tuple[float | None, str | None]:
-    """Parse a count cell: (value, None) or (None, rule broken)."""
+def parse_count(text: str, allow_fraction: bool = False, allow_negative: bool = False
+                ) -> tuple[float | None, str | None]:
+    """Parse a count cell: (value, None) or (None, rule broken). ``allow_negative``: a
+    published correction (Home Office open data) may be below zero."""
     stripped = text.strip().replace(",", "")
     if looks_like_formula(stripped):
         return None, FORMULA_RULE
@@ -456,7 +460,7 @@ def parse_count(text: str, allow_fraction: bool = False) -> tuple[float | None, 
     value = float(stripped)
     if not value < MAX_COUNT:  # also catches infinity ("1e309")
         return None, TOO_LARGE_RULE
-    if value < 0:
+    if value < 0 and not allow_negative:
         return None, "negative values are not allowed"
     if not allow_fraction and not value.is_integer():
         return None, "a count must be a whole number"
