@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from kpis.service import FlightDeckService
 
 
+MAX_REVISIONS_LISTED = 20  # revisions a load prints; the history keeps all
+
+
 def _month(text: str) -> dt.date:
     try:
         return parse_month(text)
@@ -181,6 +184,11 @@ def cmd_load(args: argparse.Namespace) -> int:
     _findings(result.report)
     for item in result.files:
         print(describe(item))
+        for revision in item.revisions[:MAX_REVISIONS_LISTED]:
+            print(f"  revised: {revision}")
+        if len(item.revisions) > MAX_REVISIONS_LISTED:
+            print(f"  ... and {len(item.revisions) - MAX_REVISIONS_LISTED:,} more revisions "
+                  "(the load history keeps every old value)")
     print(f"loaded {len(args.files)} file(s) as load(s) {', '.join(map(str, result.load_ids))}: "
           f"{result.observations} observations, {len(result.report.warnings)} warning(s)")
     return 0

@@ -216,7 +216,11 @@ def confirm_load(clicks: int | None, token: str | None) -> tuple[dbc.Alert, bool
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     ids = ", ".join(map(str, result.load_ids))
+    revised = sum(len(item.revisions) for item in result.files)
+    revisions = (f" {revised} stored value(s) revised or withdrawn by the new release "
+                 "(the load history keeps the old ones)." if revised else "")
     return dbc.Alert(
-        [f"Loaded {len(paths)} file(s) as load {ids}: {result.observations} observations. "
+        [f"Loaded {len(paths)} file(s) as load {ids}: {result.observations} observations."
+         f"{revisions} "
          "The dashboard shows them now. ", dcc.Link("See the load history", href="/data")],
         color="success"), True

@@ -233,3 +233,42 @@ def test_the_upload_check_reads_the_published_files(empty_db: Path, outcomes_fil
     assert kent.loc[("kent", "ho_rape_offences"), "value"] == 60
     assert pd.Timestamp(kent.loc[("kent", "ho_rape_offences"), "period_start"]) == (
         pd.Timestamp(Q1))
+
+
+def test_a_revised_release_replaces_the_year_and_lists_what_changed(
+        empty_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = pfa_workbook(tmp_path / "prc-pfa-mar2013-onwards-tables-240425.ods", {
+        "2023_24": [recorded("2023/24", "Q1", "Kent", "19C", 40),
+                    recorded("2023/24", "Q2", "Kent", "19C", 41),
+                    recorded("2023/24", "Q1", "Kent", "17A", 20),
+                    recorded("2023/24", "Q1", "Durham", "19C", 8)],
+        "2024_25": [recorded("2024/25", "Q1", "Kent", "19C", 50)]})
+    assert main(["load", "--db", str(empty_db), str(first)]) == 0
+    # The next release revises Kent's 2023/24 Q1 rapes (40 -> 43) and no longer has its
+    # Q2 row; Durham and 2024/25 are as before (no revision), other offences unchanged.
+    revised = pfa_workbook(tmp_path / "prc-pfa-mar2013-onwards-tables-240725.ods", {
+        "2023_24": [recorded("2023/24", "Q1", "Kent", "19C", 43),
+                    recorded("2023/24", "Q1", "Kent", "17A", 20),
+                    recorded("2023/24", "Q1", "Durham", "19C", 8)],
+        "2024_25": [recorded("2024/25", "Q1", "Kent", "19C", 50)]})
+    capsys.readouterr()
+    assert main(["load", "--db", str(empty_db), str(revised)]) == 0
+    out = capsys.readouterr().out
+    # Kent's Q2 is gone: its rapes (41) and its other sexual offences (0, as the first
+    # release had no 17A row for Q2) are withdrawn.
+    assert "1 stored values revised, 2 withdrawn" in out
+    assert "  revised: kent ho_rape_offences 2023/24 Q1: 40 -> 43" in out
+    assert "  revised: kent ho_rape_offences 2023/24 Q2: 41 -> withdrawn" in out
+    assert "  revised: kent ho_oso_offences 2023/24 Q2: 0 -> withdrawn" in out
+    assert out.count("  revised: ") == 3
+    ds = dataset_of(empty_db)
+    kent = list(ds.forces["slug"]).index("kent")
+    column = {p: i for i, p in enumerate(ds.cube.periods)}
+    rapes = ds.cube.measure("ho_rape_offences")[kent]
+    assert rapes[column[pd.Timestamp("2023-04-01")]] == 43
+    assert pd.isna(rapes[column[pd.Timestamp("2023-07-01")]])
+    # Rolling the revision back restores both values.
+    assert main(["rollback", "--db", str(empty_db), "2"]) == 0
+    rapes = dataset_of(empty_db).cube.measure("ho_rape_offences")[kent]
+    assert rapes[column[pd.Timestamp("2023-04-01")]] == 40
+    assert rapes[column[pd.Timestamp("2023-07-01")]] == 41

@@ -49,6 +49,7 @@ class ParsedFile:
     sheets: list[str] = field(default_factory=list)  # the tables read ('FILE, sheet ...')
     counted: dict[str, int] = field(default_factory=dict)  # this file's Report.counted
     ignored: dict[str, int] = field(default_factory=dict)  # this file's Report.ignored
+    revisions: list[Revision] = field(default_factory=list)  # what its load changed
 
 
 @dataclass
@@ -188,6 +189,10 @@ def describe(item: ParsedFile) -> str:
                        for p in (periods[0], periods[-1]))
         forces = frame["force_slug"].nunique()
         parts.append(f"{first} to {last}, {forces} force{'s' if forces != 1 else ''}")
+    if item.revisions:
+        withdrawn = sum(1 for r in item.revisions if r.new is None)
+        parts.append(f"{len(item.revisions) - withdrawn:,} stored values revised"
+                     + (f", {withdrawn:,} withdrawn" if withdrawn else ""))
     label = {"return": "monthly return", "ho-outcomes": "Home Office outcomes",
              "ho-recorded": "Home Office recorded crime"}[item.kind]
     return f"{item.path.name} ({label}): " + "; ".join(parts)
@@ -311,12 +316,74 @@ def load_files(
             observations = item.observations
             if item.kind == "return":
                 observations = _with_completeness(conn, observations, ctx)
+            # A Home Office release republishes whole years: what it no longer holds
+            # for a force and year it covers is withdrawn.
+            item.revisions = _revisions(conn, observations, load_id,
+                                        withdraw=item.kind != "return")
             _apply(conn, observations, load_id)
             result.load_ids.append(load_id)
             result.observations += len(observations)
         if before_publish is not None:
             before_publish(conn)
     return result
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A stored value a load changed: ``new`` None when the release withdrew it."""
+
+    force_slug: str
+    measure_id: str
+    period_start: dt.date
+    old: float
+    new: float | None
+
+    def __str__(self) -> str:
+        when = quarter_label(self.period_start) if self.measure_id.startswith("ho_") else (
+            long_month(self.period_start))
+        new = "withdrawn" if self.new is None else f"{self.new:g}"
+        return f"{self.force_slug} {self.measure_id} {when}: {self.old:g} -> {new}"
+
+
+def _revisions(conn: sa.Connection, observations: pd.DataFrame, load_id: int,
+               withdraw: bool) -> list[Revision]:
+    """The stored values ``observations`` change, and with ``withdraw`` those of the
+    same measures, forces and financial years that the new release no longer holds:
+    moved to the history (so a rollback restores them) and deleted."""
+    if observations.empty:
+        return []
+    incoming = observations[OBSERVATION_COLUMNS].copy()
+    incoming["period_start"] = pd.to_datetime(incoming["period_start"]).dt.date
+    raw = _raw(conn)
+    raw.register("release", incoming)
+    year = ("CASE WHEN month({0}) >= 4 THEN year({0}) ELSE year({0}) - 1 END")
+    try:
+        changed = conn.exec_driver_sql(
+            "SELECT o.force_slug, o.measure_id, o.period_start, o.value, r.value "
+            "FROM observations o JOIN release r USING (force_slug, measure_id, period_start) "
+            "WHERE o.value <> r.value ORDER BY 1, 2, 3").fetchall()
+        withdrawn = []
+        if withdraw:
+            scope = (
+                f"FROM observations o WHERE o.measure_id IN (SELECT measure_id FROM release) "
+                f"AND (o.force_slug, {year.format('o.period_start')}) IN (SELECT force_slug, "
+                f"{year.format('period_start')} FROM release) AND NOT EXISTS (SELECT 1 FROM "
+                "release r WHERE r.force_slug = o.force_slug AND r.measure_id = o.measure_id "
+                "AND r.period_start = o.period_start)")
+            withdrawn = conn.exec_driver_sql(
+                f"SELECT o.force_slug, o.measure_id, o.period_start, o.value, NULL {scope} "
+                "ORDER BY 1, 2, 3").fetchall()
+            if withdrawn:
+                conn.exec_driver_sql(
+                    "INSERT INTO observation_history SELECT o.force_slug, o.measure_id, "
+                    f"o.period_start, o.value, o.load_id, {int(load_id)} {scope}")
+                conn.exec_driver_sql(
+                    f"DELETE FROM observations WHERE (force_slug, measure_id, period_start) "
+                    f"IN (SELECT o.force_slug, o.measure_id, o.period_start {scope})")
+    finally:
+        raw.unregister("release")
+    return [Revision(str(f), str(m), p, float(old), None if new is None else float(new))
+            for f, m, p, old, new in sorted(changed + withdrawn, key=lambda r: r[:3])]
 
 
 def _record_load(conn: sa.Connection, item: ParsedFile, user: str, now: dt.datetime,
