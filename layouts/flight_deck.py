@@ -19,7 +19,7 @@ from dash import dcc, html
 from kpis.charts.figures import DARK_BLUE, sparkline_svg
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_change, format_period, format_value
-from kpis.domain.vocabulary import ASSURANCE_PHRASE, variation_phrase
+from kpis.domain.vocabulary import ASSURANCE_PHRASE, PROVISIONAL_LABEL, variation_phrase
 from kpis.engine.summary import is_incomplete, limits_phrase
 from kpis.engine.views import period_on_or_before
 from layouts._shell import control_bar, safe_layout
@@ -116,7 +116,9 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
             if expected is not None and pd.Timestamp(row["period_start"]) < pd.Timestamp(
                 expected) else None,
             html.P(format_value(kpi, row["value"], suppressed), className="tile-value"),
-            html.P(format_period(kpi, row["period_start"]), className="tile-period small"),
+            html.P(format_period(kpi, row["period_start"])
+                   + (f" ({PROVISIONAL_LABEL})" if row.get("provisional") else ""),
+                   className="tile-period small"),
             html.Img(src=spark, alt=f"Trend over the last {len(recent)} periods",
                      className="tile-spark") if spark and not suppressed else None,
             html.P(["Change on a year earlier: ",

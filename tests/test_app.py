@@ -137,6 +137,20 @@ def test_flight_deck_lists_every_pillar_and_every_published_kpi(live_server: Liv
         assert kpi.title in words
 
 
+def test_a_provisional_home_office_quarter_says_so_on_its_tile(live_server: LiveServer
+                                                                 ) -> None:
+    # The demonstration's latest Home Office quarter (2025/26 Q2) is the latest
+    # published: provisional on the recorded basis, never on the closed basis.
+    body = render_page(live_server, "/", "?force=kent&period=2025-09")
+    quarterly = [k for k in read_catalogue(CATALOGUE_FILE).published()
+                 if k.periodicity == "quarterly"]
+    recorded = sum(1 for k in quarterly if k.provisional is not None)
+    periods = [t for t in texts(body) if t.startswith("2025/26 Q")]
+    assert sorted(periods) == (["2025/26 Q2"] * (len(quarterly) - recorded)
+                               + ["2025/26 Q2 (provisional)"] * recorded)
+    assert recorded == 4
+
+
 def test_an_unknown_force_in_the_url_falls_back_to_england_and_wales(
     live_server: LiveServer,
 ) -> None:

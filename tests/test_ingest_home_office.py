@@ -122,6 +122,7 @@ def test_hand_made_outcomes_table_gives_the_hand_worked_measures(
         "ho_rape_outcome18_closed": 1.0,
         "ho_oso_outcomes_recorded_all": 10.0,  # 20A 6 + 4
         "ho_oso_outcome1_recorded": 4.0,
+        "ho_oso_outcome0_recorded": 6.0,       # 20A, not yet assigned
     }
     assert result.report.ignored == {
         "for bodies that are not territorial forces": 1,

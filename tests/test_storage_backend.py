@@ -242,7 +242,7 @@ def test_query_frame_works_on_a_database_other_than_duckdb() -> None:
 
 
 def test_every_version_before_the_current_one_has_an_upgrade_step() -> None:
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     assert list(UPGRADES) == list(range(1, SCHEMA_VERSION))
     with pytest.raises(ValueError, match="one upgrade step from each version"):
         VersionedSchema("test", schema.metadata, 3, {1: UPGRADES[1]})

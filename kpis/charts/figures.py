@@ -61,6 +61,9 @@ class ChartText:
     marking: str | None = None  # protective marking, e.g. OFFICIAL-SENSITIVE
 
 
+PROVISIONAL_LEGEND = "Provisional (outcomes still being assigned; not used for SPC)"
+
+
 def axis_format(unit: str) -> str:
     """A d3 tick format for a KPI unit (shares are stored as fractions)."""
     return {"percent": ".1%", "count": ",.0f", "per_100k": ",.1f", "days": ",.0f",
@@ -330,6 +333,18 @@ def spc_chart(series: pd.DataFrame, unit: str, text: ChartText, target: float | 
                 hovertemplate=(f"%{{x|%b %Y}}: %{{y:{fmt}}}<br>Incomplete: "
                                "%{customdata[0]}; not used for SPC<extra></extra>"),
             ))
+    if "provisional" in series:
+        # A recorded-basis Home Office quarter with many outcomes still to be assigned.
+        early = np.flatnonzero(series["provisional"].to_numpy(dtype=bool)).tolist()
+        if early:
+            data.append(dict(
+                type="scatter", x=[x[i] for i in early], y=[values[i] for i in early],
+                mode="markers", name=PROVISIONAL_LEGEND,
+                marker=dict(color=MID_GREY, symbol="diamond-open", size=11,
+                            line=dict(width=2)),
+                hovertemplate=(f"%{{x|%b %Y}}: %{{y:{fmt}}}<br>Provisional: outcomes "
+                               "still being assigned; not used for SPC<extra></extra>"),
+            ))
     figure = _new_figure(data, dict(yaxis=dict(tickformat=fmt)))
     if target is not None:
         _hline(figure, target, dict(color=DARK_PINK, width=2, dash="dot"), "Target",
@@ -367,10 +382,17 @@ def trend_chart(series: pd.DataFrame, unit: str, text: ChartText, force_name: st
     own = "#9ec5fe" if dark else DARK_BLUE
     x = _dates(series["period_start"])
     # An aggregate month missing a force's return is drawn as an open marker.
+    # A provisional Home Office quarter as an open diamond.
     symbols: str | list[str] = "circle"
-    if "complete" in series and not series["complete"].all():
-        symbols = ["circle" if done else "circle-open"
-                   for done in series["complete"].to_numpy(dtype=bool)]
+    partial = ("complete" in series and not series["complete"].all())
+    early = "provisional" in series and series["provisional"].any()
+    if partial or early:
+        done = (series["complete"].to_numpy(dtype=bool) if "complete" in series
+                else np.ones(len(series), dtype=bool))
+        later = (series["provisional"].to_numpy(dtype=bool) if "provisional" in series
+                 else np.zeros(len(series), dtype=bool))
+        symbols = ["diamond-open" if p else "circle" if d else "circle-open"
+                   for d, p in zip(done, later, strict=True)]
     data: list[dict[str, Any]] = [
         dict(type="scatter", x=x, y=_numbers(series["value"]), mode="lines+markers",
              name=force_name, line=dict(color=own, width=1.5),

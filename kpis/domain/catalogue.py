@@ -56,6 +56,17 @@ class Measure:
 
 
 @dataclass(frozen=True)
+class ProvisionalRule:
+    """When a recorded-basis Home Office value is provisional: while the share of its
+    quarter's outcomes not yet assigned (``pending`` of ``total``, outcome 0 of all) is
+    above ``above``, and always in the latest quarter published."""
+
+    pending: str
+    total: str
+    above: float
+
+
+@dataclass(frozen=True)
 class KpiDefinition:
     kpi_id: str
     version: int
@@ -84,6 +95,7 @@ class KpiDefinition:
     comparison_base: str = POPULATION_BASE
     comparison_per: int = 100_000
     comparison_noun: str = "people"
+    provisional: ProvisionalRule | None = None
 
     @property
     def compared_as_rate(self) -> bool:
@@ -390,6 +402,7 @@ def _parse_kpis(
                         f"must be a whole number of {SPC_MIN_BASELINE} or more points")
             baseline = None
         base, per, noun = _comparison_base(checker, item, entry, unit, measures)
+        provisional = _provisional_rule(checker, item, entry, measures)
         recs = _measure_list(checker, item, entry, "recommendations")
         for rec_id in recs:
             if rec_id not in recommendation_ids:
@@ -417,9 +430,36 @@ def _parse_kpis(
                 comparison_base=base,
                 comparison_per=per,
                 comparison_noun=noun,
+                provisional=provisional,
             )
         )
     return kpis
+
+
+def _provisional_rule(checker: _Checker, item: dict[str, Any], entry: str,
+                      measures: dict[str, Measure]) -> ProvisionalRule | None:
+    """``provisional: {pending: MEASURE, of: MEASURE, above: SHARE}``, or None."""
+    rule = item.get("provisional")
+    if rule is None:
+        return None
+    if not isinstance(rule, dict) or set(rule) != {"pending", "of", "above"}:
+        checker.add(entry, "provisional", rule,
+                    "must be a mapping of pending, of and above (a share from 0 to 1)")
+        return None
+    ok = True
+    for key in ("pending", "of"):
+        if rule[key] not in measures:
+            checker.add(entry, f"provisional.{key}", rule[key], "unknown measure")
+            ok = False
+        elif measures[rule[key]].periodicity != item.get("periodicity"):
+            checker.add(entry, f"provisional.{key}", rule[key],
+                        f"measure {rule[key]} is {measures[rule[key]].periodicity}")
+            ok = False
+    above = rule["above"]
+    if isinstance(above, bool) or not isinstance(above, (int, float)) or not 0 <= above < 1:
+        checker.add(entry, "provisional.above", above, "must be a share from 0 to below 1")
+        ok = False
+    return ProvisionalRule(str(rule["pending"]), str(rule["of"]), float(above)) if ok else None
 
 
 def load_yaml(text: str) -> Any:

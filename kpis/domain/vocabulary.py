@@ -84,6 +84,9 @@ POLARITY_PHRASE: dict[str, str] = {
 
 #: ONS / GSS symbol for a figure withheld as confidential.
 SUPPRESSED_LABEL = "[c]"
+# A recorded-basis Home Office value while many of its outcomes are still unassigned.
+PROVISIONAL_NOTE = "provisional: outcomes still being assigned"
+PROVISIONAL_LABEL = "provisional"  # where space is short: tiles
 
 #: On every page, chart and export built from demonstration data.
 DEMO_LABEL = "DEMONSTRATION DATA – not real police figures"

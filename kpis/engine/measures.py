@@ -59,7 +59,7 @@ from kpis.domain.vocabulary import (
 from kpis.engine.dataset import Dataset
 from kpis.engine.disclosure import DEFAULT_THRESHOLD, check_threshold, small_counts
 from kpis.engine.kpi_spc import DEFAULT_SPC, Baseline, KpiSpc, SpcOptions, kpi_spc
-from kpis.engine.spc import RULE_LABELS
+from kpis.engine.spc import RELATIVE_TOLERANCE, RULE_LABELS
 from kpis.settings import NATIONAL_SLUG
 
 __all__ = [
@@ -94,7 +94,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "spc_limits", "spc_points", "spc_from", "spc_to", "spc_basis",
     "complete", "national_complete", "national_reporting", "national_in_area",
     "peer_complete", "peer_reporting", "peer_in_area",
-    "comparison", "national_comparison", "peer_comparison", "rate_base",
+    "comparison", "national_comparison", "peer_comparison", "rate_base", "provisional",
 )
 
 # Disclosure control: bits of the parts of a row that can be hidden, and the columns each
@@ -225,6 +225,9 @@ class KpiArrays:
     complete: np.ndarray  # no member expected (reported in the year before) is missing
     # What a count's comparison is per: the population, or the base measure's count.
     rate_base: np.ndarray
+    # Recorded-basis Home Office values while many outcomes are still unassigned:
+    # drawn and labelled, but no part of SPC.
+    provisional: np.ndarray
     # The figure areas are compared and ranked by: a count per 100,000 people (the
     # population of the period's year), otherwise the value itself.
     comparison: np.ndarray
@@ -301,6 +304,19 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
             comparison = np.where(present & (base > 0),
                                   base_numerator / base * kpi.comparison_per, np.nan)
 
+    provisional = np.zeros(present.shape, dtype=bool)
+    rule = kpi.provisional
+    if rule is not None:
+        # The share of the quarter's outcomes not yet assigned, over the same forces.
+        pending = _aggregate(membership, np.nan_to_num(total((rule.pending,))), force_present)
+        outcomes = _aggregate(membership, np.nan_to_num(total((rule.total,))), force_present)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(outcomes > 0, pending / outcomes, 0.0)
+        provisional = present & (share > rule.above + RELATIVE_TOLERANCE)
+        published = np.flatnonzero(force_present.any(axis=0))
+        if len(published):  # the latest quarter published is always provisional
+            provisional[:, published[-1]] |= present[:, published[-1]]
+
     rank = np.full(value.shape, np.nan)
     ranked = np.zeros(len(periods), dtype=np.int64)
     if kpi.polarity != "neutral":
@@ -317,7 +333,7 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
         kpi=kpi, periods=periods, numerator=numerator, denominator=denominator,
         population=population, present=present, value=value,
         rolling_numerator=rolling_num, rolling_denominator=rolling_den,
-        rolling_value=rolling_value, rate_base=base,
+        rolling_value=rolling_value, rate_base=base, provisional=provisional,
         prior_value=_shift(np.where(complete, value, np.nan), window),
         rank=rank, ranked=ranked, reporting=reporting,
         members=np.rint(membership.sum(axis=1)).astype(np.int64), complete=complete,
@@ -370,7 +386,7 @@ def scoped_arrays(arrays: KpiArrays, hidden_rows: np.ndarray) -> KpiArrays:
         rolling_value=blank(arrays.rolling_value), prior_value=blank(arrays.prior_value),
         rank=blank(arrays.rank), reporting=blank(arrays.reporting, 0),
         complete=blank(arrays.complete, False), comparison=blank(arrays.comparison),
-        rate_base=blank(arrays.rate_base),
+        rate_base=blank(arrays.rate_base), provisional=blank(arrays.provisional, False),
     )
 
 
@@ -523,6 +539,8 @@ def _texts(ds: Dataset, selections: Sequence[_Selection]) -> dict[str, Any]:
         "forces_in_area": selections[0].arrays.members.take(rows) if selections else rows,
         "complete": np.concatenate(
             [s.arrays.complete.ravel().take(s.flat) for s in selections]),
+        "provisional": np.concatenate(
+            [s.arrays.provisional.ravel().take(s.flat) for s in selections]),
         "national_complete": np.concatenate(
             [s.arrays.complete[cube.area_index[NATIONAL_SLUG]].take(s.cols)
              for s in selections]),
@@ -567,8 +585,8 @@ def spc_of(ds: Dataset, kpi_id: str, options: SpcOptions) -> KpiSpc:
     """The KPI's SPC on every whole series (cached per dataset, KPI and options)."""
     def compute() -> KpiSpc:
         arrays = arrays_of(ds, kpi_id)
-        # Incomplete aggregate periods take no part in SPC.
-        values = np.where(arrays.complete, arrays.value, np.nan)
+        # Incomplete aggregate periods and provisional values take no part in SPC.
+        values = np.where(arrays.complete & ~arrays.provisional, arrays.value, np.nan)
         return kpi_spc(ds, values, arrays.periods.to_numpy(), kpi_id, options,
                        aggregate_from=len(ds.forces))
 

@@ -39,6 +39,7 @@ from kpis.domain.periods import add_months
 from kpis.domain.vocabulary import (
     ASSURANCE_PHRASE,
     LIMIT_STATE_PHRASE,
+    PROVISIONAL_NOTE,
     SPC_BASIS_PHRASE,
     SUPPRESSED_LABEL,
     VARIATION_PHRASE,
@@ -244,8 +245,9 @@ def summarise(ds: Dataset, row: Mapping[str, Any], area_name: str | None = None)
     numerator, denominator = _get(row, "numerator"), _get(row, "denominator")
     if kpi.unit == "percent" and is_finite_number(numerator) and is_finite_number(denominator):
         detail = f" ({format_number(float(numerator))} of {format_number(float(denominator))})"
+    provisional = f" ({PROVISIONAL_NOTE})" if bool(_get(row, "provisional")) else ""
     first = (f"{name}: {kpi.title} was {format_value(kpi, value)}{detail} in {when}"
-             f"{_coverage(row)}{_change(kpi, row, period)}.")
+             f"{provisional}{_coverage(row)}{_change(kpi, row, period)}.")
     signal = _signal(kpi, row)
     position = _position(ds, kpi, row, value)
     if signal and position:

@@ -17,6 +17,9 @@
 * ``complete`` is false for an aggregate period missing a force that reported in the
   year before; ``national_complete``/``national_reporting`` and
   ``peer_complete``/``peer_reporting``/``peer_in_area`` say the same of the comparators;
+* ``provisional`` is true for a recorded-basis Home Office value while many of its
+  quarter's outcomes are unassigned (and in the latest quarter published): it takes no
+  part in SPC;
 * with ``suppress``, a withheld cell is empty in CSV and null in JSON, never 0;
   ``suppressed`` is true when the row's own figure is withheld and ``suppressed_parts``
   names every part withheld on the row (value, rolling, prior, national, peer).
@@ -51,7 +54,7 @@ CLI_COLUMNS: tuple[str, ...] = (
     "suppressed", "suppressed_parts", "forces_reporting", "forces_in_area",
     "spc_limits", "spc_points", "spc_from", "spc_to", "spc_basis", "complete",
     "national_complete", "national_reporting", "peer_complete", "peer_reporting",
-    "peer_in_area",
+    "peer_in_area", "provisional",
 )
 
 # Columns that hold counts: written as whole numbers when every value in them is whole.
@@ -62,7 +65,7 @@ _WHOLE_WHEN_POSSIBLE = ("numerator", "denominator", "rolling_numerator",
 _TEXT = ("kpi", "force", "period_start", "unit", "peer_group", "spc_rule", "variation",
          "assurance", "suppressed_parts", "spc_limits", "spc_basis")
 _DATES = ("spc_from", "spc_to")
-_FLAGS = ("complete", "national_complete", "peer_complete")
+_FLAGS = ("complete", "national_complete", "peer_complete", "provisional")
 
 
 def _check_format(fmt: str) -> None:

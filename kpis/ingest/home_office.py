@@ -44,7 +44,8 @@ RAPE_OUTCOME_MEASURES = (
     "ho_rape_outcomes_recorded_all", "ho_rape_outcome1_recorded", "ho_rape_outcome0_recorded",
     "ho_rape_outcomes_closed_all", *(f"ho_rape_outcome{n}_closed" for n in CLOSED_TYPES_STORED),
 )
-OSO_OUTCOME_MEASURES = ("ho_oso_outcomes_recorded_all", "ho_oso_outcome1_recorded")
+OSO_OUTCOME_MEASURES = ("ho_oso_outcomes_recorded_all", "ho_oso_outcome1_recorded",
+                        "ho_oso_outcome0_recorded")
 ROWS_KEPT = "rows kept"  # Report.counted: the rows that went into the figures
 # Beyond this many rows breaking one rule in one column, the rest are counted, not listed.
 MAX_ROWS_PER_RULE = 1000
@@ -369,6 +370,7 @@ def parse_ho_outcomes(table: Table, ctx: IngestContext, report: Report) -> pd.Da
            for n in CLOSED_TYPES_STORED},
         "ho_oso_outcomes_recorded_all": np.where(~rape, rec, 0.0),
         "ho_oso_outcome1_recorded": np.where(~rape & (kind == 1), rec, 0.0),
+        "ho_oso_outcome0_recorded": np.where(~rape & (kind == 0), rec, 0.0),
     }
     families = []
     if rape.any():

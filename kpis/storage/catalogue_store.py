@@ -9,6 +9,7 @@ from kpis.domain.catalogue import (
     KpiDefinition,
     Measure,
     Pillar,
+    ProvisionalRule,
     Recommendation,
     comparison_noun,
 )
@@ -50,7 +51,10 @@ def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
              "source": k.source, "effective_from": k.effective_from, "position": k.position,
              "spc_run_length": k.spc_run_length,
              "spc_baseline_points": k.spc_baseline_points,
-             "comparison_base": k.comparison_base, "comparison_per": k.comparison_per}
+             "comparison_base": k.comparison_base, "comparison_per": k.comparison_per,
+             "provisional_pending": k.provisional.pending if k.provisional else None,
+             "provisional_total": k.provisional.total if k.provisional else None,
+             "provisional_above": k.provisional.above if k.provisional else None}
             for k in catalogue.kpis
         ],
     )
@@ -102,6 +106,9 @@ def fetch_catalogue(conn: sa.Connection) -> Catalogue:
             spc_run_length=r.spc_run_length, spc_baseline_points=r.spc_baseline_points,
             comparison_base=r.comparison_base, comparison_per=r.comparison_per,
             comparison_noun=comparison_noun(r.comparison_base, by_id),
+            provisional=ProvisionalRule(r.provisional_pending, r.provisional_total,
+                                        r.provisional_above)
+            if r.provisional_pending is not None else None,
         )
         for r in conn.execute(
             sa.select(schema.kpi_definitions).order_by(

@@ -122,6 +122,10 @@ kpi_definitions = sa.Table(
     # A count is compared per ``comparison_per`` of the population or of a measure.
     sa.Column("comparison_base", sa.String, nullable=False, server_default="population"),
     sa.Column("comparison_per", sa.Integer, nullable=False, server_default="100000"),
+    # A recorded-basis Home Office KPI is provisional while pending / total > above.
+    sa.Column("provisional_pending", sa.String),
+    sa.Column("provisional_total", sa.String),
+    sa.Column("provisional_above", sa.Double),
 )
 
 kpi_terms = sa.Table(
@@ -234,7 +238,7 @@ meta = sa.Table(
 
 UpgradeStep = Callable[[sa.Connection], None]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 UNVERSIONED = 1  # the version of a database that records none
 
 
@@ -362,11 +366,40 @@ def _comparison_bases(conn: sa.Connection) -> None:
                  "version": k.version})
 
 
+def _provisional_rules(conn: sa.Connection) -> None:
+    """4 -> 5: recorded-basis Home Office KPIs say when their values are provisional.
+
+    The rows already stored take the rule the shipped catalogue gives the same id and
+    version; the others have none.
+    """
+    from kpis.domain.catalogue import read_catalogue
+    from kpis.settings import CATALOGUE_FILE
+
+    present = _columns(conn, "kpi_definitions")
+    if not present:
+        return
+    for name, declaration in (("provisional_pending", "VARCHAR"),
+                              ("provisional_total", "VARCHAR"), ("provisional_above", "DOUBLE")):
+        if name not in present:
+            conn.exec_driver_sql(f"ALTER TABLE kpi_definitions ADD COLUMN {name} {declaration}")
+    stored = set(conn.execute(sa.text("SELECT measure_id FROM measures")).scalars())
+    for k in read_catalogue(CATALOGUE_FILE).kpis:
+        rule = k.provisional
+        if rule is not None and {rule.pending, rule.total} <= stored:
+            conn.execute(sa.text(
+                "UPDATE kpi_definitions SET provisional_pending = :pending, "
+                "provisional_total = :total, provisional_above = :above "
+                "WHERE kpi_id = :id AND version = :version"),
+                {"pending": rule.pending, "total": rule.total, "above": rule.above,
+                 "id": k.kpi_id, "version": k.version})
+
+
 #: From-version -> the step to the next version, in version order.
 UPGRADES: dict[int, UpgradeStep] = {
     1: _catalogue_order,
     2: _measure_and_spc_rules,
     3: _comparison_bases,
+    4: _provisional_rules,
 }
 
 FLIGHT_DECK = VersionedSchema("flight deck database", metadata, SCHEMA_VERSION, UPGRADES)
