@@ -139,19 +139,19 @@ class _Column:
 
 
 def _errors_for(report: Report, table: Table, mask: np.ndarray, column: _Column,
-                rule: str) -> None:
-    """One error per row in ``mask``, quoting the cell; past a limit, a count instead."""
+                rule: str, severity: str = "error", limit: int = MAX_ROWS_PER_RULE) -> None:
+    """One finding per row in ``mask``, quoting the cell; past ``limit``, a count instead."""
     positions = np.flatnonzero(mask)
     if not len(positions):
         return
+    add = report.error if severity == "error" else report.warning
     index = table.frame.index
-    for position in positions[:MAX_ROWS_PER_RULE]:
-        report.error(table.file, int(index[position]), column.header,
-                     column.raw.iat[position], rule)
-    if len(positions) > MAX_ROWS_PER_RULE:
-        report.error(table.file, None, column.header, None,
-                     f"{len(positions) - MAX_ROWS_PER_RULE} more row(s) from row "
-                     f"{int(index[positions[MAX_ROWS_PER_RULE]])} on: {rule}")
+    for position in positions[:limit]:
+        add(table.file, int(index[position]), column.header, column.raw.iat[position], rule)
+    if len(positions) > limit:
+        add(table.file, None, column.header, None,
+            f"{len(positions) - limit} more row(s) from row "
+            f"{int(index[positions[limit]])} on: {rule}")
 
 
 @dataclass
@@ -288,22 +288,10 @@ def _counts(report: Report, table: Table, column: _Column, rows: np.ndarray) -> 
             report.count(f"cells read as no count ({reason})", int(marked.sum()))
     negative = rows & column.per_row(values < 0, bool)
     if negative.any():
-        _warnings_for(report, table, negative, column, NEGATIVE_RULE)
+        _errors_for(report, table, negative, column, NEGATIVE_RULE, "warning",
+                    MAX_WARNINGS_PER_RULE)
         report.count("negative corrections summed as published", int(negative.sum()))
     return column.per_row(values, float)
-
-
-def _warnings_for(report: Report, table: Table, mask: np.ndarray, column: _Column,
-                  rule: str) -> None:
-    """One warning per row in ``mask``, the first few only, then a count."""
-    positions = np.flatnonzero(mask)
-    index = table.frame.index
-    for position in positions[:MAX_WARNINGS_PER_RULE]:
-        report.warning(table.file, int(index[position]), column.header,
-                       column.raw.iat[position], rule)
-    if len(positions) > MAX_WARNINGS_PER_RULE:
-        report.warning(table.file, None, column.header, None,
-                       f"{len(positions) - MAX_WARNINGS_PER_RULE} more row(s): {rule}")
 
 
 def _duplicates(report: Report, table: Table, keys: dict[str, np.ndarray], valid: np.ndarray,

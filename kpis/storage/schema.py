@@ -302,6 +302,16 @@ def _catalogue_order(conn: sa.Connection) -> None:
         _number_rows(conn, "kpi_terms", "term_order", ("kpi_id", "version", "role"))
 
 
+def _add_columns(conn: sa.Connection, table: str, columns: tuple[tuple[str, str], ...]
+                 ) -> bool:
+    """Add each (name, declaration) ``table`` lacks; False if there is no such table."""
+    present = _columns(conn, table)
+    for name, declaration in columns if present else ():
+        if name not in present:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+    return bool(present)
+
+
 def _measure_and_spc_rules(conn: sa.Connection) -> None:
     """2 -> 3: measures say whether they are stocks and how a missing month counts; KPI
     definitions carry their SPC run length and any fixed baseline.
@@ -313,17 +323,10 @@ def _measure_and_spc_rules(conn: sa.Connection) -> None:
     from kpis.domain.catalogue import read_catalogue  # the shipped file, once
     from kpis.settings import CATALOGUE_FILE
 
-    added = {"measures": (("stock", "BOOLEAN NOT NULL DEFAULT false"),
-                          ("missing", "VARCHAR NOT NULL DEFAULT 'gap'")),
-             "kpi_definitions": (("spc_run_length", "INTEGER NOT NULL DEFAULT 7"),
-                                 ("spc_baseline_points", "INTEGER"))}
-    for table, columns in added.items():
-        present = _columns(conn, table)
-        if not present:
-            continue
-        for name, declaration in columns:
-            if name not in present:
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+    _add_columns(conn, "measures", (("stock", "BOOLEAN NOT NULL DEFAULT false"),
+                                    ("missing", "VARCHAR NOT NULL DEFAULT 'gap'")))
+    _add_columns(conn, "kpi_definitions", (("spc_run_length", "INTEGER NOT NULL DEFAULT 7"),
+                                           ("spc_baseline_points", "INTEGER")))
     shipped = read_catalogue(CATALOGUE_FILE)
     if _columns(conn, "measures"):
         for m in shipped.measures:
@@ -349,13 +352,10 @@ def _comparison_bases(conn: sa.Connection) -> None:
     from kpis.domain.catalogue import POPULATION_BASE, read_catalogue
     from kpis.settings import CATALOGUE_FILE
 
-    present = _columns(conn, "kpi_definitions")
-    if not present:
+    if not _add_columns(conn, "kpi_definitions", (
+            ("comparison_base", "VARCHAR NOT NULL DEFAULT 'population'"),
+            ("comparison_per", "INTEGER NOT NULL DEFAULT 100000"))):
         return
-    for name, declaration in (("comparison_base", "VARCHAR NOT NULL DEFAULT 'population'"),
-                              ("comparison_per", "INTEGER NOT NULL DEFAULT 100000")):
-        if name not in present:
-            conn.exec_driver_sql(f"ALTER TABLE kpi_definitions ADD COLUMN {name} {declaration}")
     stored = set(conn.execute(sa.text("SELECT measure_id FROM measures")).scalars())
     for k in read_catalogue(CATALOGUE_FILE).kpis:
         if k.comparison_base != POPULATION_BASE and k.comparison_base in stored:
@@ -375,13 +375,10 @@ def _provisional_rules(conn: sa.Connection) -> None:
     from kpis.domain.catalogue import read_catalogue
     from kpis.settings import CATALOGUE_FILE
 
-    present = _columns(conn, "kpi_definitions")
-    if not present:
+    if not _add_columns(conn, "kpi_definitions", (
+            ("provisional_pending", "VARCHAR"), ("provisional_total", "VARCHAR"),
+            ("provisional_above", "DOUBLE"))):
         return
-    for name, declaration in (("provisional_pending", "VARCHAR"),
-                              ("provisional_total", "VARCHAR"), ("provisional_above", "DOUBLE")):
-        if name not in present:
-            conn.exec_driver_sql(f"ALTER TABLE kpi_definitions ADD COLUMN {name} {declaration}")
     stored = set(conn.execute(sa.text("SELECT measure_id FROM measures")).scalars())
     for k in read_catalogue(CATALOGUE_FILE).kpis:
         rule = k.provisional
