@@ -317,3 +317,22 @@ def test_a_recorded_basis_quarter_with_many_outcomes_pending_is_provisional(
     export = spc_export(ds, "ho_rape_charge_rate", "kent", quarters[-1])
     drawn = [t for t in export.figure["data"] if t.get("name") == PROVISIONAL_LEGEND]
     assert len(drawn) == 1 and len(drawn[0]["x"]) == 2
+
+
+def test_the_alternate_offence_workbook_loads_as_an_extra_without_double_counting(
+        empty_db: Path, outcomes_file: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["load", "--db", str(empty_db), str(outcomes_file)]) == 0
+    before = value(empty_db, "ho_rape_charge_rate", "kent", Q1)
+    # Outcomes 1a, 2a and 3a (alternate offences) are published in their own workbook:
+    # subsets of outcomes 1, 2 and 3, so loading it changes no figure.
+    extra = outcomes_workbook(tmp_path / "prc-outcomes-open-data-alternate-offences.xlsx", [
+        [*outcome(YEAR, "Q1", "Kent", "19C", 1, 1, 1)[:8], kind, "Alternate offence",
+         "Charged/Summonsed", 1, 1] for kind in ("1a", "2a", "3a")],
+        data_sheet="Alternate offences 2024_25")
+    capsys.readouterr()
+    assert main(["load", "--db", str(empty_db), str(extra)]) == 0
+    out = capsys.readouterr().out
+    assert ("ignored 3 rows for outcomes 1A, 2A and 3A (alternate offences, already counted "
+            "within outcomes 1, 2 and 3)") in out
+    assert value(empty_db, "ho_rape_charge_rate", "kent", Q1) == before == pytest.approx(4 / 13)

@@ -127,7 +127,8 @@ def test_hand_made_outcomes_table_gives_the_hand_worked_measures(
     assert result.report.ignored == {
         "for bodies that are not territorial forces": 1,
         "for offence codes outside rape and other sexual offences": 1,
-        "for outcome 1A (already counted within outcome 1)": 1,
+        "for outcomes 1A, 2A and 3A (alternate offences, already counted within outcomes "
+        "1, 2 and 3)": 1,
     }
     assert {f for f, _, _ in stored(empty_db)} == {"kent"}
 

@@ -38,6 +38,7 @@ OTHER_SEXUAL_OFFENCE_CODES = (
     "88A", "88C", "88D", "88E",
 )
 OUTCOME_TYPES = range(0, 23)
+ALTERNATE_OUTCOMES = ("1A", "2A", "3A")
 # Closed-basis outcome types stored one by one (the KPIs' numerators).
 CLOSED_TYPES_STORED = (1, 14, 15, 16, 18)
 RAPE_OUTCOME_MEASURES = (
@@ -326,16 +327,20 @@ def parse_ho_outcomes(table: Table, ctx: IngestContext, report: Report) -> pd.Da
     rows = _common(table, cols, ctx, report)
     outcome_col = _Column(table, cols["outcome"])
     outcome_text = [d.upper() for d in outcome_col.distinct]
-    # Outcome 1A (alternate offence) is a subset of outcome 1: counting it would count twice.
-    subset = outcome_col.per_row([t == "1A" for t in outcome_text], bool) & rows.keep
+    # Outcomes 1A, 2A and 3A (charged, cautioned or summonsed for an alternate offence,
+    # published in a workbook of their own) are subsets of outcomes 1, 2 and 3: counting
+    # them would count twice, so that workbook loads as an extra that adds nothing.
+    subset = outcome_col.per_row([t in ALTERNATE_OUTCOMES for t in outcome_text],
+                                 bool) & rows.keep
     if subset.any():
-        report.ignore("for outcome 1A (already counted within outcome 1)", int(subset.sum()))
+        report.ignore("for outcomes 1A, 2A and 3A (alternate offences, already counted "
+                      "within outcomes 1, 2 and 3)", int(subset.sum()))
     outcome = outcome_col.per_row([_outcome_number(t) for t in outcome_text], np.int64)
     used = rows.keep & ~subset
     formula = outcome_col.per_row([looks_like_formula(t) for t in outcome_text], bool)
     _errors_for(report, table, used & formula, outcome_col, FORMULA_RULE)
     _errors_for(report, table, used & (outcome < 0) & ~formula, outcome_col,
-                "unknown outcome type: 0 to 22 (or 1A)")
+                "unknown outcome type: 0 to 22 (or 1A, 2A, 3A)")
     recorded = _counts(report, table, _Column(table, cols["recorded"]), used)
     closed = _counts(report, table, _Column(table, cols["closed"]), used)
     valid = used & rows.territorial_ok & (outcome >= 0)

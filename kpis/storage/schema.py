@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from kpis.domain.catalogue import KpiDefinition
 
 metadata = sa.MetaData()
 
@@ -312,6 +316,26 @@ def _add_columns(conn: sa.Connection, table: str, columns: tuple[tuple[str, str]
     return bool(present)
 
 
+ShippedValues = Callable[["KpiDefinition", set[str]], "dict[str, object] | None"]
+
+
+def _shipped_kpi_values(conn: sa.Connection, values: ShippedValues) -> None:
+    """Give each stored KPI definition the columns ``values(kpi, stored measure ids)``
+    returns for the shipped catalogue's entry of the same id and version (None: keep
+    the defaults). Upgrades use it so a new rule applies without a catalogue reload."""
+    from kpis.domain.catalogue import read_catalogue  # the shipped file, once
+    from kpis.settings import CATALOGUE_FILE
+
+    stored = set(conn.execute(sa.text("SELECT measure_id FROM measures")).scalars())
+    for kpi in read_catalogue(CATALOGUE_FILE).kpis:
+        given = values(kpi, stored)
+        if given:
+            columns = ", ".join(f"{name} = :{name}" for name in given)
+            conn.execute(sa.text(f"UPDATE kpi_definitions SET {columns} "
+                                 "WHERE kpi_id = :kpi_id AND version = :version"),
+                         {**given, "kpi_id": kpi.kpi_id, "version": kpi.version})
+
+
 def _measure_and_spc_rules(conn: sa.Connection) -> None:
     """2 -> 3: measures say whether they are stocks and how a missing month counts; KPI
     definitions carry their SPC run length and any fixed baseline.
@@ -323,23 +347,16 @@ def _measure_and_spc_rules(conn: sa.Connection) -> None:
     from kpis.domain.catalogue import read_catalogue  # the shipped file, once
     from kpis.settings import CATALOGUE_FILE
 
-    _add_columns(conn, "measures", (("stock", "BOOLEAN NOT NULL DEFAULT false"),
-                                    ("missing", "VARCHAR NOT NULL DEFAULT 'gap'")))
-    _add_columns(conn, "kpi_definitions", (("spc_run_length", "INTEGER NOT NULL DEFAULT 7"),
-                                           ("spc_baseline_points", "INTEGER")))
-    shipped = read_catalogue(CATALOGUE_FILE)
-    if _columns(conn, "measures"):
-        for m in shipped.measures:
+    if _add_columns(conn, "measures", (("stock", "BOOLEAN NOT NULL DEFAULT false"),
+                                       ("missing", "VARCHAR NOT NULL DEFAULT 'gap'"))):
+        for m in read_catalogue(CATALOGUE_FILE).measures:
             conn.execute(sa.text("UPDATE measures SET stock = :stock, missing = :missing "
                                  "WHERE measure_id = :id"),
                          {"stock": m.stock, "missing": m.missing, "id": m.measure_id})
-    if _columns(conn, "kpi_definitions"):
-        for k in shipped.kpis:
-            conn.execute(sa.text(
-                "UPDATE kpi_definitions SET spc_run_length = :runs, spc_baseline_points = "
-                ":points WHERE kpi_id = :id AND version = :version"),
-                {"runs": k.spc_run_length, "points": k.spc_baseline_points, "id": k.kpi_id,
-                 "version": k.version})
+    if _add_columns(conn, "kpi_definitions", (
+            ("spc_run_length", "INTEGER NOT NULL DEFAULT 7"), ("spc_baseline_points", "INTEGER"))):
+        _shipped_kpi_values(conn, lambda k, _: {"spc_run_length": k.spc_run_length,
+                                                "spc_baseline_points": k.spc_baseline_points})
 
 
 def _comparison_bases(conn: sa.Connection) -> None:
@@ -349,21 +366,12 @@ def _comparison_bases(conn: sa.Connection) -> None:
     version (police referrals to CPS: per 100 reports received); every other count
     keeps what it had, per 100,000 people.
     """
-    from kpis.domain.catalogue import POPULATION_BASE, read_catalogue
-    from kpis.settings import CATALOGUE_FILE
-
-    if not _add_columns(conn, "kpi_definitions", (
+    if _add_columns(conn, "kpi_definitions", (
             ("comparison_base", "VARCHAR NOT NULL DEFAULT 'population'"),
             ("comparison_per", "INTEGER NOT NULL DEFAULT 100000"))):
-        return
-    stored = set(conn.execute(sa.text("SELECT measure_id FROM measures")).scalars())
-    for k in read_catalogue(CATALOGUE_FILE).kpis:
-        if k.comparison_base != POPULATION_BASE and k.comparison_base in stored:
-            conn.execute(sa.text(
-                "UPDATE kpi_definitions SET comparison_base = :base, comparison_per = :per "
-                "WHERE kpi_id = :id AND version = :version"),
-                {"base": k.comparison_base, "per": k.comparison_per, "id": k.kpi_id,
-                 "version": k.version})
+        _shipped_kpi_values(conn, lambda k, stored: {
+            "comparison_base": k.comparison_base, "comparison_per": k.comparison_per,
+        } if k.comparison_base in stored else None)
 
 
 def _provisional_rules(conn: sa.Connection) -> None:
@@ -372,23 +380,17 @@ def _provisional_rules(conn: sa.Connection) -> None:
     The rows already stored take the rule the shipped catalogue gives the same id and
     version; the others have none.
     """
-    from kpis.domain.catalogue import read_catalogue
-    from kpis.settings import CATALOGUE_FILE
+    def rule(kpi: KpiDefinition, stored: set[str]) -> dict[str, object] | None:
+        given = kpi.provisional
+        if given is None or not {given.pending, given.total} <= stored:
+            return None
+        return {"provisional_pending": given.pending, "provisional_total": given.total,
+                "provisional_above": given.above}
 
-    if not _add_columns(conn, "kpi_definitions", (
+    if _add_columns(conn, "kpi_definitions", (
             ("provisional_pending", "VARCHAR"), ("provisional_total", "VARCHAR"),
             ("provisional_above", "DOUBLE"))):
-        return
-    stored = set(conn.execute(sa.text("SELECT measure_id FROM measures")).scalars())
-    for k in read_catalogue(CATALOGUE_FILE).kpis:
-        rule = k.provisional
-        if rule is not None and {rule.pending, rule.total} <= stored:
-            conn.execute(sa.text(
-                "UPDATE kpi_definitions SET provisional_pending = :pending, "
-                "provisional_total = :total, provisional_above = :above "
-                "WHERE kpi_id = :id AND version = :version"),
-                {"pending": rule.pending, "total": rule.total, "above": rule.above,
-                 "id": k.kpi_id, "version": k.version})
+        _shipped_kpi_values(conn, rule)
 
 
 #: From-version -> the step to the next version, in version order.
