@@ -524,6 +524,23 @@ def test_spc_on_the_demo_matches_xmr_per_series_with_targets_and_adoption(demo_d
 # --- disclosure control -------------------------------------------------------------------
 
 
+def test_home_office_open_data_is_never_suppressed(empty_db, tmp_path):
+    # 3 rapes recorded in Durham's quarter: a small count, but the Home Office has
+    # published it already. A force return's 3 referrals in the same database is hidden.
+    quarter = dt.date(2024, 4, 1)
+    load_recorded(empty_db, tmp_path, [("Durham", "2024/25", "Q1", "19C", 3),
+                                       ("Kent", "2024/25", "Q1", "19C", 40)])
+    ds = load_return(empty_db, tmp_path, [("durham", quarter, "cps_referrals", 3)])
+    table = flight_deck_table(ds, ["ho_rape_rate_per_100k", "cps_referrals"], ["durham"],
+                              start=quarter, end=quarter, suppress=True)
+    rate = row_of(table, "ho_rape_rate_per_100k", "durham", quarter)
+    population = int(ds.forces.set_index("slug").loc["durham", "population"])
+    assert not rate["suppressed"] and rate["suppressed_parts"] in ("", None)
+    assert rate["numerator"] == 3
+    assert rate["value"] == pytest.approx(3 / population * 100_000)
+    assert row_of(table, "cps_referrals", "durham", quarter)["suppressed"]
+
+
 def test_counts_one_to_four_are_hidden_marked_and_never_zero(empty_db, tmp_path):
     when = month(2024, 4)
     ds = load_return(empty_db, tmp_path, [("durham", when, "cps_referrals", 3),

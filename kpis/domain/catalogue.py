@@ -21,6 +21,8 @@ PERIODICITIES = ("monthly", "quarterly")
 SPC_RUN_LENGTHS = (6, 7, 8)
 SPC_MIN_BASELINE = 15  # Making Data Count: fewer points give no limits
 MEASURE_SOURCES = ("force_return", "ho_outcomes", "ho_recorded", "computed")
+# Sources already published as open data: disclosure control has nothing to hide there.
+PUBLISHED_SOURCES = ("ho_outcomes", "ho_recorded")
 MEASURE_UNITS = ("count", "days")
 MISSING_RULES = ("gap", "zero", "carry")
 POPULATION_BASE = "population"
@@ -125,6 +127,12 @@ class Catalogue:
     recommendations: list[Recommendation]
     measures: list[Measure]
     kpis: list[KpiDefinition] = field(default_factory=list)
+
+    def is_open_data(self, kpi: KpiDefinition) -> bool:
+        """Is every measure of the KPI already published as open data (Home Office)?"""
+        sources = {m.measure_id: m.source for m in self.measures}
+        return all(sources.get(m) in PUBLISHED_SOURCES
+                   for m in (*kpi.numerator, *kpi.denominator))
 
     def published(self) -> list[KpiDefinition]:
         """The latest published version of each KPI, in catalogue order."""

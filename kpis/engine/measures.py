@@ -498,8 +498,13 @@ def _fill(ds: Dataset, sel: _Selection, block: np.ndarray) -> None:
 
 
 def _hidden(ds: Dataset, sel: _Selection, threshold: int) -> np.ndarray:
-    """Per table row, the bits of the parts disclosure control hides (module docstring)."""
+    """Per table row, the bits of the parts disclosure control hides (module docstring).
+
+    Home Office open data is already published, small counts and all: never hidden.
+    """
     arrays = sel.arrays
+    if ds.catalogue.is_open_data(arrays.kpi):
+        return np.zeros(len(sel), dtype=np.int64)
     own = small_counts(arrays.numerator, threshold) | small_counts(arrays.denominator, threshold)
     rolling = own | small_counts(arrays.rolling_numerator, threshold) | small_counts(
         arrays.rolling_denominator, threshold)
