@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from kpis.ingest.tables import column_letter
+
 Cell = str | int | float | None
 Rows = Iterable[Sequence[Cell]]
 
@@ -88,14 +90,6 @@ def pfa_workbook(path: Path, years: dict[str, Rows]) -> Path:
 # ------------------------------------------------------------------------- XLSX
 
 
-def _column(number: int) -> str:
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def write_xlsx(path: Path, sheets: dict[str, Rows], formulas: dict[str, dict[str, str]]
                | None = None) -> Path:
     """An OOXML workbook; ``formulas[sheet][ref]`` puts a formula (no cached value)."""
@@ -104,7 +98,7 @@ def write_xlsx(path: Path, sheets: dict[str, Rows], formulas: dict[str, dict[str
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
         for number, (name, rows) in enumerate(sheets.items(), start=1):
             cells_of = formulas.get(name, {})
-            letters = [_column(c) for c in range(1, 200)]
+            letters = [column_letter(c) for c in range(1, 200)]
             # Streamed a row at a time: a published year is 676,000 rows.
             with book.open(f"xl/worksheets/sheet{number}.xml", "w") as sheet:
                 sheet.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'

@@ -71,9 +71,9 @@ def axis_format(unit: str) -> str:
 
 
 def y_axis_title(unit: str, title: str, basis: str = "") -> str:
-    """The value axis's title; ``basis`` ('per 100 reports ...') titles a rate that is
-    not per 100,000 people."""
-    if unit == "per_100k" and basis and not basis.endswith(" people"):
+    """The value axis's title; ``basis`` ('per 100,000 people', 'per 100 reports ...')
+    titles a rate."""
+    if unit == "per_100k" and basis:
         return basis[:1].upper() + basis[1:]
     return {
         "percent": "Per cent",

@@ -319,7 +319,7 @@ def load_files(
             # A Home Office release republishes whole years: what it no longer holds
             # for a force and year it covers is withdrawn.
             item.revisions = _revisions(conn, observations, load_id,
-                                        withdraw=item.kind != "return")
+                                        release=item.kind != "return")
             _apply(conn, observations, load_id)
             result.load_ids.append(load_id)
             result.observations += len(observations)
@@ -337,19 +337,21 @@ class Revision:
     period_start: dt.date
     old: float
     new: float | None
+    quarterly: bool = True  # a Home Office quarter, or a return's month
 
     def __str__(self) -> str:
-        when = quarter_label(self.period_start) if self.measure_id.startswith("ho_") else (
+        when = quarter_label(self.period_start) if self.quarterly else (
             long_month(self.period_start))
         new = "withdrawn" if self.new is None else f"{self.new:g}"
         return f"{self.force_slug} {self.measure_id} {when}: {self.old:g} -> {new}"
 
 
 def _revisions(conn: sa.Connection, observations: pd.DataFrame, load_id: int,
-               withdraw: bool) -> list[Revision]:
-    """The stored values ``observations`` change, and with ``withdraw`` those of the
-    same measures, forces and financial years that the new release no longer holds:
-    moved to the history (so a rollback restores them) and deleted."""
+               release: bool) -> list[Revision]:
+    """The stored values ``observations`` change; for a Home Office ``release``
+    (quarterly, republishing whole years) also those of the same measures, forces and
+    financial years that it no longer holds: moved to the history (so a rollback
+    restores them) and deleted."""
     if observations.empty:
         return []
     incoming = observations[OBSERVATION_COLUMNS].copy()
@@ -363,7 +365,7 @@ def _revisions(conn: sa.Connection, observations: pd.DataFrame, load_id: int,
             "FROM observations o JOIN release r USING (force_slug, measure_id, period_start) "
             "WHERE o.value <> r.value ORDER BY 1, 2, 3").fetchall()
         withdrawn = []
-        if withdraw:
+        if release:
             scope = (
                 f"FROM observations o WHERE o.measure_id IN (SELECT measure_id FROM release) "
                 f"AND (o.force_slug, {year.format('o.period_start')}) IN (SELECT force_slug, "
@@ -382,7 +384,8 @@ def _revisions(conn: sa.Connection, observations: pd.DataFrame, load_id: int,
                     f"IN (SELECT o.force_slug, o.measure_id, o.period_start {scope})")
     finally:
         raw.unregister("release")
-    return [Revision(str(f), str(m), p, float(old), None if new is None else float(new))
+    return [Revision(str(f), str(m), p, float(old), None if new is None else float(new),
+                     quarterly=release)
             for f, m, p, old, new in sorted(changed + withdrawn, key=lambda r: r[:3])]
 
 

@@ -61,7 +61,7 @@ class UnreadableFile(ValueError):
 
 
 @dataclass
-class _Formula:
+class FormulaCell:
     row: int
     column: int  # 0-based
     value: object
@@ -79,7 +79,7 @@ def read_table(
     path = Path(path)
     name = path.name
     suffix = path.suffix.lower()
-    formulas: list[_Formula] = []
+    formulas: list[FormulaCell] = []
     try:
         if suffix in (".xlsx", ".xlsm"):
             cells = _read_xlsx(path, recognise, formulas)
@@ -94,12 +94,12 @@ def read_table(
         return None
     if cells is None:
         return None
-    return _to_table(name, cells, report, header_rows, recognise, formulas)
+    return to_table(name, cells, report, header_rows, recognise, formulas)
 
 
-def _to_table(
+def to_table(
     name: str, cells: pd.DataFrame, report: Report, header_rows: int,
-    recognise: Recognise | None, formulas: list[_Formula],
+    recognise: Recognise | None, formulas: list[FormulaCell],
 ) -> Table | None:
     blank = np.ones(len(cells), dtype=bool)
     for column in cells.columns:
@@ -121,7 +121,7 @@ def _to_table(
         # Row 0 and column -1: somewhere in the sheet (an ODS formula is found by sheet).
         label = (None if formula.column < 0 else header[formula.column]
                  if formula.column < len(header) and header[formula.column]
-                 else _column_letter(formula.column + 1))
+                 else column_letter(formula.column + 1))
         report.error(name, formula.row or None, label, formula.value, FORMULA_CELL_RULE)
 
     keep: list[int] = []
@@ -133,7 +133,7 @@ def _to_table(
         if filled.any():
             first = int(np.argmax(filled))
             report.error(
-                name, int(body.index[first]), f"(column {_column_letter(position + 1)})",
+                name, int(body.index[first]), f"(column {column_letter(position + 1)})",
                 body.iloc[first, position],
                 f"{int(filled.sum())} value(s) in a column with no header: "
                 "give the column a header or delete it",
@@ -259,7 +259,7 @@ def _padded(rows: list[list[str]]) -> pd.DataFrame:
 
 
 def _read_xlsx(
-    path: Path, recognise: Recognise | None, formulas: list[_Formula]
+    path: Path, recognise: Recognise | None, formulas: list[FormulaCell]
 ) -> pd.DataFrame | None:
     import openpyxl  # imported here: only XLSX files need it
     from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
@@ -283,10 +283,10 @@ def _read_xlsx(
                 if getattr(cell, "data_type", None) == "f" or isinstance(
                     value, (ArrayFormula, DataTableFormula)
                 ) or (isinstance(value, str) and value.startswith("=") and len(value) > 1):
-                    formulas.append(_Formula(row_number, position, _formula_text(value)))
+                    formulas.append(FormulaCell(row_number, position, _formula_text(value)))
                     cells.append("")
                     continue
-                cells.append(_cell_text(value))
+                cells.append(cell_text(value))
             rows.append(cells)
     except Exception as exc:
         # Read-only mode parses each sheet's XML only as its rows are read, so a damaged
@@ -344,7 +344,7 @@ def read_sheets(
                 report.warning(name, None, None, sheet.title, reason)
                 continue
             label = f"{name}, sheet '{sheet.title}'"
-            formulas: list[_Formula] = []
+            formulas: list[FormulaCell] = []
             rows = _sheet_rows(sheet, label, report, formulas, budget, limits)
             if rows is None:
                 return []
@@ -352,7 +352,7 @@ def read_sheets(
             if not any(recognise([v.strip() for v in r]) for r in
                        [r for r in rows if any(v.strip() for v in r)][:HEADER_SEARCH_ROWS]):
                 continue  # a cover, contents or notes sheet
-            table = _to_table(label, _padded(rows), report, 1, recognise, formulas)
+            table = to_table(label, _padded(rows), report, 1, recognise, formulas)
             if table is not None:
                 tables.append(table)
     except Exception as exc:
@@ -366,7 +366,7 @@ def read_sheets(
     return tables
 
 
-def _sheet_rows(sheet: object, label: str, report: Report, formulas: list[_Formula],
+def _sheet_rows(sheet: object, label: str, report: Report, formulas: list[FormulaCell],
                 budget: int, limits: SheetLimits) -> list[list[str]] | None:
     """A sheet's cells as text, formulas blanked and recorded; None past the limits."""
     from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
@@ -388,10 +388,10 @@ def _sheet_rows(sheet: object, label: str, report: Report, formulas: list[_Formu
         for position, value in enumerate(values[:limits.columns]):
             if isinstance(value, (ArrayFormula, DataTableFormula)) or (
                     isinstance(value, str) and value.startswith("=") and len(value) > 1):
-                formulas.append(_Formula(row_number, position, _formula_text(value)))
+                formulas.append(FormulaCell(row_number, position, _formula_text(value)))
                 cells.append("")
             else:
-                cells.append(_cell_text(value))
+                cells.append(cell_text(value))
         rows.append(cells)
     return rows if rows else [[""]]
 
@@ -399,7 +399,7 @@ def _sheet_rows(sheet: object, label: str, report: Report, formulas: list[_Formu
 def _has_header(sheet: object, recognise: Recognise) -> bool:
     seen = 0
     for row in sheet.iter_rows(values_only=True):  # type: ignore[attr-defined]
-        texts = [_cell_text(v).strip() for v in row]
+        texts = [cell_text(v).strip() for v in row]
         if not any(texts):
             continue
         if recognise(texts):
@@ -415,7 +415,7 @@ def _formula_text(value: object) -> str:
     return str(text if text is not None else value)
 
 
-def _column_letter(number: int) -> str:
+def column_letter(number: int) -> str:
     letters = ""
     while number:
         number, rem = divmod(number - 1, 26)
@@ -423,7 +423,7 @@ def _column_letter(number: int) -> str:
     return letters
 
 
-def _cell_text(value: object) -> str:
+def cell_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -28,12 +28,12 @@ import pandas as pd
 from kpis.ingest.problems import Report
 from kpis.ingest.tables import (
     HEADER_SEARCH_ROWS,
+    FormulaCell,
     Recognise,
     SheetLimits,
     Table,
-    _cell_text,
-    _Formula,
-    _to_table,
+    cell_text,
+    to_table,
 )
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods")
@@ -82,7 +82,7 @@ def read_workbook(path: Path, report: Report, recognise: Recognise,
             rows = sheet.iter_rows()
             head = [next(rows, None) for _ in range(HEADER_SEARCH_ROWS)]
             head = [r for r in head if r is not None]
-            if not any(recognise([_cell_text(v).strip() for v in r]) for r in head):
+            if not any(recognise([cell_text(v).strip() for v in r]) for r in head):
                 continue  # a cover, notes or pivot sheet
             # Rows come from the sheet's first row, columns from its first used one.
             first_column = (sheet.start or (0, 0))[1]
@@ -98,9 +98,9 @@ def read_workbook(path: Path, report: Report, recognise: Recognise,
                 return []
             budget -= height
             cells = _text_frame([*head, *rows], sheet.width, 1)
-            found = [_Formula(f.row, f.column - first_column if f.column >= 0 else -1,
+            found = [FormulaCell(f.row, f.column - first_column if f.column >= 0 else -1,
                               f.value) for f in formulas.get(sheet_name, [])]
-            table = _to_table(label, cells, report, 1, recognise, found)
+            table = to_table(label, cells, report, 1, recognise, found)
             if table is not None:
                 tables.append(table)
         return tables
@@ -124,7 +124,7 @@ def _text_frame(rows: list[list[object]], width: int, first_row: int) -> pd.Data
         values = np.empty(len(rows), dtype=object)
         values[:] = [r[j] if j < len(r) else "" for r in rows]
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        texts = [_cell_text(u) for u in uniques]
+        texts = [cell_text(u) for u in uniques]
         # 1.0 and "1" are different values with the same text: one category each text.
         text_codes, categories = pd.factorize(pd.Series([*texts, ""], dtype=object))
         codes = np.where(codes < 0, len(texts), codes)
@@ -135,7 +135,7 @@ def _text_frame(rows: list[list[object]], width: int, first_row: int) -> pd.Data
 # ----------------------------------------------------------------- formula cells
 
 
-def _formula_cells(path: Path, sheet_names: list[str]) -> dict[str, list[_Formula]]:
+def _formula_cells(path: Path, sheet_names: list[str]) -> dict[str, list[FormulaCell]]:
     """Formula cells by sheet name, from the workbook's XML (values cannot show them)."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -157,18 +157,18 @@ def _blocks(member: object) -> Iterator[tuple[int, bytes]]:
 
 
 def _xlsx_formulas(archive: zipfile.ZipFile, sheet_names: list[str]
-                   ) -> dict[str, list[_Formula]]:
+                   ) -> dict[str, list[FormulaCell]]:
     book = ET.fromstring(archive.read("xl/workbook.xml"))
     rels = ET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
     targets = {r.get("Id"): r.get("Target", "") for r in rels}
-    found: dict[str, list[_Formula]] = {}
+    found: dict[str, list[FormulaCell]] = {}
     total = 0
     for sheet in book.iter():
         if not sheet.tag.endswith("}sheet") or sheet.get("name") not in sheet_names:
             continue
         target = targets.get(sheet.get(_RELS), "")
         member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-        cells: list[_Formula] = []
+        cells: list[FormulaCell] = []
         seen = -1
         with archive.open(member) as handle:
             for base, buffer in _blocks(handle):
@@ -184,7 +184,7 @@ def _xlsx_formulas(archive: zipfile.ZipFile, sheet_names: list[str]
                     body = buffer[buffer.find(b">", match.start()) + 1:end] if end > 0 else b""
                     text = body.decode("utf-8", "replace") if body and not body.startswith(
                         b"<") else "(shared formula)"
-                    cells.append(_Formula(int(ref.group(2)), _column_number(ref.group(1)) - 1,
+                    cells.append(FormulaCell(int(ref.group(2)), _column_number(ref.group(1)) - 1,
                                           f"={text}"))
                     total += 1
                     if total >= MAX_FORMULAS:
@@ -196,10 +196,10 @@ def _xlsx_formulas(archive: zipfile.ZipFile, sheet_names: list[str]
     return found
 
 
-def _ods_formulas(archive: zipfile.ZipFile) -> dict[str, list[_Formula]]:
+def _ods_formulas(archive: zipfile.ZipFile) -> dict[str, list[FormulaCell]]:
     """ODS formulas by sheet; ODS compresses repeated rows and cells, so a formula is
     located by its sheet only (row 0: the whole sheet)."""
-    found: dict[str, list[_Formula]] = {}
+    found: dict[str, list[FormulaCell]] = {}
     sheet, seen, total = "", -1, 0
     with archive.open("content.xml") as handle:
         for base, buffer in _blocks(handle):
@@ -212,7 +212,7 @@ def _ods_formulas(archive: zipfile.ZipFile) -> dict[str, list[_Formula]]:
                     continue
                 formula = match.group(2).decode("utf-8", "replace").removeprefix("of:")
                 formula = formula if formula.startswith("=") else f"={formula}"
-                found.setdefault(sheet, []).append(_Formula(0, -1, formula))
+                found.setdefault(sheet, []).append(FormulaCell(0, -1, formula))
                 total += 1
                 if total >= MAX_FORMULAS:
                     return found
