@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     from web import security
     from web.context import SERVICE_KEY
     from web.downloads import register_downloads
+    from web.uploads import register_uploads
 
     settings = settings or Settings.from_env()
     # Pages register themselves on import; a second app in one process (tests) must
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = shell_layout
     register_shell(app)
     register_downloads(app)
+    register_uploads(app)
     return app
 
 

@@ -29,7 +29,15 @@ from kpis.domain.access import AccessDenied, Action, Principal, Role
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import SpcOptions, cached_table
 from kpis.ingest.adoption import AdoptionResult, load_adoption
-from kpis.ingest.loader import LoadResult, ParsedFile, check_files, load_files, rollback
+from kpis.ingest.loader import (
+    LoadResult,
+    ParsedFile,
+    Progress,
+    check_files,
+    load_files,
+    quiet,
+    rollback,
+)
 from kpis.ingest.populations import PopulationResult, load_populations
 from kpis.ingest.problems import LoadRefused, Report
 from kpis.storage import annotations, reference, security
@@ -154,23 +162,25 @@ class FlightDeckService:
 
     # ------------------------------------------------------------------ changing
 
-    def check_upload(self, files: Sequence[Path], kind: str | None = None
-                     ) -> tuple[list[ParsedFile], Report]:
+    def check_upload(self, files: Sequence[Path], kind: str | None = None,
+                     progress: Progress = quiet) -> tuple[list[ParsedFile], Report]:
         """Validate files without writing: the loader's checks plus this user's scope."""
-        parsed, report = check_files(self.db_path, files, kind)
+        parsed, report = check_files(self.db_path, files, kind, progress=progress)
         self._check_scope(parsed, report)
         return parsed, report
 
-    def load(self, files: Sequence[Path], kind: str | None = None) -> LoadResult:
+    def load(self, files: Sequence[Path], kind: str | None = None,
+             progress: Progress = quiet) -> LoadResult:
         """Load files (all or none) as this principal; audited whether it lands or not."""
         self.require(Action.LOAD)
         names = ", ".join(Path(f).name for f in files)
         try:
             if self.principal.force is not None:
-                _, report = self.check_upload(files, kind)
+                _, report = self.check_upload(files, kind, progress)
                 if report.errors:
                     raise LoadRefused(report)
-            result = load_files(self.db_path, files, kind, user=self.principal.label or None)
+            result = load_files(self.db_path, files, kind, user=self.principal.label or None,
+                                progress=progress)
         except LoadRefused as refused:
             self.audit(security.LOAD_REFUSED,
                        f"{names}: {len(refused.report.errors)} error(s)")

@@ -113,7 +113,9 @@ class SecurityConfig:
     idle_minutes: float = 60.0  # FLIGHTDECK_IDLE_MINUTES: ... or this long unused
     secure_cookies: bool = True  # FLIGHTDECK_COOKIE_SECURE=0 only for plain-http trials
     secret_key: str | None = None  # FLIGHTDECK_SECRET_KEY (else a generated key file)
-    max_upload_mb: int = 20  # FLIGHTDECK_MAX_UPLOAD_MB: largest file the upload takes
+    # FLIGHTDECK_MAX_UPLOAD_MB: the largest file the upload takes (a year's Home Office
+    # outcomes workbook is up to 45 MB).
+    max_upload_mb: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SecurityConfig:

@@ -1,115 +1,63 @@
 """Load data: analysts upload monthly returns or Home Office tables, read the
 validation report, and confirm the load.
 
-Nothing is written until the analyst confirms, and then through the one write path
-(``FlightDeckService.load``): all files or none, audited, published atomically. Only
-analysts may upload, and a force-scoped analyst only their own force's figures.
-Uploaded files wait in a private folder named by a random token.
+The files go to the server through the upload route (``web.uploads``, driven by
+``assets/upload.js``), not through a callback: a year's Home Office workbook is up to
+45 MB. They are checked, and on confirmation loaded, as background jobs whose progress
+this page follows. Nothing is written until the analyst confirms, and then through the
+one write path (``FlightDeckService.load``): all files or none, audited, published
+atomically. Only analysts may upload, and a force-scoped analyst only their own
+force's figures. Uploaded files wait in a private folder only their owner can reach.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
-import secrets
-import shutil
-from pathlib import Path, PurePath
-
 import dash
 import dash_bootstrap_components as dbc
-import flask
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
-from kpis.domain.access import AccessDenied, Action
-from kpis.ingest.problems import LoadRefused, Report
+from kpis.domain.access import Action
+from kpis.ingest.problems import Report
+from kpis.jobs import JobStatus
+from kpis.uploads import DENIED, REFUSED, checked_report
 from layouts._shell import safe_layout
 from layouts._tables import data_table
 from web import request_checks as _inputs
 from web.context import dataset, service
+from web.uploads import (
+    ACCEPTED,
+    MAX_FILES,
+    UPLOAD_PATH,
+    Batch,
+    find_batch,
+    max_upload_bytes,
+    submit_load,
+)
 
 dash.register_page(__name__, path="/upload", name="Load data",
                    title="Load data - NOM flight deck", order=6)
 
+# Element ids (assets/upload.js uses the first five).
 UPLOAD = "upload-files"
+CHOOSE = "upload-choose"
+STATUS = "upload-status"
+BAR = "upload-bar"
+TOKEN = "upload-token"
+POLL = "upload-poll"
 REPORT = "upload-report"
 CONFIRM = "upload-confirm"
 RESULT = "upload-result"
-TOKEN = "upload-token"
-ACCEPTED = ".csv,.xlsx,.ods"
-MAX_FILES = 20
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]")
-# File names are cut to this (plus the suffix): file systems refuse 255 bytes and more.
-MAX_NAME = 120
-MAX_SUFFIX = 10
+POLL_MS = 700
 
 
-def upload_root() -> Path:
-    """Uploads wait beside the database (same disk, same permissions)."""
-    return service().db_path.parent / ".uploads"
-
-
-def decoded(content: str) -> bytes:
-    """The bytes of a file as ``dcc.Upload`` sends it: ``data:<type>;base64,<data>``
-    (Chrome sends an empty file as a bare ``data:``)."""
-    header, comma, encoded = content.partition(",")
-    if not header.startswith("data:") or (comma and not header.endswith(";base64")):
-        raise _inputs.BadInput("an uploaded file", "a base64 data URL")
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except binascii.Error:
-        raise _inputs.BadInput("an uploaded file", "valid base64") from None
-
-
-def safe_name(name: str, taken: set[str]) -> str:
-    """The analyst's file name (reports name it), but never its folders, never '.' or
-    '..', not so long the file system refuses it, and not one already ``taken``."""
-    safe = SAFE_NAME.sub("_", PurePath(name).name)
-    if not safe.strip("."):
-        safe = "upload.csv"
-    stem, suffix = PurePath(safe).stem[:MAX_NAME], PurePath(safe).suffix[:MAX_SUFFIX]
-    candidate, number = stem + suffix, 1
-    # Two files of one name (from different folders) must not overwrite each other.
-    while candidate in taken:
-        number += 1
-        candidate = f"{stem} ({number}){suffix}"
-    taken.add(candidate)
-    return candidate
-
-
-def save_uploads(contents: list[str], names: list[str]) -> tuple[str, list[Path]]:
-    # Decode every file first: a malformed one is refused before anything is saved.
-    files = [decoded(content) for content in contents]
-    token = secrets.token_urlsafe(18)
-    folder = upload_root() / token
-    folder.mkdir(parents=True)
-    taken: set[str] = set()
-    paths = [folder / safe_name(name, taken) for name in names]
-    for path, data in zip(paths, files, strict=True):
-        path.write_bytes(data)
-    return token, paths
-
-
-def uploaded(token: str | None) -> tuple[Path, list[Path]] | None:
-    if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
-        return None
-    folder = upload_root() / token
-    if not folder.is_dir():
-        return None
-    return folder, sorted(folder.iterdir())
-
-
-def report_view(report: Report) -> html.Div:
+def report_view(report: Report, files: list[str]) -> html.Div:
     findings = pd.DataFrame([
         {"severity": f.severity, "file": f.file, "row": f.row if f.row is not None else "",
          "column": f.column or "", "value": f.value or "", "rule": f.rule}
         for f in report.findings
     ])
     errors, warnings = len(report.errors), len(report.warnings)
-    ignored = [html.Li(f"{count} row(s) ignored {what}")
-               for what, count in sorted(report.ignored.items())]
     if errors:
         headline = dbc.Alert(f"{errors} error(s): these files cannot be loaded. Nothing has "
                              "been written. Correct the files and upload them again.",
@@ -123,11 +71,14 @@ def report_view(report: Report) -> html.Div:
          ("column", "Column", None), ("value", "Value", None), ("rule", "Rule", None)],
         caption="Validation report", table_id="upload-findings",
     ) if len(findings) else html.P("Every row passed validation.")
-    return html.Div([headline, html.Ul(ignored) if ignored else None, table])
+    # What each file held: sheets, rows kept and ignored by reason, N/A cells read as
+    # no count, corrections, and the quarters and forces covered.
+    read = html.Ul([html.Li(line) for line in files], id="upload-summaries") if files else None
+    return html.Div([headline, read, table])
 
 
 def max_upload_mb() -> int:
-    return flask.current_app.config["FLIGHTDECK_SECURITY"].max_upload_mb
+    return max_upload_bytes() // (1024 * 1024)
 
 
 @safe_layout
@@ -144,20 +95,26 @@ def layout(**_: str) -> html.Div:
     return html.Div([
         html.H1("Load data", className="h3"),
         html.P(
-            "Upload force monthly returns (long or wide, CSV or XLSX) or Home Office outcomes "
-            "and recorded-crime tables. Every file is checked first; nothing is written until "
-            f"you confirm, and then all files load or none do. Files of up to "
-            f"{max_upload_mb()} MB each.{scope}"
+            "Upload force monthly returns (long or wide, CSV or XLSX) or the Home Office "
+            "outcomes and recorded-crime tables as published (XLSX or ODS). Every file is "
+            "checked first; nothing is written until you confirm, and then all files load "
+            f"or none do. Up to {MAX_FILES} files of up to {max_upload_mb()} MB each."
+            f"{scope}"
         ),
         html.Div(
-            dcc.Upload(
-                html.Div(["Drag files here or ", html.Span("choose files", className="link")]),
-                id=UPLOAD, multiple=True, accept=ACCEPTED, className="upload-zone",
-                max_size=max_upload_mb() * 1024 * 1024,
-            ),
-            **{"data-upload-label": "Choose return or Home Office files to check (CSV or XLSX)"},
+            [html.Span("Drag files here or "),
+             html.Button("choose files", id=CHOOSE, type="button",
+                         className="btn btn-link p-0 align-baseline")],
+            id=UPLOAD, className="upload-zone",
+            **{"data-start": UPLOAD_PATH, "data-accept": ",".join(ACCEPTED),
+               "data-max-bytes": str(max_upload_bytes()), "data-max-files": str(MAX_FILES)},
         ),
+        html.Div(id=STATUS, className="mt-2", role="status"),
+        # Native: a value is a share done; no value, work whose length is unknown.
+        html.Progress(id=BAR, value="0", max="100", className="upload-bar mt-2 d-none",
+                      **{"aria-label": "Upload and check progress"}),
         dcc.Store(id=TOKEN),
+        dcc.Interval(id=POLL, interval=POLL_MS, disabled=True),
         html.Div(id=REPORT, className="mt-3", role="status"),
         dbc.Button("Load these files", id=CONFIRM, color="primary", disabled=True,
                    className="mt-2"),
@@ -165,62 +122,86 @@ def layout(**_: str) -> html.Div:
     ])
 
 
+NO = dash.no_update
+SHOWN, HIDDEN = "upload-bar mt-2", "upload-bar mt-2 d-none"
+
+
 @dash.callback(
+    Output(STATUS, "children"),
+    Output(BAR, "value"),
+    Output(BAR, "className"),
     Output(REPORT, "children"),
     Output(CONFIRM, "disabled"),
-    Output(TOKEN, "data"),
-    Input(UPLOAD, "contents"),
-    State(UPLOAD, "filename"),
+    Output(RESULT, "children"),
+    Output(POLL, "disabled"),
+    Input(TOKEN, "data"),
+    Input(POLL, "n_intervals"),
     prevent_initial_call=True,
 )
-def validate_upload(contents: list[str] | None, names: list[str] | None
-                    ) -> tuple[html.Div, bool, str | None]:
-    """Save the files privately and show the validation report; enable loading if clean."""
-    contents = _inputs.text_list(contents, "the uploaded files")
-    names = _inputs.text_list(names, "the file names")
-    if len(contents) != len(names):
-        raise _inputs.BadInput("the uploaded files", "one per file name")
-    if not contents:
-        return html.Div(), True, None
-    if len(contents) > MAX_FILES:
-        return dbc.Alert(f"Upload at most {MAX_FILES} files at a time.", color="danger"), True, None
-    if not service().may(Action.LOAD):
-        return dbc.Alert("Loading data needs the analyst role.", color="danger"), True, None
-    token, paths = save_uploads(contents, names)
-    _, report = service().check_upload(paths)
-    return report_view(report), bool(report.errors), token
+def follow_job(token: str | None, _: int | None) -> tuple[object, ...]:
+    """Show how far the check or load of the analyst's batch has got, then its outcome."""
+    token = _inputs.text(token, "the upload token")
+    if not token:  # a new upload has begun: clear the last one's report
+        return "", "0", HIDDEN, html.Div(), True, html.Div(), True
+    batch = find_batch(token)
+    status = batch.status() if batch is not None else None
+    if batch is None or status is None:
+        return ("", "0", HIDDEN,
+                dbc.Alert("Upload the files again: nothing is waiting to be checked.",
+                          color="warning"), True, NO, True)
+    if not status.finished:
+        return f"{status.message}…", None, SHOWN, NO, True, NO, False
+    if status.state == "failed":
+        where = (REPORT if status.kind == "check" else RESULT)
+        alert = dbc.Alert(status.message, color="danger")
+        return ("", "0", HIDDEN, alert if where == REPORT else NO, True,
+                alert if where == RESULT else NO, True)
+    if status.kind == "check":
+        report = checked_report(status.result or {})
+        return (f"Checked {len(batch.names)} file(s).", "100", HIDDEN,
+                report_view(report, list((status.result or {}).get("files", []))),
+                bool(report.errors), NO, True)
+    batch.remove()  # loaded (or refused): the staged files are done with
+    return "", "100", HIDDEN, NO, True, load_result(status, batch), True
+
+
+def load_result(status: JobStatus, batch: Batch) -> dbc.Alert:
+    result = status.result or {}
+    if result.get("outcome") == DENIED:
+        return dbc.Alert(f"Not loaded: {result.get('message', '')}", color="danger")
+    if result.get("outcome") == REFUSED:
+        return dbc.Alert(f"Refused, nothing was written: {result.get('errors', 0)} "
+                         "error(s).", color="danger")
+    ids = ", ".join(map(str, result.get("load_ids", [])))
+    revised = int(result.get("revised", 0))
+    revisions = (f" {revised} stored value(s) revised or withdrawn by the new release "
+                 "(the load history keeps the old ones)." if revised else "")
+    return dbc.Alert(
+        [f"Loaded {len(batch.names)} file(s) as load {ids}: "
+         f"{result.get('observations', 0)} observations.{revisions} "
+         "The dashboard shows them now. ", dcc.Link("See the load history", href="/data")],
+        color="success")
 
 
 @dash.callback(
-    Output(RESULT, "children"),
+    Output(RESULT, "children", allow_duplicate=True),
     Output(CONFIRM, "disabled", allow_duplicate=True),
+    Output(POLL, "disabled", allow_duplicate=True),
     Input(CONFIRM, "n_clicks"),
     State(TOKEN, "data"),
     prevent_initial_call=True,
 )
-def confirm_load(clicks: int | None, token: str | None) -> tuple[dbc.Alert, bool]:
-    """Load the checked files through the one write path."""
+def confirm_load(clicks: int | None, token: str | None) -> tuple[object, bool, bool]:
+    """Start loading the checked files through the one write path."""
     clicks = _inputs.clicks(clicks)
-    found = uploaded(_inputs.text(token, "the upload token"))
-    if not clicks or found is None:
+    batch = find_batch(_inputs.text(token, "the upload token"))
+    status = batch.status() if batch is not None else None
+    if (not clicks or batch is None or status is None or status.kind != "check"
+            or status.state != "done"
+            or checked_report(status.result or {}).errors):
         return dbc.Alert("Upload the files again: nothing is waiting to be loaded.",
-                         color="warning"), True
-    folder, paths = found
-    try:
-        result = service().load(paths)
-    except AccessDenied as refusal:
-        return dbc.Alert(f"Not loaded: {refusal}", color="danger"), True
-    except LoadRefused as refused:
-        return dbc.Alert(f"Refused, nothing was written: {len(refused.report.errors)} "
-                         "error(s).", color="danger"), True
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    ids = ", ".join(map(str, result.load_ids))
-    revised = sum(len(item.revisions) for item in result.files)
-    revisions = (f" {revised} stored value(s) revised or withdrawn by the new release "
-                 "(the load history keeps the old ones)." if revised else "")
-    return dbc.Alert(
-        [f"Loaded {len(paths)} file(s) as load {ids}: {result.observations} observations."
-         f"{revisions} "
-         "The dashboard shows them now. ", dcc.Link("See the load history", href="/data")],
-        color="success"), True
+                         color="warning"), True, True
+    if not service().may(Action.LOAD):
+        return dbc.Alert("Loading data needs the analyst role.", color="danger"), True, True
+    submit_load(batch)
+    return html.Div(), True, False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
@@ -61,6 +62,13 @@ class AppPage:
             "([selector, text]) => document.querySelector(selector)?.innerText.includes(text)",
             arg=[selector, text], timeout=DEFAULT_TIMEOUT_MS,
         )
+
+    def upload(self, *paths: str | Path) -> None:
+        """Choose files on the Load data page, as a person does: its "choose files"
+        button opens the browser's file chooser."""
+        with self.page.expect_file_chooser(timeout=DEFAULT_TIMEOUT_MS) as chooser:
+            self.page.click("#upload-choose")
+        chooser.value.set_files([str(path) for path in paths])
 
     def console_errors(self) -> list[str]:
         return list(self.errors)

@@ -24,7 +24,7 @@ def test_a_bad_file_is_reported_with_row_column_and_rule_and_cannot_be_loaded(
     before = writable_server.db.read_bytes()
     app = open_app(chromium, writable_server.url)
     app.goto("/upload")
-    app.page.set_input_files("#upload-files input[type=file]", str(bad))
+    app.upload(bad)
     app.wait_for_text("#upload-report", "cannot be loaded")
     row = app.page.locator("#upload-findings tbody tr").first.inner_text()
     for part in ("error", "kent_september.csv", "2", "value", "lots", "not a number"):
@@ -44,7 +44,7 @@ def test_a_good_file_loads_on_confirmation_and_the_flight_deck_shows_it(
                     encoding="utf-8")
     app = open_app(chromium, writable_server.url)
     app.goto("/upload")
-    app.page.set_input_files("#upload-files input[type=file]", str(good))
+    app.upload(good)
     app.wait_for_text("#upload-report", "No errors")
     app.page.get_by_role("button", name="Load these files").click()
     app.wait_for_text("#upload-result", "Loaded 1 file(s)")
@@ -69,8 +69,11 @@ def test_the_home_office_files_as_published_upload_check_and_load(
                     recorded("2024/25", "Q1", "British Transport Police", "19C", 5)]})
     app = open_app(chromium, writable_server.url)
     app.goto("/upload")
-    app.page.set_input_files("#upload-files input[type=file]", [str(outcomes), str(pfa)])
+    app.upload(outcomes, pfa)
     app.wait_for_text("#upload-report", "No errors")
+    app.wait_for_text("#upload-status", "Checked 2 file(s)")
+    # Each file's summary, as the CLI prints it (worked out in test_home_office_published).
+    app.wait_for_text("#upload-summaries", "3 cells read as no count (N/A: not applicable")
     app.page.get_by_role("button", name="Load these files").click()
     app.wait_for_text("#upload-result", "Loaded 2 file(s)")
     # Worked out in tests/test_home_office_published.py: Kent's Q1 rape outcomes on the

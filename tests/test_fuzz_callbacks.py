@@ -20,7 +20,6 @@ instead of drawing charts for seconds.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -38,7 +37,9 @@ from hypothesis import strategies as st
 from kpis.settings import NATIONAL_SLUG
 from kpis.storage.security import security_db_path
 from tests.conftest import ACCOUNTS, app_over
+from tests.uploading import batch_folder, upload, wait_for_job
 from web.ids import PAGE_ERROR
+from web.uploads import UPLOAD_PATH
 
 pytestmark = pytest.mark.slow  # hundreds of generated requests
 
@@ -105,26 +106,6 @@ def pathnames() -> st.SearchStrategy[str | None]:
                      st.text(max_size=40), st.just("/" + "a/" * 500))
 
 
-def data_urls() -> st.SearchStrategy[Any]:
-    """``dcc.Upload`` contents: data URLs of odd bytes, and strings that are not data URLs."""
-    payload = st.one_of(
-        st.binary(max_size=300),
-        st.sampled_from([b"force,month,measure,value\nkent,2025-08,rape_reports,10\n",
-                         b"force,month\n=1+1,2025-08\n", b"\xef\xbb\xbfforce;month\r\n"]),
-    )
-    url = payload.map(lambda b: "data:text/csv;base64," + base64.b64encode(b).decode())
-    bad = st.sampled_from(["", "data:text/csv;base64", "data:,", "data:text/csv;base64,!!!",
-                           "no comma here", "data:text/csv;base64,QUJD="])
-    return st.lists(st.one_of(url, bad, json_values()), max_size=3)
-
-
-def file_names() -> st.SearchStrategy[Any]:
-    name = st.one_of(st.sampled_from(["r.csv", "r.xlsx", "..", ".", "../../etc/passwd", "",
-                                      "/tmp/x.csv", "a\x00b.csv", "c:\\x.csv", "r.xls"]),
-                     st.text(max_size=30))
-    return st.lists(st.one_of(name, json_values()), max_size=3)
-
-
 def realistic(component: str, prop: str) -> st.SearchStrategy[Any]:
     """Values of the kind the component holds, for the properties we know."""
     known: dict[tuple[str, str], st.SearchStrategy[Any]] = {
@@ -144,8 +125,6 @@ def realistic(component: str, prop: str) -> st.SearchStrategy[Any]:
         ("progress-recommendation", "value"): st.sampled_from(["R1", "R5", "R99", ""]),
         ("progress-status", "value"): st.sampled_from(["in progress", "complete", "overdue",
                                                        "not started", ""]),
-        ("upload-files", "contents"): data_urls(),
-        ("upload-files", "filename"): file_names(),
         ("upload-token", "data"): st.one_of(st.text(max_size=70),
                                             st.sampled_from(["a" * 24, "../" * 8, "."])),
     }
@@ -378,6 +357,10 @@ def callback(callbacks: list[dict[str, Any]], output: str) -> dict[str, Any]:
     return next(d for d in callbacks if output in d["output"])
 
 
+def triggered_by(callbacks: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    return next(d for d in callbacks if any(i["id"] == component for i in d["inputs"]))
+
+
 def call(client: Any, dependency: dict[str, Any], values: dict[str, Any],
          match_key: Any = "") -> Any:
     """Post one request with ``values`` by ``id.property`` (None for any not given)."""
@@ -385,12 +368,14 @@ def call(client: Any, dependency: dict[str, Any], values: dict[str, Any],
     return client.post(ENDPOINT, json=payload)
 
 
-def data_url(data: bytes) -> str:
-    return "data:text/csv;base64," + base64.b64encode(data).decode()
-
-
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def follow(client: Any, callbacks: list[dict[str, Any]], token: str) -> Any:
+    """What the page shows for the batch now (its poll callback)."""
+    return call(client, callback(callbacks, "upload-poll.disabled"),
+                {"upload-token.data": token, "upload-poll.n_intervals": 1})
 
 
 UPLOADED = st.one_of(
@@ -406,32 +391,34 @@ UPLOADED = st.one_of(
 def test_an_upload_then_load_of_fuzzed_files_loads_or_leaves_the_database_unchanged(
     client: Any, fuzz_db: Path, server_callbacks: list[dict[str, Any]]
 ) -> None:
-    """Through the page, as an analyst does it: the report's verdict is the load's."""
-    validate, confirm = (callback(server_callbacks, "upload-report"),
-                         callback(server_callbacks, "upload-result"))
+    """Through the routes and the page, as an analyst does it: the report's verdict is
+    the load's."""
+    confirm = triggered_by(server_callbacks, "upload-confirm")
     outcomes: set[str] = set()
 
     @settings(FUZZ, max_examples=12)
-    @given(data=UPLOADED, name=st.sampled_from(["return.csv", "r.xlsx", "..", "a b.CSV"]))
+    @given(data=UPLOADED, name=st.sampled_from(["return.csv", "r.xlsx", "a b.CSV"]))
     @example(data=b"force,month,measure,value\nkent,2025-08,rape_reports,3\n", name="r.csv")
     def fuzz(data: bytes, name: str) -> None:
-        checked = call(client, validate, {"upload-files.contents": [data_url(data)],
-                                          "upload-files.filename": [name]})
-        assert_clear_answer(checked, validate)
-        answer = checked.get_json()["response"]
-        token, refused = answer["upload-token"]["data"], answer["upload-confirm"]["disabled"]
+        token = upload(client, [(name, data)])
+        wait_for_job(fuzz_db, token, "check")
+        checked = follow(client, server_callbacks, token)
+        assert_clear_answer(checked, callback(server_callbacks, "upload-poll.disabled"))
+        refused = checked.get_json()["response"]["upload-confirm"]["disabled"]
         before = sha256(fuzz_db)
-        loaded = call(client, confirm, {"upload-confirm.n_clicks": 1,
-                                        "upload-token.data": token})
-        assert_clear_answer(loaded, confirm)
-        message = json.dumps(loaded.get_json())
+        started = call(client, confirm, {"upload-confirm.n_clicks": 1,
+                                         "upload-token.data": token})
+        assert_clear_answer(started, confirm)
         if refused:
-            assert "Refused, nothing was written" in message, message
+            assert "nothing is waiting to be loaded" in started.get_data(as_text=True)
             assert sha256(fuzz_db) == before
             outcomes.add("refused")
-        else:
-            assert "Loaded 1 file(s)" in message, message
-            outcomes.add("loaded")
+            return
+        wait_for_job(fuzz_db, token, "load")
+        message = json.dumps(follow(client, server_callbacks, token).get_json())
+        assert "Loaded 1 file(s)" in message, message
+        assert not batch_folder(fuzz_db, token).exists()  # the staged file is gone
+        outcomes.add("loaded")
 
     fuzz()
     assert outcomes == {"loaded", "refused"}, outcomes
@@ -470,30 +457,39 @@ def test_an_unknown_callback_is_a_bad_request(client: Any) -> None:
 
 
 def test_an_empty_file_and_files_sharing_a_name_are_all_reported(
-    client: Any, server_callbacks: list[dict[str, Any]]
+    client: Any, fuzz_db: Path, server_callbacks: list[dict[str, Any]]
 ) -> None:
-    """Chrome sends an empty file as a bare "data:"; two files may share a name; ".." is
-    not a name."""
-    validate = callback(server_callbacks, "upload-report")
-    response = call(client, validate, {
-        "upload-files.contents": ["data:", data_url(b"force,month\n"),
-                                  data_url(b"force,month\nkent,2025-08\n"), data_url(b"x")],
-        "upload-files.filename": ["empty.csv", "r.csv", "r.csv", ".."],
-    })
+    """Two files may share a name (from different folders); a name never carries its
+    folders; an empty file is reported as one."""
+    token = upload(client, [("empty.csv", b""), ("r.csv", b"force,month\n"),
+                            ("r.csv", b"force,month\nkent,2025-08\n"),
+                            ("../../r.csv", b"x")])
+    wait_for_job(fuzz_db, token, "check")
+    response = follow(client, server_callbacks, token)
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     assert "the file is empty" in body
-    assert "r.csv" in body and "r (2).csv" in body and "upload.csv" in body
+    assert "r.csv" in body and "r (2).csv" in body and "r (3).csv" in body
+    assert "../" not in body
 
 
-def test_uploads_no_browser_sends_are_bad_requests(
-    client: Any, server_callbacks: list[dict[str, Any]]
-) -> None:
-    validate = callback(server_callbacks, "upload-report")
-    for contents, names in ((["no comma"], ["r.csv"]), (["data:text/csv;base64,!!!"], ["r.csv"]),
-                            ([data_url(b"x")], ["a.csv", "b.csv"]), ([{}], ["r.csv"]),
-                            ("data:,", "r.csv")):
-        response = call(client, validate, {"upload-files.contents": contents,
-                                           "upload-files.filename": names})
-        assert response.status_code == 400, (contents, names)
-        assert "Refused: " in response.get_data(as_text=True)
+def test_uploads_no_browser_sends_are_refused_in_words(client: Any, fuzz_db: Path) -> None:
+    """Whatever is posted to the upload routes: a short refusal, never a 500."""
+    @settings(FUZZ, max_examples=60)
+    @given(body=st.one_of(json_values(), st.fixed_dictionaries({"files": json_values()}),
+                          st.fixed_dictionaries({"files": st.lists(st.fixed_dictionaries({
+                              "name": st.one_of(st.text(max_size=30), json_values()),
+                              "size": json_values()}), max_size=3)})),
+           token=st.one_of(st.text(max_size=70), st.sampled_from(["a" * 24, "..", "%2e%2e"])),
+           index=st.integers(min_value=-3, max_value=30))
+    def fuzz(body: Any, token: str, index: int) -> None:
+        started = client.post(UPLOAD_PATH, json=body)
+        assert started.status_code in (200, 400, 413), started.status_code
+        if started.status_code != 200:
+            assert len(started.data) < MAX_ERROR_BODY
+        for response in (client.post(f"{UPLOAD_PATH}/{token}/{index}", data=b"x"),
+                         client.post(f"{UPLOAD_PATH}/{token}/check")):
+            assert response.status_code in (400, 404, 405), response.status_code
+            assert b"Traceback" not in response.data and len(response.data) < MAX_ERROR_BODY
+
+    fuzz()

@@ -369,10 +369,23 @@ def test_a_fault_shows_a_short_message_and_no_stack_trace(secured_app: dash.Dash
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(
         secured_db: Path) -> None:
     client = signed_in(app_over(secured_db, {"FLIGHTDECK_MAX_UPLOAD_MB": "1"}), "analyst")
-    response = client.post(f"{BASE}/_dash-update-component", data=b"x" * (2 * 1024 * 1024),
+    declared = client.post(f"{BASE}/upload/batch", json={
+        "files": [{"name": "big.xlsx", "size": 1024 * 1024 + 1}]})
+    assert declared.status_code == 413
+    assert b"larger than 1 MB" in declared.data
+    assert not (secured_db.parent / ".uploads").exists() or not any(
+        (secured_db.parent / ".uploads").iterdir())
+
+
+def test_a_request_that_is_not_an_upload_may_send_little(secured_db: Path) -> None:
+    """Callbacks carry no files any more: 4 MB is refused before it is read."""
+    from web.security import REQUEST_LIMIT
+
+    client = signed_in(app_over(secured_db), "analyst")
+    response = client.post(f"{BASE}/_dash-update-component", data=b"x" * (REQUEST_LIMIT + 1),
                            content_type="application/json")
     assert response.status_code == 413
-    assert b"up to 1 MB" in response.data
+    assert b"up to 60 MB" in response.data
 
 
 # --------------------------------------------------------------------------- demo mode

@@ -32,7 +32,8 @@ from tests.conftest import (
     stop_server,
     wait_for_http,
 )
-from tests.test_app import render_page, texts
+from tests.test_app import get, post_json, render_page, texts
+from tests.uploading import wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +102,39 @@ def test_two_workers_serve_pages_with_compressed_responses(gunicorn_server: Live
         json.loads(gzip.decompress(response.read()))
     for path in ("/", "/kpi/ho_rape_charge_rate", "/compare", "/data"):
         assert "_pages_content" in json.dumps(render_page(gunicorn_server, path, "?force=kent"))
+
+
+def test_an_upload_is_checked_in_a_job_any_worker_can_follow(
+    gunicorn_server: LiveServer
+) -> None:
+    """Under gunicorn the check runs in a worker's child process, and its status is on
+    disk: the page's polls, whichever worker answers them, show the same report."""
+    data = b"force,month,measure,value\ndurham,2025-09,rape_reports,7\n"
+    _, batch = post_json(gunicorn_server.url + "/upload/batch",
+                         {"files": [{"name": "durham.csv", "size": len(data)}]})
+    sent = urllib.request.Request(gunicorn_server.url + batch["files"][0], data=data,
+                                  headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(sent, timeout=30) as response:
+        assert response.status == 204
+    status, _ = post_json(gunicorn_server.url + batch["check"], {})
+    assert status == 202
+    wait_for_job(gunicorn_server.db, batch["token"], "check")
+    _, dependencies = get(gunicorn_server.url + "/_dash-dependencies")
+    follow = next(d for d in json.loads(dependencies)
+                  if d["output"].startswith("..upload-status.children"))
+    payload = {
+        "output": follow["output"],
+        "outputs": [{"id": part.split(".")[0], "property": part.split(".")[1]}
+                    for part in follow["output"].strip(".").split("...")],
+        "inputs": [{"id": "upload-token", "property": "data", "value": batch["token"]},
+                   {"id": "upload-poll", "property": "n_intervals", "value": 1}],
+        "changedPropIds": ["upload-poll.n_intervals"], "state": [],
+    }
+    # Six polls reach both workers (requests are shared between them).
+    shown = {json.dumps(post_json(gunicorn_server.url + "/_dash-update-component",
+                                  payload)[1]["response"]["upload-report"])
+             for _ in range(6)}
+    assert len(shown) == 1 and "No errors" in shown.pop()
 
 
 def test_every_worker_picks_up_a_completed_load_without_a_restart(

@@ -34,9 +34,10 @@ CODE = [PROJECT_ROOT / "app.py", PROJECT_ROOT / "gunicorn.conf.py",
 def flask_config_keys() -> set[str]:
     """Names of the Flask config (not environment variables) that happen to share the
     prefix."""
-    from web import context, security
+    from web import context, security, uploads
 
-    return {security.STORE_KEY, security.CONFIG_KEY, security.DASH_KEY, context.SERVICE_KEY}
+    return {security.STORE_KEY, security.CONFIG_KEY, security.DASH_KEY, context.SERVICE_KEY,
+            uploads.JOBS_KEY}
 
 
 def names_in_code() -> set[str]:

@@ -54,7 +54,9 @@ PUBLIC_PREFIXES = ("/assets/", "/_favicon.ico", "/favicon.ico")
 PUBLIC_PATHS = (LOGIN_PATH,)
 # Requests a browser makes for a page (redirected to sign in) rather than for data
 # (refused with 401): Dash's own endpoints all start with an underscore.
-API_PREFIXES = ("/_dash", "/_reload", "/download", "/export")
+API_PREFIXES = ("/_dash", "/_reload", "/download", "/export", "/upload/batch")
+# The most any request but a file upload may send.
+REQUEST_LIMIT = 4 * 1024 * 1024
 
 
 def install(app: dash.Dash, config: SecurityConfig, key_file: Path) -> None:
@@ -75,8 +77,9 @@ def install(app: dash.Dash, config: SecurityConfig, key_file: Path) -> None:
         PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=config.idle_minutes),
         SESSION_REFRESH_EACH_REQUEST=True,
         REMEMBER_COOKIE_DURATION=dt.timedelta(0),
-        # Uploads arrive base64 encoded inside a callback request: a third larger.
-        MAX_CONTENT_LENGTH=int(config.max_upload_mb * 1024 * 1024 * 4 / 3) + 64 * 1024,
+        # Pages and callbacks send little; the upload route (web.uploads) streams
+        # files to disk under its own limit, FLIGHTDECK_MAX_UPLOAD_MB.
+        MAX_CONTENT_LENGTH=REQUEST_LIMIT,
         **{CONFIG_KEY: config, DASH_KEY: app},
     )
     manager = flask_login.LoginManager()
@@ -339,7 +342,7 @@ def _no_stack_trace(error: Exception) -> flask.Response | HTTPException:
 def _too_large(_: Exception) -> flask.Response:
     limit = _config().max_upload_mb
     return plain_response(413, f"That is too much to send at once: files of up to {limit} MB "
-                        "can be uploaded.")
+                        "can be uploaded, from the Load data page.")
 
 
 def _secret_key(path: Path) -> str:

@@ -61,6 +61,12 @@ class LoadResult:
 
 
 Parser = Callable[[Table, IngestContext, Report], pd.DataFrame]
+#: Hears what a load is doing, step by step (a message per file and stage).
+Progress = Callable[[str], None]
+
+
+def quiet(message: str) -> None:
+    """Progress nobody follows."""
 #: Each kind of file: how its header is recognised and its parser, in the order tried.
 _PARSERS: dict[str, tuple[Callable[[list[str]], bool], Parser]] = {
     "ho-outcomes": (is_ho_outcomes, parse_ho_outcomes),
@@ -84,9 +90,13 @@ def _recognised(header: list[str]) -> bool:
 
 
 def parse_files(
-    files: Sequence[Path], ctx: IngestContext, kind: str | None = None
+    files: Sequence[Path], ctx: IngestContext, kind: str | None = None,
+    progress: Progress = quiet,
 ) -> tuple[list[ParsedFile], Report]:
-    """Read and validate every file; the report holds every finding of every file."""
+    """Read and validate every file; the report holds every finding of every file.
+
+    ``progress(message)`` hears what is being done, file by file (the upload page shows
+    it while a large workbook is read)."""
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     report = Report()
@@ -94,10 +104,11 @@ def parse_files(
     if not files:
         report.error("(no file)", None, None, None, "no files were given to load")
     contents: dict[str, str] = {}
-    for path in files:
-        path = Path(path)
+    for number, path in enumerate(map(Path, files), start=1):
+        of = f" (file {number} of {len(files)})" if len(files) > 1 else ""
+        progress(f"Reading {path.name}{of}")
         start = len(report.findings)
-        _parse_one(path, ctx, kind, report, parsed, contents)
+        _parse_one(path, ctx, kind, report, parsed, contents, progress)
         report.findings[start:] = _tidy_findings(report.findings[start:])
     _check_across_files(parsed, report)
     return parsed, report
@@ -116,7 +127,8 @@ def _tidy_findings(findings: list[Finding]) -> list[Finding]:
 
 
 def _parse_one(path: Path, ctx: IngestContext, kind: str | None, report: Report,
-               parsed: list[ParsedFile], contents: dict[str, str]) -> None:
+               parsed: list[ParsedFile], contents: dict[str, str],
+               progress: Progress = quiet) -> None:
     if not path.is_file():
         report.error(path.name, None, None, str(path), "file not found")
         return
@@ -152,6 +164,7 @@ def _parse_one(path: Path, ctx: IngestContext, kind: str | None, report: Report,
             return
         tables = [table]
     start, start_ignored = dict(report.counted), dict(report.ignored)
+    progress(f"Checking {sum(len(t.frame) for t in tables):,} rows of {path.name}")
     frames = [_PARSERS[file_kind][1](table, ctx, report) for table in tables]
     frames = [f for f in frames if not f.empty]
     observations = (pd.concat(frames, ignore_index=True) if len(frames) > 1
@@ -285,6 +298,7 @@ def load_files(
     today: dt.date | None = None,
     before_publish: Callable[[sa.Connection], None] | None = None,
     load_times: Sequence[dt.datetime] | None = None,
+    progress: Progress = quiet,
 ) -> LoadResult:
     """Validate and load ``files`` into the database at ``db_path``: all or nothing.
 
@@ -303,7 +317,7 @@ def load_files(
         if not is_initialised(conn):
             initialise(conn)
         ctx = build_context(conn, today=today or now.date())
-        parsed, report = parse_files(files, ctx, kind)
+        parsed, report = parse_files(files, ctx, kind, progress)
         result.report, result.files = report, parsed
         if not report.errors:
             _already_loaded(conn, parsed, report)
@@ -311,6 +325,7 @@ def load_files(
             raise LoadRefused(report)
         arrived = dict(zip(map(Path, files), load_times or [now] * len(files), strict=True))
         for item in parsed:
+            progress(f"Writing {len(item.observations):,} values from {item.path.name}")
             warnings = sum(1 for w in report.warnings if w.file == item.path.name)
             load_id = _record_load(conn, item, user, arrived.get(item.path, now), warnings)
             observations = item.observations
@@ -522,7 +537,8 @@ def rollback(db_path: Path, load_id: int) -> int:
 
 
 def check_files(db_path: Path, files: Sequence[Path], kind: str | None = None,
-                today: dt.date | None = None) -> tuple[list[ParsedFile], Report]:
+                today: dt.date | None = None, progress: Progress = quiet
+                ) -> tuple[list[ParsedFile], Report]:
     """Validate files against the published database without writing anything.
 
     For a preview (the upload page): it reads the database read-only, so it never
@@ -537,4 +553,4 @@ def check_files(db_path: Path, files: Sequence[Path], kind: str | None = None,
             ctx = build_context(conn, today=today)
     else:
         ctx = shipped_context(today)
-    return parse_files(files, ctx, kind)
+    return parse_files(files, ctx, kind, progress)

@@ -1,0 +1,89 @@
+"""The upload page's file check and load, as background jobs (:mod:`kpis.jobs`).
+
+The web app stages the uploaded files in a private folder and submits these functions;
+they run in the job's child process, as the person who uploaded (their role and force
+scope apply exactly as on the page, through :class:`kpis.service.FlightDeckService`),
+and return what the page shows, as JSON values. :func:`checked_report` turns a check's
+result back into the :class:`Report` it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from kpis.domain.access import AccessDenied, Principal
+from kpis.ingest.loader import Progress, describe
+from kpis.ingest.problems import Finding, LoadRefused, Report
+from kpis.service import FlightDeckService
+
+#: A load job's outcomes.
+LOADED, REFUSED, DENIED = "loaded", "refused", "denied"
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadJob:
+    """Who uploaded which files, into which database: everything a job needs."""
+
+    db_path: str
+    security_path: str
+    principal: Principal
+    address: str
+    files: tuple[str, ...]
+
+    def service(self) -> FlightDeckService:
+        return FlightDeckService(Path(self.db_path), self.principal, self.address,
+                                 security_path=Path(self.security_path))
+
+    @property
+    def paths(self) -> list[Path]:
+        return [Path(f) for f in self.files]
+
+
+def check_job(progress: Progress, job: UploadJob) -> dict[str, Any]:
+    """Validate the files without writing: the report and what each file held."""
+    service = job.service()
+    try:
+        parsed, report = service.check_upload(job.paths, progress=progress)
+    finally:
+        _close(service)
+    return {
+        "findings": [dataclasses.asdict(f) for f in report.findings],
+        "ignored": report.ignored,
+        "counted": report.counted,
+        "files": [describe(item) for item in parsed],
+    }
+
+
+def checked_report(result: dict[str, Any]) -> Report:
+    """The report a :func:`check_job` result holds."""
+    return Report([Finding(**finding) for finding in result["findings"]],
+                  dict(result["ignored"]), dict(result["counted"]))
+
+
+def load_job(progress: Progress, job: UploadJob) -> dict[str, Any]:
+    """Load the files, all or none, through the one write path (audited there)."""
+    service = job.service()
+    try:
+        result = service.load(job.paths, progress=progress)
+    except AccessDenied as refusal:
+        return {"outcome": DENIED, "message": str(refusal)}
+    except LoadRefused as refused:
+        return {"outcome": REFUSED, "errors": len(refused.report.errors)}
+    finally:
+        _close(service)
+    return {
+        "outcome": LOADED,
+        "load_ids": result.load_ids,
+        "observations": result.observations,
+        "files": len(result.files),
+        "revised": sum(len(item.revisions) for item in result.files),
+        "summaries": [describe(item) for item in result.files],
+    }
+
+
+def _close(service: FlightDeckService) -> None:
+    # The child is kept for the next job: leave no connection open between jobs.
+    service.reader.close()
+    service.security.close()
