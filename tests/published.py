@@ -209,10 +209,32 @@ def write_ods(path: Path, sheets: dict[str, Rows],
             for name, rows in sheets.items():
                 at = formulas.get(name, {})
                 content.write(f'<table:table table:name="{escape(name)}">'.encode())
-                for r, row in enumerate(rows, start=1):
-                    cells = "".join(_ods_cell(v, at.get((r, c)))
-                                    for c, v in enumerate(row, start=1))
-                    content.write(f"<table:table-row>{cells}</table:table-row>".encode())
+                r = 1
+                # As LibreOffice writes them: a run of empty rows, and of empty cells,
+                # is written once with a repeat count.
+                for empty, run in itertools.groupby(rows, key=lambda row: not any(
+                        v is not None for v in row)):
+                    group = list(run)
+                    if empty:
+                        content.write(f'<table:table-row table:number-rows-repeated="'
+                                      f'{len(group)}"><table:table-cell/></table:table-row>'
+                                      .encode())
+                        r += len(group)
+                        continue
+                    for row in group:
+                        cells, blanks = [], 0
+                        for c, v in enumerate(row, start=1):
+                            if v is None and (r, c) not in at:
+                                blanks += 1
+                                continue
+                            if blanks:
+                                cells.append('<table:table-cell table:number-columns-'
+                                             f'repeated="{blanks}"/>')
+                                blanks = 0
+                            cells.append(_ods_cell(v, at.get((r, c))))
+                        content.write(f"<table:table-row>{''.join(cells)}</table:table-row>"
+                                      .encode())
+                        r += 1
                 content.write(b"</table:table>")
             content.write(b"</office:spreadsheet></office:body></office:document-content>")
     return path

@@ -415,3 +415,34 @@ def test_a_recommendation_row_in_words(demo_dataset: Dataset) -> None:
     shown = row.progress(NOTE_LIMIT)
     assert shown.endswith("\u2026 (Jane Analyst, 3 October 2025)")
     assert len(shown) <= NOTE_LIMIT + len(" (Jane Analyst, 3 October 2025)")
+
+
+# --- provisional Home Office quarters --------------------------------------------------
+
+
+@pytest.mark.slow  # draws images with headless Chromium (kaleido)
+def test_a_provisional_quarter_is_marked_in_every_pack_format(
+        demo_dataset: Dataset, tmp_path: Path) -> None:
+    """The latest published Home Office quarter (2025/26 Q2 for September 2025) is always
+    provisional on the recorded basis: each pack says so beside its figure."""
+    from docx import Document
+
+    from kpis.domain.vocabulary import PROVISIONAL_NOTE
+
+    kpi = "ho_rape_charge_rate"
+    row = flight_deck_table(demo_dataset, [kpi], ["kent"], end=PERIOD).iloc[-1]
+    assert bool(row["provisional"])
+    assert format_period(demo_dataset.kpis[kpi], row["period_start"]) == "2025/26 Q2"
+    texts = {}
+    for fmt in ("pptx", "pdf", "docx"):
+        out = build_pack(demo_dataset, "kent", PERIOD, fmt, kpis=[kpi], marking=MARKING,
+                         out=tmp_path / f"kent.{fmt}", today=TODAY)
+        if fmt == "pptx":
+            texts[fmt] = plain(" ".join(t for slide in slide_texts(out) for _, t in slide))
+        elif fmt == "pdf":
+            texts[fmt] = " ".join(pdf_pages(out))
+        else:
+            texts[fmt] = plain(" ".join(p.text for p in Document(str(out)).paragraphs))
+    for fmt, text in texts.items():
+        assert f"({PROVISIONAL_NOTE})" in text, fmt
+        assert plain(summarise(demo_dataset, row.to_dict())) in text, fmt

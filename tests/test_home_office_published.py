@@ -210,18 +210,27 @@ def test_text_in_a_count_of_the_ods_names_its_sheet_row_and_column(
     assert sha256(empty_db) == before
 
 
-def test_a_formula_in_an_ods_is_refused_naming_its_sheet(empty_db: Path,
-                                                          tmp_path: Path) -> None:
+def test_a_formula_in_an_ods_is_refused_naming_its_sheet_row_and_column(
+        empty_db: Path, tmp_path: Path) -> None:
+    header = ["Financial Year", "Financial Quarter", "Force Name", "Offence Code",
+              "Number of Offences"]
+    # Empty rows and cells are written once with a repeat count, as LibreOffice does:
+    # the formula's row (7) and column (E) are counted through them.
     path = write_ods(tmp_path / "pfa.ods", {
-        "Cover": [["Police recorded crime"]],
-        "2023_24": [["Financial Year", "Financial Quarter", "Force Name", "Offence Code",
-                     "Number of Offences"], ["2023/24", "Q1", "Kent", "19C", 4]],
-    }, formulas={"2023_24": {(2, 5): "2+2"}})
+        "Cover": [["Police recorded crime"], [None], [None], ["=x"]],
+        "2023_24": [header, ["2023/24", "Q1", "Kent", "19C", 4], [None] * 5, [None] * 5,
+                    ["2023/24", "Q1", "Durham", None, None],
+                    ["2023/24", "Q2", "Kent", "19C", 3],
+                    ["2023/24", "Q2", "Durham", "19C", None]],
+    }, formulas={"2023_24": {(7, 5): "2+2"}})
+    before = sha256(empty_db)
     with pytest.raises(LoadRefused) as refused:
         load_files(empty_db, [path], today=TODAY)
-    (error,) = refused.value.report.errors
-    assert error.file == "pfa.ods, sheet '2023_24'" and error.value == "=2+2"
-    assert "formulas are refused" in error.rule
+    formula = next(e for e in refused.value.report.errors if "formula" in e.rule)
+    assert (formula.file, formula.row, formula.column, formula.value) == (
+        "pfa.ods, sheet '2023_24'", 7, "Number of Offences", "=2+2")
+    assert "formulas are refused" in formula.rule
+    assert sha256(empty_db) == before
 
 
 def test_the_upload_check_reads_the_published_files(empty_db: Path, outcomes_file: Path,

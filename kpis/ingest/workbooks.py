@@ -11,11 +11,13 @@ Sheets are found by their header, never by position. Calamine reads values, not
 formulas, so formula cells are found separately, by scanning the sheets' XML in
 bounded blocks (``<f>`` elements in XLSX, ``table:formula`` attributes in ODS): a
 formula is refused as in any other file, naming its sheet, row and column (in ODS,
-its sheet). The size of every sheet is checked against the limits before it is read.
+counted through the rows and cells the file writes once with a repeat count). The
+size of every sheet is checked against the limits before it is read.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import xml.etree.ElementTree as ET
 import zipfile
@@ -44,7 +46,14 @@ _BLOCK = 1 << 22
 _OVERLAP = 1 << 14  # bytes kept between blocks, so no element is cut in two
 _XLSX_FORMULA = re.compile(rb"<f[ >/]")
 _CELL_REF = re.compile(rb'\br="([A-Z]{1,3})(\d+)"')
-_ODS_TOKEN = re.compile(rb'<table:table [^>]*?table:name="([^"]*)"|table:formula="([^"]*)"')
+# The start tags that place an ODS cell: a sheet, a row and a cell (each may stand for
+# several: ODS writes repeated rows and cells once, with a count).
+_ODS_TAG = re.compile(rb"<table:(table|table-row|table-cell|covered-table-cell)(?=[\s/>])"
+                      rb"([^>]*)>")
+_ODS_NAME = re.compile(rb'table:name="([^"]*)"')
+_ODS_FORMULA = re.compile(rb'table:formula="([^"]*)"')
+_ODS_ROWS = re.compile(rb'table:number-rows-repeated="(\d+)"')
+_ODS_COLUMNS = re.compile(rb'table:number-columns-repeated="(\d+)"')
 _RELS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 
 
@@ -197,26 +206,44 @@ def _xlsx_formulas(archive: zipfile.ZipFile, sheet_names: list[str]
 
 
 def _ods_formulas(archive: zipfile.ZipFile) -> dict[str, list[FormulaCell]]:
-    """ODS formulas by sheet; ODS compresses repeated rows and cells, so a formula is
-    located by its sheet only (row 0: the whole sheet)."""
+    """ODS formulas by sheet, each at its 1-based row and 0-based column: rows and cells
+    are counted as the file declares them, repeats included."""
     found: dict[str, list[FormulaCell]] = {}
     sheet, seen, total = "", -1, 0
+    next_row, row, next_column = 1, 0, 0
     with archive.open("content.xml") as handle:
         for base, buffer in _blocks(handle):
-            for match in _ODS_TOKEN.finditer(buffer):
+            for match in _ODS_TAG.finditer(buffer):
                 if base + match.start() <= seen:
-                    continue
+                    continue  # in the overlap: seen in the block before
                 seen = base + match.start()
-                if match.group(1) is not None:
-                    sheet = match.group(1).decode("utf-8", "replace")
-                    continue
-                formula = match.group(2).decode("utf-8", "replace").removeprefix("of:")
-                formula = formula if formula.startswith("=") else f"={formula}"
-                found.setdefault(sheet, []).append(FormulaCell(0, -1, formula))
-                total += 1
-                if total >= MAX_FORMULAS:
-                    return found
+                kind, attributes = match.group(1), match.group(2)
+                if kind == b"table":
+                    name = _ODS_NAME.search(attributes)
+                    sheet = name.group(1).decode("utf-8", "replace") if name else ""
+                    next_row = 1
+                elif kind == b"table-row":
+                    row, next_column = next_row, 0
+                    next_row += _repeats(_ODS_ROWS, attributes)
+                else:
+                    column = next_column
+                    next_column += _repeats(_ODS_COLUMNS, attributes)
+                    formula = _ODS_FORMULA.search(attributes)
+                    if formula is None:
+                        continue
+                    text = html.unescape(formula.group(1).decode("utf-8", "replace"))
+                    text = text.removeprefix("of:")
+                    found.setdefault(sheet, []).append(FormulaCell(
+                        row, column, text if text.startswith("=") else f"={text}"))
+                    total += 1
+                    if total >= MAX_FORMULAS:
+                        return found
     return found
+
+
+def _repeats(pattern: re.Pattern[bytes], attributes: bytes) -> int:
+    count = pattern.search(attributes)
+    return int(count.group(1)) if count else 1
 
 
 def _column_number(letters: bytes) -> int:
