@@ -8,7 +8,16 @@ gunicorn) start processes. Nothing here sleeps for a fixed time: waits poll a
 condition with a timeout (:func:`wait_until`).
 """
 
+# ruff: noqa: E402 (the imports follow the bytecode setting below, on purpose)
 from __future__ import annotations
+
+import sys
+
+# Compiled modules are cached in __pycache__ (git ignores it) even where the
+# environment sets PYTHONDONTWRITEBYTECODE, as this machine does: without the cache
+# every test process compiles the product and pytest rewrites every test module again,
+# some 3 s per process. Set before the product and the test modules are imported.
+sys.dont_write_bytecode = False
 
 import contextlib
 import datetime as dt

@@ -222,3 +222,45 @@ def test_catalogue_round_trips_through_duckdb(empty_db: Path) -> None:
     by_key = {(k.kpi_id, k.version): k for k in stored.kpis}
     for kpi in original.kpis:
         assert by_key[(kpi.kpi_id, kpi.version)] == kpi
+
+
+def _first_title(db: Path) -> str:
+    with Reader(db).connect() as conn:
+        return fetch_catalogue(conn).kpis[0].title
+
+
+def test_a_catalogue_read_is_kept_under_its_digest_until_the_catalogue_changes(
+        empty_db: Path, tmp_path: Path) -> None:
+    """Kept: a second database holding the same catalogue is not read again. Changed
+    by a catalogue load: read again. Without a digest (after an upgrade): read in full."""
+    import duckdb
+
+    from kpis.storage.backend import CATALOGUE_DIGEST_KEY
+
+    shipped_title = read_catalogue(CATALOGUE_FILE).kpis[0].title
+    assert _first_title(empty_db) == shipped_title
+
+    def raw(sql: str) -> None:
+        conn = duckdb.connect(str(empty_db))
+        try:
+            conn.execute(sql)
+        finally:
+            conn.close()
+
+    # Rows changed behind the digest's back are not read: the catalogue read is kept.
+    first_id = read_catalogue(CATALOGUE_FILE).kpis[0].kpi_id
+    raw(f"UPDATE kpi_definitions SET title = 'Changed by hand' WHERE kpi_id = '{first_id}'")
+    assert _first_title(empty_db) == shipped_title
+    # Without the digest the rows are read in full.
+    raw(f"DELETE FROM meta WHERE key = '{CATALOGUE_DIGEST_KEY}'")
+    assert _first_title(empty_db) == "Changed by hand"
+    # A catalogue load stores a new digest: its catalogue is what is read.
+    edited = tmp_path / "catalogue.yaml"
+    edited.write_text(mutated(lambda c: c["kpis"][0].update(title="Loaded title")),
+                      encoding="utf-8")
+    reload_catalogue(empty_db, edited)
+    assert _first_title(empty_db) == "Loaded title"
+    # Each read gets lists of its own: changing one leaves the kept catalogue alone.
+    with Reader(empty_db).connect() as conn:
+        fetch_catalogue(conn).kpis.clear()
+    assert _first_title(empty_db) == "Loaded title"

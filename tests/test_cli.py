@@ -59,6 +59,7 @@ def test_kpis_writes_one_csv_row_per_kpi_force_and_period(
     assert charge["variation"] in ("common", "improvement", "concern", "neither")
 
 
+@pytest.mark.slow  # the CLI over the demo database (about 1 s)
 def test_kpis_spc_matches_the_dashboard_and_says_which_baseline(
     demo_db_readonly: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -116,6 +116,7 @@ def test_the_words_say_the_comparator_is_incomplete(early_durham):
     assert "(1 of 43 forces reporting; incomplete)" in national
 
 
+@pytest.mark.slow  # renders every page (about 2.5 s)
 def test_no_page_defaults_to_the_early_month(early_durham):
     ds = dataset_of(early_durham)
     opening = default_period(ds)

@@ -439,6 +439,7 @@ def test_funnel_subtitles_name_the_exact_limits(demo_dataset):
 proportions = st.floats(0.0, 1.0)
 
 
+@pytest.mark.slow  # property test: hypothesis examples
 @given(proportions, st.floats(1.0, 1e7), st.integers(2, 300))
 def test_curve_limits_stay_in_unit_interval_and_narrow_as_n_grows(p, n_max, points):
     curve = funnel_curve(p, n_max, points)
@@ -458,6 +459,7 @@ def test_curve_limits_stay_in_unit_interval_and_narrow_as_n_grows(p, n_max, poin
     assert (settled["lower95"] <= p + 1e-12).all() and (settled["upper95"] >= p - 1e-12).all()
 
 
+@pytest.mark.slow  # property test: hypothesis examples
 @given(
     st.lists(
         st.tuples(st.integers(0, 10_000), st.integers(0, 10_000)).map(sorted),

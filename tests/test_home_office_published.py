@@ -74,6 +74,7 @@ def outcomes_file(tmp_path: Path) -> Path:
                              OUTCOME_ROWS, data_sheet=SHEET)
 
 
+@pytest.mark.slow  # a workbook through the CLI (about 1.2 s)
 def test_the_outcomes_workbook_loads_as_published_through_the_cli(
         empty_db: Path, outcomes_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["load", "--db", str(empty_db), str(outcomes_file)]) == 0
@@ -158,6 +159,7 @@ def pfa_rows(year: str, kent_rape: int) -> list[list[object]]:
     ]
 
 
+@pytest.mark.slow  # writes and reads a three-year ODS (about 1.5 s)
 def test_the_police_force_area_ods_loads_every_year_sheet(
         empty_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = pfa_workbook(tmp_path / "prc-pfa-mar2013-onwards-tables-240725.ods", {
@@ -245,6 +247,7 @@ def test_the_upload_check_reads_the_published_files(empty_db: Path, outcomes_fil
         pd.Timestamp(Q1))
 
 
+@pytest.mark.slow  # two releases loaded (about 1.1 s)
 def test_a_revised_release_replaces_the_year_and_lists_what_changed(
         empty_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     first = pfa_workbook(tmp_path / "prc-pfa-mar2013-onwards-tables-240425.ods", {

@@ -1,4 +1,6 @@
-"""Background jobs (kpis.jobs): in a child process, one at a time, status on disk."""
+"""Background jobs (kpis.jobs): in a child process, one at a time, status on disk.
+
+Slow: each test starts child processes (some 2 s each)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from kpis.jobs import FAILED_MESSAGE, STALE_SECONDS, JobRunner, read_status, wri
 from tests import job_tasks
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.slow
 TIMEOUT = 60.0
 
 

@@ -289,6 +289,7 @@ def test_bad_arguments_are_rejected():
 whole_values = st.lists(st.integers(-1000, 1000).map(float), min_size=15, max_size=40)
 
 
+@pytest.mark.slow  # property test: hypothesis examples
 @given(whole_values)
 def test_limits_are_symmetric_about_the_mean_and_ordered(values):
     result = xmr(values, "higher")
@@ -299,6 +300,7 @@ def test_limits_are_symmetric_about_the_mean_and_ordered(values):
             result.mean[i] - result.lower[i])
 
 
+@pytest.mark.slow  # property test: hypothesis examples
 @given(whole_values, st.integers(-1000, 1000), st.sampled_from(["higher", "lower"]))
 def test_adding_a_constant_shifts_the_lines_and_keeps_the_rules(values, constant, polarity):
     # Integers: sums are exact, so the shifted series has exactly shifted lines.

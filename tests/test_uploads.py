@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dash
+import pytest
 from flask.testing import FlaskClient
 
 from tests.conftest import app_over
@@ -130,6 +131,7 @@ def test_a_file_that_is_not_what_was_declared_is_not_kept(secured_db: Path) -> N
     assert early.status_code == 409 and b"Not every file has arrived" in early.data
 
 
+@pytest.mark.slow  # runs the check as a job, in a child process
 def test_only_the_person_who_uploaded_can_reach_the_batch(secured_db: Path) -> None:
     app = app_over(secured_db)
     owner, other = signed_in(app, "analyst"), signed_in(app, "admin")
@@ -152,6 +154,7 @@ def test_a_viewer_cannot_open_an_upload(secured_db: Path) -> None:
     assert not (secured_db.parent / ".uploads").exists()
 
 
+@pytest.mark.slow  # runs the check as a job, in a child process
 def test_a_force_scoped_analyst_is_told_which_figures_they_may_load(
         secured_db: Path) -> None:
     app = app_over(secured_db)
@@ -164,6 +167,7 @@ def test_a_force_scoped_analyst_is_told_which_figures_they_may_load(
     assert shown["upload-confirm"]["disabled"] is True
 
 
+@pytest.mark.slow  # runs the check as a job, in a child process
 def test_the_published_workbook_is_checked_as_a_job_and_its_summary_shown(
         secured_db: Path, tmp_path: Path) -> None:
     app = app_over(secured_db)
@@ -196,6 +200,7 @@ def test_a_batch_nobody_loaded_is_removed_after_a_day(tmp_path: Path) -> None:
     assert not old.exists() and recent.exists()
 
 
+@pytest.mark.slow  # runs the check as a job, in a child process
 def test_an_empty_file_is_reported_not_refused_at_the_door(secured_db: Path) -> None:
     app = app_over(secured_db)
     client = signed_in(app, "analyst")

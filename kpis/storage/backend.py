@@ -33,6 +33,7 @@ from kpis.storage import schema
 from kpis.storage.schema import UNVERSIONED, VersionedSchema
 
 __all__ = [
+    "CATALOGUE_DIGEST_KEY",
     "SCHEMA_VERSION_KEY",
     "SchemaTooNew",
     "Store",
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 SCHEMA_VERSION_KEY = "schema_version"
+#: A digest of the catalogue as stored (kpis.storage.catalogue_store): readers keep the
+#: catalogue they read under it. Removed by anything else that changes those tables.
+CATALOGUE_DIGEST_KEY = "catalogue_digest"
 
 
 class StoreError(RuntimeError):
@@ -262,3 +266,7 @@ def run_upgrade_steps(conn: sa.Connection, layout: VersionedSchema, found: int) 
         if step is None:  # VersionedSchema checks this: only a hand-made layout gets here
             raise UpgradeError(f"no upgrade step from {layout.name} schema {version}")
         step(conn)
+    if has_table(conn, schema.meta.name):
+        # A step may change the catalogue's rows: readers must not trust a digest of
+        # them taken before (the next catalogue load stores a new one).
+        conn.execute(sa.delete(schema.meta).where(schema.meta.c.key == CATALOGUE_DIGEST_KEY))
