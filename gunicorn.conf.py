@@ -38,8 +38,11 @@ def on_starting(server: object) -> None:
 
     ensure_database(settings.db_path)
     # Refuse to put the unsecured demonstration on the network. The users file is
-    # opened and closed again here: workers open their own after the fork.
-    addresses = [bind] if isinstance(bind, str) else bind
+    # opened and closed again here: workers open their own after the fork. The
+    # addresses are gunicorn's own, after its command line (-b) and GUNICORN_CMD_ARGS,
+    # not only the FLIGHTDECK_BIND this file asked for.
+    addresses = getattr(getattr(server, "cfg", None), "bind", None) or bind
+    addresses = [addresses] if isinstance(addresses, str) else addresses
     check_start(settings, [_host(address) for address in addresses])
 
 

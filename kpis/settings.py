@@ -113,6 +113,12 @@ class SecurityConfig:
     idle_minutes: float = 60.0  # FLIGHTDECK_IDLE_MINUTES: ... or this long unused
     secure_cookies: bool = True  # FLIGHTDECK_COOKIE_SECURE=0 only for plain-http trials
     secret_key: str | None = None  # FLIGHTDECK_SECRET_KEY (else a generated key file)
+    # FLIGHTDECK_PROXY_HOPS: how many reverse proxies stand in front of the app; their
+    # X-Forwarded-For and X-Forwarded-Proto give the client's address and scheme.
+    proxy_hops: int = 0
+    # FLIGHTDECK_HOSTS: the host names the app answers to (any, if empty; only this
+    # machine's names in the unsecured demonstration, whatever is set).
+    hosts: tuple[str, ...] = ()
     # FLIGHTDECK_MAX_UPLOAD_MB: the largest file the upload takes (a year's Home Office
     # outcomes workbook is up to 45 MB).
     max_upload_mb: int = 60
@@ -145,6 +151,9 @@ class SecurityConfig:
             secret_key=env.get("FLIGHTDECK_SECRET_KEY") or None,
             max_upload_mb=_whole_number(env, "FLIGHTDECK_MAX_UPLOAD_MB", cls.max_upload_mb,
                                         least=1),
+            proxy_hops=_whole_number(env, "FLIGHTDECK_PROXY_HOPS", cls.proxy_hops, least=0),
+            hosts=tuple(part.strip().lower() for part in env.get("FLIGHTDECK_HOSTS", "")
+                        .split(",") if part.strip()),
         )
 
     def trusts(self, address: str | None) -> bool:

@@ -61,10 +61,10 @@ def signed_in(app: dash.Dash, username: str) -> FlaskClient:
 
 
 def render_page(client: FlaskClient, path: str, search: str = "",
-                headers: dict[str, str] | None = None) -> Any:
+                headers: dict[str, str] | None = None, base: str = BASE) -> Any:
     """Ask for a page the way the browser's page router does (a crafted request can
     name any path and query)."""
-    return client.post(f"{BASE}/_dash-update-component", headers=headers, json={
+    return client.post(f"{base}/_dash-update-component", headers=headers, json={
         "output": PAGES_OUTPUT,
         "outputs": [{"id": "_pages_content", "property": "children"},
                     {"id": "_pages_store", "property": "data"}],
@@ -391,13 +391,16 @@ def test_a_request_that_is_not_an_upload_may_send_little(secured_db: Path) -> No
 # --------------------------------------------------------------------------- demo mode
 
 
+LOCAL = "http://localhost:8050"  # the unsecured demonstration answers to this machine's names
+
+
 def test_the_unsecured_demonstration_answers_only_this_computer(demo_db: Path) -> None:
     app = app_over(demo_db)
-    local = render_page(client_of(app), "/")
+    local = render_page(client_of(app), "/", base=LOCAL)
     assert local.status_code == 200 and b"UNSECURED DEMONSTRATION" not in local.data
-    layout = client_of(app).get(f"{BASE}/_dash-layout")
+    layout = client_of(app).get(f"{LOCAL}/_dash-layout")
     assert b"UNSECURED DEMONSTRATION" in layout.data
-    remote = client_of(app, "192.0.2.7").get(f"{BASE}/_dash-layout")
+    remote = client_of(app, "192.0.2.7").get(f"{LOCAL}/_dash-layout")
     assert remote.status_code == 403
     assert b"unsecured demonstration" in remote.data
 
@@ -430,6 +433,13 @@ def test_gunicorn_refuses_an_unsecured_network_bind(demo_db: Path) -> None:
     local = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env,
                            capture_output=True, text=True, timeout=120)
     assert local.returncode == 0, local.stderr
+    # gunicorn's own -b wins over FLIGHTDECK_BIND: the check is on the real address.
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    overridden = subprocess.run([str(gunicorn), "-c", "gunicorn.conf.py", "-b",
+                                 "0.0.0.0:0", "app:server"], cwd=PROJECT_ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert overridden.returncode != 0
+    assert "refusing to serve on 0.0.0.0" in overridden.stderr + overridden.stdout
 
 
 def test_starting_on_a_network_address_is_allowed_once_accounts_exist(

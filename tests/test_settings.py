@@ -37,7 +37,7 @@ def flask_config_keys() -> set[str]:
     from web import context, security, uploads
 
     return {security.STORE_KEY, security.CONFIG_KEY, security.DASH_KEY, context.SERVICE_KEY,
-            uploads.JOBS_KEY}
+            uploads.JOBS_KEY, security.STARTED_SECURED_KEY, security.GATE_KEY}
 
 
 def names_in_code() -> set[str]:

@@ -19,20 +19,24 @@ Three ways in:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import logging
 import os
 import secrets
+import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dash
 import flask
 import flask_login
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kpis.domain.access import Principal, demo_principal
 from kpis.settings import AUTH_HEADER, SecurityConfig, is_loopback
@@ -49,9 +53,23 @@ DASH_KEY = "FLIGHTDECK_DASH"  # the Dash app, whose inline scripts the CSP allow
 SESSION_COOKIE = "flightdeck_session"
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
-# Reachable without signing in: the login page and the stylesheets it uses.
-PUBLIC_PREFIXES = ("/assets/", "/_favicon.ico", "/favicon.ico")
-PUBLIC_PATHS = (LOGIN_PATH,)
+# Reachable without signing in: the login page, the favicon and the stylesheets and
+# fonts it uses (exact paths, and one folder whose files are static).
+PUBLIC_PREFIXES = ("/assets/",)
+PUBLIC_PATHS = (LOGIN_PATH, "/_favicon.ico", "/favicon.ico")
+# The names this machine answers to: all the unsecured demonstration answers to, so a
+# page of another site that points its own name at 127.0.0.1 (DNS rebinding) is refused.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+STARTED_SECURED_KEY = "FLIGHTDECK_STARTED_SECURED"  # the mode fixed at start
+GATE_KEY = "FLIGHTDECK_SIGN_IN_GATE"  # this app's _SignInGate
+ALLOWED_METHODS = ("GET", "HEAD", "POST")  # all any page, callback or route uses
+# Password checks at once per server process (each Argon2 check takes 64 MiB), and how
+# long a sign-in waits for its turn before being told the server is busy.
+MAX_PASSWORD_CHECKS = 2
+PASSWORD_CHECK_WAIT = 10.0
+# One audit line a minute per user name and address for attempts the throttle refuses.
+THROTTLE_REPORT_SECONDS = 60.0
+MAX_THROTTLE_KEYS = 10_000
 # Requests a browser makes for a page (redirected to sign in) rather than for data
 # (refused with 401): Dash's own endpoints all start with an underscore.
 API_PREFIXES = ("/_dash", "/_reload", "/download", "/export", "/upload/batch")
@@ -100,7 +118,19 @@ def install(app: dash.Dash, config: SecurityConfig, key_file: Path) -> None:
     server.after_request(_harden)
     server.register_error_handler(Exception, _no_stack_trace)
     server.register_error_handler(413, _too_large)
-    server.add_url_rule(LOGIN_PATH, "login", _login, methods=["GET", "POST"])
+    # The security mode is fixed now: accounts added or removed while the server runs
+    # never switch it (a server started with accounts never opens up when the last is
+    # removed). The users file is opened and closed again (before any fork).
+    starting = SecurityStore(server.config[STORE_KEY].path)
+    try:
+        server.config[STARTED_SECURED_KEY] = config.mode == AUTH_HEADER or starting.has_users()
+    finally:
+        starting.close()
+    server.config[GATE_KEY] = _SignInGate()
+    if config.proxy_hops:
+        server.wsgi_app = _BehindProxies(server.wsgi_app, config)  # type: ignore[method-assign]
+    server.add_url_rule(LOGIN_PATH, "login", _login, methods=["GET", "POST"],
+                        provide_automatic_options=False)
     server.add_url_rule(LOGOUT_PATH, "logout", _logout, methods=["POST"])
 
 
@@ -121,9 +151,39 @@ def _store() -> SecurityStore:
     return flask.current_app.config[STORE_KEY]
 
 
+def _gate() -> _SignInGate:
+    return flask.current_app.config[GATE_KEY]
+
+
 def demo_mode() -> bool:
-    """No accounts configured: the unsecured local demonstration."""
-    return _config().mode != AUTH_HEADER and not _store().has_users()
+    """Started with no accounts configured: the unsecured local demonstration."""
+    return not flask.current_app.config[STARTED_SECURED_KEY]
+
+
+def _mode_changed() -> flask.Response | None:
+    """Refuse everything once the accounts no longer match the mode the server started
+    in: it must be restarted to take the new mode."""
+    if _config().mode == AUTH_HEADER:
+        return None
+    has_users = _store().has_users()
+    if demo_mode() and has_users:
+        return plain_response(503, "Accounts have been set up since this unsecured "
+                              "demonstration started: restart the server to require "
+                              "sign-in.")
+    if not demo_mode() and not has_users:
+        return plain_response(503, "There are no accounts any more: the server refuses "
+                              "every request until an account is added and it is "
+                              "restarted.")
+    return None
+
+
+def _trusted_host() -> bool:
+    """Is the request's Host one this server answers to?"""
+    request = flask.request
+    host = (request.headers.get("Host") or "").lower()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    allowed = LOOPBACK_HOSTS if demo_mode() else _config().hosts
+    return not allowed or name in allowed
 
 
 # --------------------------------------------------------------------------- the gate
@@ -132,10 +192,20 @@ def demo_mode() -> bool:
 def _authenticate() -> flask.Response | None:
     request = flask.request
     path = request.path
+    if not _trusted_host():
+        return plain_response(400, "This server does not answer to that address.")
+    if request.method not in ALLOWED_METHODS:
+        # Dash's catch-all page route would otherwise answer OPTIONS on any path.
+        response = plain_response(405, "This server takes GET and POST requests only.")
+        response.headers["Allow"] = ", ".join(ALLOWED_METHODS)
+        return response
     if request.method == "POST" and not _same_origin():
         return plain_response(403, "This request came from another site and was refused.")
-    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+    if path in PUBLIC_PATHS or (path.startswith(PUBLIC_PREFIXES) and ".." not in path):
         return None
+    changed = _mode_changed()
+    if changed is not None:
+        return changed
     config = _config()
     if config.mode == AUTH_HEADER:
         principal = _from_proxy_header(config)
@@ -169,9 +239,34 @@ def _from_session(config: SecurityConfig) -> Principal | None:
     return user.user.principal()
 
 
+class _BehindProxies:
+    """Take the client's address and scheme from the proxies' X-Forwarded-For and
+    X-Forwarded-Proto (werkzeug's ProxyFix, ``FLIGHTDECK_PROXY_HOPS`` of them), so the
+    sign-in throttle and the audit log see the client, not the proxy. With
+    ``FLIGHTDECK_TRUSTED_PROXIES`` set, only requests from those addresses are read so;
+    anyone else's forwarded headers are ignored."""
+
+    def __init__(self, app: Any, config: SecurityConfig) -> None:
+        self.direct = app
+        self.proxied = ProxyFix(app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
+        self.config = config
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        peer = environ.get("REMOTE_ADDR")
+        if self.config.trusted_proxies and not self.config.trusts(peer):
+            return self.direct(environ, start_response)
+        return self.proxied(environ, start_response)
+
+
+def _peer_address() -> str:
+    """The address that connected: the proxy's, behind proxies."""
+    original = flask.request.environ.get("werkzeug.proxy_fix.orig", {})
+    return original.get("REMOTE_ADDR") or flask.request.remote_addr or ""
+
+
 def _from_proxy_header(config: SecurityConfig) -> Principal | None:
     request = flask.request
-    if not config.trusts(request.remote_addr):
+    if not config.trusts(_peer_address()):
         return None  # anyone can send the header: only the proxy's is believed
     username = (request.headers.get(config.user_header) or "").strip()
     user = _store().user(username) if username else None
@@ -237,21 +332,89 @@ def _login() -> flask.Response | str:
     if not token or not secrets.compare_digest(token, request.form.get("csrf", "")):
         return _login_page(next_path, "The form had expired. Please sign in again.", 400)
     store, address = _store(), request.remote_addr or ""
-    if store.throttled(username, address):
-        _audit(security.SIGN_IN_THROTTLED, username)
+    if not _gate().admit(store, username, address):
+        if _gate().throttled_report_due(username, address):
+            _audit(security.SIGN_IN_THROTTLED, username,
+                   f"{_gate().take_throttled(username, address)} attempt(s) refused")
         minutes = int(security.THROTTLE_WINDOW.total_seconds() // 60)
         return _login_page(next_path, "Too many failed sign-ins. Wait "
                            f"{minutes} minutes and try again, or ask an administrator.", 429)
-    user = store.authenticate(username, password)
-    if user is None:
-        _audit(security.SIGN_IN_FAILED, username or "(blank)")
-        return _login_page(next_path, "The user name or password is not right.", 401)
+    try:
+        if not _gate().checks.acquire(timeout=PASSWORD_CHECK_WAIT):
+            return _login_page(next_path, "The server is busy checking other sign-ins. "
+                               "Try again in a moment.", 503)
+        try:
+            user = store.authenticate(username, password)
+        finally:
+            _gate().checks.release()
+        if user is None:
+            _audit(security.SIGN_IN_FAILED, username or "(blank)")
+            return _login_page(next_path, "The user name or password is not right.", 401)
+    finally:
+        # Recorded (or signed in) now: the attempt no longer counts as pending.
+        _gate().done(username, address)
     flask.session.clear()  # a fresh session: nothing from before the sign-in survives
     flask_login.login_user(_SessionUser(user))
     flask.session.permanent = True
     flask.session["signed_in_at"] = time.time()
     _audit(security.SIGN_IN, user.username)
     return flask.redirect(next_path)
+
+
+class _SignInGate:
+    """The sign-in throttle, made atomic, and the bound on password checks.
+
+    Checking the throttle and counting the attempt happen under one lock, and an
+    attempt counts as a failure from then until it is recorded: forty simultaneous
+    wrong passwords for one account are checked five times, not forty. Password checks
+    (Argon2, 64 MiB each) run at most ``MAX_PASSWORD_CHECKS`` at a time per server
+    process, so a burst of sign-ins cannot run the server out of memory. Attempts the
+    throttle refuses are written to the audit log as one line a minute per user name
+    and address ("N attempt(s) refused"), not a write each. All of this is per server
+    process: with W workers at most W times the limit get checked in a race.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: collections.Counter[str] = collections.Counter()
+        self.checks = threading.BoundedSemaphore(MAX_PASSWORD_CHECKS)
+        # (user name, address) -> [time of the last audit line, attempts refused since]
+        self._refused: collections.OrderedDict[tuple[str, str], list[float]] = (
+            collections.OrderedDict())
+
+    def admit(self, store: SecurityStore, username: str, address: str) -> bool:
+        user, place = f"u:{username}", f"a:{address}"
+        with self._lock:
+            if store.throttled(username, address,
+                               pending=(self._pending[user], self._pending[place])):
+                refused = self._refused.setdefault((username, address), [0.0, 0])
+                refused[1] += 1
+                self._refused.move_to_end((username, address))
+                while len(self._refused) > MAX_THROTTLE_KEYS:
+                    self._refused.popitem(last=False)
+                return False
+            self._pending[user] += 1
+            self._pending[place] += 1
+            return True
+
+    def done(self, username: str, address: str) -> None:
+        with self._lock:
+            for key in (f"u:{username}", f"a:{address}"):
+                self._pending[key] -= 1
+                if self._pending[key] <= 0:
+                    del self._pending[key]
+
+    def throttled_report_due(self, username: str, address: str) -> bool:
+        with self._lock:
+            refused = self._refused.get((username, address))
+            return refused is not None and time.time() - refused[0] >= THROTTLE_REPORT_SECONDS
+
+    def take_throttled(self, username: str, address: str) -> int:
+        """The attempts refused since the last audit line, which is being written now."""
+        with self._lock:
+            refused = self._refused.setdefault((username, address), [0.0, 0])
+            count, refused[0], refused[1] = int(refused[1]), time.time(), 0
+            return count
 
 
 def _logout() -> flask.Response:

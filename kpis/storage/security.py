@@ -238,8 +238,12 @@ class SecurityStore:
 
     # ------------------------------------------------------------------ sign-in
 
-    def throttled(self, username: str, address: str, now: dt.datetime | None = None) -> bool:
-        """Too many recent failed sign-ins for this user name, or from this address."""
+    def throttled(self, username: str, address: str, now: dt.datetime | None = None,
+                  pending: tuple[int, int] = (0, 0)) -> bool:
+        """Too many recent failed sign-ins for this user name, or from this address.
+
+        ``pending``: attempts for the user name and from the address being checked
+        now, not yet recorded (they count as failures until they are)."""
         since = (now or _now()) - THROTTLE_WINDOW
         failed = audit_log.c.event == SIGN_IN_FAILED
         last_success = (
@@ -252,12 +256,14 @@ class SecurityStore:
             audit_log.c.event_id > last_success)
         by_address = sa.select(sa.func.count()).where(
             failed, audit_log.c.address == address, audit_log.c.occurred_at >= since)
+        user_pending, address_pending = pending
         if not self._store.exists():
-            return False
-        user_rows = self._read(by_user)
-        address_rows = self._read(by_address) if address else [(0,)]
-        return (user_rows[0][0] >= MAX_FAILURES_PER_USER
-                or address_rows[0][0] >= MAX_FAILURES_PER_ADDRESS)
+            user_failed, address_failed = 0, 0
+        else:
+            user_failed = self._read(by_user)[0][0]
+            address_failed = self._read(by_address)[0][0] if address else 0
+        return (user_failed + user_pending >= MAX_FAILURES_PER_USER
+                or address_failed + address_pending >= MAX_FAILURES_PER_ADDRESS)
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password is theirs, else None (no audit: the caller records)."""
@@ -356,11 +362,19 @@ def check_start(host: str, config: SecurityConfig, store: SecurityStore) -> None
         "on this computer only.")
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, tabs, escape
+    codes, Unicode line separators) written as its escape, ``\\n`` for a line break: a
+    user name typed at the sign-in page cannot forge a line of the audit log."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def _insert_event(conn: sa.Connection, event: str, username: str, detail: str,
                   address: str = "", at: dt.datetime | None = None) -> None:
     conn.execute(sa.insert(audit_log).values(
-        occurred_at=at or _now(), event=event, username=username[:200], address=address[:64],
-        detail=detail[:1000],
+        occurred_at=at or _now(), event=event, username=printable(username)[:200],
+        address=printable(address)[:64], detail=printable(detail)[:1000],
     ))
 
 

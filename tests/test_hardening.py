@@ -1,0 +1,203 @@
+"""The red team's attacks on sign-in, hosts, the security mode and the audit log (#16),
+each as a user would make it, through the real app."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import argon2
+import dash
+import pytest
+
+from kpis.cli import main
+from kpis.storage import security
+from kpis.storage.security import MAX_FAILURES_PER_USER, SecurityStore, security_db_path
+from tests.conftest import ACCOUNTS, app_over
+from tests.test_security import BASE, audit_events, client_of, sign_in
+from web.security import MAX_PASSWORD_CHECKS
+
+LOCAL = "http://localhost:8050"
+
+
+# --------------------------------------------------------------------------- hosts
+
+
+def test_the_demonstration_refuses_a_page_that_rebinds_its_own_name_to_this_computer(
+        demo_db: Path) -> None:
+    """A page on attacker.example whose name now resolves to 127.0.0.1 sends its own
+    Host: the unsecured demonstration answers only to this machine's names."""
+    client = client_of(app_over(demo_db))
+    for host in ("attacker.example", "attacker.example:8050", "127.0.0.1.attacker.example"):
+        read = client.get("/_dash-layout", headers={"Host": host})
+        assert read.status_code == 400, host
+        assert b"does not answer to that address" in read.data
+        write = client.post("/_dash-update-component", headers={"Host": host}, json={})
+        assert write.status_code == 400, host
+    for host in ("localhost:8050", "127.0.0.1:8050", "[::1]:8050", "localhost"):
+        assert client.get("/_dash-layout", headers={"Host": host}).status_code == 200, host
+
+
+def test_a_secured_server_answers_only_to_its_configured_names(secured_db: Path) -> None:
+    client = client_of(app_over(secured_db, {"FLIGHTDECK_HOSTS": "flightdeck.test"}))
+    assert client.get("https://elsewhere.example/login").status_code == 400
+    assert client.get(f"{BASE}/login").status_code == 200
+
+
+# --------------------------------------------------------------------------- mode
+
+
+def test_removing_the_last_account_never_opens_the_running_server(secured_db: Path) -> None:
+    app = app_over(secured_db)
+    client = client_of(app)
+    assert client.get(f"{BASE}/_dash-layout").status_code == 401
+    store = SecurityStore(security_db_path(secured_db))
+    try:
+        for name in ACCOUNTS:
+            store.remove_user(name, actor="tests")
+    finally:
+        store.close()
+    for path in ("/_dash-layout", "/audit", "/"):
+        response = client.get(f"{BASE}{path}")
+        assert response.status_code == 503, path
+        assert b"no accounts any more" in response.data
+        assert b"UNSECURED" not in response.data
+
+
+def test_accounts_added_to_a_running_demonstration_stop_it_until_restarted(
+        demo_db: Path) -> None:
+    app = app_over(demo_db)
+    client = client_of(app)
+    assert client.get(f"{LOCAL}/_dash-layout").status_code == 200
+    store = SecurityStore(security_db_path(demo_db))
+    try:
+        store.add_user("newadmin", "admin", "a long enough password 1", actor="tests")
+    finally:
+        store.close()
+    refused = client.get(f"{LOCAL}/_dash-layout")
+    assert refused.status_code == 503 and b"restart the server" in refused.data
+    # Restarted, it requires sign-in.
+    assert client_of(app_over(demo_db)).get(f"{LOCAL}/_dash-layout").status_code == 401
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def test_only_the_exact_public_paths_skip_sign_in(secured_db: Path) -> None:
+    client = client_of(app_over(secured_db))
+    for path in ("/favicon.icox", "/favicon.ico/../_dash-layout", "/_favicon.ico.json",
+                 "/assets/../_dash-layout", "/login/../_dash-layout", "/loginx"):
+        response = client.get(f"{BASE}{path}")
+        assert response.status_code in (302, 401), (path, response.status_code)
+    assert client.get(f"{BASE}/assets/10-flightdeck.css").status_code == 200
+
+
+def test_the_login_route_takes_only_get_and_post(secured_db: Path) -> None:
+    client = client_of(app_over(secured_db))
+    for method in ("OPTIONS", "PUT", "DELETE", "PATCH"):
+        assert client.open(f"{BASE}/login", method=method).status_code == 405, method
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def test_a_user_name_with_a_line_break_cannot_forge_an_audit_line(
+        secured_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client = client_of(app_over(secured_db))
+    forged = "eve\n2026-01-01 00:00:00\tsign-in\tadmin\t10.0.0.1\t"
+    assert sign_in(client, forged, "whatever").status_code == 401
+    assert main(["audit", "--db", str(secured_db)]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if "eve" in line]
+    assert len(lines) == 1 and "sign-in failed" in lines[0]
+    assert "eve\\n2026-01-01" in lines[0]
+    assert not any(line.startswith("2026-01-01 00:00:00\tsign-in\tadmin") for line in
+                   out.splitlines())
+    with pytest.raises(security.UserError):
+        SecurityStore(security_db_path(secured_db)).add_user("eve\nadmin", "viewer",
+                                                             "a long enough password 1")
+
+
+# --------------------------------------------------------------------------- the raced sign-in
+
+
+@pytest.mark.slow  # concurrency: forty threads signing in at once
+def test_forty_simultaneous_wrong_passwords_are_checked_five_times_two_at_a_time(
+        secured_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: dash.Dash = app_over(secured_db)
+    hasher = security._HASHER
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    class Watched(argon2.PasswordHasher):
+        """The real check, slowed as a 64 MiB Argon2 check is, counting how many run."""
+
+        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            try:
+                time.sleep(0.05)  # the cost of a production check, widening the race
+                return hasher.verify(hash, password)
+            finally:
+                with lock:
+                    running -= 1
+
+    monkeypatch.setattr(security, "_HASHER", Watched())
+    clients = [client_of(app) for _ in range(40)]
+    tokens = [sign_in_token(c) for c in clients]
+    start = threading.Barrier(40)
+    statuses: list[int] = []
+
+    def attempt(index: int) -> None:
+        start.wait()
+        response = clients[index].post(f"{BASE}/login", data={
+            "username": "analyst", "password": f"wrong guess {index}",
+            "csrf": tokens[index], "next": "/"})
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(statuses) == 40
+    assert statuses.count(401) == MAX_FAILURES_PER_USER
+    assert statuses.count(429) == 40 - MAX_FAILURES_PER_USER
+    assert most <= MAX_PASSWORD_CHECKS
+    assert len(audit_events(secured_db, "sign-in failed")) == MAX_FAILURES_PER_USER
+    # The 35 refused attempts are one audit line, not 35 writes of the users file.
+    assert audit_events(secured_db, "sign-in throttled") == ["analyst"]
+
+
+def sign_in_token(client: object) -> str:
+    from tests.test_security import csrf_token
+
+    return csrf_token(client)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- proxies
+
+
+def test_behind_a_proxy_the_throttle_and_the_audit_see_the_client(secured_db: Path) -> None:
+    """FLIGHTDECK_PROXY_HOPS=1: the proxy's X-Forwarded-For names the client, so one
+    client's guesses do not lock out everyone behind the proxy; without the setting,
+    and from an address that is not the trusted proxy, the header is ignored."""
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    behind = client_of(app_over(secured_db, {"FLIGHTDECK_PROXY_HOPS": "1"}))
+    plain = client_of(app_over(secured_db))
+    trusted_only = client_of(app_over(secured_db, {"FLIGHTDECK_PROXY_HOPS": "1",
+                                                   "FLIGHTDECK_TRUSTED_PROXIES": "10.0.0.1"}))
+    for client in (behind, plain, trusted_only):
+        token = sign_in_token(client)
+        client.post(f"{BASE}/login", headers=forwarded, data={
+            "username": "viewer", "password": "wrong", "csrf": token, "next": "/"})
+    store = SecurityStore(security_db_path(secured_db))
+    try:
+        addresses = [e.address for e in store.events(event="sign-in failed")]
+    finally:
+        store.close()
+    assert sorted(addresses) == ["127.0.0.1", "127.0.0.1", "203.0.113.9"]
