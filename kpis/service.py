@@ -183,7 +183,7 @@ class FlightDeckService:
                                 progress=progress)
         except LoadRefused as refused:
             self.audit(security.LOAD_REFUSED,
-                       f"{names}: {len(refused.report.errors)} error(s)")
+                       f"{names}: {refused.report.error_count} error(s)")
             raise
         self.audit(security.LOAD, f"{names}: load id(s) "
                    f"{', '.join(map(str, result.load_ids))}, {result.observations} values")
@@ -272,7 +272,7 @@ class FlightDeckService:
             result = load()
         except LoadRefused as refused:
             self.audit(security.REFERENCE_REFUSED,
-                       f"{what} from {Path(path).name}: {len(refused.report.errors)} "
+                       f"{what} from {Path(path).name}: {refused.report.error_count} "
                        "error(s), nothing written")
             raise
         self.audit(security.REFERENCE, f"{what} (every force) from {result.file} "

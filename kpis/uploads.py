@@ -52,6 +52,7 @@ def check_job(progress: Progress, job: UploadJob) -> dict[str, Any]:
         "findings": [dataclasses.asdict(f) for f in report.findings],
         "ignored": report.ignored,
         "counted": report.counted,
+        "unlisted": report.unlisted,
         "files": [describe(item) for item in parsed],
     }
 
@@ -59,7 +60,8 @@ def check_job(progress: Progress, job: UploadJob) -> dict[str, Any]:
 def checked_report(result: dict[str, Any]) -> Report:
     """The report a :func:`check_job` result holds."""
     return Report([Finding(**finding) for finding in result["findings"]],
-                  dict(result["ignored"]), dict(result["counted"]))
+                  dict(result["ignored"]), dict(result["counted"]),
+                  dict(result.get("unlisted", {})))
 
 
 def load_job(progress: Progress, job: UploadJob) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def load_job(progress: Progress, job: UploadJob) -> dict[str, Any]:
     except AccessDenied as refusal:
         return {"outcome": DENIED, "message": str(refusal)}
     except LoadRefused as refused:
-        return {"outcome": REFUSED, "errors": len(refused.report.errors)}
+        return {"outcome": REFUSED, "errors": refused.report.error_count}
     finally:
         _close(service)
     return {

@@ -57,7 +57,7 @@ def report_view(report: Report, files: list[str]) -> html.Div:
          "column": f.column or "", "value": f.value or "", "rule": f.rule}
         for f in report.findings
     ])
-    errors, warnings = len(report.errors), len(report.warnings)
+    errors, warnings = report.error_count, report.warning_count
     if errors:
         headline = dbc.Alert(f"{errors} error(s): these files cannot be loaded. Nothing has "
                              "been written. Correct the files and upload them again.",
@@ -74,7 +74,8 @@ def report_view(report: Report, files: list[str]) -> html.Div:
     # What each file held: sheets, rows kept and ignored by reason, N/A cells read as
     # no count, corrections, and the quarters and forces covered.
     read = html.Ul([html.Li(line) for line in files], id="upload-summaries") if files else None
-    return html.Div([headline, read, table])
+    more = html.P(report.unlisted_note, id="upload-unlisted") if report.unlisted_note else None
+    return html.Div([headline, read, table, more])
 
 
 def max_upload_mb() -> int:

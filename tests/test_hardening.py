@@ -201,3 +201,86 @@ def test_behind_a_proxy_the_throttle_and_the_audit_see_the_client(secured_db: Pa
     finally:
         store.close()
     assert sorted(addresses) == ["127.0.0.1", "127.0.0.1", "203.0.113.9"]
+
+
+# --------------------------------------------------------------------------- bounded checks
+
+
+def test_a_csv_of_16384_columns_is_refused_at_its_header(tmp_path: Path) -> None:
+    from kpis.ingest.loader import check_files
+    from kpis.ingest.tables import MAX_CSV_COLUMNS
+
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(16_384)) + "\n"
+                    + ",".join("1" for _ in range(16_384)) + "\n", encoding="utf-8")
+    _, report = check_files(tmp_path / "none.duckdb", [wide])
+    (error,) = report.errors
+    assert (error.file, error.row, error.value) == ("wide.csv", 1, "16,384 columns")
+    assert f"at most {MAX_CSV_COLUMNS}" in error.rule
+
+
+@pytest.mark.slow  # writes and checks 400,000 rows
+def test_a_bad_return_of_400000_rows_gives_a_bounded_report(secured_db: Path,
+                                                             tmp_path: Path) -> None:
+    """Every row is wrong: the first 1,000 findings are listed, the rest counted, and
+    the page's report stays small."""
+    from kpis.ingest.loader import check_files, load_files
+    from kpis.ingest.problems import MAX_FINDINGS, LoadRefused
+
+    app_over(secured_db)  # the page module registers itself with an app
+    from layouts.upload import report_view
+
+    bad = tmp_path / "bad.csv"
+    with bad.open("w", encoding="utf-8") as handle:
+        handle.write("force,month,measure,value\n")
+        handle.writelines("kent,2025-08,rape_reports,lots\n" for _ in range(400_000))
+    _, report = check_files(secured_db, [bad])
+    assert len(report.findings) == MAX_FINDINGS and report.error_count == 400_000
+    assert "... and 399,000 more error(s), not listed (the first 1,000" in report.summary()
+    assert len(report.summary()) < 200_000
+    assert len(str(report_view(report, []).to_plotly_json())) < 1_000_000
+    before = secured_db.read_bytes()
+    with pytest.raises(LoadRefused) as refused:
+        load_files(secured_db, [bad])
+    assert "400,000 error(s)" in str(refused.value)
+    assert secured_db.read_bytes() == before
+
+
+@pytest.mark.slow  # packs 42 MB twice
+def test_a_zip_bomb_workbook_is_refused_before_it_is_unpacked(tmp_path: Path) -> None:
+    import zipfile
+
+    from kpis.ingest.loader import check_files
+    from tests.published import write_xlsx
+
+    for suffix in ("xlsx", "ods"):
+        bomb = tmp_path / f"bomb.{suffix}"
+        write_xlsx(bomb, {"Sheet1": [["force", "month", "measure", "value"]]})
+        with zipfile.ZipFile(bomb) as archive:
+            parts = {n: archive.read(n) for n in archive.namelist()}
+        sheet = next(n for n in parts if n.startswith("xl/worksheets/"))
+        # 42 MB of one repeated row packs to some 40 KB: a thousand times smaller.
+        parts[sheet] = parts[sheet].replace(b"</sheetData>",
+                                            b"<row/>" * 7_000_000 + b"</sheetData>")
+        with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+            for name, data in parts.items():
+                archive.writestr(name, data)
+        assert bomb.stat().st_size < 200_000
+        _, report = check_files(tmp_path / "none.duckdb", [bomb])
+        assert any("unpacks to more than this program reads" in e.rule
+                   for e in report.errors), (suffix, report.summary())
+
+
+@pytest.mark.slow  # writes a 300,000-row workbook
+def test_a_return_workbook_too_large_to_read_cell_by_cell_is_refused(tmp_path: Path) -> None:
+    from kpis.ingest.loader import check_files
+    from kpis.ingest.tables import MAX_RETURN_UNPACKED_BYTES
+    from tests.published import write_xlsx
+
+    rows: list[list[object]] = [["force", "month", "measure", "value"]]
+    rows += [["kent", "2025-08", "rape_reports", n] for n in range(300_000)]
+    big = write_xlsx(tmp_path / "return.xlsx", {"Sheet1": rows})
+    _, report = check_files(tmp_path / "none.duckdb", [big])
+    (error,) = report.errors
+    assert "unpacks to more" in error.rule
+    assert f"{MAX_RETURN_UNPACKED_BYTES / 2**20:,.0f} MB" in error.rule

@@ -75,6 +75,13 @@ def test_passwords_are_stored_only_as_salted_argon2id_hashes(
 @pytest.mark.parametrize(("argv", "stdin", "message"), [
     (["users", "add", "x", "--role", "viewer", "--password-stdin"], "short\n",
      "at least 12 characters"),
+    # Common passwords (zxcvbn's lists), keyboard walks and repeats are refused.
+    (["users", "add", "x", "--role", "viewer", "--password-stdin"], "password1234\n",
+     "too easy to guess: This is a very common password"),
+    (["users", "add", "x", "--role", "viewer", "--password-stdin"], "qwertyuiopasdf\n",
+     "too easy to guess"),
+    (["users", "add", "x", "--role", "viewer", "--password-stdin"], "aaaaaaaaaaaaaaaa\n",
+     "too easy to guess"),
     (["users", "add", "x", "--role", "viewer", "--force", "atlantis", "--password-stdin"],
      "long enough password\n", "no force 'atlantis'"),
     (["users", "add", "bad name!", "--role", "viewer", "--sso-only"], "", "not valid"),

@@ -323,7 +323,7 @@ def parse_ho_outcomes(table: Table, ctx: IngestContext, report: Report) -> pd.Da
     })
     if cols is None:
         return _empty()
-    errors_before = len(report.errors)
+    errors_before = report.error_count
     rows = _common(table, cols, ctx, report)
     outcome_col = _Column(table, cols["outcome"])
     outcome_text = [d.upper() for d in outcome_col.distinct]
@@ -347,7 +347,7 @@ def parse_ho_outcomes(table: Table, ctx: IngestContext, report: Report) -> pd.Da
     _duplicates(report, table, {"force": rows.force, "period": rows.period, "code": rows.code,
                                 "outcome": outcome}, valid, outcome_col,
                 "force, quarter, offence code and outcome type")
-    if len(report.errors) > errors_before:
+    if report.error_count > errors_before:
         return _empty()
     report.count(ROWS_KEPT, int(valid.sum()))
 
@@ -411,13 +411,13 @@ def parse_ho_recorded(table: Table, ctx: IngestContext, report: Report) -> pd.Da
     cols = _locate(table, report, {"offences": keys.get("numberofoffences")})
     if cols is None:
         return _empty()
-    errors_before = len(report.errors)
+    errors_before = report.error_count
     rows = _common(table, cols, ctx, report)
     offences = _counts(report, table, _Column(table, cols["offences"]), rows.keep)
     valid = rows.keep & rows.territorial_ok
     _duplicates(report, table, {"force": rows.force, "period": rows.period, "code": rows.code},
                 valid, _Column(table, cols["code"]), "force, quarter and offence code")
-    if len(report.errors) > errors_before:
+    if report.error_count > errors_before:
         return _empty()
     report.count(ROWS_KEPT, int(valid.sum()))
     rape = rows.rape[valid]

@@ -138,7 +138,7 @@ def _parse_one(path: Path, ctx: IngestContext, kind: str | None, report: Report,
                      f"the same contents as {contents[digest]}, already in this load")
         return
     contents[digest] = path.name
-    before = len(report.findings)
+    before = report.mark()
     tables = _read(path, report)
     if not tables:
         return
@@ -158,7 +158,7 @@ def _parse_one(path: Path, ctx: IngestContext, kind: str | None, report: Report,
     if file_kind == "return" and path.suffix.lower() in (".xlsx", ".xlsm"):
         # A force return (small) is read cell by cell with openpyxl, which sees every
         # kind of formula; what calamine found is dropped, so nothing is said twice.
-        del report.findings[before:]
+        report.rewind(before)
         table = read_table(path, report, recognise=_recognised)
         if table is None:
             return
@@ -214,9 +214,9 @@ def describe(item: ParsedFile) -> str:
 def _read(path: Path, report: Report) -> list[Table]:
     """The file's tables: a CSV's one, or every recognised sheet of a workbook."""
     if path.suffix.lower() in WORKBOOK_SUFFIXES:
-        before = len(report.errors)
+        before = report.error_count
         tables = read_workbook(path, report, _recognised)
-        if not tables and len(report.errors) == before:
+        if not tables and report.error_count == before:
             report.error(path.name, None, None, None,
                          "no sheet of this workbook has a header this program knows: "
                          "expected a monthly return or a Home Office outcomes or "

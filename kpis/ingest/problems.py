@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+#: Row findings listed per load; past this they are counted, not kept, so a file with
+#: an error on each of 400,000 rows costs a bounded report (and page, and response).
+MAX_FINDINGS = 1000
 
 
 @dataclass(frozen=True)
@@ -35,14 +38,53 @@ class Report:
     ignored: dict[str, int] = field(default_factory=dict)
     # Things read and how many, for the load's summary (rows kept, N/A cells, ...).
     counted: dict[str, int] = field(default_factory=dict)
+    # Findings past MAX_FINDINGS, by severity: counted only.
+    unlisted: dict[str, int] = field(default_factory=dict)
 
     def error(self, file: str, row: int | None, column: str | None, value: object,
               rule: str) -> None:
-        self.findings.append(Finding(file, row, column, _text(value), rule, "error"))
+        self._add(Finding(file, row, column, _text(value), rule, "error"))
 
     def warning(self, file: str, row: int | None, column: str | None, value: object,
                 rule: str) -> None:
-        self.findings.append(Finding(file, row, column, _text(value), rule, "warning"))
+        self._add(Finding(file, row, column, _text(value), rule, "warning"))
+
+    def _add(self, finding: Finding) -> None:
+        # A finding about a whole file or sheet (a summary such as "5 more rows from row
+        # 1002 on") is always listed: there are few, one per rule and sheet at most.
+        if len(self.findings) < MAX_FINDINGS or finding.row is None:
+            self.findings.append(finding)
+        else:
+            self.unlisted[finding.severity] = self.unlisted.get(finding.severity, 0) + 1
+
+    def mark(self) -> tuple[int, dict[str, int]]:
+        """Where the report is now, for :meth:`rewind`."""
+        return len(self.findings), dict(self.unlisted)
+
+    def rewind(self, mark: tuple[int, dict[str, int]]) -> None:
+        """Forget every finding since ``mark`` (listed or counted)."""
+        del self.findings[mark[0]:]
+        self.unlisted = dict(mark[1])
+
+    @property
+    def error_count(self) -> int:
+        """Every error found, listed or not."""
+        return len(self.errors) + self.unlisted.get("error", 0)
+
+    @property
+    def warning_count(self) -> int:
+        return len(self.warnings) + self.unlisted.get("warning", 0)
+
+    @property
+    def unlisted_note(self) -> str:
+        """'... and 399,000 more errors, not listed (the first 1,000 findings are)'."""
+        errors, warnings = self.unlisted.get("error", 0), self.unlisted.get("warning", 0)
+        if not errors and not warnings:
+            return ""
+        parts = [f"{n:,} more {what}" for n, what in ((errors, "error(s)"),
+                                                     (warnings, "warning(s)")) if n]
+        return (f"... and {' and '.join(parts)}, not listed (the first "
+                f"{MAX_FINDINGS:,} findings are)")
 
     def ignore(self, what: str, count: int = 1) -> None:
         self.ignored[what] = self.ignored.get(what, 0) + count
@@ -60,6 +102,7 @@ class Report:
 
     def summary(self) -> str:
         lines = [str(f) for f in self.findings]
+        lines += [self.unlisted_note] if self.unlisted_note else []
         lines += [f"ignored: {count} row(s) {what}" for what, count in sorted(self.ignored.items())]
         lines += [f"read: {count} {what}" for what, count in sorted(self.counted.items())]
         return "\n".join(lines)
@@ -78,7 +121,9 @@ class LoadRefused(ValueError):
         self.report = report
         errors = report.errors
         lines = "\n".join(f"  {f}" for f in errors[:200])
-        more = f"\n  ... and {len(errors) - 200} more" if len(errors) > 200 else ""
+        hidden = report.error_count - min(len(errors), 200)
+        more = f"\n  ... and {hidden:,} more" if hidden > 0 else ""
         super().__init__(
-            f"load refused, nothing was written: {len(errors)} error(s)\n{lines}{more}"
+            f"load refused, nothing was written: {report.error_count:,} error(s)\n"
+            f"{lines}{more}"
         )

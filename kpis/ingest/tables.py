@@ -22,6 +22,7 @@ import csv
 import datetime as dt
 import io
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,21 @@ _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 # How far down a sheet to look for a recognised header row (below title rows).
 HEADER_SEARCH_ROWS = 10
 _BLOCK = 1 << 20
+# What a text table may hold: a wide monthly return has a column per measure (52 in
+# the shipped catalogue), a Home Office extract 13; a year of Home Office outcomes is
+# some 676,000 rows. Past these a file is refused before it is parsed, so no file
+# costs more than that to check.
+MAX_CSV_COLUMNS = 300
+MAX_CSV_ROWS = 2_000_000
+# A workbook is a zip: its parts may unpack to at most this, and at most this many
+# times their packed size (workbooks pack 5 to 80 times; a "zip bomb" thousands).
+MAX_UNPACKED_BYTES = 2 << 30
+MAX_RETURN_UNPACKED_BYTES = 25 << 20  # a return, read cell by cell: some 7 s at most
+# A return workbook is read cell by cell (openpyxl sees every kind of formula): every
+# force's 52 measures for a year in long form is some 27,000 rows; larger tables load as
+# CSV, which is read far faster.
+MAX_RETURN_ROWS = 100_000
+MAX_PACKING_RATIO = 400
 
 Recognise = Callable[[list[str]], bool]
 
@@ -82,6 +98,8 @@ def read_table(
     formulas: list[FormulaCell] = []
     try:
         if suffix in (".xlsx", ".xlsm"):
+            if not check_archive(path, name, report, MAX_RETURN_UNPACKED_BYTES):
+                return None
             cells = _read_xlsx(path, recognise, formulas)
         elif suffix in (".csv", ".txt"):
             cells = _read_csv(path, name, report)
@@ -176,6 +194,38 @@ def _blank_cells(column: pd.Series) -> np.ndarray:
     return np.array([not str(v).strip() for v in column], dtype=bool)
 
 
+def _first_line_fits(block: bytes, name: str, report: Report) -> bool:
+    """The header line has at most MAX_CSV_COLUMNS cells (counted by the csv module)."""
+    line = block.split(b"\n", 1)[0].decode("utf-8", "replace")
+    cells = next(csv.reader([line]), [])
+    if len(cells) > MAX_CSV_COLUMNS:
+        report.error(name, 1, None, f"{len(cells):,} columns",
+                     f"too many columns: a file may have at most {MAX_CSV_COLUMNS}")
+        return False
+    return True
+
+
+def check_archive(path: Path, name: str, report: Report,
+                  limit: int = MAX_UNPACKED_BYTES) -> bool:
+    """A workbook's zip must unpack to at most ``limit`` bytes and at most
+    MAX_PACKING_RATIO times its size, checked from the zip's directory before any part
+    is unpacked. Not a zip: left to the reader, which says so."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return True
+    unpacked = sum(part.file_size for part in parts)
+    packed = max(path.stat().st_size, 1)
+    if unpacked > limit or unpacked > MAX_PACKING_RATIO * packed:
+        report.error(name, None, None, f"{unpacked / 2**20:,.0f} MB unpacked",
+                     f"the workbook unpacks to more than this program reads (at most "
+                     f"{limit / 2**20:,.0f} MB, and {MAX_PACKING_RATIO} times its size): "
+                     "is it damaged, or more than one table?")
+        return False
+    return True
+
+
 def _check_text(path: Path, name: str, report: Report) -> bool:
     """Stream the file once: it must be non-empty UTF-8 with no NUL bytes."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -202,8 +252,14 @@ def _check_text(path: Path, name: str, report: Report) -> bool:
                     "save it as CSV UTF-8",
                 )
                 return False
+            if not lines and b"\n" in block and not _first_line_fits(block, name, report):
+                return False
             content = content or bool(block.strip())
             lines += block.count(b"\n")
+            if lines > MAX_CSV_ROWS:
+                report.error(name, None, None, f"more than {MAX_CSV_ROWS:,} rows",
+                             f"too many rows: a file may have at most {MAX_CSV_ROWS:,}")
+                return False
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
@@ -277,8 +333,15 @@ def _read_xlsx(
             sheet = next((s for s in sheets if _has_header(s, recognise)), sheets[0])
         rows: list[list[str]] = []
         for row_number, row in enumerate(sheet.iter_rows(), start=1):
+            if row_number > MAX_RETURN_ROWS:
+                raise UnreadableFile(f"too many rows: a return workbook may have at most "
+                                     f"{MAX_RETURN_ROWS:,} (load larger tables as CSV)")
+            if len(row) > MAX_CSV_COLUMNS and any(
+                    c.value is not None for c in row[MAX_CSV_COLUMNS:]):
+                raise UnreadableFile(f"too many columns: a sheet may have at most "
+                                     f"{MAX_CSV_COLUMNS}")
             cells: list[str] = []
-            for position, cell in enumerate(row):
+            for position, cell in enumerate(row[:MAX_CSV_COLUMNS]):
                 value = cell.value
                 if getattr(cell, "data_type", None) == "f" or isinstance(
                     value, (ArrayFormula, DataTableFormula)
@@ -288,6 +351,8 @@ def _read_xlsx(
                     continue
                 cells.append(cell_text(value))
             rows.append(cells)
+    except UnreadableFile:
+        raise
     except Exception as exc:
         # Read-only mode parses each sheet's XML only as its rows are read, so a damaged
         # sheet inside a sound zip (ParseError, and more) shows up here, not on opening.

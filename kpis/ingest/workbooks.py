@@ -35,6 +35,7 @@ from kpis.ingest.tables import (
     SheetLimits,
     Table,
     cell_text,
+    check_archive,
     to_table,
 )
 
@@ -69,6 +70,8 @@ def read_workbook(path: Path, report: Report, recognise: Recognise,
 
     path = Path(path)
     name = path.name
+    if not check_archive(path, name, report):
+        return []
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises several types for a damaged file

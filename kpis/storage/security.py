@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 MIN_PASSWORD_LENGTH = 12
+# zxcvbn's score (0-4): 3 means it would take some 10^8 guesses or more. Common
+# passwords, keyboard walks, repeats and words with a year added score lower.
+MIN_PASSWORD_SCORE = 3
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_USER = 5  # in the window, since that user's last successful sign-in
 MAX_FAILURES_PER_ADDRESS = 20  # in the window, whatever the user names tried
@@ -181,6 +184,13 @@ def check_password(password: str) -> str:
     if password.strip() != password or not password.isprintable():
         raise UserError("The password must not start or end with spaces or hold control "
                         "characters.")
+    from zxcvbn import zxcvbn  # its word lists take a moment to load: only when needed
+
+    strength = zxcvbn(password[:100])
+    if strength["score"] < MIN_PASSWORD_SCORE:
+        warning = strength["feedback"].get("warning") or "It is too easy to guess."
+        raise UserError(f"That password is too easy to guess: {warning.rstrip('.')}. Use "
+                        "a few unrelated words, or a password manager's password.")
     return password
 
 
