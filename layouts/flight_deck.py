@@ -19,7 +19,12 @@ from dash import dcc, html
 from kpis.charts.figures import DARK_BLUE, sparkline_svg
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_change, format_period, format_value
-from kpis.domain.vocabulary import ASSURANCE_PHRASE, PROVISIONAL_LABEL, variation_phrase
+from kpis.domain.vocabulary import (
+    ASSURANCE_PHRASE,
+    PROVISIONAL_LABEL,
+    WITHHELD_AREA_NOTE,
+    variation_phrase,
+)
 from kpis.engine.summary import is_incomplete, limits_phrase
 from kpis.engine.views import period_on_or_before
 from layouts._shell import control_bar, safe_layout
@@ -67,7 +72,7 @@ def spc_words(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
 
 
 def comparator_words(kpi: KpiDefinition, row: Mapping[str, Any] | None, name: str,
-                     own: Mapping[str, Any] | None = None) -> str:
+                     own: Mapping[str, Any] | None = None, withheld: bool = False) -> str:
     """'England and Wales: 25.0%', with '(1 of 43 forces)' when its period is incomplete.
 
     ``row`` is the comparator at the tile's own period (None: no comparator, or none
@@ -77,6 +82,8 @@ def comparator_words(kpi: KpiDefinition, row: Mapping[str, Any] | None, name: st
     """
     if not name:
         return "No comparator selected"
+    if withheld:
+        return f"{name}: {WITHHELD_AREA_NOTE}"
     if row is None:
         return f"{name}: no figure for this period"
     hidden = bool(row.get("suppressed"))
@@ -98,7 +105,7 @@ def comparator_words(kpi: KpiDefinition, row: Mapping[str, Any] | None, name: st
 def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
              comparator: Mapping[str, Any] | None, comparator_name: str,
              history: list[float], state: ViewState, dark: bool = False,
-             expected: Any = None) -> dbc.Col:
+             expected: Any = None, withheld: bool = False) -> dbc.Col:
     """One KPI's tile; ``expected`` is the period it should show (the latest national one
     not after the chosen month): a force without data for it says so."""
     link = dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}",
@@ -123,7 +130,7 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
                      className="tile-spark") if spark and not suppressed else None,
             html.P(["Change on a year earlier: ",
                     format_change(kpi, row["change"], suppressed)], className="small mb-1"),
-            html.P(comparator_words(kpi, comparator, comparator_name, row),
+            html.P(comparator_words(kpi, comparator, comparator_name, row, withheld),
                    className="small mb-1 tile-comparator"),
             html.P(spc_words(kpi, row),
                    className=f"small mb-1 variation {VARIATION_CLASS.get(variation, '')}"),
@@ -196,7 +203,8 @@ def flight_deck(state: ViewState) -> html.Div:
         tiles = [
             kpi_tile(k, own.get(k.kpi_id), other.get(k.kpi_id), state.comparator_label(ds),
                      history.get(k.kpi_id, []), state, dark,
-                     expected=period_on_or_before(ds, k.kpi_id, state.period))
+                     expected=period_on_or_before(ds, k.kpi_id, state.period),
+                     withheld=bool(comparator_area) and not ds.visible(str(comparator_area)))
             for k in kpis
         ]
         summary = pillar_summary([own.get(k.kpi_id) for k in kpis])

@@ -15,7 +15,7 @@ from kpis.cli import main
 from kpis.storage import security
 from kpis.storage.security import MAX_FAILURES_PER_USER, SecurityStore, security_db_path
 from tests.conftest import ACCOUNTS, app_over
-from tests.test_security import BASE, audit_events, client_of, sign_in
+from tests.test_security import BASE, audit_events, client_of, render_page, sign_in
 from web.security import MAX_PASSWORD_CHECKS
 
 LOCAL = "http://localhost:8050"
@@ -284,3 +284,35 @@ def test_a_return_workbook_too_large_to_read_cell_by_cell_is_refused(tmp_path: P
     (error,) = report.errors
     assert "unpacks to more" in error.rule
     assert f"{MAX_RETURN_UNPACKED_BYTES / 2**20:,.0f} MB" in error.rule
+
+
+# --------------------------------------------------------------------------- scoping
+
+
+def met_viewer(demo_db: Path) -> object:
+    """An analyst (who may download) limited to the Metropolitan Police, signed in."""
+    store = SecurityStore(security_db_path(demo_db))
+    try:
+        store.add_user("met-viewer", "analyst", "met viewer long password", "metropolitan",
+                       actor="tests")
+    finally:
+        store.close()
+    client = client_of(app_over(demo_db))
+    assert sign_in(client, "met-viewer", "met viewer long password").status_code == 302
+    return client
+
+
+def test_a_metropolitan_analyst_gets_no_london_figures_from_a_crafted_download(
+        demo_db: Path) -> None:
+    """The red-team attack: the trend CSV with the region as comparator carried London's
+    numerator beside the Met's, and London minus the Met is the City of London."""
+    client = met_viewer(demo_db)
+    for kpi in ("cps_referrals", "suspect_contact_30d"):
+        response = client.get(f"{BASE}/download/chart/trend/{kpi}.csv?force=metropolitan"
+                              "&period=2025-09&comparator=region")
+        body = response.get_data(as_text=True)
+        assert response.status_code == 200, body
+        assert "London" not in body
+    # The flight deck says why the region is not there, rather than "no figure".
+    page = render_page(client, "/", "?force=metropolitan&comparator=region")
+    assert "London (region): not shown to your account" in page.get_data(as_text=True)

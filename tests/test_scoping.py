@@ -20,7 +20,7 @@ from kpis.engine.dataset import Dataset
 from kpis.engine.measures import arrays_of, latest_period
 from kpis.engine.views import force_rows, kpi_funnel
 from kpis.service import FlightDeckService
-from kpis.settings import NATIONAL_SLUG
+from kpis.settings import FORCES_CSV, NATIONAL_SLUG
 from kpis.storage import schema
 from kpis.storage.coverage import cached_submissions, coverage
 from kpis.storage.duckdb_file import Reader, query_frame
@@ -155,3 +155,77 @@ def test_a_scoped_analyst_cannot_roll_back_a_load_holding_other_forces(demo_db: 
     with pytest.raises(AccessDenied, match="other forces than Kent"):
         kent.rollback(int(shared["load_id"].iloc[0]))
     assert hashlib.sha256(demo_db.read_bytes()).hexdigest() == before
+
+
+# --------------------------------------------------------------------------- differencing
+
+
+def test_which_forces_a_set_of_aggregates_gives_away_is_worked_out_by_hand() -> None:
+    from kpis.engine.disclosure import aggregates_to_withhold, determined_forces
+
+    # Forces 0-4; the regions {0, 1} and {2, 3, 4}; England and Wales, all five.
+    membership = np.array([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0],
+                           [0, 0, 0, 1, 0], [0, 0, 0, 0, 1],
+                           [1, 1, 0, 0, 0], [0, 0, 1, 1, 1], [1, 1, 1, 1, 1]], dtype=float)
+    # Force 0's user: region {0, 1} minus force 0 is force 1.
+    assert determined_forces(membership, [5, 6, 7], own=0) == [1]
+    # Without that region, England and Wales minus {2, 3, 4} is it again; without the
+    # other region too, nothing single is left.
+    assert determined_forces(membership, [6, 7], own=0) == [1]
+    assert determined_forces(membership, [7], own=0) == []
+    assert aggregates_to_withhold(membership, [5, 6, 7], 0, [5, 6, 7]) == [5, 6]
+    # Force 2's user: {3, 4} and {0, 1} are sums of two; nothing single follows.
+    assert determined_forces(membership, [5, 6, 7], own=2) == []
+
+
+def test_a_metropolitan_user_cannot_subtract_their_way_to_the_city_of_london(
+        demo_dataset: Dataset) -> None:
+    """London is the Met and the City; England and Wales is the sum of the regions. So
+    London, and one more region, are withheld; what is left gives no single force."""
+    from kpis.engine.disclosure import determined_forces
+    from kpis.engine.measures import flight_deck_table
+
+    met = demo_dataset.scoped("metropolitan")
+    assert met.withheld_areas == {"region-london", "region-north-east"}
+    assert not met.visible("region-london") and met.visible(NATIONAL_SLUG)
+    cube = met.cube
+    shown = [cube.area_index[a] for a in cube.area_ids[len(met.forces):]
+             if met.visible(str(a))]
+    assert determined_forces(cube.membership, shown, cube.area_index["metropolitan"]) == []
+    table = flight_deck_table(met, None, None, MONTH, MONTH, spc=None)
+    assert not set(table["area"]) & {"region-london", "region-north-east", "city-of-london"}
+    # The attack of the red-team pass, on a count: England and Wales minus every region
+    # shown minus the Met is the City plus the North East's forces, not the City.
+    referrals = flight_deck_table(met, ["cps_referrals"], None, MONTH, MONTH,
+                                  spc=None).set_index("area")["value"]
+    everyone = flight_deck_table(demo_dataset, ["cps_referrals"], None, MONTH, MONTH,
+                                 spc=None).set_index("area")["value"]
+    regions = [a for a in referrals.index if str(a).startswith("region-")]
+    remainder = referrals[NATIONAL_SLUG] - referrals[regions].sum() - referrals["metropolitan"]
+    north_east = everyone["region-north-east"]
+    assert remainder == pytest.approx(everyone["city-of-london"] + north_east)
+    assert north_east > 0
+
+
+def test_peer_groups_that_give_a_force_away_are_withheld(demo_db: Path,
+                                                         tmp_path: Path) -> None:
+    from kpis.storage.duckdb_file import write_transaction
+    from kpis.storage.reference import store_peer_groups
+    from tests.conftest import dataset_of
+
+    forces = list(pd.read_csv(FORCES_CSV)["slug"])
+    groups = tmp_path / "groups.csv"
+    rows = [f"All but Kent,{slug}" for slug in forces if slug != KENT]
+    rows += ["Just Durham,durham", "Three,kent", "Three,essex", "Three,surrey"]
+    groups.write_text("group,force\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with write_transaction(demo_db) as conn:
+        store_peer_groups(conn, groups)
+    ds = dataset_of(demo_db)
+    # A Durham user: England and Wales minus "All but Kent" would be Kent.
+    durham = ds.scoped("durham")
+    assert {"group-all-but-kent"} <= durham.withheld_areas
+    assert durham.visible("group-three") and durham.visible(NATIONAL_SLUG)
+    # A group of one force is that force: withheld from everyone else.
+    assert not ds.scoped(KENT).visible("group-just-durham")
+    # Its own force's user may see it (it is their own figures).
+    assert ds.scoped("durham").visible("group-just-durham")

@@ -84,6 +84,9 @@ POLARITY_PHRASE: dict[str, str] = {
 
 #: ONS / GSS symbol for a figure withheld as confidential.
 SUPPRESSED_LABEL = "[c]"
+# An aggregate withheld from a force-scoped account (kpis.engine.disclosure).
+WITHHELD_AREA_NOTE = ("not shown to your account: with your own force's figures it would "
+                      "give another force's")
 # A recorded-basis Home Office value while many of its outcomes are still unassigned.
 PROVISIONAL_NOTE = "provisional: outcomes still being assigned"
 PROVISIONAL_LABEL = "provisional"  # where space is short: tiles

@@ -21,6 +21,7 @@ import pandas as pd
 
 from kpis.cache import ALL_FORCES, VersionedCache
 from kpis.domain.catalogue import Catalogue, KpiDefinition
+from kpis.engine.disclosure import aggregates_to_withhold
 
 # Views derived from one dataset (rankings, funnels) kept per process: a few thousand at most.
 MEMO_SIZE = 4096
@@ -173,8 +174,39 @@ class Dataset:
                        _memo=VersionedCache(MEMO_SIZE), _tables=VersionedCache(TABLE_SIZE))
 
     def visible(self, area: str) -> bool:
-        """May force-level figures of ``area`` be shown (always, for an aggregate)?"""
-        return self.scope is None or area == self.scope or area not in self._force_slugs
+        """May figures of ``area`` be shown? Every area, to a user who sees every force;
+        to a scoped user, their own force and the aggregates not withheld from them."""
+        if self.scope is None or area == self.scope:
+            return True
+        return area not in self._force_slugs and area not in self.withheld_areas
+
+    @cached_property
+    def withheld_areas(self) -> frozenset[str]:
+        """The aggregates a scoped user may not see: with the others and their own
+        force's figures, they would give another force's figures exactly (London region
+        minus the Metropolitan Police is the City of London Police; see
+        :func:`kpis.engine.disclosure.aggregates_to_withhold`)."""
+        if self.scope is None:
+            return frozenset()
+        cube = self.cube
+        forces = len(self.forces)
+        aggregates = list(range(forces, len(cube.area_ids)))
+        sizes = cube.membership.sum(axis=1)
+        order = {"user": 0, "region": 1, "national": 2}
+        preference = sorted(aggregates, key=lambda row: (
+            order.get(self.area_kinds.get(str(cube.area_ids[row]), "user"), 0), sizes[row]))
+        withheld = aggregates_to_withhold(cube.membership, aggregates,
+                                          cube.area_index[self.scope], preference)
+        return frozenset(str(cube.area_ids[row]) for row in withheld)
+
+    @cached_property
+    def hidden_rows(self) -> np.ndarray:
+        """The area rows a scoped user may not see: other forces and withheld aggregates."""
+        if self.scope is None:
+            return np.array([], dtype=int)
+        others = np.flatnonzero(np.asarray(self.forces["slug"] != self.scope))
+        withheld = [self.cube.area_index[a] for a in sorted(self.withheld_areas)]
+        return np.concatenate([others, np.asarray(withheld, dtype=int)]).astype(int)
 
     @cached_property
     def _force_slugs(self) -> frozenset[str]:

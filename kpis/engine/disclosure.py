@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DEFAULT_THRESHOLD", "check_threshold", "small_counts"]
+__all__ = ["DEFAULT_THRESHOLD", "aggregates_to_withhold", "check_threshold",
+           "determined_forces", "small_counts"]
 
 #: Counts below this (and above 0) are hidden.
 DEFAULT_THRESHOLD = 5
@@ -40,3 +41,58 @@ def small_counts(grid: np.ndarray, threshold: int = DEFAULT_THRESHOLD) -> np.nda
     values = np.asarray(grid, dtype=float)
     with np.errstate(invalid="ignore"):
         return (values > 0) & (values < threshold)
+
+
+# --------------------------------------------------------------------------- differencing
+#
+# A force-scoped user sees their own force and the aggregates (England and Wales, the
+# regions, peer groups). Aggregates are sums of forces, so some combinations of them,
+# with the user's own figures, can give another force exactly: London region minus the
+# Metropolitan Police is the City of London Police; England and Wales minus the other
+# regions is London again. Which forces a set of aggregates determines is a question of
+# linear algebra, the same for every measure and period: force j is determined exactly
+# when its indicator lies in the row space of the aggregates shown (the user's own force
+# taken as known). The aggregates to withhold are found greedily, least useful first.
+
+
+def determined_forces(membership: np.ndarray, shown: list[int], own: int) -> list[int]:
+    """The forces (columns of ``membership``, areas x forces, 0/1) other than ``own``
+    whose figures follow exactly from the aggregate rows ``shown`` and ``own``'s."""
+    forces = membership.shape[1]
+    unknown = [j for j in range(forces) if j != own]
+    if not shown:
+        return []
+    rows = membership[np.asarray(shown)][:, unknown]
+    rank = np.linalg.matrix_rank(rows)
+    found = []
+    for position, force in enumerate(unknown):
+        indicator = np.zeros(len(unknown))
+        indicator[position] = 1.0
+        if np.linalg.matrix_rank(np.vstack([rows, indicator])) == rank:
+            found.append(force)
+    return found
+
+
+def aggregates_to_withhold(membership: np.ndarray, aggregates: list[int], own: int,
+                           preference: list[int]) -> list[int]:
+    """Aggregate rows to withhold from a user limited to force ``own`` so that no other
+    single force can be worked out from those shown.
+
+    ``preference``: the aggregate rows in the order they may be given up (peer groups,
+    then regions from the smallest, England and Wales last). While some force is still
+    determined, the first aggregate in that order whose removal leaves fewer forces
+    determined is withheld (if none does alone, the first one is).
+    """
+    shown = list(aggregates)
+    withheld: list[int] = []
+    determined = determined_forces(membership, shown, own)
+    while determined:
+        candidates = [row for row in preference if row in shown]
+        choice = next((row for row in candidates if len(determined_forces(
+            membership, [r for r in shown if r != row], own)) < len(determined)),
+            candidates[0])
+        shown.remove(choice)
+        withheld.append(choice)
+        determined = determined_forces(membership, shown, own)
+    return withheld
+

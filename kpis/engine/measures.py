@@ -344,13 +344,13 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
 def arrays_of(ds: Dataset, kpi_id: str) -> KpiArrays:
     """The KPI computed for every area and period (cached: a dataset never changes).
 
-    A scoped dataset's arrays are the unscoped ones with other forces' rows blanked, so
-    aggregates and the scoped force's rank are the numbers everyone sees.
+    A scoped dataset's arrays are the unscoped ones with other forces' rows, and the
+    aggregates withheld from it, blanked; so the aggregates it shows and the scoped
+    force's rank are the numbers everyone sees.
     """
     def compute() -> KpiArrays:
         if ds.source is not None and ds.scope is not None:
-            hidden = np.flatnonzero(np.asarray(ds.forces["slug"] != ds.scope))
-            return scoped_arrays(arrays_of(ds.source, kpi_id), hidden)
+            return scoped_arrays(arrays_of(ds.source, kpi_id), ds.hidden_rows)
         return kpi_arrays(ds, ds.kpis[kpi_id])
 
     return ds.memo(("arrays", kpi_id), compute)
@@ -367,10 +367,11 @@ def latest_period(ds: Dataset, kpi_id: str, area: str | None = None) -> dt.date 
 
 
 def scoped_arrays(arrays: KpiArrays, hidden_rows: np.ndarray) -> KpiArrays:
-    """``arrays`` with the given force rows blanked: nothing about them is left to show.
+    """``arrays`` with the given area rows blanked: nothing about them is left to show.
 
-    Aggregate rows, computed from every force, stay as they are, as does ``ranked`` (how
-    many forces were ranked); a visible force keeps its rank among all forces.
+    The other rows (the aggregates a scoped user may see), computed from every force,
+    stay as they are, as does ``ranked`` (how many forces were ranked); a visible force
+    keeps its rank among all forces.
     """
     def blank(grid: np.ndarray, fill: Any = np.nan) -> np.ndarray:
         out = grid.copy()
