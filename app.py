@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kpis.settings import CATALOGUE_FILE, PROJECT_ROOT, Settings
+from kpis.settings import CATALOGUE_FILE, PROJECT_ROOT, Settings, keep_files_private
 
 if TYPE_CHECKING:
     import dash
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     from web.uploads import register_uploads
 
     settings = settings or Settings.from_env()
+    keep_files_private()
     # Pages register themselves on import; a second app in one process (tests) must
     # start from an empty registry.
     dash.page_registry.clear()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kpis.domain.access import ROLES, Principal, Role
 from kpis.domain.periods import format_month, last_complete_month, parse_month
 from kpis.domain.vocabulary import BASELINE_PHRASE
-from kpis.settings import CATALOGUE_FILE, resolve_db_path
+from kpis.settings import CATALOGUE_FILE, keep_files_private, resolve_db_path
 from kpis.storage.security import EVENTS, EXPORT, UserError
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ def _add_options(parser: argparse.ArgumentParser, command: str, options: list[Op
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = COMMANDS[args.command][1]
+    keep_files_private()
     from kpis.storage.backend import StoreError
 
     try:

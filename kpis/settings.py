@@ -226,3 +226,15 @@ class Settings:
         """Where the generated key that signs session cookies is kept: beside the
         database it serves (unused when FLIGHTDECK_SECRET_KEY gives one)."""
         return self.db_path.parent / SECRET_FILE_NAME
+
+
+#: Files this program creates are readable by its own account only (0600, folders
+#: 0700): databases, the users file, uploads waiting to be checked, packs.
+PRIVATE_UMASK = 0o077
+
+
+def keep_files_private() -> None:
+    """Make every file and folder this process creates from now on private to its
+    account, whatever the umask it was started with (the app and the CLI call it)."""
+    os.umask(PRIVATE_UMASK)
+

@@ -200,6 +200,23 @@ def empty_db(empty_db_template: Path, tmp_path: Path) -> Path:
     return path
 
 
+def write_peer_groups(db: Path, groups: dict[str, list[str]]) -> None:
+    """Peer groups written straight into the tables, past the checks of
+    ``flightdeck peer-groups`` (which refuses groups of fewer than three forces): as a
+    database made before those checks may hold them."""
+    import sqlalchemy as sa
+
+    from kpis.storage import schema
+
+    with write_transaction(db) as conn:
+        for name, members in groups.items():
+            group_id = "group-" + name.lower().replace(" ", "-")
+            conn.execute(sa.insert(schema.peer_groups).values(group_id=group_id, name=name,
+                                                              kind="user"))
+            conn.execute(sa.insert(schema.peer_group_members), [
+                {"group_id": group_id, "force_slug": slug} for slug in members])
+
+
 def dataset_of(path: Path) -> Dataset:
     """Load the dataset of a database file (a fresh read-only reader each time)."""
     reader = Reader(path)

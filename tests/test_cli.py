@@ -236,14 +236,15 @@ def test_peer_groups_command_adds_a_group_usable_as_an_area(
     demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     groups = tmp_path / "msg.csv"
-    groups.write_text("group,force\nShire forces,kent\nShire forces,essex\n", encoding="utf-8")
+    groups.write_text("group,force\nShire forces,kent\nShire forces,essex\n"
+                      "Shire forces,surrey\n", encoding="utf-8")
     assert run(["peer-groups", "--db", str(demo_db), str(groups)], capsys)[0] == 0
     code, out, _ = run(["kpis", "--db", str(demo_db), "--kpi", "ho_rape_recorded", "--force",
                         "group-shire-forces", "--from", "2025-04", "--to", "2025-04"], capsys)
     assert code == 0
     (row,) = list(csv.DictReader(io.StringIO(out)))
     _, kent, _ = run(["kpis", "--db", str(demo_db), "--kpi", "ho_rape_recorded", "--force",
-                      "kent", "--force", "essex", "--from", "2025-04", "--to", "2025-04"],
-                     capsys)
+                      "kent", "--force", "essex", "--force", "surrey", "--from", "2025-04",
+                      "--to", "2025-04"], capsys)
     parts = [float(r["numerator"]) for r in csv.DictReader(io.StringIO(kent))]
     assert float(row["numerator"]) == sum(parts)

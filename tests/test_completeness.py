@@ -253,11 +253,11 @@ def test_the_trend_chart_draws_an_incomplete_month_open(early_durham):
 
 def test_a_most_similar_group_is_a_peer_group_and_incomplete_without_a_member(
         early_durham, tmp_path):
-    from kpis.cli import main
+    from tests.conftest import write_peer_groups
+
     # Durham and Kent as a most-similar group; only Durham has reported September.
-    groups = tmp_path / "msg.csv"
-    groups.write_text("group,force\nSimilar,durham\nSimilar,kent\n", encoding="utf-8")
-    assert main(["peer-groups", "--db", str(early_durham), str(groups)]) == 0
+    # (Two forces: written directly, as `flightdeck peer-groups` now asks for three.)
+    write_peer_groups(early_durham, {"Similar": ["durham", "kent"]})
     ds = dataset_of(early_durham)
     assert ds.comparator_label("group-similar") == "Similar (peer group)"
     assert ds.comparator_label("region-north-east") == "North East (region)"

@@ -316,3 +316,28 @@ def test_a_metropolitan_analyst_gets_no_london_figures_from_a_crafted_download(
     # The flight deck says why the region is not there, rather than "no figure".
     page = render_page(client, "/", "?force=metropolitan&comparator=region")
     assert "London (region): not shown to your account" in page.get_data(as_text=True)
+
+
+# --------------------------------------------------------------------------- file modes
+
+
+def test_files_and_folders_the_program_creates_are_private(tmp_path: Path) -> None:
+    """Started with a permissive umask, the CLI still writes its database 0600."""
+    import os
+    import stat
+
+    from kpis.cli import main
+
+    started_with = os.umask(0o022)
+    try:
+        data = tmp_path / "new folder"
+        returns = tmp_path / "kent.csv"
+        returns.write_text("force,month,measure,value\nkent,2025-08,rape_reports,7\n",
+                           encoding="utf-8")
+        assert main(["load", "--db", str(data / "flightdeck.duckdb"), str(returns)]) == 0
+        assert stat.S_IMODE((data / "flightdeck.duckdb").stat().st_mode) == 0o600
+        made = tmp_path / "made by the program"
+        made.mkdir()  # the process's umask is now the program's
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    finally:
+        os.umask(started_with)

@@ -207,19 +207,13 @@ def test_a_metropolitan_user_cannot_subtract_their_way_to_the_city_of_london(
     assert north_east > 0
 
 
-def test_peer_groups_that_give_a_force_away_are_withheld(demo_db: Path,
-                                                         tmp_path: Path) -> None:
-    from kpis.storage.duckdb_file import write_transaction
-    from kpis.storage.reference import store_peer_groups
-    from tests.conftest import dataset_of
+def test_peer_groups_that_give_a_force_away_are_withheld(demo_db: Path) -> None:
+    from tests.conftest import dataset_of, write_peer_groups
 
     forces = list(pd.read_csv(FORCES_CSV)["slug"])
-    groups = tmp_path / "groups.csv"
-    rows = [f"All but Kent,{slug}" for slug in forces if slug != KENT]
-    rows += ["Just Durham,durham", "Three,kent", "Three,essex", "Three,surrey"]
-    groups.write_text("group,force\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    with write_transaction(demo_db) as conn:
-        store_peer_groups(conn, groups)
+    write_peer_groups(demo_db, {"All but Kent": [f for f in forces if f != KENT],
+                                  "Just Durham": ["durham"],
+                                  "Three": [KENT, "essex", "surrey"]})
     ds = dataset_of(demo_db)
     # A Durham user: England and Wales minus "All but Kent" would be Kent.
     durham = ds.scoped("durham")
@@ -229,3 +223,25 @@ def test_peer_groups_that_give_a_force_away_are_withheld(demo_db: Path,
     assert not ds.scoped(KENT).visible("group-just-durham")
     # Its own force's user may see it (it is their own figures).
     assert ds.scoped("durham").visible("group-just-durham")
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    (["Pair,kent", "Pair,essex"], "has 2 force(s): a peer group needs at least 3"),
+    ([f"Nearly all,{slug}" for slug in pd.read_csv(FORCES_CSV)["slug"] if slug != KENT],
+     "differs from 'England and Wales' by 1 force(s) (kent)"),
+    # The North East (3 forces) and one more: subtracting gives Kent.
+    (["NE and Kent,durham", "NE and Kent,northumbria", "NE and Kent,cleveland",
+      "NE and Kent,kent"], "by 1 force(s) (kent)"),
+])
+def test_a_peer_group_that_would_give_a_force_away_is_refused_on_loading(
+        demo_db: Path, tmp_path: Path, rows: list[str], message: str) -> None:
+    from kpis.storage.duckdb_file import write_transaction
+    from kpis.storage.reference import PeerGroupError, store_peer_groups
+
+    groups = tmp_path / "groups.csv"
+    groups.write_text("group,force\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    before = demo_db.read_bytes()
+    with pytest.raises(PeerGroupError) as refused, write_transaction(demo_db) as conn:
+        store_peer_groups(conn, groups)
+    assert message in str(refused.value)
+    assert demo_db.read_bytes() == before

@@ -134,6 +134,7 @@ def store_peer_groups(conn: sa.Connection, path: Path) -> int:
                 )
                 continue
             groups.setdefault(row["group"].strip(), []).append(slug)
+    problems += _revealing_groups(conn, path, {n: set(m) for n, m in groups.items()})
     if problems:
         raise PeerGroupError("\n".join(problems))
     for name, members in groups.items():
@@ -151,6 +152,48 @@ def store_peer_groups(conn: sa.Connection, path: Path) -> int:
             [{"group_id": group_id, "force_slug": s} for s in sorted(set(members))],
         )
     return len(groups)
+
+
+#: The fewest forces a peer group may have, and by which it must differ from any other
+#: aggregate that holds it or that it holds: a group of one force is that force; one
+#: that is England and Wales less one force gives that force away by subtraction.
+MIN_GROUP_FORCES = 3
+
+
+def _revealing_groups(conn: sa.Connection, path: Path, groups: dict[str, set[str]]
+                      ) -> list[str]:
+    """Why each new group could give a force's figures away, if it could."""
+    members = conn.execute(sa.select(schema.peer_group_members.c.group_id,
+                                     schema.peer_group_members.c.force_slug)).all()
+    names = dict(conn.execute(sa.select(schema.peer_groups.c.group_id,
+                                        schema.peer_groups.c.name)).all())
+    existing: dict[str, set[str]] = {}
+    for group_id, slug in members:
+        existing.setdefault(names.get(group_id, group_id), set()).add(slug)
+    forces = set(conn.execute(sa.select(schema.forces.c.slug)
+                              .where(schema.forces.c.kind == "force")).scalars())
+    others = {**{n: m for n, m in existing.items() if n not in groups},
+              "England and Wales": forces, **groups}
+    problems = []
+    for name, group in groups.items():
+        if len(group) < MIN_GROUP_FORCES:
+            problems.append(f"{path}: group {name!r} has {len(group)} force(s): a peer "
+                            f"group needs at least {MIN_GROUP_FORCES}, or it shows single "
+                            "forces' figures")
+            continue
+        for other_name, other in others.items():
+            if other_name == name:
+                continue
+            bigger, smaller = (other, group) if len(other) >= len(group) else (group, other)
+            if smaller <= bigger and 0 < len(bigger - smaller) < MIN_GROUP_FORCES:
+                problems.append(
+                    f"{path}: group {name!r} differs from {other_name!r} by "
+                    f"{len(bigger - smaller)} force(s) ({', '.join(sorted(bigger - smaller))})"
+                    f": subtracting one from the other would give "
+                    f"{'that force' if len(bigger - smaller) == 1 else 'those forces'}' "
+                    "figures; add or remove forces")
+                break
+    return problems
 
 
 # ---------------------------------------------------------------- NOM adoption months
