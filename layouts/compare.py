@@ -38,7 +38,7 @@ def compare_controls(ds: Dataset, kpi_id: str, group: str, view: str) -> dbc.Row
         {"label": name if kind != "region" else f"{name} (region)", "value": area}
         for area, name, kind in zip(ds.areas["area_id"], ds.areas["name"], ds.areas["kind"],
                                     strict=True)
-        if kind in ("region", "user")
+        if kind in ("region", "user") and ds.visible(str(area))
     ]
     return dbc.Row([
         dbc.Col([dbc.Label("KPI", html_for=COMPARE_KPI),
@@ -86,7 +86,8 @@ def layout(force: str | None = None, period: str | None = None, comparator: str 
     state = read_state(ds, force, period, comparator)
     kpi_id = kpi if kpi in ds.kpis else DEFAULT_KPI if DEFAULT_KPI in ds.kpis else next(
         iter(ds.kpis))
-    groups = set(ds.areas.loc[ds.areas["kind"].isin(["region", "user"]), "area_id"])
+    groups = {a for a in ds.areas.loc[ds.areas["kind"].isin(["region", "user"]), "area_id"]
+              if ds.visible(str(a))}
     group = group if group in groups else NATIONAL_SLUG
     view = view if view in dict(VIEWS) else "bars"
     return html.Div([

@@ -316,6 +316,11 @@ def test_a_metropolitan_analyst_gets_no_london_figures_from_a_crafted_download(
     # The flight deck says why the region is not there, rather than "no figure".
     page = render_page(client, "/", "?force=metropolitan&comparator=region")
     assert "London (region): not shown to your account" in page.get_data(as_text=True)
+    # The compare page does not offer the withheld regions, even when asked for one.
+    compare = render_page(client, "/compare", "?force=metropolitan&group=region-london")
+    text = compare.get_data(as_text=True)
+    assert compare.status_code == 200
+    assert "region-london" not in text and "region-north-east" not in text
 
 
 # --------------------------------------------------------------------------- file modes
