@@ -81,7 +81,6 @@ def load_job(progress: Progress, job: UploadJob) -> dict[str, Any]:
         "observations": result.observations,
         "files": len(result.files),
         "revised": sum(len(item.revisions) for item in result.files),
-        "summaries": [describe(item) for item in result.files],
     }
 
 

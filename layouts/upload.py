@@ -29,10 +29,9 @@ from web.uploads import (
     ACCEPTED,
     MAX_FILES,
     UPLOAD_PATH,
-    Batch,
     find_batch,
     max_upload_bytes,
-    submit_load,
+    submit,
 )
 
 dash.register_page(__name__, path="/upload", name="Load data",
@@ -153,20 +152,20 @@ def follow_job(token: str | None, _: int | None) -> tuple[object, ...]:
     if not status.finished:
         return f"{status.message}…", None, SHOWN, NO, True, NO, False
     if status.state == "failed":
-        where = (REPORT if status.kind == "check" else RESULT)
         alert = dbc.Alert(status.message, color="danger")
-        return ("", "0", HIDDEN, alert if where == REPORT else NO, True,
-                alert if where == RESULT else NO, True)
+        checking = status.kind == "check"
+        return ("", "0", HIDDEN, alert if checking else NO, True,
+                NO if checking else alert, True)
     if status.kind == "check":
         report = checked_report(status.result or {})
         return (f"Checked {len(batch.names)} file(s).", "100", HIDDEN,
                 report_view(report, list((status.result or {}).get("files", []))),
                 bool(report.errors), NO, True)
     batch.remove()  # loaded (or refused): the staged files are done with
-    return "", "100", HIDDEN, NO, True, load_result(status, batch), True
+    return "", "100", HIDDEN, NO, True, load_result(status), True
 
 
-def load_result(status: JobStatus, batch: Batch) -> dbc.Alert:
+def load_result(status: JobStatus) -> dbc.Alert:
     result = status.result or {}
     if result.get("outcome") == DENIED:
         return dbc.Alert(f"Not loaded: {result.get('message', '')}", color="danger")
@@ -178,7 +177,7 @@ def load_result(status: JobStatus, batch: Batch) -> dbc.Alert:
     revisions = (f" {revised} stored value(s) revised or withdrawn by the new release "
                  "(the load history keeps the old ones)." if revised else "")
     return dbc.Alert(
-        [f"Loaded {len(batch.names)} file(s) as load {ids}: "
+        [f"Loaded {result.get('files', 0)} file(s) as load {ids}: "
          f"{result.get('observations', 0)} observations.{revisions} "
          "The dashboard shows them now. ", dcc.Link("See the load history", href="/data")],
         color="success")
@@ -204,5 +203,5 @@ def confirm_load(clicks: int | None, token: str | None) -> tuple[object, bool, b
                          color="warning"), True, True
     if not service().may(Action.LOAD):
         return dbc.Alert("Loading data needs the analyst role.", color="danger"), True, True
-    submit_load(batch)
+    submit(batch, "load")
     return html.Div(), True, False

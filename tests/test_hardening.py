@@ -208,7 +208,7 @@ def test_behind_a_proxy_the_throttle_and_the_audit_see_the_client(secured_db: Pa
 
 def test_a_csv_of_16384_columns_is_refused_at_its_header(tmp_path: Path) -> None:
     from kpis.ingest.loader import check_files
-    from kpis.ingest.tables import MAX_CSV_COLUMNS
+    from kpis.ingest.tables import MAX_TABLE_COLUMNS
 
     wide = tmp_path / "wide.csv"
     wide.write_text(",".join(f"c{i}" for i in range(16_384)) + "\n"
@@ -216,7 +216,14 @@ def test_a_csv_of_16384_columns_is_refused_at_its_header(tmp_path: Path) -> None
     _, report = check_files(tmp_path / "none.duckdb", [wide])
     (error,) = report.errors
     assert (error.file, error.row, error.value) == ("wide.csv", 1, "16,384 columns")
-    assert f"at most {MAX_CSV_COLUMNS}" in error.rule
+    assert f"at most {MAX_TABLE_COLUMNS}" in error.rule
+    # A header longer than the block the check reads is refused too, not parsed.
+    longer = tmp_path / "longer.csv"
+    longer.write_text(",".join(f"column{i:07d}" for i in range(200_000)) + "\n",
+                      encoding="utf-8")
+    _, report = check_files(tmp_path / "none.duckdb", [longer])
+    (error,) = report.errors
+    assert error.row == 1 and f"at most {MAX_TABLE_COLUMNS}" in error.rule
 
 
 @pytest.mark.slow  # writes and checks 400,000 rows

@@ -129,8 +129,7 @@ def install(app: dash.Dash, config: SecurityConfig, key_file: Path) -> None:
     server.config[GATE_KEY] = _SignInGate()
     if config.proxy_hops:
         server.wsgi_app = _BehindProxies(server.wsgi_app, config)  # type: ignore[method-assign]
-    server.add_url_rule(LOGIN_PATH, "login", _login, methods=["GET", "POST"],
-                        provide_automatic_options=False)
+    server.add_url_rule(LOGIN_PATH, "login", _login, methods=["GET", "POST"])
     server.add_url_rule(LOGOUT_PATH, "logout", _logout, methods=["POST"])
 
 
@@ -333,9 +332,9 @@ def _login() -> flask.Response | str:
         return _login_page(next_path, "The form had expired. Please sign in again.", 400)
     store, address = _store(), request.remote_addr or ""
     if not _gate().admit(store, username, address):
-        if _gate().throttled_report_due(username, address):
-            _audit(security.SIGN_IN_THROTTLED, username,
-                   f"{_gate().take_throttled(username, address)} attempt(s) refused")
+        refused = _gate().refused_to_report(username, address)
+        if refused:
+            _audit(security.SIGN_IN_THROTTLED, username, f"{refused} attempt(s) refused")
         minutes = int(security.THROTTLE_WINDOW.total_seconds() // 60)
         return _login_page(next_path, "Too many failed sign-ins. Wait "
                            f"{minutes} minutes and try again, or ask an administrator.", 429)
@@ -404,15 +403,13 @@ class _SignInGate:
                 if self._pending[key] <= 0:
                     del self._pending[key]
 
-    def throttled_report_due(self, username: str, address: str) -> bool:
-        with self._lock:
-            refused = self._refused.get((username, address))
-            return refused is not None and time.time() - refused[0] >= THROTTLE_REPORT_SECONDS
-
-    def take_throttled(self, username: str, address: str) -> int:
-        """The attempts refused since the last audit line, which is being written now."""
+    def refused_to_report(self, username: str, address: str) -> int:
+        """The attempts refused since the last audit line, if a line is due now (the
+        caller writes it); 0 if not."""
         with self._lock:
             refused = self._refused.setdefault((username, address), [0.0, 0])
+            if time.time() - refused[0] < THROTTLE_REPORT_SECONDS:
+                return 0
             count, refused[0], refused[1] = int(refused[1]), time.time(), 0
             return count
 

@@ -11,7 +11,7 @@ read on the web thread. Instead the page's script (``assets/upload.js``) does th
     POST /upload/batch/<token>/check    start the check (202); the page then follows it
 
 and the Load data page (``layouts/upload.py``) follows the job's status and, on the
-analyst's confirmation, starts the load with :func:`submit_load`. Each server process
+analyst's confirmation, starts the load with :func:`submit`. Each server process
 runs one check or load at a time, in a child process, so reading a workbook never
 holds up anyone else's pages.
 
@@ -162,13 +162,13 @@ def _runner() -> JobRunner:
     return flask.current_app.config[JOBS_KEY]
 
 
-def submit_check(batch: Batch) -> None:
-    _runner().submit(batch.folder, "check", check_job, _job(batch),
-                     heavy=sum(batch.sizes) > HEAVY_BYTES)
+#: Each job an upload goes through, by the name its status carries.
+TASKS = {"check": check_job, "load": load_job}
 
 
-def submit_load(batch: Batch) -> None:
-    _runner().submit(batch.folder, "load", load_job, _job(batch),
+def submit(batch: Batch, kind: str) -> None:
+    """Start checking ("check") or loading ("load") the batch as a background job."""
+    _runner().submit(batch.folder, kind, TASKS[kind], _job(batch),
                      heavy=sum(batch.sizes) > HEAVY_BYTES)
 
 
@@ -262,7 +262,7 @@ def _check(token: str) -> flask.Response:
         return plain_response(409, "Those files are being checked already.")
     if not batch.complete():
         return plain_response(409, "Not every file has arrived: upload them again.")
-    submit_check(batch)
+    submit(batch, "check")
     return flask.make_response(flask.jsonify(token=batch.token), 202)
 
 

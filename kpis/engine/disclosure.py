@@ -57,20 +57,20 @@ def small_counts(grid: np.ndarray, threshold: int = DEFAULT_THRESHOLD) -> np.nda
 
 def determined_forces(membership: np.ndarray, shown: list[int], own: int) -> list[int]:
     """The forces (columns of ``membership``, areas x forces, 0/1) other than ``own``
-    whose figures follow exactly from the aggregate rows ``shown`` and ``own``'s."""
-    forces = membership.shape[1]
-    unknown = [j for j in range(forces) if j != own]
+    whose figures follow exactly from the aggregate rows ``shown`` and ``own``'s.
+
+    A force's indicator lies in the row space exactly when projecting it onto that space
+    leaves it whole: the projection's diagonal entry (the squared length of its column
+    in an orthonormal basis of the space) is 1.
+    """
+    unknown = np.array([j for j in range(membership.shape[1]) if j != own])
     if not shown:
         return []
     rows = membership[np.asarray(shown)][:, unknown]
-    rank = np.linalg.matrix_rank(rows)
-    found = []
-    for position, force in enumerate(unknown):
-        indicator = np.zeros(len(unknown))
-        indicator[position] = 1.0
-        if np.linalg.matrix_rank(np.vstack([rows, indicator])) == rank:
-            found.append(force)
-    return found
+    _, singular, basis = np.linalg.svd(rows, full_matrices=False)
+    rank = int((singular > singular.max(initial=0.0) * 1e-9).sum())
+    reach = (basis[:rank] ** 2).sum(axis=0)
+    return [int(f) for f in unknown[np.isclose(reach, 1.0)]]
 
 
 def aggregates_to_withhold(membership: np.ndarray, aggregates: list[int], own: int,

@@ -47,7 +47,7 @@ _BLOCK = 1 << 20
 # the shipped catalogue), a Home Office extract 13; a year of Home Office outcomes is
 # some 676,000 rows. Past these a file is refused before it is parsed, so no file
 # costs more than that to check.
-MAX_CSV_COLUMNS = 300
+MAX_TABLE_COLUMNS = 300
 MAX_CSV_ROWS = 2_000_000
 # A workbook is a zip: its parts may unpack to at most this, and at most this many
 # times their packed size (workbooks pack 5 to 80 times; a "zip bomb" thousands).
@@ -195,12 +195,17 @@ def _blank_cells(column: pd.Series) -> np.ndarray:
 
 
 def _first_line_fits(block: bytes, name: str, report: Report) -> bool:
-    """The header line has at most MAX_CSV_COLUMNS cells (counted by the csv module)."""
+    """The header line (in the file's first block) has at most MAX_TABLE_COLUMNS cells,
+    counted by the csv module; a header longer than the block has more than that."""
+    if b"\n" not in block and len(block) == _BLOCK:
+        report.error(name, 1, None, f"a header line of more than {_BLOCK:,} bytes",
+                     f"too many columns: a file may have at most {MAX_TABLE_COLUMNS}")
+        return False
     line = block.split(b"\n", 1)[0].decode("utf-8", "replace")
     cells = next(csv.reader([line]), [])
-    if len(cells) > MAX_CSV_COLUMNS:
+    if len(cells) > MAX_TABLE_COLUMNS:
         report.error(name, 1, None, f"{len(cells):,} columns",
-                     f"too many columns: a file may have at most {MAX_CSV_COLUMNS}")
+                     f"too many columns: a file may have at most {MAX_TABLE_COLUMNS}")
         return False
     return True
 
@@ -252,7 +257,7 @@ def _check_text(path: Path, name: str, report: Report) -> bool:
                     "save it as CSV UTF-8",
                 )
                 return False
-            if not lines and b"\n" in block and not _first_line_fits(block, name, report):
+            if not lines and not _first_line_fits(block, name, report):
                 return False
             content = content or bool(block.strip())
             lines += block.count(b"\n")
@@ -336,12 +341,12 @@ def _read_xlsx(
             if row_number > MAX_RETURN_ROWS:
                 raise UnreadableFile(f"too many rows: a return workbook may have at most "
                                      f"{MAX_RETURN_ROWS:,} (load larger tables as CSV)")
-            if len(row) > MAX_CSV_COLUMNS and any(
-                    c.value is not None for c in row[MAX_CSV_COLUMNS:]):
+            if len(row) > MAX_TABLE_COLUMNS and any(
+                    c.value is not None for c in row[MAX_TABLE_COLUMNS:]):
                 raise UnreadableFile(f"too many columns: a sheet may have at most "
-                                     f"{MAX_CSV_COLUMNS}")
+                                     f"{MAX_TABLE_COLUMNS}")
             cells: list[str] = []
-            for position, cell in enumerate(row[:MAX_CSV_COLUMNS]):
+            for position, cell in enumerate(row[:MAX_TABLE_COLUMNS]):
                 value = cell.value
                 if getattr(cell, "data_type", None) == "f" or isinstance(
                     value, (ArrayFormula, DataTableFormula)
