@@ -43,6 +43,7 @@ _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 # How far down a sheet to look for a recognised header row (below title rows).
 HEADER_SEARCH_ROWS = 10
 _BLOCK = 1 << 20
+_LINE_END = re.compile(rb"[\r\n]")  # the header ends at the first line break of any kind
 # What a text table may hold: a wide monthly return has a column per measure (52 in
 # the shipped catalogue), a Home Office extract 13; a year of Home Office outcomes is
 # some 676,000 rows. Past these a file is refused before it is parsed, so no file
@@ -197,12 +198,15 @@ def _blank_cells(column: pd.Series) -> np.ndarray:
 def _first_line_fits(block: bytes, name: str, report: Report) -> bool:
     """The header line (in the file's first block) has at most MAX_TABLE_COLUMNS cells,
     counted by the csv module; a header longer than the block has more than that."""
-    if b"\n" not in block and len(block) == _BLOCK:
+    first = _LINE_END.split(block, maxsplit=1)
+    if len(first) == 1 and len(block) == _BLOCK:
         report.error(name, 1, None, f"a header line of more than {_BLOCK:,} bytes",
                      f"too many columns: a file may have at most {MAX_TABLE_COLUMNS}")
         return False
-    line = block.split(b"\n", 1)[0].decode("utf-8", "replace")
-    cells = next(csv.reader([line]), [])
+    try:
+        cells = next(csv.reader([first[0].decode("utf-8", "replace")]), [])
+    except csv.Error:
+        return True  # not CSV the csv module can split: the parser says what is wrong
     if len(cells) > MAX_TABLE_COLUMNS:
         report.error(name, 1, None, f"{len(cells):,} columns",
                      f"too many columns: a file may have at most {MAX_TABLE_COLUMNS}")
