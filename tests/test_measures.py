@@ -549,15 +549,21 @@ def test_counts_one_to_four_are_hidden_marked_and_never_zero(empty_db, tmp_path)
     table = flight_deck_table(ds, ["cps_referrals"], suppress=True)
     durham = row_of(table, "cps_referrals", "durham", when)
     assert durham["suppressed"]
-    assert "value" in durham["suppressed_parts"].split(",")
+    assert {"value", "numerator"} <= set(durham["suppressed_parts"].split(","))
     for column in ("numerator", "value", "rank"):
         assert math.isnan(durham[column]), column  # missing, not 0
     assert not row_of(table, "cps_referrals", "cleveland", when)["suppressed"]  # 0 is shown
     assert row_of(table, "cps_referrals", "cleveland", when)["value"] == 0
-    assert row_of(table, "cps_referrals", "kent", when)["value"] == 5
+    # England and Wales (8) minus Kent (5) minus Cleveland (0) would give Durham's 3, so
+    # Kent is hidden too; then the South East (Kent alone) would give Kent, so it goes as
+    # well. England and Wales stays: Durham and Kent could be anything adding up to 8.
+    assert row_of(table, "cps_referrals", "kent", when)["suppressed"]
+    assert row_of(table, "cps_referrals", SOUTH_EAST, when)["suppressed"]
+    assert row_of(table, "cps_referrals", "england-and-wales", when)["value"] == 8
     # Without suppression every figure is shown.
     plain = flight_deck_table(ds, ["cps_referrals"])
     assert row_of(plain, "cps_referrals", "durham", when)["value"] == 3
+    assert row_of(plain, "cps_referrals", "kent", when)["value"] == 5
     assert not plain["suppressed"].any()
 
 
@@ -567,13 +573,39 @@ def test_a_rate_with_a_hidden_part_is_hidden(empty_db, tmp_path):
         when, {"durham": (3, 50), "cleveland": (4, 4), "kent": (20, 50)},
         "suspect_arrested_interviewed_30d", "reports_named_suspect"))
     table = flight_deck_table(ds, ["suspect_contact_30d"], suppress=True)
-    for force in ("durham", "cleveland"):  # hidden numerator; hidden denominator (and both)
+    # Numerators: Durham 3 and Cleveland 4 hidden; the North East's 7 protects both.
+    # Denominators: Cleveland's 4 hidden, and Durham's 50 with it (the North East's 54
+    # minus 50 would give the 4).
+    for force in ("durham", "cleveland"):
         row = row_of(table, "suspect_contact_30d", force, when)
         assert row["suppressed"]
         assert math.isnan(row["numerator"]) and math.isnan(row["denominator"])
         assert math.isnan(row["value"])
+    north_east = row_of(table, "suspect_contact_30d", "region-north-east", when)
+    assert north_east["numerator"] == 7 and north_east["denominator"] == 54
     kent = row_of(table, "suspect_contact_30d", "kent", when)
     assert not kent["suppressed"] and kent["value"] == pytest.approx(0.4)
+
+
+def test_a_count_that_is_not_sensitive_is_shown_beside_a_hidden_rate(empty_db, tmp_path):
+    # Durham's numerator is 3 (hidden, with Cleveland's 6 as its partner: the North
+    # East's 9 minus 6 would give it). Its denominator, 61, is neither small nor needed to
+    # protect anything: it is shown, while the rate built on the 3 is not.
+    when = month(2024, 4)
+    ds = load_return(empty_db, tmp_path, share_rows(
+        when, {"durham": (3, 61), "cleveland": (6, 40), "kent": (20, 50)},
+        "suspect_arrested_interviewed_30d", "reports_named_suspect"))
+    table = flight_deck_table(ds, ["suspect_contact_30d"], suppress=True)
+    durham = row_of(table, "suspect_contact_30d", "durham", when)
+    assert durham["suppressed"] and math.isnan(durham["value"])
+    assert math.isnan(durham["numerator"]) and durham["denominator"] == 61
+    assert set(durham["suppressed_parts"].split(",")) >= {"value", "numerator"}
+    assert "denominator" not in durham["suppressed_parts"].split(",")
+    cleveland = row_of(table, "suspect_contact_30d", "cleveland", when)
+    assert math.isnan(cleveland["numerator"]) and cleveland["denominator"] == 40
+    assert math.isnan(cleveland["value"])
+    north_east = row_of(table, "suspect_contact_30d", "region-north-east", when)
+    assert north_east["numerator"] == 9 and north_east["value"] == pytest.approx(9 / 101)
 
 
 def test_a_small_count_does_not_escape_through_comparator_or_prior_columns(
@@ -582,18 +614,23 @@ def test_a_small_count_does_not_escape_through_comparator_or_prior_columns(
     ds = load_return(empty_db, tmp_path, [
         ("durham", last_year, "cps_referrals", 2),  # hidden a year earlier
         ("durham", this_year, "cps_referrals", 9),
-        ("kent", this_year, "cps_referrals", 3),  # South East's only figure: 3, hidden
+        ("cleveland", this_year, "cps_referrals", 12),
+        ("kent", this_year, "cps_referrals", 3),  # hidden, with Surrey's 7 as partner
+        ("surrey", this_year, "cps_referrals", 7),
     ])
     table = flight_deck_table(ds, ["cps_referrals"], suppress=True)
     durham = row_of(table, "cps_referrals", "durham", this_year)
     assert durham["value"] == 9 and not durham["suppressed"]
     assert math.isnan(durham["prior_value"]) and math.isnan(durham["change"])
     assert "prior" in durham["suppressed_parts"].split(",")
-    # England and Wales in April 2023 is Durham's 2 alone: hidden on every row.
-    assert math.isnan(row_of(table, "cps_referrals", "durham", last_year)["national_value"])
-    kent = row_of(table, "cps_referrals", "kent", this_year)
-    assert math.isnan(kent["peer_value"]) and "peer" in kent["suppressed_parts"].split(",")
-    assert row_of(table, "cps_referrals", SOUTH_EAST, this_year)["suppressed"]
+    # England and Wales and the North East in April 2023 are Durham's 2 alone: hidden on
+    # every row that shows them as a comparator.
+    before = row_of(table, "cps_referrals", "durham", last_year)
+    assert math.isnan(before["national_value"]) and math.isnan(before["peer_value"])
+    assert {"national", "peer"} <= set(before["suppressed_parts"].split(","))
+    for force in ("kent", "surrey"):
+        assert row_of(table, "cps_referrals", force, this_year)["suppressed"]
+    assert row_of(table, "cps_referrals", SOUTH_EAST, this_year)["value"] == 10
     # Nothing anywhere in the table holds a count of 1 to 4.
     counted = table[["numerator", "rolling_numerator", "national_value", "peer_value",
                      "prior_value", "value"]].to_numpy(dtype=float)
@@ -602,21 +639,26 @@ def test_a_small_count_does_not_escape_through_comparator_or_prior_columns(
 
 def test_spc_lines_of_a_series_with_a_hidden_point_are_hidden(empty_db, tmp_path):
     # Kent: 3 (hidden) then 20, 21, 20, 21, ... (20 months); the mean (3 + 19 others) / 20
-    # would give the 3 away, so no line of the series is shown.
+    # would give the 3 away, so no line of the series is shown, nor any point's flags
+    # (they come from the limits). Surrey (20 a month) partners Kent's 3 in the South
+    # East in the first month, so its series loses its lines too; Durham's keeps them.
     kent = [3] + [20, 21] * 9 + [20]
-    rows = [("kent", when, "cps_referrals", v)
-            for when, v in zip(months_from(month(2023, 1), 20), kent, strict=True)]
-    rows += [("durham", when, "cps_referrals", 10) for when in months_from(month(2023, 1), 20)]
+    when_list = months_from(month(2023, 1), 20)
+    rows = [("kent", when, "cps_referrals", v) for when, v in zip(when_list, kent, strict=True)]
+    rows += [("durham", when, "cps_referrals", 10) for when in when_list]
+    rows += [("surrey", when, "cps_referrals", 20) for when in when_list]
     ds = load_return(empty_db, tmp_path, rows)
     table = flight_deck_table(ds, ["cps_referrals"], suppress=True)
     series = series_of(table, "cps_referrals", "kent")
     assert series["spc_mean"].isna().all() and series["spc_upper"].isna().all()
     assert list(series["suppressed"]) == [True] + [False] * 19
     assert list(series["value"].iloc[1:]) == kent[1:]
-    # The hidden point's variation goes with its value; the others are a shift above
-    # the mean (3 + 200 + 189) / 20 = 19.6, and their flags do not give the 3 away.
-    assert pd.isna(series["variation"].iloc[0])
-    assert set(series["variation"].iloc[1:]) == {"improvement"}
+    assert series["variation"].isna().all() and series["spc_rule"].isna().all()
+    assert series["change"].isna().all()
+    assert "spc" in series["suppressed_parts"].iloc[5].split(",")
+    surrey = series_of(table, "cps_referrals", "surrey")
+    assert list(surrey["suppressed"]) == [True] + [False] * 19
+    assert surrey["spc_mean"].isna().all()
     # A window that leaves the hidden month out still hides the lines: they come from
     # the whole series.
     window = series_of(flight_deck_table(ds, ["cps_referrals"], start=month(2023, 6),
@@ -624,6 +666,49 @@ def test_spc_lines_of_a_series_with_a_hidden_point_are_hidden(empty_db, tmp_path
     assert len(window) == 15 and window["spc_mean"].isna().all()
     durham = series_of(table, "cps_referrals", "durham")
     assert (durham["spc_mean"] == 10).all()
+
+
+def test_a_rolling_year_minus_its_shown_months_gives_nothing_away(empty_db, tmp_path):
+    # Kent's months: 10 a month, but 2 in May 2023 (hidden, partnered by Surrey). Every
+    # rolling year holding May 2023 is hidden: a year of 11 x 10 + 2 = 112 minus the 11
+    # months shown would give the 2 back. Years without it are shown.
+    when_list = months_from(month(2023, 1), 24)
+    kent = [2 if when == month(2023, 5) else 10 for when in when_list]
+    rows = [("kent", when, "cps_referrals", v) for when, v in zip(when_list, kent, strict=True)]
+    rows += [("surrey", when, "cps_referrals", 30) for when in when_list]
+    ds = load_return(empty_db, tmp_path, rows)
+    table = flight_deck_table(ds, ["cps_referrals"], suppress=True)
+    series = series_of(table, "cps_referrals", "kent").set_index("period_start")
+    for when in when_list[11:]:
+        holds_may = when <= month(2024, 4)
+        rolling = series.loc[pd.Timestamp(when), "rolling_numerator"]
+        assert math.isnan(rolling) == holds_may, when
+        if not holds_may:
+            assert rolling == 120
+    # The same for the South East's year (Kent plus Surrey): its May is shown (32), so
+    # its years are too.
+    south_east = series_of(table, "cps_referrals", SOUTH_EAST).set_index("period_start")
+    assert south_east.loc[pd.Timestamp(month(2023, 12)), "rolling_numerator"] == 112 + 360
+
+
+def test_ranks_leave_no_gap_where_a_force_is_hidden(empty_db, tmp_path):
+    # Kent's numerator 3 is hidden (partnered by Surrey's 10). Ranks among the forces
+    # shown: Durham 40% 1st and Cleveland 30% 2nd of 2, not 1st and 2nd of 4 with Surrey
+    # (20%) placed by the gap left at 3rd.
+    when = month(2024, 4)
+    ds = load_return(empty_db, tmp_path, share_rows(
+        when, {"durham": (40, 100), "cleveland": (30, 100), "kent": (3, 50),
+               "surrey": (10, 50)},
+        "suspect_arrested_interviewed_30d", "reports_named_suspect"))
+    table = flight_deck_table(ds, ["suspect_contact_30d"], suppress=True)
+    plain = flight_deck_table(ds, ["suspect_contact_30d"])
+    assert [row_of(plain, "suspect_contact_30d", f, when)["rank"]
+            for f in ("durham", "cleveland", "surrey", "kent")] == [1, 2, 3, 4]
+    for force, rank in (("durham", 1), ("cleveland", 2)):
+        row = row_of(table, "suspect_contact_30d", force, when)
+        assert row["rank"] == rank and row["ranked_forces"] == 2
+    for force in ("kent", "surrey"):
+        assert math.isnan(row_of(table, "suspect_contact_30d", force, when)["rank"])
 
 
 def test_threshold_is_configurable(empty_db, tmp_path):
@@ -662,7 +747,7 @@ def test_demo_national_numerators_are_sums_over_forces(demo_dataset):
 def test_cli_table_columns_dates_fractions_and_whole_counts(empty_db, tmp_path):
     when = month(2024, 4)
     ds = load_return(empty_db, tmp_path, share_rows(
-        when, {"durham": (5, 200), "kent": (3, 40)},
+        when, {"durham": (5, 200), "kent": (3, 40), "surrey": (20, 100)},
         "suspect_arrested_interviewed_30d", "reports_named_suspect"))
     table = kpi_table_for_cli(ds, ["suspect_contact_30d"], ["durham", "kent", NATIONAL],
                               None, None, True)
@@ -686,8 +771,9 @@ def test_cli_table_columns_dates_fractions_and_whole_counts(empty_db, tmp_path):
     by_force = {r["force"]: r for r in records}
     assert by_force["durham"]["numerator"] == "5"  # not 5.0
     assert by_force["kent"]["suppressed"] == "true"
-    for column in ("numerator", "denominator", "value"):
+    for column in ("numerator", "value"):
         assert by_force["kent"][column] == ""  # withheld: empty, never 0
+    assert by_force["kent"]["denominator"] == "40"  # not small, protects nothing: shown
     assert by_force[NATIONAL]["suppressed"] == "false"
 
     out = io.StringIO()

@@ -73,7 +73,10 @@ def test_asking_for_another_force_by_name_returns_nothing(kent_view: Dataset) ->
     from kpis.engine.measures import flight_deck_table
 
     table = flight_deck_table(kent_view, None, ["essex", "surrey"], spc=None)
-    assert table.empty
+    # Only Home Office open data, published for every force, comes back.
+    assert set(table["kpi"]) == {k for k in kent_view.kpis
+                                 if kent_view.catalogue.is_open_data(kent_view.kpis[k])}
+    assert set(table["area"]) == {"essex", "surrey"}
     arrays = arrays_of(kent_view, "cps_referrals")
     essex = kent_view.cube.area_index["essex"]
     assert not arrays.present[essex].any() and np.isnan(arrays.value[essex]).all()
@@ -96,7 +99,7 @@ def test_the_scoped_force_keeps_its_rank_among_all_forces(demo_dataset: Dataset,
 
 def test_a_funnel_plot_shows_only_the_scoped_force_against_the_national_share(
         demo_dataset: Dataset, kent_view: Dataset) -> None:
-    kpi = kent_view.kpis["ho_rape_charge_rate"]
+    kpi = kent_view.kpis["suspect_contact_30d"]  # a force-return share
     period = latest_period(kent_view, kpi.kpi_id, KENT)
     assert period is not None
     scoped = kpi_funnel(kent_view, kpi, period)
@@ -104,6 +107,21 @@ def test_a_funnel_plot_shows_only_the_scoped_force_against_the_national_share(
     assert scoped is not None and everyone is not None
     assert list(scoped.points["label"]) == [KENT]
     assert scoped.centre == pytest.approx(everyone.centre)
+
+
+def test_home_office_open_data_is_shown_for_every_force_to_a_scoped_account(
+        demo_dataset: Dataset, kent_view: Dataset) -> None:
+    # Published by the Home Office for every force: nothing to protect.
+    kpi = kent_view.kpis["ho_rape_charge_rate"]
+    assert kent_view.catalogue.is_open_data(kpi)
+    period = latest_period(kent_view, kpi.kpi_id, KENT)
+    scoped = kpi_funnel(kent_view, kpi, period)
+    everyone = kpi_funnel(demo_dataset, kpi, period)
+    assert scoped is not None and everyone is not None
+    assert sorted(scoped.points["label"]) == sorted(everyone.points["label"])
+    assert len(scoped.points) > 40
+    np.testing.assert_allclose(arrays_of(kent_view, kpi.kpi_id).value,
+                               arrays_of(demo_dataset, kpi.kpi_id).value)
 
 
 def test_return_coverage_and_load_history_cover_only_the_scoped_force(

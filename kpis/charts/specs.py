@@ -39,7 +39,7 @@ from kpis.domain.formatting import format_period, format_value
 from kpis.domain.vocabulary import DEMO_LABEL, SUPPRESSED_LABEL, parse_parts
 from kpis.engine.dataset import Dataset
 from kpis.engine.kpi_spc import DEFAULT_BASELINE
-from kpis.engine.measures import Baseline, SpcOptions, cached_table
+from kpis.engine.measures import Baseline, SpcOptions, cached_table, hidden_columns
 from kpis.engine.summary import funnel_summary, limits_phrase, ranking_summary, summarise
 from kpis.engine.views import (
     FunnelData,
@@ -80,12 +80,10 @@ class HasDataset(Protocol):
 
 Source = Dataset | HasDataset
 
-# Columns of the chart CSV, and the disclosure-control part that hides each.
-_CSV_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("numerator", "value"), ("denominator", "value"), ("value", "value"),
-    ("rolling_value", "rolling"), ("national_value", "national"), ("peer_value", "peer"),
-    ("spc_mean", "spc"), ("spc_lower", "spc"), ("spc_upper", "spc"),
-    ("spc_rule", "value"), ("variation", "value"), ("spc_limits", ""), ("spc_basis", ""),
+# Columns of the chart CSV (disclosure control's parts say which a row withholds).
+_CSV_COLUMNS: tuple[str, ...] = (
+    "numerator", "denominator", "value", "rolling_value", "national_value", "peer_value",
+    "spc_mean", "spc_lower", "spc_upper", "spc_rule", "variation", "spc_limits", "spc_basis",
 )
 
 
@@ -183,20 +181,19 @@ def chart_rows(export: ChartExport) -> pd.DataFrame:
     if export.rows is not None:
         return export.rows
     series = export.series
-    columns = [(c, part) for c, part in _CSV_COLUMNS
-               if c != "denominator" or export.kpi.denominator]
+    columns = [c for c in _CSV_COLUMNS if c != "denominator" or export.kpi.denominator]
     frame = pd.DataFrame({
         "period_start": [p.date().isoformat() for p in pd.DatetimeIndex(
             series["period_start"])],
         "period": [format_period(export.kpi, p) for p in series["period_start"]],
         "area": series["area"].astype(str).to_numpy(),
     })
-    parts = [parse_parts(p)
-             for p in series.get("suppressed_parts", pd.Series([""] * len(series)))]
-    for column, part in columns:
+    withheld = [hidden_columns(parse_parts(p))
+                for p in series.get("suppressed_parts", pd.Series([""] * len(series)))]
+    for column in columns:
         values = series[column].tolist()
-        frame[column] = [SUPPRESSED_LABEL if part in hidden else value
-                         for value, hidden in zip(values, parts, strict=True)]
+        frame[column] = [SUPPRESSED_LABEL if column in hidden else value
+                         for value, hidden in zip(values, withheld, strict=True)]
     frame["suppressed"] = series["suppressed"].astype(bool).to_numpy()
     return frame
 

@@ -94,9 +94,17 @@ PROVISIONAL_LABEL = "provisional"  # where space is short: tiles
 #: On every page, chart and export built from demonstration data.
 DEMO_LABEL = "DEMONSTRATION DATA – not real police figures"
 
+#: Why a suppressed output shows no SPC lines, signals or change for a series.
+SERIES_WITHHELD_NOTE = ("withheld because another point of the series is suppressed: "
+                        "with the points shown they would give it away")
+#: Why a suppressed output withholds a figure (primary or complementary suppression).
+SUPPRESSED_REASON = ("it rests on a small number of cases, or would let one be worked out "
+                     "from the figures shown")
+
 #: The parts of a flight-deck row that disclosure control can hide, in the order of
 #: their bits (``suppressed_parts`` lists them comma separated).
-SUPPRESSIBLE_PARTS: tuple[str, ...] = ("value", "rolling", "prior", "national", "peer", "spc")
+SUPPRESSIBLE_PARTS: tuple[str, ...] = ("value", "rolling", "prior", "national", "peer", "spc",
+                                        "numerator", "denominator")
 
 
 def variation_phrase(code: object) -> str:

@@ -20,20 +20,28 @@ in a rolling year, or in ranks (forces are not ranked in a period whose England 
 Wales figure is incomplete: one early force would otherwise rank "1st of 1").
 
 Disclosure control (``suppress=True``) hides, with NaN and never 0, every figure that is
-or would reveal a count from 1 to ``threshold - 1``:
+or would reveal a count from 1 to ``threshold - 1``: :func:`disclosure_of` decides which
+cells, once per KPI (primary suppression of small counts, then complementary suppression
+audited by linear programming, :mod:`kpis.engine.suppression`), and each row shows:
 
-* ``value`` part: numerator, denominator, value, change, rank, and the point's SPC rule
-  and variation, when the period's numerator or denominator is hidden (``suppressed``
-  is True exactly then);
-* ``rolling`` part: the rolling figures when a rolling count is hidden, and whenever the
-  ``value`` part is (the rolling year contains the hidden period);
+* ``numerator`` / ``denominator`` parts: that count, when it is hidden (a count that is
+  neither small nor needed to protect one is shown, even when the rate built on it is not);
+* ``value`` part: the value, change, rank, comparison and the point's SPC rule and
+  variation, when the numerator or denominator (or a comparison base count) is hidden
+  (``suppressed`` is True exactly then);
+* ``rolling`` part: the rolling figures whenever any period of the year is hidden (else
+  the year minus its shown periods would give the hidden one back) or a rolling count
+  is small: one time grain per output, the KPI's own periods;
 * ``prior`` part: prior_value and change when the same period a year earlier is hidden;
-* ``national`` / ``peer`` parts: the comparator's value when the comparator's own count is
+* ``national`` / ``peer`` parts: the comparator's value when the comparator's own cell is
   hidden (a small count must not escape through another row's comparator column);
-* ``spc`` part: the centre line, limits and assurance of every point of a series that has
-  a hidden value in any period, shown or not (they are computed from the whole series:
-  with the other points published, the mean would give it away); a hidden point's own
-  rule and variation go with its value.
+* ``spc`` part: every statistic derived from the whole series (centre line, limits,
+  assurance, every point's rule and variation, the change on a year earlier) of a series
+  with a hidden value in any period, shown or not: with the other points published, the
+  mean would give it away.
+
+Ranks in a suppressed table are among the forces whose figure is shown (a hidden force
+leaves no gap in them), and ``ranked_forces`` counts those.
 
 ``suppressed_parts`` lists the parts hidden on each row (comma separated, "" if none).
 """
@@ -60,6 +68,7 @@ from kpis.engine.dataset import Dataset
 from kpis.engine.disclosure import DEFAULT_THRESHOLD, check_threshold, small_counts
 from kpis.engine.kpi_spc import DEFAULT_SPC, Baseline, KpiSpc, SpcOptions, kpi_spc
 from kpis.engine.spc import RELATIVE_TOLERANCE, RULE_LABELS
+from kpis.engine.suppression import protect
 from kpis.settings import NATIONAL_SLUG
 
 __all__ = [
@@ -69,10 +78,13 @@ __all__ = [
     "TABLE_COLUMNS",
     "VALUE_COLUMNS",
     "Baseline",
+    "Disclosure",
     "KpiArrays",
     "SpcOptions",
+    "disclosure_of",
     "financial_year_totals",
     "flight_deck_table",
+    "hidden_columns",
     "kpi_arrays",
     "scoped_arrays",
 ]
@@ -99,22 +111,31 @@ TABLE_COLUMNS: tuple[str, ...] = (
 
 # Disclosure control: bits of the parts of a row that can be hidden, and the columns each
 # part covers. The order of SUPPRESSED_PARTS is the order they are listed in.
-_VALUE, _ROLLING, _PRIOR, _NATIONAL, _PEER, _SPC = 1, 2, 4, 8, 16, 32
+_VALUE, _ROLLING, _PRIOR, _NATIONAL, _PEER, _SPC, _NUMERATOR, _DENOMINATOR = (
+    1, 2, 4, 8, 16, 32, 64, 128)
 SUPPRESSED_PARTS = SUPPRESSIBLE_PARTS  # the vocabulary's list: one list of part codes
 _PART_COLUMNS: dict[int, tuple[str, ...]] = {
-    _VALUE: ("numerator", "denominator", "value", "change", "rank", "spc_rule", "variation",
-             "comparison", "rate_base"),
+    _VALUE: ("value", "change", "rank", "spc_rule", "variation", "comparison", "rate_base"),
     _ROLLING: ("rolling_numerator", "rolling_denominator", "rolling_value"),
     _PRIOR: ("prior_value", "change"),
     _NATIONAL: ("national_value", "national_comparison"),
     _PEER: ("peer_value", "peer_comparison"),
-    _SPC: ("spc_mean", "spc_lower", "spc_upper", "assurance"),
+    _SPC: ("spc_mean", "spc_lower", "spc_upper", "assurance", "spc_rule", "variation",
+           "change"),
+    _NUMERATOR: ("numerator",),
+    _DENOMINATOR: ("denominator",),
 }
 _PART_LABELS = np.array(
     [",".join(name for bit, name in enumerate(SUPPRESSED_PARTS) if code & (1 << bit))
      for code in range(1 << len(SUPPRESSED_PARTS))],
     dtype=object,
 )
+
+
+def hidden_columns(parts: set[str]) -> set[str]:
+    """The table columns a row's hidden parts (its ``suppressed_parts``) blank."""
+    return {column for bit, columns in _PART_COLUMNS.items()
+            if SUPPRESSED_PARTS[bit.bit_length() - 1] in parts for column in columns}
 
 
 def _value(unit: str, numerator: np.ndarray, denominator: np.ndarray,
@@ -317,18 +338,9 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
         if len(published):  # the latest quarter published is always provisional
             provisional[:, published[-1]] |= present[:, published[-1]]
 
-    rank = np.full(value.shape, np.nan)
-    ranked = np.zeros(len(periods), dtype=np.int64)
-    if kpi.polarity != "neutral":
-        # Rank 1 is the best: the highest value, or the lowest when lower is better; no
-        # ranks in a period whose national figure is incomplete.
-        national = cube.area_index.get(NATIONAL_SLUG)
-        rankable = complete[national] if national is not None else np.ones(len(periods), bool)
-        force_values = np.where(rankable, comparison[:forces], np.nan)
-        score = -force_values if kpi.polarity == "lower" else force_values
-        rank[:forces] = pd.DataFrame(score).rank(axis=0, ascending=False,
-                                                 method="min").to_numpy()
-        ranked = np.sum(~np.isnan(force_values), axis=0)
+    national = cube.area_index.get(NATIONAL_SLUG)
+    rankable = complete[national] if national is not None else np.ones(len(periods), bool)
+    rank, ranked = _ranks(kpi, comparison, forces, rankable)
     return KpiArrays(
         kpi=kpi, periods=periods, numerator=numerator, denominator=denominator,
         population=population, present=present, value=value,
@@ -341,19 +353,174 @@ def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
     )
 
 
+def _ranks(kpi: KpiDefinition, comparison: np.ndarray, forces: int,
+           rankable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each force's rank per period (1 = best: the highest comparison figure, or the
+    lowest when lower is better) and how many were ranked; forces with no figure (NaN)
+    take no place. No ranks in a period that is not ``rankable`` (an incomplete national
+    figure) nor for a neutral KPI."""
+    rank = np.full(comparison.shape, np.nan)
+    ranked = np.zeros(comparison.shape[1], dtype=np.int64)
+    if kpi.polarity == "neutral":
+        return rank, ranked
+    force_values = np.where(rankable, comparison[:forces], np.nan)
+    score = -force_values if kpi.polarity == "lower" else force_values
+    rank[:forces] = pd.DataFrame(score).rank(axis=0, ascending=False, method="min").to_numpy()
+    return rank, np.sum(~np.isnan(force_values), axis=0)
+
+
 def arrays_of(ds: Dataset, kpi_id: str) -> KpiArrays:
     """The KPI computed for every area and period (cached: a dataset never changes).
 
-    A scoped dataset's arrays are the unscoped ones with other forces' rows, and the
-    aggregates withheld from it, blanked; so the aggregates it shows and the scoped
-    force's rank are the numbers everyone sees.
+    A scoped dataset's arrays are the unscoped ones with other forces' rows, the
+    aggregates withheld from it, and the aggregate cells that would pin another force's
+    figure (:func:`_pinning_cells`) blanked; so the aggregates it shows and the scoped
+    force's rank are the numbers everyone sees. Home Office open data is published for
+    every force: a scoped dataset shows all of it.
     """
     def compute() -> KpiArrays:
         if ds.source is not None and ds.scope is not None:
-            return scoped_arrays(arrays_of(ds.source, kpi_id), ds.hidden_rows)
+            full = arrays_of(ds.source, kpi_id)
+            if ds.catalogue.is_open_data(full.kpi):
+                return full
+            scoped = scoped_arrays(full, ds.hidden_rows)
+            return _blank_cells(scoped, _pinning_cells(ds, full, scoped))
         return kpi_arrays(ds, ds.kpis[kpi_id])
 
     return ds.memo(("arrays", kpi_id), compute)
+
+
+def _count_grids(kpi: KpiDefinition, arrays: KpiArrays) -> list[np.ndarray]:
+    """The count grids a KPI's figures are built from: its numerator, its denominator,
+    and the base count it is compared per (when that is a measure, not the population)."""
+    grids = [arrays.numerator]
+    if kpi.denominator:
+        grids.append(arrays.denominator)
+    if kpi.compared_as_rate and kpi.comparison_base != POPULATION_BASE:
+        grids.append(arrays.rate_base)
+    return grids
+
+
+def _pinning_cells(ds: Dataset, full: KpiArrays, scoped: KpiArrays) -> np.ndarray:
+    """Aggregate cells a scoped account may not see although the aggregate is shown:
+    with the account's own figures and the other aggregates shown they would narrow
+    another force's figure to a range narrower than the disclosure threshold (a
+    remainder of 0 pins every other member at 0), as the linear-programming audit of
+    :func:`kpis.engine.suppression.protect` finds."""
+    forces = len(ds.forces)
+    withheld = np.zeros(full.present.shape, dtype=bool)
+    for grid_full, grid_scoped in zip(_count_grids(full.kpi, full),
+                                      _count_grids(full.kpi, scoped), strict=True):
+        present = ~np.isnan(grid_full)
+        unknown = present & np.isnan(grid_scoped)
+        need = unknown.copy()
+        need[forces:] = False  # another force's figure, not an aggregate's
+        candidates = present & ~unknown
+        candidates[:forces] = False  # only aggregates may be withheld
+        out = protect(grid_full, present, ds.cube.membership, forces, withheld,
+                      width=DEFAULT_THRESHOLD, unknown=unknown, need=need,
+                      candidates=candidates)
+        withheld |= out & ~unknown
+    return withheld
+
+
+def _window_any(mask: np.ndarray, window: int) -> np.ndarray:
+    """Where any of the period and the ``window - 1`` before it is set."""
+    out = mask.copy()
+    for lag in range(1, min(window, mask.shape[1])):
+        out[:, lag:] |= mask[:, :-lag]
+    return out
+
+
+def _blank_cells(arrays: KpiArrays, cells: np.ndarray) -> KpiArrays:
+    """``arrays`` with single cells withheld, as if the area had no figure then: and so
+    with every rolling year that contains them and the prior value a year on."""
+    if not cells.any():
+        return arrays
+    window = PERIODS_PER_YEAR[arrays.kpi.periodicity]
+    years = _window_any(cells, window)
+    later = _shift(cells, window)
+
+    def blank(grid: np.ndarray, where: np.ndarray, fill: Any = np.nan) -> np.ndarray:
+        return np.where(where, fill, grid)
+
+    return replace(
+        arrays,
+        numerator=blank(arrays.numerator, cells), denominator=blank(arrays.denominator, cells),
+        population=blank(arrays.population, cells), present=arrays.present & ~cells,
+        value=blank(arrays.value, cells),
+        rolling_numerator=blank(arrays.rolling_numerator, years),
+        rolling_denominator=blank(arrays.rolling_denominator, years),
+        rolling_value=blank(arrays.rolling_value, years),
+        prior_value=blank(arrays.prior_value, later), rank=blank(arrays.rank, cells),
+        reporting=np.where(cells, 0, arrays.reporting),
+        complete=arrays.complete & ~cells, comparison=blank(arrays.comparison, cells),
+        rate_base=blank(arrays.rate_base, cells),
+        provisional=arrays.provisional & ~cells,
+    )
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """Which cells of one KPI a suppressed output hides (areas x periods unless said)."""
+
+    numerator: np.ndarray
+    denominator: np.ndarray
+    value: np.ndarray  # the value: its numerator, denominator or comparison base is hidden
+    rolling: np.ndarray  # a rolling year with a hidden period, or small in itself
+    prior: np.ndarray  # the value a year earlier is hidden
+    exposed: np.ndarray  # per area: a hidden value anywhere in the series
+    rank: np.ndarray  # ranks among the forces shown
+    ranked: np.ndarray  # per period: how many forces were ranked
+
+
+def disclosure_of(ds: Dataset, kpi_id: str, threshold: int = DEFAULT_THRESHOLD) -> Disclosure:
+    """The cells a suppressed output of ``kpi_id`` hides (cached per dataset and threshold).
+
+    Primary suppression hides counts from 1 to ``threshold - 1``; complementary
+    suppression (:func:`kpis.engine.suppression.protect`) then hides more, count grid by
+    count grid, until no hidden cell can be narrowed below ``threshold`` wide from the
+    cells shown, the sums of areas and non-negativity. A scoped dataset's reader does not
+    see other forces either: they take part as unknowns. Home Office open data is never
+    hidden.
+    """
+    check_threshold(threshold)
+
+    def compute() -> Disclosure:
+        arrays = arrays_of(ds, kpi_id)
+        kpi = arrays.kpi
+        none = np.zeros(arrays.present.shape, dtype=bool)
+        if ds.catalogue.is_open_data(kpi):
+            return Disclosure(none, none, none, none, none, none.any(axis=1), arrays.rank,
+                              arrays.ranked)
+        scoped = ds.source is not None and ds.scope is not None
+        full = arrays_of(ds.source, kpi_id) if scoped else arrays
+        forces = len(ds.forces)
+        hidden_grids = []
+        for grid_full, grid_shown in zip(_count_grids(kpi, full), _count_grids(kpi, arrays),
+                                         strict=True):
+            present = ~np.isnan(grid_full)
+            unknown = present & np.isnan(grid_shown)
+            primary = small_counts(grid_full, threshold) & ~unknown
+            hidden_grids.append(protect(grid_full, present, ds.cube.membership, forces,
+                                        primary, width=threshold, unknown=unknown)
+                                & ~unknown)
+        numerator = hidden_grids[0]
+        denominator = hidden_grids[1] if kpi.denominator else none
+        value = np.logical_or.reduce(hidden_grids)
+        window = PERIODS_PER_YEAR[kpi.periodicity]
+        rolling = (_window_any(value, window) | small_counts(arrays.rolling_numerator, threshold)
+                   | small_counts(arrays.rolling_denominator, threshold))
+        national = ds.cube.area_index.get(NATIONAL_SLUG)
+        rankable = (full.complete[national] if national is not None
+                    else np.ones(value.shape[1], dtype=bool))
+        rank, ranked = _ranks(kpi, np.where(value, np.nan, full.comparison), forces, rankable)
+        if scoped:
+            rank = np.where(arrays.present, rank, np.nan)
+        return Disclosure(numerator, denominator, value, rolling, _shift(value, window),
+                          value.any(axis=1), rank, ranked)
+
+    return ds.memo(("disclosure", kpi_id, threshold), compute)
 
 
 def latest_period(ds: Dataset, kpi_id: str, area: str | None = None) -> dt.date | None:
@@ -499,31 +666,31 @@ def _fill(ds: Dataset, sel: _Selection, block: np.ndarray) -> None:
 
 
 def _hidden(ds: Dataset, sel: _Selection, threshold: int) -> np.ndarray:
-    """Per table row, the bits of the parts disclosure control hides (module docstring).
-
-    Home Office open data is already published, small counts and all: never hidden.
-    """
-    arrays = sel.arrays
-    if ds.catalogue.is_open_data(arrays.kpi):
-        return np.zeros(len(sel), dtype=np.int64)
-    own = small_counts(arrays.numerator, threshold) | small_counts(arrays.denominator, threshold)
-    rolling = own | small_counts(arrays.rolling_numerator, threshold) | small_counts(
-        arrays.rolling_denominator, threshold)
-    window = PERIODS_PER_YEAR[arrays.kpi.periodicity]
-    own_flat = own.ravel()
-    national = own[ds.cube.area_index[NATIONAL_SLUG]]
-    peer_cells = np.maximum(sel.peer, 0) * own.shape[1] + sel.cols
-    # SPC lines come from the whole series: one hidden value anywhere in it (inside the
-    # table's window or not) would be given away by the mean and the published points.
-    exposed = own.any(axis=1)
+    """Per table row, the bits of the parts disclosure control hides (module docstring)."""
+    cells = disclosure_of(ds, sel.arrays.kpi.kpi_id, threshold)
+    value = cells.value.ravel()
+    peer_cells = np.maximum(sel.peer, 0) * cells.value.shape[1] + sel.cols
+    national = cells.value[ds.cube.area_index[NATIONAL_SLUG]]
     return (
-        exposed.take(sel.rows) * _SPC
-        + own_flat.take(sel.flat) * _VALUE
-        + rolling.ravel().take(sel.flat) * _ROLLING
-        + _shift(own, window).ravel().take(sel.flat) * _PRIOR
+        cells.exposed.take(sel.rows) * _SPC
+        + value.take(sel.flat) * _VALUE
+        + cells.rolling.ravel().take(sel.flat) * _ROLLING
+        + cells.prior.ravel().take(sel.flat) * _PRIOR
         + national.take(sel.cols) * _NATIONAL
-        + ((sel.peer >= 0) & own_flat.take(peer_cells)) * _PEER
+        + ((sel.peer >= 0) & value.take(peer_cells)) * _PEER
+        + cells.numerator.ravel().take(sel.flat) * _NUMERATOR
+        + cells.denominator.ravel().take(sel.flat) * _DENOMINATOR
     )
+
+
+def _suppressed_ranks(ds: Dataset, sel: _Selection, block: np.ndarray,
+                      threshold: int) -> None:
+    """Ranks among the forces shown: a hidden force leaves no gap to be found."""
+    cells = disclosure_of(ds, sel.arrays.kpi.kpi_id, threshold)
+    block[_AT["rank"]] = cells.rank.ravel().take(sel.flat)
+    ranked = cells.ranked.take(sel.cols)
+    block[_AT["ranked_forces"]] = np.where((sel.rows < len(ds.forces)) & (ranked > 0),
+                                           ranked, np.nan)
 
 
 def _texts(ds: Dataset, selections: Sequence[_Selection]) -> dict[str, Any]:
@@ -722,6 +889,7 @@ def flight_deck_table(
         hidden = np.empty(total, dtype=np.int64)
         for sel, lo, hi in zip(selections, bounds[:-1], bounds[1:], strict=True):
             hidden[lo:hi] = _hidden(ds, sel, threshold)
+            _suppressed_ranks(ds, sel, block[:, lo:hi], threshold)
         _hide(block, others, hidden)
     else:
         _unsuppressed(others, total)

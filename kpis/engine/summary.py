@@ -40,8 +40,10 @@ from kpis.domain.vocabulary import (
     ASSURANCE_PHRASE,
     LIMIT_STATE_PHRASE,
     PROVISIONAL_NOTE,
+    SERIES_WITHHELD_NOTE,
     SPC_BASIS_PHRASE,
     SUPPRESSED_LABEL,
+    SUPPRESSED_REASON,
     VARIATION_PHRASE,
     parse_parts,
     rule_phrases,
@@ -182,6 +184,8 @@ def _signal(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
     Without limits (too few points) it says so; with trial limits it says that too.
     """
     variation = _get(row, "variation")
+    if "spc" in parse_parts(_get(row, "suppressed_parts")):
+        return f"Its SPC signals are {SERIES_WITHHELD_NOTE} ({SUPPRESSED_LABEL})"
     if _get(row, "spc_limits") == "too_few":
         return limits_phrase(kpi, row)
     if variation not in VARIATION_PHRASE:
@@ -202,8 +206,11 @@ def _signal(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
 def _change(kpi: KpiDefinition, row: Mapping[str, Any], period: Any) -> str:
     """', up 3.1 percentage points on September 2024 (59.4%)' or similar."""
     year_ago = format_period(kpi, add_months(as_date(period), -12))
-    if "prior" in parse_parts(_get(row, "suppressed_parts")):
+    parts = parse_parts(_get(row, "suppressed_parts"))
+    if "prior" in parts:
         return f"; the figure for {year_ago} is withheld ({SUPPRESSED_LABEL})"
+    if "spc" in parts:
+        return f"; the change on {year_ago} is withheld ({SUPPRESSED_LABEL})"
     prior, change = _get(row, "prior_value"), _get(row, "change")
     if not is_finite_number(prior) or not is_finite_number(change):
         return f"; there is no figure for {year_ago} to compare with"
@@ -235,8 +242,8 @@ def summarise(ds: Dataset, row: Mapping[str, Any], area_name: str | None = None)
     period = row["period_start"]
     when = format_period(kpi, period)
     if bool(_get(row, "suppressed")):
-        return (f"{name}, {kpi.title}, {when}: the figure is suppressed to protect victims, "
-                f"because it rests on a small number of cases.")
+        return (f"{name}, {kpi.title}, {when}: the figure is suppressed to protect victims: "
+                f"{SUPPRESSED_REASON}.")
     value = _get(row, "value")
     if not is_finite_number(value):
         return f"{name}, {kpi.title}, {when}: there is no figure for this period."

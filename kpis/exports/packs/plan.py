@@ -45,7 +45,7 @@ from kpis.domain.formatting import format_change, format_period, format_value, i
 from kpis.domain.periods import long_day, long_month
 from kpis.domain.vocabulary import DEMO_LABEL, SUPPRESSED_LABEL, parse_parts, variation_phrase
 from kpis.engine.dataset import Dataset
-from kpis.engine.measures import cached_table
+from kpis.engine.measures import cached_table, hidden_columns
 from kpis.exports.render import render_many
 from kpis.storage.annotations import (
     NOT_STARTED,
@@ -266,9 +266,10 @@ def table_row(kpi: KpiDefinition, row: Mapping[str, Any] | None) -> tuple[str, .
     if row is None:
         return (kpi.title, "", "no data", "not available", "no data", "")
     parts = parse_parts(row.get("suppressed_parts"))
-    hidden = "value" in parts
+    withheld = hidden_columns(parts)
+    hidden = "value" in withheld
     variation = row.get("variation")
-    if hidden:
+    if "variation" in withheld:
         variation_text = SUPPRESSED_LABEL
     elif is_missing(variation) or is_missing(row.get("value")):
         variation_text = "—"
@@ -278,8 +279,8 @@ def table_row(kpi: KpiDefinition, row: Mapping[str, Any] | None) -> tuple[str, .
         kpi.title,
         format_period(kpi, row["period_start"]),
         format_value(kpi, row.get("value"), suppressed=hidden),
-        format_change(kpi, row.get("change"), suppressed=hidden or "prior" in parts),
-        format_value(kpi, row.get("national_value"), suppressed="national" in parts),
+        format_change(kpi, row.get("change"), suppressed="change" in withheld),
+        format_value(kpi, row.get("national_value"), suppressed="national_value" in withheld),
         variation_text,
     )
 
