@@ -328,11 +328,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_chart(args: argparse.Namespace) -> int:
     from kpis.charts.specs import spc_export
+    from kpis.engine.disclosure import suppression_required
     from kpis.exports.charts import write_chart
 
     return _export(args, lambda service: write_chart(
         spc_export(service, args.kpi, args.force, args.period, marking=args.marking,
-                   suppress=args.suppress),
+                   suppress=suppression_required(args.marking, args.suppress)),
         args.format, args.out))
 
 

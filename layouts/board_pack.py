@@ -56,8 +56,10 @@ def layout(force: str | None = None, period: str | None = None,
                                "pptx", id=FORMAT),
                 dbc.Label("Protective marking", html_for=MARKING, className="mt-2"),
                 dbc.Input(id=MARKING, value=DEFAULT_MARKING, maxLength=60),
-                dbc.Checklist([{"label": "Apply disclosure control (hide counts of 1 to 4 "
-                                         "and rates built on them)", "value": "on"}],
+                dbc.Checklist([{"label": "Apply disclosure control (hide counts of 1 to 4, "
+                                         "rates built on them and figures that would give "
+                                         "them away; always on unless the marking is "
+                                         "OFFICIAL-SENSITIVE or higher)", "value": "on"}],
                               [], id=SUPPRESS, className="mt-2"),
             ], md=6),
         ], className="g-3"),

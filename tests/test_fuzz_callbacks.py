@@ -493,3 +493,317 @@ def test_uploads_no_browser_sends_are_refused_in_words(client: Any, fuzz_db: Pat
             assert b"Traceback" not in response.data and len(response.data) < MAX_ERROR_BODY
 
     fuzz()
+
+
+# ------------------------------------------------------------------ malformed requests
+# The red team's audit: requests of shapes no renderer sends (not JSON, not an object,
+# parts missing or of the wrong type, ids that match no callback, nesting deep enough
+# to break the parser) are each answered 400 with one short sentence, never a 500.
+
+
+@pytest.fixture(scope="module")
+def all_callbacks(client: Any) -> list[dict[str, Any]]:
+    """Every callback the app declares, clientside ones too (a server never runs those)."""
+    response = client.get("/_dash-dependencies")
+    assert response.status_code == 200
+    return list(response.get_json())
+
+
+def exactly(callbacks: list[dict[str, Any]], output: str) -> dict[str, Any]:
+    return next(d for d in callbacks if d["output"] == output)
+
+
+def valid(callbacks: list[dict[str, Any]], output: str) -> dict[str, Any]:
+    """A well-formed request for the callback whose output string starts with ``output``
+    (the first found): every value None but components' own ids, as the renderer sends."""
+    dependency = next(d for d in callbacks if d["output"].lstrip(".").startswith(output))
+    return build_payload(dependency, lambda c, p: c if p == "id" else None, match_key="k",
+                         all_keys=["a", "b"])
+
+
+def view(callbacks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The view controls' callback: one output, three inputs, one state."""
+    return build_payload(exactly(callbacks, "url.search"), lambda c, p: "kent")
+
+
+def changed(payload: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``payload`` with keys replaced (a value of ``DROP``: the key removed)."""
+    result = {**payload, **changes}
+    return {k: v for k, v in result.items() if v is not DROP}
+
+
+def with_item(payload: dict[str, Any], key: str, index: int, item: Any) -> dict[str, Any]:
+    items = list(payload[key])
+    items[index] = item
+    return changed(payload, **{key: items})
+
+
+def nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def with_deep_value(payload: dict[str, Any], depth: int) -> bytes:
+    """``payload`` with its first input's value nested ``depth`` lists deep (deeper than
+    the json module writes), as raw JSON."""
+    marker = "deep-value-here"
+    first = {**payload["inputs"][0], "value": marker}
+    text = json.dumps(with_item(payload, "inputs", 0, first))
+    return text.replace(json.dumps(marker), "[" * depth + '"x"' + "]" * depth).encode()
+
+
+DROP = object()
+TREND = "{\"key\""  # the trend table's MATCH callback (its output string's start)
+NAV = "nav-home.href"  # a multi-output callback
+DEFINITIONS = "{\"kpi\""  # the definitions' callback with ALL states
+# (name, the body: raw bytes, or anything JSON, built from the app's own callbacks)
+MALFORMED: list[tuple[str, Callable[[list[dict[str, Any]]], Any]]] = [
+    ("not-json", lambda cbs: b'{"output": "url.search", inputs: ['),
+    ("empty-body", lambda cbs: b""),
+    ("not-utf8", lambda cbs: b'{"output": "\xff\xfe"}'),
+    ("a-list", lambda cbs: [view(cbs)]),
+    ("a-string", lambda cbs: "url.search"),
+    ("a-number", lambda cbs: 3),
+    ("null", lambda cbs: None),
+    ("true", lambda cbs: True),
+    ("missing-output", lambda cbs: changed(view(cbs), output=DROP)),
+    ("missing-outputs", lambda cbs: changed(view(cbs), outputs=DROP)),
+    ("missing-outputs-multi", lambda cbs: changed(valid(cbs, NAV), outputs=DROP)),
+    ("missing-inputs", lambda cbs: changed(view(cbs), inputs=DROP)),
+    ("missing-state", lambda cbs: changed(view(cbs), state=DROP)),
+    ("output-not-text", lambda cbs: changed(view(cbs), output=["url.search"])),
+    ("output-unknown-component", lambda cbs: changed(
+        view(cbs), output="nothing.children",
+        outputs={"id": "nothing", "property": "children"})),
+    ("output-unknown-property", lambda cbs: changed(
+        view(cbs), output="url.nope", outputs={"id": "url", "property": "nope"})),
+    ("output-of-a-clientside-callback", lambda cbs: build_payload(
+        exactly(cbs, "theme-store.data"), lambda c, p: None)),
+    ("outputs-another-component", lambda cbs: changed(
+        view(cbs), outputs={"id": "control-force", "property": "value"})),
+    ("outputs-another-property", lambda cbs: changed(
+        view(cbs), outputs={"id": "url", "property": "pathname"})),
+    ("outputs-list-for-one", lambda cbs: changed(view(cbs), outputs=[view(cbs)["outputs"]])),
+    ("outputs-one-for-a-list", lambda cbs: changed(
+        valid(cbs, NAV), outputs=valid(cbs, NAV)["outputs"][0])),
+    ("outputs-too-few", lambda cbs: changed(valid(cbs, NAV),
+                                            outputs=valid(cbs, NAV)["outputs"][:-1])),
+    ("outputs-items-not-objects", lambda cbs: changed(
+        valid(cbs, NAV), outputs=["nav-home.href"] * len(valid(cbs, NAV)["outputs"]))),
+    ("outputs-a-string", lambda cbs: changed(view(cbs), outputs="url.search")),
+    ("outputs-missing-id", lambda cbs: changed(view(cbs), outputs={"property": "search"})),
+    ("inputs-an-object", lambda cbs: changed(view(cbs), inputs=view(cbs)["inputs"][0])),
+    ("inputs-a-string", lambda cbs: changed(view(cbs), inputs="control-force.value")),
+    ("inputs-null", lambda cbs: changed(view(cbs), inputs=None)),
+    ("state-an-object", lambda cbs: changed(view(cbs), state=view(cbs)["state"][0])),
+    ("state-a-string", lambda cbs: changed(view(cbs), state="url.search")),
+    ("inputs-too-few", lambda cbs: changed(view(cbs), inputs=view(cbs)["inputs"][:-1])),
+    ("inputs-too-many", lambda cbs: changed(view(cbs), inputs=view(cbs)["inputs"] * 2)),
+    ("state-too-many", lambda cbs: changed(view(cbs), state=view(cbs)["state"] * 2)),
+    ("input-a-string", lambda cbs: with_item(view(cbs), "inputs", 0, "control-force")),
+    ("input-a-number", lambda cbs: with_item(view(cbs), "inputs", 0, 1)),
+    ("input-null", lambda cbs: with_item(view(cbs), "inputs", 0, None)),
+    ("input-a-list", lambda cbs: with_item(view(cbs), "inputs", 0, [view(cbs)["inputs"][0]])),
+    ("state-a-number", lambda cbs: with_item(view(cbs), "state", 0, 7)),
+    ("input-missing-id", lambda cbs: with_item(
+        view(cbs), "inputs", 0, {"property": "value", "value": "kent"})),
+    ("input-missing-property", lambda cbs: with_item(
+        view(cbs), "inputs", 0, {"id": "control-force", "value": "kent"})),
+    ("input-id-a-number", lambda cbs: with_item(
+        view(cbs), "inputs", 0, {"id": 5, "property": "value", "value": "kent"})),
+    ("input-id-a-list", lambda cbs: with_item(
+        view(cbs), "inputs", 0, {"id": ["control-force"], "property": "value"})),
+    ("input-id-null", lambda cbs: with_item(
+        view(cbs), "inputs", 0, {"id": None, "property": "value"})),
+    ("input-property-a-number", lambda cbs: with_item(
+        view(cbs), "inputs", 0, {"id": "control-force", "property": 1})),
+    ("input-another-component", lambda cbs: with_item(
+        view(cbs), "inputs", 0, {"id": "nothing", "property": "value", "value": "kent"})),
+    ("input-another-property", lambda cbs: with_item(
+        view(cbs), "inputs", 0, {"id": "control-force", "property": "nope"})),
+    ("input-id-a-dict-for-text", lambda cbs: with_item(
+        view(cbs), "inputs", 0, {"id": {"id": "control-force"}, "property": "value"})),
+    ("pattern-id-text-for-a-dict", lambda cbs: with_item(
+        valid(cbs, TREND), "inputs", 0, {"id": "trend-table-summary",
+                                         "property": "n_clicks"})),
+    ("pattern-id-key-a-dict", lambda cbs: with_item(
+        valid(cbs, TREND), "inputs", 0, {"id": {"type": "trend-table-summary",
+                                                "key": {"a": 1}}, "property": "n_clicks"})),
+    ("pattern-id-key-a-list", lambda cbs: with_item(
+        valid(cbs, TREND), "inputs", 0, {"id": {"type": "trend-table-summary",
+                                                "key": ["MATCH"]}, "property": "n_clicks"})),
+    ("pattern-id-key-null", lambda cbs: with_item(
+        valid(cbs, TREND), "inputs", 0, {"id": {"type": "trend-table-summary", "key": None},
+                                         "property": "n_clicks"})),
+    ("pattern-id-type-a-number", lambda cbs: with_item(
+        valid(cbs, TREND), "inputs", 0, {"id": {"type": 1, "key": "k"},
+                                         "property": "n_clicks"})),
+    ("pattern-id-another-type", lambda cbs: with_item(
+        valid(cbs, TREND), "inputs", 0, {"id": {"type": "nothing", "key": "k"},
+                                         "property": "n_clicks"})),
+    ("pattern-id-missing-key", lambda cbs: with_item(
+        valid(cbs, TREND), "inputs", 0, {"id": {"type": "trend-table-summary"},
+                                         "property": "n_clicks"})),
+    ("pattern-id-extra-key", lambda cbs: with_item(
+        valid(cbs, TREND), "inputs", 0, {"id": {"type": "trend-table-summary", "key": "k",
+                                                "more": 1}, "property": "n_clicks"})),
+    ("pattern-output-another-key-set", lambda cbs: changed(
+        valid(cbs, TREND), outputs={"id": {"type": "trend-table-body"},
+                                    "property": "children"})),
+    ("pattern-match-input-a-list", lambda cbs: with_item(
+        valid(cbs, TREND), "inputs", 0, [valid(cbs, TREND)["inputs"][0]])),
+    ("pattern-all-state-an-object", lambda cbs: with_item(
+        valid(cbs, DEFINITIONS), "state", 0, valid(cbs, DEFINITIONS)["state"][0][0])),
+    ("pattern-all-state-items-not-objects", lambda cbs: with_item(
+        valid(cbs, DEFINITIONS), "state", 0, ["a", 1, None])),
+    ("pattern-all-output-an-object", lambda cbs: changed(valid(cbs, DEFINITIONS), outputs=[
+        valid(cbs, DEFINITIONS)["outputs"][0][0], *valid(cbs, DEFINITIONS)["outputs"][1:]])),
+    ("changed-a-number", lambda cbs: changed(view(cbs), changedPropIds=5)),
+    ("changed-a-string", lambda cbs: changed(view(cbs), changedPropIds="control-force.value")),
+    ("changed-null", lambda cbs: changed(view(cbs), changedPropIds=None)),
+    ("changed-an-object", lambda cbs: changed(view(cbs), changedPropIds={"a": 1})),
+    ("changed-items-objects", lambda cbs: changed(view(cbs), changedPropIds=[{"a": 1}])),
+    ("changed-items-lists", lambda cbs: changed(view(cbs), changedPropIds=[["x"]])),
+    ("changed-items-numbers", lambda cbs: changed(view(cbs), changedPropIds=[1, 2])),
+    ("deep-body", lambda cbs: b"[" * 100_000 + b"]" * 100_000),
+    ("deep-value", lambda cbs: with_deep_value(view(cbs), 5_000)),
+    ("deeper-than-a-page-sends", lambda cbs: with_deep_value(view(cbs), 300)),
+    ("deep-store-data", lambda cbs: build_payload(
+        callback(cbs, "upload-poll.disabled"),
+        lambda c, p: nested(300) if p == "data" else 1)),
+    ("deep-component-id", lambda cbs: with_item(
+        valid(cbs, TREND), "inputs", 0, {"id": {"type": "trend-table-summary",
+                                                "key": nested(300)},
+                                         "property": "n_clicks"})),
+]
+
+
+def assert_refused(response: Any) -> None:
+    body = response.get_data(as_text=True)
+    where = f"HTTP {response.status_code}\n{body[:2000]}"
+    assert response.status_code == 400, where
+    assert "Traceback" not in body and 'File "' not in body, where
+    assert len(body) <= MAX_ERROR_BODY and "Refused" in body, where
+
+
+@pytest.mark.parametrize("build", [case for _, case in MALFORMED],
+                         ids=[name for name, _ in MALFORMED])
+def test_a_malformed_callback_request_is_a_bad_request(
+    client: Any, all_callbacks: list[dict[str, Any]],
+    build: Callable[[list[dict[str, Any]]], Any]
+) -> None:
+    body = build(all_callbacks)
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    assert_refused(client.post(ENDPOINT, data=data, content_type="application/json"))
+
+
+def test_a_callback_request_that_is_not_sent_as_json_is_a_bad_request(
+    client: Any, all_callbacks: list[dict[str, Any]]
+) -> None:
+    payload = json.dumps(view(all_callbacks))
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        assert_refused(client.post(ENDPOINT, data=payload, content_type=content_type))
+
+
+def test_the_well_formed_requests_the_malformed_ones_were_made_from_work(
+    client: Any, all_callbacks: list[dict[str, Any]]
+) -> None:
+    """The refusals above are of the malformation, not of the request underneath."""
+    for payload in (view(all_callbacks), valid(all_callbacks, TREND),
+                    valid(all_callbacks, NAV), valid(all_callbacks, DEFINITIONS)):
+        response = client.post(ENDPOINT, json=payload)
+        assert response.status_code in (200, 204), (payload["output"],
+                                                    response.get_data(as_text=True)[:500])
+
+
+def test_a_get_of_the_callback_route_is_refused_in_words(client: Any) -> None:
+    for method in (client.get, client.head):
+        response = method(ENDPOINT)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 405, (response.status_code, body[:500])
+        assert "Traceback" not in body and len(body) <= MAX_ERROR_BODY
+
+
+def test_a_callback_request_over_the_size_limit_is_too_large(
+    client: Any, all_callbacks: list[dict[str, Any]]
+) -> None:
+    from web.security import REQUEST_LIMIT
+
+    payload = with_item(view(all_callbacks), "inputs", 0, {
+        "id": "control-force", "property": "value", "value": "x" * (REQUEST_LIMIT + 1)})
+    response = client.post(ENDPOINT, json=payload)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 413, (response.status_code, body[:500])
+    assert "Traceback" not in body and len(body) <= MAX_ERROR_BODY
+
+
+# A callback's own fault on a value no page sends (a dict where text belongs) is the
+# request's fault: 400. The same fault on a value a page does send is a bug: 500.
+FAULTS = {"type": TypeError, "value": ValueError, "key": KeyError}
+
+
+@pytest.fixture(scope="module")
+def fragile_client(fuzz_db: Path) -> Any:
+    """The app with extra callbacks that fail (or cope) whatever they are sent."""
+    from dash import Input, Output
+
+    app = app_over(fuzz_db)
+    for name, fault in FAULTS.items():
+        def fail(value: Any, fault: type[Exception] = fault) -> str:
+            raise fault(f"cannot use {value!r}")
+
+        app.callback(Output(f"fragile-{name}-out", "children"),
+                     Input(f"fragile-{name}", "value"))(fail)
+
+    @app.callback(Output("coping-out", "children"), Input("coping", "value"),
+                  Input("coping", "n_clicks"))
+    def cope(value: Any, clicks: Any) -> str:
+        return f"{value!r} {clicks!r}"
+
+    return app.server.test_client()
+
+
+def fragile_request(component: str, value: Any, clicks: Any = None) -> dict[str, Any]:
+    """A request for the callback of ``component``'s value (and its clicks, for the
+    callback that copes)."""
+    inputs = [{"id": component, "property": "value", "value": value}]
+    if component == "coping":
+        inputs.append({"id": component, "property": "n_clicks", "value": clicks})
+    return {"output": f"{component}-out.children",
+            "outputs": {"id": f"{component}-out", "property": "children"},
+            "inputs": inputs, "changedPropIds": [f"{component}.value"]}
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, [["nested"]], [{"a": 1}]],
+                         ids=["a-dict", "a-nested-list", "a-list-of-dicts"])
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_callback_failing_on_a_value_no_page_sends_is_a_bad_request(
+    fragile_client: Any, fault: str, value: Any
+) -> None:
+    response = fragile_client.post(ENDPOINT, json=fragile_request(f"fragile-{fault}", value))
+    assert_refused(response)
+    assert f"fragile-{fault}.value" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("value", ["kent", 3, ["kent", "essex"], None],
+                         ids=["text", "a-number", "a-list-of-text", "none"])
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_callback_failing_on_a_value_a_page_sends_is_still_a_server_error(
+    fragile_client: Any, fault: str, value: Any
+) -> None:
+    """A genuine bug is not hidden as the request's fault (and still shows no trace)."""
+    response = fragile_client.post(ENDPOINT, json=fragile_request(f"fragile-{fault}", value))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500, (response.status_code, body[:500])
+    assert "Traceback" not in body and "Refused" not in body
+
+
+def test_a_callback_that_copes_with_a_value_no_page_sends_answers_normally(
+    fragile_client: Any
+) -> None:
+    for value, clicks in (({"a": [1, {"b": None}]}, 1), ("kent", "many")):
+        response = fragile_client.post(ENDPOINT, json=fragile_request("coping", value, clicks))
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        assert repr(clicks) in response.get_data(as_text=True)

@@ -10,10 +10,12 @@ One route serves them all::
 what is on screen: ``force`` and ``period`` always, ``comparator`` for a trend chart,
 ``baseline=nom|all|first:N`` for where an SPC chart's limits come from (default nom),
 ``group`` and ``view`` for the compare page; ``marking`` overrides the protective marking (default
-OFFICIAL-SENSITIVE). The images are the exports of :mod:`kpis.charts.specs`, with the
-title, subtitle, source line, marking and "demonstration data" label drawn in; the CSV
-has them as ``# `` header lines, and its cells are neutralised against spreadsheet
-formulas.
+OFFICIAL-SENSITIVE); ``suppress=1`` applies disclosure control, which any marking other
+than OFFICIAL-SENSITIVE or higher applies anyway
+(:func:`kpis.engine.disclosure.suppression_required`). The images are the exports of
+:mod:`kpis.charts.specs`, with the title, subtitle, source line, marking and
+"demonstration data" label drawn in; the CSV has them as ``# `` header lines, and its
+cells are neutralised against spreadsheet formulas.
 
 The numbers come only through :func:`web.context.service` and
 :func:`web.context.dataset`, the same as the pages, so a download obeys whatever
@@ -47,6 +49,7 @@ from kpis.charts.specs import (
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.periods import format_month, month_label, parse_month
 from kpis.engine.dataset import Dataset
+from kpis.engine.disclosure import suppression_required
 from kpis.engine.measures import Baseline
 from kpis.engine.views import COMPARATOR_NATIONAL, COMPARATOR_REGION, comparator_area
 from kpis.exports.charts import CHART_FORMATS, MEDIA_TYPES, chart_bytes
@@ -69,7 +72,7 @@ CHARTS: tuple[str, ...] = ("spc", "funnel", "trend", "compare")
 #: ``layouts._state`` (which web may not import); tests/test_downloads.py checks that
 #: both agree, and that :func:`comparator_area` picks what ``ViewState`` picks.
 #: Query parameters every chart accepts (the shared view state, and the marking) ...
-COMMON_PARAMETERS = frozenset({"force", "period", "comparator", "marking"})
+COMMON_PARAMETERS = frozenset({"force", "period", "comparator", "marking", "suppress"})
 #: ... and those only some charts read.
 CHART_PARAMETERS: dict[str, frozenset[str]] = {
     "spc": frozenset({"baseline"}),
@@ -119,6 +122,7 @@ class ChartRequest:
     baseline: Baseline
     group: str
     view: str
+    suppress: bool = False  # disclosure control: asked for, or the marking requires it
 
 
 def _shown(value: str) -> str:
@@ -197,8 +201,13 @@ def parse_request(chart: str, name: str, args: Mapping[str, list[str]]) -> Chart
     view = _one(args, "view") or COMPARE_VIEWS[0]
     if view not in COMPARE_VIEWS:
         raise Refused(400, f"view must be {' or '.join(COMPARE_VIEWS)}.")
+    asked = _one(args, "suppress") or "0"
+    if asked not in ("0", "1"):
+        raise Refused(400, f"suppress must be 1 (disclosure control) or 0, not "
+                           f"{_shown(asked)}.")
     return ChartRequest(chart, kpi, fmt, force, period, comparator, marking,
-                        baseline, group, view)
+                        baseline, group, view,
+                        suppression_required(marking, asked == "1"))
 
 
 def build_export(request: ChartRequest) -> ChartExport:
@@ -210,17 +219,19 @@ def build_export(request: ChartRequest) -> ChartExport:
     source.authorise_export(f"{request.chart} chart of {kpi_id} for {force}, "
                             f"{format_month(period)}, as {request.fmt.upper()}", force)
     highlight = force if force != NATIONAL_SLUG else None
+    suppress = request.suppress
     builders: dict[str, Callable[[], ChartExport]] = {
         "spc": lambda: spc_export(source, kpi_id, force, period, marking=request.marking,
-                                  baseline=request.baseline),
+                                  baseline=request.baseline, suppress=suppress),
         "trend": lambda: trend_export(source, kpi_id, force, period,
                                       comparator_area(source.dataset(), force,
                                                       request.comparator),
-                                      marking=request.marking),
+                                      marking=request.marking, suppress=suppress),
         "funnel": lambda: funnel_export(source, kpi_id, period, highlight,
-                                        marking=request.marking),
+                                        marking=request.marking, suppress=suppress),
         "compare": lambda: compare_export(source, kpi_id, period, highlight, request.group,
-                                          request.view, marking=request.marking),
+                                          request.view, marking=request.marking,
+                                          suppress=suppress),
     }
     return builders[request.chart]()
 

@@ -70,7 +70,10 @@ COMPARE_VIEWS: tuple[str, ...] = ("bars", "funnel")
 #: The charts there are specs for (the download route's names).
 CHART_KINDS: tuple[str, ...] = ("spc", "trend", "funnel", "compare")
 DEFAULT_SPC = SpcOptions()
-SUPPRESSION_NOTE = "figures resting on 1 to 4 cases are suppressed and not drawn"
+SUPPRESSION_NOTE = ("figures resting on 1 to 4 cases, or that would let one be worked out, "
+                    "are suppressed and not drawn")
+FUNNEL_WITHHELD = (f"Withheld by disclosure control ({SUPPRESSED_LABEL}): England and "
+                   "Wales' own figure, the funnel's centre, is suppressed for this period.")
 
 class HasDataset(Protocol):
     """Anything that hands out the current dataset (the service does)."""
@@ -226,15 +229,17 @@ def _funnel_rows(points: pd.DataFrame) -> pd.DataFrame:
 
 def trend_export(source: Source, kpi_id: str, area: str, period: dt.date | None,
                  comparator: str | None = None, *,
-                 marking: str | None = DEFAULT_MARKING, dark: bool = False) -> ChartExport:
+                 marking: str | None = DEFAULT_MARKING, suppress: bool = False,
+                 dark: bool = False) -> ChartExport:
     """A pillar page's trend chart: ``area``'s value and rolling year up to ``period``,
-    against the ``comparator`` area's rolling year (None: no comparator)."""
+    against the ``comparator`` area's rolling year (None: no comparator). ``suppress``:
+    the figures disclosure control withholds are neither drawn nor in the rows."""
     ds = dataset_of(source)
     kpi = _check(ds, kpi_id, area)
     if comparator is not None and comparator not in ds.area_names:
         raise KeyError(f"unknown comparator: {comparator}")
     areas = [area] + ([comparator] if comparator else [])
-    table = cached_table(ds, [kpi_id], areas, end=period)
+    table = cached_table(ds, [kpi_id], areas, end=period, suppress=suppress)
     own = table[table["area"] == area].reset_index(drop=True)
     name = ds.area_names[area]
     if own.empty:
@@ -245,7 +250,8 @@ def trend_export(source: Source, kpi_id: str, area: str, period: dt.date | None,
         ds, kpi, kpi.title,
         f"{name}, {format_period(kpi, own['period_start'].iloc[0])} to "
         f"{format_period(kpi, own['period_start'].iloc[-1])}, by "
-        f"{'month' if kpi.periodicity == 'monthly' else 'quarter'} and rolling year",
+        f"{'month' if kpi.periodicity == 'monthly' else 'quarter'} and rolling year"
+        + (f"; {SUPPRESSION_NOTE}" if suppress else ""),
         marking)
     figure = trend_chart(own, kpi.unit, text, name, other, comparator_name, dark=dark)
     # The rows drawn: the comparator's (only its rolling year is drawn) unless the KPI is
@@ -259,19 +265,24 @@ def trend_export(source: Source, kpi_id: str, area: str, period: dt.date | None,
         "area": both["area"].astype(str).to_numpy(),
         "area_name": both["area"].map(ds.area_names).to_numpy(),
     })
+    withheld = [hidden_columns(parse_parts(p)) for p in both["suppressed_parts"]]
     for column in ("numerator", "denominator", "value", "rolling_value"):
         if column != "denominator" or kpi.denominator:
-            rows[column] = both[column].to_numpy()
+            rows[column] = [SUPPRESSED_LABEL if column in hidden else value for value, hidden
+                            in zip(both[column].tolist(), withheld, strict=True)]
     summary = summarise(ds, own.iloc[-1].to_dict(), name)
-    return ChartExport(kpi, area, name, own, text, figure, summary, False, rows=rows,
+    return ChartExport(kpi, area, name, own, text, figure, summary, suppress, rows=rows,
                        kind="trend")
 
 
 def funnel_export(source: Source, kpi_id: str, period: dt.date | None,
                   highlight: str | None = None, *,
-                  marking: str | None = DEFAULT_MARKING, dark: bool = False) -> ChartExport:
+                  marking: str | None = DEFAULT_MARKING, suppress: bool = False,
+                  dark: bool = False) -> ChartExport:
     """The KPI page's funnel plot: every force for the KPI's latest period on or before
-    ``period``, against England and Wales, with ``highlight`` (a force) marked."""
+    ``period``, against England and Wales, with ``highlight`` (a force) marked.
+    ``suppress``: forces whose figure is withheld are left out (the subtitle says how
+    many); with England and Wales' own figure withheld, nothing is drawn."""
     ds = dataset_of(source)
     area = highlight or NATIONAL_SLUG
     kpi = _check(ds, kpi_id, area)
@@ -279,21 +290,32 @@ def funnel_export(source: Source, kpi_id: str, period: dt.date | None,
     when = period_on_or_before(ds, kpi_id, period)
     if when is None:
         return _nothing(ds, kpi, "funnel", area, title, "No data for this period.", marking)
-    data = kpi_funnel(ds, kpi, when)
+    data = kpi_funnel(ds, kpi, when, suppress=suppress)
     if data is None:
         return _nothing(ds, kpi, "funnel", area, title,
                         "A funnel plot compares shares and rates; this KPI is neither.",
                         marking)
+    if np.isnan(data.centre):
+        return _nothing(ds, kpi, "funnel", area, title, FUNNEL_WITHHELD, marking)
     shown = kpi.compared
     text = _text(ds, shown, title,
                  f"{format_period(kpi, when)}: each force against England and Wales "
                  f"({format_value(shown, data.centre)}{_pooled(kpi)}), with "
-                 f"{data.curve.attrs['method']} 95% and 99.8% limits (Spiegelhalter 2005)",
+                 f"{data.curve.attrs['method']} 95% and 99.8% limits (Spiegelhalter 2005)"
+                 f"{_withheld_forces(data.withheld)}",
                  marking)
     figure = _funnel_figure(data, text, shown, area if area != NATIONAL_SLUG else None, dark)
     summary = funnel_summary(shown, data.points, data.centre, when)
     return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure, summary,
-                       False, rows=_funnel_rows(data.points), kind="funnel")
+                       suppress, rows=_funnel_rows(data.points), kind="funnel")
+
+
+def _withheld_forces(count: int) -> str:
+    """'; 3 forces withheld by disclosure control ([c])', or nothing."""
+    if not count:
+        return ""
+    return (f"; {count} force{'s' if count != 1 else ''} withheld by disclosure control "
+            f"({SUPPRESSED_LABEL})")
 
 
 def _funnel_figure(data: FunnelData, text: ChartText, shown: KpiDefinition,
@@ -315,10 +337,12 @@ def _pooled(kpi: KpiDefinition) -> str:
 def compare_export(source: Source, kpi_id: str, period: dt.date | None,
                    highlight: str | None = None, group: str = NATIONAL_SLUG,
                    view: str = "bars", *,
-                   marking: str | None = DEFAULT_MARKING, dark: bool = False) -> ChartExport:
+                   marking: str | None = DEFAULT_MARKING, suppress: bool = False,
+                   dark: bool = False) -> ChartExport:
     """The compare page's chart: every force in ``group`` (England and Wales: all 43)
     for the KPI's latest period on or before ``period``, as ranked bars or a funnel plot,
-    with ``highlight`` (a force) marked."""
+    with ``highlight`` (a force) marked. ``suppress``: forces whose figure is withheld
+    are left out, and ranked among those shown."""
     ds = dataset_of(source)
     area = highlight or NATIONAL_SLUG
     kpi = _check(ds, kpi_id, area)
@@ -334,27 +358,36 @@ def compare_export(source: Source, kpi_id: str, period: dt.date | None,
     if when is None:
         return _nothing(ds, kpi, "compare", area, title,
                         "No data for this KPI up to the chosen period.", marking)
-    rows = force_rows(ds, kpi_id, when, members)
-    if rows.empty:
+    rows = force_rows(ds, kpi_id, when, members, suppress=suppress)
+    everyone = force_rows(ds, kpi_id, when, members)
+    if everyone.empty:
         return _nothing(ds, kpi, "compare", area, title,
                         "No force in this group has data for the period.", marking)
+    if rows.empty:
+        return _nothing(ds, kpi, "compare", area, title, f"Every force's figure for the "
+                        f"period is withheld by disclosure control ({SUPPRESSED_LABEL}).",
+                        marking)
+    withheld = _withheld_forces(len(everyone) - len(rows))
     national = float(rows["national_value"].iloc[0])
     text = _text(ds, kpi, title, f"{format_period(kpi, when)}; England and Wales "
-                 f"{format_value(kpi, national)}", marking)
+                 f"{_shown_value(kpi, national)}{withheld}", marking)
     marked = area if area != NATIONAL_SLUG else None
     if view == "funnel":
-        data = kpi_funnel(ds, kpi, when, members)
+        data = kpi_funnel(ds, kpi, when, members, suppress=suppress)
         if data is None:
             return _nothing(ds, kpi, "compare", area, title, "A funnel plot compares "
                             "shares and rates; choose ranked bars for this KPI.", marking)
+        if np.isnan(data.centre):
+            return _nothing(ds, kpi, "compare", area, title, FUNNEL_WITHHELD, marking)
         shown = kpi.compared
         text = _text(ds, shown, title, f"{format_period(kpi, when)}; England and Wales "
                      f"{format_value(shown, data.centre)}; {data.curve.attrs['method']} 95% "
-                     f"and 99.8% limits (Spiegelhalter 2005){_pooled(kpi)}", marking)
+                     f"and 99.8% limits (Spiegelhalter 2005){_pooled(kpi)}"
+                     f"{_withheld_forces(data.withheld)}", marking)
         figure = _funnel_figure(data, text, shown, marked, dark)
         summary = funnel_summary(shown, data.points, data.centre, when)
         return ChartExport(kpi, area, ds.area_names[area], data.points, text, figure,
-                           summary, False, rows=_funnel_rows(data.points), kind="compare")
+                           summary, suppress, rows=_funnel_rows(data.points), kind="compare")
     columns = ["rank", "area", "name", "numerator", "denominator", "value", "national_value"]
     shown_kpi = kpi.compared
     if kpi.compared_as_rate:
@@ -366,12 +399,17 @@ def compare_export(source: Source, kpi_id: str, period: dt.date | None,
         of_year = " (population of the year)" if base == POPULATION_BASE else ""
         text = _text(ds, shown_kpi, title, f"{format_period(kpi, when)}, "
                      f"{kpi.comparison_basis}{of_year}; England and Wales "
-                     f"{format_value(shown_kpi, national)}", marking)
+                     f"{_shown_value(shown_kpi, national)}{withheld}", marking)
         columns = ["rank", "area", "name", "count", base, "value", "national_comparison"]
     figure = ranked_bars(rows, shown_kpi.unit, text, national, marked, dark=dark)
     summary = ranking_summary(shown_kpi, rows, national)
     table = rows[[c for c in columns if c != "denominator" or kpi.denominator]].copy()
     table.insert(0, "period", format_period(kpi, when))
     table.insert(0, "period_start", when.isoformat())
-    return ChartExport(kpi, area, ds.area_names[area], rows, text, figure, summary, False,
+    return ChartExport(kpi, area, ds.area_names[area], rows, text, figure, summary, suppress,
                        rows=table.reset_index(drop=True), kind="compare")
+
+
+def _shown_value(kpi: KpiDefinition, value: float) -> str:
+    """A comparator's value, or [c] where disclosure control withholds it."""
+    return SUPPRESSED_LABEL if np.isnan(value) else format_value(kpi, value)

@@ -18,11 +18,27 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DEFAULT_THRESHOLD", "aggregates_to_withhold", "check_threshold",
-           "determined_forces", "small_counts"]
+__all__ = ["DEFAULT_THRESHOLD", "SENSITIVE_MARKINGS", "aggregates_to_withhold",
+           "check_threshold", "determined_forces", "small_counts", "suppression_required"]
 
 #: Counts below this (and above 0) are hidden.
 DEFAULT_THRESHOLD = 5
+
+#: Protective markings (Government Security Classifications) under which figures may go
+#: out whole: the file is handled as sensitive. Anything else (OFFICIAL, a publication)
+#: gets disclosure control whether it was asked for or not.
+SENSITIVE_MARKINGS = ("OFFICIAL-SENSITIVE", "SECRET", "TOP SECRET")
+
+
+def suppression_required(marking: str | None, asked: bool = False) -> bool:
+    """Whether an output marked ``marking`` must have disclosure control: when asked for,
+    or when the marking is not a sensitive one (``None``: a page on screen, no file)."""
+    if asked:
+        return True
+    if marking is None:
+        return False
+    words = " ".join(marking.upper().replace("_", " ").split())
+    return not words.startswith(SENSITIVE_MARKINGS)
 
 
 def check_threshold(threshold: int) -> None:

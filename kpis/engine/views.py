@@ -92,17 +92,21 @@ def period_on_or_before(ds: Dataset, kpi_id: str, period: dt.date | None,
     return arrays.periods[np.nonzero(present)[0][-1]].date()
 
 
-def force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | None = None
-               ) -> pd.DataFrame:
-    """Every force's row for one KPI and period (optionally only ``members``), best first."""
-    key = ("force_rows", kpi_id, period, tuple(members) if members is not None else None)
-    return ds.memo(key, lambda: _force_rows(ds, kpi_id, period, members))
+def force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | None = None,
+               *, suppress: bool = False) -> pd.DataFrame:
+    """Every force's row for one KPI and period (optionally only ``members``), best first.
+
+    ``suppress``: disclosure control's rows; a force whose figure is withheld is left out
+    (and the ranks are among the forces shown)."""
+    key = ("force_rows", kpi_id, period, tuple(members) if members is not None else None,
+           suppress)
+    return ds.memo(key, lambda: _force_rows(ds, kpi_id, period, members, suppress))
 
 
-def _force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | None
-                ) -> pd.DataFrame:
+def _force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | None,
+                suppress: bool) -> pd.DataFrame:
     table = flight_deck_table(ds, [kpi_id], list(ds.forces["slug"]), start=period, end=period,
-                              spc=None)
+                              spc=None, suppress=suppress)
     # The figure ranked: the value, or a count's rate (none where its base is 0).
     table = table[table["comparison"].notna()]
     if members is not None:
@@ -130,32 +134,45 @@ class FunnelData:
     curve: pd.DataFrame  # n, centre, limits
     centre: float
     period: dt.date
+    withheld: int = 0  # forces left out by disclosure control
 
 
 def kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
-               members: list[str] | None = None) -> FunnelData | None:
-    """Funnel plot data for a share KPI: each force against the England and Wales share."""
-    key = ("funnel", kpi.kpi_id, period, tuple(members) if members is not None else None)
-    return ds.memo(key, lambda: _kpi_funnel(ds, kpi, period, members))
+               members: list[str] | None = None, *,
+               suppress: bool = False) -> FunnelData | None:
+    """Funnel plot data for a share KPI: each force against the England and Wales share.
+
+    ``suppress``: forces whose figure disclosure control withholds are left out
+    (``withheld`` counts them); when England and Wales' own figure is withheld there is
+    no centre to draw around: the data has no points and a NaN centre."""
+    key = ("funnel", kpi.kpi_id, period, tuple(members) if members is not None else None,
+           suppress)
+    return ds.memo(key, lambda: _kpi_funnel(ds, kpi, period, members, suppress))
 
 
 def _kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
-                members: list[str] | None) -> FunnelData | None:
+                members: list[str] | None, suppress: bool) -> FunnelData | None:
     """A share: exact binomial limits around the England and Wales share. A count or a
     rate per 100,000: Poisson limits around the pooled England and Wales rate per its
     base (100,000 people of the period's year, or the catalogue's base measure)."""
     if kpi.unit not in FUNNEL_UNITS:
         return None
     rate = kpi.unit != "percent"
-    rows = force_rows(ds, kpi.kpi_id, period)
+    everyone = force_rows(ds, kpi.kpi_id, period)
+    rows = force_rows(ds, kpi.kpi_id, period, suppress=suppress)
     # A rate is counted over its base: the population, or the catalogue's base measure.
     size = "rate_base" if rate else "denominator"
+    usable = everyone[(everyone[size] > 0) & everyone["numerator"].notna()]
     rows = rows[(rows[size] > 0) & rows["numerator"].notna()]
-    if rows.empty:
+    if usable.empty:
         return None
+    wanted = set(usable["area"]) if members is None else set(usable["area"]) & set(members)
+    withheld = len(wanted - set(rows["area"]))
     national = flight_deck_table(ds, [kpi.kpi_id], [NATIONAL_SLUG], start=period, end=period,
-                                 spc=None)
+                                 spc=None, suppress=suppress)
     centre = float(national["comparison" if rate else "value"].iloc[0])
+    if rows.empty or np.isnan(centre):
+        return FunnelData(rows.iloc[0:0], pd.DataFrame(), float("nan"), period, withheld)
     options = {"method": "poisson", "per": float(kpi.comparison_per)} if rate else {}
     points = funnel(rows["numerator"], rows[size], rows["area"], centre=centre, **options)
     points["name"] = points["label"].map(ds.area_names)
@@ -165,7 +182,7 @@ def _kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
                          n_min=max(1.0, float(rows[size].min()) * (0.5 if rate else 1)),
                          **options)
     curve["centre"] = centre
-    return FunnelData(points.reset_index(drop=True), curve, centre, period)
+    return FunnelData(points.reset_index(drop=True), curve, centre, period, withheld)
 
 
 def exceptions_since(table: pd.DataFrame, ds: Dataset, since: dt.date, until: dt.date

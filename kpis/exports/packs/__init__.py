@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kpis.charts.specs import DEFAULT_MARKING, Source
+from kpis.engine.disclosure import suppression_required
 from kpis.exports.packs.docx import write_docx
 from kpis.exports.packs.pdf import write_pdf
 from kpis.exports.packs.plan import (
@@ -71,6 +72,8 @@ def build_pack(source: Source, force: str, period: dt.date, fmt: PackFormat, *,
     """
     if fmt not in PACK_FORMATS:
         raise ValueError(f"unknown pack format {fmt!r}; use one of {', '.join(PACK_FORMATS)}")
+    # A pack marked for wider handling than OFFICIAL-SENSITIVE gets disclosure control.
+    suppress = suppression_required(marking, suppress)
     content = pack_content(source, force, period, pillars=pillars, kpis=kpis, marking=marking,
                            suppress=suppress, commentary=commentary, progress=progress,
                            today=today, recommendations=recommendations)

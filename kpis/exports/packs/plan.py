@@ -84,8 +84,10 @@ SPC_NOTE = (
     "the dashed lines are the process limits (mean plus or minus 2.66 times the mean "
     "moving range). Special-cause points are marked by shape as well as colour.")
 SUPPRESSION_TEXT = (
-    f"Disclosure control: counts from 1 to 4, and any rate built on one, are withheld and "
-    f"shown as {SUPPRESSED_LABEL}; withheld points are not drawn.")
+    f"Disclosure control: counts from 1 to 4, any rate built on one, and any figure that "
+    f"would let one be worked out (a total minus its shown parts, a year minus its shown "
+    f"months) are withheld and shown as {SUPPRESSED_LABEL}; withheld points are not drawn, "
+    f"and a series with one has no SPC lines, signals or change on a year earlier.")
 
 Progress = Callable[[str], None]
 
