@@ -263,3 +263,38 @@ def test_a_peer_group_that_would_give_a_force_away_is_refused_on_loading(
         store_peer_groups(conn, groups)
     assert message in str(refused.value)
     assert demo_db.read_bytes() == before
+
+
+def test_an_aggregate_that_would_pin_another_force_is_withheld_for_that_month(
+        empty_db: Path, tmp_path: Path) -> None:
+    # A Durham account. In April the North East is Durham's 7 alone (Cleveland and
+    # Northumbria 0): the region minus Durham pins both at 0, so it is withheld; and
+    # England and Wales (29) minus the South East (22) minus Durham gives the same 0,
+    # so it goes too. In May the North East's other forces have 14 between them (each
+    # could be 0 to 14): nothing is withheld. Everyone else sees every figure.
+    from kpis.engine.measures import flight_deck_table
+    from tests.test_measures import load_return
+
+    april, may = dt.date(2024, 4, 1), dt.date(2024, 5, 1)
+    rows = []
+    for when, (cleveland, northumbria) in ((april, (0, 0)), (may, (6, 8))):
+        rows += [("durham", when, "cps_referrals", 7),
+                 ("cleveland", when, "cps_referrals", cleveland),
+                 ("northumbria", when, "cps_referrals", northumbria),
+                 ("kent", when, "cps_referrals", 10), ("surrey", when, "cps_referrals", 12)]
+    ds = load_return(empty_db, tmp_path, rows)
+    durham = ds.scoped("durham")
+    table = flight_deck_table(durham, ["cps_referrals"], spc=None)
+    shown = {(r.area, r.period_start.date()): r.value for r in table.itertuples()}
+    assert ("region-north-east", april) not in shown
+    assert (NATIONAL_SLUG, april) not in shown
+    assert shown[("region-south-east", april)] == 22
+    assert shown[("region-north-east", may)] == 21 and shown[(NATIONAL_SLUG, may)] == 43
+    assert shown[("durham", april)] == 7
+    # The comparator column of Durham's own row says nothing either.
+    own = table[(table["area"] == "durham")].set_index("period_start")
+    assert np.isnan(own.loc[pd.Timestamp(april), "national_value"])
+    assert own.loc[pd.Timestamp(may), "national_value"] == 43
+    # Unscoped, every figure is there.
+    everyone = flight_deck_table(ds, ["cps_referrals"], spc=None)
+    assert len(everyone[everyone["area"] == "region-north-east"]) == 2
