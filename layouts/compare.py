@@ -12,6 +12,7 @@ from dash import Input, Output, State, dcc, html
 
 from kpis.charts.specs import compare_export
 from kpis.domain.formatting import format_period, format_value
+from kpis.domain.vocabulary import OPEN_DATA_SCOPE_NOTE
 from kpis.engine.dataset import Dataset
 from kpis.engine.views import force_rows, group_members, period_on_or_before
 from kpis.settings import NATIONAL_SLUG
@@ -70,7 +71,10 @@ def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str
         table_id="compare-table", row_header="name",
         highlight=lambda r: r["area"] == state.force,
     )
+    note = (html.P(OPEN_DATA_SCOPE_NOTE, className="small", id="open-data-note")
+            if ds.scope is not None and ds.catalogue.is_open_data(kpi) else None)
     return html.Div([
+        note,
         chart_block("compare-chart", spec.figure, spec.summary,
                     downloads=chart_downloads("compare", kpi_id, spec.text.title, state,
                                               group=group, view=view)),

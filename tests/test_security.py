@@ -209,11 +209,12 @@ OTHER_FORCES = (b"Essex", b"Surrey", b"Greater Manchester", b"Metropolitan Polic
 
 
 @pytest.mark.slow  # about a second a page, six pages
-@pytest.mark.parametrize("path", ["/", "/compare", "/kpi/ho_rape_charge_rate", "/pillar/1",
+@pytest.mark.parametrize("path", ["/", "/compare", "/kpi/suspect_contact_30d", "/pillar/1",
                                   "/scrutiny", "/data"])
 def test_a_scoped_user_crafting_a_request_for_another_force_gets_nothing_of_it(
         secured_app: dash.Dash, path: str) -> None:
-    search = "?force=essex&group=region-east-of-england&kpi=ho_rape_charge_rate"
+    # A force-return KPI (Home Office open data is public: the next test).
+    search = "?force=essex&group=region-east-of-england&kpi=suspect_contact_30d"
     scoped = render_page(signed_in(secured_app, "kent-analyst"), path, search)
     everyone = render_page(signed_in(secured_app, "analyst"), path, search)
     assert scoped.status_code == everyone.status_code == 200
@@ -221,6 +222,22 @@ def test_a_scoped_user_crafting_a_request_for_another_force_gets_nothing_of_it(
     # the scoped response lacks them because of the scope, not by accident.
     assert any(name in everyone.data for name in OTHER_FORCES), path
     assert not any(name in scoped.data for name in OTHER_FORCES), path
+
+
+def test_a_scoped_user_sees_every_forces_home_office_figures_and_is_told_why(
+        secured_app: dash.Dash) -> None:
+    from kpis.domain.vocabulary import OPEN_DATA_SCOPE_NOTE
+
+    page = render_page(signed_in(secured_app, "kent-analyst"), "/compare",
+                       "?kpi=ho_rape_charge_rate")
+    assert page.status_code == 200
+    assert all(name in page.data for name in OTHER_FORCES)
+    assert OPEN_DATA_SCOPE_NOTE.encode() in page.data
+    # The same page for a force-return KPI shows no other force, and says nothing of it.
+    own = render_page(signed_in(secured_app, "kent-analyst"), "/compare",
+                      "?kpi=suspect_contact_30d")
+    assert not any(name in own.data for name in OTHER_FORCES)
+    assert OPEN_DATA_SCOPE_NOTE.encode() not in own.data
 
 
 @pytest.mark.slow  # about a second
@@ -474,7 +491,8 @@ def test_the_proxy_user_header_is_honoured_only_from_the_configured_proxy(
     header = {"X-Remote-User": "kent-analyst"}
     from_proxy = client_of(app, "10.20.0.5")
     assert from_proxy.get(f"{BASE}/_dash-layout", headers=header).status_code == 200
-    page = render_page(from_proxy, "/compare", "?force=essex", headers=header)
+    page = render_page(from_proxy, "/compare", "?force=essex&kpi=suspect_contact_30d",
+                       headers=header)
     assert page.status_code == 200 and b"Kent" in page.data and b"Essex" not in page.data
     forged = client_of(app, "192.0.2.50")
     assert forged.get(f"{BASE}/_dash-layout", headers=header).status_code == 401

@@ -182,6 +182,12 @@ def test_a_share_hides_its_counts_and_shows_a_rate_only_beside_both(reference, f
     shown = ~np.isnan(table["value"].to_numpy(dtype=float))
     assert not np.isnan(table.loc[shown, ["numerator", "denominator"]].to_numpy(
         dtype=float)).any()
+    # Ranks are among the forces shown: no gap for a hidden force to sit in.
+    ranked = table[table["area"].isin(FORCES) & table["rank"].notna()]
+    for _, group in ranked.groupby("period_start"):
+        share = group["comparison"].to_numpy(dtype=float)
+        assert list(group["rank"]) == [(share > v).sum() + 1 for v in share]
+        assert (group["ranked_forces"] == len(group)).all()
     for column, measure in (("numerator", "suspect_arrested_interviewed_30d"),
                             ("denominator", "reports_named_suspect")):
         attacker = Attacker(ds, frame, measure)

@@ -94,6 +94,11 @@ PROVISIONAL_LABEL = "provisional"  # where space is short: tiles
 #: On every page, chart and export built from demonstration data.
 DEMO_LABEL = "DEMONSTRATION DATA – not real police figures"
 
+#: Said to a force-scoped account where it sees other forces' Home Office figures.
+OPEN_DATA_SCOPE_NOTE = ("Home Office open data is published for every force, so every "
+                        "force is shown here; figures from force returns show your force "
+                        "only.")
+
 #: Why a suppressed output shows no SPC lines, signals or change for a series.
 SERIES_WITHHELD_NOTE = ("withheld because another point of the series is suppressed: "
                         "with the points shown they would give it away")
