@@ -4,6 +4,8 @@
   show that nothing on it depends on colour alone.
 - ``docs/kpi-page-print.pdf``: the KPI page printed with the print stylesheet
   (A4 landscape, no navigation or controls, labels and source lines kept).
+- ``docs/flight-deck-glance.png``: the first screen of the flight deck at 1366 x 768
+  (a common force laptop): the headline strip and every KPI in the summary matrix.
 
 Run it against a live server over a demonstration database::
 
@@ -49,6 +51,14 @@ def greyscale_flight_deck(page: Page, url: str, out: Path) -> None:
     ImageOps.grayscale(Image.open(io.BytesIO(shot))).save(out, optimize=True)
 
 
+def glance(page: Page, url: str, out: Path) -> None:
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(url + "/" + QUERY)
+    settle(page)
+    page.screenshot(path=str(out))
+
+
 def printed_kpi_page(page: Page, url: str, out: Path) -> None:
     # About the width of an A4 landscape page, so the charts are drawn to fit it.
     page.set_viewport_size({"width": 1060, "height": 900})
@@ -74,8 +84,10 @@ def main() -> None:
         page = context.new_page()
         greyscale_flight_deck(page, url, args.out / "flight-deck-greyscale.png")
         printed_kpi_page(page, url, args.out / "kpi-page-print.pdf")
+        glance(page, url, args.out / "flight-deck-glance.png")
         browser.close()
-    print(f"wrote {args.out / 'flight-deck-greyscale.png'} and {args.out / 'kpi-page-print.pdf'}")
+    print(f"wrote flight-deck-greyscale.png, kpi-page-print.pdf and flight-deck-glance.png "
+          f"in {args.out}")
 
 
 if __name__ == "__main__":

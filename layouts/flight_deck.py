@@ -17,6 +17,7 @@ import pandas as pd
 from dash import dcc, html
 
 from kpis.charts.figures import DARK_BLUE, sparkline_svg
+from kpis.charts.glance import glance_rows, headline
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_change, format_period, format_value
 from kpis.domain.vocabulary import (
@@ -27,6 +28,7 @@ from kpis.domain.vocabulary import (
 )
 from kpis.engine.summary import is_incomplete, limits_phrase
 from kpis.engine.views import period_on_or_before
+from layouts._glance import headline_strip, summary_matrix
 from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
 from web import ids
@@ -197,13 +199,19 @@ def flight_deck(state: ViewState) -> html.Div:
     # The comparator at each tile's own period, never at a later one.
     other = at_periods(table, comparator_area, own) if comparator_area else {}
     dark = is_dark()
-    sections = []
+    expected = {k: period_on_or_before(ds, k, state.period) for k in ds.kpis}
+    glance = glance_rows(list(ds.kpis.values()), own, other, expected)
+    comparator_name = state.comparator_label(ds)
+    sections = [
+        headline_strip(headline(glance), state),
+        summary_matrix(glance, ds.catalogue.pillars, state, comparator_name),
+        html.H2("Every KPI in detail", className="h4 mt-4 mb-0 tiles-heading"),
+    ]
     for pillar in ds.catalogue.pillars:
         kpis = [k for k in ds.kpis.values() if k.pillar == pillar.number]
         tiles = [
-            kpi_tile(k, own.get(k.kpi_id), other.get(k.kpi_id), state.comparator_label(ds),
-                     history.get(k.kpi_id, []), state, dark,
-                     expected=period_on_or_before(ds, k.kpi_id, state.period),
+            kpi_tile(k, own.get(k.kpi_id), other.get(k.kpi_id), comparator_name,
+                     history.get(k.kpi_id, []), state, dark, expected=expected[k.kpi_id],
                      withheld=bool(comparator_area) and not ds.visible(str(comparator_area)))
             for k in kpis
         ]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kpis.domain.catalogue import KpiDefinition
-from kpis.domain.periods import long_month, quarter_label
+from kpis.domain.periods import financial_quarter, long_month, quarter_label
 from kpis.domain.vocabulary import SUPPRESSED_LABEL
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "is_finite_number",
     "is_missing",
     "ordinal",
+    "short_period",
 ]
 
 NO_DATA = "no data"
@@ -132,6 +133,16 @@ def format_period(kpi: KpiDefinition, period_start: Any) -> str:
     if kpi.periodicity == "quarterly":
         return quarter_label(day)
     return long_month(day)
+
+
+def short_period(kpi: KpiDefinition, period_start: Any) -> str:
+    """'Sep 25' for a monthly KPI; 'Q2 25/26' (financial quarter) for a quarterly one:
+    where space is very short (the summary matrix)."""
+    day = as_date(period_start)
+    if kpi.periodicity == "quarterly":
+        start = day.year if day.month >= 4 else day.year - 1
+        return f"Q{financial_quarter(day)} {start % 100:02d}/{(start + 1) % 100:02d}"
+    return day.strftime("%b %y")
 
 
 def ordinal(number: int) -> str:

@@ -1,0 +1,117 @@
+"""What needs attention, at a glance: the flight deck's summary matrix and headline.
+
+One row per published KPI for a force and period, grouped by pillar, with the
+Making Data Count icons (:mod:`kpis.charts.icons`) and what a chief officer reads first
+sorted first within each pillar: special cause concerns, then targets consistently
+failed, then returns missing for the period, then the rest in catalogue order. The
+headline counts the same rows, so the strip and the matrix cannot disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from kpis.charts.icons import Icon, assurance_icon, special_cause_side, variation_icon
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.vocabulary import ASSURANCE_FAIL
+
+__all__ = ["CONCERN", "FAILING", "MISSING", "GlanceRow", "Headline", "glance_rows",
+           "headline"]
+
+# Why a row needs attention, in the order the rows sort (lower first).
+CONCERN, FAILING, MISSING, OTHER = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class GlanceRow:
+    """One KPI's line of the matrix."""
+
+    kpi: KpiDefinition
+    row: Mapping[str, Any] | None  # the force's latest flight-deck row (None: no data)
+    comparator: Mapping[str, Any] | None  # the comparator at the same period
+    expected: dt.date | None  # the period it should show (the latest national one)
+    variation: Icon
+    assurance: Icon | None  # None: the KPI has no target
+
+    @property
+    def missing(self) -> bool:
+        """No figure for the period it should show: a return not in."""
+        if self.expected is None:
+            return False
+        return self.row is None or pd.Timestamp(self.row["period_start"]) < pd.Timestamp(
+            self.expected)
+
+    @property
+    def concern(self) -> bool:
+        return self.row is not None and self.variation.code.startswith("concern")
+
+    @property
+    def failing(self) -> bool:
+        return (self.row is not None and self.assurance is not None
+                and self.assurance.code == ASSURANCE_FAIL.replace("_", "-"))
+
+    @property
+    def attention(self) -> int:
+        if self.concern:
+            return CONCERN
+        if self.failing:
+            return FAILING
+        if self.missing:
+            return MISSING
+        return OTHER
+
+
+def _row_icons(kpi: KpiDefinition, row: Mapping[str, Any] | None) -> tuple[Icon, Icon | None]:
+    if row is None:
+        return variation_icon(None), assurance_icon(None, kpi.target is not None)
+    parts = str(row.get("suppressed_parts") or "").split(",")
+    withheld = "spc" in parts
+    return (variation_icon(row.get("variation"), special_cause_side(row),
+                           row.get("spc_limits"), withheld=withheld),
+            assurance_icon(row.get("assurance"), kpi.target is not None,
+                           row.get("spc_limits"), withheld=withheld))
+
+
+def glance_rows(kpis: Sequence[KpiDefinition], own: Mapping[str, Mapping[str, Any]],
+                comparator: Mapping[str, Mapping[str, Any]],
+                expected: Mapping[str, dt.date | None]) -> dict[int, list[GlanceRow]]:
+    """Per pillar number (in catalogue order), its KPIs' rows, attention first.
+
+    ``own``/``comparator``: each KPI's latest row for the force and the comparator's row
+    at the same period; ``expected``: the period each KPI should show.
+    """
+    pillars: dict[int, list[GlanceRow]] = {}
+    for kpi in kpis:
+        row = own.get(kpi.kpi_id)
+        variation, assurance = _row_icons(kpi, row)
+        pillars.setdefault(kpi.pillar, []).append(GlanceRow(
+            kpi, row, comparator.get(kpi.kpi_id), expected.get(kpi.kpi_id), variation,
+            assurance))
+    return {number: sorted(rows, key=lambda r: r.attention)
+            for number, rows in pillars.items()}
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The headline strip's counts, and the KPIs behind each."""
+
+    concerns: list[GlanceRow]
+    failing: list[GlanceRow]
+    missing: list[GlanceRow]
+    data_to: dt.date | None  # the latest period any KPI shows
+
+
+def headline(rows: Mapping[int, Sequence[GlanceRow]]) -> Headline:
+    every = [r for pillar in rows.values() for r in pillar]
+    periods = [pd.Timestamp(r.row["period_start"]).date() for r in every if r.row is not None]
+    return Headline(
+        concerns=[r for r in every if r.concern],
+        failing=[r for r in every if r.failing],
+        missing=[r for r in every if r.missing],
+        data_to=max(periods) if periods else None,
+    )

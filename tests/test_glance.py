@@ -1,0 +1,78 @@
+"""The flight deck at a glance: Making Data Count icons, the matrix's order and the
+headline's counts (kpis.charts.icons, kpis.charts.glance), worked by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from kpis.charts.glance import CONCERN, FAILING, MISSING, OTHER, glance_rows, headline
+from kpis.charts.icons import assurance_icon, special_cause_side, variation_icon
+from kpis.engine.dataset import Dataset
+
+SEPTEMBER = dt.date(2025, 9, 1)
+
+
+@pytest.mark.parametrize(("variation", "side", "limits", "name", "code"), [
+    ("concern", "low", "limits", "Special cause concern, low", "concern-low"),
+    ("improvement", "high", "limits", "Special cause improvement, high", "improvement-high"),
+    ("neither", "high", "trial", "Special cause variation, high", "neither-high"),
+    ("common", None, "limits", "Common cause variation", "common"),
+    (None, None, "too_few", "Not enough data for SPC", "too-few"),
+    (None, None, None, "No SPC for this period", "none"),
+])
+def test_variation_icons_are_named_in_words(variation, side, limits, name, code):
+    icon = variation_icon(variation, side, limits)
+    assert (icon.name, icon.code) == (name, code)
+    svg = ET.fromstring(icon.svg)  # well-formed SVG, 24 x 24
+    assert svg.get("width") == svg.get("height") == "24"
+    assert icon.data_uri.startswith("data:image/svg+xml;utf8,") and "#" not in icon.data_uri
+
+
+def test_a_high_or_low_letter_follows_the_side_of_the_centre_line():
+    assert special_cause_side({"value": 12.0, "spc_mean": 10.0}) == "high"
+    assert special_cause_side({"value": 8.0, "spc_mean": 10.0}) == "low"
+    assert special_cause_side({"value": 10.0, "spc_mean": 10.0}) is None
+    assert special_cause_side({"value": 8.0, "spc_mean": float("nan")}) is None
+    assert ">H<" in variation_icon("concern", "high").svg
+    assert ">L<" in variation_icon("improvement", "low").svg
+
+
+def test_assurance_icons_and_their_names():
+    assert assurance_icon("fail", True).name == "Consistently failing the target"
+    assert ">F<" in assurance_icon("fail", True).svg
+    assert assurance_icon("pass", True).name == "Consistently passing the target"
+    assert assurance_icon("hit_and_miss", True).name == "Hit and miss against the target"
+    assert assurance_icon(None, True, "too_few").name == "Not enough data for assurance"
+    assert assurance_icon("fail", False) is None  # no target, no assurance
+    assert variation_icon("concern", "low", withheld=True).name.startswith("SPC withheld")
+
+
+def row(variation: str, assurance: str | None = None, period: dt.date = SEPTEMBER,
+        value: float = 5.0, mean: float = 4.0) -> dict[str, object]:
+    return {"variation": variation, "assurance": assurance, "spc_limits": "limits",
+            "period_start": pd.Timestamp(period), "value": value, "spc_mean": mean,
+            "suppressed_parts": ""}
+
+
+def test_concerns_then_failing_targets_then_missing_returns_come_first(
+        demo_dataset: Dataset):
+    kpis = [k for k in demo_dataset.kpis.values() if k.pillar == 1][:5]
+    kpis = [replace(k, target=0.5) for k in kpis]
+    a, b, c, d, e = (k.kpi_id for k in kpis)
+    own = {a: row("common", "pass"), b: row("improvement", "fail"),
+           c: row("concern", "pass", value=3.0), d: row("common", None, dt.date(2025, 8, 1))}
+    expected = {k.kpi_id: SEPTEMBER for k in kpis}
+    pillar = glance_rows(kpis, own, {}, expected)[1]
+    assert [line.kpi.kpi_id for line in pillar] == [c, b, d, e, a]
+    assert [line.attention for line in pillar] == [CONCERN, FAILING, MISSING, MISSING, OTHER]
+    assert pillar[0].variation.name == "Special cause concern, low"
+    head = headline({1: pillar})
+    assert [r.kpi.kpi_id for r in head.concerns] == [c]
+    assert [r.kpi.kpi_id for r in head.failing] == [b]
+    assert [r.kpi.kpi_id for r in head.missing] == [d, e]  # August only; no data at all
+    assert head.data_to == SEPTEMBER
