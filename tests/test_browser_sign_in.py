@@ -32,15 +32,19 @@ def sign_in(app: AppPage, username: str, password: str | None = None) -> None:
 def test_a_visitor_signs_in_reaches_the_page_they_asked_for_and_signs_out(
         chromium: Browser, secured_server: LiveServer) -> None:
     app = open_app(chromium, secured_server.url)
-    app.page.goto(f"{secured_server.url}/compare?force=kent")
+    # A deep link: force, period, comparator and the page's own choices.
+    deep = "/compare?force=kent&period=2025-06&comparator=region&kpi=suspect_contact_30d"
+    app.page.goto(f"{secured_server.url}{deep}")
     app.page.wait_for_selector("#sign-in", timeout=DEFAULT_TIMEOUT_MS)
     assert app.page.evaluate("document.documentElement.lang") == "en-GB"
     login_violations = run_axe(app)
     assert login_violations == [], describe(login_violations)
     sign_in(app, "kent-analyst")
     app.wait_for_page()
-    assert "/compare?force=kent" in app.page.url
-    assert "Compare forces" in app.heading()
+    # Intact, every parameter (the compare page then adds its defaults after them).
+    assert app.page.url.startswith(f"{secured_server.url}{deep}")
+    assert app.heading() == "Compare forces: Suspect arrested or interviewed within 30 days"
+    assert app.page.locator(f"#{ids.PERIOD}").inner_text().strip().startswith("Jun 2025")
     assert app.page.locator(f"#{ids.UNSECURED_BANNER}").count() == 0
     # Scoped to Kent: the force menu offers Kent and England and Wales only.
     app.page.click(f"#{ids.FORCE}")

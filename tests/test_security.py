@@ -523,3 +523,22 @@ def test_a_scoped_user_crafting_a_trend_table_for_another_force_gets_their_own(
                                                          json=request)
     assert scoped.status_code == 200 and b"Essex" not in scoped.data
     assert b"England and Wales" in scoped.data  # the view falls back, as the page does
+
+
+def test_a_deep_link_survives_the_sign_in_intact(secured_app: dash.Dash) -> None:
+    client = client_of(secured_app)
+    deep = "/pillar/2?force=kent&period=2025-06&comparator=region"
+    asked = client.get(f"{BASE}{deep}")
+    assert asked.status_code == 302
+    location = asked.headers["Location"]
+    # One parameter, the whole address encoded: nothing spills into the login's own.
+    assert location.endswith("/login?next=%2Fpillar%2F2%3Fforce%3Dkent%26period%3D2025-06"
+                             "%26comparator%3Dregion")
+    from urllib.parse import parse_qs, urlsplit
+
+    next_path = parse_qs(urlsplit(location).query)["next"]
+    assert next_path == [deep]
+    login_page = client.get(location)
+    assert f'value="{deep}"'.replace("&", "&amp;").encode() in login_page.data
+    signed = sign_in(client, "kent-analyst", next_path=deep)
+    assert signed.status_code == 302 and signed.headers["Location"].endswith(deep)

@@ -30,7 +30,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import dash
 import flask
@@ -221,7 +221,10 @@ def _authenticate() -> flask.Response | None:
             if path.startswith(API_PREFIXES) or request.method != "GET":
                 return plain_response(
                     401, "You are not signed in, or your session has ended: sign in.")
-            return flask.redirect(f"{LOGIN_PATH}?next={_safe_next(request.full_path)}")
+            # The whole address, query string included, as one encoded value: a deep
+            # link keeps its period and comparator through the sign-in.
+            return flask.redirect(
+                f"{LOGIN_PATH}?{urlencode({'next': _safe_next(request.full_path)})}")
     flask.g.principal = principal
     return None
 
