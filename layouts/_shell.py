@@ -257,8 +257,13 @@ def control_bar(state: ViewState) -> html.Div:
     if state.period is not None and state.period == opening.period:
         note = html.P(f"{month_label(opening.period)}: {opening.reason}",
                       className="small text-body-secondary mb-2", id="opening-period")
-    return html.Div([dbc.Row(columns, className="g-3 mb-1"), note], className="controls mb-2",
-                    role="group", **{"aria-label": "View controls"})
+    notices = (html.Div([html.P(text, className="mb-0") for text in state.notices],
+                        className="alert alert-warning py-2 small mb-2", role="status",
+                        id="view-notices")
+               if state.notices else None)
+    return html.Div([dbc.Row(columns, className="g-3 mb-1"), note, notices],
+                    className="controls mb-2", role="group",
+                    **{"aria-label": "View controls"})
 
 
 def register_shell(app: dash.Dash) -> None:

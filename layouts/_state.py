@@ -1,17 +1,18 @@
 """The view state every page shares, kept in the URL query string.
 
 ``?force=kent&period=2025-09&comparator=region`` — so that any view can be
-bookmarked, shared and reloaded exactly. Unknown values fall back to defaults.
+bookmarked, shared and reloaded exactly. Unknown values fall back to defaults, and the
+page says so (``ViewState.notices``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import parse_qs, urlencode
 
-from kpis.domain.periods import format_month, parse_month
+from kpis.domain.periods import format_month, long_month, parse_month
 from kpis.engine.dataset import Dataset
 from kpis.engine.views import (
     COMPARATOR_NATIONAL,
@@ -29,6 +30,8 @@ class ViewState:
     force: str
     period: dt.date | None
     comparator: str  # "national", "region" or a peer group id
+    # What the URL asked for that could not be shown, and what is shown instead.
+    notices: tuple[str, ...] = field(default=(), compare=False)
 
     def query(self, **changes: str) -> str:
         values = {
@@ -48,21 +51,42 @@ class ViewState:
         return ds.comparator_label(area) if area else ""
 
 
+def _quoted(text: str) -> str:
+    """A value from the URL, quoted and cut short, for a notice."""
+    return f"“{text if len(text) <= 40 else text[:40] + '…'}”"
+
+
 def read_state(ds: Dataset, force: str | None = None, period: str | None = None,
                comparator: str | None = None) -> ViewState:
-    # Only forces this user may see: a crafted URL for another force falls back.
+    """The view the URL asks for; what it asks that cannot be shown falls back to the
+    default, and ``notices`` says so (never silently another force or month)."""
+    notices = []
+    # Only forces this user may see: a crafted URL for another force falls back (the
+    # notice does not say whether such a force exists).
     forces = set(ds.visible_forces["slug"]) | {NATIONAL_SLUG}
     chosen_force = force if force in forces else NATIONAL_SLUG
+    if force and chosen_force != force:
+        notices.append(f"There is no force {_quoted(force)} you can see, so England and "
+                       "Wales is shown.")
     # By default the latest month complete for most KPIs (kpis.engine.views), so one
     # force's early return does not open every page on a month others have not reached.
     chosen_period = default_period(ds).period
     asked = month_or(period, None)
-    if asked is not None and ds.as_of is not None and asked <= ds.as_of:
+    first = ds.cube.periods[0].date() if len(ds.cube.periods) else None
+    if asked is not None and ds.as_of is not None and first is not None and (
+            first <= asked <= ds.as_of):
         chosen_period = asked
+    elif period and chosen_period is not None:
+        why = (f"{_quoted(period)} is not a month written YYYY-MM" if asked is None
+               else f"there is no data for {long_month(asked)}")
+        notices.append(f"{why[0].upper()}{why[1:]}, so {long_month(chosen_period)} is shown.")
     groups = set(ds.areas.loc[ds.areas["kind"] == "user", "area_id"])
     if comparator not in ({COMPARATOR_NATIONAL, COMPARATOR_REGION} | groups):
+        if comparator:
+            notices.append(f"There is no comparator {_quoted(comparator)}, so England and "
+                           "Wales is used.")
         comparator = COMPARATOR_NATIONAL
-    return ViewState(chosen_force, chosen_period, comparator)
+    return ViewState(chosen_force, chosen_period, comparator, tuple(notices))
 
 
 def month_or(text: str | None, default: Default) -> dt.date | Default:

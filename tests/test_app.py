@@ -155,7 +155,32 @@ def test_an_unknown_force_in_the_url_falls_back_to_england_and_wales(
     live_server: LiveServer,
 ) -> None:
     body = render_page(live_server, "/", "?force=atlantis")
-    assert "Flight deck: England and Wales" in " ".join(texts(body))
+    words = " ".join(texts(body))
+    assert "Flight deck: England and Wales" in words
+    # ... and says so, rather than silently showing another force.
+    assert "There is no force “atlantis” you can see, so England and Wales is shown." in words
+
+
+# The demonstration opens on August 2025: September's national figure is incomplete.
+@pytest.mark.parametrize(("search", "notice"), [
+    ("?force=kent&period=2031-01",
+     "There is no data for January 2031, so August 2025 is shown."),
+    ("?force=kent&period=Sept", "“Sept” is not a month written YYYY-MM, so August 2025 "
+                                "is shown."),
+    ("?force=kent&period=2010-01", "There is no data for January 2010, so August 2025 "
+                                   "is shown."),
+    ("?force=kent&comparator=mars", "There is no comparator “mars”, so England and Wales "
+                                    "is used."),
+])
+def test_a_period_or_comparator_that_cannot_be_shown_is_named(
+        live_server: LiveServer, search: str, notice: str) -> None:
+    words = " ".join(texts(render_page(live_server, "/pillar/1", search)))
+    assert notice in words
+
+
+def test_a_view_the_url_can_show_has_no_notice(live_server: LiveServer) -> None:
+    body = render_page(live_server, "/", "?force=kent&period=2025-06&comparator=region")
+    assert "view-notices" not in str(body)
 
 
 @pytest.mark.slow  # a server whose database is replaced by garbage (fault test)
