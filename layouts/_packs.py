@@ -26,7 +26,8 @@ MEDIA_TYPES = {
 
 def pack_download(force: str, period: dt.date, fmt: str, *, pillars: Sequence[int] | None,
                   kpis: Sequence[str] | None, marking: str, suppress: bool,
-                  name: str) -> tuple[dict[str, Any] | None, dbc.Alert]:
+                  name: str, groups: Sequence[tuple[str, Sequence[str]]] | None = None,
+                  kind: str | None = None) -> tuple[dict[str, Any] | None, dbc.Alert]:
     """Build a pack and return (a dcc.Download payload, a status message)."""
     if fmt not in MEDIA_TYPES:
         return None, dbc.Alert("Choose PowerPoint, PDF or Word.", color="warning")
@@ -39,7 +40,8 @@ def pack_download(force: str, period: dt.date, fmt: str, *, pillars: Sequence[in
         try:
             build_pack(service(), force, period, fmt, pillars=pillars or None,
                        kpis=kpis or None, marking=marking, suppress=suppress, out=out,
-                       commentary=service().all_commentary(force, period))
+                       commentary=service().all_commentary(force, period),
+                       groups=groups, kind=kind)
         except RendererUnavailable as exc:
             return None, dbc.Alert(
                 f"Charts cannot be drawn on this server, so no pack was built: {exc}",

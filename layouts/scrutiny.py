@@ -8,18 +8,23 @@ and one click to export that view as a pack.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
+from kpis.charts.icons import assurance_icon, special_cause_side, variation_icon
 from kpis.charts.specs import DEFAULT_MARKING
-from kpis.domain.formatting import format_period, format_value
-from kpis.domain.periods import add_months, format_month, month_label
-from kpis.domain.vocabulary import variation_phrase
+from kpis.domain.catalogue import KpiDefinition
+from kpis.domain.formatting import format_period, format_value, short_period
+from kpis.domain.periods import add_months, format_month, long_month, month_label
+from kpis.domain.vocabulary import ASSURANCE_PHRASE
 from kpis.engine.dataset import Dataset
-from kpis.engine.views import exceptions_since, latest_comparison
+from kpis.engine.summary import rule_words
+from kpis.engine.views import SCRUTINY_GROUPS, latest_comparison, scrutiny_rows
+from kpis.exports.packs.plan import SCRUTINY_TITLE
 from kpis.settings import NATIONAL_SLUG
 from layouts._packs import FORMATS, pack_download
 from layouts._shell import control_bar, empty_state, safe_layout
@@ -40,28 +45,86 @@ DOWNLOAD = "scrutiny-download"
 EXCEPTIONS = "scrutiny-exceptions"
 
 
-def exceptions_view(ds: Dataset, table: pd.DataFrame, state: ViewState, since: dt.date
+def scrutiny_headline(found: pd.DataFrame, since: dt.date) -> str:
+    """'2 concerns, 1 target consistently failed and 3 improvements since June 2025.'"""
+    counts = found["group"].value_counts() if not found.empty else pd.Series(dtype=int)
+
+    def count(code: str, one: str, many: str) -> str:
+        n = int(counts.get(code, 0))
+        return f"{n} {one if n == 1 else many}"
+
+    return (f"{count('concern', 'concern', 'concerns')}, "
+            f"{count('failing', 'target consistently failed', 'targets consistently failed')}"
+            f" and {count('improvement', 'improvement', 'improvements')} since "
+            f"{long_month(since)}.")
+
+
+def _value(kpi: KpiDefinition, row: dict[str, Any] | None) -> str:
+    """'46.3% (Sep 2025)', or what stands in for it."""
+    if row is None:
+        return "no figure"
+    return (f"{format_value(kpi, row.get('value'), bool(row.get('suppressed')))} "
+            f"({short_period(kpi, row['period_start'])})")
+
+
+def exceptions_view(ds: Dataset, found: pd.DataFrame, state: ViewState, since: dt.date
                     ) -> html.Div:
+    """Concerns, then targets failed, then improvements: each with its icon, the rule in
+    plain words, the figure at the previous meeting and now, the force, its region and
+    England and Wales in columns of their own."""
     assert state.period is not None
-    found = exceptions_since(table, ds, since, state.period)
     if found.empty:
-        return empty_state(f"No special-cause signals since {since:%B %Y}.")
-    found = found.assign(
-        link=found["kpi"],
-        shown=[format_value(ds.kpis[k], v, s) for k, v, s in
-               zip(found["kpi"], found["value"], found["suppressed"], strict=True)],
-        when=[format_period(ds.kpis[k], p) for k, p in
-              zip(found["kpi"], found["signal_period"], strict=True)],
-    )
-    return data_table(
-        found,
-        [("title", "KPI", None), ("signal", "Signal", variation_phrase),
-         ("when", "Latest signal", None),
-         ("rules", "Rule", lambda r: str(r or "").replace("_", " ")),
-         ("shown", "Latest value", None)],
-        caption=f"Exceptions since {since:%B %Y}: {len(found)} KPI(s)",
-        table_id=EXCEPTIONS, row_header="title",
-    )
+        return empty_state(f"No special-cause signals and no target consistently failed "
+                           f"since {long_month(since)}.")
+    force_name = ds.area_names[state.force]
+    region = ds.region_of.get(state.force, "")
+    region_name = f"{ds.area_names.get(region, 'Region')} (region)"
+    header = html.Thead(html.Tr([
+        html.Th("KPI", scope="col"), html.Th("Signal", scope="col"),
+        html.Th("Why", scope="col"),
+        html.Th(f"{force_name} at the previous meeting", scope="col"),
+        html.Th(f"{force_name} now", scope="col"),
+        html.Th(region_name, scope="col"), html.Th("England and Wales", scope="col"),
+    ]))
+    bodies = []
+    for code, heading in SCRUTINY_GROUPS:
+        group = found[found["group"] == code]
+        if group.empty:
+            continue
+        rows = [html.Tr(html.Th(f"{heading} ({len(group)})", colSpan=7, scope="colgroup",
+                                className="scrutiny-group"))]
+        for item in group.itertuples():
+            kpi = ds.kpis[item.kpi]
+            now, signal = item.now, item.signal or item.now
+            icon = (variation_icon(signal.get("variation"), special_cause_side(signal),
+                                   signal.get("spc_limits")) if code != "failing"
+                    else assurance_icon("fail", True))
+            why = rule_words(kpi, signal) if code != "failing" else []
+            when = (f" ({short_period(kpi, signal['period_start'])})"
+                    if code != "failing" else "")
+            reason = ("; ".join(why) + when) if why else (
+                f"{ASSURANCE_PHRASE['fail'].lower()} of {format_value(kpi, kpi.target)}"
+                if code == "failing" else "")
+            rows.append(html.Tr([
+                html.Th(dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}"),
+                        scope="row"),
+                html.Td(html.Img(src=icon.data_uri if icon else "", alt=icon.name if icon
+                                 else "", width=20, height=20, title=icon.name if icon
+                                 else "")),
+                html.Td(reason),
+                html.Td(_value(kpi, item.then)),
+                html.Td(_value(kpi, now)),
+                html.Td(format_value(kpi, now.get("peer_value"),
+                                     "peer" in str(now.get("suppressed_parts") or ""))),
+                html.Td(format_value(kpi, now.get("national_value"),
+                                     "national" in str(now.get("suppressed_parts") or ""))),
+            ], className=f"scrutiny-{code}"))
+        bodies.append(html.Tbody(rows))
+    return html.Div(dbc.Table(
+        [html.Caption(f"What needs scrutiny since {long_month(since)}: "
+                      f"{force_name}"), header, *bodies],
+        id=EXCEPTIONS, bordered=False, hover=True, size="sm", className="scrutiny-table"),
+        className="table-responsive")
 
 
 def comparison_view(ds: Dataset, table: pd.DataFrame, state: ViewState) -> html.Div:
@@ -82,7 +145,8 @@ def comparison_view(ds: Dataset, table: pd.DataFrame, state: ViewState) -> html.
         position=[("" if pd.isna(r) else f"{r:.0f} of {n:.0f}") for r, n in
                   zip(latest["rank"], latest["ranked_forces"], strict=True)],
     )
-    region = ds.area_names.get(ds.region_of.get(state.force, ""), "Region")
+    # "West Midlands (region)" beside the force West Midlands: headings never repeat.
+    region = f"{ds.area_names.get(ds.region_of.get(state.force, ''), 'Region')} (region)"
     return data_table(
         latest,
         [("title", "KPI", None), ("when", "Period", None), ("own", ds.area_names[state.force],
@@ -104,23 +168,26 @@ def layout(force: str | None = None, period: str | None = None,
                          empty_state("Choose a force to prepare its scrutiny pack.")])
     meeting = month_or(since, add_months(state.period, -3))
     table = service().table(areas=[state.force], end=state.period)
+    found = scrutiny_rows(table, ds, meeting, state.period)
     months = [add_months(state.period, -n) for n in range(1, 25)]
     return html.Div([
         html.H1(f"Scrutiny: {ds.area_names[state.force]}", className="h3"),
+        html.P(scrutiny_headline(found, meeting), className="lead scrutiny-headline",
+               id="scrutiny-headline"),
         control_bar(state),
         dbc.Row(dbc.Col([
             dbc.Label("Previous meeting", html_for=SINCE),
             dcc.Dropdown([{"label": month_label(m), "value": format_month(m)} for m in months],
                          format_month(meeting), id=SINCE, clearable=False),
         ], md=3), className="mb-3"),
-        html.H2("Exceptions since the previous meeting", className="h5"),
-        exceptions_view(ds, table, state, meeting),
+        html.H2("What needs scrutiny since the previous meeting", className="h5"),
+        exceptions_view(ds, found, state, meeting),
         html.H2("Against peers and England and Wales", className="h5 mt-3"),
         comparison_view(ds, table, state),
         html.H2("Export this view", className="h5 mt-3"),
         dbc.RadioItems([{"label": label, "value": value} for value, label in FORMATS], "pptx",
                        id=FORMAT, inline=True),
-        dbc.Button("Export the exceptions as a pack", id=EXPORT, color="primary",
+        dbc.Button("Export as a scrutiny pack", id=EXPORT, color="primary",
                    className="mt-2"),
         dcc.Loading(html.Div(id=STATUS, className="mt-3", role="status"), type="circle",
                     delay_show=200),
@@ -174,7 +241,11 @@ def export_exceptions(clicks: int | None, force: str, period: str, since: str, f
         return None, dbc.Alert("Choose a period from the list.", color="warning")
     meeting = month_or(since, add_months(end, -3))  # the page's own default
     table = service().table(areas=[force], end=end)
-    found = exceptions_since(table, ds, meeting, end)
-    return pack_download(force, end, fmt or "", pillars=None,
-                         kpis=list(found["kpi"]) or None, marking=DEFAULT_MARKING,
-                         suppress=False, name=f"scrutiny-{force}-{format_month(end)}")
+    found = scrutiny_rows(table, ds, meeting, end)
+    # In the page's order, under its headings; with nothing to scrutinise, every KPI.
+    groups = [(heading, list(found.loc[found["group"] == code, "kpi"]))
+              for code, heading in SCRUTINY_GROUPS] if not found.empty else None
+    return pack_download(force, end, fmt or "", pillars=None, kpis=None,
+                         marking=DEFAULT_MARKING, suppress=False,
+                         name=f"scrutiny-{force}-{format_month(end)}", groups=groups,
+                         kind=SCRUTINY_TITLE)

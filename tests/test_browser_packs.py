@@ -50,11 +50,11 @@ def test_scrutiny_page_lists_exceptions_and_exports_them_as_slides(
     app.choose("scrutiny-since", "Sep 2024")
     app.wait_for_url_containing("since=2024-09")
     app.wait_for_text("#scrutiny-exceptions caption", "since September 2024")
-    titles = app.page.locator("#scrutiny-exceptions tbody th").all_inner_texts()
+    titles = app.page.locator("#scrutiny-exceptions tbody th[scope=row]").all_inner_texts()
     assert titles, "a year of demo data has special-cause signals for Lancashire"
     assert "England and Wales" in app.page.inner_text("#scrutiny-comparison")
     with app.page.expect_download(timeout=DEFAULT_TIMEOUT_MS * 6) as download:
-        app.page.get_by_role("button", name="Export the exceptions as a pack").click()
+        app.page.get_by_role("button", name="Export as a scrutiny pack").click()
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
     slides = list(Presentation(str(saved)).slides)
@@ -62,5 +62,10 @@ def test_scrutiny_page_lists_exceptions_and_exports_them_as_slides(
                     if shape.has_text_frame)
     for title in titles:
         assert title in text
+    # In the page's order (concerns, then targets failed, then improvements), not the
+    # catalogue's: each title first appears after the one before it.
+    firsts = [text.index(title) for title in titles]
+    assert firsts == sorted(firsts)
+    assert "RASSO scrutiny pack" in text
     assert "OFFICIAL-SENSITIVE" in text
     assert app.console_errors() == []

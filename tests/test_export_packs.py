@@ -446,3 +446,25 @@ def test_a_provisional_quarter_is_marked_in_every_pack_format(
     for fmt, text in texts.items():
         assert f"({PROVISIONAL_NOTE})" in text, fmt
         assert plain(summarise(demo_dataset, row.to_dict())) in text, fmt
+
+
+def test_a_scrutiny_pack_keeps_the_meetings_order_and_says_what_it_is(
+        demo_dataset: Dataset, tmp_path: Path) -> None:
+    from docx import Document
+
+    from kpis.exports.packs.plan import SCRUTINY_TITLE
+
+    # Improvements listed first in the catalogue, a concern last: the pack follows the
+    # groups given, not the catalogue.
+    groups = [("Special cause concerns", ["cps_referrals"]),
+              ("Special cause improvements", ["suspect_contact_30d", "ho_rape_charge_rate"])]
+    out = build_pack(demo_dataset, "kent", PERIOD, "docx", groups=groups, kind=SCRUTINY_TITLE,
+                     out=tmp_path / "scrutiny.docx")
+    document = Document(str(out))
+    headings = [(p.style.name, p.text) for p in document.paragraphs
+                if p.style.name.startswith(("Heading", "Title"))]
+    assert headings[0] == ("Title", f"{SCRUTINY_TITLE}: Kent, September 2025")
+    assert [t for s, t in headings if s == "Heading 1"][:2] == [
+        "Special cause concerns", "Special cause improvements"]
+    assert [t for s, t in headings if s == "Heading 2"] == [
+        demo_dataset.kpis[k].title for _, ids in groups for k in ids]

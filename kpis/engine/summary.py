@@ -40,6 +40,7 @@ from kpis.domain.vocabulary import (
     ASSURANCE_PHRASE,
     LIMIT_STATE_PHRASE,
     PROVISIONAL_NOTE,
+    RULES,
     SERIES_WITHHELD_NOTE,
     SPC_BASIS_PHRASE,
     SUPPRESSED_LABEL,
@@ -57,6 +58,7 @@ __all__ = [
     "format_value",
     "is_incomplete",
     "limits_phrase",
+    "rule_words",
     "summarise",
 ]
 
@@ -201,6 +203,30 @@ def _signal(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:
         text += (f"; the process is {ASSURANCE_PHRASE[assurance].lower()} of "
                  f"{format_value(kpi, kpi.target)}")
     return text
+
+
+_COUNT_WORDS = {2: "two", 3: "three", 6: "six", 7: "seven", 8: "eight"}
+
+
+def rule_words(kpi: KpiDefinition, row: Mapping[str, Any]) -> list[str]:
+    """The special-cause rules of a row in plain words, on the side its point lies:
+    'seven months in a row above the average', 'two of three months close to the
+    upper limit' (the rule's phrase when the side is not known)."""
+    codes = [c for c in str(_get(row, "spc_rule") or "").split(",") if c]
+    value, mean = _get(row, "value"), _get(row, "spc_mean")
+    if not (is_finite_number(value) and is_finite_number(mean)) or value == mean:
+        return rule_phrases(",".join(codes))
+    high = float(value) > float(mean)
+    unit = "month" if kpi.periodicity == "monthly" else "quarter"
+    run = _COUNT_WORDS.get(kpi.spc_run_length, str(kpi.spc_run_length))
+    words = {
+        "outside": f"a {unit} {'above the upper' if high else 'below the lower'} limit",
+        "shift": f"{run} {unit}s in a row {'above' if high else 'below'} the average",
+        "trend": f"{run} {unit}s in a row {'rising' if high else 'falling'}",
+        "two_of_three": f"two of three {unit}s close to the {'upper' if high else 'lower'} "
+                        "limit",
+    }
+    return [words[rule] for rule in RULES if rule in codes]
 
 
 def _change(kpi: KpiDefinition, row: Mapping[str, Any], period: Any) -> str:

@@ -219,6 +219,53 @@ def exceptions_since(table: pd.DataFrame, ds: Dataset, since: dt.date, until: dt
     return frame.sort_values(["_signal", "_order"]).drop(columns=["_order", "_signal"])
 
 
+#: The scrutiny groups, in the order a meeting takes them.
+SCRUTINY_GROUPS: tuple[tuple[str, str], ...] = (
+    ("concern", "Special cause concerns"),
+    ("failing", "Consistently failing the target"),
+    ("improvement", "Special cause improvements"),
+)
+
+
+def scrutiny_rows(table: pd.DataFrame, ds: Dataset, since: dt.date, until: dt.date
+                  ) -> pd.DataFrame:
+    """What a scrutiny meeting takes, in its order: KPIs with a special-cause concern
+    since the previous meeting, then those consistently failing their target now, then
+    those with a special-cause improvement; each in catalogue order.
+
+    ``table`` is one force's flight-deck table up to ``until``. Columns: kpi, group, the
+    latest signal and its rules (codes), ``then`` (the row at the previous meeting:
+    the latest period on or before ``since``) and ``now`` (the latest row) as records.
+    """
+    window = table[(table["period_start"] > pd.Timestamp(since))
+                   & (table["period_start"] <= pd.Timestamp(until))]
+    rows = []
+    for position, kpi_id in enumerate(ds.kpis):
+        series = table[table["kpi"] == kpi_id]
+        if series.empty:
+            continue
+        now = series.iloc[-1].to_dict()
+        earlier = series[series["period_start"] <= pd.Timestamp(since)]
+        then = earlier.iloc[-1].to_dict() if not earlier.empty else None
+        signals = window[(window["kpi"] == kpi_id)
+                         & window["variation"].isin(["concern", "improvement"])]
+        concern = signals[signals["variation"] == "concern"]
+        if not concern.empty:
+            group, signal = "concern", concern.iloc[-1].to_dict()
+        elif now.get("assurance") == "fail" and ds.kpis[kpi_id].target is not None:
+            group, signal = "failing", (signals.iloc[-1].to_dict() if not signals.empty
+                                        else None)
+        elif not signals.empty:
+            group, signal = "improvement", signals.iloc[-1].to_dict()
+        else:
+            continue
+        rows.append({"kpi": kpi_id, "group": group, "position": position, "signal": signal,
+                     "then": then, "now": now})
+    order = {code: i for i, (code, _) in enumerate(SCRUTINY_GROUPS)}
+    rows.sort(key=lambda r: (order[r["group"]], r["position"]))
+    return pd.DataFrame(rows, columns=["kpi", "group", "position", "signal", "then", "now"])
+
+
 def latest_comparison(table: pd.DataFrame, area: str) -> pd.DataFrame:
     """Each KPI's latest row for ``area`` with its England and Wales and peer values."""
     rows = table[table["area"] == area]

@@ -61,11 +61,13 @@ def build_pack(source: Source, force: str, period: dt.date, fmt: PackFormat, *,
                marking: str = DEFAULT_MARKING, suppress: bool = False,
                out: Path, commentary: Mapping[str, str] | None = None,
                progress: Progress | None = None, today: dt.date | None = None,
-               recommendations: Sequence[RecommendationStatus] | None = None) -> Path:
+               recommendations: Sequence[RecommendationStatus] | None = None,
+               groups: Sequence[tuple[str, Sequence[str]]] | None = None,
+               kind: str | None = None) -> Path:
     """Write a board pack for ``force`` and ``period`` as PPTX, PDF or DOCX to ``out``.
 
     ``today`` (default: today) is the date produced, which decides what is overdue;
-    ``recommendations`` as for :func:`pack_content`.
+    ``recommendations``, ``groups`` and ``kind`` as for :func:`pack_content`.
 
     Raises KeyError for an unknown force, pillar or KPI, and
     :class:`kpis.exports.render.RendererUnavailable` if charts cannot be drawn.
@@ -76,7 +78,8 @@ def build_pack(source: Source, force: str, period: dt.date, fmt: PackFormat, *,
     suppress = suppression_required(marking, suppress)
     content = pack_content(source, force, period, pillars=pillars, kpis=kpis, marking=marking,
                            suppress=suppress, commentary=commentary, progress=progress,
-                           today=today, recommendations=recommendations)
+                           today=today, recommendations=recommendations, groups=groups,
+                           **({"kind": kind} if kind else {}))
     if progress:
         progress(f"Writing {fmt.upper()} to {out}")
     writer = {"pptx": write_pptx, "pdf": write_pdf, "docx": write_docx}[fmt]

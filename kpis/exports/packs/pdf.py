@@ -8,7 +8,6 @@ from typing import Any
 
 from kpis.exports.packs.plan import (
     NOTE_LIMIT,
-    PACK_TITLE,
     RECOMMENDATION_COLUMNS,
     RECOMMENDATIONS_HEADING,
     TABLE_COLUMNS,
@@ -76,7 +75,7 @@ def write_pdf(content: PackContent, out: Path) -> None:
 
     page(None)
     canvas.setFont("Helvetica-Bold", 28)
-    canvas.drawString(60, height - 150, PACK_TITLE)
+    canvas.drawString(60, height - 150, content.kind)
     frame(60, 80, width - 120, height - 260,
           [para(line, ParagraphStyle("title", parent=body, fontSize=15, leading=22))
            for line in content.title_lines()])

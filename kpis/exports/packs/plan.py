@@ -65,6 +65,7 @@ __all__ = [
 PackFormat = Literal["pptx", "pdf", "docx"]
 PACK_FORMATS: tuple[str, ...] = ("pptx", "pdf", "docx")
 PACK_TITLE = "RASSO performance board pack"
+SCRUTINY_TITLE = "RASSO scrutiny pack"
 SOURCES_PER_PAGE = 6
 RECOMMENDATIONS_HEADING = "Inspection recommendations"
 RECOMMENDATIONS_PER_PAGE = 5
@@ -105,10 +106,11 @@ class PillarSection:
     name: str
     rows: list[tuple[str, ...]]  # TABLE_COLUMNS
     charts: list[PackChart]
+    label: str = ""  # a heading of its own (a scrutiny pack's groups), not a pillar's
 
     @property
     def heading(self) -> str:
-        return f"Pillar {self.number}: {self.name}"
+        return self.label or f"Pillar {self.number}: {self.name}"
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ class PackContent:
     sections: list[PillarSection]
     kpis: list[KpiDefinition]
     recommendations: list[RecommendationRow] = field(default_factory=list)
+    kind: str = PACK_TITLE  # what the pack is: a board pack, a scrutiny pack
 
     @property
     def period_label(self) -> str:
@@ -189,7 +192,7 @@ class PackContent:
 
     @property
     def title(self) -> str:
-        return f"{PACK_TITLE}: {self.force_name}, {self.period_label}"
+        return f"{self.kind}: {self.force_name}, {self.period_label}"
 
     @property
     def charts(self) -> list[PackChart]:
@@ -292,9 +295,14 @@ def pack_content(source: Source, force: str, period: dt.date, *,
                  marking: str = DEFAULT_MARKING, suppress: bool = False,
                  commentary: Mapping[str, str] | None = None, images: bool = True,
                  progress: Progress | None = None, today: dt.date | None = None,
-                 recommendations: Sequence[RecommendationStatus] | None = None
-                 ) -> PackContent:
+                 recommendations: Sequence[RecommendationStatus] | None = None,
+                 groups: Sequence[tuple[str, Sequence[str]]] | None = None,
+                 kind: str = PACK_TITLE) -> PackContent:
     """Everything a pack shows, with chart PNGs rendered (unless ``images`` is False).
+
+    ``groups``: (heading, KPI ids) in the order to show them, instead of the pillars
+    (a scrutiny pack: concerns, then failing targets, then improvements); ``kind``: what
+    the title calls the pack.
 
     ``commentary`` maps KPI id to the analyst's commentary for this force and period.
     ``recommendations`` defaults to the tracker's current state, read through the
@@ -305,7 +313,12 @@ def pack_content(source: Source, force: str, period: dt.date, *,
     ds = dataset_of(source)
     if force not in ds.area_names:
         raise KeyError(f"unknown force: {force}")
+    if groups:
+        kpis = [k for _, ids in groups for k in ids]
     chosen = select_kpis(ds, pillars, kpis)
+    if groups:  # in the groups' order, not the catalogue's
+        place = {k: i for i, k in enumerate(kpis or [])}
+        chosen.sort(key=lambda k: place[k.kpi_id])
     say = progress or (lambda _message: None)
     say(f"Computing {len(chosen)} KPI(s) for {ds.area_names[force]}")
     table = cached_table(ds, [k.kpi_id for k in chosen], [force], end=period,
@@ -323,16 +336,24 @@ def pack_content(source: Source, force: str, period: dt.date, *,
         for i, png in zip(drawable, drawn, strict=True):
             pngs[i] = png
     notes = commentary or {}
+    position = {k.kpi_id: i for i, k in enumerate(chosen)}
+    if groups:
+        parts = [(0, "", heading, [position[k] for k in ids if k in position])
+                 for heading, ids in groups]
+    else:
+        parts = [(p.number, p.name, "", [i for i, k in enumerate(chosen)
+                                         if k.pillar == p.number])
+                 for p in ds.catalogue.pillars]
     sections = []
-    for pillar in ds.catalogue.pillars:
-        members = [i for i, k in enumerate(chosen) if k.pillar == pillar.number]
+    for number, name, label, members in parts:
         if not members:
             continue
         sections.append(PillarSection(
-            pillar.number, pillar.name,
+            number, name,
             rows=[table_row(chosen[i], exports[i].latest) for i in members],
             charts=[PackChart(exports[i], notes.get(chosen[i].kpi_id) or COMMENTARY_PLACEHOLDER,
                               pngs[i]) for i in members],
+            label=label,
         ))
     if recommendations is None:
         # The service reads the tracker's progress notes; a bare dataset has none.
@@ -341,7 +362,7 @@ def pack_content(source: Source, force: str, period: dt.date, *,
                            else catalogue_recommendations(ds, today))
     rows = [recommendation_row(r, ds.kpis) for r in recommendations]
     return PackContent(force, ds.area_names[force], period, marking, ds.is_demo, suppress,
-                       today, sections, chosen, rows)
+                       today, sections, chosen, rows, kind)
 
 
 def _sources_text(kpi: KpiDefinition) -> tuple[str, str]:

@@ -10,7 +10,6 @@ from typing import Any
 
 from kpis.exports.packs.plan import (
     NOTE_LIMIT,
-    PACK_TITLE,
     RECOMMENDATION_COLUMNS,
     RECOMMENDATIONS_HEADING,
     TABLE_COLUMNS,
@@ -96,7 +95,7 @@ def write_pptx(content: PackContent, out: Path) -> None:
         return slide
 
     slide = new_slide(None)
-    text(slide, 0.8, 1.6, 11.7, 1.2, [(PACK_TITLE, 36, True)])
+    text(slide, 0.8, 1.6, 11.7, 1.2, [(content.kind, 36, True)])
     text(slide, 0.8, 3.0, 11.7, 3.5, [(line, 18, False) for line in content.title_lines()])
 
     for section in content.sections:
