@@ -9,6 +9,7 @@ KPIs behind it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -19,7 +20,7 @@ from kpis.charts.glance import GlanceRow, Headline
 from kpis.charts.icons import Icon
 from kpis.domain.catalogue import KpiDefinition, Pillar
 from kpis.domain.formatting import NO_DATA, format_value, short_period
-from kpis.domain.periods import long_month
+from kpis.domain.periods import long_day, long_month
 from kpis.domain.vocabulary import SUPPRESSED_LABEL
 from layouts._state import ViewState
 from web import ids
@@ -124,9 +125,14 @@ def _item(lines: Sequence[GlanceRow], words: str, key: str, state: ViewState) ->
     ], id=f"{ids.HEADLINE}-{key}", className=f"headline-item headline-{key}")
 
 
-def headline_strip(head: Headline, state: ViewState) -> html.Section:
+def headline_strip(head: Headline, state: ViewState, loaded: dt.date | None = None
+                   ) -> html.Section:
+    """The counts, and how fresh the data is ('data to September 2025, loaded 3 October
+    2025': the month the figures reach, and when the force's last return was loaded)."""
     data_to = (f"data to {long_month(head.data_to)}" if head.data_to is not None
                else "no data yet")
+    if loaded is not None:
+        data_to += f", loaded {long_day(loaded)}"
     return html.Section([
         _item(head.concerns, _count(len(head.concerns), "concern", "concerns"), "concerns",
               state),

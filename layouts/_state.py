@@ -64,10 +64,12 @@ def read_state(ds: Dataset, force: str | None = None, period: str | None = None,
     # Only forces this user may see: a crafted URL for another force falls back (the
     # notice does not say whether such a force exists).
     forces = set(ds.visible_forces["slug"]) | {NATIONAL_SLUG}
-    chosen_force = force if force in forces else NATIONAL_SLUG
+    # With no force asked for, a force-scoped account opens on its own force.
+    home = ds.scope if ds.scope in forces else NATIONAL_SLUG
+    chosen_force = force if force in forces else home
     if force and chosen_force != force:
-        notices.append(f"There is no force {_quoted(force)} you can see, so England and "
-                       "Wales is shown.")
+        notices.append(f"There is no force {_quoted(force)} you can see, so "
+                       f"{ds.area_names.get(home, home)} is shown.")
     # By default the latest month complete for most KPIs (kpis.engine.views), so one
     # force's early return does not open every page on a month others have not reached.
     chosen_period = default_period(ds).period

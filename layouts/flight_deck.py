@@ -27,7 +27,7 @@ from kpis.domain.vocabulary import (
     variation_phrase,
 )
 from kpis.engine.summary import is_incomplete, limits_phrase
-from kpis.engine.views import period_on_or_before
+from kpis.engine.views import last_loaded, period_on_or_before
 from layouts._glance import headline_strip, summary_matrix
 from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
@@ -203,7 +203,7 @@ def flight_deck(state: ViewState) -> html.Div:
     glance = glance_rows(list(ds.kpis.values()), own, other, expected)
     comparator_name = state.comparator_label(ds)
     sections = [
-        headline_strip(headline(glance), state),
+        headline_strip(headline(glance), state, last_loaded(ds, state.force)),
         summary_matrix(glance, ds.catalogue.pillars, state, comparator_name),
         html.H2("Every KPI in detail", className="h4 mt-4 mb-0 tiles-heading"),
     ]

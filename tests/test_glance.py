@@ -76,3 +76,13 @@ def test_concerns_then_failing_targets_then_missing_returns_come_first(
     assert [r.kpi.kpi_id for r in head.failing] == [b]
     assert [r.kpi.kpi_id for r in head.missing] == [d, e]  # August only; no data at all
     assert head.data_to == SEPTEMBER
+
+
+def test_the_data_is_as_fresh_as_the_forces_last_load(demo_dataset: Dataset) -> None:
+    from kpis.engine.views import last_loaded
+
+    loads = demo_dataset.loads
+    kent = [t for t, forces in zip(loads["loaded_at"], loads["forces"], strict=True)
+            if "kent" in forces.split(",")]
+    assert last_loaded(demo_dataset, "kent") == max(kent).date()
+    assert last_loaded(demo_dataset, "england-and-wales") == loads["loaded_at"].max().date()

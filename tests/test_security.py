@@ -224,6 +224,17 @@ def test_a_scoped_user_crafting_a_request_for_another_force_gets_nothing_of_it(
     assert not any(name in scoped.data for name in OTHER_FORCES), path
 
 
+def test_a_scoped_account_opens_on_its_own_force(secured_app: dash.Dash) -> None:
+    client = signed_in(secured_app, "kent-analyst")
+    assert b"Flight deck: Kent" in render_page(client, "/").data
+    # Asked for a force it may not see, it is told, and shown its own.
+    page = render_page(client, "/", "?force=essex").data.decode()
+    assert "Flight deck: Kent" in page
+    assert "There is no force “essex” you can see, so Kent is shown." in page
+    assert b"Flight deck: England and Wales" in render_page(
+        signed_in(secured_app, "analyst"), "/").data
+
+
 def test_a_scoped_user_sees_every_forces_home_office_figures_and_is_told_why(
         secured_app: dash.Dash) -> None:
     from kpis.domain.vocabulary import OPEN_DATA_SCOPE_NOTE
@@ -522,7 +533,8 @@ def test_a_scoped_user_crafting_a_trend_table_for_another_force_gets_their_own(
     scoped = signed_in(secured_app, "kent-analyst").post(f"{BASE}/_dash-update-component",
                                                          json=request)
     assert scoped.status_code == 200 and b"Essex" not in scoped.data
-    assert b"England and Wales" in scoped.data  # the view falls back, as the page does
+    # The view falls back, as the page does: to the account's own force.
+    assert b"Kent" in scoped.data
 
 
 def test_a_deep_link_survives_the_sign_in_intact(secured_app: dash.Dash) -> None:

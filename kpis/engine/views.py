@@ -219,6 +219,17 @@ def exceptions_since(table: pd.DataFrame, ds: Dataset, since: dt.date, until: dt
     return frame.sort_values(["_signal", "_order"]).drop(columns=["_order", "_signal"])
 
 
+def last_loaded(ds: Dataset, area: str) -> dt.date | None:
+    """When figures for ``area`` were last loaded (a force's own returns, or any load for
+    an aggregate); None when nothing has been."""
+    loads = ds.loads[ds.loads["status"] == "loaded"] if "status" in ds.loads else ds.loads
+    if area in set(ds.forces["slug"]):
+        loads = loads[loads["forces"].map(lambda forces: area in str(forces).split(","))]
+    if loads.empty:
+        return None
+    return pd.Timestamp(loads["loaded_at"].max()).date()
+
+
 #: The scrutiny groups, in the order a meeting takes them.
 SCRUTINY_GROUPS: tuple[tuple[str, str], ...] = (
     ("concern", "Special cause concerns"),
