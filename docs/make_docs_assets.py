@@ -6,6 +6,9 @@
   (A4 landscape, no navigation or controls, labels and source lines kept).
 - ``docs/flight-deck-glance.png``: the first screen of the flight deck at 1366 x 768
   (a common force laptop): the headline strip and every KPI in the summary matrix.
+- ``docs/flight-deck-print.png``: the flight deck's first printed page (A4 landscape,
+  the print stylesheet): the summary matrix.
+- ``docs/scrutiny.png``: the scrutiny page for a meeting.
 
 Run it against a live server over a demonstration database::
 
@@ -59,6 +62,25 @@ def glance(page: Page, url: str, out: Path) -> None:
     page.screenshot(path=str(out))
 
 
+def printed_flight_deck(page: Page, url: str, out: Path) -> None:
+    # A4 landscape less the print margins, at 96 px an inch: one printed page.
+    width, height = round((297 - 24) / 25.4 * 96), round((210 - 26) / 25.4 * 96)
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(url + "/" + QUERY)
+    settle(page)
+    page.emulate_media(media="print")
+    page.screenshot(path=str(out), clip={"x": 0, "y": 0, "width": width, "height": height})
+
+
+def scrutiny(page: Page, url: str, out: Path) -> None:
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(url + "/scrutiny?force=cleveland&period=2025-08&since=2025-03")
+    settle(page)
+    page.screenshot(path=str(out))
+
+
 def printed_kpi_page(page: Page, url: str, out: Path) -> None:
     # About the width of an A4 landscape page, so the charts are drawn to fit it.
     page.set_viewport_size({"width": 1060, "height": 900})
@@ -85,9 +107,11 @@ def main() -> None:
         greyscale_flight_deck(page, url, args.out / "flight-deck-greyscale.png")
         printed_kpi_page(page, url, args.out / "kpi-page-print.pdf")
         glance(page, url, args.out / "flight-deck-glance.png")
+        printed_flight_deck(page, url, args.out / "flight-deck-print.png")
+        scrutiny(page, url, args.out / "scrutiny.png")
         browser.close()
-    print(f"wrote flight-deck-greyscale.png, kpi-page-print.pdf and flight-deck-glance.png "
-          f"in {args.out}")
+    print(f"wrote flight-deck-greyscale.png, kpi-page-print.pdf, flight-deck-glance.png, "
+          f"flight-deck-print.png and scrutiny.png in {args.out}")
 
 
 if __name__ == "__main__":

@@ -68,3 +68,39 @@ def test_the_headline_counts_what_the_matrix_shows(chromium: Browser,
         links.first.click()
         app.wait_for_url_containing("/kpi/")
     assert app.console_errors() == []
+
+
+# A4 landscape (297 mm) less the print stylesheet's 12 mm margins, at 96 px an inch.
+PRINT_WIDTH = round((297 - 24) / 25.4 * 96)
+
+
+def test_printing_the_flight_deck_overlaps_nothing_and_starts_with_the_matrix(
+        chromium: Browser, live_server: LiveServer) -> None:
+    app = open_app(chromium, live_server.url, width=PRINT_WIDTH, height=900)
+    app.goto("/?force=kent&period=2025-09")
+    page = app.page
+    page.emulate_media(media="print")
+    boxes = page.eval_on_selector_all(
+        ".glance-row, .kpi-tile, .pillar > h2, .headline",
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return [e.className, r.left, r.top, r.right, r.bottom]; })")
+    assert len(boxes) > 72  # 36 matrix rows, 36 tiles and more
+
+    def overlap(a: list, b: list) -> bool:
+        return (min(a[3], b[3]) - max(a[1], b[1]) > 1) and (min(a[4], b[4]) - max(a[2], b[2]) > 1)
+
+    clashes = [(a[0], b[0]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+               if overlap(a, b)]
+    assert clashes == []
+    assert all(b[3] <= PRINT_WIDTH + 1 for b in boxes)  # nothing cut off at the edge
+    # The matrix is the first printed page: it breaks after itself, and fits one page.
+    assert page.evaluate(
+        "() => getComputedStyle(document.querySelector('#glance')).breakAfter") == "page"
+    matrix = page.locator("#glance").bounding_box()
+    # A4 landscape's height less its 12 and 14 mm margins: the banner, the heading, the
+    # headline and the matrix all on page one.
+    assert matrix is not None and matrix["y"] + matrix["height"] < round(
+        (210 - 26) / 25.4 * 96)
+    pdf = page.pdf(prefer_css_page_size=True, print_background=True)
+    assert pdf.startswith(b"%PDF")
+    assert app.console_errors() == []
