@@ -19,7 +19,13 @@ from dash import dcc, html
 from kpis.charts.figures import DARK_BLUE, sparkline_svg
 from kpis.charts.glance import glance_rows, headline
 from kpis.domain.catalogue import KpiDefinition
-from kpis.domain.formatting import format_change, format_period, format_value
+from kpis.domain.formatting import (
+    change_direction,
+    format_change,
+    format_period,
+    format_value,
+    period_unit,
+)
 from kpis.domain.vocabulary import (
     ASSURANCE_PHRASE,
     PROVISIONAL_LABEL,
@@ -118,6 +124,8 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
         suppressed = bool(row.get("suppressed", False))
         variation = str(row["variation"])
         recent = history[-SPARK_PERIODS[kpi.periodicity]:]
+        # Better or worse by the KPI's polarity: a rise is not good news for every KPI.
+        direction = "" if suppressed else change_direction(kpi, row["change"])
         spark = sparkline_svg(recent, colour=SPARK_DARK if dark else DARK_BLUE)
         body = [
             html.P(f"No data for {format_period(kpi, expected)}: the latest is shown",
@@ -125,13 +133,17 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
             if expected is not None and pd.Timestamp(row["period_start"]) < pd.Timestamp(
                 expected) else None,
             html.P(format_value(kpi, row["value"], suppressed), className="tile-value"),
+            html.P(period_unit(kpi), className="small mb-0 tile-unit")
+            if period_unit(kpi) else None,
             html.P(format_period(kpi, row["period_start"])
                    + (f" ({PROVISIONAL_LABEL})" if row.get("provisional") else ""),
                    className="tile-period small"),
             html.Img(src=spark, alt=f"Trend over the last {len(recent)} periods",
                      className="tile-spark") if spark and not suppressed else None,
             html.P(["Change on a year earlier: ",
-                    format_change(kpi, row["change"], suppressed)], className="small mb-1"),
+                    format_change(kpi, row["change"], suppressed),
+                    f", {direction}" if direction else ""],
+                   className="small mb-1 tile-change"),
             html.P(comparator_words(kpi, comparator, comparator_name, row, withheld),
                    className="small mb-1 tile-comparator"),
             html.P(spc_words(kpi, row),

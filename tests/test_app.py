@@ -217,3 +217,12 @@ def test_the_app_builds_demonstration_data_when_the_database_is_missing(tmp_path
         assert "building demonstration data" in (tmp_path / "server.log").read_text()
     finally:
         stop_server(server)
+
+
+def test_tiles_say_whether_a_change_is_better_or_worse_and_what_a_rate_is_per(
+        live_server: LiveServer) -> None:
+    words = texts(render_page(live_server, "/", "?force=kent&period=2025-09"))
+    changes = [w for w in words if w.startswith((", better", ", worse"))]
+    assert changes, "some of Kent's KPIs moved on a year earlier"
+    assert any(w == "per 100,000 people, in the month" or
+               w == "per 100,000 people, in the quarter" for w in words)

@@ -86,3 +86,21 @@ def test_the_data_is_as_fresh_as_the_forces_last_load(demo_dataset: Dataset) -> 
             if "kent" in forces.split(",")]
     assert last_loaded(demo_dataset, "kent") == max(kent).date()
     assert last_loaded(demo_dataset, "england-and-wales") == loads["loaded_at"].max().date()
+
+
+def test_a_change_says_whether_it_is_better_or_worse(demo_dataset: Dataset) -> None:
+    from kpis.domain.formatting import change_direction, period_unit
+
+    share = demo_dataset.kpis["suspect_contact_30d"]  # higher is better
+    assert share.polarity == "higher"
+    assert change_direction(share, 0.031) == "better"
+    assert change_direction(share, -0.031) == "worse"
+    assert change_direction(share, 0.00001) == ""  # rounds to no change
+    assert change_direction(replace(share, polarity="lower"), 0.031) == "worse"
+    assert change_direction(replace(share, polarity="neutral"), 0.031) == ""
+    assert change_direction(share, float("nan")) == ""
+    rate = next(k for k in demo_dataset.kpis.values() if k.unit == "per_100k")
+    assert period_unit(rate) == ("per 100,000 people, in the month"
+                                 if rate.periodicity == "monthly"
+                                 else "per 100,000 people, in the quarter")
+    assert period_unit(share) == ""

@@ -135,6 +135,26 @@ def format_period(kpi: KpiDefinition, period_start: Any) -> str:
     return long_month(day)
 
 
+def change_direction(kpi: KpiDefinition, change: Any) -> str:
+    """'better' or 'worse' for a change, by the KPI's polarity ('' for a neutral KPI, a
+    change that rounds to nothing, or none)."""
+    if kpi.polarity == "neutral" or is_missing(change):
+        return ""
+    if format_change(kpi, change) == "no change":
+        return ""
+    up = float(change) > 0
+    return "better" if up == (kpi.polarity == "higher") else "worse"
+
+
+def period_unit(kpi: KpiDefinition) -> str:
+    """What a figure covers, where the value alone does not say: 'per 100,000 people, in
+    the month' for a rate per head (a month's rate is not a year's), '' otherwise."""
+    if kpi.unit != "per_100k":
+        return ""
+    span = "month" if kpi.periodicity == "monthly" else "quarter"
+    return f"per {kpi.comparison_per:,} people, in the {span}"
+
+
 def short_period(kpi: KpiDefinition, period_start: Any) -> str:
     """'Sep 25' for a monthly KPI; 'Q2 25/26' (financial quarter) for a quarterly one:
     where space is very short (the summary matrix)."""
