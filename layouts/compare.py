@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from kpis.charts.specs import compare_export
+from kpis.charts.specs import SCOPED_COMPARE_NOTE, compare_export
 from kpis.domain.formatting import format_period, format_value
 from kpis.domain.vocabulary import OPEN_DATA_SCOPE_NOTE
 from kpis.engine.dataset import Dataset
@@ -71,8 +71,11 @@ def comparison(ds: Dataset, state: ViewState, kpi_id: str, group: str, view: str
         table_id="compare-table", row_header="name",
         highlight=lambda r: r["area"] == state.force,
     )
-    note = (html.P(OPEN_DATA_SCOPE_NOTE, className="small", id="open-data-note")
-            if ds.scope is not None and ds.catalogue.is_open_data(kpi) else None)
+    note = None
+    if ds.scope is not None:
+        note = (html.P(OPEN_DATA_SCOPE_NOTE, className="small", id="open-data-note")
+                if ds.catalogue.is_open_data(kpi) else
+                html.P(SCOPED_COMPARE_NOTE, className="small", id="scoped-compare-note"))
     return html.Div([
         note,
         chart_block("compare-chart", spec.figure, spec.summary,

@@ -298,3 +298,24 @@ def test_an_aggregate_that_would_pin_another_force_is_withheld_for_that_month(
     # Unscoped, every figure is there.
     everyone = flight_deck_table(ds, ["cps_referrals"], spc=None)
     assert len(everyone[everyone["area"] == "region-north-east"]) == 2
+
+
+def test_a_scoped_accounts_bars_put_its_force_against_its_areas_not_one_force_ranked(
+        demo_dataset: Dataset, kent_view: Dataset) -> None:
+    from kpis.charts.specs import SCOPED_COMPARE_NOTE, compare_export
+    from kpis.engine.measures import flight_deck_table
+
+    august = add_months(MONTH, -1)
+    export = compare_export(kent_view, "suspect_contact_30d", august, KENT)
+    rows = export.rows
+    assert list(rows["area"]) == [KENT, NATIONAL_SLUG, "region-south-east"]
+    everyone = flight_deck_table(demo_dataset, ["suspect_contact_30d"],
+                                 [KENT, NATIONAL_SLUG, "region-south-east"],
+                                 start=august, end=august).set_index("area")
+    for area, value in zip(rows["area"], rows["value"], strict=True):
+        assert value == pytest.approx(everyone.loc[area, "value"])
+    assert "South East (region)" in set(rows["name"])
+    assert SCOPED_COMPARE_NOTE in export.summary and "forces ranked" not in export.summary
+    # The drawn bars: the same three, nothing of any other force.
+    bars = export.figure["data"][0]
+    assert bars["y"] == ["Kent", "England and Wales", "South East (region)"]

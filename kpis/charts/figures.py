@@ -522,7 +522,10 @@ def ranked_bars(frame: pd.DataFrame, unit: str, text: ChartText, national: float
             # The chosen force is hatched as well as coloured: readable in greyscale.
             pattern=dict(shape=patterns, fgcolor="#ffffff", bgcolor=colours, solidity=0.3)),
         customdata=_numbers(frame["rank"]),
-        hovertemplate=f"%{{y}}: %{{x:{fmt}}} (rank %{{customdata:.0f}})<extra></extra>",
+        # An area without a rank (an aggregate beside a scoped account's force) says none.
+        hovertemplate=[f"%{{y}}: %{{x:{fmt}}}" + (" (rank %{customdata:.0f})"
+                                                   if pd.notna(r) else "") + "<extra></extra>"
+                       for r in frame["rank"]],
         name="Forces", showlegend=False,
     )
     figure = _new_figure([bars], dict(

@@ -72,6 +72,8 @@ CHART_KINDS: tuple[str, ...] = ("spc", "trend", "funnel", "compare")
 DEFAULT_SPC = SpcOptions()
 SUPPRESSION_NOTE = ("figures resting on 1 to 4 cases, or that would let one be worked out, "
                     "are suppressed and not drawn")
+SCOPED_COMPARE_NOTE = ("Other forces' figures from force returns are not shown to your "
+                       "account; Home Office open data shows every force.")
 FUNNEL_WITHHELD = (f"Withheld by disclosure control ({SUPPRESSED_LABEL}): England and "
                    "Wales' own figure, the funnel's centre, is suppressed for this period.")
 
@@ -358,6 +360,8 @@ def compare_export(source: Source, kpi_id: str, period: dt.date | None,
     if when is None:
         return _nothing(ds, kpi, "compare", area, title,
                         "No data for this KPI up to the chosen period.", marking)
+    if (ds.scope is not None and view == "bars" and not ds.catalogue.is_open_data(kpi)):
+        return _scoped_bars(ds, kpi, when, area, title, marking, suppress, dark)
     rows = force_rows(ds, kpi_id, when, members, suppress=suppress)
     everyone = force_rows(ds, kpi_id, when, members)
     if everyone.empty:
@@ -408,6 +412,43 @@ def compare_export(source: Source, kpi_id: str, period: dt.date | None,
     table.insert(0, "period_start", when.isoformat())
     return ChartExport(kpi, area, ds.area_names[area], rows, text, figure, summary, suppress,
                        rows=table.reset_index(drop=True), kind="compare")
+
+
+def _scoped_bars(ds: Dataset, kpi: KpiDefinition, when: dt.date, area: str, title: str,
+                 marking: str | None, suppress: bool, dark: bool) -> ChartExport:
+    """A force-scoped account's bars for a force-return KPI: its own force against
+    England and Wales, its region and its peer groups (no other force's figure), not
+    '1 force ranked'."""
+    force = str(ds.scope)
+    groups = ds.members.loc[ds.members["force_slug"] == force, "area_id"]
+    areas = [force] + [a for a in dict.fromkeys([NATIONAL_SLUG, *groups]) if ds.visible(a)]
+    table = cached_table(ds, [kpi.kpi_id], areas, start=when, end=when, suppress=suppress)
+    if table.empty:
+        return _nothing(ds, kpi, "compare", area, title,
+                        "No data for your force or its areas in the period.", marking)
+    shown = kpi.compared
+    column = "comparison" if kpi.compared_as_rate else "value"
+    kinds = dict(zip(ds.areas["area_id"], ds.areas["kind"], strict=True))
+    names = {a: ds.area_names[a] + (" (region)" if kinds.get(a) == "region" else "")
+             for a in table["area"]}
+    order = {a: i for i, a in enumerate(areas)}
+    rows = (table.assign(name=table["area"].map(names), value=table[column],
+                         rank=table["rank"].where(table["area"] == force))
+            .sort_values("area", key=lambda c: c.map(order)).reset_index(drop=True))
+    national = rows.loc[rows["area"] == NATIONAL_SLUG, "value"]
+    national_value = float(national.iloc[0]) if len(national) else float("nan")
+    basis = f", {kpi.comparison_basis}" if kpi.compared_as_rate else ""
+    text = _text(ds, shown, title, f"{format_period(kpi, when)}{basis}: "
+                 f"{ds.area_names[force]} against the areas it is part of", marking)
+    figure = ranked_bars(rows, shown.unit, text, national_value, force, dark=dark)
+    summary = ("; ".join(f"{n} {_shown_value(shown, v)}"
+                         for n, v in zip(rows["name"], rows["value"], strict=True))
+               + f". {SCOPED_COMPARE_NOTE}")
+    csv = rows[["area", "name", "value"]].copy()
+    csv.insert(0, "period", format_period(kpi, when))
+    csv.insert(0, "period_start", when.isoformat())
+    return ChartExport(kpi, area, ds.area_names[area], rows, text, figure, summary, suppress,
+                       rows=csv, kind="compare")
 
 
 def _shown_value(kpi: KpiDefinition, value: float) -> str:
