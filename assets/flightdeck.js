@@ -7,6 +7,32 @@
 // layouts._shell.THEME_TOGGLE): tests/test_app.py checks they agree.
 window.dash_clientside = window.dash_clientside || {};
 window.dash_clientside.flightdeck = {
+    // "My force" (layouts/_shell.py): the force a person last chose is kept in local
+    // storage; a page opened with no force in its address opens on it (if the menu
+    // offers it: a scoped account's menu does not offer other forces), by putting it in
+    // the address. An address that names a force always wins.
+    rememberForce: function (value, options, search) {
+        const key = "flightdeck-force";
+        const noUpdate = window.dash_clientside.no_update;
+        // Dash calls this both when a person picks a force and when a page draws its
+        // menu (as a change of the new menu's value), so a pick is told apart by where
+        // the focus is: in the menu, on a value it did not show before.
+        const menu = document.getElementById("control-force");
+        const focused = menu && menu.contains(document.activeElement);
+        const byUser = focused && value !== window.flightdeckLastForce;
+        window.flightdeckLastForce = value;
+        const params = new URLSearchParams(search || "");
+        if (byUser || params.has("force")) {
+            if (value) { window.localStorage.setItem(key, value); }
+            return noUpdate;
+        }
+        const stored = window.localStorage.getItem(key);
+        const offered = (options || []).some(o => o.value === stored);
+        if (!stored || stored === value || !offered) { return noUpdate; }
+        params.set("force", stored);
+        return "?" + params.toString();
+    },
+
     // The theme (layouts/_shell.py): the switch's choice is kept in a cookie (read by
     // the page layouts, which draw figures for it) and in local storage (so it survives
     // the cookie being cleared), and applied to <html data-bs-theme>. Figures are drawn

@@ -272,6 +272,7 @@ def register_shell(app: dash.Dash) -> None:
     (The web routes that are not pages, such as chart downloads, are wired by app.py.)
     """
     register_theme(app)
+    register_my_force(app)
     register_commentary(app)
     register_request_checks(app)
     hrefs = [href for _, href in NAV_PAGES] + [f"/pillar/{n}" for n in range(1, 7)]
@@ -304,6 +305,19 @@ def register_shell(app: dash.Dash) -> None:
         query = merged_query(search, defaults, force=force, period=period,
                              comparator=comparator)
         return dash.no_update if query is None else query
+
+
+def register_my_force(app: dash.Dash) -> None:
+    """The force a person last chose, remembered in the browser (assets/flightdeck.js:
+    rememberForce): a page opened with no force in its address opens on it."""
+    app.clientside_callback(
+        clientside("rememberForce"),
+        Output(ids.URL, "search", allow_duplicate=True),
+        Input(ids.FORCE, "value"),
+        State(ids.FORCE, "options"),
+        State(ids.URL, "search"),
+        prevent_initial_call="initial_duplicate",
+    )
 
 
 def register_theme(app: dash.Dash) -> None:

@@ -42,3 +42,24 @@ def test_changing_the_force_updates_the_url_and_survives_a_reload(
     assert app.heading() == "Flight deck: Durham"
     assert "period=2025-09" in app.page.url
     assert app.console_errors() == []
+
+
+def test_the_last_force_chosen_opens_next_time_unless_the_address_names_one(
+    chromium: Browser, live_server: LiveServer
+) -> None:
+    app = open_app(chromium, live_server.url)
+    app.goto("/?period=2025-09")
+    assert app.heading() == "Flight deck: England and Wales"
+    app.choose(ids.FORCE, "Durham")
+    app.wait_for_heading("Durham")
+    app.page.wait_for_function(
+        "() => window.localStorage.getItem('flightdeck-force') === 'durham'")
+    # A new visit with no force in the address opens on Durham, and says so in it.
+    app.goto("/pillar/2")
+    app.wait_for_url_containing("force=durham")
+    app.wait_for_heading("Durham")
+    # An address that names a force always wins.
+    app.goto("/?force=kent&period=2025-09")
+    assert app.heading() == "Flight deck: Kent"
+    assert "force=kent" in app.page.url
+    assert app.console_errors() == []
