@@ -53,6 +53,16 @@ VARIATION_CLASS = {
 
 SPARK_DARK = "#9ec5fe"  # the dark theme's line colour (as in the figures)
 SPARK_PERIODS = {"monthly": 24, "quarterly": 8}
+SPARK_WIDTH, SPARK_HEIGHT = 240, 56
+
+
+def _number(value: Any) -> float | None:
+    """A finite number, or None (missing, NaN or not a number)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(number) else number
 
 
 def latest_and_history(table: pd.DataFrame, area: str
@@ -126,7 +136,12 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
         recent = history[-SPARK_PERIODS[kpi.periodicity]:]
         # Better or worse by the KPI's polarity: a rise is not good news for every KPI.
         direction = "" if suppressed else change_direction(kpi, row["change"])
-        spark = sparkline_svg(recent, colour=SPARK_DARK if dark else DARK_BLUE)
+        # Larger than a glance, with the mean (dashed) and the limits (dotted).
+        spark = sparkline_svg(recent, width=SPARK_WIDTH, height=SPARK_HEIGHT,
+                              colour=SPARK_DARK if dark else DARK_BLUE,
+                              mean=_number(row.get("spc_mean")),
+                              lower=_number(row.get("spc_lower")),
+                              upper=_number(row.get("spc_upper")))
         body = [
             html.P(f"No data for {format_period(kpi, expected)}: the latest is shown",
                    className="small mb-1 tile-missing")
@@ -138,7 +153,10 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
             html.P(format_period(kpi, row["period_start"])
                    + (f" ({PROVISIONAL_LABEL})" if row.get("provisional") else ""),
                    className="tile-period small"),
-            html.Img(src=spark, alt=f"Trend over the last {len(recent)} periods",
+            html.Img(src=spark, alt=f"Trend over the last {len(recent)} periods"
+                     + (", with the mean and the process limits"
+                        if _number(row.get("spc_mean")) is not None else ""),
+                     width=SPARK_WIDTH, height=SPARK_HEIGHT,
                      className="tile-spark") if spark and not suppressed else None,
             html.P(["Change on a year earlier: ",
                     format_change(kpi, row["change"], suppressed),

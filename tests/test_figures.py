@@ -329,3 +329,21 @@ def test_axis_helpers() -> None:
     assert axis_format("unknown") == ",.2f"
     assert y_axis_title("count", "Referrals") == "Number"
     assert y_axis_title("other", "Referrals") == "Referrals"
+
+
+def test_a_tile_sparkline_draws_the_mean_and_limits_on_its_scale() -> None:
+    from urllib.parse import unquote
+
+    # Values 4..6 with limits 0 and 10: the scale takes in the limits, so on a 40 px
+    # high line (2 px margins) the lower limit sits at the bottom (y = 38), the upper at
+    # the top (y = 2) and the mean of 5 in the middle (y = 20).
+    svg = unquote(sparkline_svg([4.0, 5.0, 6.0], width=100, height=40, mean=5.0,
+                                lower=0.0, upper=10.0).split(",", 1)[1])
+    assert "M2,20.0H98" in svg and "stroke-dasharray='4 3'" in svg  # the mean, dashed
+    assert "M2,38.0H98" in svg and "M2,2.0H98" in svg  # the limits
+    assert svg.count("stroke-dasharray='1 3'") == 2  # dotted
+    # The line: 4 at y = 38 - 4/10 * 36 = 23.6, 6 at 16.4.
+    assert "M2.0,23.6" in svg and "L98.0,16.4" in svg
+    # Without lines, as before: the line fills the height.
+    plain = unquote(sparkline_svg([4.0, 6.0], width=100, height=40).split(",", 1)[1])
+    assert "M2.0,38.0" in plain and "L98.0,2.0" in plain and "dasharray" not in plain

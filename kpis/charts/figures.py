@@ -545,14 +545,24 @@ def ranked_bars(frame: pd.DataFrame, unit: str, text: ChartText, national: float
 
 
 def sparkline_svg(values: list[float], width: int = 160, height: int = 36,
-                  colour: str = DARK_BLUE) -> str:
-    """A tiny SVG line as a data URI, for tiles: dozens per page cost nothing to draw."""
+                  colour: str = DARK_BLUE, mean: float | None = None,
+                  lower: float | None = None, upper: float | None = None) -> str:
+    """A tiny SVG line as a data URI, for tiles: dozens per page cost nothing to draw.
+
+    ``mean`` (dashed) and the process limits ``lower`` and ``upper`` (dotted) are drawn
+    across it when given, and the scale takes them in.
+    """
     points = [v for v in values if v is not None and not np.isnan(v)]
     if len(points) < 2:
         return ""
-    low, high = min(points), max(points)
+    lines = [v for v in (mean, lower, upper) if v is not None and not np.isnan(v)]
+    low, high = min(points + lines), max(points + lines)
     span = (high - low) or 1.0
     step = (width - 4) / (len(values) - 1)
+
+    def y_of(value: float) -> float:
+        return height - 2 - (value - low) / span * (height - 4)
+
     path = []
     pen = "M"
     for index, value in enumerate(values):
@@ -560,10 +570,15 @@ def sparkline_svg(values: list[float], width: int = 160, height: int = 36,
             pen = "M"
             continue
         x = 2 + index * step
-        y = height - 2 - (value - low) / span * (height - 4)
-        path.append(f"{pen}{x:.1f},{y:.1f}")
+        path.append(f"{pen}{x:.1f},{y_of(value):.1f}")
         pen = "L"
+    guides = ""
+    for value, dash in ((mean, "4 3"), (lower, "1 3"), (upper, "1 3")):
+        if value is not None and not np.isnan(value):
+            y = y_of(float(value))
+            guides += (f"<path d='M2,{y:.1f}H{width - 2}' stroke='#6c757d' stroke-width='1' "
+                       f"stroke-dasharray='{dash}' fill='none'/>")
     svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-           f"viewBox='0 0 {width} {height}'><path d='{' '.join(path)}' fill='none' "
+           f"viewBox='0 0 {width} {height}'>{guides}<path d='{' '.join(path)}' fill='none' "
            f"stroke='{colour}' stroke-width='2'/></svg>")
     return "data:image/svg+xml;utf8," + svg.replace("#", "%23")
