@@ -21,6 +21,7 @@ from kpis.charts.glance import glance_rows, headline
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import (
     change_direction,
+    finite_or_none,
     format_change,
     format_period,
     format_value,
@@ -55,14 +56,6 @@ SPARK_DARK = "#9ec5fe"  # the dark theme's line colour (as in the figures)
 SPARK_PERIODS = {"monthly": 24, "quarterly": 8}
 SPARK_WIDTH, SPARK_HEIGHT = 240, 56
 
-
-def _number(value: Any) -> float | None:
-    """A finite number, or None (missing, NaN or not a number)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(number) else number
 
 
 def latest_and_history(table: pd.DataFrame, area: str
@@ -139,9 +132,9 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
         # Larger than a glance, with the mean (dashed) and the limits (dotted).
         spark = sparkline_svg(recent, width=SPARK_WIDTH, height=SPARK_HEIGHT,
                               colour=SPARK_DARK if dark else DARK_BLUE,
-                              mean=_number(row.get("spc_mean")),
-                              lower=_number(row.get("spc_lower")),
-                              upper=_number(row.get("spc_upper")))
+                              mean=finite_or_none(row.get("spc_mean")),
+                              lower=finite_or_none(row.get("spc_lower")),
+                              upper=finite_or_none(row.get("spc_upper")))
         body = [
             html.P(f"No data for {format_period(kpi, expected)}: the latest is shown",
                    className="small mb-1 tile-missing")
@@ -155,7 +148,7 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
                    className="tile-period small"),
             html.Img(src=spark, alt=f"Trend over the last {len(recent)} periods"
                      + (", with the mean and the process limits"
-                        if _number(row.get("spc_mean")) is not None else ""),
+                        if finite_or_none(row.get("spc_mean")) is not None else ""),
                      width=SPARK_WIDTH, height=SPARK_HEIGHT,
                      className="tile-spark") if spark and not suppressed else None,
             html.P(["Change on a year earlier: ",

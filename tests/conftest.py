@@ -43,6 +43,7 @@ from kpis.storage.duckdb_file import Reader, write_transaction
 
 if TYPE_CHECKING:
     import dash
+    import pandas as pd
     from playwright.sync_api import Browser
     from werkzeug.serving import BaseWSGIServer
 
@@ -198,6 +199,29 @@ def empty_db(empty_db_template: Path, tmp_path: Path) -> Path:
     path = tmp_path / "empty.duckdb"
     shutil.copyfile(empty_db_template, path)
     return path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    """Forces, peer groups and catalogue of an initialised database, with no data: the
+    frame for datasets generated in memory (property tests)."""
+    path = tmp_path_factory.mktemp("reference") / "reference.duckdb"
+    with write_transaction(path) as conn:
+        initialise(conn)
+    return dataset_of(path)
+
+
+def generated_dataset(reference: Dataset, frame: pd.DataFrame) -> Dataset:
+    """A dataset of generated observations (force_slug, period_start, measure_id,
+    value) on ``reference``, built with ``build_cube`` as a load builds it."""
+    from kpis.engine.dataset import build_cube
+
+    return Dataset(
+        catalogue=reference.catalogue, forces=reference.forces, areas=reference.areas,
+        members=reference.members, is_demo=False, data_version="generated",
+        loads=reference.loads,
+        cube=build_cube(reference.forces, reference.areas, reference.members, frame),
+    )
 
 
 def write_peer_groups(db: Path, groups: dict[str, list[str]]) -> None:

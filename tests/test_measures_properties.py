@@ -11,7 +11,6 @@ lines to the last bits).
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,12 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kpis.engine.dataset import Dataset, build_cube
+from kpis.engine.dataset import Dataset
 from kpis.engine.measures import flight_deck_table
 from kpis.engine.spc import SpcRules, xmr_batch
-from kpis.storage.database import initialise
-from kpis.storage.duckdb_file import write_transaction
-from tests.conftest import dataset_of
+from tests.conftest import generated_dataset
 from tests.spc_reference import xmr
 
 FORCES = ("durham", "cleveland", "northumbria", "kent", "surrey", "city-of-london",
@@ -38,15 +35,6 @@ pytestmark = pytest.mark.slow  # generated datasets, sixty examples a property
 
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None,
                              suppress_health_check=[HealthCheck.too_slow])
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    """Forces, peer groups and catalogue of an initialised database, with no data."""
-    path: Path = tmp_path_factory.mktemp("reference") / "reference.duckdb"
-    with write_transaction(path) as conn:
-        initialise(conn)
-    return dataset_of(path)
 
 
 @st.composite
@@ -69,20 +57,11 @@ def observations(draw: st.DrawFn) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["force_slug", "period_start", "measure_id", "value"])
 
 
-def dataset(reference: Dataset, frame: pd.DataFrame) -> Dataset:
-    return Dataset(
-        catalogue=reference.catalogue, forces=reference.forces, areas=reference.areas,
-        members=reference.members, is_demo=False, data_version="generated",
-        loads=reference.loads,
-        cube=build_cube(reference.forces, reference.areas, reference.members, frame),
-    )
-
-
 def table_of(reference: Dataset, frame: pd.DataFrame, **kwargs) -> pd.DataFrame:
     if frame.empty:
         frame = pd.DataFrame({"force_slug": ["durham"], "period_start": [pd.Timestamp(START)],
                               "measure_id": ["cps_referrals"], "value": [1.0]})
-    return flight_deck_table(dataset(reference, frame), [SHARE, COUNT], **kwargs)
+    return flight_deck_table(generated_dataset(reference, frame), [SHARE, COUNT], **kwargs)
 
 
 @PROPERTY_SETTINGS

@@ -13,7 +13,6 @@ to 4 cannot be told from 0 or from 5 or more).
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,11 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from kpis.engine.dataset import Dataset, build_cube
+from kpis.engine.dataset import Dataset
 from kpis.engine.measures import flight_deck_table
-from kpis.storage.database import initialise
-from kpis.storage.duckdb_file import write_transaction
-from tests.conftest import dataset_of
+from tests.conftest import generated_dataset
 
 FORCES = ("durham", "cleveland", "northumbria", "kent", "surrey", "city-of-london",
           "metropolitan")
@@ -35,14 +32,6 @@ THRESHOLD = 5
 START = dt.date(2023, 1, 1)
 
 pytestmark = pytest.mark.slow  # generated datasets and a linear programme per hidden cell
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    path: Path = tmp_path_factory.mktemp("reference") / "reference.duckdb"
-    with write_transaction(path) as conn:
-        initialise(conn)
-    return dataset_of(path)
 
 
 @st.composite
@@ -62,15 +51,6 @@ def small_returns(draw: st.DrawFn) -> pd.DataFrame:
                      (force, when, "suspect_arrested_interviewed_30d",
                       float(draw(st.integers(0, denominator))))]
     return pd.DataFrame(rows, columns=["force_slug", "period_start", "measure_id", "value"])
-
-
-def dataset(reference: Dataset, frame: pd.DataFrame) -> Dataset:
-    return Dataset(
-        catalogue=reference.catalogue, forces=reference.forces, areas=reference.areas,
-        members=reference.members, is_demo=False, data_version="generated",
-        loads=reference.loads,
-        cube=build_cube(reference.forces, reference.areas, reference.members, frame),
-    )
 
 
 class Attacker:
@@ -164,7 +144,7 @@ SETTINGS = settings(max_examples=30, deadline=None,
 @SETTINGS
 @given(frame=small_returns())
 def test_every_hidden_count_keeps_a_range_at_least_the_threshold_wide(reference, frame):
-    ds = dataset(reference, frame)
+    ds = generated_dataset(reference, frame)
     plain = flight_deck_table(ds, [COUNT])
     table = flight_deck_table(ds, [COUNT], suppress=True, threshold=THRESHOLD)
     attacker = Attacker(ds, frame, "cps_referrals")
@@ -175,7 +155,7 @@ def test_every_hidden_count_keeps_a_range_at_least_the_threshold_wide(reference,
 @SETTINGS
 @given(frame=small_returns())
 def test_a_share_hides_its_counts_and_shows_a_rate_only_beside_both(reference, frame):
-    ds = dataset(reference, frame)
+    ds = generated_dataset(reference, frame)
     plain = flight_deck_table(ds, [SHARE])
     table = flight_deck_table(ds, [SHARE], suppress=True, threshold=THRESHOLD)
     # A rate shown with a hidden count would give the count back (rate x the other).

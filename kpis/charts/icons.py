@@ -12,10 +12,10 @@ the meaning alone. Pages, packs and exports use the same icons.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from kpis.domain.formatting import finite_or_none
 from kpis.domain.vocabulary import (
     ASSURANCE_FAIL,
     ASSURANCE_HIT_AND_MISS,
@@ -67,7 +67,7 @@ def _letter(text: str, colour: str = "#ffffff") -> str:
 
 def special_cause_side(row: dict[str, Any] | Any) -> str | None:
     """'high' or 'low': which side of the centre line the latest point lies (None: none)."""
-    value, mean = _number(_get(row, "value")), _number(_get(row, "spc_mean"))
+    value, mean = finite_or_none(_get(row, "value")), finite_or_none(_get(row, "spc_mean"))
     if value is None or mean is None or value == mean:
         return None
     return "high" if value > mean else "low"
@@ -127,11 +127,3 @@ def assurance_icon(assurance: object, has_target: bool, limits: object = None,
 
 def _get(row: Any, key: str) -> Any:
     return row.get(key) if hasattr(row, "get") else None
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number

@@ -174,6 +174,11 @@ def ordinal(number: int) -> str:
     return f"{number}{suffix}"
 
 
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else None (missing, NaN, text)."""
+    return float(value) if is_finite_number(value) else None
+
+
 def is_finite_number(value: Any) -> bool:
     """A real number that is neither missing nor infinite."""
     if is_missing(value):
