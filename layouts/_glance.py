@@ -21,7 +21,7 @@ from kpis.charts.icons import Icon
 from kpis.domain.catalogue import KpiDefinition, Pillar
 from kpis.domain.formatting import NO_DATA, format_value, short_period
 from kpis.domain.periods import long_day, long_month
-from kpis.domain.vocabulary import SUPPRESSED_LABEL
+from kpis.domain.vocabulary import PROVISIONAL_NOTE, SUPPRESSED_LABEL
 from layouts._state import ViewState
 from web import ids
 
@@ -75,7 +75,9 @@ def glance_row(line: GlanceRow, state: ViewState, comparator_name: str) -> html.
         dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}", title=kpi.title,
                  className="glance-title"),
         html.Span(value, className="glance-value"),
-        html.Span([html.Span("for ", className="visually-hidden"), period],
+        html.Span([html.Span("for ", className="visually-hidden"), period,
+                   html.Abbr(" p", title=PROVISIONAL_NOTE, className="glance-provisional")
+                   if row is not None and row.get("provisional") else None],
                   className="glance-period" + (" glance-late" if line.missing else "")),
         html.Span([html.Span(f"{comparator_name}{basis}: ", className="visually-hidden"),
                    _comparator_text(line) if comparator_name else ""],

@@ -145,6 +145,9 @@ def test_a_provisional_home_office_quarter_says_so_on_its_tile(live_server: Live
     quarterly = [k for k in read_catalogue(CATALOGUE_FILE).published()
                  if k.periodicity == "quarterly"]
     recorded = sum(1 for k in quarterly if k.provisional is not None)
+    # The summary matrix marks the same rows: a 'p' whose title says why.
+    assert json.dumps(body).count(
+        '"title": "provisional: outcomes still being assigned"') == recorded
     periods = [t for t in texts(body) if t.startswith("2025/26 Q")]
     assert sorted(periods) == (["2025/26 Q2"] * (len(quarterly) - recorded)
                                + ["2025/26 Q2 (provisional)"] * recorded)

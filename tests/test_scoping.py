@@ -105,8 +105,12 @@ def test_a_funnel_plot_shows_only_the_scoped_force_against_the_national_share(
     scoped = kpi_funnel(kent_view, kpi, period)
     everyone = kpi_funnel(demo_dataset, kpi, period)
     assert scoped is not None and everyone is not None
-    assert list(scoped.points["label"]) == [KENT]
+    # Kent's own dot and the South East's (its region): no other force's, whose size
+    # would name it; the axes follow from what is shown.
+    assert list(scoped.points["label"]) == [KENT, "region-south-east"]
     assert scoped.centre == pytest.approx(everyone.centre)
+    own = everyone.points.set_index("label").loc[KENT]
+    assert scoped.points.set_index("label").loc[KENT, "value"] == pytest.approx(own["value"])
 
 
 def test_home_office_open_data_is_shown_for_every_force_to_a_scoped_account(

@@ -160,6 +160,16 @@ def _kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
     rate = kpi.unit != "percent"
     everyone = force_rows(ds, kpi.kpi_id, period)
     rows = force_rows(ds, kpi.kpi_id, period, suppress=suppress)
+    if ds.scope is not None and not ds.catalogue.is_open_data(kpi) and members is None:
+        # A scoped account's own force, with the aggregates it may see beside it (its
+        # region and peer groups): never another force's dot, whose size would name it.
+        groups = ds.members.loc[ds.members["force_slug"] == ds.scope, "area_id"]
+        shown = [a for a in dict.fromkeys(groups) if a != NATIONAL_SLUG and ds.visible(a)]
+        if shown:
+            extra = flight_deck_table(ds, [kpi.kpi_id], shown, start=period, end=period,
+                                      spc=None, suppress=suppress)
+            rows = pd.concat([rows, extra.assign(name=extra["area"].map(ds.area_names))],
+                             ignore_index=True)
     # A rate is counted over its base: the population, or the catalogue's base measure.
     size = "rate_base" if rate else "denominator"
     usable = everyone[(everyone[size] > 0) & everyone["numerator"].notna()]
