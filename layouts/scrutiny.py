@@ -20,12 +20,13 @@ from kpis.charts.specs import DEFAULT_MARKING
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value, short_period
 from kpis.domain.periods import add_months, format_month, long_month, month_label
-from kpis.domain.vocabulary import ASSURANCE_PHRASE
+from kpis.domain.vocabulary import ASSURANCE_PHRASE, parse_parts
 from kpis.engine.dataset import Dataset
 from kpis.engine.summary import rule_words
 from kpis.engine.views import SCRUTINY_GROUPS, latest_comparison, scrutiny_rows
 from kpis.exports.packs.plan import SCRUTINY_TITLE
 from kpis.settings import NATIONAL_SLUG
+from layouts._glance import icon_image
 from layouts._packs import FORMATS, pack_download
 from layouts._shell import control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, month_or, read_query, read_state
@@ -96,6 +97,7 @@ def exceptions_view(ds: Dataset, found: pd.DataFrame, state: ViewState, since: d
         for item in group.itertuples():
             kpi = ds.kpis[item.kpi]
             now, signal = item.now, item.signal or item.now
+            parts = parse_parts(now.get("suppressed_parts"))
             icon = (variation_icon(signal.get("variation"), special_cause_side(signal),
                                    signal.get("spc_limits")) if code != "failing"
                     else assurance_icon("fail", True))
@@ -108,16 +110,12 @@ def exceptions_view(ds: Dataset, found: pd.DataFrame, state: ViewState, since: d
             rows.append(html.Tr([
                 html.Th(dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}"),
                         scope="row"),
-                html.Td(html.Img(src=icon.data_uri if icon else "", alt=icon.name if icon
-                                 else "", width=20, height=20, title=icon.name if icon
-                                 else "")),
+                html.Td(icon_image(icon)),
                 html.Td(reason),
                 html.Td(_value(kpi, item.then)),
                 html.Td(_value(kpi, now)),
-                html.Td(format_value(kpi, now.get("peer_value"),
-                                     "peer" in str(now.get("suppressed_parts") or ""))),
-                html.Td(format_value(kpi, now.get("national_value"),
-                                     "national" in str(now.get("suppressed_parts") or ""))),
+                html.Td(format_value(kpi, now.get("peer_value"), "peer" in parts)),
+                html.Td(format_value(kpi, now.get("national_value"), "national" in parts)),
             ], className=f"scrutiny-{code}"))
         bodies.append(html.Tbody(rows))
     return html.Div(dbc.Table(

@@ -1,4 +1,4 @@
-"""Views for pages and packs: exceptions since a meeting, latest comparisons."""
+"""Views for pages and packs: what a scrutiny meeting takes, latest comparisons."""
 
 from __future__ import annotations
 
@@ -8,31 +8,36 @@ import pandas as pd
 
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import flight_deck_table
-from kpis.engine.views import exceptions_since, latest_comparison
+from kpis.engine.views import SCRUTINY_GROUPS, latest_comparison, scrutiny_rows
 
 
-def test_exceptions_since_a_meeting_list_each_signalled_kpi_once_concerns_first(
+def test_scrutiny_lists_each_kpi_once_concerns_then_targets_failed_then_improvements(
     demo_dataset: Dataset,
 ) -> None:
     table = flight_deck_table(demo_dataset, areas=["kent"], end=dt.date(2025, 9, 1))
     since = dt.date(2025, 3, 1)
-    found = exceptions_since(table, demo_dataset, since, dt.date(2025, 9, 1))
+    found = scrutiny_rows(table, demo_dataset, since, dt.date(2025, 9, 1))
     # Worked out from the table directly: KPIs with a concern or improvement point
-    # after March 2025.
+    # after March 2025, and those consistently failing a target in their latest period.
     window = table[table["period_start"] > pd.Timestamp(since)]
-    expected = set(window.loc[window["variation"].isin(["concern", "improvement"]), "kpi"])
-    assert set(found["kpi"]) == expected
+    signalled = set(window.loc[window["variation"].isin(["concern", "improvement"]), "kpi"])
+    latest = table.groupby("kpi").tail(1)
+    failing = {k for k, a in zip(latest["kpi"], latest["assurance"], strict=True)
+               if a == "fail" and demo_dataset.kpis[k].target is not None}
+    assert set(found["kpi"]) == signalled | failing
     assert found["kpi"].is_unique
-    signals = list(found["signal"])
-    assert signals == sorted(signals, key=lambda s: s != "concern")
+    order = [code for code, _ in SCRUTINY_GROUPS]
+    groups = list(found["group"])
+    assert groups == sorted(groups, key=order.index)
     for row in found.to_dict("records"):
-        assert row["signal_period"] > pd.Timestamp(since)
+        if row["group"] != "failing":
+            assert row["signal"]["period_start"] > pd.Timestamp(since)
 
 
-def test_a_meeting_after_the_period_has_no_exceptions(demo_dataset: Dataset) -> None:
+def test_a_meeting_after_the_period_has_no_signals(demo_dataset: Dataset) -> None:
     table = flight_deck_table(demo_dataset, areas=["kent"], end=dt.date(2025, 9, 1))
-    assert exceptions_since(table, demo_dataset, dt.date(2025, 9, 1),
-                            dt.date(2025, 9, 1)).empty
+    found = scrutiny_rows(table, demo_dataset, dt.date(2025, 9, 1), dt.date(2025, 9, 1))
+    assert set(found["group"]) <= {"failing"}  # only targets failed: no new signal
 
 
 def test_latest_comparison_takes_each_kpis_last_period(demo_dataset: Dataset) -> None:

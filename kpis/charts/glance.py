@@ -18,7 +18,7 @@ import pandas as pd
 
 from kpis.charts.icons import Icon, assurance_icon, special_cause_side, variation_icon
 from kpis.domain.catalogue import KpiDefinition
-from kpis.domain.vocabulary import ASSURANCE_FAIL
+from kpis.domain.vocabulary import ASSURANCE_FAIL, parse_parts
 
 __all__ = ["CONCERN", "FAILING", "MISSING", "GlanceRow", "Headline", "glance_rows",
            "headline"]
@@ -69,8 +69,7 @@ class GlanceRow:
 def _row_icons(kpi: KpiDefinition, row: Mapping[str, Any] | None) -> tuple[Icon, Icon | None]:
     if row is None:
         return variation_icon(None), assurance_icon(None, kpi.target is not None)
-    parts = str(row.get("suppressed_parts") or "").split(",")
-    withheld = "spc" in parts
+    withheld = "spc" in parse_parts(row.get("suppressed_parts"))
     return (variation_icon(row.get("variation"), special_cause_side(row),
                            row.get("spc_limits"), withheld=withheld),
             assurance_icon(row.get("assurance"), kpi.target is not None,

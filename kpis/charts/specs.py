@@ -43,6 +43,7 @@ from kpis.engine.measures import Baseline, SpcOptions, cached_table, hidden_colu
 from kpis.engine.summary import funnel_summary, limits_phrase, ranking_summary, summarise
 from kpis.engine.views import (
     FunnelData,
+    areas_of_scope,
     force_rows,
     group_members,
     kpi_funnel,
@@ -420,8 +421,7 @@ def _scoped_bars(ds: Dataset, kpi: KpiDefinition, when: dt.date, area: str, titl
     England and Wales, its region and its peer groups (no other force's figure), not
     '1 force ranked'."""
     force = str(ds.scope)
-    groups = ds.members.loc[ds.members["force_slug"] == force, "area_id"]
-    areas = [force] + [a for a in dict.fromkeys([NATIONAL_SLUG, *groups]) if ds.visible(a)]
+    areas = [force, NATIONAL_SLUG, *areas_of_scope(ds)]
     table = cached_table(ds, [kpi.kpi_id], areas, start=when, end=when, suppress=suppress)
     if table.empty:
         return _nothing(ds, kpi, "compare", area, title,

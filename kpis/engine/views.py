@@ -163,8 +163,7 @@ def _kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
     if ds.scope is not None and not ds.catalogue.is_open_data(kpi) and members is None:
         # A scoped account's own force, with the aggregates it may see beside it (its
         # region and peer groups): never another force's dot, whose size would name it.
-        groups = ds.members.loc[ds.members["force_slug"] == ds.scope, "area_id"]
-        shown = [a for a in dict.fromkeys(groups) if a != NATIONAL_SLUG and ds.visible(a)]
+        shown = areas_of_scope(ds)
         if shown:
             extra = flight_deck_table(ds, [kpi.kpi_id], shown, start=period, end=period,
                                       spc=None, suppress=suppress)
@@ -195,38 +194,11 @@ def _kpi_funnel(ds: Dataset, kpi: KpiDefinition, period: dt.date,
     return FunnelData(points.reset_index(drop=True), curve, centre, period, withheld)
 
 
-def exceptions_since(table: pd.DataFrame, ds: Dataset, since: dt.date, until: dt.date
-                     ) -> pd.DataFrame:
-    """KPIs with a special-cause signal (concern or improvement) after ``since``.
-
-    ``table`` is one area's flight-deck table up to ``until``. One row per KPI with a
-    signal: the latest signalled period, its variation and rules, and the latest value.
-    Concerns come first, then improvements, each in catalogue order.
-    """
-    window = table[(table["period_start"] > pd.Timestamp(since))
-                   & (table["period_start"] <= pd.Timestamp(until))]
-    flagged = window[window["variation"].isin(["concern", "improvement"])]
-    rows = []
-    for kpi_id, signals in flagged.groupby("kpi", sort=False):
-        last = signals.iloc[-1]
-        latest = window[window["kpi"] == kpi_id].iloc[-1]
-        kpi = ds.kpis[str(kpi_id)]
-        rows.append({
-            "kpi": kpi_id, "title": kpi.title, "pillar": kpi.pillar,
-            "signal": last["variation"], "signal_period": last["period_start"],
-            "rules": last["spc_rule"], "signals": len(signals),
-            "value": latest["value"], "period_start": latest["period_start"],
-            "suppressed": bool(latest.get("suppressed", False)),
-        })
-    order = {k: i for i, k in enumerate(ds.kpis)}
-    frame = pd.DataFrame(rows, columns=["kpi", "title", "pillar", "signal", "signal_period",
-                                        "rules", "signals", "value", "period_start",
-                                        "suppressed"])
-    if frame.empty:
-        return frame
-    frame["_order"] = frame["kpi"].map(order)
-    frame["_signal"] = (frame["signal"] != "concern").astype(int)
-    return frame.sort_values(["_signal", "_order"]).drop(columns=["_order", "_signal"])
+def areas_of_scope(ds: Dataset) -> list[str]:
+    """The aggregates a force-scoped account may see that its force is part of (its
+    region and peer groups; England and Wales aside), in the members' order."""
+    groups = ds.members.loc[ds.members["force_slug"] == ds.scope, "area_id"]
+    return [a for a in dict.fromkeys(groups) if a != NATIONAL_SLUG and ds.visible(a)]
 
 
 def last_loaded(ds: Dataset, area: str) -> dt.date | None:
