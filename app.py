@@ -88,7 +88,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     from web import security
     from web.context import SERVICE_KEY
     from web.downloads import register_downloads
-    from web.uploads import register_uploads
+    from web.exports import register_exports
+    from web.uploads import MAIL_KEY, register_uploads
 
     settings = settings or Settings.from_env()
     keep_files_private()
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     service = FlightDeckService(settings.db_path, security_path=settings.security_db_path)
     app.server.config[SERVICE_KEY] = service
     app.server.config[security.STORE_KEY] = service.security
+    app.server.config[MAIL_KEY] = settings.mail  # loads send subscribed board packs
     security.install(app, settings.security, settings.secret_key_path)
 
     from layouts._shell import register_shell, shell_layout
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = shell_layout
     register_shell(app)
     register_downloads(app)
+    register_exports(app)
     register_uploads(app)
     return app
 

@@ -1,9 +1,9 @@
 """``flightdeck``: the analysts' command line.
 
 Build demonstration data, load files, roll back a load, write a blank return
-template, reload the KPI catalogue, compute KPIs to CSV or JSON, and serve the
-dashboard. Every command takes ``--db PATH`` (default: $FLIGHTDECK_DB, else
-data/flightdeck.duckdb).
+template, reload the KPI catalogue, compute KPIs to CSV or JSON, manage and send board
+pack subscriptions, and serve the dashboard. Every command takes ``--db PATH``
+(default: $FLIGHTDECK_DB, else data/flightdeck.duckdb).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from kpis.domain.access import ROLES, Principal, Role
 from kpis.domain.periods import format_month, last_complete_month, parse_month
 from kpis.domain.vocabulary import BASELINE_PHRASE
 from kpis.settings import CATALOGUE_FILE, keep_files_private, resolve_db_path
-from kpis.storage.security import EVENTS, EXPORT, UserError
+from kpis.storage.security import EVENTS, EXPORT, SUBSCRIPTION_FORMATS, UserError
 
 if TYPE_CHECKING:
     from kpis.engine.kpi_spc import Baseline
@@ -192,7 +192,28 @@ def cmd_load(args: argparse.Namespace) -> int:
                   "(the load history keeps every old value)")
     print(f"loaded {len(args.files)} file(s) as load(s) {', '.join(map(str, result.load_ids))}: "
           f"{result.observations} observations, {len(result.report.warnings)} warning(s)")
+    _send_packs_after_load(service)
     return 0
+
+
+def _send_packs_after_load(service: FlightDeckService) -> None:
+    """Send the board packs the load made due, if mail is configured: the load has
+    landed, so nothing here changes the exit status (a failure is logged and audited)."""
+    from kpis.settings import MailConfig
+    from kpis.storage.security import PACK_NOT_SENT
+
+    try:
+        mail = MailConfig.from_env()
+    except ValueError as problem:
+        print(f"board packs not sent: {problem}", file=sys.stderr)
+        service.audit(PACK_NOT_SENT, f"after a load: {problem}")
+        return
+    if not mail.configured:
+        return
+    from kpis.subscriptions import after_load
+
+    for outcome in after_load(service, mail, progress=_progress):
+        print(f"board pack {outcome}")
 
 
 def cmd_loads(args: argparse.Namespace) -> int:
@@ -323,7 +344,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _export(args, lambda service: build_pack(
         service, args.force, args.period, args.format, pillars=args.pillar, kpis=args.kpi,
         marking=args.marking, suppress=args.suppress, out=args.out, progress=_progress,
-        commentary=all_commentary(service.reader, args.force, args.period)))
+        commentary=all_commentary(service.reader, args.force, args.period),
+        full=args.full, template=args.template, pictures=args.pictures))
 
 
 def cmd_chart(args: argparse.Namespace) -> int:
@@ -380,6 +402,66 @@ def cmd_users(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def cmd_subscriptions(args: argparse.Namespace) -> int:
+    from kpis.storage.security import SecurityStore, security_db_path
+
+    db = resolve_db_path(args.db)
+    if args.action == "send":
+        return _send_subscriptions(db, args.dry_run)
+    store = SecurityStore(security_db_path(db))
+    actor = _operator().username
+    try:
+        if args.action == "list":
+            subscriptions = store.subscriptions()
+            if not subscriptions:
+                print("no subscriptions")
+            for sub in subscriptions:
+                user = store.user(sub.username)
+                email = (user.email if user else None) or "no address"
+                last = format_month(sub.last_sent) if sub.last_sent else "nothing sent yet"
+                print(f"{sub.username}\t{sub.force_slug}\t{sub.format}\t{email}\t{last}")
+        elif args.action == "add":
+            sub = store.subscribe(args.username, args.force, args.format, args.email,
+                                  actor=actor, known_forces=_force_slugs())
+            print(f"subscribed {sub.username} to {sub.force_slug}'s monthly board pack "
+                  f"({sub.format})")
+        else:
+            store.unsubscribe(args.username, args.force, actor=actor)
+            print(f"unsubscribed {args.username} from {args.force}'s board pack")
+    except UserError as problem:
+        return _fail(f"error: {problem}", 2)
+    finally:
+        store.close()
+    return 0
+
+
+def _send_subscriptions(db: Path, dry_run: Path | None) -> int:
+    """Send every board pack that is due: exit 0, or 1 if any failed (each is audited),
+    2 with nowhere to send to."""
+    from kpis.service import FlightDeckService
+    from kpis.settings import MailConfig
+    from kpis.subscriptions import FAILED, MailNotConfigured, send_due
+
+    try:
+        mail = MailConfig.from_env()
+    except ValueError as problem:
+        return _fail(f"flightdeck: {problem}", 2)
+    if not db.exists():
+        return _fail(f"no database at {db}", 1)
+    service = FlightDeckService(db, _operator())
+    try:
+        outcomes = send_due(service, mail, dry_run=dry_run, progress=_progress)
+    except MailNotConfigured as problem:
+        return _fail(f"flightdeck: {problem}", 2)
+    finally:
+        service.close()
+    if not outcomes:
+        print("nothing to send: every subscriber has had their force's latest complete month")
+    for outcome in outcomes:
+        print(outcome)
+    return 1 if any(outcome.status == FAILED for outcome in outcomes) else 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -524,6 +606,14 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
              help="only these KPIs (repeatable; default: all published)"),
         _marking("on every page"),
         _suppress(" to every number and chart"),
+        _opt("--full", action="store_true",
+             help="a chart page for every KPI (default: the summary, what needs attention "
+                  "and the charts of the most severe exceptions, at most 20 pages)"),
+        _opt("--template", type=Path, metavar="FILE",
+             help="a force's own PowerPoint (.pptx, .potx) or Word (.docx, .dotx) "
+                  "template whose layouts and styles the pack uses"),
+        _opt("--pictures", action="store_true",
+             help="PowerPoint charts as pictures, not native editable charts"),
         _OUT,
     ]),
     "chart": ("write one KPI's SPC chart as PNG, SVG, PDF or CSV", cmd_chart, [
@@ -572,6 +662,26 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
                       "columns force,year,population"),
         ]),
         "list": ("list the population estimates loaded, by year and force", []),
+    }),
+    "subscriptions": ("board packs by email: subscriptions (admins) and sending",
+                      cmd_subscriptions, {
+        "list": ("list the subscriptions and the latest month sent to each", []),
+        "add": ("subscribe an account to a force's monthly board pack", [
+            _USERNAME,
+            _opt("--force", required=True, metavar="SLUG",
+                 help="the force (a force-scoped account: its own)"),
+            _opt("--format", required=True, choices=SUBSCRIPTION_FORMATS),
+            _opt("--email", metavar="ADDRESS",
+                 help="where the packs go (default: the address the account has)"),
+        ]),
+        "remove": ("end an account's subscription to a force's board pack", [
+            _USERNAME, _opt("--force", required=True, metavar="SLUG"),
+        ]),
+        "send": ("send every board pack that is due (for cron)", [
+            _opt("--dry-run", type=Path, metavar="DIR",
+                 help="write each message to DIR as a .eml file instead; nothing is "
+                      "recorded as sent"),
+        ]),
     }),
     "audit": ("print the audit log (newest first)", cmd_audit, [
         _opt("--limit", type=int, default=100, metavar="N", help="how many events (default: 100)"),

@@ -29,6 +29,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +37,8 @@ from typing import Any, Literal
 LOG = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
-State = Literal["queued", "running", "done", "failed"]
+CANCEL_FILE = "cancel"
+State = Literal["queued", "running", "done", "failed", "cancelled"]
 Progress = Callable[[str], None]
 Task = Callable[..., dict[str, Any]]
 #: A job that has said nothing for this long is taken to have died with its server.
@@ -44,6 +46,21 @@ STALE_SECONDS = 15 * 60
 QUEUED_MESSAGE = "Waiting for another file check or load on this server to finish"
 FAILED_MESSAGE = ("The job stopped unexpectedly. Nothing was changed. Try again, and tell "
                   "your analyst team if it keeps happening.")
+CANCELLED_MESSAGE = "Cancelled."
+
+
+class JobCancelled(Exception):
+    """Raised inside a task when the person who started it asked to cancel it."""
+
+
+def cancel(folder: Path) -> None:
+    """Ask the job in ``folder`` to stop: it stops at its next step (a queued job before
+    it starts). Any server process may ask; the job's child reads the request."""
+    (folder / CANCEL_FILE).touch()
+
+
+def cancel_requested(folder: Path) -> bool:
+    return (folder / CANCEL_FILE).exists()
 
 
 @dataclass(frozen=True)
@@ -56,7 +73,7 @@ class JobStatus:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "failed")
+        return self.state in ("done", "failed", "cancelled")
 
 
 def write_status(folder: Path, kind: str, state: State, message: str,
@@ -88,13 +105,19 @@ def read_status(folder: Path, now: float | None = None) -> JobStatus | None:
 
 
 def _run(folder: Path, kind: str, task: Task, args: tuple[Any, ...]) -> None:
-    """In the child: run the task, keeping the status file up to date."""
+    """In the child: run the task, keeping the status file up to date. Each progress
+    message is also where a cancellation is noticed (:class:`JobCancelled`)."""
     def progress(message: str) -> None:
+        if cancel_requested(folder):
+            raise JobCancelled
         write_status(folder, kind, "running", message)
 
-    progress("Started")
     try:
+        progress("Started")
         result = task(progress, *args)
+    except JobCancelled:
+        write_status(folder, kind, "cancelled", CANCELLED_MESSAGE)
+        return
     except Exception:
         LOG.exception("job %s in %s failed", kind, folder)
         write_status(folder, kind, "failed", FAILED_MESSAGE)
@@ -110,7 +133,11 @@ class JobRunner:
     the child one job at a time and waits for it: web threads never wait.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 1, queued_message: str = QUEUED_MESSAGE) -> None:
+        """``workers``: child processes running jobs at once (each one job at a time)."""
+        self.workers = workers
+        self.queued_message = queued_message
+        self._slots = threading.Semaphore(workers)
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._dispatcher: threading.Thread | None = None
@@ -122,7 +149,7 @@ class JobRunner:
 
         ``heavy``: the job reads a lot, so the child is replaced after it.
         """
-        write_status(folder, kind, "queued", QUEUED_MESSAGE)
+        write_status(folder, kind, "queued", self.queued_message)
         with self._lock:
             if self._dispatcher is None or not self._dispatcher.is_alive():
                 self._dispatcher = threading.Thread(target=self._dispatch, daemon=True,
@@ -132,9 +159,11 @@ class JobRunner:
 
     def _dispatch(self) -> None:
         while (job := self._jobs.get()) is not None:
+            if self.workers > 1:
+                self._start_pooled(job)
+                continue
             if self._executor is None:
-                self._executor = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                self._executor = self._new_executor()
             try:
                 self._executor.submit(_run, job.folder, job.kind, job.task, job.args
                                       ).result()
@@ -146,6 +175,36 @@ class JobRunner:
                 continue
             if job.heavy:
                 self._retire()
+
+    def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def _start_pooled(self, job: _Job) -> None:
+        """A pool of ``workers`` children: up to that many jobs at once, the rest wait."""
+        self._slots.acquire()
+        if self._executor is None:
+            self._executor = self._new_executor()
+        try:
+            future = self._executor.submit(_run, job.folder, job.kind, job.task, job.args)
+        except Exception as failure:  # the pool broke: a child was killed
+            LOG.error("job %s in %s: %r", job.kind, job.folder, failure)
+            write_status(job.folder, job.kind, "failed", FAILED_MESSAGE)
+            self._executor = None
+            self._slots.release()
+            return
+
+        def finished(done: concurrent.futures.Future[None]) -> None:
+            self._slots.release()
+            failure = done.exception()
+            if failure is not None:
+                LOG.error("job %s in %s: %r", job.kind, job.folder, failure)
+                write_status(job.folder, job.kind, "failed", FAILED_MESSAGE)
+                with self._lock:
+                    if isinstance(failure, BrokenProcessPool):
+                        self._executor = None
+
+        future.add_done_callback(finished)
 
     def _retire(self) -> None:
         """End the child: the next job starts a fresh one."""

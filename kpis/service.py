@@ -40,6 +40,7 @@ from kpis.ingest.loader import (
 )
 from kpis.ingest.populations import PopulationResult, load_populations
 from kpis.ingest.problems import LoadRefused, Report
+from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
 from kpis.storage import annotations, reference, security
 from kpis.storage.backend import Store, open_store
 from kpis.storage.dataset_loader import load_dataset
@@ -129,9 +130,18 @@ class FlightDeckService:
             return {}
         return annotations.all_commentary(self.reader, area, period)
 
-    def recommendation_status(self, today: dt.date | None = None
+    def recommendation_status(self, today: dt.date | None = None, area: str | None = None
                               ) -> list[annotations.RecommendationStatus]:
-        return annotations.recommendation_status(self.reader, today)
+        """Each recommendation's progress for ``area`` (a force, or england-and-wales for
+        the national notes; None: the national notes), with the national note beside it.
+        A force-scoped account may read its own force's and the national notes only."""
+        scope = self.principal.force
+        area = area or NATIONAL_SLUG
+        if scope is not None and area not in (scope, NATIONAL_SLUG):
+            raise self._denied(f"Your account is limited to {self._area_name(scope)}: you "
+                               "cannot see recommendation progress for "
+                               f"{self._area_name(area)}.")
+        return annotations.recommendation_status(self.reader, today, area)
 
     # ------------------------------------------------------------------ access
 
@@ -224,19 +234,55 @@ class FlightDeckService:
         annotations.write_commentary(self.db_path, kpi_id, area, period, text, signed)
         return annotations.commentary_for(self.reader, kpi_id, area, period)
 
-    def record_progress(self, rec_id: str, status: str, note: str, author: str = "") -> None:
-        """Progress on a national inspection recommendation: analysts covering every force."""
+    def record_progress(self, rec_id: str, status: str, note: str, author: str = "",
+                        area: str = NATIONAL_SLUG) -> None:
+        """Progress on an inspection recommendation for ``area``: a force-scoped analyst
+        records for their own force only; national notes (england-and-wales) are kept
+        by analysts who cover every force."""
         self.require(Action.TRACK)
-        if self.principal.force is not None:
-            raise self._denied("The recommendations tracker is national: only analysts who "
-                               "cover every force can record progress.")
+        scope = self.principal.force
+        if scope is not None and area != scope:
+            if area == NATIONAL_SLUG:
+                raise self._denied(f"Progress notes for {NATIONAL_NAME} are national: "
+                                   "analysts who cover every force keep them; your account "
+                                   f"may record progress for {self._area_name(scope)} only.")
+            raise self._denied(f"Your account is limited to {self._area_name(scope)}: you "
+                               "cannot record recommendation progress for "
+                               f"{self._area_name(area)} ({area}).")
         signed = author if self.principal.demo else self.principal.label
-        annotations.record_progress(self.db_path, rec_id, status, note, signed)
+        annotations.record_progress(self.db_path, rec_id, status, note, signed, area=area)
 
     def authorise_export(self, what: str, area: str) -> None:
         """Check an export of ``area``'s figures is allowed, and audit it."""
         self.require(Action.EXPORT, area)
         self.audit(security.EXPORT, what)
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def subscriptions(self) -> list[security.Subscription]:
+        """This principal's own board pack subscriptions (none in the demonstration)."""
+        if self.principal.demo:
+            return []
+        return self.security.subscriptions(self.principal.username)
+
+    def subscribe(self, force: str, fmt: str, email: str | None = None
+                  ) -> security.Subscription:
+        """Subscribe this principal's account to ``force``'s monthly board pack, sent to
+        ``email`` (else the account's address). A pack is an export: analysts and
+        admins, a force-scoped account for its own force only (AccessDenied, audited);
+        a bad format, force or address raises UserError. Audited."""
+        if self.principal.demo:
+            raise self._denied("Board packs by email need a signed-in account: this "
+                               "demonstration has none.")
+        self.require(Action.EXPORT, force)
+        return self.security.subscribe(
+            self.principal.username, force, fmt, email, actor=self.principal.username,
+            address=self.address, known_forces=list(self.dataset().forces["slug"]))
+
+    def unsubscribe(self, force: str) -> None:
+        """End this principal's subscription to ``force``'s pack (UserError if none)."""
+        self.security.unsubscribe(self.principal.username, force,
+                                  actor=self.principal.username, address=self.address)
 
     # ------------------------------------------------------------------ reference data
 

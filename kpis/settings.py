@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +165,60 @@ class SecurityConfig:
         return any(ip in network for network in self.trusted_proxies)
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+# --------------------------------------------------------------------------- mail
+
+DEFAULT_MAIL_FROM = "NOM flight deck <flightdeck@localhost>"
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """How subscribed board packs are sent (README: Subscriptions): through an SMTP
+    relay, or written as .eml files to a folder instead (``mail_dir``). Neither set:
+    nothing is sent."""
+
+    smtp_host: str | None = None  # FLIGHTDECK_SMTP_HOST
+    smtp_port: int = 25  # FLIGHTDECK_SMTP_PORT
+    mail_from: str = DEFAULT_MAIL_FROM  # FLIGHTDECK_MAIL_FROM
+    starttls: bool = False  # FLIGHTDECK_SMTP_STARTTLS=1: upgrade the connection first
+    smtp_user: str | None = None  # FLIGHTDECK_SMTP_USER (with FLIGHTDECK_SMTP_PASSWORD)
+    smtp_password: str | None = field(default=None, repr=False)  # FLIGHTDECK_SMTP_PASSWORD
+    # FLIGHTDECK_MAIL_DIR: write each message to this folder as a .eml file, not send it.
+    mail_dir: Path | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.smtp_host or self.mail_dir)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MailConfig:
+        env = _environ(environ)
+        host = env.get("FLIGHTDECK_SMTP_HOST", "").strip() or None
+        sender = env.get("FLIGHTDECK_MAIL_FROM", "").strip()
+        user = env.get("FLIGHTDECK_SMTP_USER", "").strip() or None
+        password = env.get("FLIGHTDECK_SMTP_PASSWORD") or None
+        folder = env.get("FLIGHTDECK_MAIL_DIR", "").strip()
+        if host and not sender:
+            raise ValueError("FLIGHTDECK_SMTP_HOST needs FLIGHTDECK_MAIL_FROM: the address "
+                             "board packs are sent from")
+        if user and not password:
+            raise ValueError("FLIGHTDECK_SMTP_USER needs FLIGHTDECK_SMTP_PASSWORD")
+        if any(c in sender for c in "\r\n"):
+            raise ValueError("FLIGHTDECK_MAIL_FROM must be one line")
+        return cls(
+            smtp_host=host,
+            smtp_port=_whole_number(env, "FLIGHTDECK_SMTP_PORT", cls.smtp_port, least=1),
+            mail_from=sender or cls.mail_from,
+            starttls=_flag(env, "FLIGHTDECK_SMTP_STARTTLS"),
+            smtp_user=user,
+            smtp_password=password,
+            mail_dir=_path(folder) if folder else None,
+        )
+
+
 def is_loopback(host: str) -> bool:
     """Does binding to (or a request from) ``host`` stay on this machine?"""
     if host == "localhost":
@@ -196,6 +250,8 @@ class Settings:
     threads: int = 4  # FLIGHTDECK_THREADS: threads per gunicorn worker
     access_log: str | None = None  # FLIGHTDECK_ACCESS_LOG: gunicorn's access log ("-": stderr)
     chromium: str = DEFAULT_CHROMIUM  # FLIGHTDECK_CHROMIUM, else BROWSER_PATH
+    # Subscribed board packs by email: FLIGHTDECK_SMTP_HOST, FLIGHTDECK_MAIL_DIR and the rest.
+    mail: MailConfig = field(default_factory=MailConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
@@ -219,6 +275,7 @@ class Settings:
             threads=_whole_number(env, "FLIGHTDECK_THREADS", cls.threads, least=1),
             access_log=env.get("FLIGHTDECK_ACCESS_LOG") or None,
             chromium=chromium_path(env),
+            mail=MailConfig.from_env(env),
         )
 
     @property

@@ -17,6 +17,8 @@ from kpis.domain.access import AccessDenied, Principal
 from kpis.ingest.loader import Progress, describe
 from kpis.ingest.problems import Finding, LoadRefused, Report
 from kpis.service import FlightDeckService
+from kpis.settings import MailConfig
+from kpis.subscriptions import SENT, WRITTEN, after_load
 
 #: A load job's outcomes.
 LOADED, REFUSED, DENIED = "loaded", "refused", "denied"
@@ -31,6 +33,8 @@ class UploadJob:
     principal: Principal
     address: str
     files: tuple[str, ...]
+    # How subscribed board packs are sent after a load (None: they are not).
+    mail: MailConfig | None = None
 
     def service(self) -> FlightDeckService:
         return FlightDeckService(Path(self.db_path), self.principal, self.address,
@@ -65,10 +69,13 @@ def checked_report(result: dict[str, Any]) -> Report:
 
 
 def load_job(progress: Progress, job: UploadJob) -> dict[str, Any]:
-    """Load the files, all or none, through the one write path (audited there)."""
+    """Load the files, all or none, through the one write path (audited there); then
+    send the board packs the load made due (a mail failure is logged and audited there,
+    never a failed load)."""
     service = job.service()
     try:
         result = service.load(job.paths, progress=progress)
+        mailed = after_load(service, job.mail, progress)
     except AccessDenied as refusal:
         return {"outcome": DENIED, "message": str(refusal)}
     except LoadRefused as refused:
@@ -81,6 +88,7 @@ def load_job(progress: Progress, job: UploadJob) -> dict[str, Any]:
         "observations": result.observations,
         "files": len(result.files),
         "revised": sum(len(item.revisions) for item in result.files),
+        "packs_sent": sum(outcome.status in (SENT, WRITTEN) for outcome in mailed),
     }
 
 

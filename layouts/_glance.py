@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from dash import dcc, html
 
-from kpis.charts.glance import GlanceRow, Headline
+from kpis.charts.glance import GlanceRow, Headline, compact_value, comparator_text
 from kpis.charts.icons import Icon
-from kpis.domain.catalogue import KpiDefinition, Pillar
-from kpis.domain.formatting import NO_DATA, format_value, short_period
+from kpis.domain.catalogue import Pillar
+from kpis.domain.formatting import format_value, short_period
 from kpis.domain.periods import long_day, long_month
-from kpis.domain.vocabulary import PROVISIONAL_NOTE, SUPPRESSED_LABEL
+from kpis.domain.vocabulary import PROVISIONAL_NOTE
 from layouts._state import ViewState
 from web import ids
 
@@ -36,36 +35,9 @@ def icon_image(icon: Icon | None) -> html.Img | html.Span:
                     height=ICON_SIZE, className=f"glance-icon icon-{icon.code}")
 
 
-def _per(kpi: KpiDefinition) -> str:
-    """'/100k': what a rate is per, where space is short (the words are in the title)."""
-    per = kpi.comparison_per if kpi.compared_as_rate else 100_000
-    return "/100k" if per == 100_000 else f"/{per:g}"
-
-
-def _compact(kpi: KpiDefinition, value: Any, hidden: bool = False) -> str:
-    """A value as the matrix writes it: a rate per 100,000 as '36.8/100k'."""
-    if kpi.unit != "per_100k":
-        return format_value(kpi, value, hidden)
-    text = format_value(replace(kpi, unit="ratio"), value, hidden)
-    return text if text in (SUPPRESSED_LABEL, NO_DATA) else text + _per(kpi)
-
-
-def _comparator_text(line: GlanceRow) -> str:
-    """The comparator's figure; a count's as a rate per its base (never a raw count:
-    that would compare a force with the whole country's size)."""
-    row, kpi = line.comparator, line.kpi
-    if row is None:
-        return "–"
-    hidden = bool(row.get("suppressed"))
-    if kpi.compared_as_rate:
-        text = format_value(replace(kpi, unit="ratio"), row.get("comparison"), hidden)
-        return text if text in (SUPPRESSED_LABEL, NO_DATA) else text + _per(kpi)
-    return _compact(kpi, row.get("value"), hidden)
-
-
 def glance_row(line: GlanceRow, state: ViewState, comparator_name: str) -> html.Li:
     kpi, row = line.kpi, line.row
-    value = "no data" if row is None else _compact(kpi, row.get("value"),
+    value = "no data" if row is None else compact_value(kpi, row.get("value"),
                                                    bool(row.get("suppressed")))
     period = "" if row is None else short_period(kpi, row["period_start"])
     basis = f" {kpi.comparison_basis}" if kpi.compared_as_rate else ""
@@ -80,7 +52,7 @@ def glance_row(line: GlanceRow, state: ViewState, comparator_name: str) -> html.
                    if row is not None and row.get("provisional") else None],
                   className="glance-period" + (" glance-late" if line.missing else "")),
         html.Span([html.Span(f"{comparator_name}{basis}: ", className="visually-hidden"),
-                   _comparator_text(line) if comparator_name else ""],
+                   comparator_text(line) if comparator_name else ""],
                   className="glance-comparator", title=f"{comparator_name}{basis}"),
         html.Span([html.Span("target ", className="visually-hidden"),
                    format_value(kpi, kpi.target) if kpi.target is not None else ""],

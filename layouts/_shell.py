@@ -141,6 +141,9 @@ def account_menu(principal: Principal | None) -> Component | None:
         dbc.DropdownMenuItem(f"{principal.label}: {principal.role.value}, {scope}",
                              header=True),
     ]
+    if principal.may(Action.EXPORT):
+        items.append(dbc.DropdownMenuItem("Board packs by email", href="/subscriptions",
+                                          id=ids.SUBSCRIPTIONS_LINK))
     if principal.may(Action.READ_AUDIT):
         items.append(dbc.DropdownMenuItem("Audit log", href="/audit", id=ids.AUDIT_LINK))
     items.append(html.Form(

@@ -17,7 +17,7 @@ import pandas as pd
 from dash import dcc, html
 
 from kpis.charts.figures import DARK_BLUE, sparkline_svg
-from kpis.charts.glance import glance_rows, headline
+from kpis.charts.glance import at_periods, glance_rows, headline
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import (
     change_direction,
@@ -201,16 +201,6 @@ def pillar_section(number: int, name: str, summary: str, tiles: list[dbc.Col],
         className="pillar",
         **{"aria-label": f"Pillar {number}: {name}"},
     )
-
-
-def at_periods(table: pd.DataFrame, area: str, own: Mapping[str, Mapping[str, Any]]
-               ) -> dict[str, dict[str, Any]]:
-    """``area``'s row of each KPI at the period of ``own``'s row for that KPI."""
-    rows = table[table["area"] == area]
-    wanted = {(kpi, pd.Timestamp(row["period_start"])) for kpi, row in own.items()}
-    keys = list(zip(rows["kpi"], pd.DatetimeIndex(rows["period_start"]), strict=True))
-    chosen = [i for i, key in enumerate(keys) if key in wanted]
-    return {r["kpi"]: r for r in rows.iloc[chosen].to_dict("records")}
 
 
 def flight_deck(state: ViewState) -> html.Div:

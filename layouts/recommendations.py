@@ -1,5 +1,10 @@
 """Recommendations tracker: the five inspection recommendations, their deadlines, the
-KPIs that evidence them, and a dated status and progress note recorded by analysts.
+KPIs that evidence them, and each force's dated status and progress notes.
+
+The page follows the chosen force (the control bar): its status and latest note per
+recommendation, the latest national note beside it, and each linked KPI by its title
+with the force's current variation icon. Progress is kept per force; with England and
+Wales chosen the page shows, and records, the national notes.
 
 The displayed status is worked out from the deadline and today's date ("overdue"
 when the deadline has passed and the work is not complete); progress is written
@@ -9,16 +14,24 @@ through the one write path (``kpis.storage.annotations.record_progress``), keepi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
+from kpis.charts.glance import row_icons
+from kpis.charts.icons import Icon, variation_icon
 from kpis.domain.access import AccessDenied, Action, Principal
+from kpis.settings import NATIONAL_SLUG
 from kpis.storage import annotations
 from kpis.storage.annotations import RecommendationStatus
-from layouts._shell import safe_layout
-from web.context import service
+from layouts._glance import icon_image
+from layouts._shell import control_bar, safe_layout
+from layouts._state import ViewState, read_query, read_state
+from web import ids
+from web import request_checks as _inputs
+from web.context import dataset, service
 
 dash.register_page(__name__, path="/recommendations", name="Recommendations",
                    title="Recommendations - NOM flight deck", order=7)
@@ -48,6 +61,10 @@ def format_time(moment: dt.datetime) -> str:
     return f"{moment.day} {moment:%b %Y %H:%M}"
 
 
+def area_name(area: str) -> str:
+    return dataset().area_names.get(area, area)
+
+
 def status_cell(row: RecommendationStatus) -> html.Td:
     """The displayed status as a text badge; overdue also says why (never colour alone)."""
     label = row.displayed.capitalize()
@@ -60,26 +77,73 @@ def status_cell(row: RecommendationStatus) -> html.Td:
     return html.Td(parts)
 
 
+def _signed(author: str | None, moment: dt.datetime | None) -> str:
+    return f"{author}, {format_time(moment)}" if moment else (author or "")
+
+
 def note_cell(row: RecommendationStatus) -> html.Td:
+    """The area's latest note; for a force, the latest national note beside it."""
     if row.note is None:
-        return html.Td("No progress recorded yet", className="text-body-secondary")
-    by = f"{row.author}, {format_time(row.noted_at)}" if row.noted_at else row.author
-    return html.Td([html.Div(row.note), html.Div(by, className="small text-body-secondary")])
+        where = ("nationally" if row.area == NATIONAL_SLUG else f"for {area_name(row.area)}")
+        parts: list[object] = [html.Div(f"No progress recorded {where} yet",
+                                        className="text-body-secondary")]
+    else:
+        parts = [html.Div(row.note),
+                 html.Div(_signed(row.author, row.noted_at),
+                          className="small text-body-secondary")]
+    if row.area != NATIONAL_SLUG and row.national_note is not None:
+        recorded = f" ({row.national_status})" if row.national_status else ""
+        parts.append(html.Div([
+            html.Div([html.Strong("National note"), recorded], className="small"),
+            html.Div(row.national_note),
+            html.Div(_signed(row.national_author, row.national_noted_at),
+                     className="small text-body-secondary"),
+        ], className="rec-national-note border-start border-2 ps-2 mt-2"))
+    return html.Td(parts)
 
 
-def status_table(rows: list[RecommendationStatus]) -> html.Div:
+def variation_icons(kpi_ids: Iterable[str], state: ViewState) -> dict[str, Icon]:
+    """Each KPI's variation icon for the page's force, at its latest period on or
+    before the page's (as the flight deck's matrix shows it)."""
+    ds = dataset()
+    known = sorted({k for k in kpi_ids if k in ds.kpis})
+    latest: dict[str, dict[str, object]] = {}
+    if known:
+        table = service().table(kpi_ids=known, areas=[state.force], end=state.period)
+        if not table.empty:
+            rows = table[table["area"] == state.force]
+            latest = {str(r["kpi"]): r for r in
+                      rows.groupby("kpi", sort=False).tail(1).to_dict("records")}
+    return {k: row_icons(ds.kpis[k], latest.get(k))[0] for k in known}
+
+
+def kpi_links(row: RecommendationStatus, icons: dict[str, Icon], state: ViewState
+              ) -> html.Ul | str:
+    """The linked KPIs by title, each with its variation icon, opening its KPI page for
+    the page's force."""
+    if not row.kpi_ids:
+        return "No KPIs linked"
+    kpis = dataset().kpis
+    items = []
+    for kpi_id in row.kpi_ids:
+        kpi = kpis.get(kpi_id)
+        title = kpi.title if kpi is not None else kpi_id
+        items.append(html.Li([
+            icon_image(icons.get(kpi_id, variation_icon(None))), " ",
+            dcc.Link(title, href=f"/kpi/{kpi_id}{state.query()}"),
+        ], className="rec-kpi", id=f"rec-kpi-{row.rec_id}-{kpi_id}"))
+    return html.Ul(items, className="list-unstyled mb-0")
+
+
+def status_table(rows: list[RecommendationStatus], state: ViewState) -> html.Div:
     """The recommendations as an accessible table; overdue rows highlighted and labelled."""
     head = html.Thead(html.Tr([
         html.Th(heading, scope="col")
         for heading in ("Recommendation", "Deadline", "Evidenced by", "Status", "Latest note")
     ]))
+    icons = variation_icons({k for row in rows for k in row.kpi_ids}, state)
     body = []
     for row in rows:
-        links: list[object] = []
-        for kpi_id in row.kpi_ids:
-            if links:
-                links.append(", ")
-            links.append(dcc.Link(kpi_id, href=f"/kpi/{kpi_id}"))
         body.append(html.Tr([
             # Overdue rows get a strong left rule (and say "Overdue" in words); a tinted
             # background would cost the links and secondary text their contrast.
@@ -87,20 +151,21 @@ def status_table(rows: list[RecommendationStatus]) -> html.Div:
                     className="border-start border-4 border-danger" if row.is_overdue
                     else None),
             html.Td(format_date(row.deadline)),
-            html.Td(links or "No KPIs linked"),
+            html.Td(kpi_links(row, icons, state)),
             status_cell(row),
             note_cell(row),
         ], id=f"rec-row-{row.rec_id}",
             className="rec-overdue" if row.is_overdue else None))
-    caption = "Inspection recommendations: deadline, evidence and status"
+    caption = (f"Inspection recommendations for {area_name(state.force)}: deadline, "
+               "evidence and status")
     table = dbc.Table([html.Caption(caption), head, html.Tbody(body)], bordered=False,
                       hover=True, size="sm", className="caption-top", id=TABLE)
     return html.Div(table, className="table-responsive", role="region", tabIndex="0",
                     **{"aria-label": caption})
 
 
-def current_rows() -> list[RecommendationStatus]:
-    return service().recommendation_status(dt.date.today())
+def current_rows(area: str) -> list[RecommendationStatus]:
+    return service().recommendation_status(dt.date.today(), area)
 
 
 def author_field(principal: Principal) -> dbc.Col:
@@ -115,15 +180,21 @@ def author_field(principal: Principal) -> dbc.Col:
                    md=3)
 
 
-def progress_form(rows: list[RecommendationStatus]) -> dbc.Form | html.P:
+def progress_form(rows: list[RecommendationStatus], state: ViewState) -> dbc.Form | html.P:
+    """The form records for the page's force, or national notes for England and Wales."""
     principal = service().principal
-    if not principal.may(Action.TRACK) or principal.force is not None:
-        return html.P("Analysts who cover every force record progress here.",
+    if not principal.may(Action.TRACK):
+        return html.P("Analysts record progress here.", className="text-body-secondary mt-4")
+    if principal.force is not None and state.force != principal.force:
+        return html.P(f"National notes are kept by analysts who cover every force; choose "
+                      f"{area_name(principal.force)} to record its progress.",
                       className="text-body-secondary mt-4")
+    heading = ("Record national progress (England and Wales)" if state.force == NATIONAL_SLUG
+               else f"Record progress for {area_name(state.force)}")
     rec_options = [{"label": f"{r.rec_id}: {r.title[:70]}", "value": r.rec_id} for r in rows]
     status_options = [{"label": s.capitalize(), "value": s} for s in annotations.STATUSES]
     return dbc.Form([
-        html.H2("Record progress", className="h5"),
+        html.H2(heading, className="h5"),
         dbc.Row([
             dbc.Col([dbc.Label("Recommendation", html_for=REC),
                      dbc.Select(id=REC, options=rec_options,
@@ -144,17 +215,21 @@ def progress_form(rows: list[RecommendationStatus]) -> dbc.Form | html.P:
 
 
 @safe_layout
-def layout(**_: str) -> html.Div:
-    rows = current_rows()
+def layout(force: str | None = None, period: str | None = None,
+           comparator: str | None = None, **_: str) -> html.Div:
+    state = read_state(dataset(), force, period, comparator)
+    rows = current_rows(state.force)
     return html.Div([
-        html.H1("Recommendations", className="h3"),
+        html.H1(f"Recommendations: {area_name(state.force)}", className="h3"),
         html.P(
             "The inspection recommendations, their deadlines and the KPIs that evidence "
-            "them. A recommendation is overdue when its deadline has passed and it is not "
-            "complete."
+            "them, with the chosen force's own progress and the latest national note; "
+            "choose England and Wales for the national notes. A recommendation is overdue "
+            "when its deadline has passed and it is not complete."
         ),
-        html.Div(status_table(rows), id=TABLE_HOLDER),
-        progress_form(rows),
+        control_bar(state),
+        html.Div(status_table(rows, state), id=TABLE_HOLDER),
+        progress_form(rows, state),
     ])
 
 
@@ -167,16 +242,28 @@ def layout(**_: str) -> html.Div:
     State(STATUS, "value"),
     State(NOTE, "value"),
     State(AUTHOR, "value"),
+    State(ids.URL, "search"),
     prevent_initial_call=True,
 )
 def record(clicks: int | None, rec_id: str | None, status: str | None, note: str | None,
-           author: str | None) -> tuple[object, dbc.Alert, object]:
-    """Record the progress through the one write path and redraw the table."""
+           author: str | None, search: str | None) -> tuple[object, dbc.Alert, object]:
+    """Record the progress for the page's force (national for England and Wales) through
+    the one write path, and redraw the table."""
+    clicks = _inputs.clicks(clicks)
+    rec_id = _inputs.text(rec_id, "the recommendation")
+    status = _inputs.text(status, "the status")
+    note = _inputs.text(note, "the progress note")
+    author = _inputs.text(author, "your name")
     if not clicks:
         return dash.no_update, dash.no_update, dash.no_update
+    query = read_query(_inputs.text(search, "the address"))
+    # The force the page shows (a force the URL names that cannot be shown falls back,
+    # as it does there).
+    state = read_state(dataset(), query.get("force"), query.get("period"),
+                       query.get("comparator"))
     try:
-        service().record_progress(str(rec_id or ""), str(status or ""), str(note or ""),
-                                  str(author or ""))
+        service().record_progress(rec_id or "", status or "", note or "", author or "",
+                                  area=state.force)
     except AccessDenied as refusal:
         return dash.no_update, dbc.Alert(f"Not recorded: {refusal}", color="danger"), \
             dash.no_update
@@ -186,6 +273,7 @@ def record(clicks: int | None, rec_id: str | None, status: str | None, note: str
                 dbc.Alert(f"Not recorded: {message[0].upper()}{message[1:]}.",
                           color="danger"),
                 dash.no_update)
-    return (status_table(current_rows()),
-            dbc.Alert(f"Recorded {rec_id} as {status}.", color="success"),
+    where = "nationally" if state.force == NATIONAL_SLUG else f"for {area_name(state.force)}"
+    return (status_table(current_rows(state.force), state),
+            dbc.Alert(f"Recorded {rec_id} as {status} {where}.", color="success"),
             "")

@@ -27,7 +27,7 @@ from kpis.engine.views import SCRUTINY_GROUPS, latest_comparison, scrutiny_rows
 from kpis.exports.packs.plan import SCRUTINY_TITLE
 from kpis.settings import NATIONAL_SLUG
 from layouts._glance import icon_image
-from layouts._packs import FORMATS, pack_download
+from layouts._packs import FORMATS, job_panel, refused, register_job_callbacks, start, start_outputs
 from layouts._shell import control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, month_or, read_query, read_state
 from layouts._tables import data_table
@@ -41,8 +41,7 @@ dash.register_page(__name__, path="/scrutiny", name="Scrutiny",
 SINCE = "scrutiny-since"
 FORMAT = "scrutiny-format"
 EXPORT = "scrutiny-export"
-STATUS = "scrutiny-status"
-DOWNLOAD = "scrutiny-download"
+PREFIX = "scrutiny"
 EXCEPTIONS = "scrutiny-exceptions"
 
 
@@ -187,9 +186,7 @@ def layout(force: str | None = None, period: str | None = None,
                        id=FORMAT, inline=True),
         dbc.Button("Export as a scrutiny pack", id=EXPORT, color="primary",
                    className="mt-2"),
-        dcc.Loading(html.Div(id=STATUS, className="mt-3", role="status"), type="circle",
-                    delay_show=200),
-        dcc.Download(id=DOWNLOAD),
+        job_panel(PREFIX),
     ])
 
 
@@ -212,8 +209,7 @@ def since_to_url(since: str | None, search: str | None) -> str:
 
 
 @dash.callback(
-    Output(DOWNLOAD, "data"),
-    Output(STATUS, "children"),
+    *start_outputs(PREFIX),
     Input(EXPORT, "n_clicks"),
     State("control-force", "value"),
     State("control-period", "value"),
@@ -222,7 +218,7 @@ def since_to_url(since: str | None, search: str | None) -> str:
     prevent_initial_call=True,
 )
 def export_exceptions(clicks: int | None, force: str, period: str, since: str, fmt: str
-                      ) -> tuple[object, object]:
+                      ) -> tuple[object, ...]:
     """One click: the exceptions (or, if there are none, every KPI) as a pack."""
     clicks = _inputs.clicks(clicks)
     force = _inputs.text(force, "the force")
@@ -230,20 +226,22 @@ def export_exceptions(clicks: int | None, force: str, period: str, since: str, f
     since = _inputs.text(since, "the previous meeting")
     fmt = _inputs.text(fmt, "the format")
     if not clicks or not force or not period:
-        return dash.no_update, dash.no_update
+        return (dash.no_update,) * 5
     ds = dataset()
     if force not in set(ds.visible_forces["slug"]):
-        return None, dbc.Alert("Choose a force from the list.", color="warning")
+        return refused("Choose a force from the list.")
     end = month_or(period, None)
     if end is None:
-        return None, dbc.Alert("Choose a period from the list.", color="warning")
+        return refused("Choose a period from the list.")
     meeting = month_or(since, add_months(end, -3))  # the page's own default
     table = service().table(areas=[force], end=end)
     found = scrutiny_rows(table, ds, meeting, end)
     # In the page's order, under its headings; with nothing to scrutinise, every KPI.
     groups = [(heading, list(found.loc[found["group"] == code, "kpi"]))
               for code, heading in SCRUTINY_GROUPS] if not found.empty else None
-    return pack_download(force, end, fmt or "", pillars=None, kpis=None,
-                         marking=DEFAULT_MARKING, suppress=False,
-                         name=f"scrutiny-{force}-{format_month(end)}", groups=groups,
-                         kind=SCRUTINY_TITLE)
+    return start(force, end, fmt or "", pillars=None, kpis=None, marking=DEFAULT_MARKING,
+                 suppress=False, name=f"scrutiny-{force}-{format_month(end)}",
+                 groups=groups, kind=SCRUTINY_TITLE)
+
+
+register_job_callbacks(PREFIX)

@@ -31,6 +31,7 @@ PAGES = [
     "/upload",
     "/scrutiny",
     "/board-pack",
+    "/subscriptions",
 ]
 
 

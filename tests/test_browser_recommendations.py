@@ -1,4 +1,5 @@
-"""The recommendations page in a real browser: the table, and recording progress."""
+"""The recommendations page in a real browser: the table, and recording progress
+(national, and for the force the page shows)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ def test_recording_progress_on_r2_shows_in_the_table(chromium: Browser,
                                                      writable_server: LiveServer) -> None:
     app = open_app(chromium, writable_server.url)
     app.goto("/recommendations")
-    assert app.heading() == "Recommendations"
+    assert app.heading() == "Recommendations: England and Wales"
     rows = app.page.locator("#recommendations-table tbody tr")
     assert rows.count() == 5
     r2 = app.page.locator("#rec-row-R2")
     assert "31 Jul 2025" in r2.inner_text()
-    assert r2.get_by_role("link", name="repeat_suspects_identified").get_attribute(
-        "href") == "/kpi/repeat_suspects_identified"
+    # Linked KPIs by title, each with its variation icon, opening the KPI for the force.
+    link = r2.get_by_role("link", name="Repeat suspects identified", exact=True)
+    assert (link.get_attribute("href") or "").startswith(
+        "/kpi/repeat_suspects_identified?force=england-and-wales&period=")
+    assert r2.locator("#rec-kpi-R2-repeat_suspects_identified img").get_attribute("alt")
     # Every deadline has passed on this machine's clock and nothing is complete yet:
     # overdue is said in words, not only by colour.
     assert "Overdue" in r2.inner_text() and "Deadline passed" in r2.inner_text()
@@ -38,7 +42,7 @@ def test_recording_progress_on_r2_shows_in_the_table(chromium: Browser,
 
     app.page.fill("#progress-author", "Ana Analyst")
     app.page.get_by_role("button", name="Record progress").click()
-    app.wait_for_text("#progress-message", "Recorded R2 as complete")
+    app.wait_for_text("#progress-message", "Recorded R2 as complete nationally")
     app.wait_for_text("#rec-row-R2", "Repeat suspect definition adopted")
     row = app.page.locator("#rec-row-R2").inner_text()
     assert "Complete" in row and "Ana Analyst" in row and "Overdue" not in row
@@ -50,9 +54,37 @@ def test_recording_progress_on_r2_shows_in_the_table(chromium: Browser,
         stored = {r.rec_id: r for r in annotations.recommendation_status(reader)}["R2"]
     finally:
         reader.close()
-    assert (stored.status, stored.author) == ("complete", "Ana Analyst")
+    assert (stored.status, stored.author, stored.area) == (
+        "complete", "Ana Analyst", "england-and-wales")
     app.goto("/recommendations")
     assert "Ana Analyst" in app.page.locator("#rec-row-R2").inner_text()
+    assert app.console_errors() == []
+
+
+def test_progress_recorded_for_kent_is_kents_own(chromium: Browser,
+                                                writable_server: LiveServer) -> None:
+    app = open_app(chromium, writable_server.url)
+    app.goto("/recommendations?force=kent")
+    assert app.heading() == "Recommendations: Kent"
+    assert app.page.inner_text("#main-content h2.h5") == "Record progress for Kent"
+    app.page.select_option("#progress-recommendation", "R4")
+    app.page.select_option("#progress-status", "in progress")
+    app.page.fill("#progress-note", "Kent s.63G applications reviewed weekly.")
+    app.page.fill("#progress-author", "Kay Analyst")
+    app.page.get_by_role("button", name="Record progress").click()
+    app.wait_for_text("#progress-message", "Recorded R4 as in progress for Kent")
+    app.wait_for_text("#rec-row-R4", "Kent s.63G applications reviewed weekly.")
+    # Another force, chosen in the control bar, has recorded nothing.
+    app.choose("control-force", "West Midlands")
+    app.wait_for_heading("Recommendations: West Midlands")
+    row = app.page.locator("#rec-row-R4").inner_text()
+    assert "No progress recorded for West Midlands yet" in row and "Kent s.63G" not in row
+    reader = Reader(writable_server.db)
+    try:
+        [stored] = annotations.progress_history(reader, "R4")
+    finally:
+        reader.close()
+    assert (stored["area"], stored["author"]) == ("kent", "Kay Analyst")
     assert app.console_errors() == []
 
 

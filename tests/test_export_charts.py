@@ -57,6 +57,8 @@ def test_suppressed_points_are_not_drawn(demo_dataset: Dataset) -> None:
     assert chart.figure is not None
     dates = {d.date().isoformat() for d in pd.DatetimeIndex(hidden["period_start"])}
     for trace in chart.figure["data"]:
+        if trace["name"] == "England and Wales":  # another area's figure, shown in tables
+            continue
         for x, y in zip(trace["x"], trace["y"], strict=True):
             if x in dates:
                 assert y is None, (trace["name"], x)
@@ -273,3 +275,17 @@ def test_a_count_with_a_catalogue_base_is_compared_per_100_of_it(
     # City of London received no reports in some months: no rate, so not ranked.
     assert bars.summary.startswith(f"{len(rows)} forces ranked: ")
     assert "no data" not in bars.summary
+
+
+def test_a_force_chart_draws_england_and_wales_on_the_same_scale(demo_dataset: Dataset) -> None:
+    rate = spc_export(demo_dataset, "bail_breaches_responded", "kent", PERIOD)
+    table = flight_deck_table(demo_dataset, ["bail_breaches_responded"], ["kent"], end=PERIOD)
+    lines = {t["name"]: t for t in rate.figure["data"]}
+    assert lines["England and Wales"]["y"] == pytest.approx(
+        table["national_value"].astype(float).tolist())
+    # A count is compared as a rate, which its axis does not show: no line.
+    count = spc_export(demo_dataset, "cps_referrals", "kent", PERIOD)
+    assert "England and Wales" not in {t["name"] for t in count.figure["data"]}
+    # England and Wales' own chart has nothing to compare with itself.
+    national = spc_export(demo_dataset, "bail_breaches_responded", "england-and-wales", PERIOD)
+    assert "England and Wales" not in {t["name"] for t in national.figure["data"]}

@@ -1,470 +1,536 @@
-"""Board packs: open the PPTX, PDF and DOCX that are written and check what they say."""
+"""Board packs a PCC can publish, opened with independent readers (python-pptx,
+python-docx, pypdf): summary first, at most 20 pages, native PowerPoint charts holding
+the KPI's series, tagged PDF, A4 Word, alternative text everywhere, templates."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 import shutil
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kpis.charts.specs import spc_export
 from kpis.cli import main
-from kpis.domain.formatting import format_number, format_period, format_value
+from kpis.domain.formatting import short_period
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import flight_deck_table
-from kpis.engine.summary import summarise
 from kpis.exports.packs import (
-    COMMENTARY_PLACEHOLDER,
-    NO_PROGRESS,
-    NOTE_LIMIT,
-    PACK_TITLE,
-    RECOMMENDATION_COLUMNS,
-    RECOMMENDATIONS_HEADING,
+    MAX_EXCEPTION_CHARTS,
+    PAGE_LIMIT,
+    SCRUTINY_TITLE,
+    TemplateError,
     build_pack,
-    page_count,
-    recommendation_row,
-    select_kpis,
+    pack_content,
 )
+from kpis.exports.packs.plan import MATRIX_COLUMNS, column_widths
+from kpis.exports.packs.pptx import chart_series, slide_plan
 from kpis.service import FlightDeckService
-from kpis.storage.annotations import RecommendationStatus, record_progress
+from kpis.storage.annotations import record_progress, write_commentary
 
 PERIOD = dt.date(2025, 9, 1)
-MARKING = "OFFICIAL-SENSITIVE"
-# Two pillars (1 and 2); City of London's figures for these rest on small counts.
-KPIS = ["suspect_contact_30d", "repeat_suspects_managed", "bail_breaches_responded"]
-PILLARS = 2
-COMMENTARY = {"suspect_contact_30d": "Contact within 30 days rose after the new triage desk."}
-#: The day the packs are produced, which decides what is overdue: every recommendation's
-#: deadline (January to July 2025) has passed.
 TODAY = dt.date(2025, 10, 15)
-RECOMMENDATIONS = 5  # R1 to R5 in data/catalogue.yaml
+MARKING = "OFFICIAL-SENSITIVE"
+#: Northumbria's pack for March 2024 has the most exceptions in the demonstration data
+#: (12, eight of them charted): the longest default pack.
+LONGEST = ("northumbria", dt.date(2024, 3, 1))
+COMMENT = "Plans agreed at the repeat-suspect panel; three more due in October."
+WEST_MIDLANDS_NOTE = "West Midlands' own progress: the flag is live on Athena."
+KENT_NOTE = "Kent's progress: the review of repeat suspects started in August."
+EMU = 914400
 
 
 def plain(text: str) -> str:
-    """Whitespace collapsed and the minus sign as '-' (the PDF's fonts have no U+2212)."""
     return " ".join(text.replace("\u2212", "-").split())
 
 
 @pytest.fixture(scope="module")
-def packs(demo_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory
-          ) -> dict[tuple[str, bool], Path]:
-    """Packs for Kent (open) and City of London (suppressed), in each format."""
-    folder = tmp_path_factory.mktemp("packs")
-    built = {}
-    for fmt in ("pptx", "pdf", "docx"):
-        for force, suppress in (("kent", False), ("city-of-london", True)):
-            built[(fmt, suppress)] = build_pack(
-                demo_dataset, force, PERIOD, fmt, kpis=KPIS, marking=MARKING, suppress=suppress,
-                commentary=COMMENTARY, out=folder / f"{force}.{fmt}", today=TODAY)
-    return built
+def pack_db(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo database with commentary for Kent and per-force progress notes."""
+    db = tmp_path_factory.mktemp("packdb") / "flightdeck.duckdb"
+    shutil.copyfile(demo_db_readonly, db)
+    write_commentary(db, "repeat_suspects_managed", "kent", PERIOD, COMMENT, "Jane Analyst")
+    record_progress(db, "R2", "in progress", KENT_NOTE, "Jane Analyst",
+                    now=dt.datetime(2025, 10, 1, 9, 0), area="kent")
+    record_progress(db, "R2", "complete", WEST_MIDLANDS_NOTE, "Sam Lead",
+                    now=dt.datetime(2025, 10, 2, 9, 0), area="west-midlands")
+    return db
 
 
-def summaries(ds: Dataset, force: str, suppress: bool) -> list[str]:
-    return [spc_export(ds, k, force, PERIOD, suppress=suppress).summary for k in KPIS]
+@pytest.fixture(scope="module")
+def service(pack_db: Path) -> Iterator[FlightDeckService]:
+    service = FlightDeckService(pack_db)
+    yield service
+    service.close()
 
 
-def hidden_texts(ds: Dataset) -> list[str]:
-    """What City of London's suppressed figures would read as if they were published."""
-    table = flight_deck_table(ds, KPIS, ["city-of-london"], start=PERIOD, end=PERIOD)
-    small = table[(table["numerator"] > 0) & (table["numerator"] < 5)]
-    assert len(small) >= 2, "the demonstration data should have small counts here"
-    found = []
-    name = ds.area_names["city-of-london"]
-    for row in small.to_dict("records"):
-        kpi = ds.kpis[row["kpi"]]
-        found.append(summarise(ds, row, name))
-        found.append(f"({format_number(row['numerator'])} of "
-                     f"{format_number(row['denominator'])})")
-        # the pillar table row, as the PowerPoint test joins its cells
-        found.append(f"{kpi.title} | {format_period(kpi, row['period_start'])} | "
-                     f"{format_value(kpi, row['value'])}")
-    return found
+@pytest.fixture(scope="module")
+def kent_packs(service: FlightDeckService, tmp_path_factory: pytest.TempPathFactory
+               ) -> dict[str, Path]:
+    """Kent's default pack for September 2025 in each format, as the CLI builds it."""
+    folder = tmp_path_factory.mktemp("kent")
+    return {fmt: build_pack(service, "kent", PERIOD, fmt, marking=MARKING, today=TODAY,
+                            commentary=service.all_commentary("kent", PERIOD),
+                            out=folder / f"kent.{fmt}")
+            for fmt in ("pptx", "pdf", "docx")}
 
 
-def test_page_count_formula() -> None:
-    # title, pillar summaries, KPI charts, recommendations, sources and definitions
-    assert page_count(3, 2, 5) == 1 + 2 + 3 + 1 + 1
-    assert page_count(12, 3, 5) == 1 + 3 + 12 + 1 + 2
-    assert page_count(12, 3, 6) == 1 + 3 + 12 + 2 + 2
-    assert page_count(3, 2, 0) == 1 + 2 + 3 + 0 + 1
+def slides(path: Path) -> list[Any]:
+    from pptx import Presentation
+
+    return list(Presentation(str(path)).slides)
 
 
-def test_kpi_selection_by_pillar_and_id(demo_dataset: Dataset) -> None:
-    assert [k.kpi_id for k in select_kpis(demo_dataset, kpis=KPIS)] == KPIS
-    pillar_two = select_kpis(demo_dataset, pillars=[2])
-    assert pillar_two and {k.pillar for k in pillar_two} == {2}
-    with pytest.raises(KeyError):
-        select_kpis(demo_dataset, kpis=["no_such_kpi"])
+def slide_text(slide: Any) -> str:
+    parts = []
+    for shape in slide.shapes:
+        if shape.has_text_frame:
+            parts.append(shape.text_frame.text)
+        if shape.has_table:
+            parts += [cell.text for row in shape.table.rows for cell in row.cells]
+    return plain(" ".join(parts))
+
+
+def alt_text(shape: Any) -> str:
+    for child in shape._element.iter():
+        if child.tag.endswith("}cNvPr"):
+            return child.get("descr") or ""
+    return ""
+
+
+# --- the plan ------------------------------------------------------------------------
+
+
+def test_column_widths_fit_short_columns_and_share_the_rest_by_length() -> None:
+    rows = [("a" * 40, "Sep 25", "b" * 30)]
+    widths = column_widths(("KPI", "Period", "Summary"), rows, capacity=100)
+    # "Sep 25" is short (22 characters or fewer): its 6 characters, one more, and two
+    # for the cell's margins: 9 of the 100.
+    assert widths[1] == pytest.approx(9 / 100)
+    # The long columns start from their longest word plus one (41 and 31) and share
+    # what is left (100 - 9 - 41 - 31 = 19) as the square roots of their lengths.
+    spare = 100 - 9 - 41 - 31
+    weights = (40 ** 0.5, 30 ** 0.5)
+    assert widths[0] == pytest.approx((41 + spare * weights[0] / sum(weights)) / 100)
+    assert widths[2] == pytest.approx((31 + spare * weights[1] / sum(weights)) / 100)
+    # Too little room: every column keeps its minimum, shares scaled to the whole.
+    cramped = column_widths(("KPI", "Period", "Summary"), rows, capacity=50)
+    assert cramped == pytest.approx((41 / 81, 9 / 81, 31 / 81))
+
+
+def test_the_summary_and_exceptions_come_first_in_severity_order(
+        demo_dataset: Dataset) -> None:
+    force, period = LONGEST
+    content = pack_content(demo_dataset, force, period, images=None, today=TODAY)
+    table = flight_deck_table(demo_dataset, list(demo_dataset.kpis), [force], end=period)
+    latest = table.groupby("kpi").tail(1).set_index("kpi")
+    titles = {k.title: k.kpi_id for k in demo_dataset.kpis.values()}
+    # Table 1 lists every KPI (a row each, under its pillar's heading).
+    listed = [row[0] for i, row in enumerate(content.matrix.rows)
+              if i not in content.matrix.groups]
+    assert sorted(listed) == sorted(titles)
+    assert content.matrix.number == 1 and content.exceptions.number == 2
+    # Concerns first, then targets consistently failed, each worked out from the table.
+    whys = [row[1] for row in content.exceptions.rows]
+    order = {"Special-cause concern": 0, "Target consistently failed": 1, "Return not in": 2}
+    assert whys == sorted(whys, key=order.__getitem__)
+    for title, why, summary in content.exceptions.rows:
+        if why == "Special-cause concern":
+            assert latest.loc[titles[title], "variation"] == "concern"
+            assert summary.startswith(spc_export(demo_dataset, titles[title], force,
+                                                 period).summary)
+        elif why == "Target consistently failed":
+            assert latest.loc[titles[title], "assurance"] == "fail"
+    # Chart pages: the first eight concerns and failing targets, numbered in order.
+    flagged = [titles[t] for t, why, _ in content.exceptions.rows if why != "Return not in"]
+    assert len(flagged) > MAX_EXCEPTION_CHARTS
+    assert [c.chart.kpi.kpi_id for c in content.charts] == flagged[:MAX_EXCEPTION_CHARTS]
+    assert [c.number for c in content.charts] == list(range(1, MAX_EXCEPTION_CHARTS + 1))
+    # The other KPIs go to the appendix, each once.
+    assert content.other_kpis is not None
+    rest = {row[0] for row in content.other_kpis.rows}
+    assert rest == set(titles) - {demo_dataset.kpis[k].title for k in flagged[:8]}
+    assert len(slide_plan(content)) <= PAGE_LIMIT
+
+
+def test_a_full_pack_has_every_chart(demo_dataset: Dataset) -> None:
+    content = pack_content(demo_dataset, "kent", PERIOD, images=None, full=True)
+    assert len(content.charts) == len(demo_dataset.kpis)
+    assert content.other_kpis is None
+
+
+@pytest.mark.slow  # plans 86 packs
+def test_no_default_pack_runs_past_twenty_slides(demo_dataset: Dataset) -> None:
+    longest = max(len(slide_plan(pack_content(demo_dataset, force, period, images=None)))
+                  for force in demo_dataset.visible_forces["slug"]
+                  for period in (PERIOD, dt.date(2024, 3, 1)))
+    assert longest <= PAGE_LIMIT
+
+
+def test_empty_commentary_is_left_out_and_written_commentary_is_kept(
+        service: FlightDeckService) -> None:
+    content = pack_content(service, "kent", PERIOD, images=None, today=TODAY,
+                           commentary=service.all_commentary("kent", PERIOD))
+    by_kpi = {c.chart.kpi.kpi_id: c.commentary for c in content.charts}
+    assert by_kpi["repeat_suspects_managed"] == COMMENT
+    assert all(text in ("", COMMENT) for text in by_kpi.values())
+    assert list(by_kpi.values()).count("") == len(by_kpi) - 1
+
+
+def test_a_forces_pack_has_its_own_progress_not_another_forces(
+        service: FlightDeckService) -> None:
+    kent = pack_content(service, "kent", PERIOD, images=None, today=TODAY)
+    assert kent.recommendations is not None
+    rows = {row[0].split(":")[0]: row for row in kent.recommendations.rows}
+    assert KENT_NOTE in rows["R2"][3]
+    text = " ".join(" ".join(row) for row in kent.recommendations.rows)
+    assert WEST_MIDLANDS_NOTE not in text
+    # Linked KPIs by title, each with its current variation in words.
+    linked = [k for k in service.dataset().kpis.values() if "R2" in k.recommendations]
+    for kpi in linked:
+        assert kpi.title in rows["R2"][4]
+    assert "_" not in rows["R2"][4]  # no KPI ids
+    west = pack_content(service, "west-midlands", PERIOD, images=None, today=TODAY)
+    assert west.recommendations is not None
+    text = " ".join(" ".join(row) for row in west.recommendations.rows)
+    assert WEST_MIDLANDS_NOTE in text and KENT_NOTE not in text
 
 
 # --- PowerPoint ------------------------------------------------------------------------
 
 
-def slide_texts(path: Path) -> list[list[tuple[float, str]]]:
-    """Each slide's text frames and table cells as (top in inches, text)."""
-    from pptx import Presentation
+@pytest.mark.slow  # builds packs with charts drawn by headless Chromium (kaleido)
+def test_pptx_summary_first_with_native_charts_holding_the_kpis_series(
+        kent_packs: dict[str, Path], service: FlightDeckService) -> None:
+    from pptx.enum.chart import XL_CHART_TYPE
 
-    slides = []
-    for slide in Presentation(str(path)).slides:
-        items = []
+    ds = service.dataset()
+    deck = slides(kent_packs["pptx"])
+    assert len(deck) <= PAGE_LIMIT
+    # Slide 1 holds the matrix: every KPI's title in its tables.
+    first = deck[0]
+    tables = [s for s in first.shapes if s.has_table]
+    assert len(tables) == 2
+    cells = {c.text for t in tables for row in t.table.rows for c in row.cells}
+    assert {k.title for k in ds.kpis.values()} <= cells
+    assert {tuple(c.text for c in t.table.rows[0].cells) for t in tables} == {MATRIX_COLUMNS}
+    assert "Table 2: What needs attention" in slide_text(deck[1])
+    charts = [(slide, shape) for slide in deck for shape in slide.shapes if shape.has_chart]
+    content = pack_content(service, "kent", PERIOD, images=None, today=TODAY)
+    assert len(charts) == len(content.charts) > 0
+    for (slide, shape), planned in zip(charts, content.charts, strict=True):
+        kpi = planned.chart.kpi
+        chart = shape.chart
+        assert chart.chart_type in (XL_CHART_TYPE.LINE, XL_CHART_TYPE.LINE_MARKERS)
+        # Placed in the layout's content placeholder, beside the slide's title.
+        assert slide.slide_layout.name == "Two Content"
+        assert slide.shapes.title.text_frame.text == kpi.title
+        assert shape.is_placeholder
+        series = {s.name: list(s.values) for s in chart.plots[0].series}
+        rows = flight_deck_table(ds, [kpi.kpi_id], ["kent"], end=PERIOD)
+        assert series["Value"] == pytest.approx(rows["value"].astype(float).tolist())
+        assert series["Mean"] == pytest.approx(rows["spc_mean"].astype(float).tolist())
+        assert series["Upper process limit"] == pytest.approx(
+            rows["spc_upper"].astype(float).tolist())
+        assert series["England and Wales"] == pytest.approx(
+            rows["national_value"].astype(float).tolist())
+        if kpi.target is not None:
+            assert series["Target"] == pytest.approx([kpi.target] * len(rows))
+        categories = list(chart.plots[0].categories)
+        assert categories == [short_period(kpi, p) for p in rows["period_start"]]
+        # Alternative text: the chart's plain-English summary.
+        assert planned.chart.summary in alt_text(shape)
+        assert f"Figure {planned.number}:" in slide_text(slide)
+    for slide in deck:
+        text = slide_text(slide)
+        assert text.count(MARKING) >= 2
+        assert "Demonstration data" in text
         for shape in slide.shapes:
-            top = shape.top / 914400
-            if shape.has_text_frame:
-                items.append((top, shape.text_frame.text))
-            if shape.has_table:
-                for row in shape.table.rows:
-                    items.append((top, " | ".join(c.text for c in row.cells)))
-        slides.append(items)
-    return slides
+            if shape.shape_type == 13 or shape.has_chart or shape.has_table:  # pictures
+                assert alt_text(shape), (slide_text(slide)[:40], shape.name)
+    assert re.search(r"Slide 1 of \d+", slide_text(deck[0]))
+    assert "No commentary" not in " ".join(slide_text(s) for s in deck)
+    assert COMMENT in " ".join(slide_text(s) for s in deck)
+    assert kent_packs["pptx"].stat().st_size < 3 * 2**20
 
 
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_pptx_slides_titles_marking_numbers_and_summaries(
-        packs: dict[tuple[str, bool], Path], demo_dataset: Dataset) -> None:
+@pytest.mark.slow  # every KPI's suppressed series for a force
+def test_native_chart_data_leave_suppressed_points_blank(demo_dataset: Dataset) -> None:
+    """City of London's small counts: the chart's data hold no hidden value."""
+    content = pack_content(demo_dataset, "city-of-london", PERIOD, images=None,
+                           suppress=True, full=True)
+    hidden_seen = 0
+    for planned in content.charts:
+        kpi = planned.chart.kpi
+        raw = flight_deck_table(demo_dataset, [kpi.kpi_id], ["city-of-london"], end=PERIOD)
+        shown = flight_deck_table(demo_dataset, [kpi.kpi_id], ["city-of-london"], end=PERIOD,
+                                  suppress=True)
+        _, series = chart_series(planned)
+        for i, hidden in enumerate(shown["suppressed"].astype(bool)):
+            if hidden:
+                hidden_seen += 1
+                assert series["Value"][i] is None
+        if shown["suppressed"].any():  # a series with a hidden point has no SPC lines
+            assert set(series["Mean"]) == {None}
+        values = [v for v in series["Value"] if v is not None]
+        assert len(values) == int((~shown["suppressed"].astype(bool)
+                                   & raw["value"].notna()).sum())
+    assert hidden_seen > 0, "City of London's demo data have small counts"
+
+
+@pytest.mark.slow  # builds packs with charts drawn by headless Chromium (kaleido)
+def test_pptx_pictures_when_asked_carry_alt_text(service: FlightDeckService,
+                                                tmp_path: Path) -> None:
+    out = build_pack(service, "kent", PERIOD, "pptx", kpis=["repeat_suspects_managed",
+                                                             "cps_referrals"],
+                     pictures=True, full=True, out=tmp_path / "pictures.pptx")
+    pictures = [s for slide in slides(out) for s in slide.shapes if s.shape_type == 13]
+    assert len(pictures) == 2
+    for picture in pictures:
+        assert "SPC chart of" in alt_text(picture)
+        assert alt_text(picture) != "image.png"
+
+
+def make_potx(path: Path, layout_marker: str) -> Path:
+    """A PowerPoint template (.potx): a 4:3 deck with a layout of the force's own (a
+    marker to find in the pack) and a sample slide, saved as a template."""
     from pptx import Presentation
 
-    path = packs[("pptx", False)]
-    slides = slide_texts(path)
-    expected = page_count(len(KPIS), PILLARS, RECOMMENDATIONS)
-    assert len(slides) == expected
-    for number, items in enumerate(slides, start=1):
-        assert any(top < 0.5 and text == MARKING for top, text in items), number
-        assert any(top > 6.9 and text == MARKING for top, text in items), number
-        assert any(text == f"Slide {number} of {expected}" for _, text in items), number
-    title = "\n".join(text for _, text in slides[0])
-    for words in (PACK_TITLE, "Kent", "Period: September 2025",
-                  f"Protective marking: {MARKING}", "Demonstration data"):
-        assert words in title
-    everything = "\n".join(text for items in slides for _, text in items)
-    for summary in summaries(demo_dataset, "kent", False):
-        assert summary in everything
-    assert COMMENTARY["suspect_contact_30d"] in everything
-    assert everything.count(COMMENTARY_PLACEHOLDER) == len(KPIS) - 1
-    assert "Pillar 1: Suspect-focused investigations: summary" in everything
-    assert "Pillar 2: Identifying and disrupting repeat suspects: summary" in everything
-    assert "Sources and definitions" in everything
-    deck = Presentation(str(path))
-    pictures = [s for slide in deck.slides for s in slide.shapes if s.shape_type == 13]
-    assert len(pictures) == len(KPIS)
-    kpi_titles = [demo_dataset.kpis[k].title for k in KPIS]
-    slide_titles = [next(t for top, t in items if 0.4 < top < 0.6) for items in slides[1:]]
-    # The recommendations come after the charts, just before sources and definitions.
-    assert slide_titles[-2:] == [RECOMMENDATIONS_HEADING, "Sources and definitions"]
-    assert [t for t in slide_titles[:-2] if not t.startswith("Pillar")] == kpi_titles
-    # Built from a bare dataset, which has no progress notes to read.
-    assert everything.count(NO_PROGRESS) == RECOMMENDATIONS
+    deck = Presentation()
+    deck.slide_layouts[2]._element.cSld.set("name", layout_marker)
+    deck.slides.add_slide(deck.slide_layouts[0])  # a sample slide: the pack drops it
+    plain_path = path.with_suffix(".pptx")
+    deck.save(str(plain_path))
+    with zipfile.ZipFile(plain_path) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "[Content_Types].xml":
+                data = data.replace(b"presentationml.presentation.main+xml",
+                                    b"presentationml.template.main+xml")
+            target.writestr(item, data)
+    return path
 
 
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_pptx_with_suppression_shows_no_hidden_number(
-        packs: dict[tuple[str, bool], Path], demo_dataset: Dataset) -> None:
-    slides = slide_texts(packs[("pptx", True)])
-    everything = "\n".join(text for items in slides for _, text in items)
-    for hidden in hidden_texts(demo_dataset):
-        assert hidden not in everything
-    for summary in summaries(demo_dataset, "city-of-london", True):
-        assert summary in everything
-    assert "suppressed to protect victims" in everything
-    assert "[c]" in everything
-    assert "Disclosure control" in everything
-
-
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_a_twelve_chart_pack(demo_db_readonly: Path, demo_dataset: Dataset, tmp_path: Path
-                             ) -> None:
+def test_a_forces_powerpoint_template_is_used(demo_dataset: Dataset, tmp_path: Path) -> None:
     from pptx import Presentation
 
-    twelve = [k.kpi_id for k in select_kpis(demo_dataset)][:12]
-    pillars = len({demo_dataset.kpis[k].pillar for k in twelve})
-    out = tmp_path / "twelve.pptx"
-    args = ["export", "--db", str(demo_db_readonly), "--force", "west-midlands", "--period",
-            "2025-09", "--format", "pptx", "--marking", "OFFICIAL", "--out", str(out)]
-    for kpi in twelve:
-        args += ["--kpi", kpi]
-    assert main(args) == 0
+    template = make_potx(tmp_path / "kent.potx", "KENT POLICE TEMPLATE")
+    out = build_pack(demo_dataset, "kent", PERIOD, "pptx", template=template,
+                     out=tmp_path / "templated.pptx", kpis=["repeat_suspects_managed"])
     deck = Presentation(str(out))
-    assert len(deck.slides) == page_count(12, pillars, RECOMMENDATIONS)
-    pictures = [s for slide in deck.slides for s in slide.shapes if s.shape_type == 13]
-    assert len(pictures) == 12
-
-
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_export_by_pillar_from_the_cli(demo_db_readonly: Path, demo_dataset: Dataset,
-                                       tmp_path: Path) -> None:
-    from pptx import Presentation
-
-    out = tmp_path / "pillar6.pptx"
-    assert main(["export", "--db", str(demo_db_readonly), "--force", "kent", "--period",
-                 "2025-09", "--format", "pptx", "--pillar", "6", "--out", str(out)]) == 0
-    count = len(select_kpis(demo_dataset, pillars=[6]))
-    assert len(Presentation(str(out)).slides) == page_count(count, 1, RECOMMENDATIONS)
-
-
-def test_export_refuses_an_unknown_force(demo_db_readonly: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["export", "--db", str(demo_db_readonly), "--force", "atlantis", "--period",
-                 "2025-09", "--format", "pdf", "--out", str(tmp_path / "x.pdf")])
-    assert code == 2
-    assert "atlantis" in capsys.readouterr().err
+    assert "KENT POLICE TEMPLATE" in [layout.name for layout in deck.slide_layouts]
+    assert deck.slide_width == Presentation(str(tmp_path / "kent.pptx")).slide_width  # 4:3
+    content = pack_content(demo_dataset, "kent", PERIOD, images=None,
+                           kpis=["repeat_suspects_managed"])
+    assert len(deck.slides) == len(slide_plan(content))  # the sample slide is gone
+    assert all(s.slide_layout.name in ("Title and Content", "Two Content") for s in deck.slides)
+    with pytest.raises(TemplateError, match="must be one of"):
+        build_pack(demo_dataset, "kent", PERIOD, "pptx", template=tmp_path / "x.docx",
+                   out=tmp_path / "bad.pptx")
+    (tmp_path / "broken.pptx").write_bytes(b"not a zip")
+    with pytest.raises(TemplateError, match="not a PPTX file"):
+        build_pack(demo_dataset, "kent", PERIOD, "pptx", template=tmp_path / "broken.pptx",
+                   out=tmp_path / "bad.pptx")
+    assert not (tmp_path / "bad.pptx").exists()
 
 
 # --- PDF -------------------------------------------------------------------------------
 
 
-def pdf_pages(path: Path) -> list[str]:
+def struct_tags(node: Any, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    from pypdf.generic import ArrayObject, DictionaryObject
+
+    node = node.get_object()
+    if isinstance(node, DictionaryObject):
+        if "/S" in node:
+            found.append((str(node["/S"]), str(node.get("/Alt", ""))))
+        kids = node.get("/K")
+        if kids is not None:
+            for kid in (kids if isinstance(kids, ArrayObject) else [kids]):
+                struct_tags(kid, found)
+    elif isinstance(node, ArrayObject):
+        for kid in node:
+            struct_tags(kid, found)
+    return found
+
+
+@pytest.mark.slow  # builds packs with charts drawn by headless Chromium (kaleido)
+def test_the_pdf_is_tagged_titled_in_en_gb_and_summary_first(
+        kent_packs: dict[str, Path], service: FlightDeckService) -> None:
     from pypdf import PdfReader
 
-    return [plain(page.extract_text() or "") for page in PdfReader(str(path)).pages]
+    reader = PdfReader(kent_packs["pdf"])
+    root = reader.trailer["/Root"]
+    assert bool(root["/MarkInfo"]["/Marked"])
+    assert "/StructTreeRoot" in root
+    assert root["/Lang"] == "en-GB"
+    content = pack_content(service, "kent", PERIOD, images=None, today=TODAY)
+    assert reader.metadata.title == content.title
+    assert reader.metadata.author == "Kent: NOM flight deck"
+    tags = struct_tags(root["/StructTreeRoot"], [])
+    kinds = [kind for kind, _ in tags]
+    assert kinds.count("/H1") == 1
+    assert kinds.count("/H2") >= 2 + len(content.charts)
+    assert "/Table" in kinds and "/TH" in kinds
+    figures = [alt for kind, alt in tags if kind == "/Figure" and alt]
+    for chart in content.charts:
+        assert any(chart.chart.summary in alt for alt in figures), chart.chart.kpi.title
+    pages = [plain(page.extract_text()) for page in reader.pages]
+    assert len(pages) <= PAGE_LIMIT
+    # Page one holds the matrix: every KPI's title (wrapped in its cell: compared
+    # without the spaces).
+    squeezed = reader.pages[0].extract_text().replace(" ", "").replace("\n", "")
+    for kpi in service.dataset().kpis.values():
+        assert kpi.title.replace(" ", "") in squeezed, kpi.title
+    assert "Table 1: Every KPI at a glance" in pages[0]
+    assert "What needs attention" in pages[1]
+    for number, page in enumerate(pages, start=1):
+        assert page.count(MARKING) >= 2
+        assert f"Page {number} of {len(pages)}" in page
+    assert "Figure 1:" in " ".join(pages)
+    assert kent_packs["pdf"].stat().st_size < 3 * 2**20
 
 
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_pdf_pages_marking_numbers_and_summaries(packs: dict[tuple[str, bool], Path],
-                                                 demo_dataset: Dataset) -> None:
-    pages = pdf_pages(packs[("pdf", False)])
-    expected = page_count(len(KPIS), PILLARS, RECOMMENDATIONS)
-    assert len(pages) == expected
-    for number, text in enumerate(pages, start=1):
-        assert text.count(MARKING) >= 2, number
-        assert f"Page {number} of {expected}" in text
-    assert PACK_TITLE in pages[0] and "Kent" in pages[0] and "Demonstration data" in pages[0]
-    everything = " ".join(pages)
-    for summary in summaries(demo_dataset, "kent", False):
-        assert plain(summary) in everything
-    assert plain(COMMENTARY["suspect_contact_30d"]) in everything
-    for kpi in KPIS:
-        assert demo_dataset.kpis[kpi].title in everything
-    assert "Sources and definitions" in pages[-1]
-    assert RECOMMENDATIONS_HEADING in pages[-2]
+@pytest.mark.slow  # builds packs with charts drawn by headless Chromium (kaleido)
+def test_the_longest_default_pack_keeps_to_twenty_pages_in_every_format(
+        demo_dataset: Dataset, tmp_path: Path) -> None:
+    from pypdf import PdfReader
 
-
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_pdf_with_suppression_shows_no_hidden_number(packs: dict[tuple[str, bool], Path],
-                                                     demo_dataset: Dataset) -> None:
-    everything = " ".join(pdf_pages(packs[("pdf", True)]))
-    for hidden in hidden_texts(demo_dataset):
-        assert plain(hidden) not in everything
-    assert "suppressed to protect victims" in everything
-    assert "[c]" in everything
+    force, period = LONGEST
+    pdf = build_pack(demo_dataset, force, period, "pdf", out=tmp_path / "long.pdf")
+    pages = PdfReader(pdf).pages
+    assert len(pages) <= PAGE_LIMIT
+    first = pages[0].extract_text().replace(" ", "").replace("\n", "")
+    for kpi in demo_dataset.kpis.values():
+        assert kpi.title.replace(" ", "") in first, kpi.title
+    docx = build_pack(demo_dataset, force, period, "docx", out=tmp_path / "long.docx")
+    assert docx_pages(docx) <= PAGE_LIMIT
+    assert docx.stat().st_size < 3 * 2**20
 
 
 # --- Word ------------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_docx_headings_marking_page_numbers_and_summaries(
-        packs: dict[tuple[str, bool], Path], demo_dataset: Dataset) -> None:
+def docx_pages(path: Path) -> int:
+    """Pages a Word paper has at least: one more than its page breaks and sections."""
     from docx import Document
 
-    document = Document(str(packs[("docx", False)]))
-    for section in document.sections:
-        assert MARKING in section.header.paragraphs[0].text
-        footer_xml = section.footer._element.xml
-        assert MARKING in footer_xml
-        assert "PAGE" in footer_xml and "NUMPAGES" in footer_xml
-    headings = [(p.style.name, p.text) for p in document.paragraphs
-                if p.style.name.startswith(("Heading", "Title"))]
-    assert headings[0] == ("Title", f"{PACK_TITLE}: Kent, September 2025")
-    assert [t for s, t in headings if s == "Heading 1"] == [
-        "Pillar 1: Suspect-focused investigations",
-        "Pillar 2: Identifying and disrupting repeat suspects",
-        RECOMMENDATIONS_HEADING,
-        "Sources and definitions",
-    ]
-    assert [t for s, t in headings if s == "Heading 2"] == [
-        demo_dataset.kpis[k].title for k in KPIS]
-    assert len(document.tables) == PILLARS + 1  # the pillar tables and the recommendations
-    assert len(document.inline_shapes) == len(KPIS)
-    text = "\n".join(p.text for p in document.paragraphs)
-    for summary in summaries(demo_dataset, "kent", False):
-        assert summary in text
-    assert "Figure 1: Suspect arrested or interviewed within 30 days" in text
-    assert COMMENTARY["suspect_contact_30d"] in text
+    body = Document(str(path)).element.body
+    breaks = sum(1 for el in body.iter() if el.tag.endswith("}br")
+                 and el.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+                            "type") == "page")
+    sections = sum(1 for el in body.iter() if el.tag.endswith("}sectPr"))
+    return breaks + sections
 
 
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_docx_with_suppression_shows_no_hidden_number(packs: dict[tuple[str, bool], Path],
-                                                      demo_dataset: Dataset) -> None:
+@pytest.mark.slow  # builds packs with charts drawn by headless Chromium (kaleido)
+def test_the_word_paper_is_a4_with_alt_text_and_sized_columns(
+        kent_packs: dict[str, Path], service: FlightDeckService) -> None:
     from docx import Document
+    from docx.shared import Cm
 
-    document = Document(str(packs[("docx", True)]))
-    cells = [c.text for t in document.tables for row in t.rows for c in row.cells]
-    everything = "\n".join([p.text for p in document.paragraphs] + cells)
-    for hidden in hidden_texts(demo_dataset):
-        assert hidden not in everything
-    assert "[c]" in cells
-
-
-# --- Inspection recommendations ----------------------------------------------------------
-
-NOTE = "Repeat-suspect flag live on the records system; 212 suspects reviewed, 61 plans agreed."
-NOTED_AT = dt.datetime(2025, 10, 3, 9, 30)
-EARLIER_NOTE = "Scoping the work with the repeat-suspect working group."
-DONE_NOTE = "Every RASSO investigator has completed the word-on-word course."
-
-
-def expected_recommendation_cells(demo_dataset: Dataset) -> dict[str, list[str]]:
-    """R1 to R3 as the pack should show them, worked out here from the catalogue."""
-    def linked(rec_id: str) -> str:
-        return "; ".join(k.title for k in sorted(demo_dataset.kpis.values(),
-                                                 key=lambda k: k.position)
-                         if rec_id in k.recommendations)
-
-    titles = {r.rec_id: r.title for r in demo_dataset.catalogue.recommendations}
-    return {
-        # deadline 31 July 2025, recorded in progress, produced 15 October: overdue
-        "R2": [f"R2: {titles['R2']}", "31 July 2025",
-               "Overdue (deadline passed; recorded as in progress)",
-               f"{NOTE} (Jane Analyst, 3 October 2025)", linked("R2")],
-        # complete: never overdue, whatever the deadline
-        "R1": [f"R1: {titles['R1']}", "31 January 2025", "Complete",
-               f"{DONE_NOTE} (Jane Analyst, 1 September 2025)", linked("R1")],
-        # nothing recorded, deadline passed
-        "R3": [f"R3: {titles['R3']}", "31 January 2025",
-               "Overdue (deadline passed; recorded as not started)", NO_PROGRESS,
-               linked("R3")],
-    }
+    document = Document(str(kent_packs["docx"]))
+    section = document.sections[0]
+    assert abs(section.page_width - Cm(21)) < Cm(0.05)
+    assert abs(section.page_height - Cm(29.7)) < Cm(0.05)
+    content = pack_content(service, "kent", PERIOD, images=None, today=TODAY)
+    pictures = document.inline_shapes
+    assert len(pictures) == len(content.charts) > 0
+    for shape, chart in zip(pictures, content.charts, strict=True):
+        assert chart.chart.summary in shape._inline.docPr.get("descr")
+    assert docx_pages(kent_packs["docx"]) <= PAGE_LIMIT
+    # The first table is the matrix, before the first page break; its columns are not
+    # equal: the KPI titles' column is the widest, and no word is broken.
+    matrix = document.tables[0]
+    widths = [c.width for c in matrix.columns]
+    assert widths[0] == max(widths) and len(set(widths)) > 2
+    assert {row.cells[0].text for row in matrix.rows} >= {k.title for k in
+                                                          service.dataset().kpis.values()}
+    captions = [p.text for p in document.paragraphs if p.text.startswith(("Figure ", "Table "))]
+    assert captions[0].startswith("Table 1: Every KPI at a glance")
+    assert [c for c in captions if c.startswith("Figure")][:len(content.charts)] == [
+        chart.caption for chart in content.charts]
+    text = " ".join(p.text for p in document.paragraphs)
+    assert "No commentary" not in text and COMMENT in text
+    assert document.core_properties.author == "Kent: NOM flight deck"
+    assert document.core_properties.language == "en-GB"
+    header = " ".join(p.text for p in section.header.paragraphs)
+    assert MARKING in header
+    assert kent_packs["docx"].stat().st_size < 3 * 2**20
 
 
-@pytest.fixture(scope="module")
-def recorded_packs(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory
-                   ) -> dict[str, Path]:
-    """Packs built through the service after progress was recorded on R1 and R2."""
-    folder = tmp_path_factory.mktemp("recorded")
-    db = folder / "flightdeck.duckdb"
-    shutil.copyfile(demo_db_readonly, db)
-    record_progress(db, "R2", "not started", EARLIER_NOTE, "Sam Lead",
-                    now=dt.datetime(2025, 5, 1, 10, 0))
-    record_progress(db, "R2", "in progress", NOTE, "Jane Analyst", now=NOTED_AT)
-    record_progress(db, "R1", "complete", DONE_NOTE, "Jane Analyst",
-                    now=dt.datetime(2025, 9, 1, 12, 0))
-    service = FlightDeckService(db)
-    try:
-        return {fmt: build_pack(service, "kent", PERIOD, fmt, kpis=["repeat_suspects_managed"],
-                                out=folder / f"kent.{fmt}", today=TODAY)
-                for fmt in ("pptx", "pdf", "docx")}
-    finally:
-        service.close()
-
-
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_pptx_has_the_recommendations_slide_before_sources(
-        recorded_packs: dict[str, Path], demo_dataset: Dataset) -> None:
-    slides = slide_texts(recorded_packs["pptx"])
-    assert len(slides) == page_count(1, 1, RECOMMENDATIONS)
-    titles = [next((t for top, t in items if 0.4 < top < 0.6), "") for items in slides]
-    assert titles[-2:] == [RECOMMENDATIONS_HEADING, "Sources and definitions"]
-    rows = [text for _, text in slides[-2]]
-    assert " | ".join(RECOMMENDATION_COLUMNS) in rows
-    for cells in expected_recommendation_cells(demo_dataset).values():
-        assert " | ".join(cells) in rows
-    table_rows = [r for r in rows if re.match(r"R\d: ", r)]
-    assert [r.split(":")[0] for r in table_rows] == ["R1", "R2", "R3", "R4", "R5"]
-    everything = "\n".join(rows)
-    assert EARLIER_NOTE not in everything  # only the latest note
-    assert "Status on 15 October 2025" in everything
-    assert all(any(text == MARKING for _, text in items) for items in slides)
-
-
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_pdf_has_the_recommendations_page(recorded_packs: dict[str, Path],
-                                          demo_dataset: Dataset) -> None:
-    pages = pdf_pages(recorded_packs["pdf"])
-    expected = page_count(1, 1, RECOMMENDATIONS)
-    assert len(pages) == expected
-    page = pages[-2]
-    assert RECOMMENDATIONS_HEADING in page
-    assert f"Page {expected - 1} of {expected}" in page and page.count(MARKING) >= 2
-    for cells in expected_recommendation_cells(demo_dataset).values():
-        for cell in cells:
-            assert plain(cell) in page, cell
-    assert plain(EARLIER_NOTE) not in page
-    assert "Sources and definitions" in pages[-1]
-
-
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_docx_has_the_recommendations_table(recorded_packs: dict[str, Path],
-                                            demo_dataset: Dataset) -> None:
+@pytest.mark.slow  # the Word paper's chart is drawn by headless Chromium (kaleido)
+def test_a_forces_word_template_keeps_its_styles_and_page(demo_dataset: Dataset,
+                                                         tmp_path: Path) -> None:
     from docx import Document
+    from docx.shared import Inches
 
-    document = Document(str(recorded_packs["docx"]))
-    headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
-    assert headings[-2:] == [RECOMMENDATIONS_HEADING, "Sources and definitions"]
-    table = document.tables[-1]
-    rows = [[c.text for c in row.cells] for row in table.rows]
-    assert rows[0] == list(RECOMMENDATION_COLUMNS)
-    assert [r[0].split(":")[0] for r in rows[1:]] == ["R1", "R2", "R3", "R4", "R5"]
-    by_id = {r[0].split(":")[0]: r for r in rows[1:]}
-    for rec_id, cells in expected_recommendation_cells(demo_dataset).items():
-        assert by_id[rec_id] == cells
-    status = [run for run in table.rows[2].cells[2].paragraphs[0].runs if run.text]
-    assert status and all(run.bold for run in status)  # overdue stands out in print too
-
-
-def test_a_recommendation_row_in_words(demo_dataset: Dataset) -> None:
-    long_note = "Progress. " * 200  # 2,000 characters, the most a note may hold
-    rec = RecommendationStatus(
-        "R2", "Use the new definition", dt.date(2025, 7, 31), ("repeat_suspects_managed",),
-        "in progress", long_note.strip(), "Jane Analyst", NOTED_AT, "in progress")
-    row = recommendation_row(rec, demo_dataset.kpis)
-    assert row.status == "In progress" and not row.overdue
-    assert row.kpis == "Repeat suspects with an active management plan"
-    assert row.deadline == "31 July 2025"
-    assert row.progress() == f"{long_note.strip()} (Jane Analyst, 3 October 2025)"
-    shown = row.progress(NOTE_LIMIT)
-    assert shown.endswith("\u2026 (Jane Analyst, 3 October 2025)")
-    assert len(shown) <= NOTE_LIMIT + len(" (Jane Analyst, 3 October 2025)")
+    template = Document()
+    template.sections[0].page_width, template.sections[0].page_height = (
+        Inches(8.5), Inches(11))
+    template.sections[0].header.paragraphs[0].text = "KENT POLICE"
+    template.add_paragraph("Sample text the pack replaces")
+    plain_path = tmp_path / "kent.docx"
+    template.save(str(plain_path))
+    dotx = tmp_path / "kent.dotx"
+    with zipfile.ZipFile(plain_path) as source, zipfile.ZipFile(dotx, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "[Content_Types].xml":
+                data = data.replace(b"document.main+xml", b"template.main+xml")
+            target.writestr(item, data)
+    out = build_pack(demo_dataset, "kent", PERIOD, "docx", template=dotx,
+                     kpis=["cps_referrals"], out=tmp_path / "templated.docx")
+    document = Document(str(out))
+    assert abs(document.sections[0].page_width - Inches(8.5)) < Inches(0.01)
+    header = " ".join(p.text for p in document.sections[0].header.paragraphs)
+    assert "KENT POLICE" in header and MARKING in header
+    assert "Sample text the pack replaces" not in " ".join(p.text for p in document.paragraphs)
 
 
-# --- provisional Home Office quarters --------------------------------------------------
-
-
-@pytest.mark.slow  # draws images with headless Chromium (kaleido)
-def test_a_provisional_quarter_is_marked_in_every_pack_format(
-        demo_dataset: Dataset, tmp_path: Path) -> None:
-    """The latest published Home Office quarter (2025/26 Q2 for September 2025) is always
-    provisional on the recorded basis: each pack says so beside its figure."""
-    from docx import Document
-
-    from kpis.domain.vocabulary import PROVISIONAL_NOTE
-
-    kpi = "ho_rape_charge_rate"
-    row = flight_deck_table(demo_dataset, [kpi], ["kent"], end=PERIOD).iloc[-1]
-    assert bool(row["provisional"])
-    assert format_period(demo_dataset.kpis[kpi], row["period_start"]) == "2025/26 Q2"
-    texts = {}
-    for fmt in ("pptx", "pdf", "docx"):
-        out = build_pack(demo_dataset, "kent", PERIOD, fmt, kpis=[kpi], marking=MARKING,
-                         out=tmp_path / f"kent.{fmt}", today=TODAY)
-        if fmt == "pptx":
-            texts[fmt] = plain(" ".join(t for slide in slide_texts(out) for _, t in slide))
-        elif fmt == "pdf":
-            texts[fmt] = " ".join(pdf_pages(out))
-        else:
-            texts[fmt] = plain(" ".join(p.text for p in Document(str(out)).paragraphs))
-    for fmt, text in texts.items():
-        assert f"({PROVISIONAL_NOTE})" in text, fmt
-        assert plain(summarise(demo_dataset, row.to_dict())) in text, fmt
+# --- the scrutiny pack and the command -------------------------------------------------
 
 
 def test_a_scrutiny_pack_keeps_the_meetings_order_and_says_what_it_is(
-        demo_dataset: Dataset, tmp_path: Path) -> None:
-    from docx import Document
-
-    from kpis.exports.packs.plan import SCRUTINY_TITLE
-
-    # Improvements listed first in the catalogue, a concern last: the pack follows the
-    # groups given, not the catalogue.
+        demo_dataset: Dataset) -> None:
     groups = [("Special cause concerns", ["cps_referrals"]),
               ("Special cause improvements", ["suspect_contact_30d", "ho_rape_charge_rate"])]
-    out = build_pack(demo_dataset, "kent", PERIOD, "docx", groups=groups, kind=SCRUTINY_TITLE,
-                     out=tmp_path / "scrutiny.docx")
-    document = Document(str(out))
-    headings = [(p.style.name, p.text) for p in document.paragraphs
-                if p.style.name.startswith(("Heading", "Title"))]
-    assert headings[0] == ("Title", f"{SCRUTINY_TITLE}: Kent, September 2025")
-    assert [t for s, t in headings if s == "Heading 1"][:2] == [
-        "Special cause concerns", "Special cause improvements"]
-    assert [t for s, t in headings if s == "Heading 2"] == [
-        demo_dataset.kpis[k].title for _, ids in groups for k in ids]
+    content = pack_content(demo_dataset, "kent", PERIOD, images=None, groups=groups,
+                           kind=SCRUTINY_TITLE)
+    assert content.title == f"{SCRUTINY_TITLE}: Kent, September 2025"
+    titles = [demo_dataset.kpis[k].title for _, ids in groups for k in ids]
+    assert [row[0] for row in content.exceptions.rows] == titles
+    assert [row[1] for row in content.exceptions.rows] == [
+        "Special cause concerns", "Special cause improvements", "Special cause improvements"]
+    assert [c.chart.kpi.title for c in content.charts] == titles
+
+
+@pytest.mark.slow  # a pack from the command line, charts drawn by Chromium
+def test_export_from_the_cli_full_and_with_a_template(pack_db: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    out = tmp_path / "kent.pptx"
+    code = main(["export", "--db", str(pack_db), "--force", "kent", "--period", "2025-09",
+                 "--format", "pptx", "--pillar", "6", "--full", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    deck = slides(out)
+    charts = [s for slide in deck for s in slide.shapes if s.has_chart]
+    pillar_six = [k for k in FlightDeckService(pack_db).dataset().kpis.values()
+                  if k.pillar == 6]
+    assert len(charts) == len(pillar_six)
+    code = main(["export", "--db", str(pack_db), "--force", "kent", "--period", "2025-09",
+                 "--format", "pdf", "--template", str(tmp_path / "kent.pptx"),
+                 "--out", str(tmp_path / "kent.pdf")])
+    assert code == 2
+    assert "not to PDF" in capsys.readouterr().err
+    assert not (tmp_path / "kent.pdf").exists()
+
+
+def test_a_pack_for_an_unknown_force_is_refused(demo_dataset: Dataset, tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="unknown force"):
+        build_pack(demo_dataset, "atlantis", PERIOD, "pptx", out=tmp_path / "x.pptx")
+    assert not (tmp_path / "x.pptx").exists()

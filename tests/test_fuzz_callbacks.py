@@ -63,7 +63,7 @@ PERIODS = ["2025-08", "2025-09", "2019-04", "2025-13", "9999-99", "0000-01", "20
 KPIS = ["ho_rape_charge_rate", "cps_referrals", "device_return_days", "no_such_kpi"]
 PATHS = ["/", "/pillar/1", "/pillar/6", "/pillar/0", "/pillar/x", "/kpi/ho_rape_charge_rate",
          "/kpi/../../etc/passwd", "/compare", "/definitions", "/data", "/upload",
-         "/recommendations", "/scrutiny", "/board-pack", "/no-such-page"]
+         "/recommendations", "/scrutiny", "/board-pack", "/subscriptions", "/no-such-page"]
 QUERY_KEYS = ["force", "period", "comparator", "kpi", "group", "view", "baseline", "since", "q",
               "kpi_id", "number"]
 
@@ -121,6 +121,10 @@ def realistic(component: str, prop: str) -> st.SearchStrategy[Any]:
         ("pack-pillars", "value"): st.lists(st.integers(min_value=-1, max_value=8), max_size=7),
         ("pack-marking", "value"): st.sampled_from(["OFFICIAL", "", " ", "=cmd|' /C calc'!A0"]),
         ("pack-suppress", "value"): st.sampled_from([[], ["on"]]),
+        ("subscription-force", "value"): st.sampled_from(FORCES),
+        ("subscription-format", "value"): st.sampled_from(["pptx", "pdf", "docx", "exe"]),
+        ("subscription-email", "value"): st.sampled_from(
+            ["a@kent.police.uk", "", "x\r\nBcc: y@z.uk", "@", "a@" + "b" * 300]),
         ("kpi-baseline", "value"): st.sampled_from([[], ["on"]]),
         ("progress-recommendation", "value"): st.sampled_from(["R1", "R5", "R99", ""]),
         ("progress-status", "value"): st.sampled_from(["in progress", "complete", "overdue",
@@ -305,7 +309,7 @@ def test_every_server_callback_is_found(server_callbacks: list[dict[str, Any]]) 
     """The enumeration the fuzzing relies on sees the app's callbacks."""
     outputs = " ".join(d["output"] for d in server_callbacks)
     for expected in ("_pages_content.children", "upload-report.children",
-                     "upload-result.children", "pack-download.data", "scrutiny-download.data",
+                     "upload-result.children", "pack-job.data", "scrutiny-job.data",
                      "recommendations-table-holder.children", "commentary-current",
                      "definition-entry", "nav-home.href", "url.search"):
         assert expected in outputs, expected

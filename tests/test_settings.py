@@ -37,7 +37,8 @@ def flask_config_keys() -> set[str]:
     from web import context, security, uploads
 
     return {security.STORE_KEY, security.CONFIG_KEY, security.DASH_KEY, context.SERVICE_KEY,
-            uploads.JOBS_KEY, security.STARTED_SECURED_KEY, security.GATE_KEY}
+            uploads.JOBS_KEY, uploads.MAIL_KEY, security.STARTED_SECURED_KEY,
+            security.GATE_KEY}
 
 
 def names_in_code() -> set[str]:
@@ -225,9 +226,10 @@ def test_two_apps_in_one_process_each_answer_their_own_page_callbacks(
         outputs = set(app.callback_map)
         assert any("_pages_content" in output for output in outputs)  # Dash's router
         # Callbacks the pages register process-wide (dash.callback) as they are imported:
-        # the pillar pages' data tables and the board pack's download.
+        # the pillar pages' data tables and the board pack's job.
         assert '{"key":["MATCH"],"type":"trend-table-body"}.children' in outputs
-        assert "..pack-download.data...pack-status.children.." in outputs
+        assert any(output.startswith("..pack-job.data...pack-poll.disabled...pack-status")
+                   for output in outputs)
     assert set(first.callback_map) == set(second.callback_map)
 
 

@@ -98,8 +98,20 @@ def make_version_1(path: Path) -> None:
     raw(path, "DELETE FROM meta WHERE key = 'schema_version'")
 
 
+def make_version_5(path: Path) -> None:
+    """A file as schema version 5 wrote it: recommendation progress has no area (every
+    note was national)."""
+    raw(path,
+        "UPDATE meta SET value = '5' WHERE key = 'schema_version'",
+        "CREATE TABLE recommendation_progress_v5 AS SELECT * EXCLUDE (area) "
+        "FROM recommendation_progress ORDER BY progress_id",
+        "DROP TABLE recommendation_progress",
+        "ALTER TABLE recommendation_progress_v5 RENAME TO recommendation_progress")
+
+
 def make_version_3(path: Path) -> None:
     """A file as schema version 3 wrote it: no comparison base on KPI definitions."""
+    make_version_5(path)
     raw(path,
         "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
         "CREATE TABLE kpi_definitions_v3 AS SELECT * EXCLUDE (comparison_base, "
@@ -244,7 +256,7 @@ def test_query_frame_works_on_a_database_other_than_duckdb() -> None:
 
 
 def test_every_version_before_the_current_one_has_an_upgrade_step() -> None:
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     assert list(UPGRADES) == list(range(1, SCHEMA_VERSION))
     with pytest.raises(ValueError, match="one upgrade step from each version"):
         VersionedSchema("test", schema.metadata, 3, {1: UPGRADES[1]})
@@ -440,23 +452,31 @@ def test_the_users_file_is_never_upgraded_into_a_flight_deck_database(tmp_path: 
     users.close()
     assert raw_meta(path)["schema_version"] == str(SECURITY_SCHEMA.version)
     before = sha256(path)
-    with pytest.raises(UpgradeError, match="would drop audit_log, users"), \
+    with pytest.raises(UpgradeError, match="would drop audit_log, pack_subscriptions, "
+                                           "packs_sent, users"), \
             open_store(path) as store, store.connect():
         pass
     assert sha256(path) == before
 
 
-def test_a_users_file_written_before_versions_is_read_as_it_is(tmp_path: Path) -> None:
+def test_a_users_file_written_before_versions_is_upgraded_with_its_rows_intact(
+        tmp_path: Path) -> None:
     path = tmp_path / "security.duckdb"
     users = SecurityStore(path)
     users.record("sign-in", "ana")
+    users.add_user("ana", "analyst", None, "kent", actor="tests")
     users.close()
-    make_version_1(path)  # version 1 is the users file's current version
-    before = sha256(path)
+    # As version 1 wrote it: no schema version, no email addresses, no subscriptions.
+    make_version_1(path)
+    raw(path, "DROP TABLE pack_subscriptions", "DROP TABLE packs_sent",
+        "ALTER TABLE users DROP COLUMN email")
     users = SecurityStore(path)
-    assert [e.username for e in users.events()] == ["ana"]
+    assert [e.username for e in users.events()] == ["tests", "ana"]
+    ana = users.user("ana")
+    assert ana is not None and (ana.role, ana.force_slug, ana.email) == ("analyst", "kent", None)
+    assert users.subscriptions() == []
     users.close()
-    assert sha256(path) == before
+    assert raw_meta(path)["schema_version"] == str(SECURITY_SCHEMA.version) == "2"
 
 
 # An upgrade SIGKILLed at a point of its rebuild, in a process of its own.

@@ -43,6 +43,8 @@ from web.security import CONFIG_KEY, plain_response
 
 UPLOAD_PATH = "/upload/batch"
 JOBS_KEY = "FLIGHTDECK_JOBS"  # the server process's JobRunner, in the Flask config
+# How board packs are sent after a load (the app's kpis.settings.MailConfig).
+MAIL_KEY = "FLIGHTDECK_MAIL_CONFIG"
 ACCEPTED = (".csv", ".xlsx", ".ods")
 MAX_FILES = 20
 CHUNK = 1 << 20  # bytes read from the request at a time
@@ -155,7 +157,8 @@ def remove_stale(root: Path, now: float | None = None) -> None:
 def _job(batch: Batch) -> UploadJob:
     scoped = service()
     return UploadJob(str(scoped.db_path), str(scoped.security.path), scoped.principal,
-                     scoped.address, tuple(map(str, batch.paths)))
+                     scoped.address, tuple(map(str, batch.paths)),
+                     flask.current_app.config.get(MAIL_KEY))
 
 
 def _runner() -> JobRunner:

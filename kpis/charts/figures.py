@@ -32,6 +32,7 @@ DARK_PINK = "#801650"
 ORANGE = "#F46A25"
 DARK_GREY = "#3D3D3D"
 LIGHT_PURPLE = "#A285D1"
+DARK_PURPLE = "#5B3F8C"  # the comparator: 8:1 on white, apart from every signal colour
 MID_GREY = "#6F777B"
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif"
@@ -271,12 +272,15 @@ def _broken(x: list[Any], y: list[Any], breaks: list[int]) -> tuple[list[Any], l
 
 
 def spc_chart(series: pd.DataFrame, unit: str, text: ChartText, target: float | None = None,
-              dark: bool = False) -> FigureDict:
+              dark: bool = False, comparator: Iterable[Any] | None = None,
+              comparator_name: str = "") -> FigureDict:
     """XmR chart: values, mean, process limits, special-cause points by rule and target.
 
     ``series`` has period_start, value, spc_mean, spc_lower, spc_upper, spc_rule,
     variation and (optionally) spc_from, spc_limits and spc_basis: the lines break where
-    the limits are re-based, and trial limits are drawn dotted.
+    the limits are re-based, and trial limits are drawn dotted. ``comparator``: the
+    comparator's value at each period (None where it is not shown), drawn as a thin line
+    named ``comparator_name``.
     """
     fmt = axis_format(unit)
     x = _dates(series["period_start"])
@@ -292,6 +296,13 @@ def spc_chart(series: pd.DataFrame, unit: str, text: ChartText, target: float | 
              line=dict(color=_text(dark), width=1.5), connectgaps=False,
              hovertemplate=f"Mean %{{y:{fmt}}}<extra></extra>"),
     ]
+    compared = _numbers(comparator) if comparator is not None else []
+    if any(v is not None for v in compared):
+        data.append(dict(
+            type="scatter", x=x, y=compared, mode="lines", name=comparator_name,
+            line=dict(color=DARK_PURPLE if not dark else "#c9b6ff", width=2, dash="dashdot"),
+            connectgaps=False,
+            hovertemplate=f"{comparator_name} %{{y:{fmt}}}<extra></extra>"))
     limits_name = "Trial process limits" if trial else "Process limits"
     for column, name, legend_name in (
             ("spc_upper", "Upper process limit", limits_name),

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 
 from kpis.charts.icons import Icon, assurance_icon, special_cause_side, variation_icon
 from kpis.domain.catalogue import KpiDefinition
-from kpis.domain.vocabulary import ASSURANCE_FAIL, parse_parts
+from kpis.domain.formatting import NO_DATA, format_value
+from kpis.domain.vocabulary import ASSURANCE_FAIL, SUPPRESSED_LABEL, parse_parts
 
 __all__ = ["CONCERN", "FAILING", "MISSING", "GlanceRow", "Headline", "glance_rows",
-           "headline"]
+           "headline", "row_icons"]
 
 # Why a row needs attention, in the order the rows sort (lower first).
 CONCERN, FAILING, MISSING, OTHER = 0, 1, 2, 3
@@ -66,7 +67,9 @@ class GlanceRow:
         return OTHER
 
 
-def _row_icons(kpi: KpiDefinition, row: Mapping[str, Any] | None) -> tuple[Icon, Icon | None]:
+def row_icons(kpi: KpiDefinition, row: Mapping[str, Any] | None) -> tuple[Icon, Icon | None]:
+    """A KPI's variation and assurance icons for its flight-deck row (None: no data;
+    the assurance icon is None when the KPI has no target)."""
     if row is None:
         return variation_icon(None), assurance_icon(None, kpi.target is not None)
     withheld = "spc" in parse_parts(row.get("suppressed_parts"))
@@ -87,7 +90,7 @@ def glance_rows(kpis: Sequence[KpiDefinition], own: Mapping[str, Mapping[str, An
     pillars: dict[int, list[GlanceRow]] = {}
     for kpi in kpis:
         row = own.get(kpi.kpi_id)
-        variation, assurance = _row_icons(kpi, row)
+        variation, assurance = row_icons(kpi, row)
         pillars.setdefault(kpi.pillar, []).append(GlanceRow(
             kpi, row, comparator.get(kpi.kpi_id), expected.get(kpi.kpi_id), variation,
             assurance))
@@ -114,3 +117,47 @@ def headline(rows: Mapping[int, Sequence[GlanceRow]]) -> Headline:
         missing=[r for r in every if r.missing],
         data_to=max(periods) if periods else None,
     )
+
+
+def _per(kpi: KpiDefinition) -> str:
+    """'/100k': what a rate is per, where space is short (the words are in the title)."""
+    per = kpi.comparison_per if kpi.compared_as_rate else 100_000
+    return "/100k" if per == 100_000 else f"/{per:g}"
+
+
+def compact_value(kpi: KpiDefinition, value: Any, hidden: bool = False) -> str:
+    """A value as the matrix writes it: a rate per 100,000 as '36.8/100k'."""
+    if kpi.unit != "per_100k":
+        return format_value(kpi, value, hidden)
+    text = format_value(replace(kpi, unit="ratio"), value, hidden)
+    return text if text in (SUPPRESSED_LABEL, NO_DATA) else text + _per(kpi)
+
+
+def comparator_text(line: GlanceRow) -> str:
+    """The comparator's figure; a count's as a rate per its base (never a raw count:
+    that would compare a force with the whole country's size)."""
+    row, kpi = line.comparator, line.kpi
+    if row is None:
+        return "\u2013"
+    hidden = bool(row.get("suppressed"))
+    if kpi.compared_as_rate:
+        text = format_value(replace(kpi, unit="ratio"), row.get("comparison"), hidden)
+        return text if text in (SUPPRESSED_LABEL, NO_DATA) else text + _per(kpi)
+    return compact_value(kpi, row.get("value"), hidden)
+
+
+def at_periods(table: pd.DataFrame, area: str, own: Mapping[str, Mapping[str, Any]]
+               ) -> dict[str, dict[str, Any]]:
+    """``area``'s row of each KPI at the period of ``own``'s row for that KPI (the
+    comparator at each KPI's own period, never at a later one)."""
+    rows = table[table["area"] == area]
+    wanted = {(kpi, pd.Timestamp(row["period_start"])) for kpi, row in own.items()}
+    keys = list(zip(rows["kpi"], pd.DatetimeIndex(rows["period_start"]), strict=True))
+    chosen = [i for i, key in enumerate(keys) if key in wanted]
+    return {r["kpi"]: r for r in rows.iloc[chosen].to_dict("records")}
+
+
+def latest_rows(table: pd.DataFrame, area: str) -> dict[str, dict[str, Any]]:
+    """Each KPI's latest row for ``area`` as a plain record."""
+    rows = table[table["area"] == area]
+    return {r["kpi"]: r for r in rows.groupby("kpi", sort=False).tail(1).to_dict("records")}

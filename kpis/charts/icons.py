@@ -127,3 +127,23 @@ def assurance_icon(assurance: object, has_target: bool, limits: object = None,
 
 def _get(row: Any, key: str) -> Any:
     return row.get(key) if hasattr(row, "get") else None
+
+
+#: Short words for an icon, where space is short (a pack's summary matrix): the icon
+#: beside them carries the rest.
+SHORT_WORDS = {
+    "common": "Common cause", "concern": "Concern", "improvement": "Improvement",
+    "neither": "Special cause", "withheld": "Withheld", "too-few": "Too few points",
+    "none": "No SPC", "pass": "Passing", "fail": "Failing", "hit-and-miss": "Hit and miss",
+}
+
+
+def short_words(icon: Icon | None, none: str = "No target") -> str:
+    """'Concern, high', 'Failing', 'Common cause': an icon's name in a few words."""
+    if icon is None:
+        return none
+    code, _, side = icon.code.partition("-")
+    if icon.code in SHORT_WORDS:
+        return SHORT_WORDS[icon.code]
+    words = SHORT_WORDS.get(code, icon.name)
+    return f"{words}, {side}" if side in ("high", "low") else words

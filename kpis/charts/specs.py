@@ -58,6 +58,7 @@ __all__ = [
     "ChartExport",
     "Source",
     "chart_rows",
+    "comparator_values",
     "compare_export",
     "dataset_of",
     "funnel_export",
@@ -177,9 +178,25 @@ def spc_export(source: Source, kpi_id: str, area: str, period: dt.date | None, *
             drawn = series.copy()
             drawn.loc[hidden, "value"] = np.nan
             drawn.loc[hidden, "variation"] = None
-    figure = spc_chart(drawn, kpi.unit, text, target=kpi.target, dark=dark)
+    figure = spc_chart(drawn, kpi.unit, text, target=kpi.target, dark=dark,
+                       comparator=comparator_values(kpi, area, series),
+                       comparator_name=ds.area_names.get(NATIONAL_SLUG, "England and Wales"))
     summary = summarise(ds, series.iloc[-1].to_dict(), name)
     return ChartExport(kpi, area, name, series, text, figure, summary, suppress)
+
+
+def comparator_values(kpi: KpiDefinition, area: str, series: pd.DataFrame
+                      ) -> list[float | None] | None:
+    """England and Wales at each period of a force's chart, where it is shown and on the
+    same scale: a count is compared as a rate per its base, which its axis does not show,
+    so a count's chart has no comparator line."""
+    if area == NATIONAL_SLUG or kpi.compared_as_rate or "national_value" not in series:
+        return None
+    values = pd.to_numeric(series["national_value"], errors="coerce").astype(float)
+    hidden = [("national_value" in hidden_columns(parse_parts(p)))
+              for p in series.get("suppressed_parts", pd.Series([""] * len(series)))]
+    return [None if (h or v != v) else float(v)
+            for v, h in zip(values.tolist(), hidden, strict=True)]
 
 
 def chart_rows(export: ChartExport) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import io
 import os
 import re
 import threading
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -46,7 +46,9 @@ __all__ = [
     "RendererUnavailable",
     "chart_csv",
     "chromium_path",
+    "for_print",
     "neutralise",
+    "print_pdf",
     "render",
     "render_many",
     "resize",
@@ -63,9 +65,14 @@ PRINT_SCALE = 3  # 3600 x 2025 pixels: 300 dpi at 12 inches wide
 #: Seconds to wait for the browser to start, and for one image.
 START_TIMEOUT = 60.0
 RENDER_TIMEOUT = 60.0
+PRINT_TIMEOUT = 120.0
+#: CSS pixels of an A4 landscape page less 12 mm margins either side, and its height.
+PRINT_VIEWPORT = (1032, 794)
 #: Browser tabs rendering at once. More tabs render a pack's charts in parallel but each
 #: costs seconds to open: on a 2-core machine one tab was fastest for a 12-chart pack.
 TABS = 1
+#: The demonstration label a chart carries in its top right corner (figures.dress).
+DEMO_CORNER = "DEMONSTRATION DATA"
 #: Renders between page reloads (see _kaleido_class).
 RELOAD_EVERY = 50
 
@@ -152,6 +159,33 @@ class _Renderer:
                     ) -> list[bytes]:
         return list(await asyncio.gather(
             *(self.kaleido.calc_fig(figure, opts=dict(opts)) for figure in figures)))
+
+    async def _print(self, page: Path, options: dict[str, Any]) -> bytes:
+        """``page`` (an HTML file) printed to PDF by a tab of its own, closed after."""
+        import base64
+
+        tab = await self.kaleido.create_tab("")
+        try:
+            # Laid out as printed (print styles, the page's width) before the page's own
+            # script measures it.
+            await tab.send_command("Emulation.setEmulatedMedia", params={"media": "print"})
+            await tab.send_command("Emulation.setDeviceMetricsOverride", params={
+                "width": PRINT_VIEWPORT[0], "height": PRINT_VIEWPORT[1],
+                "deviceScaleFactor": 1, "mobile": False})
+            await tab.send_command("Page.enable")
+            loaded = tab.subscribe_once("Page.loadEventFired")
+            await tab.send_command("Page.navigate", params={"url": page.as_uri()})
+            await loaded
+            answer = await tab.send_command("Page.printToPDF", params=options)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.kaleido.close_tab(tab.target_id)
+        if "error" in answer:
+            raise RendererUnavailable(f"Chromium could not print the page: {answer['error']}")
+        return base64.b64decode(answer["result"]["data"])
+
+    def print_pdf(self, page: Path, options: dict[str, Any]) -> bytes:
+        return self._run(self._print(page, options), PRINT_TIMEOUT)
 
     def render(self, figures: Sequence[dict[str, Any]], opts: dict[str, Any]) -> list[bytes]:
         timeout = RENDER_TIMEOUT * max(1, -(-len(figures) // TABS))
@@ -260,39 +294,97 @@ def _options(fmt: str, width: int, height: int, scale: float | None) -> dict[str
 
 def render_many(figures: Sequence[dict[str, Any]], fmt: ImageFormat = "png", *,
                 width: int = EXPORT_WIDTH, height: int = EXPORT_HEIGHT,
-                scale: float | None = None, marking: str | None = None) -> list[bytes]:
+                scale: float | None = None, marking: str | None = None,
+                print_size: bool = False) -> list[bytes]:
     """Each figure as an image (in parallel over the renderer's tabs), in order.
+
+    ``print_size``: text enlarged for paper (:func:`for_print`).
 
     ``scale`` defaults to print resolution for PNG (``PRINT_SCALE``) and 1 for vector
     formats; ``marking`` is the protective marking the figures carry (see :func:`resize`).
     Raises :class:`RendererUnavailable` if Chromium is missing or fails.
     """
     opts = _options(fmt, width, height, scale)
-    prepared = [resize(f, height, marking) for f in figures]
+    prepared = [resize(for_print(f) if print_size else f, height, marking) for f in figures]
     if not prepared:
         return []
+    return _with_renderer(lambda renderer: renderer.render(prepared, opts))
+
+
+def _with_renderer(work: Callable[[_Renderer], T]) -> T:
+    """``work`` on the process's renderer. The lock covers starting (or dropping) the
+    renderer, not the work: the renderer's tabs take requests from several threads at
+    once, so one long render does not hold every other download."""
     with _lock:
         renderer = _get_renderer()
-        try:
-            return renderer.render(prepared, opts)
-        except RendererUnavailable:
+    try:
+        return work(renderer)
+    except RendererUnavailable:
+        with _lock:
             _drop(renderer)
+        raise
+    except Exception as exc:
+        if not _is_browser_failure(exc):
             raise
-        except Exception as exc:
-            if not _is_browser_failure(exc):
-                raise
+        with _lock:
             _drop(renderer)
-            raise RendererUnavailable(
-                f"Charts cannot be drawn as images: the Chromium renderer failed "
-                f"({_reason(exc)}).") from exc
+        raise RendererUnavailable(
+            f"Charts cannot be drawn as images: the Chromium renderer failed "
+            f"({_reason(exc)}).") from exc
+
+
+def print_pdf(page: Path, *, header: str = "", footer: str = "",
+              landscape: bool = True) -> bytes:
+    """An HTML file printed to a tagged PDF by the renderer's Chromium.
+
+    Chromium writes a tagged PDF (a structure tree from the HTML: headings, paragraphs,
+    tables, figures with their ``alt`` text, in reading order), the document's language
+    from ``<html lang>``, its title from ``<title>``, and an outline from the headings.
+    ``header`` and ``footer`` are HTML printed on every page (as page artefacts, outside
+    the structure tree); their ``pageNumber`` and ``totalPages`` classes are filled in.
+    """
+    options = {"generateTaggedPDF": True, "generateDocumentOutline": True,
+               "printBackground": True, "preferCSSPageSize": True, "landscape": landscape,
+               "displayHeaderFooter": bool(header or footer),
+               "headerTemplate": header or "<span></span>",
+               "footerTemplate": footer or "<span></span>"}
+    return _with_renderer(lambda renderer: renderer.print_pdf(Path(page), options))
+
+
+def for_print(figure: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``figure`` with text large enough to read on paper: 13 px at least
+    (the dashboard's chart is read on a screen, where 11 px is legible)."""
+    figure = copy.deepcopy(figure)
+    layout = figure.setdefault("layout", {})
+    layout.setdefault("font", {})["size"] = 15
+    title = layout.get("title")
+    if isinstance(title, dict):
+        title.setdefault("font", {})["size"] = 18
+        if isinstance(title.get("text"), str):
+            # The subtitle (periods, where the limits come from) is printed beside the
+            # chart, where it wraps; on the chart it would run off the edge.
+            title["text"] = title["text"].split("<br>", 1)[0]
+            margin = layout.setdefault("margin", {})
+            margin["t"] = max(int(margin.get("t", 100)) - 30, 60)
+    # The demonstration label stays in the source line at the foot; the corner copy
+    # would collide with the limits' labels at print size.
+    layout["annotations"] = [n for n in layout.get("annotations", [])
+                             if n.get("text") != DEMO_CORNER]
+    for note in layout["annotations"]:
+        font = note.setdefault("font", {})
+        font["size"] = max(int(font.get("size", 13)), 13)
+    for axis in ("xaxis", "yaxis"):
+        layout.setdefault(axis, {}).setdefault("tickfont", {})["size"] = 14
+    layout.setdefault("legend", {}).setdefault("font", {})["size"] = 14
+    return figure
 
 
 def render(figure: dict[str, Any], fmt: ImageFormat = "png", *, width: int = EXPORT_WIDTH,
            height: int = EXPORT_HEIGHT, scale: float | None = None,
-           marking: str | None = None) -> bytes:
+           marking: str | None = None, print_size: bool = False) -> bytes:
     """One figure as PNG, SVG or PDF bytes (see :func:`render_many`)."""
     return render_many([figure], fmt, width=width, height=height, scale=scale,
-                       marking=marking)[0]
+                       marking=marking, print_size=print_size)[0]
 
 
 def _drop(renderer: _Renderer) -> None:

@@ -6,6 +6,11 @@ the latest row is the current one. Writes go through the store's one write path
 before these tables existed upgrades it, which creates them; reads still treat a
 missing table as empty, for a connection to a file nobody has opened through a store.
 
+Recommendation progress is kept per force: each force records its own status and
+notes, and a national note (area england-and-wales) speaks for England and Wales. A
+force's status is its own latest row ("not started" when it has recorded nothing),
+shown with the latest national note beside it.
+
 The displayed status of a recommendation is computed, never stored: "overdue" when
 its deadline has passed and its latest recorded status is not "complete".
 """
@@ -21,6 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from kpis.domain.periods import parse_month
+from kpis.settings import NATIONAL_SLUG
 from kpis.storage import schema
 from kpis.storage.backend import Store, has_table, open_store
 
@@ -37,7 +43,13 @@ Source = sa.Connection | Store
 
 @dataclass(frozen=True)
 class RecommendationStatus:
-    """One recommendation with its linked KPIs, latest progress and displayed status."""
+    """One recommendation with its linked KPIs, latest progress and displayed status.
+
+    ``status``, ``note``, ``author`` and ``noted_at`` are the latest row ``area``
+    recorded (a force, or england-and-wales for the national notes); ``national_*``
+    are the latest national row's, whatever the area (for the national area, the same
+    as the area's own).
+    """
 
     rec_id: str
     title: str
@@ -48,6 +60,11 @@ class RecommendationStatus:
     author: str | None
     noted_at: dt.datetime | None
     displayed: str  # overdue | not started | in progress | complete
+    area: str = NATIONAL_SLUG
+    national_status: str | None = None
+    national_note: str | None = None
+    national_author: str | None = None
+    national_noted_at: dt.datetime | None = None
 
     @property
     def is_overdue(self) -> bool:
@@ -127,10 +144,11 @@ def displayed_status(deadline: dt.date, status: str | None, today: dt.date) -> s
 
 
 def record_progress(db_path: Path, rec_id: str, status: str, note: str, author: str,
-                    now: dt.datetime | None = None) -> int:
-    """Record a dated status and progress note for a recommendation; return its id.
+                    now: dt.datetime | None = None, area: str = NATIONAL_SLUG) -> int:
+    """Record a dated status and progress note on a recommendation for ``area`` (a
+    force's slug, or england-and-wales for a national note); return its id.
 
-    Raises ValueError for an unknown recommendation, a bad status (including
+    Raises ValueError for an unknown recommendation or area, a bad status (including
     "overdue", which is computed from the deadline), an empty or over-long note or
     an empty author. Nothing is written when it raises.
     """
@@ -142,14 +160,27 @@ def record_progress(db_path: Path, rec_id: str, status: str, note: str, author: 
     note = _clean_text(note, "The progress note")
     author = _clean_text(author, "The author", MAX_AUTHOR)
     rec_id = (rec_id or "").strip()
+    area = (area or "").strip() if isinstance(area, str) else ""
     with open_store(db_path) as store, store.write() as conn:
         if not _known(conn, schema.recommendations.c.rec_id, rec_id):
             raise ValueError(f"unknown recommendation {rec_id!r}")
+        _check_area(conn, area)
         table = schema.recommendation_progress
         return int(conn.execute(
-            sa.insert(table).values(rec_id=rec_id, status=status, note=note, author=author,
-                                    noted_at=_now(now)).returning(table.c.progress_id)
+            sa.insert(table).values(rec_id=rec_id, area=area, status=status, note=note,
+                                    author=author, noted_at=_now(now))
+            .returning(table.c.progress_id)
         ).scalar_one())
+
+
+def _check_area(conn: sa.Connection, area: str) -> None:
+    """Progress is a force's own or national: never a region's or a peer group's."""
+    forces = schema.forces
+    known = conn.execute(sa.select(sa.func.count()).select_from(forces).where(
+        forces.c.slug == area, forces.c.kind.in_(("force", "national")))).scalar()
+    if not known:
+        raise ValueError(f"unknown force {area!r}: progress is recorded for a force or "
+                         f"for England and Wales ({NATIONAL_SLUG})")
 
 
 def _linked_kpis(conn: sa.Connection) -> dict[str, list[str]]:
@@ -174,31 +205,49 @@ def _linked_kpis(conn: sa.Connection) -> dict[str, list[str]]:
     return linked
 
 
-def progress_history(source: Source, rec_id: str | None = None) -> list[dict[str, object]]:
-    """Every recorded progress row, newest first (optionally for one recommendation)."""
+def progress_history(source: Source, rec_id: str | None = None, area: str | None = None
+                     ) -> list[dict[str, object]]:
+    """Every recorded progress row, newest first (optionally for one recommendation,
+    and for one area: a force, or england-and-wales for the national notes)."""
     table = schema.recommendation_progress
     query = sa.select(table).order_by(table.c.progress_id.desc())
     if rec_id is not None:
         query = query.where(table.c.rec_id == rec_id)
+    if area is not None:
+        query = query.where(table.c.area == area)
     return [dict(row._mapping) for row in _rows(source, table, query)]
 
 
-def recommendation_status(source: Source, today: dt.date | None = None
-                          ) -> list[RecommendationStatus]:
-    """One row per recommendation (in id order) with its current and displayed status."""
+def recommendation_status(source: Source, today: dt.date | None = None,
+                          area: str = NATIONAL_SLUG) -> list[RecommendationStatus]:
+    """One row per recommendation (in id order) with ``area``'s current and displayed
+    status, and the latest national note.
+
+    ``area`` is a force's slug or england-and-wales (the national notes). A force's
+    status is its own latest row, "not started" while it has recorded nothing, whatever
+    the national notes say. Raises ValueError for an unknown area.
+    """
     today = today or dt.date.today()
     with _connection(source) as conn:
+        _check_area(conn, area)
         recs = conn.execute(sa.select(schema.recommendations)
                             .order_by(schema.recommendations.c.rec_id)).all()
         linked = _linked_kpis(conn)
-        latest: dict[str, sa.Row] = {}
+        own: dict[str, sa.Row] = {}
+        national: dict[str, sa.Row] = {}
         if has_table(conn, "recommendation_progress"):
             table = schema.recommendation_progress
-            for row in conn.execute(sa.select(table).order_by(table.c.progress_id)):
-                latest[row.rec_id] = row  # later rows replace earlier ones
+            for row in conn.execute(sa.select(table)
+                                    .where(table.c.area.in_((area, NATIONAL_SLUG)))
+                                    .order_by(table.c.progress_id)):
+                # Later rows replace earlier ones.
+                if row.area == area:
+                    own[row.rec_id] = row
+                if row.area == NATIONAL_SLUG:
+                    national[row.rec_id] = row
     result = []
     for rec in recs:
-        progress = latest.get(rec.rec_id)
+        progress, nation = own.get(rec.rec_id), national.get(rec.rec_id)
         status = progress.status if progress is not None else None
         result.append(RecommendationStatus(
             rec_id=rec.rec_id, title=rec.title, deadline=rec.deadline,
@@ -208,6 +257,11 @@ def recommendation_status(source: Source, today: dt.date | None = None
             author=progress.author if progress is not None else None,
             noted_at=progress.noted_at if progress is not None else None,
             displayed=displayed_status(rec.deadline, status, today),
+            area=area,
+            national_status=nation.status if nation is not None else None,
+            national_note=nation.note if nation is not None else None,
+            national_author=nation.author if nation is not None else None,
+            national_noted_at=nation.noted_at if nation is not None else None,
         ))
     return result
 

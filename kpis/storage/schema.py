@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from kpis.settings import NATIONAL_SLUG
+
 if TYPE_CHECKING:
     from kpis.domain.catalogue import KpiDefinition
 
@@ -187,7 +189,7 @@ loads = sa.Table(
 )
 
 # Recommendations tracker: every status change is a new row (history is kept); the
-# latest row per recommendation is its current status.
+# latest row per recommendation and area is its current status there.
 progress_id_seq = sa.Sequence("progress_id_seq", metadata=metadata)
 
 recommendation_progress = sa.Table(
@@ -195,6 +197,9 @@ recommendation_progress = sa.Table(
     metadata,
     serial_key("progress_id", progress_id_seq),
     sa.Column("rec_id", sa.String, nullable=False),
+    # The force whose progress it is, or england-and-wales for a national note (every
+    # note written before notes were kept per force, schema 6, is national).
+    sa.Column("area", sa.String, nullable=False, server_default=NATIONAL_SLUG),
     sa.Column("status", sa.String, nullable=False),  # not started | in progress | complete
     sa.Column("note", sa.String, nullable=False),
     sa.Column("author", sa.String, nullable=False),
@@ -242,7 +247,7 @@ meta = sa.Table(
 
 UpgradeStep = Callable[[sa.Connection], None]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 UNVERSIONED = 1  # the version of a database that records none
 
 
@@ -393,12 +398,23 @@ def _provisional_rules(conn: sa.Connection) -> None:
         _shipped_kpi_values(conn, rule)
 
 
+def _progress_areas(conn: sa.Connection) -> None:
+    """5 -> 6: recommendation progress is kept per force.
+
+    Every note written before then was the one national note, so the rows already
+    stored become national notes (england-and-wales).
+    """
+    _add_columns(conn, "recommendation_progress", (
+        ("area", f"VARCHAR NOT NULL DEFAULT '{NATIONAL_SLUG}'"),))
+
+
 #: From-version -> the step to the next version, in version order.
 UPGRADES: dict[int, UpgradeStep] = {
     1: _catalogue_order,
     2: _measure_and_spc_rules,
     3: _comparison_bases,
     4: _provisional_rules,
+    5: _progress_areas,
 }
 
 FLIGHT_DECK = VersionedSchema("flight deck database", metadata, SCHEMA_VERSION, UPGRADES)

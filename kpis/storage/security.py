@@ -28,7 +28,7 @@ from pathlib import Path
 import argon2
 import sqlalchemy as sa
 
-from kpis.domain.access import ROLES, Principal, Role
+from kpis.domain.access import ROLES, Action, Principal, Role
 from kpis.settings import (
     AUTH_HEADER,
     SecurityConfig,
@@ -45,9 +45,11 @@ __all__ = [
     "THROTTLE_WINDOW",
     "AuditEvent",
     "SecurityStore",
+    "Subscription",
     "UnsecuredStart",
     "User",
     "UserError",
+    "check_email",
     "check_start",
     "security_db_path",
 ]
@@ -79,6 +81,29 @@ users = sa.Table(
     sa.Column("session_token", sa.String, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # Where the account's subscribed board packs go (NULL: none given yet). Schema 2.
+    sa.Column("email", sa.String),
+)
+
+# An account's subscription to one force's monthly board pack (kpis.subscriptions sends
+# them). The marking, scope and role are the account's at send time, not stored here.
+pack_subscriptions = sa.Table(
+    "pack_subscriptions",
+    metadata,
+    sa.Column("username", sa.String, primary_key=True),
+    sa.Column("force_slug", sa.String, primary_key=True),
+    sa.Column("format", sa.String, nullable=False),  # pptx | pdf | docx
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# Each month's pack sent to a subscriber: a month goes to an account once.
+packs_sent = sa.Table(
+    "packs_sent",
+    metadata,
+    sa.Column("username", sa.String, primary_key=True),
+    sa.Column("force_slug", sa.String, primary_key=True),
+    sa.Column("period_start", sa.Date, primary_key=True),
+    sa.Column("sent_at", sa.DateTime, nullable=False),
 )
 
 audit_log = sa.Table(
@@ -93,7 +118,16 @@ audit_log = sa.Table(
 )
 
 # The users and audit file's schema and its versions (kpis.storage.schema explains them).
-SECURITY_SCHEMA = schema.VersionedSchema("users and audit file", metadata, 1)
+def _board_pack_subscriptions(conn: sa.Connection) -> None:
+    """1 -> 2: accounts have an email address, and may subscribe to a force's monthly
+    board pack (``pack_subscriptions``, with ``packs_sent`` recording what went).
+
+    Nothing to move: the new tables start empty and every account's address unset,
+    which the rebuild does by itself."""
+
+
+SECURITY_SCHEMA = schema.VersionedSchema("users and audit file", metadata, 2,
+                                         {1: _board_pack_subscriptions})
 
 # The audit log's event names.
 SIGN_IN = "sign-in"
@@ -112,10 +146,24 @@ ACCESS_DENIED = "access denied"
 # Reference data an administrator loads: NOM adoption months, population estimates.
 REFERENCE = "reference data"
 REFERENCE_REFUSED = "reference data refused"
+# Board pack subscriptions (kpis.subscriptions): changes, each pack sent, each failure.
+SUBSCRIBED = "subscribed"
+UNSUBSCRIBED = "unsubscribed"
+PACK_SENT = "pack sent"
+PACK_NOT_SENT = "pack not sent"
 EVENTS: tuple[str, ...] = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, SIGN_OUT, LOAD,
                            LOAD_REFUSED, ROLLBACK, EXPORT, USER_ADDED, USER_REMOVED,
                            PASSWORD_SET, ROLE_SET, ACCESS_DENIED, REFERENCE,
-                           REFERENCE_REFUSED)
+                           REFERENCE_REFUSED, SUBSCRIBED, UNSUBSCRIBED, PACK_SENT,
+                           PACK_NOT_SENT)
+#: The formats a subscription may ask for (kpis.exports.packs writes them).
+SUBSCRIPTION_FORMATS: tuple[str, ...] = ("pptx", "pdf", "docx")
+MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path
+# One plain address (no display name, no comments): what the relay is given as is.
+EMAIL_PATTERN = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 _HASHER = argon2.PasswordHasher()  # RFC 9106 low-memory profile: Argon2id, 64 MiB, t=3
 
@@ -139,10 +187,22 @@ class User:
     display_name: str
     session_token: str
     has_password: bool
+    email: str | None = None  # where subscribed board packs go
 
     def principal(self) -> Principal:
         return Principal(username=self.username, role=self.role, force=self.force_slug,
                          display_name=self.display_name)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """An account's subscription to one force's monthly board pack."""
+
+    username: str
+    force_slug: str
+    format: str  # pptx | pdf | docx
+    created_at: dt.datetime
+    last_sent: dt.date | None  # the latest month sent to this account (None: none yet)
 
 
 @dataclass(frozen=True)
@@ -192,6 +252,30 @@ def check_password(password: str) -> str:
         raise UserError(f"That password is too easy to guess: {warning.rstrip('.')}. Use "
                         "a few unrelated words, or a password manager's password.")
     return password
+
+
+def check_email(address: str) -> str:
+    """The email address, if it is one plain address; else UserError saying why."""
+    address = (address or "").strip()
+    if len(address) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(address):
+        raise UserError(f"{printable(address[:80])!r} is not an email address such as "
+                        "name@force.police.uk.")
+    return address
+
+
+def subscription_refusal(user: User | None, force_slug: str) -> str | None:
+    """Why ``user`` may not have ``force_slug``'s board pack now (None: they may).
+
+    The rules a subscription is checked against when it is made and again before every
+    send: the account exists, may export (packs are exports), and covers the force."""
+    if user is None:
+        return "there is no such account"
+    if not user.principal().may(Action.EXPORT):
+        return (f"{user.username} is a {user.role.value}: board packs need the analyst "
+                "or admin role")
+    if user.force_slug is not None and user.force_slug != force_slug:
+        return f"{user.username}'s account is limited to {user.force_slug}"
+    return None
 
 
 class SecurityStore:
@@ -321,6 +405,10 @@ class SecurityStore:
             if not conn.execute(sa.delete(users).where(users.c.username == username)
                                 ).rowcount:
                 raise UserError(f"There is no user called {username!r}.")
+            # Their subscriptions go with them: a later account of the same name starts
+            # with none (the audit log keeps what was sent).
+            for table in (pack_subscriptions, packs_sent):
+                conn.execute(sa.delete(table).where(table.c.username == username))
             _insert_event(conn, USER_REMOVED, actor or username, username)
 
     def sign_out(self, username: str, address: str = "") -> None:
@@ -353,6 +441,81 @@ class SecurityStore:
             if not changed:
                 raise UserError(f"There is no user called {username!r}.")
             _insert_event(conn, event, actor or username, detail)
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def subscriptions(self, username: str | None = None) -> list[Subscription]:
+        """Every subscription (or ``username``'s), with the latest month sent."""
+        subs, sent = pack_subscriptions.c, packs_sent.c
+        last_sent = (sa.select(sa.func.max(sent.period_start))
+                     .where(sent.username == subs.username, sent.force_slug == subs.force_slug)
+                     .scalar_subquery())
+        statement = (sa.select(subs.username, subs.force_slug, subs.format, subs.created_at,
+                               last_sent.label("last_sent"))
+                     .order_by(subs.username, subs.force_slug))
+        if username is not None:
+            statement = statement.where(subs.username == username)
+        return [Subscription(row.username, row.force_slug, row.format, row.created_at,
+                             row.last_sent) for row in self._read(statement)]
+
+    def subscribe(self, username: str, force_slug: str, fmt: str, email: str | None = None,
+                  actor: str = "", address: str = "",
+                  known_forces: Sequence[str] | None = None) -> Subscription:
+        """Subscribe ``username`` to ``force_slug``'s monthly pack in ``fmt`` (replacing
+        the format of a subscription they have), sent to ``email`` (which becomes the
+        account's address) or the address the account has. Audited."""
+        if fmt not in SUBSCRIPTION_FORMATS:
+            raise UserError(f"Format {fmt!r} is not one of {', '.join(SUBSCRIPTION_FORMATS)}.")
+        _check_force(force_slug, known_forces)
+        given = check_email(email) if email else None
+        with self._store.write() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+            user = _user(row) if row else None
+            refusal = subscription_refusal(user, force_slug)
+            if user is None or refusal:
+                raise UserError(f"{username} cannot subscribe to {force_slug}'s board pack: "
+                                f"{refusal}.")
+            recipient = given or user.email
+            if not recipient:
+                raise UserError("Give an email address to send the board pack to.")
+            if recipient != user.email:
+                conn.execute(sa.update(users).where(users.c.username == username)
+                             .values(email=recipient))
+            key = ((pack_subscriptions.c.username == username)
+                   & (pack_subscriptions.c.force_slug == force_slug))
+            conn.execute(sa.delete(pack_subscriptions).where(key))
+            conn.execute(sa.insert(pack_subscriptions).values(
+                username=username, force_slug=force_slug, format=fmt, created_at=_now()))
+            _insert_event(conn, SUBSCRIBED, actor or username,
+                          f"{username}: {force_slug} monthly board pack as {fmt} to "
+                          f"{recipient} (account: {user.role.value}, "
+                          f"{user.force_slug or 'all forces'})", address)
+        return next(s for s in self.subscriptions(username) if s.force_slug == force_slug)
+
+    def unsubscribe(self, username: str, force_slug: str, actor: str = "",
+                    address: str = "") -> None:
+        with self._store.write() as conn:
+            removed = conn.execute(sa.delete(pack_subscriptions).where(
+                pack_subscriptions.c.username == username,
+                pack_subscriptions.c.force_slug == force_slug)).rowcount
+            if not removed:
+                raise UserError(f"{username} has no subscription to {force_slug}'s board "
+                                "pack.")
+            _insert_event(conn, UNSUBSCRIBED, actor or username,
+                          f"{username}: {force_slug} monthly board pack", address)
+
+    def record_sent(self, username: str, force_slug: str, month: dt.date, detail: str,
+                    at: dt.datetime | None = None) -> None:
+        """Record that ``month``'s pack went to ``username``, and audit it, together."""
+        at = at or _now()
+        with self._store.write() as conn:
+            done = conn.execute(sa.select(packs_sent.c.username).where(
+                packs_sent.c.username == username, packs_sent.c.force_slug == force_slug,
+                packs_sent.c.period_start == month)).first()
+            if not done:
+                conn.execute(sa.insert(packs_sent).values(
+                    username=username, force_slug=force_slug, period_start=month, sent_at=at))
+            _insert_event(conn, PACK_SENT, username, detail, at=at)
 
 
 
@@ -397,4 +560,4 @@ def _check_force(force_slug: str | None, known: Sequence[str] | None) -> None:
 def _user(row: sa.Row) -> User:
     return User(username=row.username, role=Role(row.role), force_slug=row.force_slug,
                 display_name=row.display_name, session_token=row.session_token,
-                has_password=row.password_hash is not None)
+                has_password=row.password_hash is not None, email=row.email)
