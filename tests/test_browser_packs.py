@@ -1,7 +1,10 @@
-"""Board pack and scrutiny pages: build a pack in the browser and open what downloads."""
+"""Board pack and scrutiny pages: a pack built as a background job in the browser, its
+progress followed, cancelled, or downloaded and opened; chart downloads served while a
+pack is being built."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,8 @@ from tests.pages import DEFAULT_TIMEOUT_MS, open_app
 
 pytestmark = pytest.mark.browser
 
+CHART = "/download/chart/spc/suspect_contact_30d.png?force={force}&period=2025-09"
+
 
 def test_board_pack_page_builds_a_marked_pdf_for_one_pillar(
     chromium: Browser, live_server: LiveServer, tmp_path: Path
@@ -25,19 +30,48 @@ def test_board_pack_page_builds_a_marked_pdf_for_one_pillar(
         app.page.locator("#pack-pillars input").nth(number - 1).uncheck()
     app.page.get_by_label("PDF").check()
     app.page.get_by_label("Protective marking").fill("OFFICIAL")
-    with app.page.expect_download(timeout=DEFAULT_TIMEOUT_MS * 3) as download:
-        app.page.get_by_role("button", name="Build the pack").click()
+    app.page.get_by_role("button", name="Build the pack").click()
+    link = app.page.get_by_role("link", name="Download board-pack-kent-2025-09.pdf")
+    link.wait_for(timeout=DEFAULT_TIMEOUT_MS * 6)
+    assert "Built board-pack-kent-2025-09.pdf" in app.page.inner_text("#pack-status")
+    with app.page.expect_download(timeout=DEFAULT_TIMEOUT_MS * 2) as download:
+        link.click()
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
     assert saved.name == "board-pack-kent-2025-09.pdf"
-    pages = PdfReader(saved).pages
-    # Title, pillar 6 summary, its three KPI charts, inspection recommendations,
-    # sources: seven pages.
-    assert len(pages) == 7
-    for page in pages:
+    reader = PdfReader(saved)
+    assert bool(reader.trailer["/Root"]["/MarkInfo"]["/Marked"])
+    first = reader.pages[0].extract_text()
+    assert "OFFICIAL" in first and "Digital forensics" in first
+    for page in reader.pages:
         assert "OFFICIAL" in page.extract_text()
-    assert "Digital forensics" in pages[1].extract_text()
-    app.wait_for_text("#pack-status", "Built board-pack-kent-2025-09.pdf")
+    # The marking below OFFICIAL-SENSITIVE applied disclosure control.
+    assert "Disclosure control applied" in first
+    assert app.console_errors() == []
+
+
+def test_a_chart_downloads_while_a_pack_is_built_and_the_pack_can_be_cancelled(
+    chromium: Browser, live_server: LiveServer
+) -> None:
+    app = open_app(chromium, live_server.url)
+    request = app.page.request
+    # The server's renderer is started first, as on a server that has drawn a chart.
+    assert request.get(live_server.url + CHART.format(force="kent")).status == 200
+    app.goto("/board-pack?force=kent&period=2025-09")
+    app.page.get_by_label("PDF").check()
+    app.page.get_by_label("A chart for every KPI (a full pack, longer)").check()
+    app.page.get_by_role("button", name="Build the pack").click()
+    # The job reports its steps; once it is drawing its 36 charts, download one.
+    app.wait_for_text("#pack-status", "Drawing")
+    start = time.monotonic()
+    answer = request.get(live_server.url + CHART.format(force="essex"))
+    took = time.monotonic() - start
+    assert answer.status == 200 and answer.body()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Served while the pack is still being built: it did not wait for the job.
+    assert "Drawing" in app.page.inner_text("#pack-status"), took
+    app.page.get_by_role("button", name="Cancel").click()
+    app.wait_for_text("#pack-status", "Cancelled: no pack was built.")
+    assert not app.page.get_by_role("link", name="Download").count()
     assert app.console_errors() == []
 
 
@@ -53,19 +87,21 @@ def test_scrutiny_page_lists_exceptions_and_exports_them_as_slides(
     titles = app.page.locator("#scrutiny-exceptions tbody th[scope=row]").all_inner_texts()
     assert titles, "a year of demo data has special-cause signals for Lancashire"
     assert "England and Wales" in app.page.inner_text("#scrutiny-comparison")
-    with app.page.expect_download(timeout=DEFAULT_TIMEOUT_MS * 6) as download:
-        app.page.get_by_role("button", name="Export as a scrutiny pack").click()
+    app.page.get_by_role("button", name="Export as a scrutiny pack").click()
+    link = app.page.get_by_role("link", name="Download scrutiny-lancashire-2025-09.pptx")
+    link.wait_for(timeout=DEFAULT_TIMEOUT_MS * 6)
+    with app.page.expect_download(timeout=DEFAULT_TIMEOUT_MS * 2) as download:
+        link.click()
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
     slides = list(Presentation(str(saved)).slides)
+    exceptions = slides[1]
+    rows = [row.cells[0].text for shape in exceptions.shapes if shape.has_table
+            for row in list(shape.table.rows)[1:]]
+    # In the page's order (concerns, then targets failed, then improvements).
+    assert rows == titles[:len(rows)] and rows
     text = " ".join(shape.text_frame.text for slide in slides for shape in slide.shapes
                     if shape.has_text_frame)
-    for title in titles:
-        assert title in text
-    # In the page's order (concerns, then targets failed, then improvements), not the
-    # catalogue's: each title first appears after the one before it.
-    firsts = [text.index(title) for title in titles]
-    assert firsts == sorted(firsts)
     assert "RASSO scrutiny pack" in text
     assert "OFFICIAL-SENSITIVE" in text
     assert app.console_errors() == []
