@@ -395,6 +395,7 @@ def main() -> int:
     args = parser.parse_args()
     source = database(args.db)
     began = time.perf_counter()
+    load_at_start = list(os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="flightdeck-bench-export-") as scratch:
         folder = Path(scratch)
         db = copy_database(source, folder)
@@ -405,7 +406,8 @@ def main() -> int:
         print("chart downloads with and without a pack job ...", flush=True)
         job = during_job(db, folder, args.repeats)
     results = {
-        "machine": {"cpus": os.cpu_count(), "load_average": list(os.getloadavg())},
+        "machine": {"cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
+                    "load_average_at_start": load_at_start},
         "database": str(source),
         "force": PACK_FORCE,
         "period": PERIOD.strftime("%Y-%m"),
@@ -422,6 +424,8 @@ def main() -> int:
     print("\n".join(report(results)))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"load average at start {load_at_start[0]:.2f}, at end "
+          f"{results['machine']['load_average'][0]:.2f} ({os.cpu_count()} CPUs)")
     print(f"wrote {RESULTS.relative_to(ROOT)} ({results['bench_seconds']:.0f} s)")
     return 0
 

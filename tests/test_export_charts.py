@@ -283,9 +283,19 @@ def test_a_force_chart_draws_england_and_wales_on_the_same_scale(demo_dataset: D
     lines = {t["name"]: t for t in rate.figure["data"]}
     assert lines["England and Wales"]["y"] == pytest.approx(
         table["national_value"].astype(float).tolist())
-    # A count is compared as a rate, which its axis does not show: no line.
+    # A count is compared as a rate per its base: the line is the count Kent would have
+    # at England and Wales' rate. Worked by hand for the latest month: the national rate
+    # per 100 reports times Kent's reports, over 100.
     count = spc_export(demo_dataset, "cps_referrals", "kent", PERIOD)
-    assert "England and Wales" not in {t["name"] for t in count.figure["data"]}
+    kpi = demo_dataset.kpis["cps_referrals"]
+    rows = flight_deck_table(demo_dataset, ["cps_referrals"], ["kent"], end=PERIOD)
+    latest = rows.iloc[-1]
+    expected = latest["national_comparison"] * latest["rate_base"] / kpi.comparison_per
+    line = {t["name"]: t for t in count.figure["data"]}["England and Wales rate at Kent's size"]
+    assert line["y"][-1] == pytest.approx(expected)
+    national_rate = rows["national_comparison"].iloc[-1]
+    assert line["y"][-1] / latest["rate_base"] * kpi.comparison_per == pytest.approx(
+        national_rate)
     # England and Wales' own chart has nothing to compare with itself.
     national = spc_export(demo_dataset, "bail_breaches_responded", "england-and-wales", PERIOD)
-    assert "England and Wales" not in {t["name"] for t in national.figure["data"]}
+    assert not [t for t in national.figure["data"] if "England and Wales" in t["name"]]

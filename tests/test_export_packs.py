@@ -534,3 +534,24 @@ def test_a_pack_for_an_unknown_force_is_refused(demo_dataset: Dataset, tmp_path:
     with pytest.raises(KeyError, match="unknown force"):
         build_pack(demo_dataset, "atlantis", PERIOD, "pptx", out=tmp_path / "x.pptx")
     assert not (tmp_path / "x.pptx").exists()
+
+
+def test_a_provisional_quarter_is_marked_in_the_matrix_and_the_appendix(
+        demo_dataset: Dataset) -> None:
+    """The latest published Home Office quarter (2025/26 Q2 for September 2025) is
+    provisional on the recorded basis: the matrix marks it "p" and says what that means,
+    the appendix says "provisional" beside the period."""
+    from kpis.domain.vocabulary import PROVISIONAL_NOTE
+
+    kpi = demo_dataset.kpis["ho_rape_charge_rate"]
+    row = flight_deck_table(demo_dataset, [kpi.kpi_id], ["kent"], end=PERIOD).iloc[-1]
+    assert bool(row["provisional"])
+    content = pack_content(demo_dataset, "kent", PERIOD, images=None)
+    matrix = {r[0]: r for r in content.matrix.rows}
+    assert matrix[kpi.title][1] == "Q2 25/26 p"
+    assert f"p: {PROVISIONAL_NOTE}" in content.matrix.note
+    assert content.other_kpis is not None
+    other = {r[0]: r for r in content.other_kpis.rows}
+    assert other[kpi.title][1] == "2025/26 Q2 (provisional)"
+    # A monthly KPI has no mark.
+    assert matrix[demo_dataset.kpis["cps_referrals"].title][1] == "Sep 25"

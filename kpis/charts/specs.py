@@ -58,6 +58,7 @@ __all__ = [
     "ChartExport",
     "Source",
     "chart_rows",
+    "comparator_name",
     "comparator_values",
     "compare_export",
     "dataset_of",
@@ -179,24 +180,48 @@ def spc_export(source: Source, kpi_id: str, area: str, period: dt.date | None, *
             drawn.loc[hidden, "value"] = np.nan
             drawn.loc[hidden, "variation"] = None
     figure = spc_chart(drawn, kpi.unit, text, target=kpi.target, dark=dark,
-                       comparator=comparator_values(kpi, area, series),
-                       comparator_name=ds.area_names.get(NATIONAL_SLUG, "England and Wales"))
+                       comparator=comparator_values(kpi, area, series, suppress),
+                       comparator_name=comparator_name(ds, kpi, area))
     summary = summarise(ds, series.iloc[-1].to_dict(), name)
     return ChartExport(kpi, area, name, series, text, figure, summary, suppress)
 
 
-def comparator_values(kpi: KpiDefinition, area: str, series: pd.DataFrame
-                      ) -> list[float | None] | None:
-    """England and Wales at each period of a force's chart, where it is shown and on the
-    same scale: a count is compared as a rate per its base, which its axis does not show,
-    so a count's chart has no comparator line."""
-    if area == NATIONAL_SLUG or kpi.compared_as_rate or "national_value" not in series:
+def comparator_values(kpi: KpiDefinition, area: str, series: pd.DataFrame,
+                      suppress: bool = False) -> list[float | None] | None:
+    """England and Wales at each period of a force's chart, on the chart's own scale
+    (None where it is hidden or missing; None for England and Wales' own chart).
+
+    A share or rate is England and Wales' own value. A count is compared as a rate per
+    its base (people, or reports): the line is England and Wales' rate at the force's
+    own base, the count the force would have at the national rate. With disclosure
+    control that line is drawn only on a population base (public figures): on a base of
+    reports it would give the force's own base away.
+    """
+    if area == NATIONAL_SLUG or "national_value" not in series:
         return None
-    values = pd.to_numeric(series["national_value"], errors="coerce").astype(float)
-    hidden = [("national_value" in hidden_columns(parse_parts(p)))
-              for p in series.get("suppressed_parts", pd.Series([""] * len(series)))]
+    parts = [hidden_columns(parse_parts(p))
+             for p in series.get("suppressed_parts", pd.Series([""] * len(series)))]
+    if kpi.compared_as_rate:
+        if suppress and kpi.comparison_base != "population":
+            return None
+        rates = pd.to_numeric(series["national_comparison"], errors="coerce").astype(float)
+        bases = pd.to_numeric(series["rate_base"], errors="coerce").astype(float)
+        values = (rates * bases / kpi.comparison_per).tolist()
+        hidden = [{"national_comparison", "rate_base"} & columns for columns in parts]
+    else:
+        values = pd.to_numeric(series["national_value"], errors="coerce"
+                               ).astype(float).tolist()
+        hidden = [{"national_value"} & columns for columns in parts]
     return [None if (h or v != v) else float(v)
-            for v, h in zip(values.tolist(), hidden, strict=True)]
+            for v, h in zip(values, hidden, strict=True)]
+
+
+def comparator_name(ds: Dataset, kpi: KpiDefinition, area: str) -> str:
+    """The comparator line's name in the legend."""
+    national = ds.area_names.get(NATIONAL_SLUG, "England and Wales")
+    if kpi.compared_as_rate:
+        return f"{national} rate at {ds.area_names.get(area, area)}'s size"
+    return national
 
 
 def chart_rows(export: ChartExport) -> pd.DataFrame:

@@ -62,6 +62,7 @@ from kpis.domain.formatting import (
 from kpis.domain.periods import long_day, long_month
 from kpis.domain.vocabulary import (
     DEMO_LABEL,
+    PROVISIONAL_LABEL,
     PROVISIONAL_NOTE,
     SUPPRESSED_LABEL,
     parse_parts,
@@ -132,7 +133,8 @@ SPC_NOTE = (
     "Charts are statistical process control (XmR) charts: the centre line is the mean, "
     "the dashed lines are the process limits (mean plus or minus 2.66 times the mean "
     "moving range), worked out from the period the subtitle names (at a re-base a dotted "
-    "line marks where new limits start). The purple dash-dot line is England and Wales. "
+    "line marks where new limits start). The purple dash-dot line is England and Wales "
+    "(on a count's chart, the count the force would have at England and Wales' rate). "
     "Special-cause points are marked by shape as well as colour: orange for a concern, "
     "turquoise for an improvement.")
 ICON_NOTE = (
@@ -448,7 +450,8 @@ def table_row(kpi: KpiDefinition, row: Mapping[str, Any] | None) -> tuple[str, .
     withheld = hidden_columns(parse_parts(row.get("suppressed_parts")))
     return (
         kpi.title,
-        format_period(kpi, row["period_start"]),
+        format_period(kpi, row["period_start"])
+        + (f" ({PROVISIONAL_LABEL})" if row.get("provisional") else ""),
         format_value(kpi, row.get("value"), suppressed="value" in withheld),
         format_change(kpi, row.get("change"), suppressed="change" in withheld),
         format_value(kpi, row.get("national_value"), suppressed="national_value" in withheld),

@@ -45,6 +45,9 @@ WIDE = (13.333, 7.5)  # inches: the 16:9 slide of the default template
 NUMBER_FORMATS = {"percent": "0.0%", "count": "#,##0", "per_100k": "#,##0.0",
                   "days": "#,##0", "ratio": "0.00"}
 TITLE_AND_CONTENT = ("Title and Content", 1)
+#: The comparator series' name (a count's line is England and Wales' rate at the
+#: force's size; the chart's summary and the pack's notes say so).
+COMPARATOR = "England and Wales"
 TWO_CONTENT = ("Two Content", 3)
 #: Font sizes (points) of table text, by table.
 TABLE_POINTS = {"matrix": 7, "exceptions": 10, "other": 10, "recommendations": 9,
@@ -138,9 +141,9 @@ def chart_series(chart: PackChart) -> tuple[list[str], dict[str, list[float | No
     data["Mean"] = numbers("spc_mean", "spc")
     data["Upper process limit"] = numbers("spc_upper", "spc")
     data["Lower process limit"] = numbers("spc_lower", "spc")
-    compared = comparator_values(kpi, export.area, series)
+    compared = comparator_values(kpi, export.area, series, export.suppress)
     if compared is not None and any(v is not None for v in compared):
-        data["England and Wales"] = compared
+        data[COMPARATOR] = compared
     if kpi.target is not None:
         data["Target"] = [float(kpi.target)] * len(series)
     return categories, data
@@ -336,7 +339,7 @@ def _native_chart(placeholder: Any, chart: PackChart) -> Any:
         "Mean": ("#0B0C0C", 1.5, None, False),
         "Upper process limit": (MID_GREY, 1.5, MSO_LINE_DASH_STYLE.DASH, False),
         "Lower process limit": (MID_GREY, 1.5, MSO_LINE_DASH_STYLE.DASH, False),
-        "England and Wales": (DARK_PURPLE, 2.0, MSO_LINE_DASH_STYLE.DASH_DOT, False),
+        COMPARATOR: (DARK_PURPLE, 2.0, MSO_LINE_DASH_STYLE.DASH_DOT, False),
         "Target": (DARK_PINK, 2.0, MSO_LINE_DASH_STYLE.ROUND_DOT, False),
     }
     variation = chart.chart.series["variation"].tolist()
