@@ -29,6 +29,20 @@ import argon2
 import sqlalchemy as sa
 
 from kpis.domain.access import ROLES, Action, Principal, Role
+from kpis.domain.events import (  # re-exported: the audit log's vocabulary
+    PACK_SENT,
+    PASSWORD_SET,
+    ROLE_SET,
+    SIGN_IN,
+    SIGN_IN_FAILED,
+    SIGN_OUT,
+    SUBSCRIBED,
+    SUBSCRIPTION_FORMATS,
+    UNSUBSCRIBED,
+    USER_ADDED,
+    USER_REMOVED,
+    UserError,
+)
 from kpis.settings import (
     AUTH_HEADER,
     SecurityConfig,
@@ -129,35 +143,6 @@ def _board_pack_subscriptions(conn: sa.Connection) -> None:
 SECURITY_SCHEMA = schema.VersionedSchema("users and audit file", metadata, 2,
                                          {1: _board_pack_subscriptions})
 
-# The audit log's event names.
-SIGN_IN = "sign-in"
-SIGN_IN_FAILED = "sign-in failed"
-SIGN_IN_THROTTLED = "sign-in throttled"
-SIGN_OUT = "sign-out"
-LOAD = "load"
-LOAD_REFUSED = "load refused"
-ROLLBACK = "rollback"
-EXPORT = "export"
-USER_ADDED = "user added"
-USER_REMOVED = "user removed"
-PASSWORD_SET = "password set"
-ROLE_SET = "role set"
-ACCESS_DENIED = "access denied"
-# Reference data an administrator loads: NOM adoption months, population estimates.
-REFERENCE = "reference data"
-REFERENCE_REFUSED = "reference data refused"
-# Board pack subscriptions (kpis.subscriptions): changes, each pack sent, each failure.
-SUBSCRIBED = "subscribed"
-UNSUBSCRIBED = "unsubscribed"
-PACK_SENT = "pack sent"
-PACK_NOT_SENT = "pack not sent"
-EVENTS: tuple[str, ...] = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, SIGN_OUT, LOAD,
-                           LOAD_REFUSED, ROLLBACK, EXPORT, USER_ADDED, USER_REMOVED,
-                           PASSWORD_SET, ROLE_SET, ACCESS_DENIED, REFERENCE,
-                           REFERENCE_REFUSED, SUBSCRIBED, UNSUBSCRIBED, PACK_SENT,
-                           PACK_NOT_SENT)
-#: The formats a subscription may ask for (kpis.exports.packs writes them).
-SUBSCRIPTION_FORMATS: tuple[str, ...] = ("pptx", "pdf", "docx")
 MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path
 # One plain address (no display name, no comments): what the relay is given as is.
 EMAIL_PATTERN = re.compile(
@@ -173,10 +158,6 @@ def _dummy_hash() -> str:
     """Checked when the user does not exist, so a wrong name costs as long as a wrong
     password and the timing does not tell which names exist."""
     return _HASHER.hash(secrets.token_urlsafe(16))
-
-
-class UserError(ValueError):
-    """A user command could not be done (the message says why)."""
 
 
 @dataclass(frozen=True)
