@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kpis.domain.access import ROLES, Principal, Role
+from kpis.domain.events import EVENTS, EXPORT, SUBSCRIPTION_FORMATS, UserError
 from kpis.domain.periods import format_month, last_complete_month, parse_month
 from kpis.domain.vocabulary import BASELINE_PHRASE
 from kpis.settings import CATALOGUE_FILE, keep_files_private, resolve_db_path
-from kpis.domain.events import EVENTS, EXPORT, SUBSCRIPTION_FORMATS, UserError
 
 if TYPE_CHECKING:
     from kpis.engine.kpi_spc import Baseline

@@ -30,18 +30,70 @@ import sqlalchemy as sa
 
 from kpis.domain.access import ROLES, Action, Principal, Role
 from kpis.domain.events import (  # re-exported: the audit log's vocabulary
-    PACK_SENT,
-    PASSWORD_SET,
-    ROLE_SET,
-    SIGN_IN,
-    SIGN_IN_FAILED,
-    SIGN_OUT,
-    SUBSCRIBED,
-    SUBSCRIPTION_FORMATS,
-    UNSUBSCRIBED,
-    USER_ADDED,
-    USER_REMOVED,
-    UserError,
+    ACCESS_DENIED as ACCESS_DENIED,
+)
+from kpis.domain.events import (
+    EVENTS as EVENTS,
+)
+from kpis.domain.events import (
+    EXPORT as EXPORT,
+)
+from kpis.domain.events import (
+    LOAD as LOAD,
+)
+from kpis.domain.events import (
+    LOAD_REFUSED as LOAD_REFUSED,
+)
+from kpis.domain.events import (
+    PACK_NOT_SENT as PACK_NOT_SENT,
+)
+from kpis.domain.events import (
+    PACK_SENT as PACK_SENT,
+)
+from kpis.domain.events import (
+    PASSWORD_SET as PASSWORD_SET,
+)
+from kpis.domain.events import (
+    REFERENCE as REFERENCE,
+)
+from kpis.domain.events import (
+    REFERENCE_REFUSED as REFERENCE_REFUSED,
+)
+from kpis.domain.events import (
+    ROLE_SET as ROLE_SET,
+)
+from kpis.domain.events import (
+    ROLLBACK as ROLLBACK,
+)
+from kpis.domain.events import (
+    SIGN_IN as SIGN_IN,
+)
+from kpis.domain.events import (
+    SIGN_IN_FAILED as SIGN_IN_FAILED,
+)
+from kpis.domain.events import (
+    SIGN_IN_THROTTLED as SIGN_IN_THROTTLED,
+)
+from kpis.domain.events import (
+    SIGN_OUT as SIGN_OUT,
+)
+from kpis.domain.events import (
+    SUBSCRIBED as SUBSCRIBED,
+)
+from kpis.domain.events import (
+    SUBSCRIPTION_FORMATS as SUBSCRIPTION_FORMATS,
+)
+from kpis.domain.events import (
+    UNSUBSCRIBED as UNSUBSCRIBED,
+)
+from kpis.domain.events import (
+    USER_ADDED as USER_ADDED,
+)
+from kpis.domain.events import (
+    USER_REMOVED as USER_REMOVED,
+)
+from kpis.domain.events import (
+    UserError as UserError,
 )
 from kpis.settings import (
     AUTH_HEADER,
