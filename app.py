@@ -89,6 +89,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     from web.context import SERVICE_KEY
     from web.downloads import register_downloads
     from web.exports import register_exports
+    from web.feeds import register_feeds
+    from web.templates import register_templates
     from web.uploads import MAIL_KEY, register_uploads
 
     settings = settings or Settings.from_env()
@@ -129,6 +131,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     register_shell(app)
     register_downloads(app)
     register_exports(app)
+    register_feeds(app)
+    register_templates(app)
     register_uploads(app)
     return app
 

@@ -74,7 +74,11 @@ _PASSWORD_STDIN = _opt("--password-stdin", action="store_true",
                        help="read the password from standard input instead of asking")
 
 
-def _marking(where: str) -> Option:
+def _marking(where: str, by_source: bool = False) -> Option:
+    if by_source:  # kpis.engine.disclosure.default_marking, worked out once the KPIs are known
+        return _opt("--marking", default=None, metavar="TEXT",
+                    help=f"protective marking {where} (default: OFFICIAL for Home Office "
+                         "open data only, else OFFICIAL-SENSITIVE)")
     return _opt("--marking", default="OFFICIAL-SENSITIVE", metavar="TEXT",
                 help=f"protective marking {where} (default: OFFICIAL-SENSITIVE)")
 
@@ -178,6 +182,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     from kpis.service import FlightDeckService
 
     service = FlightDeckService(resolve_db_path(args.db), _operator(args.user))
+    if args.dry_run:
+        return _dry_run(service, args.files, args.kind)
     try:
         result = service.load(args.files, kind=args.kind)
     except LoadRefused as refused:
@@ -193,6 +199,25 @@ def cmd_load(args: argparse.Namespace) -> int:
     print(f"loaded {len(args.files)} file(s) as load(s) {', '.join(map(str, result.load_ids))}: "
           f"{result.observations} observations, {len(result.report.warnings)} warning(s)")
     _send_packs_after_load(service)
+    return 0
+
+
+def _dry_run(service: FlightDeckService, files: list[Path], kind: str | None) -> int:
+    """``load --dry-run``: the report and what the load would change; nothing written.
+    Exits as the load would: 0 when it would load, 1 (the refusal) otherwise."""
+    from kpis.ingest.loader import describe
+    from kpis.ingest.problems import LoadRefused
+
+    preview = service.preview_load(files, kind=kind)
+    if not preview.would_load:
+        return _refusal(LoadRefused(preview.report))
+    _findings(preview.report)
+    for item in preview.files:
+        print(describe(item))
+    print(preview.headline())
+    for line in preview.lines():
+        print(line)
+    print("dry run: nothing was written")
     return 0
 
 
@@ -245,14 +270,22 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    from kpis.ingest.context import shipped_context
+    from kpis.ingest.context import build_context, shipped_context
     from kpis.ingest.template import write_template
+    from kpis.storage.backend import open_store
 
     if args.end < args.start:
         return _fail("--to is before --from", 2)
     if args.force not in _force_slugs():
         return _fail(f"unknown force {args.force!r}; use a slug such as 'kent'", 2)
-    write_template(args.out, shipped_context(dt.date.today()), args.force, args.start, args.end)
+    # The database's catalogue (what is published now), else the shipped one.
+    db = resolve_db_path(args.db)
+    if db.exists():
+        with open_store(db) as store, store.connect() as conn:
+            context = build_context(conn, dt.date.today())
+    else:
+        context = shipped_context(dt.date.today())
+    write_template(args.out, context, args.force, args.start, args.end)
     print(f"wrote {args.out}")
     return 0
 
@@ -261,6 +294,8 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
     from kpis.domain.catalogue import CatalogueError, read_catalogue
     from kpis.storage.database import reload_catalogue
 
+    if args.action == "export":
+        return _export_catalogue(args)
     try:
         if args.action == "check":
             catalogue = read_catalogue(args.file)
@@ -272,6 +307,27 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
     verb = "valid" if args.action == "check" else "loaded"
     print(f"{args.file}: {verb}: {len(catalogue.kpis)} KPI definitions "
           f"({len(published)} published), {len(catalogue.measures)} measures")
+    return 0
+
+
+def _export_catalogue(args: argparse.Namespace) -> int:
+    """The database's catalogue (every version, drafts included) as YAML: the file
+    ``catalogue load`` reads back to the same catalogue."""
+    from kpis.service import FlightDeckService
+
+    db = resolve_db_path(args.db)
+    if not db.exists():
+        return _fail(f"no database at {db}: run 'flightdeck demo' first", 1)
+    service = FlightDeckService(db, _operator())
+    try:
+        text = service.export_catalogue()
+    finally:
+        service.close()
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
@@ -292,21 +348,35 @@ def cmd_peer_groups(args: argparse.Namespace) -> int:
 
 
 def cmd_kpis(args: argparse.Namespace) -> int:
-    from kpis.exports.kpi_csv import kpi_table_for_cli, write_table
+    from kpis.engine.disclosure import default_marking, open_data_only, suppression_required
+    from kpis.exports.kpi_csv import kpi_table_for_cli, table_notes, write_table, write_xlsx
     from kpis.service import FlightDeckService
 
     db = resolve_db_path(args.db)
     if not db.exists():
         return _fail(f"no database at {db}: run 'flightdeck demo' or 'flightdeck load' first", 1)
+    if args.format == "xlsx" and not args.out:
+        return _fail("error: --format xlsx needs --out FILE.xlsx (a workbook is not text)", 2)
     dataset = FlightDeckService(db).dataset()
+    chosen = [dataset.kpis[k] for k in (args.kpi or dataset.kpis) if k in dataset.kpis]
+    marking = args.marking or default_marking(dataset.catalogue, chosen)
+    suppress = suppression_required(marking, args.suppress,
+                                    open_data=open_data_only(dataset.catalogue, chosen))
     try:
         table = kpi_table_for_cli(dataset, args.kpi, args.force, args.start, args.end,
-                                  args.suppress, baseline=args.baseline)
+                                  suppress, fmt=args.format, baseline=args.baseline,
+                                  marking=marking)
     except KeyError as exc:
         return _fail(f"error: {exc.args[0]}", 2)
     # Say which SPC limits these are, so the numbers can be matched with the dashboard.
     print(f"SPC limits: baseline {args.baseline} ({BASELINE_PHRASE[args.baseline.kind]}); "
           "computed on each whole series, then cut to --from/--to", file=sys.stderr)
+    print(f"Protective marking: {marking}; disclosure control "
+          f"{'applied' if suppress else 'not applied'}", file=sys.stderr)
+    if args.format == "xlsx":
+        with open(args.out, "wb") as binary:
+            write_xlsx(table, binary, table_notes(dataset, table, marking, suppress, args.kpi))
+        return 0
     with (open(args.out, "w", newline="", encoding="utf-8") if args.out
           else contextlib.nullcontext(sys.stdout)) as handle:
         write_table(table, handle, args.format)
@@ -350,13 +420,22 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_chart(args: argparse.Namespace) -> int:
     from kpis.charts.specs import spc_export
-    from kpis.engine.disclosure import suppression_required
+    from kpis.engine.disclosure import default_marking, suppression_required
     from kpis.exports.charts import write_chart
 
-    return _export(args, lambda service: write_chart(
-        spc_export(service, args.kpi, args.force, args.period, marking=args.marking,
-                   suppress=suppression_required(args.marking, args.suppress)),
-        args.format, args.out))
+    def write(service: FlightDeckService) -> Path:
+        ds = service.dataset()
+        kpi = ds.kpis.get(args.kpi)
+        chosen = [kpi] if kpi is not None else []
+        marking = args.marking or default_marking(ds.catalogue, chosen)
+        open_data = kpi is not None and ds.catalogue.is_open_data(kpi)
+        return write_chart(
+            spc_export(service, args.kpi, args.force, args.period, marking=marking,
+                       suppress=suppression_required(marking, args.suppress,
+                                                     open_data=open_data)),
+            args.format, args.out)
+
+    return _export(args, write)
 
 
 def _password(from_stdin: bool) -> str:
@@ -397,6 +476,38 @@ def cmd_users(args: argparse.Namespace) -> int:
                            known_forces=_force_slugs())
             print(f"{args.username} is now {args.role} ({args.force or 'all forces'}); "
                   "their sessions have ended")
+    except UserError as problem:
+        return _fail(f"error: {problem}", 2)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    from kpis.storage.security import SecurityStore, security_db_path
+
+    store = SecurityStore(security_db_path(resolve_db_path(args.db)))
+    actor = _operator().username
+    try:
+        if args.action == "list":
+            tokens = store.tokens(args.username, include_revoked=args.all)
+            if not tokens:
+                print("no API tokens")
+            for token in tokens:
+                used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at \
+                    else "never used"
+                state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at \
+                    else "in use"
+                print(f"{token.token_id}\t{token.username}\t{token.name}\t"
+                      f"{token.created_at:%Y-%m-%d %H:%M}\t{used}\t{state}")
+        elif args.action == "create":
+            token, secret = store.create_token(args.username, args.label, actor=actor)
+            print(f"token {token.token_id} for {token.username} ({token.name}); it is shown "
+                  "this once, keep it as a password:", file=sys.stderr)
+            print(secret)
+        else:
+            token = store.revoke_token(args.token_id, actor=actor)
+            print(f"revoked token {token.token_id} of {token.username} ({token.name})")
     except UserError as problem:
         return _fail(f"error: {problem}", 2)
     finally:
@@ -559,6 +670,9 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
         _opt("--kind", choices=("return", "ho-outcomes", "ho-recorded"),
              help="file kind (default: detected from the headers)"),
         _opt("--user", help="who is loading (default: the operating system user)"),
+        _opt("--dry-run", action="store_true",
+             help="check the files and print what the load would add, replace and change "
+                  "(values, KPI states); write nothing"),
     ]),
     "loads": ("list the load history", cmd_loads, []),
     "rollback": ("restore the state before a load", cmd_rollback, [
@@ -573,6 +687,9 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
     "catalogue": ("check or load the KPI catalogue", cmd_catalogue, {
         "check": ("validate a catalogue file", [_CATALOGUE_FILE]),
         "load": ("validate and load a catalogue file", [_CATALOGUE_FILE]),
+        "export": ("write the database's catalogue (every version, drafts included) as "
+                   "YAML", [_opt("--out", type=Path, metavar="FILE",
+                                 help="write here (default: stdout)")]),
     }),
     "peer-groups": ("load 'most similar group' peer groups", cmd_peer_groups, [
         _opt("file", type=Path, metavar="FILE",
@@ -590,8 +707,10 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
              help="where SPC limits come from (default: nom, as the dashboard: re-based at "
                   "each force's NOM adoption; all: whole series; first:N: the first N "
                   "points)"),
+        _marking("on every row", by_source=True),
         _suppress(" (counts 1-4 and rates built on them hidden)"),
-        _opt("--format", choices=("csv", "json"), default="csv"),
+        _opt("--format", choices=("csv", "json", "xlsx"), default="csv",
+             help="csv (one header row), json, or xlsx (with a Notes sheet; needs --out)"),
         _opt("--out", type=Path, metavar="FILE", help="write here (default: stdout)"),
     ]),
     "export": ("write a board pack (PowerPoint, PDF or Word) for a force and period",
@@ -621,8 +740,8 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
         _FORCE,
         _opt("--period", required=True, type=_month, metavar="YYYY-MM",
              help="the last period on the chart"),
-        _opt("--format", required=True, choices=("png", "svg", "pdf", "csv")),
-        _marking("on the chart"),
+        _opt("--format", required=True, choices=("png", "svg", "pdf", "csv", "xlsx")),
+        _marking("on the chart", by_source=True),
         _suppress(" (suppressed points are not drawn)"),
         _OUT,
     ]),
@@ -681,6 +800,20 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
             _opt("--dry-run", type=Path, metavar="DIR",
                  help="write each message to DIR as a .eml file instead; nothing is "
                       "recorded as sent"),
+        ]),
+    }),
+    "tokens": ("API tokens for the data feeds (admins)", cmd_tokens, {
+        "list": ("list the API tokens in use: id, account, name, made, last used", [
+            _opt("username", nargs="?", metavar="NAME", help="only this account's"),
+            _opt("--all", action="store_true", help="revoked tokens too"),
+        ]),
+        "create": ("make an API token for an account's feeds; it is printed once", [
+            _USERNAME,
+            _opt("--label", default="command line", metavar="TEXT",
+                 help="what the token is for, e.g. 'Power BI monthly report'"),
+        ]),
+        "revoke": ("revoke an API token: it stops working at once", [
+            _opt("token_id", metavar="TOKEN_ID", help="the id 'tokens list' shows"),
         ]),
     }),
     "audit": ("print the audit log (newest first)", cmd_audit, [

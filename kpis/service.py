@@ -17,15 +17,24 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
+import sqlalchemy as sa
 
 from kpis.cache import VersionedCache
 from kpis.domain.access import AccessDenied, Action, Principal, Role
+from kpis.domain.catalogue import Catalogue, KpiDefinition
+from kpis.domain.catalogue_edits import (
+    edited_catalogue,
+    latest_version,
+    published_catalogue,
+    version_changes,
+)
+from kpis.domain.catalogue_yaml import dump_catalogue
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import SpcOptions, cached_table
 from kpis.ingest.adoption import AdoptionResult, load_adoption
@@ -39,10 +48,13 @@ from kpis.ingest.loader import (
     rollback,
 )
 from kpis.ingest.populations import PopulationResult, load_populations
+from kpis.ingest.preview import LoadPreview, preview_load
 from kpis.ingest.problems import LoadRefused, Report
 from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
 from kpis.storage import annotations, reference, security
 from kpis.storage.backend import Store, open_store
+from kpis.storage.catalogue_store import fetch_catalogue
+from kpis.storage.database import write_catalogue
 from kpis.storage.dataset_loader import load_dataset
 from kpis.storage.security import SecurityStore, security_db_path
 
@@ -174,10 +186,25 @@ class FlightDeckService:
 
     def check_upload(self, files: Sequence[Path], kind: str | None = None,
                      progress: Progress = quiet) -> tuple[list[ParsedFile], Report]:
-        """Validate files without writing: the loader's checks plus this user's scope."""
-        parsed, report = check_files(self.db_path, files, kind, progress=progress)
-        self._check_scope(parsed, report)
-        return parsed, report
+        """Validate files without writing: the loader's checks plus this user's scope
+        (checked before the plausibility checks, whose warnings quote stored figures:
+        a file with another force's figures gets none)."""
+        return check_files(self.db_path, files, kind, progress=progress,
+                           first=self._check_scope)
+
+    def preview_load(self, files: Sequence[Path], kind: str | None = None,
+                     progress: Progress = quiet) -> LoadPreview:
+        """What loading ``files`` would change, writing nothing: :meth:`check_upload`'s
+        report (this user's scope applied) and :func:`kpis.ingest.preview.preview_load`'s
+        changed values and KPI states. A force-scoped user's files for another force are
+        refused by the check, so the preview shows only figures they may see."""
+        parsed, report = self.check_upload(files, kind, progress)
+        current = None
+        if not report.errors and self.reader.exists():
+            progress("Working out what the load would change")
+            scoped = self.dataset()
+            current = scoped.source or scoped  # the load's forces are this user's own
+        return preview_load(self.db_path, parsed, report, current)
 
     def load(self, files: Sequence[Path], kind: str | None = None,
              progress: Progress = quiet) -> LoadResult:
@@ -284,6 +311,46 @@ class FlightDeckService:
         self.security.unsubscribe(self.principal.username, force,
                                   actor=self.principal.username, address=self.address)
 
+    # ------------------------------------------------------------------ API tokens
+
+    def api_tokens(self) -> list[security.ApiToken]:
+        """This principal's own API tokens in use, for the data feeds (none in the
+        demonstration, which has no accounts)."""
+        if self.principal.demo:
+            return []
+        return self.security.tokens(self.principal.username)
+
+    def create_api_token(self, name: str) -> tuple[security.ApiToken, str]:
+        """A new API token for this principal's account: (the token, its secret, shown
+        once). A feed is an export: analysts and admins (AccessDenied, audited); a bad
+        name or too many tokens raise UserError. Audited."""
+        if self.principal.demo:
+            raise self._denied("API tokens need a signed-in account: this demonstration "
+                               "has none (its feeds answer on this computer without one).")
+        self.require(Action.EXPORT)
+        return self.security.create_token(self.principal.username, name,
+                                          actor=self.principal.username, address=self.address)
+
+    def revoke_api_token(self, token_id: str) -> security.ApiToken:
+        """Revoke one of this principal's own tokens (UserError if it has no such token
+        in use). Audited."""
+        if self.principal.demo:
+            raise self._denied("API tokens need a signed-in account: this demonstration "
+                               "has none.")
+        return self.security.revoke_token(token_id, actor=self.principal.username,
+                                          address=self.address,
+                                          username=self.principal.username)
+
+    def record_feed(self, token: security.ApiToken | None, detail: str) -> None:
+        """Audit a feed request with the account's role and scope (``token``: the token
+        it came with, whose last use is recorded; None in the demonstration)."""
+        scope = self.principal.force or "all forces"
+        detail = f"{detail} (account: {self.principal.role.value}, {scope})"
+        if token is None:
+            self.audit(security.FEED, detail)
+        else:
+            self.security.record_feed(token, detail, self.address)
+
     # ------------------------------------------------------------------ reference data
 
     def adoption_months(self) -> list[tuple[str, str, dt.date | None]]:
@@ -306,6 +373,92 @@ class FlightDeckService:
         """Replace the population estimates of every year a file gives (all or nothing)."""
         return self._load_reference("population estimates", path,
                                     lambda: load_populations(self.db_path, path, today))
+
+    # ------------------------------------------------------------------ return template
+
+    def return_template(self, force: str, start: dt.date, end: dt.date, fmt: str,
+                        prefill: bool = False) -> bytes:
+        """A monthly return for ``force`` to fill in, as CSV or XLSX bytes, from the
+        catalogue in force: blank, or (``prefill``) with the force's stored values for
+        months already loaded and its latest values for the rest, to edit. Only those
+        who may load the force's data get one; a pre-filled one is audited (data going
+        out). Raises AccessDenied, and ValueError for a bad force, month or format."""
+        import tempfile
+
+        from kpis.ingest.context import build_context
+        from kpis.ingest.template import prefill_values, write_template
+        from kpis.storage import schema as tables
+
+        if fmt not in ("csv", "xlsx"):
+            raise ValueError(f"a return template is CSV or XLSX, not {fmt!r}")
+        self.require(Action.LOAD, force)
+        obs = tables.observations
+        with self.reader.connect() as conn:
+            context = build_context(conn)
+            stored = [] if not prefill else [
+                (row.period_start, row.measure_id, row.value) for row in conn.execute(
+                    sa.select(obs.c.period_start, obs.c.measure_id, obs.c.value).where(
+                        obs.c.force_slug == force,
+                        obs.c.measure_id.in_(list(context.return_measures)),
+                        obs.c.period_start <= end))]
+        values = prefill_values(stored, start, end) if prefill else None
+        with tempfile.TemporaryDirectory(prefix="flightdeck-template-") as folder:
+            out = Path(folder) / f"return.{fmt}"
+            write_template(out, context, force, start, end, values)
+            data = out.read_bytes()
+        if prefill:
+            self.audit(security.EXPORT, f"return template for {force}, {start:%Y-%m} to "
+                                        f"{end:%Y-%m}, pre-filled with stored values")
+        return data
+
+    # ------------------------------------------------------------------ definitions
+
+    def catalogue(self) -> Catalogue:
+        """The catalogue the database holds: every version of every KPI, drafts
+        included (the source of truth for what is published)."""
+        with self.reader.connect() as conn:
+            return fetch_catalogue(conn)
+
+    def _require_national_admin(self, what: str) -> None:
+        self.require(Action.EDIT_DEFINITIONS)
+        if self.principal.force is not None:
+            raise self._denied(f"{what} is national: only administrators who cover every "
+                               "force can do it.")
+
+    def save_definition_draft(self, kpi_id: str, changes: Mapping[str, object],
+                              today: dt.date | None = None) -> KpiDefinition:
+        """Save ``changes`` to a KPI as its draft (a new version when the latest is
+        published), checked by the catalogue file's rules; audited with what changed.
+        Raises AccessDenied, KeyError for an unknown KPI and CatalogueError."""
+        self._require_national_admin("Editing KPI definitions")
+        current = self.catalogue()
+        before = latest_version(current, kpi_id)
+        edited, draft = edited_catalogue(current, kpi_id, changes, today or dt.date.today())
+        write_catalogue(self.db_path, edited)
+        changed = "; ".join(f"{field}: {old} -> {new}"
+                            for field, old, new in version_changes(before, draft))
+        self.audit(security.DEFINITION_DRAFTED,
+                   f"{kpi_id} version {draft.version} (draft): {changed or 'no change'}")
+        return draft
+
+    def publish_definition(self, kpi_id: str, version: int) -> KpiDefinition:
+        """Publish the KPI's draft ``version``: it becomes the definition in force."""
+        self._require_national_admin("Publishing KPI definitions")
+        current = self.catalogue()
+        previous = next((k for k in current.published() if k.kpi_id == kpi_id), None)
+        published, kpi = published_catalogue(current, kpi_id, version)
+        write_catalogue(self.db_path, published)
+        changed = "; ".join(f"{field}: {old} -> {new}"
+                            for field, old, new in version_changes(previous, kpi))
+        self.audit(security.DEFINITION_PUBLISHED,
+                   f"{kpi_id} version {kpi.version} published: {changed or 'no change'}")
+        return kpi
+
+    def export_catalogue(self) -> str:
+        """The catalogue as YAML (the file format); audited as data going out."""
+        text = dump_catalogue(self.catalogue())
+        self.audit(security.CATALOGUE_EXPORTED, f"{text.count(chr(10))} lines")
+        return text
 
     def _load_reference(self, what: str, path: Path, load: Callable[[], Loaded]) -> Loaded:
         """Reference data is national: administrators who cover every force may load it.

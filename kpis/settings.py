@@ -122,6 +122,10 @@ class SecurityConfig:
     # FLIGHTDECK_MAX_UPLOAD_MB: the largest file the upload takes (a year's Home Office
     # outcomes workbook is up to 45 MB).
     max_upload_mb: int = 60
+    # FLIGHTDECK_FEED_QUERY_TOKENS=1: the data feeds also take their API token as a
+    # ``token`` query parameter (Power BI's Web API key, Excel's legacy web query), not
+    # only in the Authorization header. Off by default: an address ends up in logs.
+    feed_query_tokens: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SecurityConfig:
@@ -154,6 +158,7 @@ class SecurityConfig:
             proxy_hops=_whole_number(env, "FLIGHTDECK_PROXY_HOPS", cls.proxy_hops, least=0),
             hosts=tuple(part.strip().lower() for part in env.get("FLIGHTDECK_HOSTS", "")
                         .split(",") if part.strip()),
+            feed_query_tokens=_flag(env, "FLIGHTDECK_FEED_QUERY_TOKENS"),
         )
 
     def trusts(self, address: str | None) -> bool:

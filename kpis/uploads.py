@@ -46,18 +46,22 @@ class UploadJob:
 
 
 def check_job(progress: Progress, job: UploadJob) -> dict[str, Any]:
-    """Validate the files without writing: the report and what each file held."""
+    """Validate the files without writing: the report, what each file held and the
+    preview of what loading them would change (``preview``: see
+    :meth:`kpis.ingest.preview.LoadPreview.to_json`)."""
     service = job.service()
     try:
-        parsed, report = service.check_upload(job.paths, progress=progress)
+        preview = service.preview_load(job.paths, progress=progress)
     finally:
         _close(service)
+    report = preview.report
     return {
         "findings": [dataclasses.asdict(f) for f in report.findings],
         "ignored": report.ignored,
         "counted": report.counted,
         "unlisted": report.unlisted,
-        "files": [describe(item) for item in parsed],
+        "files": [describe(item) for item in preview.files],
+        "preview": preview.to_json(),
     }
 
 

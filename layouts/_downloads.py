@@ -1,9 +1,12 @@
-"""Chart download links: every chart on a page offered as PNG, SVG, PDF or CSV.
+"""Chart download links: every chart on a page offered as PNG, SVG, PDF, CSV or XLSX.
 
 Pages offer the links with :func:`chart_downloads` and ``chart_block(downloads=...)``:
 plain ``<a download>`` links, which work with no callback and from the keyboard. Each
-link carries the page's view state, so the file is what is on screen. The route that
-draws them on the server is :mod:`web.downloads` (wired by ``app.create_app``).
+link carries the page's view state, so the file is what is on screen. The menu says
+which protective marking the files will carry (the KPI's by source:
+:func:`kpis.engine.disclosure.default_marking`), and the file names carry it too. The
+route that draws them on the server is :mod:`web.downloads` (wired by
+``app.create_app``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dash import html
 
 from kpis.domain.access import Action
 from kpis.domain.periods import format_month
+from kpis.engine.disclosure import DEFAULT_MARKING, default_marking
 from layouts._state import ViewState
 from web.context import service
 from web.downloads import CHARTS, DOWNLOAD_PATH, file_name
@@ -28,6 +32,7 @@ FORMAT_LABELS: tuple[tuple[str, str, str], ...] = (
     ("svg", "SVG", "vector image"),
     ("pdf", "PDF", "vector document"),
     ("csv", "Data (CSV)", "the figures behind the chart"),
+    ("xlsx", "Data (Excel)", "the figures behind the chart, with notes"),
 )
 
 
@@ -37,6 +42,7 @@ class ChartDownloads:
 
     title: str  # the chart's title, which makes each link's accessible name unique
     links: tuple[tuple[str, str, str], ...]
+    marking: str = DEFAULT_MARKING  # the protective marking the files carry
 
 
 def chart_downloads(chart: str, kpi_id: str, title: str, state: ViewState,
@@ -54,16 +60,21 @@ def chart_downloads(chart: str, kpi_id: str, title: str, state: ViewState,
     params = {"force": state.force, "period": format_month(state.period)}
     params.update({k: v for k, v in extra.items() if v})
     query = urlencode(params)
+    ds = service().dataset()
+    kpi = ds.kpis.get(kpi_id)
+    # What the route gives a download without a marking of its own (web.downloads).
+    marking = default_marking(ds.catalogue, [kpi]) if kpi is not None else DEFAULT_MARKING
     links = tuple(
         (fmt, f"{DOWNLOAD_PATH}/{chart}/{kpi_id}.{fmt}?{query}",
-         file_name(chart, kpi_id, params, fmt))
+         file_name(chart, kpi_id, params, fmt, marking, ds.is_demo))
         for fmt, _, _ in FORMAT_LABELS
     )
-    return ChartDownloads(title, links)
+    return ChartDownloads(title, links, marking)
 
 
 def download_menu(downloads: ChartDownloads) -> html.Div:
-    """The links in a line: "Download chart: PNG SVG PDF Data (CSV)".
+    """The links in a line, after the marking they carry: "Download chart, marked
+    OFFICIAL-SENSITIVE: PNG SVG PDF Data (CSV) Data (Excel)".
 
     Each link's accessible name starts with its visible words and says what the file
     is and which chart, so a screen reader's list of links is not a column of identical
@@ -81,5 +92,7 @@ def download_menu(downloads: ChartDownloads) -> html.Div:
         ))
     # Not a second role="group" in the figure: the chart itself is the figure's group,
     # and each link names its chart. Hidden in print, where a link is no use.
-    return html.Div([html.Span("Download chart: ", className="me-1"), *links],
+    return html.Div([html.Span(["Download chart, marked ",
+                               html.Strong(downloads.marking, className="chart-marking"),
+                               ": "], className="me-1"), *links],
                     className="chart-downloads small mt-1 d-print-none")

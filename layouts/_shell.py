@@ -144,6 +144,8 @@ def account_menu(principal: Principal | None) -> Component | None:
     if principal.may(Action.EXPORT):
         items.append(dbc.DropdownMenuItem("Board packs by email", href="/subscriptions",
                                           id=ids.SUBSCRIPTIONS_LINK))
+        items.append(dbc.DropdownMenuItem("Data feeds and API tokens", href="/data-feeds",
+                                          id=ids.FEEDS_LINK))
     if principal.may(Action.READ_AUDIT):
         items.append(dbc.DropdownMenuItem("Audit log", href="/audit", id=ids.AUDIT_LINK))
     items.append(html.Form(

@@ -18,6 +18,7 @@ from dash import Input, State, html
 
 from kpis.charts.specs import DEFAULT_MARKING
 from kpis.domain.periods import format_month
+from kpis.engine.disclosure import default_marking
 from kpis.settings import NATIONAL_SLUG
 from layouts._packs import FORMATS, job_panel, refused, register_job_callbacks, start, start_outputs
 from layouts._shell import control_bar, safe_layout
@@ -65,7 +66,10 @@ def layout(force: str | None = None, period: str | None = None,
                 dbc.RadioItems([{"label": label, "value": value} for value, label in FORMATS],
                                "pptx", id=FORMAT),
                 dbc.Label("Protective marking", html_for=MARKING, className="mt-2"),
-                dbc.Input(id=MARKING, value=DEFAULT_MARKING, maxLength=60),
+                # The marking the chosen KPIs carry (every pillar's, as the page opens):
+                # OFFICIAL-SENSITIVE unless they are all Home Office open data.
+                dbc.Input(id=MARKING, maxLength=60,
+                          value=default_marking(ds.catalogue, ds.kpis.values())),
                 dbc.Checklist([{"label": "Apply disclosure control (hide counts of 1 to 4, "
                                          "rates built on them and figures that would give "
                                          "them away; always on unless the marking is "

@@ -17,13 +17,14 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, dcc, html
 
+from kpis.domain.access import Action
 from kpis.domain.catalogue import Catalogue, KpiDefinition, Measure, Recommendation
 from kpis.domain.formatting import format_value
 from kpis.domain.periods import long_day
 from kpis.domain.vocabulary import POLARITY_PHRASE
 from layouts._shell import clientside, safe_layout
 from web import request_checks as _inputs
-from web.context import dataset
+from web.context import dataset, principal
 
 dash.register_page(__name__, path="/definitions", name="Definitions",
                    title="Definitions - NOM flight deck", order=80)
@@ -206,13 +207,18 @@ def version_history(entry: CatalogueEntry) -> html.P | dbc.Table:
     ], striped=True, size="sm", responsive=True, className="version-table mb-0")
 
 
-def definition_card(entry: CatalogueEntry, catalogue: Catalogue, hidden: bool) -> html.Div:
+def definition_card(entry: CatalogueEntry, catalogue: Catalogue, hidden: bool,
+                    editor: bool = False) -> html.Div:
+    """``editor``: the person may edit definitions (a link to the edit page)."""
     kpi = entry.shown
     link = (
         dcc.Link(f"Open the KPI page for {kpi.title}", href=KPI_PAGE.format(kpi_id=entry.kpi_id))
         if entry.published
         else "Draft only: not on the flight deck until it is published."
     )
+    edit = ([" ", dcc.Link(f"Edit the definition of {kpi.title}",
+                           href=f"/definitions/edit?kpi={entry.kpi_id}")]
+            if editor else [])
     card = html.Article([
         dbc.CardHeader(html.H3([kpi.title, " ", html.Code(entry.kpi_id)], className="h5 mb-0")),
         dbc.CardBody([
@@ -220,7 +226,7 @@ def definition_card(entry: CatalogueEntry, catalogue: Catalogue, hidden: bool) -
             definition_facts(kpi, catalogue),
             html.H4("Versions", className="h6 mt-3"),
             version_history(entry),
-            html.P(link, className="mt-3 mb-0"),
+            html.P([link, *edit], className="mt-3 mb-0 definition-links"),
         ]),
     ], id=ANCHOR.format(kpi_id=entry.kpi_id), className="card definition mb-3", tabIndex="-1")
     # The anchor keeps its plain string id; the wrapper carries the pattern id the
@@ -240,11 +246,13 @@ def pillar_group(number: int, name: str, cards: list[html.Div], hidden: bool) ->
 def definition_list(catalogue: Catalogue, entries: list[CatalogueEntry],
                     query: str | None) -> html.Div:
     """The KPIs under their pillars; those not matching ``query`` start hidden."""
+    who = principal()
+    editor = who is not None and who.may(Action.EDIT_DEFINITIONS) and who.force is None
     groups = []
     for pillar in catalogue.pillars:
         in_pillar = [e for e in entries if e.shown.pillar == pillar.number]
         shown = [matches(e, query) for e in in_pillar]
-        cards = [definition_card(entry, catalogue, hidden=not match)
+        cards = [definition_card(entry, catalogue, hidden=not match, editor=editor)
                  for entry, match in zip(in_pillar, shown, strict=True)]
         groups.append(pillar_group(pillar.number, pillar.name, cards, hidden=not any(shown)))
     return html.Div(groups, id=DEFINITION_LIST)

@@ -32,6 +32,8 @@ PAGES = [
     "/scrutiny",
     "/board-pack",
     "/subscriptions",
+    "/definitions/edit?kpi=cps_referrals",
+    "/data-feeds",
 ]
 
 

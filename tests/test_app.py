@@ -19,7 +19,8 @@ from tests.conftest import LiveServer, start_app_process, start_server, stop_ser
 from web.context import DARK, LIGHT, THEME_COOKIE
 
 PAGES = ["/", "/pillar/1", "/pillar/6", "/kpi/ho_rape_charge_rate", "/compare", "/definitions",
-         "/data", "/upload", "/scrutiny", "/board-pack", "/subscriptions"]
+         "/data", "/upload", "/scrutiny", "/board-pack", "/subscriptions", "/data-feeds",
+         "/definitions/edit?kpi=cps_referrals"]
 
 
 def get(url: str) -> tuple[int, str]:

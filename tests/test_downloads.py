@@ -1,4 +1,5 @@
-"""Chart downloads: every chart on a page as PNG, SVG, PDF and CSV, drawn on the server.
+"""Chart downloads: every chart on a page as PNG, SVG, PDF, CSV and XLSX, drawn on the
+server.
 
 The app is driven through Flask's test client, as a browser would: pages are rendered
 through Dash's own endpoints, the download links are read from them and followed.
@@ -35,7 +36,10 @@ TITLE = "Suspect arrested or interviewed within 30 days"
 PERIOD = dt.date(2025, 9, 1)
 QUERY = "force=kent&period=2025-09"
 MEDIA = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf",
-         "csv": "text/csv; charset=utf-8"}
+         "csv": "text/csv; charset=utf-8",
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+FORMATS = ("png", "svg", "pdf", "csv", "xlsx")
+NAME_TAIL = f"{DEFAULT_MARKING}-demo"  # what every download's name ends with here
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +74,20 @@ def raw_sums(db: Path, measures: list[str], period: dt.date,
         reader.close()
 
 
-def split_csv(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    """(header lines without the '# ', rows as dicts)."""
-    lines = text.splitlines()
-    header = [line[2:] for line in lines if line.startswith("# ")]
-    body = [line for line in lines if not line.startswith("# ")]
-    return header, list(csv.DictReader(io.StringIO("\n".join(body))))
+def read_csv(text: str) -> list[dict[str, str]]:
+    """A plain CSV's rows as dicts: one header row, no comment lines."""
+    assert not text.startswith("#"), text[:100]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def xlsx_notes(data: bytes) -> dict[str, str]:
+    """An XLSX download's Notes sheet, heading -> text (and column -> definition)."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    assert book.sheetnames == ["Data", "Notes"]
+    rows = [row for row in book["Notes"].iter_rows(values_only=True) if row and row[0]]
+    return {str(row[0]): str(row[1]) for row in rows}
 
 
 # --- pages, rendered as the browser asks for them ----------------------------------------
@@ -155,7 +167,7 @@ def test_every_chart_on_a_page_links_its_downloads_with_the_pages_view(
     tree = render_page(client, path, search)
     drawn = figure_texts(tree)
     links = download_links(tree)
-    assert drawn and len(links) == 4 * len(drawn)  # PNG, SVG, PDF, CSV for each chart
+    assert drawn and len(links) == 5 * len(drawn)  # PNG, SVG, PDF, CSV, XLSX for each
     view = {k: v[0] for k, v in parse_qs(search.lstrip("?")).items()}
     csv_links = [a for a in links if urlsplit(a["href"]).path.endswith(".csv")]
     for link, (figure_id, (title, _subtitle)) in zip(csv_links, drawn.items(), strict=True):
@@ -175,10 +187,19 @@ def test_every_chart_on_a_page_links_its_downloads_with_the_pages_view(
         # are the page's by construction: what is checked here is the link's view.
         response = client.get(link["href"])
         assert response.status_code == 200, response.data
-        header, rows = split_csv(response.data.decode("utf-8"))
-        assert header[0] == html.unescape(title)
-        assert f"Protective marking: {DEFAULT_MARKING}" in header
-        assert rows
+        rows = read_csv(response.data.decode("utf-8"))
+        # Every row carries the marking the link's file name (and its menu) gave:
+        # OFFICIAL for Home Office open data, OFFICIAL-SENSITIVE for force returns.
+        marking = rows[0]["marking"]
+        assert marking in ("OFFICIAL", DEFAULT_MARKING)
+        assert link["download"].endswith(f"-{marking}-demo.csv")
+        assert {r["marking"] for r in rows} == {marking}
+        assert {r["data_label"] for r in rows} == {"DEMONSTRATION DATA"}
+        workbook = client.get(link["href"].replace(".csv?", ".xlsx?"))
+        assert workbook.status_code == 200, workbook.data
+        notes = xlsx_notes(workbook.data)
+        assert notes["Title"] == html.unescape(title)
+        assert notes["Protective marking"] == marking
 
 
 def test_the_links_are_named_for_their_format_and_chart(client: FlaskClient) -> None:
@@ -186,17 +207,22 @@ def test_the_links_are_named_for_their_format_and_chart(client: FlaskClient) -> 
     groups = [g for g in components(tree, "Div")
               if "chart-downloads" in str(g.get("className", ""))]
     assert len(groups) == 2  # the SPC chart's and the funnel plot's
-    assert words(groups[0]) == "Download chart: PNGSVGPDFData (CSV)"
+    # The marking the files will carry is shown before anything is downloaded.
+    assert words(groups[0]) == (f"Download chart, marked {DEFAULT_MARKING}: "
+                                "PNGSVGPDFData (CSV)Data (Excel)")
     assert "d-print-none" in groups[0]["className"]  # no use on paper
-    assert [words(a) for a in download_links(tree)][:4] == ["PNG", "SVG", "PDF",
-                                                             "Data (CSV)"]
-    names = [a["aria-label"] for a in download_links(tree)][:4]
+    assert [words(a) for a in download_links(tree)][:5] == ["PNG", "SVG", "PDF",
+                                                             "Data (CSV)", "Data (Excel)"]
+    names = [a["aria-label"] for a in download_links(tree)][:5]
     assert names == [f"PNG, print-resolution image: {TITLE}", f"SVG, vector image: {TITLE}",
                      f"PDF, vector document: {TITLE}",
-                     f"Data (CSV), the figures behind the chart: {TITLE}"]
-    hrefs = [a["href"] for a in download_links(tree)][:4]
-    assert hrefs == [f"/download/chart/spc/{KPI}.{fmt}?{QUERY}"
-                     for fmt in ("png", "svg", "pdf", "csv")]
+                     f"Data (CSV), the figures behind the chart: {TITLE}",
+                     f"Data (Excel), the figures behind the chart, with notes: {TITLE}"]
+    hrefs = [a["href"] for a in download_links(tree)][:5]
+    assert hrefs == [f"/download/chart/spc/{KPI}.{fmt}?{QUERY}" for fmt in FORMATS]
+    # The file names carry the marking and say the data is a demonstration.
+    assert [a["download"] for a in download_links(tree)][:5] == [
+        f"{KPI}-spc-kent-2025-09-{NAME_TAIL}.{fmt}" for fmt in FORMATS]
 
 
 # --- each format -----------------------------------------------------------------------
@@ -204,13 +230,13 @@ def test_the_links_are_named_for_their_format_and_chart(client: FlaskClient) -> 
 
 # The images are drawn with headless Chromium (kaleido): slow; the CSV is not.
 @pytest.mark.parametrize("fmt", [pytest.param(fmt, marks=pytest.mark.slow)
-                                 for fmt in ("png", "svg", "pdf")] + ["csv"])
+                                 for fmt in ("png", "svg", "pdf")] + ["csv", "xlsx"])
 def test_each_format_is_a_marked_attachment(client: FlaskClient, fmt: str) -> None:
     response = client.get(f"/download/chart/spc/{KPI}.{fmt}?{QUERY}")
     assert response.status_code == 200, response.data
     assert response.headers["Content-Type"] == MEDIA[fmt]
     assert response.headers["Content-Disposition"] == (
-        f'attachment; filename="{KPI}-spc-kent-2025-09.{fmt}"')
+        f'attachment; filename="{KPI}-spc-kent-2025-09-{NAME_TAIL}.{fmt}"')
     assert response.headers["Cache-Control"] == "no-store"
     data = response.data
     if fmt == "png":
@@ -228,11 +254,16 @@ def test_each_format_is_a_marked_attachment(client: FlaskClient, fmt: str) -> No
                                "DEMONSTRATION DATA", "Source: Force monthly return"):
             assert words_in_chart in text
         assert len(data) > 5_000
+    elif fmt == "xlsx":
+        notes = xlsx_notes(data)
+        assert notes["Title"] == TITLE
+        assert notes["Protective marking"] == DEFAULT_MARKING
+        assert notes["Demonstration data"].startswith("DEMONSTRATION DATA")
+        assert notes["Source"] == "Force monthly return"
     else:
-        header, rows = split_csv(data.decode("utf-8"))
-        assert header[0] == TITLE
-        assert f"Protective marking: {DEFAULT_MARKING}" in header
-        assert any(line.startswith("DEMONSTRATION DATA") for line in header)
+        rows = read_csv(data.decode("utf-8"))
+        assert {(r["marking"], r["data_label"]) for r in rows} == {
+            (DEFAULT_MARKING, "DEMONSTRATION DATA")}
         assert rows[0]["period_start"] == "2019-04-01"
         assert rows[-1]["period_start"] == "2025-09-01" and len(rows) == 78
 
@@ -241,7 +272,7 @@ def test_the_csv_has_the_figures_of_the_raw_returns(client: FlaskClient,
                                                     demo_db_readonly: Path) -> None:
     numerator = raw_sums(demo_db_readonly, ["suspect_arrested_interviewed_30d"], PERIOD, "kent")
     denominator = raw_sums(demo_db_readonly, ["reports_named_suspect"], PERIOD, "kent")
-    _, rows = split_csv(client.get(f"/download/chart/spc/{KPI}.csv?{QUERY}").data.decode())
+    rows = read_csv(client.get(f"/download/chart/spc/{KPI}.csv?{QUERY}").data.decode())
     september = rows[-1]
     assert float(september["numerator"]) == numerator
     assert float(september["denominator"]) == denominator
@@ -251,8 +282,8 @@ def test_the_csv_has_the_figures_of_the_raw_returns(client: FlaskClient,
     # The funnel plot's centre is England and Wales: every force's counts summed.
     national = (raw_sums(demo_db_readonly, ["suspect_arrested_interviewed_30d"], PERIOD)
                 / raw_sums(demo_db_readonly, ["reports_named_suspect"], PERIOD))
-    _, forces = split_csv(client.get(f"/download/chart/funnel/{KPI}.csv?{QUERY}")
-                          .data.decode())
+    forces = read_csv(client.get(f"/download/chart/funnel/{KPI}.csv?{QUERY}")
+                      .data.decode())
     reader = Reader(demo_db_readonly)
     try:
         with reader.connect() as conn:
@@ -268,16 +299,16 @@ def test_the_csv_has_the_figures_of_the_raw_returns(client: FlaskClient,
     assert float(kent["value"]) == pytest.approx(numerator / denominator)
 
     # The compare page's bars: ranked best first (higher is better for this KPI).
-    _, ranked = split_csv(client.get(f"/download/chart/compare/{KPI}.csv?{QUERY}")
-                          .data.decode())
+    ranked = read_csv(client.get(f"/download/chart/compare/{KPI}.csv?{QUERY}")
+                      .data.decode())
     values = [float(r["value"]) for r in ranked]
     assert values == sorted(values, reverse=True)
     # September's England and Wales figure is incomplete (3 forces' returns are late in
     # the demo): no force is ranked in it. August is complete, and ranked.
     assert {r["rank"] for r in ranked} == {""}
     august = QUERY.replace("2025-09", "2025-08")
-    _, ranked = split_csv(client.get(f"/download/chart/compare/{KPI}.csv?{august}")
-                          .data.decode())
+    ranked = read_csv(client.get(f"/download/chart/compare/{KPI}.csv?{august}")
+                      .data.decode())
     values = [float(r["value"]) for r in ranked]
     assert values == sorted(values, reverse=True) and ranked[0]["rank"] == "1"
     assert [r["rank"] for r in ranked[:3]] == ["1", "2", "3"]
@@ -288,7 +319,7 @@ def test_formula_like_cells_are_neutralised(client: FlaskClient) -> None:
     # starting = + - @ would carry a leading quote.
     text = client.get(f"/download/chart/trend/{KPI}.csv?{QUERY}&comparator=region"
                       ).data.decode()
-    _, rows = split_csv(text)
+    rows = read_csv(text)
     assert {r["area"] for r in rows} == {"kent", "region-south-east"}
     for row in rows:
         for cell in row.values():
@@ -307,8 +338,8 @@ def test_another_marking_can_be_chosen(client: FlaskClient) -> None:
 @pytest.mark.parametrize(("url", "status", "says"), [
     (f"/download/chart/spc/no_such_kpi.png?{QUERY}", 404, "no published KPI"),
     (f"/download/chart/pie/{KPI}.png?{QUERY}", 404, "no chart called"),
-    (f"/download/chart/spc/{KPI}.gif?{QUERY}", 404, "png, svg, pdf, csv"),
-    (f"/download/chart/spc/{KPI}?{QUERY}", 404, "png, svg, pdf, csv"),
+    (f"/download/chart/spc/{KPI}.gif?{QUERY}", 404, "png, svg, pdf, csv, xlsx"),
+    (f"/download/chart/spc/{KPI}?{QUERY}", 404, "png, svg, pdf, csv, xlsx"),
     (f"/download/chart/spc/{KPI}.png?force=atlantis&period=2025-09", 400, "no force"),
     (f"/download/chart/spc/{KPI}.png?force=kent&period=2025-13", 400, "YYYY-MM"),
     (f"/download/chart/spc/{KPI}.png?force=kent&period=Sept", 400, "YYYY-MM"),
@@ -380,7 +411,7 @@ def test_a_chart_downloads_from_the_keyboard(chromium: Browser, live_server: Liv
     link.focus()
     with app.page.expect_download(timeout=DEFAULT_TIMEOUT_MS * 3) as download:
         app.page.keyboard.press("Enter")
-    assert download.value.suggested_filename == f"{KPI}-spc-kent-2025-09.png"
+    assert download.value.suggested_filename == f"{KPI}-spc-kent-2025-09-{NAME_TAIL}.png"
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
     assert saved.read_bytes()[:4] == b"\x89PNG"

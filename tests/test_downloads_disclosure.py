@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from kpis.domain.vocabulary import SUPPRESSED_LABEL
 from kpis.engine.disclosure import suppression_required
 from tests.conftest import app_over
-from tests.test_downloads import split_csv
+from tests.test_downloads import read_csv, xlsx_notes
 
 COUNT = "s63g_applications"  # a monthly count with many small figures in the demo
 SHARE = "order_breaches_actioned"  # a share whose counts are often small
@@ -41,11 +41,14 @@ def client(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory
     dash_app.server.config[SERVICE_KEY].close()
 
 
-def csv_of(client: FlaskClient, path: str) -> tuple[list[str], pd.DataFrame]:
+def csv_of(client: FlaskClient, path: str) -> tuple[dict[str, str], pd.DataFrame]:
+    """The download's rows (plain CSV), and the Notes of the same download as XLSX."""
     response = client.get(path)
     assert response.status_code == 200, response.data[:300]
-    header, rows = split_csv(response.data.decode("utf-8"))
-    return header, pd.DataFrame(rows)
+    rows = read_csv(response.data.decode("utf-8"))
+    workbook = client.get(path.replace(".csv?", ".xlsx?"))
+    assert workbook.status_code == 200, workbook.data[:300]
+    return xlsx_notes(workbook.data), pd.DataFrame(rows)
 
 
 def numbers(column: pd.Series) -> pd.Series:
@@ -66,6 +69,10 @@ def test_the_marking_decides_when_disclosure_control_is_required():
     assert suppression_required("OFFICIAL SENSITIVE")  # not the marking: the safe side
     assert suppression_required("OFFICIAL-SENSITIVE", asked=True)
     assert not suppression_required(None)  # a page on screen
+    # Home Office open data is published already: nothing to suppress, whatever the
+    # marking (and the engine hides none of it).
+    assert not suppression_required("OFFICIAL", open_data=True)
+    assert not suppression_required("PUBLIC", asked=True, open_data=True)
 
 
 @pytest.mark.parametrize("ask", ["marking=OFFICIAL", "suppress=1"])
@@ -74,8 +81,9 @@ def test_a_publishable_trend_csv_has_no_small_count_and_no_year_minus_months(
     path = f"/download/chart/trend/{COUNT}.csv?force=kent&period={PERIOD}"
     _, whole = csv_of(client, path)
     assert small(whole["numerator"]).any(), "the demo's Kent has small counts"
-    header, rows = csv_of(client, f"{path}&{ask}")
-    assert any("suppressed" in line for line in header)
+    notes, rows = csv_of(client, f"{path}&{ask}")
+    assert "suppressed" in notes["Subtitle"]
+    assert notes["Disclosure control"].startswith("Applied")
     for column in ("numerator", "value", "rolling_value"):
         assert not small(rows[column]).any(), column
     assert (rows["numerator"] == SUPPRESSED_LABEL).any()
@@ -97,7 +105,7 @@ def test_a_publishable_compare_csv_ranks_only_the_forces_shown(client: FlaskClie
     path = f"/download/chart/compare/{COUNT}.csv?force=kent&period={PERIOD}"
     _, whole = csv_of(client, path)
     assert small(whole["count"]).any()
-    header, rows = csv_of(client, f"{path}&marking=OFFICIAL")
+    notes, rows = csv_of(client, f"{path}&marking=OFFICIAL")
     assert not small(rows["count"]).any()
     assert 0 < len(rows) < len(whole)
     # No gap for a hidden force to sit in: each rank is one more than the number of
@@ -105,18 +113,19 @@ def test_a_publishable_compare_csv_ranks_only_the_forces_shown(client: FlaskClie
     ranks = numbers(rows["rank"])
     better = [(numbers(rows["value"]) > v).sum() for v in numbers(rows["value"])]
     assert list(ranks) == [b + 1 for b in better]
-    assert any("withheld by disclosure control" in line for line in header)
+    assert "withheld by disclosure control" in notes["Subtitle"]
+    assert set(rows["marking"]) == {"OFFICIAL"}
 
 
 def test_a_publishable_funnel_csv_leaves_out_the_forces_withheld(client: FlaskClient) -> None:
     path = f"/download/chart/funnel/{SHARE}.csv?force=kent&period={PERIOD}"
     _, whole = csv_of(client, path)
     assert (small(whole["numerator"]) | small(whole["denominator"])).any()
-    header, rows = csv_of(client, f"{path}&suppress=1")
+    notes, rows = csv_of(client, f"{path}&suppress=1")
     assert not (small(rows["numerator"]) | small(rows["denominator"])).any()
     withheld = len(whole) - len(rows)
     assert withheld > 0
-    assert any(f"{withheld} forces withheld" in line for line in header)
+    assert f"{withheld} forces withheld" in notes["Subtitle"]
     assert set(rows["area"]) < set(whole["area"])
 
 

@@ -72,18 +72,19 @@ def test_suppressed_points_are_not_drawn(demo_dataset: Dataset) -> None:
     assert set(shown["value"]) == {SUPPRESSED_LABEL}
 
 
-def test_csv_has_a_header_block_and_neutralises_formula_like_cells() -> None:
+def test_csv_is_plain_with_labels_on_every_row_and_neutralises_formula_like_cells() -> None:
     frame = pd.DataFrame({"name": ["=HYPERLINK(\"x\")", "+1+2", "@SUM(A1)", "-2+3", "plain"],
                           "value": [-0.25, 1.5, None, 3.0, 0.1]})
-    text = chart_csv(frame, ["A title", "Source: test", "Protective marking: OFFICIAL"])
-    lines = text.splitlines()
-    assert lines[:3] == ["# A title", "# Source: test", "# Protective marking: OFFICIAL"]
-    rows = list(csv.reader(io.StringIO("\n".join(lines[3:]))))
-    assert rows[0] == ["name", "value"]
+    text = chart_csv(frame, {"marking": "OFFICIAL", "data_label": "DEMONSTRATION DATA"})
+    assert not text.startswith("#")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["name", "value", "marking", "data_label"]
     assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"x\")", "'+1+2", "'@SUM(A1)", "'-2+3",
                                         "plain"]
     assert [r[1] for r in rows[1:]] == ["-0.25", "1.5", "", "3", "0.1"]  # numbers stay numbers
+    assert {(r[2], r[3]) for r in rows[1:]} == {("OFFICIAL", "DEMONSTRATION DATA")}
     assert neutralise("\t=1") == "'\t=1"
+    assert chart_csv(frame).splitlines()[0] == "name,value"  # no labels: none added
 
 
 def test_chart_csv_from_the_cli(demo_db_readonly: Path, tmp_path: Path) -> None:
@@ -92,13 +93,11 @@ def test_chart_csv_from_the_cli(demo_db_readonly: Path, tmp_path: Path) -> None:
                  "--force", "kent", "--period", "2025-09", "--format", "csv", "--marking",
                  "OFFICIAL", "--out", str(out)])
     assert code == 0
-    lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "# Suspect arrested or interviewed within 30 days"
-    assert "# Protective marking: OFFICIAL" in lines
-    body = [line for line in lines if not line.startswith("# ")]
-    rows = list(csv.DictReader(io.StringIO("\n".join(body))))
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert rows[-1]["period_start"] == "2025-09-01"
     assert len(rows) == 78  # April 2019 to September 2025
+    assert {(r["marking"], r["data_label"]) for r in rows} == {("OFFICIAL",
+                                                                 "DEMONSTRATION DATA")}
 
 
 @pytest.mark.slow  # draws images with headless Chromium (kaleido)

@@ -39,6 +39,7 @@ MARKING = "OFFICIAL-SENSITIVE"
 #: (12, eight of them charted): the longest default pack.
 LONGEST = ("northumbria", dt.date(2024, 3, 1))
 COMMENT = "Plans agreed at the repeat-suspect panel; three more due in October."
+OTHER_COMMENT = "Referrals dipped while the CPS liaison post was vacant."
 WEST_MIDLANDS_NOTE = "West Midlands' own progress: the flag is live on Athena."
 KENT_NOTE = "Kent's progress: the review of repeat suspects started in August."
 EMU = 914400
@@ -54,6 +55,7 @@ def pack_db(demo_db_readonly: Path, tmp_path_factory: pytest.TempPathFactory) ->
     db = tmp_path_factory.mktemp("packdb") / "flightdeck.duckdb"
     shutil.copyfile(demo_db_readonly, db)
     write_commentary(db, "repeat_suspects_managed", "kent", PERIOD, COMMENT, "Jane Analyst")
+    write_commentary(db, "cps_referrals", "kent", PERIOD, OTHER_COMMENT, "Jane Analyst")
     record_progress(db, "R2", "in progress", KENT_NOTE, "Jane Analyst",
                     now=dt.datetime(2025, 10, 1, 9, 0), area="kent")
     record_progress(db, "R2", "complete", WEST_MIDLANDS_NOTE, "Sam Lead",
@@ -179,6 +181,11 @@ def test_empty_commentary_is_left_out_and_written_commentary_is_kept(
     assert by_kpi["repeat_suspects_managed"] == COMMENT
     assert all(text in ("", COMMENT) for text in by_kpi.values())
     assert list(by_kpi.values()).count("") == len(by_kpi) - 1
+    # Commentary on a KPI without a chart page is kept, in the appendix's own table.
+    assert "cps_referrals" not in by_kpi
+    assert content.commentary is not None
+    assert content.commentary.rows == [("Police referrals to CPS", OTHER_COMMENT)]
+    assert content.commentary.label in content.list_of_tables()
 
 
 def test_a_forces_pack_has_its_own_progress_not_another_forces(

@@ -63,7 +63,8 @@ PERIODS = ["2025-08", "2025-09", "2019-04", "2025-13", "9999-99", "0000-01", "20
 KPIS = ["ho_rape_charge_rate", "cps_referrals", "device_return_days", "no_such_kpi"]
 PATHS = ["/", "/pillar/1", "/pillar/6", "/pillar/0", "/pillar/x", "/kpi/ho_rape_charge_rate",
          "/kpi/../../etc/passwd", "/compare", "/definitions", "/data", "/upload",
-         "/recommendations", "/scrutiny", "/board-pack", "/subscriptions", "/no-such-page"]
+         "/recommendations", "/scrutiny", "/board-pack", "/subscriptions",
+         "/definitions/edit", "/data-feeds", "/no-such-page"]
 QUERY_KEYS = ["force", "period", "comparator", "kpi", "group", "view", "baseline", "since", "q",
               "kpi_id", "number"]
 
@@ -131,8 +132,12 @@ def realistic(component: str, prop: str) -> st.SearchStrategy[Any]:
                                                        "not started", ""]),
         ("upload-token", "data"): st.one_of(st.text(max_size=70),
                                             st.sampled_from(["a" * 24, "../" * 8, "."])),
+        # A pack job's token: someone else's, a made-up one, one that climbs out.
+        **{(f"{prefix}-job", "data"): st.one_of(
+            st.none(), st.text(max_size=70), st.sampled_from(["a" * 24, "../" * 8, "."]))
+           for prefix in ("pack", "scrutiny")},
     }
-    if prop == "n_clicks":
+    if prop in ("n_clicks", "n_intervals"):
         return st.one_of(st.integers(min_value=-1, max_value=2**40), st.none())
     if prop == "pathname":
         return pathnames()

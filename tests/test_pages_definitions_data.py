@@ -93,7 +93,9 @@ def test_a_kpi_shows_its_measures_by_title_polarity_in_words_and_a_link(definiti
     assert "Quarterly" in text and kpi.source in text and "1 April 2019" in text
     links = find(by_id(definitions, "kpi-ho_rape_charge_rate"),
                  lambda c: c["type"] == "Link")
-    assert [link["props"]["href"] for link in links] == ["/kpi/ho_rape_charge_rate"]
+    # The KPI page, and (the demonstration's visitor is an administrator) the edit page.
+    assert [link["props"]["href"] for link in links] == [
+        "/kpi/ho_rape_charge_rate", "/definitions/edit?kpi=ho_rape_charge_rate"]
 
 
 def test_a_target_is_formatted_in_the_kpis_unit(definitions: Any) -> None:

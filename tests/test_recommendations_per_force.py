@@ -206,7 +206,7 @@ def test_a_version_5_file_keeps_its_notes_as_national_notes(empty_db: Path) -> N
     assert raw_meta(empty_db)["schema_version"] == "5"
     with open_store(empty_db) as store:
         with store.connect() as conn:
-            assert get_meta(conn, "schema_version") == "6"
+            assert get_meta(conn, "schema_version") == "7"
         history = annotations.progress_history(store)
         assert [(h["rec_id"], h["area"], h["note"]) for h in history] == [
             ("R4", NATIONAL_SLUG, "Signed off"), ("R2", NATIONAL_SLUG, "Started")]

@@ -38,7 +38,7 @@ def flask_config_keys() -> set[str]:
 
     return {security.STORE_KEY, security.CONFIG_KEY, security.DASH_KEY, context.SERVICE_KEY,
             uploads.JOBS_KEY, uploads.MAIL_KEY, security.STARTED_SECURED_KEY,
-            security.GATE_KEY}
+            security.GATE_KEY, security.TOKEN_GATE_KEY}
 
 
 def names_in_code() -> set[str]:

@@ -256,7 +256,7 @@ def test_query_frame_works_on_a_database_other_than_duckdb() -> None:
 
 
 def test_every_version_before_the_current_one_has_an_upgrade_step() -> None:
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     assert list(UPGRADES) == list(range(1, SCHEMA_VERSION))
     with pytest.raises(ValueError, match="one upgrade step from each version"):
         VersionedSchema("test", schema.metadata, 3, {1: UPGRADES[1]})
@@ -452,8 +452,8 @@ def test_the_users_file_is_never_upgraded_into_a_flight_deck_database(tmp_path: 
     users.close()
     assert raw_meta(path)["schema_version"] == str(SECURITY_SCHEMA.version)
     before = sha256(path)
-    with pytest.raises(UpgradeError, match="would drop audit_log, pack_subscriptions, "
-                                           "packs_sent, users"), \
+    with pytest.raises(UpgradeError, match="would drop api_tokens, audit_log, "
+                                           "pack_subscriptions, packs_sent, users"), \
             open_store(path) as store, store.connect():
         pass
     assert sha256(path) == before
@@ -469,14 +469,33 @@ def test_a_users_file_written_before_versions_is_upgraded_with_its_rows_intact(
     # As version 1 wrote it: no schema version, no email addresses, no subscriptions.
     make_version_1(path)
     raw(path, "DROP TABLE pack_subscriptions", "DROP TABLE packs_sent",
-        "ALTER TABLE users DROP COLUMN email")
+        "DROP TABLE api_tokens", "ALTER TABLE users DROP COLUMN email")
     users = SecurityStore(path)
     assert [e.username for e in users.events()] == ["tests", "ana"]
     ana = users.user("ana")
     assert ana is not None and (ana.role, ana.force_slug, ana.email) == ("analyst", "kent", None)
     assert users.subscriptions() == []
+    assert users.tokens() == []
     users.close()
-    assert raw_meta(path)["schema_version"] == str(SECURITY_SCHEMA.version) == "2"
+    assert raw_meta(path)["schema_version"] == str(SECURITY_SCHEMA.version) == "3"
+
+
+def test_a_users_file_of_version_2_gets_api_tokens_with_its_rows_intact(
+        tmp_path: Path) -> None:
+    path = tmp_path / "security.duckdb"
+    users = SecurityStore(path)
+    users.add_user("ana", "analyst", None, "kent", actor="tests")
+    users.close()
+    # As version 2 wrote it: no API tokens.
+    raw(path, "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+        "DROP TABLE api_tokens")
+    users = SecurityStore(path)
+    ana = users.user("ana")
+    assert ana is not None and ana.force_slug == "kent"
+    token, secret = users.create_token("ana", "Power BI")
+    assert users.token_for(secret) == (token, ana)
+    users.close()
+    assert raw_meta(path)["schema_version"] == "3"
 
 
 # An upgrade SIGKILLed at a point of its rebuild, in a process of its own.

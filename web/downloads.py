@@ -1,21 +1,25 @@
-"""The chart download route: every chart on a page as PNG, SVG, PDF or CSV, drawn on the
-server.
+"""The chart download route: every chart on a page as PNG, SVG, PDF, CSV or XLSX, drawn
+on the server.
 
 One route serves them all::
 
     GET /download/chart/<chart>/<kpi_id>.<format>?force=SLUG&period=YYYY-MM&...
 
 ``chart`` names the page's chart (:data:`CHARTS`); ``format`` is png (print resolution,
-3600 x 2025), svg, pdf or csv. The query is the page's view state, so a link reproduces
+3600 x 2025), svg, pdf, csv or xlsx. The query is the page's view state, so a link reproduces
 what is on screen: ``force`` and ``period`` always, ``comparator`` for a trend chart,
 ``baseline=nom|all|first:N`` for where an SPC chart's limits come from (default nom),
-``group`` and ``view`` for the compare page; ``marking`` overrides the protective marking (default
-OFFICIAL-SENSITIVE); ``suppress=1`` applies disclosure control, which any marking other
-than OFFICIAL-SENSITIVE or higher applies anyway
+``group`` and ``view`` for the compare page; ``marking`` overrides the protective marking
+(by default the KPI's, :func:`kpis.engine.disclosure.default_marking`: OFFICIAL for Home
+Office open data, OFFICIAL-SENSITIVE for anything from force returns); ``suppress=1``
+applies disclosure control, which any marking other than OFFICIAL-SENSITIVE or higher
+applies anyway, except to open data, which is published already
 (:func:`kpis.engine.disclosure.suppression_required`). The images are the exports of
 :mod:`kpis.charts.specs`, with the title, subtitle, source line, marking and
-"demonstration data" label drawn in; the CSV has them as ``# `` header lines, and its
-cells are neutralised against spreadsheet formulas.
+"demonstration data" label drawn in. The CSV is plain: one header row, the marking and
+the data label as columns on every row, cells neutralised against spreadsheet formulas;
+the XLSX has the same rows and a Notes sheet. The file name carries the marking (and
+``demo`` for demonstration data).
 
 The numbers come only through :func:`web.context.service` and
 :func:`web.context.dataset`, the same as the pages, so a download obeys whatever
@@ -39,7 +43,6 @@ import flask
 
 from kpis.charts.specs import (
     COMPARE_VIEWS,
-    DEFAULT_MARKING,
     ChartExport,
     compare_export,
     funnel_export,
@@ -49,7 +52,7 @@ from kpis.charts.specs import (
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.periods import format_month, month_label, parse_month
 from kpis.engine.dataset import Dataset
-from kpis.engine.disclosure import suppression_required
+from kpis.engine.disclosure import default_marking, suppression_required
 from kpis.engine.measures import Baseline
 from kpis.engine.views import COMPARATOR_NATIONAL, COMPARATOR_REGION, comparator_area
 from kpis.exports.charts import CHART_FORMATS, MEDIA_TYPES, chart_bytes
@@ -58,8 +61,8 @@ from kpis.settings import NATIONAL_SLUG
 from web.context import dataset, service
 from web.security import plain_response
 
-__all__ = ["CHARTS", "COMPARATOR_NATIONAL", "COMPARATOR_REGION", "DOWNLOAD_PATH",
-           "comparator_area", "download_chart", "file_name",
+__all__ = ["CHARTS", "COMPARATOR_NATIONAL", "COMPARATOR_REGION", "DOWNLOAD_PATH", "Refused",
+           "check_marking", "comparator_area", "download_chart", "file_name",
            "register_downloads"]
 
 LOG = logging.getLogger("flightdeck")
@@ -87,16 +90,30 @@ _MONTH = re.compile(r"^\d{4}-\d{2}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def file_name(chart: str, kpi_id: str, params: Mapping[str, str], fmt: str) -> str:
-    """The download's file name: KPI, chart, force (group and view), period."""
+def file_name(chart: str, kpi_id: str, params: Mapping[str, str], fmt: str,
+              marking: str | None = None, demo: bool = False) -> str:
+    """The download's file name: KPI, chart, force (group and view), period, then the
+    protective marking and ``demo`` for demonstration data."""
     parts = [kpi_id, chart, params.get("force", NATIONAL_SLUG)]
     if chart == "compare":
         parts += [params.get("group", NATIONAL_SLUG), params.get("view", "bars")]
     if params.get("baseline"):
         parts.append("limits-" + params["baseline"].replace(":", "-"))
     parts.append(params.get("period", ""))
+    if marking:
+        parts.append(marking.upper())
+    if demo:
+        parts.append("demo")
     stem = _SAFE_NAME.sub("-", "-".join(p for p in parts if p)).strip("-.")
     return f"{stem or 'chart'}.{fmt}"
+
+
+def check_marking(marking: str) -> str:
+    """A protective marking asked for, if it is short plain words; else Refused (400)."""
+    if not _MARKING.match(marking):
+        raise Refused(400, "marking must be 1 to 60 letters, digits, spaces and simple "
+                           "punctuation, such as OFFICIAL-SENSITIVE.")
+    return marking
 
 
 class Refused(Exception):
@@ -123,6 +140,7 @@ class ChartRequest:
     group: str
     view: str
     suppress: bool = False  # disclosure control: asked for, or the marking requires it
+    demo: bool = False  # demonstration data (said in the file name)
 
 
 def _shown(value: str) -> str:
@@ -184,11 +202,8 @@ def parse_request(chart: str, name: str, args: Mapping[str, list[str]]) -> Chart
         raise Refused(400, f"comparator must be national, region or a peer group, not "
                            f"{_shown(comparator)}.")
     marking = _one(args, "marking")
-    if marking is None:
-        marking = DEFAULT_MARKING
-    elif not _MARKING.match(marking):
-        raise Refused(400, "marking must be 1 to 60 letters, digits, spaces and simple "
-                           "punctuation, such as OFFICIAL-SENSITIVE.")
+    marking = (default_marking(ds.catalogue, [kpi]) if marking is None
+               else check_marking(marking))
     try:
         baseline = Baseline.parse(_one(args, "baseline") or "nom")
     except ValueError as exc:
@@ -207,7 +222,9 @@ def parse_request(chart: str, name: str, args: Mapping[str, list[str]]) -> Chart
                            f"{_shown(asked)}.")
     return ChartRequest(chart, kpi, fmt, force, period, comparator, marking,
                         baseline, group, view,
-                        suppression_required(marking, asked == "1"))
+                        suppression_required(marking, asked == "1",
+                                             open_data=ds.catalogue.is_open_data(kpi)),
+                        ds.is_demo)
 
 
 def build_export(request: ChartRequest) -> ChartExport:
@@ -263,7 +280,8 @@ def download_chart(chart: str, name: str) -> flask.Response:
     if request.baseline != Baseline():
         params["baseline"] = str(request.baseline)
     response = flask.Response(body, status=200, content_type=MEDIA_TYPES[request.fmt])
-    filename = file_name(request.chart, request.kpi.kpi_id, params, request.fmt)
+    filename = file_name(request.chart, request.kpi.kpi_id, params, request.fmt,
+                         request.marking, request.demo)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     # Charts carry a protective marking: no shared or browser cache may keep them.
     response.headers["Cache-Control"] = "no-store"

@@ -15,6 +15,12 @@ Three ways in:
   only from the configured proxy addresses;
 * **unsecured demonstration**: with no users configured, the app answers only
   requests from this machine and says so on every page.
+
+The data feeds (``/feeds/``, :mod:`web.feeds`) take neither a session nor the proxy's
+header: Power BI and Excel cannot sign in on a form, so each request brings an
+account's API token (``Authorization: Bearer ...``; ``?token=`` only where
+``FLIGHTDECK_FEED_QUERY_TOKENS`` allows it), and acts as that account as it is now.
+In the unsecured demonstration they answer this machine without one, as every page does.
 """
 
 from __future__ import annotations
@@ -73,6 +79,11 @@ MAX_THROTTLE_KEYS = 10_000
 # Requests a browser makes for a page (redirected to sign in) rather than for data
 # (refused with 401): Dash's own endpoints all start with an underscore.
 API_PREFIXES = ("/_dash", "/_reload", "/download", "/export", "/upload/batch")
+# The data feeds: authorised by an API token on each request, never by a session.
+FEED_PREFIX = "/feeds/"
+TOKEN_KEY = "api_token"  # flask.g: the token a feed request came with
+TOKEN_GATE_KEY = "FLIGHTDECK_TOKEN_GATE"  # this app's _TokenGate
+BEARER_CHALLENGE = 'Bearer realm="NOM flight deck feeds"'
 # The most any request but a file upload may send.
 REQUEST_LIMIT = 4 * 1024 * 1024
 
@@ -127,6 +138,7 @@ def install(app: dash.Dash, config: SecurityConfig, key_file: Path) -> None:
     finally:
         starting.close()
     server.config[GATE_KEY] = _SignInGate()
+    server.config[TOKEN_GATE_KEY] = _TokenGate()
     if config.proxy_hops:
         server.wsgi_app = _BehindProxies(server.wsgi_app, config)  # type: ignore[method-assign]
     server.add_url_rule(LOGIN_PATH, "login", _login, methods=["GET", "POST"])
@@ -206,6 +218,8 @@ def _authenticate() -> flask.Response | None:
     if changed is not None:
         return changed
     config = _config()
+    if path.startswith(FEED_PREFIX) and not demo_mode():
+        return _from_token(config)
     if config.mode == AUTH_HEADER:
         principal = _from_proxy_header(config)
         if principal is None:
@@ -227,6 +241,59 @@ def _authenticate() -> flask.Response | None:
                 f"{LOGIN_PATH}?{urlencode({'next': _safe_next(request.full_path)})}")
     flask.g.principal = principal
     return None
+
+
+def _token_refused(status: int, message: str) -> flask.Response:
+    response = plain_response(status, message)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
+    return response
+
+
+def _from_token(config: SecurityConfig) -> flask.Response | None:
+    """Authorise a feed request by its API token: the principal is the token's account
+    as it is now (its role and scope), or the request is refused (401, 403, 429)."""
+    request = flask.request
+    scheme, _, secret = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer":
+        secret = ""
+    in_query = request.args.get("token")
+    if not secret and in_query is not None:
+        if not config.feed_query_tokens:
+            return _token_refused(401, "Send the API token in the Authorization header "
+                                  "(Bearer): this server does not take tokens in the "
+                                  "address.")
+        secret = in_query
+    secret = secret.strip()
+    if not secret:
+        return _token_refused(401, "A data feed needs an API token: make one on the Data "
+                              "feeds page and send it as 'Authorization: Bearer TOKEN'.")
+    address = request.remote_addr or ""
+    gate: _TokenGate = flask.current_app.config[TOKEN_GATE_KEY]
+    if gate.throttled(address):
+        _report_refused_tokens(gate, address)
+        return plain_response(429, "Too many requests with a wrong API token from this "
+                              "address: wait 15 minutes.")
+    found = _store().token_for(secret)
+    if found is None:
+        gate.failed(address)
+        _report_refused_tokens(gate, address)
+        return _token_refused(401, "That API token is not known, or has been revoked.")
+    token, user = found
+    refusal = security.token_refusal(user)
+    if refusal:
+        _audit(security.FEED_REFUSED, user.username, f"token {token.token_id}: {refusal}")
+        return plain_response(403, f"This token's account may not use the feeds: {refusal}.")
+    flask.g.principal = user.principal()
+    setattr(flask.g, TOKEN_KEY, token)
+    return None
+
+
+def _report_refused_tokens(gate: _TokenGate, address: str) -> None:
+    refused = gate.refused_to_report(address)
+    if refused:
+        _audit(security.FEED_REFUSED, "(unknown)", f"{refused} request(s) with an unknown, "
+               "revoked or malformed API token")
 
 
 def _from_session(config: SecurityConfig) -> Principal | None:
@@ -412,6 +479,64 @@ class _SignInGate:
         with self._lock:
             refused = self._refused.setdefault((username, address), [0.0, 0])
             if time.time() - refused[0] < THROTTLE_REPORT_SECONDS:
+                return 0
+            count, refused[0], refused[1] = int(refused[1]), time.time(), 0
+            return count
+
+
+class _TokenGate:
+    """Feed requests with a wrong token, counted per address for the throttle's window:
+    after ``MAX_FAILURES_PER_ADDRESS`` the address is refused (429) without a look-up
+    until the window has passed. Tokens are 256 bits, never guessed: this keeps a
+    misconfigured or hostile client from costing a look-up and an audit write a request.
+    The failures are audited as one line a minute per address ("N request(s) ..."), like
+    throttled sign-ins. Per server process, bounded in memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # address -> times of failures in the window
+        self._failures: collections.OrderedDict[str, collections.deque[float]] = (
+            collections.OrderedDict())
+        # address -> [time of the last audit line, failures since]
+        self._refused: collections.OrderedDict[str, list[float]] = collections.OrderedDict()
+
+    def _recent(self, address: str, now: float) -> collections.deque[float]:
+        times = self._failures.setdefault(address, collections.deque())
+        window = security.THROTTLE_WINDOW.total_seconds()
+        while times and now - times[0] > window:
+            times.popleft()
+        return times
+
+    def throttled(self, address: str) -> bool:
+        with self._lock:
+            if address not in self._failures:
+                return False
+            times = self._recent(address, time.time())
+            if len(times) < security.MAX_FAILURES_PER_ADDRESS:
+                return False
+            self._count(address)
+            return True
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            self._recent(address, time.time()).append(time.time())
+            self._failures.move_to_end(address)
+            while len(self._failures) > MAX_THROTTLE_KEYS:
+                self._failures.popitem(last=False)
+            self._count(address)
+
+    def _count(self, address: str) -> None:
+        refused = self._refused.setdefault(address, [0.0, 0])
+        refused[1] += 1
+        self._refused.move_to_end(address)
+        while len(self._refused) > MAX_THROTTLE_KEYS:
+            self._refused.popitem(last=False)
+
+    def refused_to_report(self, address: str) -> int:
+        """The failures since the last audit line, if a line is due now; 0 if not."""
+        with self._lock:
+            refused = self._refused.setdefault(address, [0.0, 0])
+            if not refused[1] or time.time() - refused[0] < THROTTLE_REPORT_SECONDS:
                 return 0
             count, refused[0], refused[1] = int(refused[1]), time.time(), 0
             return count

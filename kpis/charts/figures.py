@@ -60,6 +60,7 @@ class ChartText:
     y_title: str
     demo: bool = False
     marking: str | None = None  # protective marking, e.g. OFFICIAL-SENSITIVE
+    open_data: bool = False  # only Home Office open data: published, never suppressed
 
 
 PROVISIONAL_LEGEND = "Provisional (outcomes still being assigned; not used for SPC)"

@@ -38,6 +38,7 @@ from kpis.domain.catalogue import POPULATION_BASE, KpiDefinition
 from kpis.domain.formatting import format_period, format_value
 from kpis.domain.vocabulary import DEMO_LABEL, SUPPRESSED_LABEL, parse_parts
 from kpis.engine.dataset import Dataset
+from kpis.engine.disclosure import DEFAULT_MARKING, disclosure_note
 from kpis.engine.kpi_spc import DEFAULT_BASELINE
 from kpis.engine.measures import Baseline, SpcOptions, cached_table, hidden_columns
 from kpis.engine.summary import funnel_summary, limits_phrase, ranking_summary, summarise
@@ -67,7 +68,6 @@ __all__ = [
     "trend_export",
 ]
 
-DEFAULT_MARKING = "OFFICIAL-SENSITIVE"
 #: The compare page's two ways of showing one KPI across forces.
 COMPARE_VIEWS: tuple[str, ...] = ("bars", "funnel")
 #: The charts there are specs for (the download route's names).
@@ -119,16 +119,20 @@ class ChartExport:
     def latest(self) -> dict[str, Any] | None:
         return None if self.series.empty else self.series.iloc[-1].to_dict()
 
-    def header(self) -> list[str]:
-        """Title, subtitle, source, marking and labels: the CSV's comment lines."""
-        lines = [self.text.title, self.text.subtitle, self.text.source]
+    def notes(self) -> list[tuple[str, str]]:
+        """What the chart's data file says about it, as (heading, text) pairs: title,
+        subtitle, source, marking, the demonstration label and disclosure control (an
+        XLSX's Notes sheet; a CSV has only the marking and label, as columns)."""
+        notes = [("Title", self.text.title), ("Subtitle", self.text.subtitle),
+                 ("Source", self.text.source.removeprefix("Source: "))]
         if self.text.marking:
-            lines.append(f"Protective marking: {self.text.marking}")
+            notes.append(("Protective marking", self.text.marking))
         if self.text.demo:
-            lines.append(DEMO_LABEL)
-        if self.suppress:
-            lines.append(f"Disclosure control: {SUPPRESSION_NOTE} ({SUPPRESSED_LABEL}).")
-        return lines
+            notes.append(("Demonstration data", DEMO_LABEL))
+        notes.append(("Disclosure control", disclosure_note(
+            self.suppress, self.text.open_data, self.text.marking)))
+        return notes
+
 
 
 def _check(ds: Dataset, kpi_id: str, area: str) -> KpiDefinition:
@@ -253,7 +257,8 @@ def _text(ds: Dataset, kpi: KpiDefinition, title: str, subtitle: str,
           marking: str | None) -> ChartText:
     return ChartText(title=title, subtitle=subtitle, source=f"Source: {kpi.source}",
                      y_title=y_axis_title(kpi.unit, kpi.title, kpi.comparison_basis),
-                     demo=ds.is_demo, marking=marking or None)
+                     demo=ds.is_demo, marking=marking or None,
+                     open_data=ds.catalogue.is_open_data(kpi))
 
 
 def _nothing(ds: Dataset, kpi: KpiDefinition, kind: str, area: str, title: str,

@@ -37,6 +37,7 @@ class Action(StrEnum):
     MANAGE_USERS = "manage users"
     LOAD_REFERENCE = "load reference data"  # NOM adoption months, population estimates
     READ_AUDIT = "read the audit log"
+    EDIT_DEFINITIONS = "edit KPI definitions"  # drafts and publishing; national
 
 
 # The least role each action needs.
@@ -49,6 +50,7 @@ _NEEDS: dict[Action, Role] = {
     Action.MANAGE_USERS: Role.ADMIN,
     Action.LOAD_REFERENCE: Role.ADMIN,
     Action.READ_AUDIT: Role.ADMIN,
+    Action.EDIT_DEFINITIONS: Role.ADMIN,
 }
 
 

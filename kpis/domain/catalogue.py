@@ -120,6 +120,48 @@ class KpiDefinition:
         return f"per {self.comparison_per:,} {self.comparison_noun}"
 
 
+@dataclass(frozen=True)
+class HomeOfficeComparison:
+    """A force return's measure summed over a quarter against the Home Office's figure
+    for that quarter: a load warns when they differ by more than ``tolerance`` (a share
+    of the Home Office figure)."""
+
+    return_measure: str
+    home_office_measure: str
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class PlausibilityRules:
+    """The thresholds of the plausibility checks every load of a force return gets
+    (warnings, never refusals; ``kpis.ingest.plausibility``)."""
+
+    history_months: int = 24  # the recent history a value is judged against
+    min_history: int = 6  # fewer months of history: a value is not judged against it
+    factor: float = 5.0  # more than this many times (or under 1/factor of) the median
+    run_length: int = 12  # a month that breaks this many in a row of 0 (or of not 0)
+    recent_returns: int = 3  # a measure in each of the last N months, missing later
+    min_median: int = 5  # the factor test needs a recent median of at least this
+    home_office: tuple[HomeOfficeComparison, ...] = ()
+
+    def as_entry(self) -> dict[str, Any]:
+        """The ``plausibility:`` block as the catalogue file writes it (parsing it back
+        gives these rules)."""
+        entry: dict[str, Any] = {name: getattr(self, name) for name in PLAUSIBILITY_COUNTS}
+        entry["factor"] = int(self.factor) if float(self.factor).is_integer() else self.factor
+        entry["home_office"] = [
+            {"return_measure": pair.return_measure,
+             "home_office_measure": pair.home_office_measure, "tolerance": pair.tolerance}
+            for pair in self.home_office]
+        return entry
+
+
+#: The whole-number thresholds of PlausibilityRules: name -> (smallest, largest).
+PLAUSIBILITY_COUNTS = {"history_months": (3, 120), "min_history": (2, 120),
+                       "run_length": (2, 120), "recent_returns": (1, 24),
+                       "min_median": (0, 100_000)}
+
+
 @dataclass
 class Catalogue:
     version: str
@@ -127,6 +169,7 @@ class Catalogue:
     recommendations: list[Recommendation]
     measures: list[Measure]
     kpis: list[KpiDefinition] = field(default_factory=list)
+    plausibility: PlausibilityRules = field(default_factory=PlausibilityRules)
 
     def is_open_data(self, kpi: KpiDefinition) -> bool:
         """Is every measure of the KPI already published as open data (Home Office)?"""
@@ -250,6 +293,8 @@ def parse_catalogue(text: str, file_name: str = "catalogue.yaml") -> Catalogue:
         measures={m.measure_id: m for m in measures},
         recommendation_ids={r.rec_id for r in recommendations},
     )
+    plausibility = _parse_plausibility(checker, raw.get("plausibility"),
+                                       {m.measure_id: m for m in measures})
     if checker.problems:
         raise CatalogueError(checker.problems)
     return Catalogue(
@@ -258,7 +303,81 @@ def parse_catalogue(text: str, file_name: str = "catalogue.yaml") -> Catalogue:
         recommendations=recommendations,
         measures=measures,
         kpis=kpis,
+        plausibility=plausibility,
     )
+
+
+def _parse_plausibility(checker: _Checker, raw: Any, measures: dict[str, Measure]
+                        ) -> PlausibilityRules:
+    """``plausibility:`` (optional; every threshold has a default)."""
+    entry = "plausibility"
+    if raw is None:
+        return PlausibilityRules()
+    if not isinstance(raw, dict):
+        checker.add(entry, "-", raw, "must be a mapping of thresholds")
+        return PlausibilityRules()
+    known = {*PLAUSIBILITY_COUNTS, "factor", "home_office"}
+    for key in raw:
+        if key not in known:
+            checker.add(entry, str(key), raw[key],
+                        f"unknown threshold (known: {', '.join(sorted(known))})")
+    defaults = PlausibilityRules()
+    counts: dict[str, int] = {}
+    for key, (low, high) in PLAUSIBILITY_COUNTS.items():
+        value = raw.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            checker.add(entry, key, value, f"must be a whole number from {low} to {high}")
+            value = getattr(defaults, key)
+        counts[key] = int(value)
+    for key in ("min_history", "run_length"):
+        if counts[key] > counts["history_months"]:
+            checker.add(entry, key, counts[key],
+                        f"must be at most history_months ({counts['history_months']})")
+    factor = raw.get("factor", defaults.factor)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1:
+        checker.add(entry, "factor", factor, "must be a number above 1")
+        factor = defaults.factor
+    pairs = raw.get("home_office") or []
+    if not isinstance(pairs, list):
+        checker.add(entry, "home_office", pairs, "must be a list")
+        pairs = []
+    comparisons: list[HomeOfficeComparison] = []
+    for index, pair in enumerate(pairs):
+        where = f"plausibility.home_office[{index}]"
+        if not isinstance(pair, dict) or set(pair) != {"return_measure",
+                                                       "home_office_measure", "tolerance"}:
+            checker.add(where, "-", pair, "must be a mapping of return_measure, "
+                        "home_office_measure and tolerance (a share of the Home Office "
+                        "figure)")
+            continue
+        ok = True
+        for key, sources, periodicity in (
+                ("return_measure", ("force_return",), "monthly"),
+                ("home_office_measure", PUBLISHED_SOURCES, "quarterly")):
+            measure = measures.get(pair[key]) if isinstance(pair[key], str) else None
+            if measure is None:
+                checker.add(where, key, pair[key], "unknown measure")
+                ok = False
+            elif measure.source not in sources or measure.periodicity != periodicity:
+                checker.add(where, key, pair[key],
+                            f"must be a {periodicity} measure from "
+                            f"{' or '.join(sources)}")
+                ok = False
+        tolerance = pair["tolerance"]
+        if (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
+                or not 0 <= tolerance <= 10):
+            checker.add(where, "tolerance", tolerance, "must be a share from 0 to 10")
+            ok = False
+        if ok:
+            comparisons.append(HomeOfficeComparison(pair["return_measure"],
+                                                    pair["home_office_measure"],
+                                                    float(tolerance)))
+    return PlausibilityRules(history_months=counts["history_months"],
+                             min_history=counts["min_history"], factor=float(factor),
+                             run_length=counts["run_length"],
+                             recent_returns=counts["recent_returns"],
+                             min_median=counts["min_median"],
+                             home_office=tuple(comparisons))
 
 
 def _parse_pillars(checker: _Checker, items: list[Any]) -> list[Pillar]:

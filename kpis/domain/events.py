@@ -29,11 +29,23 @@ SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"
 PACK_SENT = "pack sent"
 PACK_NOT_SENT = "pack not sent"
+# KPI definitions edited in the dashboard: a draft saved, a draft published.
+DEFINITION_DRAFTED = "definition drafted"
+DEFINITION_PUBLISHED = "definition published"
+CATALOGUE_EXPORTED = "catalogue exported"
+# API tokens for the data feeds (web/feeds.py): made, revoked, each feed request and
+# each refused token.
+TOKEN_CREATED = "token created"
+TOKEN_REVOKED = "token revoked"
+FEED = "feed"
+FEED_REFUSED = "feed refused"
 EVENTS: tuple[str, ...] = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, SIGN_OUT, LOAD,
                            LOAD_REFUSED, ROLLBACK, EXPORT, USER_ADDED, USER_REMOVED,
                            PASSWORD_SET, ROLE_SET, ACCESS_DENIED, REFERENCE,
                            REFERENCE_REFUSED, SUBSCRIBED, UNSUBSCRIBED, PACK_SENT,
-                           PACK_NOT_SENT)
+                           PACK_NOT_SENT, DEFINITION_DRAFTED, DEFINITION_PUBLISHED,
+                           CATALOGUE_EXPORTED, TOKEN_CREATED, TOKEN_REVOKED, FEED,
+                           FEED_REFUSED)
 #: The formats a subscription may ask for (kpis.exports.packs writes them).
 SUBSCRIPTION_FORMATS: tuple[str, ...] = ("pptx", "pdf", "docx")
 

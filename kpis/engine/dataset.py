@@ -11,7 +11,7 @@ a new dataset.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -22,6 +22,7 @@ import pandas as pd
 from kpis.cache import ALL_FORCES, VersionedCache
 from kpis.domain.catalogue import Catalogue, KpiDefinition
 from kpis.engine.disclosure import aggregates_to_withhold
+from kpis.settings import NATIONAL_SLUG
 
 # Views derived from one dataset (rankings, funnels) kept per process: a few thousand at most.
 MEMO_SIZE = 4096
@@ -171,6 +172,68 @@ class Dataset:
         own = source.loads["forces"].map(lambda forces: set(forces.split(",")) == {force})
         loads = source.loads[own].reset_index(drop=True)
         return replace(source, cube=cube, loads=loads, scope=force, source=source,
+                       _memo=VersionedCache(MEMO_SIZE), _tables=VersionedCache(TABLE_SIZE))
+
+    def with_values(self, changes: pd.DataFrame, data_version: str,
+                    forces: Sequence[str] | None = None) -> Dataset:
+        """This data (unscoped) with ``changes`` applied in memory: what a load would make
+        of it, for a preview. ``changes``: force_slug, measure_id, period_start, value
+        (NaN: the stored value withdrawn). Months beyond the data extend the grid (each
+        force's population carried from the nearest month held); the new dataset has
+        ``data_version`` and caches of its own.
+
+        ``forces``: keep only these forces (and England and Wales as their total, with
+        no peer groups): each force's own series, SPC and assurance are exactly as in
+        the whole data, at a fraction of the cost; its comparators and ranks are not.
+        """
+        source = self.source or self
+        cube = source.cube
+        kept = source.forces
+        areas, members = source.areas, source.members
+        rows = np.arange(len(kept))
+        if forces is not None:
+            rows = np.flatnonzero(kept["slug"].isin(list(forces)).to_numpy())
+            kept = kept.iloc[rows].reset_index(drop=True)
+            areas = areas[areas["area_id"].isin([*kept["slug"], NATIONAL_SLUG])]
+            areas = areas.reset_index(drop=True)
+            members = pd.DataFrame({"area_id": NATIONAL_SLUG, "force_slug": kept["slug"]})
+        slugs = pd.Index(kept["slug"])
+        changes = changes[slugs.get_indexer(changes["force_slug"]) >= 0]
+        months = pd.to_datetime(changes["period_start"])
+        periods = cube.periods
+        if len(changes):
+            stamps = [months.min(), months.max(), *(periods[[0, -1]] if len(periods) else [])]
+            periods = pd.date_range(min(stamps), max(stamps), freq="MS")
+        measure_index = dict(cube.measure_index)
+        for measure_id in sorted(set(changes["measure_id"]) - set(measure_index)):
+            measure_index[measure_id] = len(measure_index)
+        values = np.full((len(measure_index), len(kept), len(periods)), np.nan)
+        if len(cube.periods):
+            before = periods.get_loc(cube.periods[0])
+            after = len(periods) - before - len(cube.periods)
+            values[: len(cube.measure_index), :, before: before + len(cube.periods)] = (
+                cube.values[:, rows, :])
+            population = np.pad(cube.population[rows], ((0, 0), (before, after)),
+                                mode="edge")
+        else:
+            population = population_grid(kept, periods)
+        first = periods[0].year * 12 + periods[0].month if len(periods) else 0
+        values[[measure_index[m] for m in changes["measure_id"]],
+               slugs.get_indexer(changes["force_slug"]),
+               (months.dt.year * 12 + months.dt.month - first).to_numpy()] = (
+            changes["value"].to_numpy(dtype=float))
+        if forces is None:
+            grown = replace(cube, periods=periods, values=values, measure_index=measure_index,
+                            quarter_columns=np.asarray(periods.month % 3 == 1, dtype=bool),
+                            population=population)
+        else:
+            grown = replace(build_cube(kept, areas, members, pd.DataFrame(
+                columns=["force_slug", "period_start", "measure_id", "value"])),
+                periods=periods, values=values, measure_index=measure_index,
+                quarter_columns=np.asarray(periods.month % 3 == 1, dtype=bool),
+                population=population)
+        return replace(source, cube=grown, forces=kept, areas=areas, members=members,
+                       data_version=data_version, scope=None, source=None,
                        _memo=VersionedCache(MEMO_SIZE), _tables=VersionedCache(TABLE_SIZE))
 
     def visible(self, area: str) -> bool:

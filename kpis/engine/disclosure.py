@@ -16,10 +16,16 @@ for confidential, :data:`kpis.domain.vocabulary.SUPPRESSED_LABEL` ("[c]").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
-__all__ = ["DEFAULT_THRESHOLD", "SENSITIVE_MARKINGS", "aggregates_to_withhold",
-           "check_threshold", "determined_forces", "small_counts", "suppression_required"]
+from kpis.domain.catalogue import Catalogue, KpiDefinition
+from kpis.domain.vocabulary import SUPPRESSED_LABEL
+
+__all__ = ["DEFAULT_MARKING", "DEFAULT_THRESHOLD", "OPEN_DATA_MARKING", "SENSITIVE_MARKINGS",
+           "aggregates_to_withhold", "check_threshold", "default_marking", "determined_forces",
+           "disclosure_note", "open_data_only", "small_counts", "suppression_required"]
 
 #: Counts below this (and above 0) are hidden.
 DEFAULT_THRESHOLD = 5
@@ -28,17 +34,58 @@ DEFAULT_THRESHOLD = 5
 #: out whole: the file is handled as sensitive. Anything else (OFFICIAL, a publication)
 #: gets disclosure control whether it was asked for or not.
 SENSITIVE_MARKINGS = ("OFFICIAL-SENSITIVE", "SECRET", "TOP SECRET")
+#: The marking of an output that holds force-return figures (or anything derived from
+#: them): the flight deck's default.
+DEFAULT_MARKING = "OFFICIAL-SENSITIVE"
+#: The marking of an output that holds only Home Office open data (published already).
+OPEN_DATA_MARKING = "OFFICIAL"
 
 
-def suppression_required(marking: str | None, asked: bool = False) -> bool:
+def open_data_only(catalogue: Catalogue, kpis: Iterable[KpiDefinition]) -> bool:
+    """Do the KPIs hold only Home Office open data (every measure of each published
+    already, :meth:`Catalogue.is_open_data`)? False for no KPIs at all."""
+    chosen = list(kpis)
+    return bool(chosen) and all(catalogue.is_open_data(kpi) for kpi in chosen)
+
+
+def default_marking(catalogue: Catalogue, kpis: Iterable[KpiDefinition]) -> str:
+    """The protective marking an output of ``kpis`` carries unless another is chosen:
+    OFFICIAL when it holds only Home Office open data, else OFFICIAL-SENSITIVE (force
+    returns). The one rule for chart downloads, ``flightdeck chart``/``kpis``, the feeds
+    and the board pack page."""
+    return OPEN_DATA_MARKING if open_data_only(catalogue, kpis) else DEFAULT_MARKING
+
+
+def suppression_required(marking: str | None, asked: bool = False, *,
+                         open_data: bool = False) -> bool:
     """Whether an output marked ``marking`` must have disclosure control: when asked for,
-    or when the marking is not a sensitive one (``None``: a page on screen, no file)."""
+    or when the marking is not a sensitive one (``None``: a page on screen, no file).
+
+    ``open_data``: the output holds only Home Office open data. It is published already,
+    small counts and all, so it needs none whatever its marking (and disclosure control
+    would hide nothing in it: the engine never hides open data)."""
+    if open_data:
+        return False
     if asked:
         return True
     if marking is None:
         return False
     words = " ".join(marking.upper().replace("_", " ").split())
     return not words.startswith(SENSITIVE_MARKINGS)
+
+
+def disclosure_note(suppressed: bool, open_data: bool, marking: str | None) -> str:
+    """What a data file's notes say of disclosure control: applied, not needed (open
+    data) or not applied (a sensitive file, whole figures)."""
+    if suppressed:
+        return ("Applied: counts of 1 to 4, the rates built on them and figures that "
+                f"would let one be worked out are hidden (shown as {SUPPRESSED_LABEL} or "
+                "left out).")
+    if open_data:
+        return ("Not needed: Home Office open data, published already (small counts "
+                "included).")
+    return ("Not applied: every figure is shown, small counts included; handle the file "
+            f"as {marking or DEFAULT_MARKING}.")
 
 
 def check_threshold(threshold: int) -> None:

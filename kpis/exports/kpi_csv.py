@@ -22,7 +22,11 @@
   part in SPC;
 * with ``suppress``, a withheld cell is empty in CSV and null in JSON, never 0;
   ``suppressed`` is true when the row's own figure is withheld and ``suppressed_parts``
-  names every part withheld on the row (value, rolling, prior, national, peer).
+  names every part withheld on the row (value, rolling, prior, national, peer);
+* given a ``marking``, every row ends with ``marking`` and ``data_label`` (``DEMONSTRATION
+  DATA`` for demonstration data, else empty: :mod:`kpis.exports.data_files`). The CSV
+  has one header row and no comment lines; :func:`write_xlsx` writes the same table as
+  an XLSX with a Notes sheet.
 """
 
 from __future__ import annotations
@@ -30,20 +34,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 import pandas as pd
 
+from kpis.domain.vocabulary import DEMO_LABEL
 from kpis.engine.dataset import Dataset
-from kpis.engine.disclosure import DEFAULT_THRESHOLD
+from kpis.engine.disclosure import DEFAULT_THRESHOLD, disclosure_note, open_data_only
 from kpis.engine.kpi_spc import DEFAULT_BASELINE, Baseline, SpcOptions
 from kpis.engine.measures import flight_deck_table
+from kpis.exports.data_files import LABEL_COLUMNS, Notes, labels, xlsx_bytes
 from kpis.exports.render import neutralise
 
-__all__ = ["CLI_COLUMNS", "FORMATS", "kpi_table_for_cli", "write_table"]
+__all__ = ["CLI_COLUMNS", "FORMATS", "LABEL_COLUMNS", "kpi_table_for_cli", "table_notes",
+           "write_table", "write_xlsx"]
 
-FORMATS = ("csv", "json")
+FORMATS = ("csv", "json", "xlsx")
+TITLE = "NOM flight deck KPIs"
 
 #: Columns of the CLI table, in order.
 CLI_COLUMNS: tuple[str, ...] = (
@@ -83,12 +91,15 @@ def kpi_table_for_cli(
     fmt: str = "csv",
     threshold: int = DEFAULT_THRESHOLD,
     baseline: Baseline = DEFAULT_BASELINE,
+    marking: str | None = None,
 ) -> pd.DataFrame:
     """The CLI table (:data:`CLI_COLUMNS`) for the KPIs, areas and periods asked for.
 
     None means every published KPI, every area (forces, England and Wales, peer groups)
-    and the whole period. ``fmt`` ("csv" or "json") is checked here so that a bad format
-    fails before any work. Raises KeyError for an unknown KPI or area.
+    and the whole period. ``fmt`` ("csv", "json" or "xlsx") is checked here so that a
+    bad format fails before any work. ``marking``: the file's protective marking, put
+    on every row with the data label (:data:`LABEL_COLUMNS`); None leaves them out.
+    Raises KeyError for an unknown KPI or area.
     """
     _check_format(fmt)
     table = flight_deck_table(ds, kpi_ids, areas, start, end, suppress=suppress,
@@ -118,7 +129,41 @@ def kpi_table_for_cli(
         out[name] = column
     out["spc_rule"] = out["spc_rule"].where(out["spc_rule"].notna(), "")
     out["suppressed"] = table["suppressed"].astype(bool)
+    if marking is not None:
+        for name, value in labels(marking, ds.is_demo).items():
+            out[name] = value
     return out.reset_index(drop=True)
+
+
+def table_notes(ds: Dataset, table: pd.DataFrame, marking: str, suppressed: bool,
+                kpi_ids: Sequence[str] | None = None) -> Notes:
+    """The Notes sheet of a KPI table's XLSX: what it is, its sources, marking,
+    demonstration label, disclosure control, its columns and the KPIs' definitions."""
+    chosen = [ds.kpis[k] for k in (kpi_ids if kpi_ids is not None else ds.kpis)]
+    sources = list(dict.fromkeys(kpi.source for kpi in chosen))
+    about = [("Title", TITLE), ("Source", "; ".join(sources)),
+             ("Protective marking", marking)]
+    if ds.is_demo:
+        about.append(("Demonstration data", DEMO_LABEL))
+    about.append(("Disclosure control", disclosure_note(
+        suppressed, open_data_only(ds.catalogue, chosen), marking)))
+    return Notes(about, [str(c) for c in table.columns],
+                 [(kpi.kpi_id, f"{kpi.title}: {kpi.description} Source: {kpi.source}.")
+                  for kpi in chosen])
+
+
+def write_xlsx(table: pd.DataFrame, stream: BinaryIO, notes: Notes) -> None:
+    """Write a :func:`kpi_table_for_cli` table as an XLSX: the Data sheet (one header
+    row, empty cells where missing or withheld) and the Notes sheet."""
+    stream.write(xlsx_bytes(table, notes))
+
+
+def _neutralised(column: pd.Series) -> pd.Series:
+    """A text column with every formula-like cell neutralised: each distinct value is
+    checked once (area ids, units and labels repeat on every row)."""
+    changed = {value: neutralise(value) for value in column.dropna().unique()}
+    changed = {old: new for old, new in changed.items() if old != new}
+    return column.replace(changed) if changed else column
 
 
 def _json_column(column: pd.Series) -> list[Any]:
@@ -139,6 +184,8 @@ def write_table(table: pd.DataFrame, stream: TextIO, fmt: str = "csv") -> None:
     null for missing and withheld cells.
     """
     _check_format(fmt)
+    if fmt == "xlsx":
+        raise ValueError("an XLSX is binary: write it with write_xlsx")
     if fmt == "csv":
         frame = table.copy()
         for name in ("suppressed", *_FLAGS):
@@ -148,7 +195,7 @@ def write_table(table: pd.DataFrame, stream: TextIO, fmt: str = "csv") -> None:
         # spreadsheet formulas; numbers are written as numbers.
         for name in frame.columns:
             if frame[name].dtype.kind not in "fiubMm":
-                frame[name] = frame[name].map(lambda v: v if pd.isna(v) else neutralise(v))
+                frame[name] = _neutralised(frame[name])
         frame.to_csv(stream, index=False, lineterminator="\n")
         return
     names = list(table.columns)

@@ -27,7 +27,7 @@ import io
 import os
 import re
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -426,19 +426,22 @@ def neutralise(cell: object) -> str:
     return text
 
 
-def chart_csv(rows: pd.DataFrame, header: Iterable[str]) -> str:
-    """The rows behind a chart as CSV, after ``# ``-prefixed header lines.
+def chart_csv(rows: pd.DataFrame, labels: Mapping[str, str] | None = None) -> str:
+    """The rows behind a chart as plain CSV: one header row, then the rows.
 
-    ``header`` is the chart's title, subtitle, source, marking and so on, one line each.
-    Missing values are empty cells; every cell is neutralised (:func:`neutralise`).
+    ``labels`` (column -> value: the marking and the demonstration label,
+    :func:`kpis.exports.data_files.labels`) are added as the last columns, the same on
+    every row. No comment lines: Power Query and Excel read the first line as the
+    header. Missing values are empty cells; every cell is neutralised
+    (:func:`neutralise`).
     """
+    extra = dict(labels or {})
+    tail = [neutralise(v) for v in extra.values()]
     out = io.StringIO()
-    for line in header:
-        out.write("# " + " ".join(str(line).splitlines()) + "\n")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([neutralise(c) for c in rows.columns])
+    writer.writerow([neutralise(c) for c in [*rows.columns, *extra]])
     for record in rows.itertuples(index=False, name=None):
-        writer.writerow([neutralise(_cell(v)) for v in record])
+        writer.writerow([*(neutralise(_cell(v)) for v in record), *tail])
     return out.getvalue()
 
 

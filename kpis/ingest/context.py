@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from kpis.domain.catalogue import Catalogue, Measure, read_catalogue
+from kpis.domain.catalogue import Catalogue, Measure, PlausibilityRules, read_catalogue
 from kpis.settings import CATALOGUE_FILE
 from kpis.storage import schema
 from kpis.storage.catalogue_store import fetch_catalogue
@@ -26,6 +26,7 @@ class ShareRule:
     kpi_id: str
     numerator: tuple[str, ...]
     denominator: tuple[str, ...]
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class IngestContext:
     return_measures: tuple[str, ...]  # measures a monthly return should supply, in order
     share_rules: tuple[ShareRule, ...]
     today: dt.date
+    plausibility: PlausibilityRules = field(default_factory=PlausibilityRules)
+    force_names: dict[str, str] | None = None  # slug -> name, for findings in words
+
+    def force_name(self, slug: str) -> str:
+        return (self.force_names or {}).get(slug, slug)
 
     def force_slug(self, name: str) -> str | None:
         return self.aliases.get(normalise_name(name))
@@ -51,16 +57,16 @@ def build_context(conn: sa.Connection, today: dt.date | None = None) -> IngestCo
         conn.execute(sa.select(schema.force_aliases.c.alias, schema.force_aliases.c.slug))
         .all()
     )
-    slugs = frozenset(
-        conn.execute(
-            sa.select(schema.forces.c.slug).where(schema.forces.c.kind == "force")
-        ).scalars()
-    )
-    return context_from(catalogue, aliases, slugs, today or dt.date.today())
+    names = dict(conn.execute(
+        sa.select(schema.forces.c.slug, schema.forces.c.name)
+        .where(schema.forces.c.kind == "force")).all())
+    return context_from(catalogue, aliases, frozenset(names), today or dt.date.today(),
+                        names)
 
 
 def context_from(
-    catalogue: Catalogue, aliases: dict[str, str], slugs: frozenset[str], today: dt.date
+    catalogue: Catalogue, aliases: dict[str, str], slugs: frozenset[str], today: dt.date,
+    names: dict[str, str] | None = None,
 ) -> IngestContext:
     measures = {m.measure_id: m for m in catalogue.measures}
     needed: list[str] = []
@@ -71,14 +77,17 @@ def context_from(
     # Keep the catalogue's measure order, which groups measures sensibly for a form.
     ordered = tuple(m.measure_id for m in catalogue.measures if m.measure_id in needed)
     rules = tuple(
-        ShareRule(k.kpi_id, k.numerator, k.denominator)
+        ShareRule(k.kpi_id, k.numerator, k.denominator, k.title)
         for k in catalogue.published()
         if k.unit == "percent"
     )
-    return IngestContext(aliases, slugs, measures, ordered, rules, today)
+    return IngestContext(aliases, slugs, measures, ordered, rules, today,
+                         catalogue.plausibility, names)
 
 
 def shipped_context(today: dt.date) -> IngestContext:
     """The context of a database not built yet: the shipped catalogue and forces."""
-    slugs = frozenset(str(f["slug"]) for f in read_forces())
-    return context_from(read_catalogue(CATALOGUE_FILE), {s: s for s in slugs}, slugs, today)
+    forces = {str(f["slug"]): str(f["name"]) for f in read_forces()}
+    slugs = frozenset(forces)
+    return context_from(read_catalogue(CATALOGUE_FILE), {s: s for s in slugs}, slugs, today,
+                        forces)

@@ -8,10 +8,11 @@ to ``observation_history``; ``rollback`` puts them back.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from kpis.ingest.home_office import (
     parse_ho_outcomes,
     parse_ho_recorded,
 )
+from kpis.ingest.plausibility import CELL_COLUMNS, plausibility_findings
 from kpis.ingest.problems import Finding, LoadRefused, Report
 from kpis.ingest.returns import is_return, parse_return
 from kpis.ingest.tables import FORMULA_CELL_RULE, Table, read_table
@@ -50,6 +52,8 @@ class ParsedFile:
     counted: dict[str, int] = field(default_factory=dict)  # this file's Report.counted
     ignored: dict[str, int] = field(default_factory=dict)  # this file's Report.ignored
     revisions: list[Revision] = field(default_factory=list)  # what its load changed
+    # A return's observations with the row and column each came from.
+    cells: pd.DataFrame | None = None
 
 
 @dataclass
@@ -71,8 +75,7 @@ def quiet(message: str) -> None:
 _PARSERS: dict[str, tuple[Callable[[list[str]], bool], Parser]] = {
     "ho-outcomes": (is_ho_outcomes, parse_ho_outcomes),
     "ho-recorded": (is_ho_recorded, parse_ho_recorded),
-    "return": (is_return, lambda table, ctx, report:
-               parse_return(table, ctx, report)[OBSERVATION_COLUMNS]),
+    "return": (is_return, parse_return),  # with each value's row and column
 }
 
 
@@ -170,10 +173,15 @@ def _parse_one(path: Path, ctx: IngestContext, kind: str | None, report: Report,
     observations = (pd.concat(frames, ignore_index=True) if len(frames) > 1
                     else frames[0] if frames else pd.DataFrame(columns=OBSERVATION_COLUMNS))
     _check_across_sheets(tables, frames, report)
+    cells = None
+    if file_kind == "return":
+        cells = observations.assign(file=path.name).reindex(columns=CELL_COLUMNS)
+        observations = observations[OBSERVATION_COLUMNS]
     parsed.append(ParsedFile(path, file_kind, digest, sum(len(t.frame) for t in tables),
                              observations, [t.file for t in tables],
                              _since(report.counted, start), _since(report.ignored,
-                                                                   start_ignored)))
+                                                                   start_ignored),
+                             cells=cells))
 
 
 def _since(now: dict[str, int], before: dict[str, int]) -> dict[str, int]:
@@ -271,6 +279,24 @@ def _check_across_files(parsed: list[ParsedFile], report: Report) -> None:
         )
 
 
+def check_plausibility(conn: sa.Connection, parsed: Sequence[ParsedFile], ctx: IngestContext,
+                       report: Report) -> None:
+    """Add the plausibility warnings of the returns in ``parsed`` to ``report``
+    (:mod:`kpis.ingest.plausibility`): only for files that passed, as a value refused
+    or passed over would be reported again as a doubt."""
+    if report.errors:
+        return
+    returns = [item.cells for item in parsed if item.cells is not None and len(item.cells)]
+    if not returns:
+        return
+    others = [item.observations for item in parsed
+              if item.cells is None and not item.observations.empty]
+    for finding in plausibility_findings(
+            conn, pd.concat(returns, ignore_index=True), ctx,
+            pd.concat(others, ignore_index=True) if others else None):
+        report.add(finding)
+
+
 def _already_loaded(conn: sa.Connection, parsed: list[ParsedFile], report: Report) -> None:
     """Warn (not refuse) when a file's exact contents were loaded before."""
     for item in parsed:
@@ -320,6 +346,7 @@ def load_files(
         parsed, report = parse_files(files, ctx, kind, progress)
         result.report, result.files = report, parsed
         if not report.errors:
+            check_plausibility(conn, parsed, ctx, report)
             _already_loaded(conn, parsed, report)
         if report.errors:
             raise LoadRefused(report)
@@ -330,7 +357,7 @@ def load_files(
             load_id = _record_load(conn, item, user, arrived.get(item.path, now), warnings)
             observations = item.observations
             if item.kind == "return":
-                observations = _with_completeness(conn, observations, ctx)
+                observations = with_completeness(conn, observations, ctx)
             # A Home Office release republishes whole years: what it no longer holds
             # for a force and year it covers is withdrawn.
             item.revisions = _revisions(conn, observations, load_id,
@@ -361,6 +388,55 @@ class Revision:
         return f"{self.force_slug} {self.measure_id} {when}: {self.old:g} -> {new}"
 
 
+_FINANCIAL_YEAR = "CASE WHEN month({0}) >= 4 THEN year({0}) ELSE year({0}) - 1 END"
+# The stored values a Home Office release (registered as ``release``) withdraws: those of
+# its measures, forces and financial years that it no longer holds.
+_WITHDRAWN = (
+    "FROM observations o WHERE o.measure_id IN (SELECT measure_id FROM release) "
+    f"AND (o.force_slug, {_FINANCIAL_YEAR.format('o.period_start')}) IN (SELECT force_slug, "
+    f"{_FINANCIAL_YEAR.format('period_start')} FROM release) AND NOT EXISTS (SELECT 1 FROM "
+    "release r WHERE r.force_slug = o.force_slug AND r.measure_id = o.measure_id "
+    "AND r.period_start = o.period_start)")
+
+
+@contextlib.contextmanager
+def _registered(conn: sa.Connection, observations: pd.DataFrame) -> Iterator[None]:
+    """``observations`` as the table ``release`` while the block runs."""
+    incoming = observations[OBSERVATION_COLUMNS].copy()
+    incoming["period_start"] = pd.to_datetime(incoming["period_start"]).dt.date
+    incoming["value"] = incoming["value"].astype(float)
+    raw = _raw(conn)
+    raw.register("release", incoming)
+    try:
+        yield
+    finally:
+        raw.unregister("release")
+
+
+def compare_with_stored(conn: sa.Connection, observations: pd.DataFrame, release: bool
+                        ) -> pd.DataFrame:
+    """What loading ``observations`` would do, read-only: each value beside the stored
+    value it replaces (``old`` NaN: a value added) and, for a Home Office ``release``,
+    each stored value it withdraws (``new`` NaN). Columns force_slug, measure_id,
+    period_start (a date), old, new; sorted."""
+    columns = ["force_slug", "measure_id", "period_start", "old", "new"]
+    if observations.empty:
+        return pd.DataFrame(columns=columns)
+    with _registered(conn, observations):
+        rows = conn.exec_driver_sql(
+            "SELECT r.force_slug, r.measure_id, r.period_start, o.value, r.value "
+            "FROM release r LEFT JOIN observations o "
+            "USING (force_slug, measure_id, period_start)").fetchall()
+        if release:
+            rows += conn.exec_driver_sql(
+                f"SELECT o.force_slug, o.measure_id, o.period_start, o.value, NULL "
+                f"{_WITHDRAWN}").fetchall()
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("old", "new"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame.sort_values(columns[:3]).reset_index(drop=True)
+
+
 def _revisions(conn: sa.Connection, observations: pd.DataFrame, load_id: int,
                release: bool) -> list[Revision]:
     """The stored values ``observations`` change; for a Home Office ``release``
@@ -369,39 +445,20 @@ def _revisions(conn: sa.Connection, observations: pd.DataFrame, load_id: int,
     restores them) and deleted."""
     if observations.empty:
         return []
-    incoming = observations[OBSERVATION_COLUMNS].copy()
-    incoming["period_start"] = pd.to_datetime(incoming["period_start"]).dt.date
-    raw = _raw(conn)
-    raw.register("release", incoming)
-    year = ("CASE WHEN month({0}) >= 4 THEN year({0}) ELSE year({0}) - 1 END")
-    try:
-        changed = conn.exec_driver_sql(
-            "SELECT o.force_slug, o.measure_id, o.period_start, o.value, r.value "
-            "FROM observations o JOIN release r USING (force_slug, measure_id, period_start) "
-            "WHERE o.value <> r.value ORDER BY 1, 2, 3").fetchall()
-        withdrawn = []
-        if release:
-            scope = (
-                f"FROM observations o WHERE o.measure_id IN (SELECT measure_id FROM release) "
-                f"AND (o.force_slug, {year.format('o.period_start')}) IN (SELECT force_slug, "
-                f"{year.format('period_start')} FROM release) AND NOT EXISTS (SELECT 1 FROM "
-                "release r WHERE r.force_slug = o.force_slug AND r.measure_id = o.measure_id "
-                "AND r.period_start = o.period_start)")
-            withdrawn = conn.exec_driver_sql(
-                f"SELECT o.force_slug, o.measure_id, o.period_start, o.value, NULL {scope} "
-                "ORDER BY 1, 2, 3").fetchall()
-            if withdrawn:
-                conn.exec_driver_sql(
-                    "INSERT INTO observation_history SELECT o.force_slug, o.measure_id, "
-                    f"o.period_start, o.value, o.load_id, {int(load_id)} {scope}")
-                conn.exec_driver_sql(
-                    f"DELETE FROM observations WHERE (force_slug, measure_id, period_start) "
-                    f"IN (SELECT o.force_slug, o.measure_id, o.period_start {scope})")
-    finally:
-        raw.unregister("release")
-    return [Revision(str(f), str(m), p, float(old), None if new is None else float(new),
+    compared = compare_with_stored(conn, observations, release)
+    revised = compared[compared["old"].notna()
+                       & (compared["new"].isna() | (compared["old"] != compared["new"]))]
+    if release and revised["new"].isna().any():
+        with _registered(conn, observations):
+            conn.exec_driver_sql(
+                "INSERT INTO observation_history SELECT o.force_slug, o.measure_id, "
+                f"o.period_start, o.value, o.load_id, {int(load_id)} {_WITHDRAWN}")
+            conn.exec_driver_sql(
+                f"DELETE FROM observations WHERE (force_slug, measure_id, period_start) "
+                f"IN (SELECT o.force_slug, o.measure_id, o.period_start {_WITHDRAWN})")
+    return [Revision(str(f), str(m), p, float(old), None if pd.isna(new) else float(new),
                      quarterly=release)
-            for f, m, p, old, new in sorted(changed + withdrawn, key=lambda r: r[:3])]
+            for f, m, p, old, new in revised.itertuples(index=False, name=None)]
 
 
 def _record_load(conn: sa.Connection, item: ParsedFile, user: str, now: dt.datetime,
@@ -450,8 +507,8 @@ def _apply(conn: sa.Connection, observations: pd.DataFrame, load_id: int) -> Non
         raw.unregister("incoming_observations")
 
 
-def _with_completeness(conn: sa.Connection, observations: pd.DataFrame,
-                       ctx: IngestContext) -> pd.DataFrame:
+def with_completeness(conn: sa.Connection, observations: pd.DataFrame,
+                      ctx: IngestContext) -> pd.DataFrame:
     """Add the computed completeness measures for every force-month the return touches.
 
     Completeness counts what the database will hold after this load, so a return that
@@ -537,20 +594,34 @@ def rollback(db_path: Path, load_id: int) -> int:
 
 
 def check_files(db_path: Path, files: Sequence[Path], kind: str | None = None,
-                today: dt.date | None = None, progress: Progress = quiet
+                today: dt.date | None = None, progress: Progress = quiet,
+                first: Callable[[list[ParsedFile], Report], None] | None = None,
                 ) -> tuple[list[ParsedFile], Report]:
     """Validate files against the published database without writing anything.
 
     For a preview (the upload page): it reads the database read-only, so it never
     waits for or blocks a writer (except to upgrade a database written by an older
     version, once). A database that does not exist yet is checked against the shipped
-    forces and catalogue.
+    forces and catalogue. ``first(parsed, report)`` adds its own checks before the
+    plausibility checks, which run only when no check found an error (the service's
+    force scope: a plausibility warning quotes stored figures).
     """
     today = today or dt.date.today()
     store = open_store(db_path)
-    if store.exists():
-        with store, store.connect() as conn:
+    if not store.exists():
+        parsed, report = parse_files(files, shipped_context(today), kind, progress)
+        if first is not None:
+            first(parsed, report)
+        return parsed, report
+    with store:
+        with store.connect() as conn:
             ctx = build_context(conn, today=today)
-    else:
-        ctx = shipped_context(today)
-    return parse_files(files, ctx, kind, progress)
+        # Read with no connection held: a year's workbook takes some 20 s.
+        parsed, report = parse_files(files, ctx, kind, progress)
+        if first is not None:
+            first(parsed, report)
+        if not report.errors and any(item.cells is not None for item in parsed):
+            progress("Checking the values against what is already loaded")
+            with store.connect() as conn:
+                check_plausibility(conn, parsed, ctx, report)
+        return parsed, report

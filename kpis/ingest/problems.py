@@ -19,6 +19,12 @@ class Finding:
     value: str | None
     rule: str
     severity: Severity = "error"
+    # A plausibility check's finding also says which check it is and what it is about
+    # (kpis.ingest.plausibility); the rule says the same in words.
+    check: str | None = None
+    force: str | None = None  # slug
+    measure: str | None = None
+    period: str | None = None  # YYYY-MM
 
     def __str__(self) -> str:
         where = [self.file]
@@ -48,6 +54,10 @@ class Report:
     def warning(self, file: str, row: int | None, column: str | None, value: object,
                 rule: str) -> None:
         self._add(Finding(file, row, column, _text(value), rule, "warning"))
+
+    def add(self, finding: Finding) -> None:
+        """A finding made whole elsewhere (a plausibility check's, with its subject)."""
+        self._add(finding)
 
     def _add(self, finding: Finding) -> None:
         # A finding about a whole file or sheet (a summary such as "5 more rows from row

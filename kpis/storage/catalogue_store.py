@@ -1,6 +1,6 @@
 """The catalogue in the database: written on a catalogue load, read into every dataset.
 
-Reading it back costs six queries and some 40 ms, and every load and every dataset
+Reading it back costs eight queries and some 40 ms, and every load and every dataset
 reads it, though it changes only when an administrator loads a catalogue. So a digest
 of the catalogue is stored with it, and a catalogue read is kept (``_READ``) under that
 digest: a database whose stored digest is one already read gives that catalogue back
@@ -18,9 +18,11 @@ import sqlalchemy as sa
 from kpis.cache import ALL_FORCES, VersionedCache
 from kpis.domain.catalogue import (
     Catalogue,
+    HomeOfficeComparison,
     KpiDefinition,
     Measure,
     Pillar,
+    PlausibilityRules,
     ProvisionalRule,
     Recommendation,
     comparison_noun,
@@ -40,6 +42,7 @@ def catalogue_digest(catalogue: Catalogue) -> str:
 def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
     """Replace the catalogue tables with ``catalogue`` (inside the caller's transaction)."""
     for table in (
+        schema.plausibility_settings, schema.plausibility_comparisons,
         schema.kpi_recommendations, schema.kpi_terms, schema.kpi_definitions,
         schema.measures, schema.recommendations, schema.pillars,
     ):
@@ -92,7 +95,37 @@ def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
     ]
     if links:
         conn.execute(sa.insert(schema.kpi_recommendations), links)
+    _store_plausibility(conn, catalogue.plausibility)
     set_meta(conn, CATALOGUE_DIGEST_KEY, catalogue_digest(catalogue))
+
+
+#: The thresholds kept in ``plausibility_settings``, one row each.
+PLAUSIBILITY_SETTINGS = tuple(f.name for f in dataclasses.fields(PlausibilityRules)
+                              if f.name != "home_office")
+
+
+def _store_plausibility(conn: sa.Connection, rules: PlausibilityRules) -> None:
+    conn.execute(sa.insert(schema.plausibility_settings), [
+        {"name": name, "value": float(getattr(rules, name))} for name in PLAUSIBILITY_SETTINGS])
+    if rules.home_office:
+        conn.execute(sa.insert(schema.plausibility_comparisons), [
+            {"position": position, "return_measure": pair.return_measure,
+             "home_office_measure": pair.home_office_measure, "tolerance": pair.tolerance}
+            for position, pair in enumerate(rules.home_office)])
+
+
+def _read_plausibility(conn: sa.Connection) -> PlausibilityRules:
+    """The stored thresholds (a threshold not stored keeps its default)."""
+    defaults = PlausibilityRules()
+    given = dict(conn.execute(sa.select(schema.plausibility_settings.c.name,
+                                        schema.plausibility_settings.c.value)).all())
+    values = {name: type(getattr(defaults, name))(given[name])
+              for name in PLAUSIBILITY_SETTINGS if name in given}
+    pairs = conn.execute(sa.select(schema.plausibility_comparisons)
+                         .order_by(schema.plausibility_comparisons.c.position))
+    return dataclasses.replace(defaults, **values, home_office=tuple(
+        HomeOfficeComparison(r.return_measure, r.home_office_measure, r.tolerance)
+        for r in pairs))
 
 
 def fetch_catalogue(conn: sa.Connection) -> Catalogue:
@@ -148,4 +181,5 @@ def _read_catalogue(conn: sa.Connection) -> Catalogue:
             )
         )
     ]
-    return Catalogue(get_meta(conn, "catalogue_version") or "", pillars, recs, measures, kpis)
+    return Catalogue(get_meta(conn, "catalogue_version") or "", pillars, recs, measures, kpis,
+                     _read_plausibility(conn))

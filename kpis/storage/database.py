@@ -33,6 +33,13 @@ def install_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
     set_meta(conn, "catalogue_version", catalogue.version)
 
 
+def write_catalogue(db_path: Path, catalogue: Catalogue) -> None:
+    """Replace an initialised database's catalogue with ``catalogue`` (already checked:
+    a definition edited in the dashboard), through the one write path."""
+    with open_store(db_path) as store, store.write() as conn:
+        install_catalogue(conn, catalogue)
+
+
 def reload_catalogue(db_path: Path, catalogue_path: Path = CATALOGUE_FILE) -> Catalogue:
     """Validate a catalogue file and publish it into the database (creating it if needed)."""
     catalogue = read_catalogue(catalogue_path)  # raises before anything is opened

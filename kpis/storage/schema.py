@@ -144,6 +144,25 @@ kpi_terms = sa.Table(
     sa.Column("term_order", sa.Integer, nullable=False),  # order as written in the catalogue
 )
 
+# The catalogue's plausibility thresholds (``plausibility:``), one row per threshold:
+# history_months, min_history, factor, run_length, recent_returns, min_median (schema 7).
+plausibility_settings = sa.Table(
+    "plausibility_settings",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("value", sa.Double, nullable=False),
+)
+
+# A force return's measure over a quarter against a Home Office measure (schema 7).
+plausibility_comparisons = sa.Table(
+    "plausibility_comparisons",
+    metadata,
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("return_measure", sa.String, nullable=False),
+    sa.Column("home_office_measure", sa.String, nullable=False),
+    sa.Column("tolerance", sa.Double, nullable=False),  # a share of the Home Office figure
+)
+
 kpi_recommendations = sa.Table(
     "kpi_recommendations",
     metadata,
@@ -247,7 +266,7 @@ meta = sa.Table(
 
 UpgradeStep = Callable[[sa.Connection], None]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 UNVERSIONED = 1  # the version of a database that records none
 
 
@@ -408,6 +427,38 @@ def _progress_areas(conn: sa.Connection) -> None:
         ("area", f"VARCHAR NOT NULL DEFAULT '{NATIONAL_SLUG}'"),))
 
 
+def _plausibility_rules(conn: sa.Connection) -> None:
+    """6 -> 7: the catalogue's plausibility thresholds and Home Office comparisons.
+
+    A database without them takes the shipped catalogue's, so every load of a return
+    is checked without a catalogue reload (a comparison only where both measures are
+    stored). The step creates the two tables itself, so that the rebuild copies what
+    it wrote; a file that already has them (a version 1 file, which records no
+    version) keeps its rows.
+    """
+    from kpis.domain.catalogue import read_catalogue  # the shipped file, once
+    from kpis.settings import CATALOGUE_FILE
+    from kpis.storage.catalogue_store import PLAUSIBILITY_SETTINGS
+
+    if _columns(conn, plausibility_settings.name):
+        return
+    plausibility_settings.create(conn)
+    plausibility_comparisons.create(conn)
+    if not _columns(conn, "measures"):
+        return  # no catalogue stored: a catalogue load writes the rules with it
+    rules = read_catalogue(CATALOGUE_FILE).plausibility
+    conn.execute(sa.insert(plausibility_settings), [
+        {"name": name, "value": float(getattr(rules, name))}
+        for name in PLAUSIBILITY_SETTINGS])
+    stored = set(conn.execute(sa.text("SELECT measure_id FROM measures")).scalars())
+    pairs = [{"position": position, "return_measure": pair.return_measure,
+              "home_office_measure": pair.home_office_measure, "tolerance": pair.tolerance}
+             for position, pair in enumerate(rules.home_office)
+             if {pair.return_measure, pair.home_office_measure} <= stored]
+    if pairs:
+        conn.execute(sa.insert(plausibility_comparisons), pairs)
+
+
 #: From-version -> the step to the next version, in version order.
 UPGRADES: dict[int, UpgradeStep] = {
     1: _catalogue_order,
@@ -415,6 +466,7 @@ UPGRADES: dict[int, UpgradeStep] = {
     3: _comparison_bases,
     4: _provisional_rules,
     5: _progress_areas,
+    6: _plausibility_rules,
 }
 
 FLIGHT_DECK = VersionedSchema("flight deck database", metadata, SCHEMA_VERSION, UPGRADES)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import re
 import secrets
 import threading
@@ -29,71 +30,36 @@ import argon2
 import sqlalchemy as sa
 
 from kpis.domain.access import ROLES, Action, Principal, Role
-from kpis.domain.events import (  # re-exported: the audit log's vocabulary
-    ACCESS_DENIED as ACCESS_DENIED,
-)
 from kpis.domain.events import (
-    EVENTS as EVENTS,
-)
-from kpis.domain.events import (
-    EXPORT as EXPORT,
-)
-from kpis.domain.events import (
-    LOAD as LOAD,
-)
-from kpis.domain.events import (
-    LOAD_REFUSED as LOAD_REFUSED,
-)
-from kpis.domain.events import (
-    PACK_NOT_SENT as PACK_NOT_SENT,
-)
-from kpis.domain.events import (
-    PACK_SENT as PACK_SENT,
-)
-from kpis.domain.events import (
-    PASSWORD_SET as PASSWORD_SET,
-)
-from kpis.domain.events import (
-    REFERENCE as REFERENCE,
-)
-from kpis.domain.events import (
-    REFERENCE_REFUSED as REFERENCE_REFUSED,
-)
-from kpis.domain.events import (
-    ROLE_SET as ROLE_SET,
-)
-from kpis.domain.events import (
-    ROLLBACK as ROLLBACK,
-)
-from kpis.domain.events import (
-    SIGN_IN as SIGN_IN,
-)
-from kpis.domain.events import (
-    SIGN_IN_FAILED as SIGN_IN_FAILED,
-)
-from kpis.domain.events import (
-    SIGN_IN_THROTTLED as SIGN_IN_THROTTLED,
-)
-from kpis.domain.events import (
-    SIGN_OUT as SIGN_OUT,
-)
-from kpis.domain.events import (
-    SUBSCRIBED as SUBSCRIBED,
-)
-from kpis.domain.events import (
-    SUBSCRIPTION_FORMATS as SUBSCRIPTION_FORMATS,
-)
-from kpis.domain.events import (
-    UNSUBSCRIBED as UNSUBSCRIBED,
-)
-from kpis.domain.events import (
-    USER_ADDED as USER_ADDED,
-)
-from kpis.domain.events import (
-    USER_REMOVED as USER_REMOVED,
-)
-from kpis.domain.events import (
-    UserError as UserError,
+    ACCESS_DENIED,
+    CATALOGUE_EXPORTED,
+    DEFINITION_DRAFTED,
+    DEFINITION_PUBLISHED,
+    EVENTS,
+    EXPORT,
+    FEED,
+    FEED_REFUSED,
+    LOAD,
+    LOAD_REFUSED,
+    PACK_NOT_SENT,
+    PACK_SENT,
+    PASSWORD_SET,
+    REFERENCE,
+    REFERENCE_REFUSED,
+    ROLE_SET,
+    ROLLBACK,
+    SIGN_IN,
+    SIGN_IN_FAILED,
+    SIGN_IN_THROTTLED,
+    SIGN_OUT,
+    SUBSCRIBED,
+    SUBSCRIPTION_FORMATS,
+    TOKEN_CREATED,
+    TOKEN_REVOKED,
+    UNSUBSCRIBED,
+    USER_ADDED,
+    USER_REMOVED,
+    UserError,
 )
 from kpis.settings import (
     AUTH_HEADER,
@@ -105,10 +71,40 @@ from kpis.storage import schema
 from kpis.storage.backend import open_store
 
 __all__ = [
+    "ACCESS_DENIED",
+    "CATALOGUE_EXPORTED",
+    "DEFINITION_DRAFTED",
+    "DEFINITION_PUBLISHED",
+    "EVENTS",
+    "EXPORT",
+    "FEED",
+    "FEED_REFUSED",
+    "LOAD",
+    "LOAD_REFUSED",
     "MAX_FAILURES_PER_ADDRESS",
     "MAX_FAILURES_PER_USER",
+    "MAX_TOKENS_PER_ACCOUNT",
     "MIN_PASSWORD_LENGTH",
+    "PACK_NOT_SENT",
+    "PACK_SENT",
+    "PASSWORD_SET",
+    "REFERENCE",
+    "REFERENCE_REFUSED",
+    "ROLE_SET",
+    "ROLLBACK",
+    "SIGN_IN",
+    "SIGN_IN_FAILED",
+    "SIGN_IN_THROTTLED",
+    "SIGN_OUT",
+    "SUBSCRIBED",
+    "SUBSCRIPTION_FORMATS",
     "THROTTLE_WINDOW",
+    "TOKEN_CREATED",
+    "TOKEN_REVOKED",
+    "UNSUBSCRIBED",
+    "USER_ADDED",
+    "USER_REMOVED",
+    "ApiToken",
     "AuditEvent",
     "SecurityStore",
     "Subscription",
@@ -117,7 +113,9 @@ __all__ = [
     "UserError",
     "check_email",
     "check_start",
+    "hash_token",
     "security_db_path",
+    "token_refusal",
 ]
 
 MIN_PASSWORD_LENGTH = 12
@@ -128,6 +126,12 @@ THROTTLE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_USER = 5  # in the window, since that user's last successful sign-in
 MAX_FAILURES_PER_ADDRESS = 20  # in the window, whatever the user names tried
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+# API tokens for the data feeds: a prefix that says what the secret is, then 32 random
+# bytes (256 bits: never guessed, so a plain SHA-256 of it is a safe thing to store).
+TOKEN_PREFIX = "fdk_"
+TOKEN_PATTERN = re.compile(r"^fdk_[A-Za-z0-9_-]{43}$")
+MAX_TOKENS_PER_ACCOUNT = 10  # active (not revoked) at once
+MAX_TOKEN_NAME_LENGTH = 60
 
 metadata = sa.MetaData()
 schema.meta.to_metadata(metadata)  # the write path keeps a data version in ``meta``
@@ -172,6 +176,21 @@ packs_sent = sa.Table(
     sa.Column("sent_at", sa.DateTime, nullable=False),
 )
 
+# Each account's API tokens for the data feeds (web/feeds.py). Only the SHA-256 of the
+# secret is kept: the secret is shown once, when it is made. A token acts as its account
+# as the account is at each request (role and scope), and goes with the account.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_id", sa.String, primary_key=True),  # public: names it to revoke it
+    sa.Column("username", sa.String, nullable=False),
+    sa.Column("name", sa.String, nullable=False),  # what it is for, e.g. "Power BI"
+    sa.Column("token_hash", sa.String, nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_used_at", sa.DateTime),  # NULL: never used
+    sa.Column("revoked_at", sa.DateTime),  # NULL: in use
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,
@@ -192,8 +211,14 @@ def _board_pack_subscriptions(conn: sa.Connection) -> None:
     which the rebuild does by itself."""
 
 
-SECURITY_SCHEMA = schema.VersionedSchema("users and audit file", metadata, 2,
-                                         {1: _board_pack_subscriptions})
+def _api_tokens(conn: sa.Connection) -> None:
+    """2 -> 3: accounts may hold API tokens for the data feeds (``api_tokens``).
+
+    Nothing to move: the new table starts empty, which the rebuild does by itself."""
+
+
+SECURITY_SCHEMA = schema.VersionedSchema("users and audit file", metadata, 3,
+                                         {1: _board_pack_subscriptions, 2: _api_tokens})
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path
 # One plain address (no display name, no comments): what the relay is given as is.
@@ -236,6 +261,38 @@ class Subscription:
     format: str  # pptx | pdf | docx
     created_at: dt.datetime
     last_sent: dt.date | None  # the latest month sent to this account (None: none yet)
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An account's API token for the data feeds (never its secret: only a hash is kept)."""
+
+    token_id: str
+    username: str
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def hash_token(secret: str) -> str:
+    """What is stored of a token: the SHA-256 of its secret, in hex."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def token_refusal(user: User | None) -> str | None:
+    """Why ``user`` may not hold or use an API token now (None: they may). A feed is an
+    export, so the account must have the export right (analysts and admins)."""
+    if user is None:
+        return "there is no such account"
+    if not user.principal().may(Action.EXPORT):
+        return (f"{user.username} is a {user.role.value}: data feeds are exports, for "
+                "analysts and administrators")
+    return None
 
 
 @dataclass(frozen=True)
@@ -322,6 +379,9 @@ class SecurityStore:
         self._lock = threading.Lock()
         self._cached_identity: Hashable | None = None
         self._cached_users: dict[str, User] = {}
+        # Active tokens by the hash of their secret, as of one version of the file.
+        self._tokens_identity: Hashable | None = None
+        self._cached_tokens: dict[str, ApiToken] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -349,6 +409,35 @@ class SecurityStore:
 
     def user(self, username: str) -> User | None:
         return self._current_users().get(username)
+
+    def tokens(self, username: str | None = None, include_revoked: bool = False
+               ) -> list[ApiToken]:
+        """The API tokens (``username``'s, or everyone's), newest first."""
+        statement = sa.select(api_tokens).order_by(api_tokens.c.created_at.desc(),
+                                                   api_tokens.c.token_id)
+        if username is not None:
+            statement = statement.where(api_tokens.c.username == username)
+        if not include_revoked:
+            statement = statement.where(api_tokens.c.revoked_at.is_(None))
+        return [_token(row) for row in self._read(statement)]
+
+    def token_for(self, secret: str) -> tuple[ApiToken, User] | None:
+        """The active token whose secret this is and its account as it is now; None for
+        anything else (malformed, unknown, revoked, or its account removed)."""
+        if not TOKEN_PATTERN.match(secret or ""):
+            return None
+        identity = self._store.identity if self._store.exists() else None
+        with self._lock:
+            cached = identity is not None and identity == self._tokens_identity
+            found = self._cached_tokens if cached else None
+        if found is None:
+            rows = self._read(sa.select(api_tokens).where(api_tokens.c.revoked_at.is_(None)))
+            found = {row.token_hash: _token(row) for row in rows}
+            with self._lock:
+                self._tokens_identity, self._cached_tokens = identity, found
+        token = found.get(hash_token(secret))
+        user = self.user(token.username) if token is not None else None
+        return (token, user) if token is not None and user is not None else None
 
     def events(self, limit: int = 500, event: str | None = None,
                username: str | None = None) -> list[AuditEvent]:
@@ -438,9 +527,9 @@ class SecurityStore:
             if not conn.execute(sa.delete(users).where(users.c.username == username)
                                 ).rowcount:
                 raise UserError(f"There is no user called {username!r}.")
-            # Their subscriptions go with them: a later account of the same name starts
-            # with none (the audit log keeps what was sent).
-            for table in (pack_subscriptions, packs_sent):
+            # Their subscriptions and API tokens go with them: a later account of the
+            # same name starts with none (the audit log keeps what was sent).
+            for table in (pack_subscriptions, packs_sent, api_tokens):
                 conn.execute(sa.delete(table).where(table.c.username == username))
             _insert_event(conn, USER_REMOVED, actor or username, username)
 
@@ -537,6 +626,75 @@ class SecurityStore:
             _insert_event(conn, UNSUBSCRIBED, actor or username,
                           f"{username}: {force_slug} monthly board pack", address)
 
+    # ------------------------------------------------------------------ API tokens
+
+    def create_token(self, username: str, name: str, actor: str = "", address: str = ""
+                     ) -> tuple[ApiToken, str]:
+        """Make an API token for ``username``'s account: (the token, its secret). The
+        secret is returned once and never stored (only its hash). Audited."""
+        name = " ".join((name or "").split())
+        if not name or len(name) > MAX_TOKEN_NAME_LENGTH or not name.isprintable():
+            raise UserError(f"Name the token in 1 to {MAX_TOKEN_NAME_LENGTH} characters, "
+                            "such as 'Power BI monthly report'.")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._store.write() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+            user = _user(row) if row else None
+            refusal = token_refusal(user)
+            if user is None or refusal:
+                raise UserError(f"No token for {username}: {refusal}.")
+            active = conn.execute(sa.select(sa.func.count()).where(
+                api_tokens.c.username == username, api_tokens.c.revoked_at.is_(None))
+            ).scalar_one()
+            if active >= MAX_TOKENS_PER_ACCOUNT:
+                raise UserError(f"{username} has {active} tokens already, the most an "
+                                "account may have: revoke one first.")
+            token_id = secrets.token_hex(4)
+            while conn.execute(sa.select(api_tokens.c.token_id).where(
+                    api_tokens.c.token_id == token_id)).first():
+                token_id = secrets.token_hex(4)
+            conn.execute(sa.insert(api_tokens).values(
+                token_id=token_id, username=username, name=name,
+                token_hash=hash_token(secret), created_at=_now()))
+            _insert_event(conn, TOKEN_CREATED, actor or username,
+                          f"{username}: token {token_id} ({name}) for the data feeds "
+                          f"(account: {user.role.value}, {user.force_slug or 'all forces'})",
+                          address)
+        token = next(t for t in self.tokens(username) if t.token_id == token_id)
+        return token, secret
+
+    def revoke_token(self, token_id: str, actor: str = "", address: str = "",
+                     username: str | None = None) -> ApiToken:
+        """Revoke an active token (``username``: only if it is that account's): it stops
+        working at once. Audited; UserError if there is no such active token."""
+        with self._store.write() as conn:
+            key = (api_tokens.c.token_id == token_id) & api_tokens.c.revoked_at.is_(None)
+            if username is not None:
+                key = key & (api_tokens.c.username == username)
+            row = conn.execute(sa.select(api_tokens).where(key)).first()
+            if row is None:
+                raise UserError(f"There is no token {printable(token_id[:20])!r} in use"
+                                + (f" for {username}." if username else "."))
+            conn.execute(sa.update(api_tokens).where(key).values(revoked_at=_now()))
+            owner = conn.execute(sa.select(users).where(users.c.username == row.username)
+                                 ).first()
+            scope = (f" (account: {owner.role}, {owner.force_slug or 'all forces'})"
+                     if owner else "")
+            _insert_event(conn, TOKEN_REVOKED, actor or row.username,
+                          f"{row.username}: token {row.token_id} ({row.name}){scope}",
+                          address)
+        return next(t for t in self.tokens(row.username, include_revoked=True)
+                    if t.token_id == token_id)
+
+    def record_feed(self, token: ApiToken, detail: str, address: str = "") -> None:
+        """A feed request made with ``token``: its last use, and the audit line, together."""
+        at = _now()
+        with self._store.write() as conn:
+            conn.execute(sa.update(api_tokens).where(api_tokens.c.token_id == token.token_id)
+                         .values(last_used_at=at))
+            _insert_event(conn, FEED, token.username,
+                          f"token {token.token_id} ({token.name}): {detail}", address, at)
+
     def record_sent(self, username: str, force_slug: str, month: dt.date, detail: str,
                     at: dt.datetime | None = None) -> None:
         """Record that ``month``'s pack went to ``username``, and audit it, together."""
@@ -588,6 +746,12 @@ def _check_force(force_slug: str | None, known: Sequence[str] | None) -> None:
     if force_slug is not None and known is not None and force_slug not in known:
         raise UserError(f"There is no force {force_slug!r}: use a slug such as "
                         f"{', '.join(sorted(known)[:3])}.")
+
+
+def _token(row: sa.Row) -> ApiToken:
+    return ApiToken(token_id=row.token_id, username=row.username, name=row.name,
+                    created_at=row.created_at, last_used_at=row.last_used_at,
+                    revoked_at=row.revoked_at)
 
 
 def _user(row: sa.Row) -> User:

@@ -17,6 +17,7 @@ from typing import Any
 
 from kpis.exports.packs.plan import (
     APPENDIX_HEADING,
+    COMMENTARY_HEADING,
     DEFINITIONS_HEADING,
     EXCEPTIONS_HEADING,
     LISTS_HEADING,
@@ -245,6 +246,7 @@ def write_docx(content: PackContent, out: Path, *, template: Path | None = None)
     document.add_page_break()
     document.add_heading(APPENDIX_HEADING, level=1)
     for heading, table in ((OTHER_KPIS_HEADING, content.other_kpis),
+                           (COMMENTARY_HEADING, content.commentary),
                            (RECOMMENDATIONS_HEADING, content.recommendations),
                            (DEFINITIONS_HEADING, content.definitions)):
         if table is None:

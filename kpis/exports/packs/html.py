@@ -20,6 +20,7 @@ from html import escape
 
 from kpis.exports.packs.plan import (
     APPENDIX_HEADING,
+    COMMENTARY_HEADING,
     DEFINITIONS_HEADING,
     EXCEPTIONS_HEADING,
     LISTS_HEADING,
@@ -168,6 +169,8 @@ def pack_html(content: PackContent, icons: Sequence[tuple[str, str]] | None = No
     parts.append(f'<section class="appendix"><h2>{_e(APPENDIX_HEADING)}</h2>')
     if content.other_kpis is not None:
         parts.append(f"<h3>{_e(OTHER_KPIS_HEADING)}</h3>{_table(content.other_kpis)}")
+    if content.commentary is not None:
+        parts.append(f"<h3>{_e(COMMENTARY_HEADING)}</h3>{_table(content.commentary)}")
     if content.recommendations is not None:
         parts.append(f"<h3>{_e(RECOMMENDATIONS_HEADING)}</h3>"
                      f"{_table(content.recommendations)}")

@@ -118,6 +118,8 @@ TABLE_COLUMNS = ("KPI", "Period", "Value", "Change on a year earlier", "England 
 RECOMMENDATION_COLUMNS = ("Recommendation", "Deadline", "Status", "Latest progress",
                           "Evidenced by")
 DEFINITION_COLUMNS = ("KPI", "Definition", "Source", "Unit and frequency")
+COMMENTARY_COLUMNS = ("KPI", "Commentary")
+COMMENTARY_HEADING = "Commentary on the other KPIs"
 #: Characters of a progress note in a pack's table (notes may run to 2,000 characters).
 NOTE_LIMIT = 300
 NO_PROGRESS = "No progress recorded yet."
@@ -304,6 +306,8 @@ class PackContent:
     #: The matrix's Making Data Count icons (variation, assurance) as data URIs, row by
     #: row ("" for none), drawn beside their words where a format can.
     icons: list[tuple[str, str]] = field(default_factory=list)
+    #: Commentary on KPIs without a chart page (KPI, commentary), or None.
+    commentary: PackTable | None = None
 
     @property
     def period_label(self) -> str:
@@ -336,7 +340,7 @@ class PackContent:
 
     def tables(self) -> list[PackTable]:
         """Every table, in number order."""
-        return [t for t in (self.matrix, self.exceptions, self.other_kpis,
+        return [t for t in (self.matrix, self.exceptions, self.other_kpis, self.commentary,
                             self.recommendations, self.definitions) if t is not None]
 
     def list_of_figures(self) -> list[str]:
@@ -595,6 +599,14 @@ def pack_content(source: Source, force: str, period: dt.date, *,
                             note="Change is on the same period a year earlier; variation is "
                                  "the SPC reading of the latest point.")
         number += 1
+    # Commentary written on a KPI without a chart page is kept, in the appendix.
+    remarks = [(k.title, (notes.get(k.kpi_id) or "").strip()) for k in rest
+               if (notes.get(k.kpi_id) or "").strip()]
+    commentary_table = None
+    if remarks:
+        commentary_table = _table(number, f"Commentary on the other KPIs, "
+                                          f"{long_month(period)}", COMMENTARY_COLUMNS, remarks)
+        number += 1
 
     if recommendations is None:
         tracker = getattr(source, "recommendation_status", None)
@@ -619,7 +631,7 @@ def pack_content(source: Source, force: str, period: dt.date, *,
                        today, headline, matrix, exceptions, charts, other_kpis,
                        recommendation_table, definitions, chosen, kind, full,
                        author or f"{ds.area_names[force]}: NOM flight deck", notes_text,
-                       icons)
+                       icons, commentary_table)
 
 
 def _force_recommendations(tracker: Callable[..., Sequence[RecommendationStatus]],

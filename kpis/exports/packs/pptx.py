@@ -50,8 +50,8 @@ TITLE_AND_CONTENT = ("Title and Content", 1)
 COMPARATOR = "England and Wales"
 TWO_CONTENT = ("Two Content", 3)
 #: Font sizes (points) of table text, by table.
-TABLE_POINTS = {"matrix": 7, "exceptions": 10, "other": 10, "recommendations": 9,
-                "definitions": 9}
+TABLE_POINTS = {"matrix": 7, "exceptions": 10, "other": 10, "commentary": 11,
+                "recommendations": 9, "definitions": 9}
 
 
 def _slide_table_height(rows: Sequence[Sequence[str]], widths: Sequence[float],
@@ -107,7 +107,7 @@ def slide_plan(content: PackContent) -> list[Slide]:
     else:
         slides.append(Slide("notes", EXCEPTIONS_HEADING))
     slides += [Slide("chart", c.chart.kpi.title, chart=c) for c in content.charts]
-    for table, key in ((content.other_kpis, "other"),
+    for table, key in ((content.other_kpis, "other"), (content.commentary, "commentary"),
                        (content.recommendations, "recommendations"),
                        (content.definitions, "definitions")):
         if table is not None:
