@@ -77,7 +77,8 @@ def test_a_kpi_anchor_link_lands_on_that_kpi_with_its_draft_version(
     assert app.page.evaluate("() => window.scrollY") > 0
     versions = card.get_by_role("table", name="Versions of the definition")
     assert "Draft" in versions.get_by_role("row", name="Version 2").inner_text()
-    assert card.get_by_role("link").get_attribute("href") == "/kpi/digital_strategy_share"
+    kpi_page = card.get_by_role("link", name="Open the KPI page", exact=False)
+    assert kpi_page.get_attribute("href") == "/kpi/digital_strategy_share"
     assert app.console_errors() == []
 
 

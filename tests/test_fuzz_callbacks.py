@@ -132,6 +132,11 @@ def realistic(component: str, prop: str) -> st.SearchStrategy[Any]:
                                                        "not started", ""]),
         ("upload-token", "data"): st.one_of(st.text(max_size=70),
                                             st.sampled_from(["a" * 24, "../" * 8, "."])),
+        ("template-force", "value"): st.sampled_from(FORCES),
+        ("template-from", "value"): st.sampled_from(PERIODS),
+        ("template-to", "value"): st.sampled_from(PERIODS),
+        ("template-format", "value"): st.sampled_from(["xlsx", "csv", "exe"]),
+        ("template-prefill", "value"): st.sampled_from([[], ["on"]]),
         # A pack job's token: someone else's, a made-up one, one that climbs out.
         **{(f"{prefix}-job", "data"): st.one_of(
             st.none(), st.text(max_size=70), st.sampled_from(["a" * 24, "../" * 8, "."]))
