@@ -84,7 +84,7 @@ def contents(path: Path) -> dict[str, pd.DataFrame]:
             frame = conn.execute(f'SELECT * FROM "{name}"').df()
             if name == "meta":  # the versions change on every write; an upgrade drops
                 # the catalogue's digest (its steps may change the catalogue's rows)
-                frame = frame[~frame["key"].isin(["schema_version", "data_version", "data_token",
+                frame = frame[~frame["key"].isin(["schema_version", "data_version",
                                                   "catalogue_digest"])]
             columns = sorted(frame.columns)
             found[name] = frame[columns].sort_values(columns).reset_index(drop=True)

@@ -146,28 +146,3 @@ def test_the_database_file_is_git_ignored() -> None:
     ignore = (Path(__file__).resolve().parent.parent / ".gitignore").read_text()
     assert "data/*.duckdb" in ignore
     assert os.path.basename(str(DEFAULT_DB_PATH)).endswith(".duckdb")
-
-
-def test_a_restored_file_written_again_is_a_new_data_version(empty_db: Path,
-                                                             tmp_path: Path) -> None:
-    """Put an older copy back (a restored backup) and write to it: the write counter
-    repeats one the caches have seen, the data version (counter and token) does not."""
-    import shutil
-
-    from kpis.storage.backend import data_version
-
-    def version() -> str:
-        with Reader(empty_db).connect() as conn:
-            return data_version(conn)
-
-    backup = tmp_path / "backup.duckdb"
-    shutil.copyfile(empty_db, backup)
-    with write_transaction(empty_db):
-        pass
-    seen = version()
-    shutil.copyfile(backup, empty_db)
-    with write_transaction(empty_db):
-        pass
-    again = version()
-    assert again.split(".")[0] == seen.split(".")[0]  # the same count of writes
-    assert again != seen

@@ -185,16 +185,6 @@ def get_meta(conn: sa.Connection, key: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def data_version(conn: sa.Connection) -> str:
-    """The published version's identity for caches: the write counter and the random
-    token of the write that published it. The counter alone repeats when an older file
-    is put back (a restored backup) and then written to; a cached page or pack must never
-    answer for different data under the same version."""
-    counter = get_meta(conn, "data_version") or "0"
-    token = get_meta(conn, "data_token")
-    return f"{counter}.{token}" if token else counter
-
-
 def set_meta(conn: sa.Connection, key: str, value: str) -> None:
     conn.execute(sa.delete(schema.meta).where(schema.meta.c.key == key))
     conn.execute(sa.insert(schema.meta).values(key=key, value=value))

@@ -26,8 +26,7 @@ from kpis.cache import ALL_FORCES
 from kpis.domain.periods import add_months, last_complete_month, month_range
 from kpis.engine.dataset import Dataset
 from kpis.storage import schema
-from kpis.storage.backend import Store, query_frame
-from kpis.storage.backend import data_version as published_version
+from kpis.storage.backend import Store, get_meta, query_frame
 
 __all__ = [
     "DEFAULT_DUE_DAYS",
@@ -101,7 +100,7 @@ def cached_submissions(store: Store, data_version: str) -> pd.DataFrame:
 
     def compute() -> pd.DataFrame:
         with store.connect() as conn:
-            read["version"] = published_version(conn)
+            read["version"] = get_meta(conn, "data_version") or "0"
             return load_coverage_frame(conn)
 
     frame = store.derived.get(data_version, ALL_FORCES, "submissions", compute)

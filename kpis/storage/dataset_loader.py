@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from kpis.engine.dataset import Dataset, build_cube
 from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
 from kpis.storage import schema
-from kpis.storage.backend import data_version, get_meta, query_frame
+from kpis.storage.backend import get_meta, query_frame
 from kpis.storage.catalogue_store import fetch_catalogue
 from kpis.storage.reference import population_by_year
 
@@ -74,6 +74,6 @@ def load_dataset(conn: sa.Connection) -> Dataset:
         members=members,
         cube=build_cube(forces, areas, members, observations, population_by_year(conn)),
         is_demo=get_meta(conn, "demo") == "true",
-        data_version=data_version(conn),
+        data_version=get_meta(conn, "data_version") or "0",
         loads=loads,
     )

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import shutil
 import threading
 from collections.abc import Iterator
@@ -157,11 +156,8 @@ def _remove_database_files(path: Path) -> None:
 
 
 def _bump_data_version(conn: sa.Connection) -> None:
-    """A new data version: the counter goes up, and a random token makes it unique
-    (:func:`kpis.storage.backend.data_version`)."""
     current = get_meta(conn, "data_version")
     set_meta(conn, "data_version", str(int(current or 0) + 1))
-    set_meta(conn, "data_token", secrets.token_hex(6))
 
 
 # ------------------------------------------------------------------------- upgrades
