@@ -11,6 +11,7 @@ truth; ``flightdeck catalogue export`` writes it back to YAML.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import dash
@@ -193,7 +194,7 @@ def act(check: int | None, save: int | None, publish: int | None, kpi_id: str | 
         current = scoped.catalogue()
         before = latest_version(current, kpi_id)
         if pressed == CHECK:
-            _, draft = edited_catalogue(current, kpi_id, changes, _today())
+            _, draft = edited_catalogue(current, kpi_id, changes, dt.date.today())
             changed = version_changes(before, draft)
             words = ([html.Li(f"{f}: {old} \u2192 {new}") for f, old, new in changed]
                      or [html.Li("Nothing would change.")])
@@ -202,7 +203,7 @@ def act(check: int | None, save: int | None, publish: int | None, kpi_id: str | 
                                       className="mb-1"), html.Ul(words)], color="info"),
                     dash.no_update, dash.no_update, dash.no_update)
         if pressed == SAVE:
-            draft = scoped.save_definition_draft(kpi_id, changes, _today())
+            draft = scoped.save_definition_draft(kpi_id, changes, dt.date.today())
             return (dbc.Alert(f"Saved version {draft.version} as a draft. Publish it to put "
                               "it on the flight deck.", color="success"), history(kpi_id),
                     False, f"Publish version {draft.version}")
@@ -222,9 +223,3 @@ def act(check: int | None, save: int | None, publish: int | None, kpi_id: str | 
     except KeyError as exc:
         return dbc.Alert(f"Unknown KPI: {exc.args[0]}", color="warning"), dash.no_update, \
             dash.no_update, dash.no_update
-
-
-def _today() -> Any:
-    import datetime as dt
-
-    return dt.date.today()

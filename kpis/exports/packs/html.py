@@ -88,16 +88,16 @@ def _e(text: object) -> str:
 
 
 def _table(table: PackTable, rows: Sequence[int] | None = None, caption: str | None = None,
-           icons: Sequence[tuple[str, str]] | None = None, note: bool = True) -> str:
+           icons: Sequence[tuple[str, str]] | None = None, note: bool = True,
+           half: bool = False) -> str:
     """A table with its numbered caption, header cells and column widths by content.
 
     ``icons``: per row, (variation, assurance) icon data URIs drawn (decoratively) beside
     the words of the matrix's last two columns.
     """
     chosen = list(range(len(table.rows))) if rows is None else list(rows)
-    # A4 landscape less the margins is 773 points wide; the matrix is in two halves.
-    widths = (table.widths_at(380, 7) if icons is not None or not note
-              else table.widths_at(773, 8.5))
+    # A4 landscape less the margins is 773 points wide; ``half``: the matrix's halves.
+    widths = table.widths_at(380, 7) if half else table.widths_at(773, 8.5)
     cols = "".join(f'<col style="width:{w * 100:.1f}%">' for w in widths)
     head = "".join(f'<th scope="col">{_e(c)}</th>' for c in table.columns)
     body = []
@@ -147,7 +147,8 @@ def pack_html(content: PackContent, icons: Sequence[tuple[str, str]] | None = No
     halves = split_matrix(content.matrix)
     parts.append('<div class="matrix">' + "".join(
         _table(content.matrix, half, content.matrix.label + (" (continued)" if n else ""),
-               icons, note=False) for n, half in enumerate(halves) if half) + "</div>"
+               icons, note=False, half=True) for n, half in enumerate(halves) if half)
+        + "</div>"
         + f'<p class="note">{_e(content.matrix.note)}</p></section>')
 
     parts.append(f'<section class="page"><h2>{_e(EXCEPTIONS_HEADING)}</h2>')

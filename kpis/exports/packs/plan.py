@@ -419,12 +419,9 @@ def _table(number: int, caption: str, columns: tuple[str, ...], rows: list[tuple
                      tuple(sorted((extra or {}).items())))
 
 
-def _variation_words(kpi: KpiDefinition, row: Mapping[str, Any] | None,
-                     line: GlanceRow | None = None) -> str:
+def _variation_words(kpi: KpiDefinition, row: Mapping[str, Any] | None) -> str:
     if row is None:
         return "no data"
-    if line is not None:
-        return line.variation.name
     if "variation" in hidden_columns(parse_parts(row.get("suppressed_parts"))):
         return SUPPRESSED_LABEL
     if is_missing(row.get("variation")) or is_missing(row.get("value")):
