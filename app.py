@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = shell_layout
     register_shell(app)
     register_downloads(app)
-    register_exports(app)
+    register_exports(app, settings.redis_url)  # national mode: Celery workers
     register_feeds(app)
     register_templates(app)
     register_uploads(app)

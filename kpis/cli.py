@@ -21,7 +21,13 @@ from kpis.domain.access import ROLES, Principal, Role
 from kpis.domain.events import EVENTS, EXPORT, SUBSCRIPTION_FORMATS, UserError
 from kpis.domain.periods import format_month, last_complete_month, parse_month
 from kpis.domain.vocabulary import BASELINE_PHRASE
-from kpis.settings import CATALOGUE_FILE, keep_files_private, resolve_db_path
+from kpis.settings import (
+    CATALOGUE_FILE,
+    Location,
+    is_database_url,
+    keep_files_private,
+    resolve_db_path,
+)
 
 if TYPE_CHECKING:
     from kpis.engine.kpi_spc import Baseline
@@ -30,6 +36,16 @@ if TYPE_CHECKING:
 
 
 MAX_REVISIONS_LISTED = 20  # revisions a load prints; the history keeps all
+
+
+def database_exists(db: Location) -> bool:
+    """Whether the database at ``db`` (a file or a PostgreSQL URL) has been created."""
+    if not is_database_url(db):
+        return Path(db).exists()
+    from kpis.storage.backend import open_store
+
+    with open_store(db) as store:
+        return store.exists()
 
 
 def _month(text: str) -> dt.date:
@@ -59,10 +75,12 @@ def _opt(*flags: str, **settings: Any) -> Option:
     return flags, settings
 
 
-_DB = _opt("--db", metavar="PATH",
-           help="DuckDB file (default: $FLIGHTDECK_DB, else data/flightdeck.duckdb)")
-# Every command and subcommand takes --db but "catalogue check", which reads only a file.
-_WITHOUT_DB = {"catalogue check"}
+_DB = _opt("--db", metavar="PATH|URL",
+           help="DuckDB file or PostgreSQL URL (default: $FLIGHTDECK_DB, else "
+                "data/flightdeck.duckdb)")
+# Every command and subcommand takes --db but "catalogue check", which reads only a file,
+# and "worker", whose jobs each name their own database.
+_WITHOUT_DB = {"catalogue check", "worker", "copy"}
 # Options several commands share.
 _FORCE = _opt("--force", required=True, metavar="SLUG")
 _OUT = _opt("--out", required=True, type=Path, metavar="FILE")
@@ -241,6 +259,40 @@ def _send_packs_after_load(service: FlightDeckService) -> None:
         print(f"board pack {outcome}")
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from kpis.domain.events import DATABASE_MIGRATED
+    from kpis.storage.migrations import migrate_database
+    from kpis.storage.security import SecurityStore, security_db_path
+
+    db = resolve_db_path(args.db)
+    lines = migrate_database(db, security_db_path(db))
+    for line in lines:
+        print(line)
+    store = SecurityStore(security_db_path(db))
+    store.record(DATABASE_MIGRATED, _operator().username, "; ".join(lines))
+    store.close()
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from kpis.domain.events import DATABASE_COPIED
+    from kpis.storage.copying import CopyRefused, copy_databases
+    from kpis.storage.security import SecurityStore, security_db_path
+
+    source, target = resolve_db_path(args.source), resolve_db_path(args.target)
+    try:
+        copied = copy_databases(source, target, progress=_progress)
+    except CopyRefused as refused:
+        return _fail(f"flightdeck copy: {refused}", 1)
+    detail = "; ".join(f"{each.total} rows from {each.source}" for each in copied)
+    store = SecurityStore(security_db_path(target))
+    store.record(DATABASE_COPIED, _operator().username, f"every force: {detail}")
+    store.close()
+    for each in copied:
+        print(f"{each.total:,} rows copied from {each.source} to {each.target}")
+    return 0
+
+
 def cmd_loads(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
@@ -280,7 +332,7 @@ def cmd_template(args: argparse.Namespace) -> int:
         return _fail(f"unknown force {args.force!r}; use a slug such as 'kent'", 2)
     # The database's catalogue (what is published now), else the shipped one.
     db = resolve_db_path(args.db)
-    if db.exists():
+    if database_exists(db):
         with open_store(db) as store, store.connect() as conn:
             context = build_context(conn, dt.date.today())
     else:
@@ -316,7 +368,7 @@ def _export_catalogue(args: argparse.Namespace) -> int:
     from kpis.service import FlightDeckService
 
     db = resolve_db_path(args.db)
-    if not db.exists():
+    if not database_exists(db):
         return _fail(f"no database at {db}: run 'flightdeck demo' first", 1)
     service = FlightDeckService(db, _operator())
     try:
@@ -353,7 +405,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     from kpis.service import FlightDeckService
 
     db = resolve_db_path(args.db)
-    if not db.exists():
+    if not database_exists(db):
         return _fail(f"no database at {db}: run 'flightdeck demo' or 'flightdeck load' first", 1)
     if args.format == "xlsx" and not args.out:
         return _fail("error: --format xlsx needs --out FILE.xlsx (a workbook is not text)", 2)
@@ -390,7 +442,7 @@ def _export(args: argparse.Namespace, write: Callable[[FlightDeckService], Path]
     from kpis.service import FlightDeckService
 
     db = resolve_db_path(args.db)
-    if not db.exists():
+    if not database_exists(db):
         return _fail(f"no database at {db}: run 'flightdeck demo' first", 1)
     service = FlightDeckService(db, _operator())
     try:
@@ -559,7 +611,7 @@ def _send_subscriptions(db: Path, dry_run: Path | None) -> int:
         mail = MailConfig.from_env()
     except ValueError as problem:
         return _fail(f"flightdeck: {problem}", 2)
-    if not db.exists():
+    if not database_exists(db):
         return _fail(f"no database at {db}", 1)
     service = FlightDeckService(db, _operator())
     try:
@@ -598,7 +650,7 @@ def _reference_command(args: argparse.Namespace,
     from kpis.service import FlightDeckService
 
     db = resolve_db_path(args.db)
-    if args.action == "list" and not db.exists():
+    if args.action == "list" and not database_exists(db):
         return _fail(f"no database at {db}", 1)
     service = FlightDeckService(db, _operator())
     if args.action == "list":
@@ -657,6 +709,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return handler(args)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``flightdeck worker``: the national mode's export worker, a Celery worker on
+    $FLIGHTDECK_REDIS_URL (Celery is imported here, not for --help)."""
+    from kpis.settings import Settings
+
+    try:
+        redis_url = Settings.from_env().redis_url
+    except ValueError as problem:
+        return _fail(f"flightdeck: {problem}", 2)
+    if not redis_url:
+        return _fail("flightdeck worker: set FLIGHTDECK_REDIS_URL to the Redis the web "
+                     "servers send board packs to (e.g. redis://127.0.0.1:6379/0)", 2)
+    from kpis.celery_jobs import start_worker
+
+    return start_worker(redis_url, concurrency=args.concurrency, pool=args.pool,
+                        queue=args.queue)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 #: Every command: name -> (help, handler, its options or its subcommands), in help order.
 COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
     "demo": ("build a complete demonstration database", cmd_demo, [
@@ -675,6 +755,13 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
                   "(values, KPI states); write nothing"),
     ]),
     "loads": ("list the load history", cmd_loads, []),
+    "migrate": ("upgrade the database (and its users and audit log) to this version's "
+                "schema", cmd_migrate, []),
+    "copy": ("copy a whole database (data, users, audit log) into an empty one: a DuckDB "
+             "file to PostgreSQL or back", cmd_copy, [
+        _opt("--from", dest="source", required=True, metavar="PATH|URL"),
+        _opt("--to", dest="target", required=True, metavar="PATH|URL"),
+    ]),
     "rollback": ("restore the state before a load", cmd_rollback, [
         _opt("load_id", type=int, metavar="LOAD_ID"),
     ]),
@@ -824,6 +911,19 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
         _opt("--host", help="address to listen on (default: $FLIGHTDECK_HOST, else 127.0.0.1)"),
         _opt("--port", type=int, help="port (default: $FLIGHTDECK_PORT, else 8050)"),
         _opt("--debug", action="store_true", help="Dash dev tools (never in production)"),
+    ]),
+    "worker": ("run an export worker: board packs sent through $FLIGHTDECK_REDIS_URL "
+               "(national mode)", cmd_worker, [
+        _opt("--concurrency", type=_at_least_one, default=2, metavar="N",
+             help="packs built at once, one process each with its own warm renderer "
+                  "(default: 2)"),
+        _opt("--pool", choices=("prefork", "solo"), default="prefork",
+             help="prefork: N processes (default); solo: one job at a time in this "
+                  "process"),
+        # kpis.celery_jobs.DEFAULT_QUEUE (not imported for --help; a test keeps them equal)
+        _opt("--queue", default="flightdeck", metavar="NAME",
+             help="the Redis queue to take jobs from (default: flightdeck, where the web "
+                  "app sends them)"),
     ]),
 }
 

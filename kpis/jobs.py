@@ -32,7 +32,7 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 LOG = logging.getLogger(__name__)
 
@@ -123,6 +123,21 @@ def _run(folder: Path, kind: str, task: Task, args: tuple[Any, ...]) -> None:
         write_status(folder, kind, "failed", FAILED_MESSAGE)
         return
     write_status(folder, kind, "done", "Finished", result)
+
+
+#: The public name of :func:`_run`, for runners that run a job somewhere else (a Celery
+#: worker: :mod:`kpis.celery_jobs`) but keep the same status file and cancel file.
+run_job = _run
+
+
+class Runner(Protocol):
+    """What a page needs of a job runner: this module's :class:`JobRunner` (children
+    of the server process) or, nationally, :class:`kpis.celery_jobs.CeleryRunner`."""
+
+    def submit(self, folder: Path, kind: str, task: Task, *args: Any,
+               heavy: bool = False) -> None: ...
+
+    def shutdown(self) -> None: ...
 
 
 class JobRunner:

@@ -29,6 +29,7 @@ from typing import Any
 from kpis.domain.access import Principal
 from kpis.engine.disclosure import suppression_required
 from kpis.jobs import Progress, cancel_requested
+from kpis.settings import as_location
 
 __all__ = ["CACHE_LIMIT", "PackRequest", "cache_key", "exports_root", "pack_job"]
 
@@ -77,9 +78,10 @@ class PackRequest:
         }
 
 
-def exports_root(db_path: Path) -> Path:
-    """The folder of pack jobs and the pack cache, beside the database."""
-    return Path(db_path).resolve().parent / EXPORTS_FOLDER
+def exports_root(state: Path) -> Path:
+    """The folder of pack jobs and the pack cache, in the state folder
+    (``FlightDeckService.state_dir``: beside a DuckDB file, or the servers' shared one)."""
+    return Path(state) / EXPORTS_FOLDER
 
 
 def cache_key(options: dict[str, Any], data_version: str) -> str:
@@ -106,13 +108,14 @@ def pack_job(progress: Progress, request: PackRequest, folder: str) -> dict[str,
     from kpis.service import FlightDeckService
 
     out_folder = Path(folder)
-    service = FlightDeckService(Path(request.db_path), request.principal, request.address,
-                                security_path=Path(request.security_path))
+    service = FlightDeckService(as_location(request.db_path), request.principal,
+                                request.address,
+                                security_path=as_location(request.security_path))
     try:
         progress("Reading the data")
         ds = service.dataset()
         key = cache_key(request.options(), ds.data_version)
-        cache = exports_root(Path(request.db_path)) / CACHE_FOLDER
+        cache = out_folder.parent / CACHE_FOLDER  # beside the job folders
         cache.mkdir(parents=True, exist_ok=True)
         cached = cache / f"{key}.{request.fmt}"
         target = out_folder / request.file_name

@@ -50,7 +50,7 @@ from kpis.ingest.loader import (
 from kpis.ingest.populations import PopulationResult, load_populations
 from kpis.ingest.preview import LoadPreview, preview_load
 from kpis.ingest.problems import LoadRefused, Report
-from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
+from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG, Location, as_location, state_dir
 from kpis.storage import annotations, reference, security
 from kpis.storage.backend import Store, open_store
 from kpis.storage.catalogue_store import fetch_catalogue
@@ -71,9 +71,10 @@ SYSTEM = Principal(username="system", role=Role.ADMIN, display_name="")
 class _Shared:
     """What every principal's view of one database shares: the reader and the caches."""
 
-    db_path: Path
+    db_path: Location
     reader: Store
     security: SecurityStore
+    state_dir: Path  # uploads waiting to be loaded, pack jobs (kpis.settings.state_dir)
     lock: threading.Lock = field(default_factory=threading.Lock)
     dataset: Dataset | None = None
     identity: Hashable | None = None
@@ -82,17 +83,22 @@ class _Shared:
 
 
 class FlightDeckService:
-    def __init__(self, db_path: Path, principal: Principal = SYSTEM, address: str = "",
+    def __init__(self, db_path: Location, principal: Principal = SYSTEM, address: str = "",
                  _shared: _Shared | None = None, *,
-                 security_path: Path | None = None) -> None:
-        """``security_path``: the users and audit file (default: the one for ``db_path``)."""
-        db_path = Path(db_path)
+                 security_path: Location | None = None,
+                 state_folder: Path | None = None) -> None:
+        """``db_path``: a DuckDB file or a PostgreSQL URL. ``security_path``: the users
+        and audit log (default: the one for ``db_path``). ``state_folder``: where
+        uploads and pack jobs wait (default: :func:`kpis.settings.state_dir`)."""
+        db_path = as_location(db_path)
         self._shared = _shared or _Shared(
             db_path, open_store(db_path),
-            SecurityStore(security_path or security_db_path(db_path)))
+            SecurityStore(security_path or security_db_path(db_path)),
+            state_folder or state_dir(db_path))
         # The database, its store and its users and audit file: the shared ones.
         self.db_path, self.reader, self.security = (
             self._shared.db_path, self._shared.reader, self._shared.security)
+        self.state_dir = self._shared.state_dir
         self.principal = principal
         self.address = address  # the client's address, for the audit log
 
@@ -350,6 +356,132 @@ class FlightDeckService:
             self.audit(security.FEED, detail)
         else:
             self.security.record_feed(token, detail, self.address)
+
+    # ------------------------------------------------------------------ accounts
+
+    def accounts(self, query: str = "", role: str | None = None, force: str | None = None,
+                 status: str | None = None, page: int = 1) -> security.AccountPage:
+        """One page of the accounts (``security.ACCOUNTS_PER_PAGE`` a page), searched by
+        user name or display name and filtered by role, scope (a force, or
+        ``security.ALL_FORCES``) and status. Administrators only; a force-scoped one
+        sees its own force's accounts only (asking for others is refused, audited)."""
+        self._require_account_admin()
+        scope = self.principal.force
+        if scope is not None:
+            if force not in (None, "", scope):
+                raise self._denied(self._account_scope_refusal(scope))
+            force = scope
+        return self.security.accounts(query, role, force, status, page)
+
+    def account(self, username: str) -> security.User:
+        """``username``'s account, if this administrator may manage it (AccessDenied,
+        audited; UserError if there is no such account)."""
+        return self._managed_account(username)
+
+    def add_account(self, username: str, role: str, force: str | None = None,
+                    display_name: str = "", password: str | None = None,
+                    sso_only: bool = False) -> tuple[security.User, str | None]:
+        """Add an account with ``role`` and scope ``force`` (None: every force): (the
+        account, the temporary password generated when ``password`` is None, to be shown
+        once; None when the administrator typed one). Either way the password is the
+        administrator's, so the account must change it at its first sign-in;
+        ``sso_only``: no password (single sign-on only). A force-scoped administrator
+        adds accounts for its own force only (AccessDenied, audited); a bad name, role,
+        force or password raises UserError. Audited as this administrator."""
+        self._require_account_admin()
+        self._check_grant(force)
+        if sso_only and password:
+            raise security.UserError("An account for single sign-on only has no password: "
+                                     "leave the password empty.")
+        generated = None if sso_only or password is not None else security.temporary_password()
+        user = self.security.add_user(
+            username, role, None if sso_only else (password or generated), force,
+            display_name, actor=self.principal.username,
+            known_forces=self._force_slugs(), must_change_password=True,
+            address=self.address)
+        return user, generated
+
+    def set_account_role(self, username: str, role: str, force: str | None = None) -> None:
+        """Give an account ``role`` and scope ``force`` (None: every force); its sessions
+        end. A force-scoped administrator changes its own force's accounts, within its
+        force (admin included); the last active administrator covering every force
+        cannot be demoted or narrowed (UserError). Audited, before and after."""
+        target = self._managed_account(username)
+        self._check_grant(force)
+        if (target.role.value, target.force_slug) == (role, force):
+            raise security.UserError(f"{username} is {role} for "
+                                     f"{self._scope_name(force)} already: nothing changed.")
+        self.security.set_role(username, role, force, actor=self.principal.username,
+                               known_forces=self._force_slugs(), address=self.address,
+                               keep_an_admin=True)
+
+    def disable_account(self, username: str) -> None:
+        """Disable an account: no sign-in, its sessions end, its API tokens are refused.
+        Not one's own (ask another administrator), nor the last active administrator
+        covering every force (UserError). Audited."""
+        self._managed_account(username)
+        if username == self.principal.username:
+            raise security.UserError("You cannot disable your own account: ask another "
+                                     "administrator.")
+        self.security.disable_user(username, actor=self.principal.username,
+                                   address=self.address)
+
+    def enable_account(self, username: str) -> None:
+        """Let a disabled account sign in again (UserError if it is not disabled)."""
+        self._managed_account(username)
+        self.security.enable_user(username, actor=self.principal.username,
+                                  address=self.address)
+
+    def reset_password(self, username: str, password: str | None = None) -> str | None:
+        """Reset an account's password to ``password`` (None: a generated temporary
+        password, returned to be shown once); the account must change it at its next
+        sign-in, and its sessions end. Audited ("reset by" this administrator)."""
+        self._managed_account(username)
+        chosen = self.security.reset_password(username, password,
+                                              actor=self.principal.username,
+                                              address=self.address)
+        return chosen if password is None else None
+
+    def _require_account_admin(self) -> None:
+        """Administrators manage accounts (AccessDenied, audited); the unsecured
+        demonstration has none to manage."""
+        self.require(Action.MANAGE_USERS)
+        if self.principal.demo:
+            raise self._denied("This unsecured demonstration has no accounts: add the first "
+                               "administrator with 'flightdeck users add NAME --role admin' "
+                               "and restart it, then manage accounts here.")
+
+    def _managed_account(self, username: str) -> security.User:
+        """``username``'s account, if this administrator may manage it: a force-scoped
+        administrator, only its own force's (AccessDenied, audited, whether or not the
+        account exists, so other forces' user names are not revealed)."""
+        self._require_account_admin()
+        user = self.security.user(username)
+        scope = self.principal.force
+        if scope is not None and (user is None or user.force_slug != scope):
+            raise self._denied(self._account_scope_refusal(scope))
+        if user is None:
+            raise security.UserError(f"There is no user called {username!r}.")
+        return user
+
+    def _check_grant(self, force: str | None) -> None:
+        """A force-scoped administrator gives accounts its own force's scope only (with
+        any role there, admin included): never every force, nor another force."""
+        scope = self.principal.force
+        if scope is not None and force != scope:
+            raise self._denied(f"Your account is limited to {self._area_name(scope)}: you "
+                               f"cannot give an account access to {self._scope_name(force)}, "
+                               f"only to {self._area_name(scope)}.")
+
+    def _account_scope_refusal(self, scope: str) -> str:
+        return (f"Your account is limited to {self._area_name(scope)}: you may manage "
+                f"{self._area_name(scope)}'s accounts only.")
+
+    def _scope_name(self, force: str | None) -> str:
+        return "every force" if force is None else self._area_name(force)
+
+    def _force_slugs(self) -> list[str]:
+        return [str(slug) for slug in self.dataset().forces["slug"]]
 
     # ------------------------------------------------------------------ reference data
 

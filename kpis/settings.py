@@ -5,15 +5,19 @@
 :meth:`Settings.from_env`; nothing else reads ``FLIGHTDECK_*`` variables. The README's
 "Settings" table lists every variable and ``tests/test_settings.py`` keeps it true.
 
-The database path is, in order of precedence: an explicit path (the CLI's ``--db``),
-the ``FLIGHTDECK_DB`` environment variable, then ``data/flightdeck.duckdb``. The users
-file and the key that signs session cookies live beside it.
+The database is, in order of precedence: an explicit location (the CLI's ``--db``),
+the ``FLIGHTDECK_DB`` environment variable, then ``data/flightdeck.duckdb``. A location
+is a DuckDB file's path (a :class:`~pathlib.Path`) or a PostgreSQL URL (kept as text:
+a path would collapse its "//"). Beside a file live the users file, the key that signs
+session cookies and the folders of uploads and packs; with PostgreSQL the users and
+audit log are in the same database and those folders are in ``FLIGHTDECK_STATE_DIR``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +38,40 @@ NATIONAL_SLUG = "england-and-wales"
 NATIONAL_NAME = "England and Wales"
 
 
+STATE_DIR_ENV_VAR = "FLIGHTDECK_STATE_DIR"
+#: Where a database is: a DuckDB file (a Path) or a server's URL (text).
+Location = Path | str
+# A URL: a scheme of two or more characters, a colon and a slash ("postgresql+psycopg://"
+# and, once pathlib has collapsed the slashes, "postgresql+psycopg:/").
+URL_PATTERN = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]+):/")
+
+
+def is_database_url(location: str | os.PathLike[str]) -> bool:
+    """Whether ``location`` names a database server (a URL other than ``duckdb:``)."""
+    found = URL_PATTERN.match(os.fspath(location))
+    return bool(found) and found["scheme"].lower().split("+", 1)[0] != "duckdb"
+
+
+def as_location(location: str | os.PathLike[str]) -> Location:
+    """A database location as the rest of the program passes it: a server URL stays
+    text, anything else is a path."""
+    if isinstance(location, str) and is_database_url(location):
+        return location
+    return Path(location)
+
+
+def state_dir(db: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Path:
+    """The folder of uploads waiting to be loaded and of board pack jobs:
+    $FLIGHTDECK_STATE_DIR, else beside a DuckDB file, else ``data/`` (every server of a
+    national deployment must name one shared folder)."""
+    from_env = _environ(environ).get(STATE_DIR_ENV_VAR, "").strip()
+    if from_env:
+        return _path(from_env)
+    if is_database_url(db):
+        return DATA_DIR
+    return Path(db).resolve().parent
+
+
 def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
@@ -42,23 +80,33 @@ def _path(text: str | os.PathLike[str]) -> Path:
     return Path(text).expanduser().resolve()
 
 
+def _location(text: str | os.PathLike[str]) -> Location:
+    if isinstance(text, str) and is_database_url(text):
+        return text.strip()
+    return _path(text)
+
+
 def resolve_db_path(explicit: str | os.PathLike[str] | None = None,
-                    environ: Mapping[str, str] | None = None) -> Path:
-    """The DuckDB file to use: ``explicit`` if given, else $FLIGHTDECK_DB, else the default."""
+                    environ: Mapping[str, str] | None = None) -> Location:
+    """The database to use: ``explicit`` if given, else $FLIGHTDECK_DB, else the default
+    file. A PostgreSQL URL is returned as text, a file as an absolute path."""
     if explicit:
-        return _path(explicit)
+        return _location(explicit)
     from_env = _environ(environ).get(DB_ENV_VAR)
     if from_env:
-        return _path(from_env)
+        return _location(from_env)
     return DEFAULT_DB_PATH
 
 
 def resolve_security_db_path(db_path: str | os.PathLike[str],
-                             environ: Mapping[str, str] | None = None) -> Path:
-    """The users and audit file: $FLIGHTDECK_SECURITY_DB, else beside the database."""
+                             environ: Mapping[str, str] | None = None) -> Location:
+    """The users and audit log: $FLIGHTDECK_SECURITY_DB, else a file beside a DuckDB
+    database, else the same PostgreSQL database (in a schema of its own)."""
     from_env = _environ(environ).get(SECURITY_DB_ENV_VAR)
     if from_env:
-        return _path(from_env)
+        return _location(from_env)
+    if isinstance(db_path, str) and is_database_url(db_path):
+        return db_path
     db_path = Path(db_path)
     return db_path.with_name(db_path.stem + "-security.duckdb")
 
@@ -174,6 +222,15 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    """FLIGHTDECK_REDIS_URL: a redis://, rediss:// (TLS) or unix:// socket address."""
+    url = env.get("FLIGHTDECK_REDIS_URL", "").strip()
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("FLIGHTDECK_REDIS_URL must be a redis://, rediss:// or unix:// "
+                         f"address, not {url.split('://', 1)[0]!r}")
+    return url or None
+
+
 # --------------------------------------------------------------------------- mail
 
 DEFAULT_MAIL_FROM = "NOM flight deck <flightdeck@localhost>"
@@ -245,9 +302,14 @@ class Settings:
     runs with does not depend on the shell it was started from.
     """
 
-    db_path: Path  # --db, else FLIGHTDECK_DB, else data/flightdeck.duckdb
-    security_db_path: Path  # FLIGHTDECK_SECURITY_DB, else <db>-security.duckdb beside it
+    db_path: Location  # --db, else FLIGHTDECK_DB, else data/flightdeck.duckdb
+    # FLIGHTDECK_SECURITY_DB, else <db>-security.duckdb beside a file, else the same
+    # PostgreSQL database.
+    security_db_path: Location
     security: SecurityConfig  # sign-in and HTTP limits: FLIGHTDECK_AUTH and the rest
+    # FLIGHTDECK_STATE_DIR: uploads waiting to be loaded and board pack jobs (default:
+    # beside a DuckDB file; data/ with PostgreSQL, where every server must share one).
+    state_dir: Path = DATA_DIR
     host: str = "127.0.0.1"  # FLIGHTDECK_HOST: where python app.py / flightdeck serve listen
     port: int = 8050  # FLIGHTDECK_PORT
     bind: str = "127.0.0.1:8050"  # FLIGHTDECK_BIND: gunicorn's address
@@ -257,6 +319,10 @@ class Settings:
     chromium: str = DEFAULT_CHROMIUM  # FLIGHTDECK_CHROMIUM, else BROWSER_PATH
     # Subscribed board packs by email: FLIGHTDECK_SMTP_HOST, FLIGHTDECK_MAIL_DIR and the rest.
     mail: MailConfig = field(default_factory=MailConfig)
+    # FLIGHTDECK_REDIS_URL: the national mode's broker. Set, board packs are sent to the
+    # Celery workers (`flightdeck worker`) through it and no web process draws one. Kept
+    # out of repr: the URL may hold Redis's password.
+    redis_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
@@ -269,10 +335,17 @@ class Settings:
         """
         env = _environ(environ)
         db_path = resolve_db_path(db, env)
+        security = SecurityConfig.from_env(env)
+        if is_database_url(db_path) and not security.secret_key:
+            raise ValueError("FLIGHTDECK_SECRET_KEY must be set when FLIGHTDECK_DB is a "
+                             "PostgreSQL database: every server must sign sessions with the "
+                             "same key (a long random value, e.g. from `python -c \"import "
+                             "secrets; print(secrets.token_urlsafe(48))\"`)")
         return cls(
             db_path=db_path,
             security_db_path=resolve_security_db_path(db_path, env),
-            security=SecurityConfig.from_env(env),
+            security=security,
+            state_dir=state_dir(db_path, env),
             host=env.get("FLIGHTDECK_HOST", "").strip() or cls.host,
             port=_whole_number(env, "FLIGHTDECK_PORT", cls.port),
             bind=env.get("FLIGHTDECK_BIND", "").strip() or cls.bind,
@@ -281,13 +354,20 @@ class Settings:
             access_log=env.get("FLIGHTDECK_ACCESS_LOG") or None,
             chromium=chromium_path(env),
             mail=MailConfig.from_env(env),
+            redis_url=_redis_url(env),
         )
+
+    @property
+    def national(self) -> bool:
+        """Whether the data is in a shared PostgreSQL database (several servers)."""
+        return is_database_url(self.db_path)
 
     @property
     def secret_key_path(self) -> Path:
         """Where the generated key that signs session cookies is kept: beside the
-        database it serves (unused when FLIGHTDECK_SECRET_KEY gives one)."""
-        return self.db_path.parent / SECRET_FILE_NAME
+        database it serves (unused when FLIGHTDECK_SECRET_KEY gives one, as it must on
+        PostgreSQL: every server must sign with the same key)."""
+        return self.state_dir / SECRET_FILE_NAME
 
 
 #: Files this program creates are readable by its own account only (0600, folders

@@ -17,7 +17,7 @@ from kpis.domain.access import AccessDenied, Principal
 from kpis.ingest.loader import Progress, describe
 from kpis.ingest.problems import Finding, LoadRefused, Report
 from kpis.service import FlightDeckService
-from kpis.settings import MailConfig
+from kpis.settings import MailConfig, as_location
 from kpis.subscriptions import SENT, WRITTEN, after_load
 
 #: A load job's outcomes.
@@ -37,8 +37,8 @@ class UploadJob:
     mail: MailConfig | None = None
 
     def service(self) -> FlightDeckService:
-        return FlightDeckService(Path(self.db_path), self.principal, self.address,
-                                 security_path=Path(self.security_path))
+        return FlightDeckService(as_location(self.db_path), self.principal, self.address,
+                                 security_path=as_location(self.security_path))
 
     @property
     def paths(self) -> list[Path]:

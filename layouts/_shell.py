@@ -130,7 +130,8 @@ def banner(heading: str, text: str, banner_id: str, kind: str = "") -> html.Div:
 
 
 def account_menu(principal: Principal | None) -> Component | None:
-    """Who is signed in, with what role and scope, the audit log for admins, sign out."""
+    """Who is signed in, with what role and scope, accounts and the audit log for admins,
+    sign out."""
     if principal is None:
         return None
     if principal.demo:
@@ -146,6 +147,8 @@ def account_menu(principal: Principal | None) -> Component | None:
                                           id=ids.SUBSCRIPTIONS_LINK))
         items.append(dbc.DropdownMenuItem("Data feeds and API tokens", href="/data-feeds",
                                           id=ids.FEEDS_LINK))
+    if principal.may(Action.MANAGE_USERS):
+        items.append(dbc.DropdownMenuItem("Accounts", href="/accounts", id=ids.ACCOUNTS_LINK))
     if principal.may(Action.READ_AUDIT):
         items.append(dbc.DropdownMenuItem("Audit log", href="/audit", id=ids.AUDIT_LINK))
     items.append(html.Form(

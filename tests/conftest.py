@@ -40,6 +40,7 @@ from kpis.ingest.demo import build_demo
 from kpis.storage.database import initialise
 from kpis.storage.dataset_loader import load_dataset
 from kpis.storage.duckdb_file import Reader, write_transaction
+from tests import postgres
 
 if TYPE_CHECKING:
     import dash
@@ -199,6 +200,112 @@ def empty_db(empty_db_template: Path, tmp_path: Path) -> Path:
     path = tmp_path / "empty.duckdb"
     shutil.copyfile(empty_db_template, path)
     return path
+
+
+# ---------------------------------------------------------------- both backends
+#: The stores every storage, ingest, security, annotation and concurrency test runs on.
+BACKENDS = ("duckdb", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_empty_template() -> Iterator[str]:
+    """A PostgreSQL database with the forces and the catalogue (a template: clone it)."""
+    from kpis.storage.backend import open_store
+
+    postgres.check_server()
+    name = postgres.new_database()
+    with open_store(postgres.database_url(name)) as store, store.write() as conn:
+        initialise(conn)
+    yield name
+    postgres.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_demo_template(demo_db_readonly: Path) -> Iterator[str]:
+    """The demonstration database copied into PostgreSQL (a template: clone it)."""
+    from kpis.storage.backend import open_store
+    from kpis.storage.copying import copy_store
+
+    postgres.check_server()
+    name = postgres.new_database()
+    with open_store(demo_db_readonly) as source, \
+            open_store(postgres.database_url(name)) as target:
+        copy_store(source, target)
+    yield name
+    postgres.drop_database(name)
+
+
+def _postgres_clone(request: pytest.FixtureRequest, template: str) -> str:
+    name = postgres.new_database(template)
+    request.addfinalizer(lambda: postgres.drop_database(name))
+    return postgres.database_url(name)
+
+
+def _private_copy(template: Path, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    shutil.copyfile(template, path)
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def any_empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """``empty_db`` on each backend in turn: a DuckDB file's path or a PostgreSQL URL.
+
+    A module runs its tests on both by defining its own ``empty_db`` fixture that
+    returns this one."""
+    if request.param == "duckdb":
+        template = request.getfixturevalue("empty_db_template")
+        return _private_copy(template, tmp_path, "empty.duckdb")
+    return _postgres_clone(request, request.getfixturevalue("postgres_empty_template"))
+
+
+@pytest.fixture(params=BACKENDS)
+def any_demo_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """``demo_db`` on each backend in turn: a DuckDB file's path or a PostgreSQL URL."""
+    if request.param == "duckdb":
+        template = request.getfixturevalue("demo_db_readonly")
+        return _private_copy(template, tmp_path, "flightdeck.duckdb")
+    return _postgres_clone(request, request.getfixturevalue("postgres_demo_template"))
+
+
+def database_digest(db: Path | str) -> str:
+    """What a test compares to show a database unchanged: a DuckDB file's bytes, or
+    every row of every table of a PostgreSQL database, in order."""
+    import hashlib
+
+    import sqlalchemy as sa
+
+    from kpis.storage.backend import open_store
+
+    if isinstance(db, Path):
+        return hashlib.sha256(db.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open_store(db) as store, store.connect() as conn:
+        for table in store.layout.metadata.sorted_tables:
+            rows = conn.execute(sa.select(table).order_by(*table.columns)).all()
+            digest.update(f"{table.name}:{rows!r}".encode())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def postgres_empty_db(request: pytest.FixtureRequest, postgres_empty_template: str) -> str:
+    """``empty_db`` on PostgreSQL: a database of the test's own."""
+    return _postgres_clone(request, postgres_empty_template)
+
+
+@pytest.fixture
+def postgres_demo_db(request: pytest.FixtureRequest, postgres_demo_template: str) -> str:
+    """``demo_db`` on PostgreSQL: a database of the test's own."""
+    return _postgres_clone(request, postgres_demo_template)
+
+
+@pytest.fixture
+def postgres_db(request: pytest.FixtureRequest) -> str:
+    """An empty PostgreSQL database of the test's own (nothing created in it)."""
+    postgres.check_server()
+    name = postgres.new_database()
+    request.addfinalizer(lambda: postgres.drop_database(name))
+    return postgres.database_url(name)
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ PAGES = [
     "/subscriptions",
     "/definitions/edit?kpi=cps_referrals",
     "/data-feeds",
+    "/accounts",  # the demonstration's refusal (tests/test_browser_accounts.py: the forms)
 ]
 
 

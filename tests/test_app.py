@@ -20,7 +20,7 @@ from web.context import DARK, LIGHT, THEME_COOKIE
 
 PAGES = ["/", "/pillar/1", "/pillar/6", "/kpi/ho_rape_charge_rate", "/compare", "/definitions",
          "/data", "/upload", "/scrutiny", "/board-pack", "/subscriptions", "/data-feeds",
-         "/definitions/edit?kpi=cps_referrals"]
+         "/definitions/edit?kpi=cps_referrals", "/accounts"]
 
 
 def get(url: str) -> tuple[int, str]:

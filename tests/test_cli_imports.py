@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
-HEAVY = ("pandas", "sqlalchemy", "duckdb", "plotly", "dash", "numpy", "flask")
+HEAVY = ("pandas", "sqlalchemy", "duckdb", "plotly", "dash", "numpy", "flask", "celery",
+         "kombu", "redis")
 PROBE = """
 import contextlib, io, sys
 from kpis.cli import main
@@ -26,7 +27,8 @@ print(" ".join(sorted(m for m in {heavy!r} if m in sys.modules)))
 
 
 @pytest.mark.slow  # a fresh interpreter per case
-@pytest.mark.parametrize("args", [["--help"], ["export", "--help"], ["subscriptions", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["export", "--help"], ["subscriptions", "--help"],
+                                  ["worker", "--help"]])
 def test_help_imports_nothing_heavy(args: list[str]) -> None:
     result = subprocess.run([sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)],
                             cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)

@@ -64,7 +64,7 @@ KPIS = ["ho_rape_charge_rate", "cps_referrals", "device_return_days", "no_such_k
 PATHS = ["/", "/pillar/1", "/pillar/6", "/pillar/0", "/pillar/x", "/kpi/ho_rape_charge_rate",
          "/kpi/../../etc/passwd", "/compare", "/definitions", "/data", "/upload",
          "/recommendations", "/scrutiny", "/board-pack", "/subscriptions",
-         "/definitions/edit", "/data-feeds", "/no-such-page"]
+         "/definitions/edit", "/data-feeds", "/accounts", "/no-such-page"]
 QUERY_KEYS = ["force", "period", "comparator", "kpi", "group", "view", "baseline", "since", "q",
               "kpi_id", "number"]
 
@@ -127,6 +127,14 @@ def realistic(component: str, prop: str) -> st.SearchStrategy[Any]:
         ("subscription-email", "value"): st.sampled_from(
             ["a@kent.police.uk", "", "x\r\nBcc: y@z.uk", "@", "a@" + "b" * 300]),
         ("kpi-baseline", "value"): st.sampled_from([[], ["on"]]),
+        ("accounts-page", "data"): st.integers(min_value=-1, max_value=2**40),
+        **{(component, "value"): st.sampled_from(["viewer", "analyst", "admin", "", "chief"])
+           for component in ("accounts-role", "account-role", "account-new-role")},
+        **{(component, "value"): st.sampled_from([*FORCES, "all", ""])
+           for component in ("accounts-force", "account-force", "account-new-force")},
+        ("accounts-status", "value"): st.sampled_from(["active", "disabled", "", "asleep"]),
+        ("account-new-password-mode", "value"): st.sampled_from(["generate", "type", "sso",
+                                                                 "x"]),
         ("progress-recommendation", "value"): st.sampled_from(["R1", "R5", "R99", ""]),
         ("progress-status", "value"): st.sampled_from(["in progress", "complete", "overdue",
                                                        "not started", ""]),

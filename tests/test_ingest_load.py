@@ -24,9 +24,10 @@ from kpis.ingest.loader import KINDS, RollbackRefused, load_files, rollback
 from kpis.ingest.problems import LoadRefused
 from kpis.settings import CATALOGUE_FILE
 from kpis.storage import schema
+from kpis.storage.backend import open_store
 from kpis.storage.duckdb_file import Reader, get_meta
 from kpis.storage.reference import read_forces
-from tests.conftest import wait_until
+from tests.conftest import database_digest, wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2025, 10, 15)
@@ -40,17 +41,23 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+# Every test here runs on a DuckDB file and on PostgreSQL (tests/conftest.py: BACKENDS).
+@pytest.fixture
+def empty_db(any_empty_db: Path | str) -> Path | str:
+    return any_empty_db
 
 
-def query(db: Path, statement: sa.Executable) -> list[tuple[object, ...]]:
-    reader = Reader(db)
-    try:
-        with reader.connect() as conn:
-            return [tuple(row) for row in conn.execute(statement)]
-    finally:
-        reader.close()
+@pytest.fixture
+def demo_db(any_demo_db: Path | str) -> Path | str:
+    return any_demo_db
+
+
+sha256 = database_digest  # a file's bytes; a server database's rows
+
+
+def query(db: Path | str, statement: sa.Executable) -> list[tuple[object, ...]]:
+    with open_store(db) as store, store.connect() as conn:
+        return [tuple(row) for row in conn.execute(statement)]
 
 
 def value_of(db: Path, force: str, measure: str, period: dt.date) -> tuple[float, int] | None:
@@ -177,14 +184,16 @@ def test_a_failure_after_writing_but_before_publishing_leaves_the_file_unchanged
     with pytest.raises(RuntimeError, match="disk full"):
         load_files(demo_db, [file], today=TODAY, before_publish=fail)
     assert sha256(demo_db) == before
-    assert [p.name for p in demo_db.parent.iterdir() if "staging" in p.name] == []
+    if isinstance(demo_db, Path):
+        assert [p.name for p in demo_db.parent.iterdir() if "staging" in p.name] == []
 
 
 _KILLED_LOADER = """
 import datetime as dt, sys, threading
 from pathlib import Path
 from kpis.ingest.loader import load_files
-db, file, marker = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+from kpis.settings import as_location
+db, file, marker = as_location(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 def stall(conn):
     marker.write_text("written, not yet published")
     threading.Event().wait(60)  # until the test kills this process
@@ -380,9 +389,11 @@ def test_rollback_of_a_home_office_load_restores_the_previous_quarter_figures(
 _READER = """
 import json, sys, time, traceback
 from pathlib import Path
-from kpis.storage.duckdb_file import Reader
-db, ready, stop, out = (Path(a) for a in sys.argv[1:5])
-reader = Reader(db)
+from kpis.settings import as_location
+from kpis.storage.backend import open_store
+db = as_location(sys.argv[1])
+ready, stop, out = (Path(a) for a in sys.argv[2:5])
+reader = open_store(db)
 seen, errors = [], []
 while not stop.exists():
     try:

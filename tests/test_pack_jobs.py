@@ -39,8 +39,9 @@ def run(db: Path, request: PackRequest, folder: Path) -> dict[str, object]:
     return {"state": status.state, **(status.result or {})}
 
 
-def cache_files(db: Path) -> list[Path]:
-    cache = exports_root(db) / CACHE_FOLDER
+def cache_files(folders: Path) -> list[Path]:
+    """The pack cache beside the job folders in ``folders``."""
+    cache = folders / CACHE_FOLDER
     return sorted(cache.iterdir()) if cache.is_dir() else []
 
 
@@ -53,13 +54,13 @@ def test_a_finished_pack_is_cached_by_options_scope_and_data(demo_db: Path,
     assert again["cached"] is True
     name = "board-pack-kent-2025-09.pptx"
     assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
-    assert len(cache_files(demo_db)) == 1
+    assert len(cache_files(tmp_path)) == 1
     # Another person's scope, another option or new data: a pack of its own.
     assert run(demo_db, request_for(demo_db, KENT), tmp_path / "kent")["cached"] is False
     assert run(demo_db, request_for(demo_db, full=True), tmp_path / "full")["cached"] is False
     write_commentary(demo_db, "cps_referrals", "kent", PERIOD, "New commentary.", "Jane")
     assert run(demo_db, request_for(demo_db), tmp_path / "new")["cached"] is False
-    assert len(cache_files(demo_db)) == 4
+    assert len(cache_files(tmp_path)) == 4
 
 
 def test_a_cancelled_pack_leaves_nothing_behind(demo_db: Path, tmp_path: Path) -> None:
@@ -70,7 +71,7 @@ def test_a_cancelled_pack_leaves_nothing_behind(demo_db: Path, tmp_path: Path) -
     status = read_status(folder)
     assert status is not None and status.state == "cancelled" and status.finished
     assert not (folder / "board-pack-kent-2025-09.pptx").exists()
-    assert cache_files(demo_db) == []
+    assert cache_files(tmp_path) == []
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def secured_app(secured_db: Path) -> dash.Dash:
 def finished_job(db: Path, owner: str, state: str = "done") -> tuple[str, bytes]:
     """A job folder as a finished pack job leaves it."""
     token = secrets.token_urlsafe(18)
-    folder = exports_root(db) / token
+    folder = exports_root(db.parent) / token
     folder.mkdir(parents=True)
     name = "board-pack-kent-2025-09.pdf"
     data = b"%PDF-1.7 a pack"
@@ -128,7 +129,7 @@ def test_stale_job_folders_are_removed_and_the_cache_kept(secured_app: dash.Dash
     from web.exports import _remove_stale
 
     token, _ = finished_job(secured_db, "analyst")
-    root = exports_root(secured_db)
+    root = exports_root(secured_db.parent)
     (root / CACHE_FOLDER).mkdir()
     old = time.time() - 2 * 24 * 3600
     os.utime(root / token, (old, old))

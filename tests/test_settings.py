@@ -46,7 +46,10 @@ def names_in_code() -> set[str]:
     for path in CODE:
         if path.is_file():
             found |= set(NAME.findall(path.read_text(encoding="utf-8")))
-    return found - flask_config_keys()
+    # FLIGHTDECK_TEST_*: what scripts/test tells the test suite (where its Redis is), not
+    # a setting of the program.
+    return {name for name in found - flask_config_keys()
+            if not name.startswith("FLIGHTDECK_TEST_")}
 
 
 class Recording(dict[str, str]):

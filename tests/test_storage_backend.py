@@ -37,6 +37,7 @@ from kpis.storage.backend import (
 )
 from kpis.storage.dataset_loader import load_dataset
 from kpis.storage.duckdb_file import DuckDBStore, Reader
+from kpis.storage.postgres import PostgresStore
 from kpis.storage.schema import SCHEMA_VERSION, UPGRADES, VersionedSchema
 from kpis.storage.security import SECURITY_SCHEMA, SecurityStore
 from tests.conftest import PROJECT_ROOT
@@ -228,18 +229,25 @@ def test_reader_is_the_duckdb_store_by_its_older_name(empty_db: Path) -> None:
 
 @pytest.mark.parametrize("location", [
     "postgresql+psycopg://flightdeck:s3cret@db.example:5432/flightdeck",
-    "postgresql://db.example/flightdeck",
-    Path("postgresql+psycopg://flightdeck@db.example/flightdeck"),  # slashes collapsed
+    "postgresql://flightdeck:s3cret@db.example/flightdeck",
 ])
-def test_a_postgresql_url_is_refused_as_not_supported_yet(location: str | Path) -> None:
-    with pytest.raises(StoreNotSupported, match="PostgreSQL is not supported yet") as refused:
-        open_store(location)
-    assert "s3cret" not in str(refused.value)
+def test_a_postgresql_url_gives_the_postgresql_store_without_its_password(location: str
+                                                                          ) -> None:
+    store = open_store(location)
+    assert isinstance(store, PostgresStore) and store.url.drivername == "postgresql+psycopg"
+    assert "s3cret" not in store.location and "db.example" in store.location
+    assert store.layout is schema.FLIGHT_DECK and store.namespace == "flightdeck"
+
+
+def test_a_postgresql_url_whose_slashes_a_path_collapsed_is_refused() -> None:
+    with pytest.raises(StoreNotSupported, match="must keep its two slashes"):
+        open_store(Path("postgresql+psycopg://flightdeck@db.example/flightdeck"))
 
 
 def test_another_kind_of_url_is_refused() -> None:
-    with pytest.raises(StoreNotSupported, match="'mysql' databases are not supported"):
+    with pytest.raises(StoreNotSupported, match="'mysql' databases are not supported") as no:
         open_store("mysql://db.example/flightdeck")
+    assert "PostgreSQL URL" in str(no.value)
 
 
 def test_query_frame_works_on_a_database_other_than_duckdb() -> None:
@@ -477,7 +485,7 @@ def test_a_users_file_written_before_versions_is_upgraded_with_its_rows_intact(
     assert users.subscriptions() == []
     assert users.tokens() == []
     users.close()
-    assert raw_meta(path)["schema_version"] == str(SECURITY_SCHEMA.version) == "3"
+    assert raw_meta(path)["schema_version"] == str(SECURITY_SCHEMA.version) == "4"
 
 
 def test_a_users_file_of_version_2_gets_api_tokens_with_its_rows_intact(
@@ -495,7 +503,7 @@ def test_a_users_file_of_version_2_gets_api_tokens_with_its_rows_intact(
     token, secret = users.create_token("ana", "Power BI")
     assert users.token_for(secret) == (token, ana)
     users.close()
-    assert raw_meta(path)["schema_version"] == "3"
+    assert raw_meta(path)["schema_version"] == str(SECURITY_SCHEMA.version)
 
 
 # An upgrade SIGKILLed at a point of its rebuild, in a process of its own.

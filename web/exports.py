@@ -2,7 +2,8 @@
 
 A page starts a pack (:func:`start_pack`: the export is authorised and audited as the
 signed-in person, then queued on this server process's export runner, a pool of
-:data:`EXPORT_WORKERS` spawned children), follows it (:func:`pack_status`), may cancel it
+:data:`EXPORT_WORKERS` spawned children, or in the national mode the Celery workers
+through Redis, :mod:`kpis.celery_jobs`), follows it (:func:`pack_status`), may cancel it
 (:func:`cancel_pack`) and, when it is done, links to ``GET /download/pack/<token>``. A
 job lives in ``.exports/<token>/`` beside the database, with ``job.json`` saying whose
 it is: only that person can follow, cancel or download it; for anyone else it does not
@@ -22,7 +23,7 @@ from pathlib import Path
 import dash
 import flask
 
-from kpis.jobs import JobRunner, JobStatus, cancel, read_status
+from kpis.jobs import JobRunner, JobStatus, Runner, cancel, read_status
 from kpis.pack_jobs import PackRequest, exports_root, pack_job
 from kpis.storage.security import EXPORT
 from web.context import principal, service
@@ -30,7 +31,9 @@ from web.context import principal, service
 __all__ = ["EXPORT_WORKERS", "PACK_PATH", "cancel_pack", "pack_status", "register_exports",
            "start_pack"]
 
-EXPORTS_KEY = "flightdeck.exports"  # the server process's export JobRunner (Flask config)
+# The server process's export runner (Flask config): a JobRunner, or nationally a
+# kpis.celery_jobs.CeleryRunner.
+EXPORTS_KEY = "flightdeck.exports"
 #: Packs built at once per server process. Two children on a 2-core machine: a second
 #: person's pack does not wait for the first, and page requests keep a core.
 EXPORT_WORKERS = 2
@@ -47,7 +50,7 @@ MEDIA_TYPES = {
 
 
 def _root() -> Path:
-    return exports_root(Path(service().db_path))
+    return exports_root(service().state_dir)
 
 
 def _remove_stale(root: Path, now: float | None = None) -> None:
@@ -83,7 +86,7 @@ def start_pack(request: PackRequest) -> str:
     (folder / JOB_FILE).write_text(json.dumps(
         {"owner": scoped.principal.username, "file": request.file_name, "fmt": request.fmt}),
         encoding="utf-8")
-    runner: JobRunner = flask.current_app.config[EXPORTS_KEY]
+    runner: Runner = flask.current_app.config[EXPORTS_KEY]
     runner.submit(folder, "pack", pack_job, request, str(folder))
     return token
 
@@ -137,8 +140,15 @@ def _download(token: str) -> flask.Response:
     return response
 
 
-def register_exports(app: dash.Dash) -> None:
-    """Add the pack download route and this server process's export runner to ``app``."""
+def register_exports(app: dash.Dash, redis_url: str | None = None) -> None:
+    """Add the pack download route and this server process's export runner to ``app``:
+    with ``redis_url`` (FLIGHTDECK_REDIS_URL, the national mode) packs go to the Celery
+    workers through that Redis and this process draws none; else its own children."""
     server = app.server
-    server.config[EXPORTS_KEY] = JobRunner(workers=EXPORT_WORKERS, queued_message=QUEUED)
+    if redis_url:
+        from kpis.celery_jobs import CeleryRunner
+
+        server.config[EXPORTS_KEY] = CeleryRunner(redis_url)
+    else:
+        server.config[EXPORTS_KEY] = JobRunner(workers=EXPORT_WORKERS, queued_message=QUEUED)
     server.add_url_rule(f"{PACK_PATH}/<token>", "pack_download", _download)

@@ -8,9 +8,11 @@ service *as that principal*, which is where force scoping and roles are enforced
 
 Three ways in:
 
-* **local accounts** (``flightdeck users ...``): the login page checks the password
-  and Flask-Login keeps the user in a signed, HttpOnly, SameSite session cookie, with
-  an absolute and an idle expiry; failed sign-ins are throttled;
+* **local accounts** (``flightdeck users ...``, or the Accounts page): the login page
+  checks the password and Flask-Login keeps the user in a signed, HttpOnly, SameSite
+  session cookie, with an absolute and an idle expiry; failed sign-ins are throttled; a
+  disabled account is refused, and one whose password an administrator set chooses its
+  own (``PASSWORD_PATH``) before it is signed in;
 * **trusted header**: behind a single sign-on proxy, the proxy's user header, honoured
   only from the configured proxy addresses;
 * **unsecured demonstration**: with no users configured, the app answers only
@@ -59,10 +61,14 @@ DASH_KEY = "FLIGHTDECK_DASH"  # the Dash app, whose inline scripts the CSP allow
 SESSION_COOKIE = "flightdeck_session"
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
+# Where an account whose password an administrator set (a reset, or a new account)
+# chooses its own before it is signed in; reached only from a right sign-in.
+PASSWORD_PATH = "/login/password"
+PASSWORD_CHANGE_SECONDS = 600  # how long the choose-a-password form stays valid
 # Reachable without signing in: the login page, the favicon and the stylesheets and
 # fonts it uses (exact paths, and one folder whose files are static).
 PUBLIC_PREFIXES = ("/assets/",)
-PUBLIC_PATHS = (LOGIN_PATH, "/_favicon.ico", "/favicon.ico")
+PUBLIC_PATHS = (LOGIN_PATH, PASSWORD_PATH, "/_favicon.ico", "/favicon.ico")
 # The names this machine answers to: all the unsecured demonstration answers to, so a
 # page of another site that points its own name at 127.0.0.1 (DNS rebinding) is refused.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
@@ -119,8 +125,9 @@ def install(app: dash.Dash, config: SecurityConfig, key_file: Path) -> None:
     def load_user(session_id: str) -> _SessionUser | None:
         username, _, token = session_id.rpartition(":")
         user = _store().user(username)
-        if user is None or not secrets.compare_digest(user.session_token, token):
-            return None  # removed, or password/role changed since: sign in again
+        if (user is None or user.disabled
+                or not secrets.compare_digest(user.session_token, token)):
+            return None  # removed, disabled, or password/role changed since: sign in again
         return _SessionUser(user)
 
     # First of all before-request functions: Dash's own (which builds the layout on
@@ -143,6 +150,7 @@ def install(app: dash.Dash, config: SecurityConfig, key_file: Path) -> None:
         server.wsgi_app = _BehindProxies(server.wsgi_app, config)  # type: ignore[method-assign]
     server.add_url_rule(LOGIN_PATH, "login", _login, methods=["GET", "POST"])
     server.add_url_rule(LOGOUT_PATH, "logout", _logout, methods=["POST"])
+    server.add_url_rule(PASSWORD_PATH, "choose_password", _choose_password, methods=["POST"])
 
 
 class _SessionUser(flask_login.UserMixin):
@@ -339,9 +347,10 @@ def _from_proxy_header(config: SecurityConfig) -> Principal | None:
         return None  # anyone can send the header: only the proxy's is believed
     username = (request.headers.get(config.user_header) or "").strip()
     user = _store().user(username) if username else None
-    if user is None:
+    if user is None or user.disabled:
         if username:
-            _audit(security.ACCESS_DENIED, username, "signed on but has no account here")
+            _audit(security.ACCESS_DENIED, username, "signed on but has no account here"
+                   if user is None else f"signed on, but {security.DISABLED_REFUSAL}")
         return None
     if flask.session.get("proxy_user") != username:
         # One audit entry per browser session, not one per request.
@@ -413,21 +422,80 @@ def _login() -> flask.Response | str:
             return _login_page(next_path, "The server is busy checking other sign-ins. "
                                "Try again in a moment.", 503)
         try:
-            user = store.authenticate(username, password)
+            user, refusal = store.check_sign_in(username, password)
         finally:
             _gate().checks.release()
         if user is None:
-            _audit(security.SIGN_IN_FAILED, username or "(blank)")
+            _audit(security.SIGN_IN_FAILED, username or "(blank)", refusal)
+            if refusal:  # the password was right: its holder may know why
+                return _login_page(next_path, "This account has been disabled. Ask an "
+                                   "administrator to enable it.", 403)
             return _login_page(next_path, "The user name or password is not right.", 401)
     finally:
         # Recorded (or signed in) now: the attempt no longer counts as pending.
         _gate().done(username, address)
+    if user.must_change_password:
+        # An administrator's password: the account chooses its own before signing in.
+        flask.session.clear()
+        flask.session["password_change"] = [user.username, user.session_token, time.time()]
+        return _password_page(next_path)
+    return _signed_in(user, next_path)
+
+
+def _signed_in(user: User, next_path: str, detail: str = "") -> flask.Response:
     flask.session.clear()  # a fresh session: nothing from before the sign-in survives
     flask_login.login_user(_SessionUser(user))
     flask.session.permanent = True
     flask.session["signed_in_at"] = time.time()
-    _audit(security.SIGN_IN, user.username)
+    _audit(security.SIGN_IN, user.username, detail)
     return flask.redirect(next_path)
+
+
+def _choose_password() -> flask.Response | str:
+    """The form after a right sign-in with an administrator's password: the account's
+    own password replaces it (the strength rules apply, and it must differ), then the
+    account is signed in. Only the browser that signed in, within the time allowed."""
+    if _config().mode == AUTH_HEADER:
+        return plain_response(404, "Sign in through your organisation's single sign-on.")
+    request = flask.request
+    next_path = _safe_next(request.form.get("next"))
+    token = flask.session.get("csrf")
+    if not token or not secrets.compare_digest(token, request.form.get("csrf", "")):
+        return _login_page(next_path, "The form had expired. Please sign in again.", 400)
+    pending = flask.session.get("password_change")
+    store = _store()
+    user = None
+    if isinstance(pending, list) and len(pending) == 3 and isinstance(pending[0], str) \
+            and time.time() - float(pending[2]) <= PASSWORD_CHANGE_SECONDS:
+        user = store.user(pending[0])
+    if (user is None or user.disabled or not user.must_change_password
+            or not secrets.compare_digest(user.session_token, str(pending[1]))):
+        flask.session.pop("password_change", None)
+        return _login_page(next_path, "Sign in again with the password your administrator "
+                           "gave you.", 400)
+    new = request.form.get("new_password") or ""
+    if new != (request.form.get("new_password_again") or ""):
+        return _password_page(next_path, "The two passwords differ.", 400)
+    if not _gate().checks.acquire(timeout=PASSWORD_CHECK_WAIT):
+        return _password_page(next_path, "The server is busy checking other sign-ins. "
+                              "Try again in a moment.", 503)
+    try:
+        same = store.authenticate(user.username, new) is not None
+    finally:
+        _gate().checks.release()
+    if same:
+        return _password_page(next_path, "Choose a password of your own, not the one your "
+                              "administrator gave you.", 400)
+    try:
+        store.set_password(user.username, new, actor=user.username,
+                           address=request.remote_addr or "",
+                           detail=f"{user.username}: chosen at sign-in, replacing an "
+                                  "administrator's password")
+    except security.UserError as problem:
+        return _password_page(next_path, str(problem), 400)
+    fresh = store.user(user.username)
+    assert fresh is not None
+    return _signed_in(fresh, next_path, "after choosing a new password")
 
 
 class _SignInGate:
@@ -557,6 +625,18 @@ def _logout() -> flask.Response:
 # is escaped), kept as HTML beside this module.
 LOGIN_TEMPLATE = (Path(__file__).parent / "templates" / "sign_in.html").read_text(
     encoding="utf-8")
+
+
+PASSWORD_TEMPLATE = (Path(__file__).parent / "templates" / "choose_password.html").read_text(
+    encoding="utf-8")
+
+
+def _password_page(next_path: str, message: str = "", status: int = 200) -> flask.Response:
+    token = flask.session.setdefault("csrf", secrets.token_urlsafe(24))
+    body = flask.render_template_string(
+        PASSWORD_TEMPLATE, csrf=token, next_path=next_path, message=message,
+        action=PASSWORD_PATH, min_length=security.MIN_PASSWORD_LENGTH)
+    return flask.make_response(body, status)
 
 
 def _login_page(next_path: str, message: str = "", status: int = 200) -> flask.Response:

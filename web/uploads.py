@@ -91,8 +91,9 @@ def max_upload_bytes() -> int:
 
 
 def staging_root() -> Path:
-    """Uploads wait beside the database (same disk, same permissions)."""
-    return Path(service().db_path).parent / ".uploads"
+    """Uploads wait in the state folder: beside a DuckDB file (same disk, same
+    permissions), or the folder every server of a national deployment shares."""
+    return service().state_dir / ".uploads"
 
 
 def safe_name(name: str, taken: set[str]) -> str:

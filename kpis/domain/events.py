@@ -39,13 +39,22 @@ TOKEN_CREATED = "token created"
 TOKEN_REVOKED = "token revoked"
 FEED = "feed"
 FEED_REFUSED = "feed refused"
+# Accounts an administrator disables (no sign-in, sessions ended, API tokens refused)
+# and enables again (the accounts page, layouts/accounts.py).
+USER_DISABLED = "user disabled"
+USER_ENABLED = "user enabled"
+# A whole database copied in (flightdeck copy: a laptop's file to the national server or
+# back), and a schema migrated (flightdeck migrate): recorded in the target's audit log.
+DATABASE_COPIED = "database copied"
+DATABASE_MIGRATED = "database migrated"
 EVENTS: tuple[str, ...] = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, SIGN_OUT, LOAD,
                            LOAD_REFUSED, ROLLBACK, EXPORT, USER_ADDED, USER_REMOVED,
                            PASSWORD_SET, ROLE_SET, ACCESS_DENIED, REFERENCE,
                            REFERENCE_REFUSED, SUBSCRIBED, UNSUBSCRIBED, PACK_SENT,
                            PACK_NOT_SENT, DEFINITION_DRAFTED, DEFINITION_PUBLISHED,
                            CATALOGUE_EXPORTED, TOKEN_CREATED, TOKEN_REVOKED, FEED,
-                           FEED_REFUSED)
+                           FEED_REFUSED, USER_DISABLED, USER_ENABLED, DATABASE_COPIED,
+                           DATABASE_MIGRATED)
 #: The formats a subscription may ask for (kpis.exports.packs writes them).
 SUBSCRIPTION_FORMATS: tuple[str, ...] = ("pptx", "pdf", "docx")
 

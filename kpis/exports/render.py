@@ -53,6 +53,7 @@ __all__ = [
     "render_many",
     "resize",
     "shutdown",
+    "warm_up",
 ]
 
 ImageFormat = Literal["png", "svg", "pdf"]
@@ -223,6 +224,14 @@ def _get_renderer() -> _Renderer:
             f"Charts cannot be drawn as images: the Chromium browser at {browser} failed "
             f"to start ({_reason(exc)}).") from exc
     return _renderer
+
+
+def warm_up() -> None:
+    """Start the process's renderer now rather than at its first chart: a process that
+    will draw packs (a Celery worker's process, as it starts) pays Chromium's start
+    before anyone waits for it. Raises :class:`RendererUnavailable` as a render would."""
+    with _lock:
+        _get_renderer()
 
 
 def shutdown() -> None:

@@ -32,9 +32,9 @@ from kpis.domain.periods import (
     quarter_start,
 )
 from kpis.ingest.loader import load_files
-from kpis.settings import FORCES_CSV
+from kpis.settings import FORCES_CSV, Location, as_location
 from kpis.storage import schema
-from kpis.storage.duckdb_file import set_meta
+from kpis.storage.backend import get_meta, open_store, set_meta
 from kpis.storage.reference import read_forces
 
 DEMO_START = dt.date(2019, 4, 1)
@@ -319,6 +319,26 @@ def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
     return path
 
 
+def remove_demo(db_path: Location) -> None:
+    """Remove the database at ``db_path`` before a demonstration replaces it: a file is
+    deleted; a PostgreSQL database loses its flight deck schema, but only if it holds
+    demonstration data (or nothing): real data is never dropped for a demonstration."""
+    if not isinstance(db_path, str):
+        for stale in (db_path, db_path.with_name(db_path.name + ".wal")):
+            stale.unlink(missing_ok=True)
+        return
+    with open_store(db_path) as store:
+        if not store.exists():
+            return
+        with store.connect() as conn:
+            demo = get_meta(conn, "demo") == "true" or not conn.execute(
+                sa.select(sa.func.count()).select_from(schema.observations)).scalar_one()
+        if not demo:
+            raise ValueError(f"{store.location} holds real data: a demonstration is built "
+                             "only into an empty database or over an earlier demonstration")
+        store.destroy()
+
+
 def build_demo(
     db_path: Path,
     end: dt.date | None = None,
@@ -329,9 +349,8 @@ def build_demo(
     end = end or last_complete_month()
     if end < add_months(DEMO_START, 12):
         raise ValueError("the demonstration needs an end month of 2020-04 or later")
-    db_path = Path(db_path)
-    for stale in (db_path, db_path.with_name(db_path.name + ".wal")):
-        stale.unlink(missing_ok=True)
+    db_path = as_location(db_path)
+    remove_demo(db_path)
     with tempfile.TemporaryDirectory(prefix="flightdeck-demo-") as folder:
         loads, adoption = build_files(Path(folder), end, seed, progress)
         progress("validating and loading the demonstration files")

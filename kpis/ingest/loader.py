@@ -12,9 +12,10 @@ import contextlib
 import datetime as dt
 import getpass
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ from kpis.ingest.returns import is_return, parse_return
 from kpis.ingest.tables import FORMULA_CELL_RULE, Table, read_table
 from kpis.ingest.workbooks import WORKBOOK_SUFFIXES, read_workbook
 from kpis.storage import schema
-from kpis.storage.backend import open_store
+from kpis.storage.backend import Store, open_store, staged
 from kpis.storage.database import initialise, is_initialised
 
 KINDS = ("return", "ho-outcomes", "ho-recorded")
@@ -338,35 +339,80 @@ def load_files(
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     now = now or dt.datetime.now().replace(microsecond=0)
     user = user or getpass.getuser()
+    today = today or now.date()
+    with open_store(db_path) as store:
+        # Parse and validate before taking any lock (a year's workbook takes some 20 s):
+        # other loads write meanwhile. The context is checked again under the lock.
+        ctx = _published_context(store, today)
+        parsed: list[ParsedFile] = []
+        report = Report()
+        if ctx is not None:  # else the write creates the database, then reads the files
+            parsed, report = parse_files(files, ctx, kind, progress)
+            if report.errors:
+                raise LoadRefused(report)
+        with store.write(area=_area_of(parsed) if ctx is not None else None) as conn:
+            result = _write_load(conn, files, parsed, report, ctx, kind, user, now, today,
+                                 before_publish, load_times, progress)
+    return result
+
+
+def _published_context(store: Store, today: dt.date) -> IngestContext | None:
+    """The context of the published database; None when it has not been created (the
+    load creates it, under the whole database's lock)."""
+    if not store.exists():
+        return None
+    with store.connect() as conn:
+        return build_context(conn, today=today) if is_initialised(conn) else None
+
+
+def _area_of(parsed: Sequence[ParsedFile]) -> str | None:
+    """The one force whose returns these files are, if they are (its own lock); None
+    for anything else (a Home Office table, several forces: the whole database's)."""
+    forces = {str(slug) for item in parsed if item.kind == "return"
+              for slug in item.observations["force_slug"].unique()}
+    if len(forces) == 1 and all(item.kind == "return" for item in parsed):
+        return forces.pop()
+    return None
+
+
+def _write_load(conn: sa.Connection, files: Sequence[Path], parsed: list[ParsedFile],
+                report: Report, ctx: IngestContext | None, kind: str | None, user: str,
+                now: dt.datetime, today: dt.date,
+                before_publish: Callable[[sa.Connection], None] | None,
+                load_times: Sequence[dt.datetime] | None, progress: Progress) -> LoadResult:
+    """The load's writes, in the write transaction (holding its lock)."""
     result = LoadResult()
-    with open_store(db_path) as store, store.write() as conn:
-        if not is_initialised(conn):
-            initialise(conn)
-        ctx = build_context(conn, today=today or now.date())
-        parsed, report = parse_files(files, ctx, kind, progress)
-        result.report, result.files = report, parsed
-        if not report.errors:
-            check_plausibility(conn, parsed, ctx, report)
-            _already_loaded(conn, parsed, report)
-        if report.errors:
-            raise LoadRefused(report)
-        arrived = dict(zip(map(Path, files), load_times or [now] * len(files), strict=True))
-        for item in parsed:
-            progress(f"Writing {len(item.observations):,} values from {item.path.name}")
-            warnings = sum(1 for w in report.warnings if w.file == item.path.name)
-            load_id = _record_load(conn, item, user, arrived.get(item.path, now), warnings)
-            observations = item.observations
-            if item.kind == "return":
-                observations = with_completeness(conn, observations, ctx)
-            # A Home Office release republishes whole years: what it no longer holds
-            # for a force and year it covers is withdrawn.
-            item.revisions = _revisions(conn, observations, load_id,
-                                        release=item.kind != "return")
-            _apply(conn, observations, load_id)
-            result.load_ids.append(load_id)
-            result.observations += len(observations)
-        if before_publish is not None:
-            before_publish(conn)
+    if not is_initialised(conn):
+        initialise(conn)
+    current = build_context(conn, today=today)
+    if current != ctx:
+        # Created just now, or the catalogue or forces changed since the files were
+        # read: read them again against what is stored now.
+        parsed, report = parse_files(files, current, kind, progress)
+    ctx = current
+    result.report, result.files = report, parsed
+    if not report.errors:
+        check_plausibility(conn, parsed, ctx, report)
+        _already_loaded(conn, parsed, report)
+    if report.errors:
+        raise LoadRefused(report)
+    arrived = dict(zip(map(Path, files), load_times or [now] * len(files), strict=True))
+    for item in parsed:
+        progress(f"Writing {len(item.observations):,} values from {item.path.name}")
+        warnings = sum(1 for w in report.warnings if w.file == item.path.name)
+        load_id = _record_load(conn, item, user, arrived.get(item.path, now), warnings)
+        observations = item.observations
+        if item.kind == "return":
+            observations = with_completeness(conn, observations, ctx)
+        # A Home Office release republishes whole years: what it no longer holds
+        # for a force and year it covers is withdrawn.
+        item.revisions = _revisions(conn, observations, load_id,
+                                    release=item.kind != "return")
+        _apply(conn, observations, load_id)
+        result.load_ids.append(load_id)
+        result.observations += len(observations)
+    if before_publish is not None:
+        before_publish(conn)
     return result
 
 
@@ -388,7 +434,8 @@ class Revision:
         return f"{self.force_slug} {self.measure_id} {when}: {self.old:g} -> {new}"
 
 
-_FINANCIAL_YEAR = "CASE WHEN month({0}) >= 4 THEN year({0}) ELSE year({0}) - 1 END"
+_FINANCIAL_YEAR = ("CASE WHEN EXTRACT(MONTH FROM {0}) >= 4 THEN EXTRACT(YEAR FROM {0}) "
+                   "ELSE EXTRACT(YEAR FROM {0}) - 1 END")
 # The stored values a Home Office release (registered as ``release``) withdraws: those of
 # its measures, forces and financial years that it no longer holds.
 _WITHDRAWN = (
@@ -399,18 +446,24 @@ _WITHDRAWN = (
     "AND r.period_start = o.period_start)")
 
 
-@contextlib.contextmanager
-def _registered(conn: sa.Connection, observations: pd.DataFrame) -> Iterator[None]:
-    """``observations`` as the table ``release`` while the block runs."""
+#: The column types of observations staged for SQL (kpis.storage.backend.staged).
+_STAGED_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
+    "force_slug": sa.String(), "measure_id": sa.String(), "period_start": sa.Date(),
+    "value": sa.Float(),
+}
+
+
+def _incoming(observations: pd.DataFrame) -> pd.DataFrame:
     incoming = observations[OBSERVATION_COLUMNS].copy()
     incoming["period_start"] = pd.to_datetime(incoming["period_start"]).dt.date
     incoming["value"] = incoming["value"].astype(float)
-    raw = _raw(conn)
-    raw.register("release", incoming)
-    try:
-        yield
-    finally:
-        raw.unregister("release")
+    return incoming
+
+
+def _registered(conn: sa.Connection, observations: pd.DataFrame
+                ) -> contextlib.AbstractContextManager[None]:
+    """``observations`` as the table ``release`` while the block runs."""
+    return staged(conn, "release", _incoming(observations), _STAGED_TYPES)
 
 
 def compare_with_stored(conn: sa.Connection, observations: pd.DataFrame, release: bool
@@ -471,27 +524,17 @@ def _record_load(conn: sa.Connection, item: ParsedFile, user: str, now: dt.datet
     ).scalar_one())
 
 
-def _raw(conn: sa.Connection):
-    return conn.connection.dbapi_connection
-
-
 def _apply(conn: sa.Connection, observations: pd.DataFrame, load_id: int) -> None:
     """Upsert observations, moving any value they replace into the history table."""
     if observations.empty:
         return
-    incoming = observations[OBSERVATION_COLUMNS].copy()
-    incoming["period_start"] = pd.to_datetime(incoming["period_start"]).dt.date
-    incoming["value"] = incoming["value"].astype(float)
-    raw = _raw(conn)
-    raw.register("incoming_observations", incoming)
-    try:
+    load = int(load_id)
+    with staged(conn, "incoming_observations", _incoming(observations), _STAGED_TYPES):
         conn.exec_driver_sql(
             "INSERT INTO observation_history "
-            "SELECT o.force_slug, o.measure_id, o.period_start, o.value, o.load_id, ? "
+            f"SELECT o.force_slug, o.measure_id, o.period_start, o.value, o.load_id, {load} "
             "FROM observations o JOIN incoming_observations i "
-            "USING (force_slug, measure_id, period_start)",
-            (load_id,),
-        )
+            "USING (force_slug, measure_id, period_start)")
         conn.exec_driver_sql(
             "DELETE FROM observations o USING incoming_observations i "
             "WHERE o.force_slug = i.force_slug AND o.measure_id = i.measure_id "
@@ -499,12 +542,8 @@ def _apply(conn: sa.Connection, observations: pd.DataFrame, load_id: int) -> Non
         )
         conn.exec_driver_sql(
             "INSERT INTO observations "
-            "SELECT force_slug, measure_id, CAST(period_start AS DATE), value, ? "
-            "FROM incoming_observations",
-            (load_id,),
-        )
-    finally:
-        raw.unregister("incoming_observations")
+            "SELECT force_slug, measure_id, CAST(period_start AS DATE), value, "
+            f"{load} FROM incoming_observations")
 
 
 def with_completeness(conn: sa.Connection, observations: pd.DataFrame,

@@ -3,8 +3,8 @@
 A :class:`Store` is one database: ``connect()`` for reading, ``write()`` for an
 all-or-nothing change, ``identity`` to notice that a new version has been published,
 ``close()``. :func:`open_store` picks the implementation from the location: today a
-file path gives the DuckDB store (``kpis.storage.duckdb_file``); a PostgreSQL URL is
-refused until ``kpis.storage.postgres`` exists. Everything above the storage layer
+file path gives the DuckDB store (``kpis.storage.duckdb_file``), a PostgreSQL URL the
+PostgreSQL store (``kpis.storage.postgres``). Everything above the storage layer
 gets its store from :func:`open_store` and speaks SQLAlchemy Core on the connections
 it yields, so a new backend is a new module here and one branch in
 :func:`open_store`.
@@ -21,7 +21,7 @@ import contextlib
 import functools
 import os
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -40,13 +40,17 @@ __all__ = [
     "StoreError",
     "StoreNotSupported",
     "UpgradeError",
+    "bulk_insert",
     "check_version",
     "get_meta",
     "has_table",
+    "is_url",
     "open_store",
+    "postgres_url",
     "query_frame",
     "run_upgrade_steps",
     "set_meta",
+    "staged",
     "stored_version",
 ]
 
@@ -105,10 +109,20 @@ class Store(abc.ABC):
         :class:`SchemaTooNew`."""
 
     @abc.abstractmethod
-    def write(self) -> contextlib.AbstractContextManager[sa.Connection]:
+    def write(self, area: str | None = None
+              ) -> contextlib.AbstractContextManager[sa.Connection]:
         """A connection in one transaction: published whole if the block returns,
         not at all if it raises. Writers wait for each other; readers never wait.
-        Every write records the schema version and a new ``data_version`` in ``meta``."""
+        Every write records the schema version and a new ``data_version`` in ``meta``.
+
+        ``area`` (a force's slug): the write touches only that force's rows, so a store
+        that can (PostgreSQL) lets writes of different forces proceed at once; a write
+        without one excludes every other."""
+
+    @abc.abstractmethod
+    def destroy(self) -> None:
+        """Remove the database and everything in it (a demonstration being replaced,
+        a test's throwaway copy). Waits for writers."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -140,10 +154,10 @@ _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]+):/")
 
 def open_store(location: str | os.PathLike[str], layout: VersionedSchema | None = None
                ) -> Store:
-    """The store at ``location``: a DuckDB file path (or ``duckdb:///path``).
+    """The store at ``location``: a DuckDB file path (or ``duckdb:///path``), or a
+    PostgreSQL URL (``postgresql+psycopg://user@host/database``).
 
-    ``layout`` is what the database holds (default: the flight deck's tables). A
-    PostgreSQL URL raises :class:`StoreNotSupported` until that backend is written.
+    ``layout`` is what the database holds (default: the flight deck's tables).
     """
     text = os.fspath(location)
     found = _URL.match(text)
@@ -156,17 +170,36 @@ def open_store(location: str | os.PathLike[str], layout: VersionedSchema | None 
                                         "(duckdb:///path/to/flightdeck.duckdb)")
             text = database
         elif backend in ("postgresql", "postgres"):
-            raise StoreNotSupported(
-                f"{_without_password(text)}: PostgreSQL is not supported yet. The flight "
-                "deck keeps its data in a DuckDB file: give a file path such as "
-                "data/flightdeck.duckdb.")
+            from kpis.storage.postgres import PostgresStore
+
+            return PostgresStore(postgres_url(text), layout)
         else:
             raise StoreNotSupported(
                 f"{_without_password(text)}: {found['scheme']!r} databases are not "
-                "supported; give the path of a DuckDB file.")
+                "supported; give the path of a DuckDB file or a PostgreSQL URL "
+                "(postgresql+psycopg://user@host/database).")
     from kpis.storage.duckdb_file import DuckDBStore
 
     return DuckDBStore(text, layout)
+
+
+def is_url(location: str | os.PathLike[str]) -> bool:
+    """Whether ``location`` names a database server rather than a DuckDB file."""
+    found = _URL.match(os.fspath(location))
+    return bool(found) and found["scheme"].lower().split("+", 1)[0] != "duckdb"
+
+
+def postgres_url(text: str) -> str:
+    """A PostgreSQL URL as SQLAlchemy takes it, with the psycopg 3 driver."""
+    scheme, _, rest = text.partition(":")
+    if not rest.startswith("//"):
+        # pathlib collapsed "//": the host and database can no longer be told apart.
+        raise StoreNotSupported(f"{scheme}:/...: a PostgreSQL URL must keep its two "
+                                "slashes (postgresql+psycopg://user@host/database)")
+    driver = scheme.lower()
+    if driver in ("postgresql", "postgres"):
+        driver = "postgresql+psycopg"
+    return f"{driver}:{rest}"
 
 
 def _without_password(url: str) -> str:
@@ -193,7 +226,8 @@ def set_meta(conn: sa.Connection, key: str, value: str) -> None:
 def has_table(conn: sa.Connection, name: str) -> bool:
     """True when the database has table ``name``."""
     return bool(conn.execute(
-        sa.text("SELECT count(*) FROM information_schema.tables WHERE table_name = :name"),
+        sa.text("SELECT count(*) FROM information_schema.tables WHERE table_name = :name "
+                "AND table_schema = current_schema()"),
         {"name": name},
     ).scalar())
 
@@ -212,23 +246,116 @@ def create_missing_tables(conn: sa.Connection, metadata: sa.MetaData) -> None:
         metadata.create_all(conn, tables=missing)
 
 
+@contextlib.contextmanager
+def staged(conn: sa.Connection, name: str, frame: pd.DataFrame,
+           types: dict[str, sa.types.TypeEngine[Any]]) -> Iterator[None]:
+    """``frame`` as a table ``name`` that SQL on ``conn`` reads while the block runs.
+
+    On DuckDB the frame itself is registered (no copy); on PostgreSQL it is copied into
+    a temporary table with COPY (the bulk path: one round trip, not a row at a time),
+    dropped afterwards and in any case at the end of the transaction. ``types`` gives
+    each column's type.
+    """
+    raw = conn.connection.dbapi_connection
+    if conn.dialect.name == "duckdb":
+        raw.register(name, frame)
+        try:
+            yield
+        finally:
+            raw.unregister(name)
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    columns = list(frame.columns)
+    declared = ", ".join(f"{quote(c)} {types[c].compile(dialect=conn.dialect)}"
+                         for c in columns)
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {quote(name)} ({declared}) ON COMMIT DROP")
+    names = ", ".join(quote(c) for c in columns)
+    with raw.cursor() as cursor, cursor.copy(
+            f"COPY {quote(name)} ({names}) FROM STDIN") as copy:
+        for row in frame.astype(object).itertuples(index=False, name=None):
+            copy.write_row(row)
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote(name)}")
+
+
+def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    """Insert every row of ``frame`` (columns named as ``table``'s, typed as
+    :func:`query_frame` types them) into ``table``: DuckDB reads the frame itself,
+    PostgreSQL takes it by COPY."""
+    if frame.empty:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    names = [c.name for c in table.columns if c.name in frame.columns]
+    listed = ", ".join(quote(n) for n in names)
+    raw = conn.connection.dbapi_connection
+    if conn.dialect.name == "duckdb":
+        view = f"_bulk_{table.name}"
+        raw.register(view, frame[names])
+        try:
+            conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({listed}) "
+                                 f"SELECT {listed} FROM {quote(view)}")
+        finally:
+            raw.unregister(view)
+        return
+    out = frame[names].copy()
+    for column in table.columns:
+        if column.name in out.columns and isinstance(column.type, sa.Date) and not (
+                isinstance(column.type, sa.DateTime)):
+            out[column.name] = pd.to_datetime(out[column.name]).dt.date
+    out = out.astype(object).where(out.notna(), None)
+    with raw.cursor() as cursor, cursor.copy(
+            f"COPY {quote(table.name)} ({listed}) FROM STDIN") as copy:
+        for row in out.itertuples(index=False, name=None):
+            copy.write_row(row)
+
+
 def query_frame(conn: sa.Connection, statement: sa.Executable | str) -> pd.DataFrame:
     """Run a query and return a DataFrame, through DuckDB's own result path on DuckDB.
 
     Going through DuckDB's columnar fetch is some thirty times faster than building a
     frame from SQLAlchemy rows, which matters for the observations table. Statements
     are compiled with literal values; they are built from our own code, never from
-    user text. Other databases go through pandas.
+    user text. Other databases give the same column types as DuckDB would
+    (:func:`_as_duckdb_types`), so everything above reads one kind of frame.
     """
     if conn.dialect.name != "duckdb":
-        return pd.read_sql_query(sa.text(statement) if isinstance(statement, str)
-                                 else statement, conn)
+        result = conn.execute(sa.text(statement) if isinstance(statement, str) else statement)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        types = ([column["type"] for column in statement.column_descriptions]
+                 if isinstance(statement, sa.Select) else [])
+        return _as_duckdb_types(frame, types)
     if not isinstance(statement, str):
         compiled = statement.compile(
             dialect=conn.dialect, compile_kwargs={"literal_binds": True}
         )
         statement = str(compiled)
     return conn.connection.dbapi_connection.execute(statement).df()
+
+
+def _as_duckdb_types(frame: pd.DataFrame, types: list[Any]) -> pd.DataFrame:
+    """Columns typed as DuckDB's ``df()`` types them: dates and times as datetime64[us],
+    32-bit integers as int32 (Int32 with a null), 64-bit as int64 (Int64), doubles as
+    float64, text as strings."""
+    for position, kind in enumerate(types):
+        name = frame.columns[position]
+        column = frame[name]
+        if isinstance(kind, sa.Date | sa.DateTime):
+            frame[name] = pd.to_datetime(column).astype("datetime64[us]")
+        elif isinstance(kind, sa.Boolean):
+            frame[name] = column.astype(bool) if column.notna().all() else column
+        elif isinstance(kind, sa.Integer):
+            wide = isinstance(kind, sa.BigInteger)
+            if column.notna().all():
+                frame[name] = column.astype("int64" if wide else "int32")
+            else:
+                frame[name] = column.astype("Int64" if wide else "Int32")
+        elif isinstance(kind, sa.Float | sa.Numeric):
+            frame[name] = column.astype("float64")
+        elif isinstance(kind, sa.String) and column.notna().all() and len(column):
+            frame[name] = column.astype("str")
+    return frame
 
 
 # --------------------------------------------------------------------- schema versions

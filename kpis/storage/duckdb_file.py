@@ -405,8 +405,15 @@ class DuckDBStore(Store):
         with self._checked_connection() as conn:
             yield conn
 
-    def write(self) -> contextlib.AbstractContextManager[sa.Connection]:
+    def write(self, area: str | None = None
+              ) -> contextlib.AbstractContextManager[sa.Connection]:
+        # One writer at a time whatever the area: a write publishes the whole file.
         return write_transaction(self.path, self.layout)
+
+    def destroy(self) -> None:
+        self.close()
+        with _exclusive_lock(self.path):
+            _remove_database_files(self.path)
 
     def close(self) -> None:
         with self._lock:

@@ -283,6 +283,9 @@ class VersionedSchema:
     metadata: sa.MetaData
     version: int
     upgrades: Mapping[int, UpgradeStep] = field(default_factory=dict)
+    #: The PostgreSQL schema it lives in (kpis.storage.postgres): each kind of database
+    #: has its own, so their ``meta`` tables do not meet.
+    namespace: str = ""
 
     def __post_init__(self) -> None:
         expected = list(range(UNVERSIONED, self.version))
@@ -295,7 +298,8 @@ class VersionedSchema:
 def _columns(conn: sa.Connection, table: str) -> list[str]:
     return list(conn.execute(sa.text(
         "SELECT column_name FROM information_schema.columns WHERE table_name = :table "
-        "ORDER BY ordinal_position"), {"table": table}).scalars())
+        "AND table_schema = current_schema() ORDER BY ordinal_position"),
+        {"table": table}).scalars())
 
 
 def _number_rows(conn: sa.Connection, table: str, column: str,
@@ -469,4 +473,5 @@ UPGRADES: dict[int, UpgradeStep] = {
     6: _plausibility_rules,
 }
 
-FLIGHT_DECK = VersionedSchema("flight deck database", metadata, SCHEMA_VERSION, UPGRADES)
+FLIGHT_DECK = VersionedSchema("flight deck database", metadata, SCHEMA_VERSION, UPGRADES,
+                              namespace="flightdeck")

@@ -19,10 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import math
 import re
 import secrets
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,12 +59,15 @@ from kpis.domain.events import (
     TOKEN_REVOKED,
     UNSUBSCRIBED,
     USER_ADDED,
+    USER_DISABLED,
+    USER_ENABLED,
     USER_REMOVED,
     UserError,
 )
 from kpis.settings import (
     AUTH_HEADER,
     SecurityConfig,
+    as_location,
     is_loopback,
     resolve_security_db_path,
 )
@@ -72,6 +76,9 @@ from kpis.storage.backend import open_store
 
 __all__ = [
     "ACCESS_DENIED",
+    "ACCOUNTS_PER_PAGE",
+    "ACCOUNT_STATUSES",
+    "ALL_FORCES",
     "CATALOGUE_EXPORTED",
     "DEFINITION_DRAFTED",
     "DEFINITION_PUBLISHED",
@@ -103,7 +110,10 @@ __all__ = [
     "TOKEN_REVOKED",
     "UNSUBSCRIBED",
     "USER_ADDED",
+    "USER_DISABLED",
+    "USER_ENABLED",
     "USER_REMOVED",
+    "AccountPage",
     "ApiToken",
     "AuditEvent",
     "SecurityStore",
@@ -115,6 +125,7 @@ __all__ = [
     "check_start",
     "hash_token",
     "security_db_path",
+    "temporary_password",
     "token_refusal",
 ]
 
@@ -132,6 +143,16 @@ TOKEN_PREFIX = "fdk_"
 TOKEN_PATTERN = re.compile(r"^fdk_[A-Za-z0-9_-]{43}$")
 MAX_TOKENS_PER_ACCOUNT = 10  # active (not revoked) at once
 MAX_TOKEN_NAME_LENGTH = 60
+# Temporary passwords an administrator's reset gives: four groups of five characters
+# from 56 letters and digits that cannot be mistaken for each other (no 0/O, 1/l/I),
+# some 116 bits, read out or typed without confusion.
+TEMPORARY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+# The accounts list (layouts/accounts.py): a page at a time, filtered by status, and by
+# scope: a force's slug, or ALL_FORCES for the accounts that cover every force.
+ACCOUNTS_PER_PAGE = 25
+ALL_FORCES = "all"
+ACCOUNT_STATUSES: tuple[str, ...] = ("active", "disabled")
+DISABLED_REFUSAL = "the account is disabled"
 
 metadata = sa.MetaData()
 schema.meta.to_metadata(metadata)  # the write path keeps a data version in ``meta``
@@ -153,6 +174,11 @@ users = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     # Where the account's subscribed board packs go (NULL: none given yet). Schema 2.
     sa.Column("email", sa.String),
+    # Schema 4: a disabled account cannot sign in, and its API tokens are refused; an
+    # account whose password an administrator set must choose its own at next sign-in.
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("must_change_password", sa.Boolean, nullable=False,
+              server_default=sa.false()),
 )
 
 # An account's subscription to one force's monthly board pack (kpis.subscriptions sends
@@ -217,8 +243,22 @@ def _api_tokens(conn: sa.Connection) -> None:
     Nothing to move: the new table starts empty, which the rebuild does by itself."""
 
 
-SECURITY_SCHEMA = schema.VersionedSchema("users and audit file", metadata, 3,
-                                         {1: _board_pack_subscriptions, 2: _api_tokens})
+def _account_status(conn: sa.Connection) -> None:
+    """3 -> 4: accounts may be disabled (``users.disabled``) and may have to change an
+    administrator's password at their next sign-in (``users.must_change_password``).
+
+    Every account already stored stays active with its own password. Plain
+    ``ALTER TABLE ... ADD COLUMN`` with a default (no DuckDB-only functions), so the same
+    step runs on PostgreSQL."""
+    schema._add_columns(conn, users.name, (
+        ("disabled", "BOOLEAN NOT NULL DEFAULT FALSE"),
+        ("must_change_password", "BOOLEAN NOT NULL DEFAULT FALSE")))
+
+
+SECURITY_SCHEMA = schema.VersionedSchema("users and audit file", metadata, 4,
+                                         {1: _board_pack_subscriptions, 2: _api_tokens,
+                                          3: _account_status},
+                                         namespace="flightdeck_security")
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path
 # One plain address (no display name, no comments): what the relay is given as is.
@@ -246,6 +286,8 @@ class User:
     session_token: str
     has_password: bool
     email: str | None = None  # where subscribed board packs go
+    disabled: bool = False  # no sign-in, no API tokens, no board packs
+    must_change_password: bool = False  # an administrator's password: change it first
 
     def principal(self) -> Principal:
         return Principal(username=self.username, role=self.role, force=self.force_slug,
@@ -279,6 +321,41 @@ class ApiToken:
         return self.revoked_at is None
 
 
+@dataclass(frozen=True)
+class AccountPage:
+    """One page of the accounts list: the accounts on it (by user name), how many match
+    the filters in all, and when each account on the page last signed in."""
+
+    accounts: tuple[User, ...]
+    total: int  # accounts matching the filters, on every page
+    page: int  # 1-based, within 1 .. pages
+    pages: int  # at least 1, even with nothing to show
+    per_page: int
+    last_sign_in: Mapping[str, dt.datetime]  # user name -> latest sign-in (if any)
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first account in the whole list (0: none)."""
+        return (self.page - 1) * self.per_page + 1 if self.accounts else 0
+
+    @property
+    def last(self) -> int:
+        """The position of the page's last account in the whole list (0: none)."""
+        return self.first + len(self.accounts) - 1 if self.accounts else 0
+
+    def showing(self) -> str:
+        if not self.accounts:
+            return "No accounts match."
+        return f"Showing {self.first:,}-{self.last:,} of {self.total:,}"
+
+
+def temporary_password() -> str:
+    """A password for an administrator to hand over once, such as 'Kq7mT-w3Hzp-...':
+    random (``secrets``), 23 characters, well past the length and strength rules."""
+    return "-".join("".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(5))
+                    for _ in range(4))
+
+
 def hash_token(secret: str) -> str:
     """What is stored of a token: the SHA-256 of its secret, in hex."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
@@ -289,6 +366,8 @@ def token_refusal(user: User | None) -> str | None:
     export, so the account must have the export right (analysts and admins)."""
     if user is None:
         return "there is no such account"
+    if user.disabled:
+        return f"{user.username}'s account is disabled"
     if not user.principal().may(Action.EXPORT):
         return (f"{user.username} is a {user.role.value}: data feeds are exports, for "
                 "analysts and administrators")
@@ -360,6 +439,8 @@ def subscription_refusal(user: User | None, force_slug: str) -> str | None:
     send: the account exists, may export (packs are exports), and covers the force."""
     if user is None:
         return "there is no such account"
+    if user.disabled:
+        return f"{user.username}'s account is disabled"
     if not user.principal().may(Action.EXPORT):
         return (f"{user.username} is a {user.role.value}: board packs need the analyst "
                 "or admin role")
@@ -372,7 +453,7 @@ class SecurityStore:
     """Users and the audit log in the file at ``path`` (created on first write)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+        self.path = as_location(path)
         self._store = open_store(self.path, SECURITY_SCHEMA)  # opens nothing until used
         # Users as of one version of the file: every request looks its user up, and
         # the file changes only when someone signs in or an account changes.
@@ -409,6 +490,53 @@ class SecurityStore:
 
     def user(self, username: str) -> User | None:
         return self._current_users().get(username)
+
+    def accounts(self, query: str = "", role: str | None = None, force: str | None = None,
+                 status: str | None = None, page: int = 1,
+                 per_page: int = ACCOUNTS_PER_PAGE) -> AccountPage:
+        """One page of the accounts, by user name: those whose user name or display name
+        holds ``query`` (any case), of ``role``, scoped to ``force`` (``ALL_FORCES``: the
+        accounts that cover every force) and ``status`` (active or disabled); None or ""
+        for any. ``page`` is kept within the pages there are. Counted and paged in SQL,
+        with each listed account's latest sign-in from the audit log."""
+        if status and status not in ACCOUNT_STATUSES:
+            raise UserError(f"Status {status!r} is not one of {', '.join(ACCOUNT_STATUSES)}.")
+        conditions: list[sa.ColumnElement[bool]] = []
+        words = " ".join((query or "").split()).lower()
+        if words:
+            conditions.append(sa.or_(
+                sa.func.lower(users.c.username).contains(words, autoescape=True),
+                sa.func.lower(users.c.display_name).contains(words, autoescape=True)))
+        if role:
+            conditions.append(users.c.role == _check_role(role).value)
+        if force == ALL_FORCES:
+            conditions.append(users.c.force_slug.is_(None))
+        elif force:
+            conditions.append(users.c.force_slug == force)
+        if status:
+            conditions.append(users.c.disabled == (status == "disabled"))
+        per_page = max(1, per_page)
+        if not self._store.exists():
+            return AccountPage((), 0, 1, 1, per_page, {})
+        with self._store.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(users)
+                                 .where(*conditions)).scalar_one()
+            pages = max(1, math.ceil(total / per_page))
+            page = min(max(1, page), pages)
+            found = tuple(_user(row) for row in conn.execute(
+                sa.select(users).where(*conditions).order_by(users.c.username)
+                .limit(per_page).offset((page - 1) * per_page)))
+            names = [user.username for user in found]
+            last = {name: at for name, at in conn.execute(
+                sa.select(audit_log.c.username, sa.func.max(audit_log.c.occurred_at))
+                .where(audit_log.c.event == SIGN_IN, audit_log.c.username.in_(names))
+                .group_by(audit_log.c.username))} if names else {}
+        return AccountPage(found, total, page, pages, per_page, last)
+
+    def active_national_admins(self) -> list[str]:
+        """The user names of the active administrators who cover every force."""
+        return [u.username for u in self.users()
+                if u.role == Role.ADMIN and u.force_slug is None and not u.disabled]
 
     def tokens(self, username: str | None = None, include_revoked: bool = False
                ) -> list[ApiToken]:
@@ -482,14 +610,25 @@ class SecurityStore:
                 or address_failed + address_pending >= MAX_FAILURES_PER_ADDRESS)
 
     def authenticate(self, username: str, password: str) -> User | None:
-        """The user if the password is theirs, else None (no audit: the caller records)."""
+        """The user if the password is theirs and the account may sign in, else None
+        (no audit: the caller records)."""
+        return self.check_sign_in(username, password)[0]
+
+    def check_sign_in(self, username: str, password: str) -> tuple[User | None, str]:
+        """(the user, "") if the password is theirs and the account may sign in; else
+        (None, why): why is "" for a wrong password or an unknown name, and
+        ``DISABLED_REFUSAL`` for a disabled account whose password is right (only the
+        password's holder learns that it is disabled). No audit: the caller records."""
         user_row = self._read(sa.select(users).where(users.c.username == username))
         stored = user_row[0].password_hash if user_row else None
         try:
             _HASHER.verify(stored or _dummy_hash(), password)
         except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-            return None
-        return _user(user_row[0]) if stored else None
+            return None, ""
+        if not stored:
+            return None, ""
+        user = _user(user_row[0])
+        return (None, DISABLED_REFUSAL) if user.disabled else (user, "")
 
     # ------------------------------------------------------------------ writing
 
@@ -501,7 +640,11 @@ class SecurityStore:
 
     def add_user(self, username: str, role: str, password: str | None,
                  force_slug: str | None = None, display_name: str = "",
-                 actor: str = "", known_forces: Sequence[str] | None = None) -> User:
+                 actor: str = "", known_forces: Sequence[str] | None = None, *,
+                 must_change_password: bool = False, address: str = "") -> User:
+        """Add an account (UserError if the name is taken or anything is not valid).
+        ``must_change_password``: the password is an administrator's, to be replaced at
+        the first sign-in. Audited as ``actor``."""
         _check_username(username)
         role_value = _check_role(role)
         _check_force(force_slug, known_forces)
@@ -515,9 +658,12 @@ class SecurityStore:
                 username=username, role=role_value.value, force_slug=force_slug,
                 display_name=display_name.strip() or username, password_hash=hashed,
                 session_token=secrets.token_urlsafe(16), created_at=now, updated_at=now,
+                must_change_password=must_change_password and hashed is not None,
             ))
             _insert_event(conn, USER_ADDED, actor or username,
-                          f"{username}: {role_value.value}, {force_slug or 'all forces'}")
+                          f"{username}: {role_value.value}, {force_slug or 'all forces'}"
+                          + ("" if hashed is not None else ", single sign-on only"),
+                          address)
         user = self.user(username)
         assert user is not None
         return user
@@ -541,20 +687,84 @@ class SecurityStore:
                 session_token=secrets.token_urlsafe(16)))
             _insert_event(conn, SIGN_OUT, username, "", address)
 
-    def set_password(self, username: str, password: str, actor: str = "") -> None:
+    def set_password(self, username: str, password: str, actor: str = "", *,
+                     address: str = "", detail: str = "") -> None:
+        """The account's own password now (any administrator's temporary one is
+        replaced: nothing to change at the next sign-in); its sessions end. Audited."""
         hashed = _HASHER.hash(check_password(password))
-        self._update(username, {"password_hash": hashed}, PASSWORD_SET, username, actor)
+        self._update(username, {"password_hash": hashed, "must_change_password": False},
+                     PASSWORD_SET, detail or username, actor, address)
+
+    def reset_password(self, username: str, password: str | None = None, actor: str = "",
+                       address: str = "") -> str:
+        """An administrator's reset: ``password`` (None: a :func:`temporary_password`)
+        becomes the account's, to be changed at its next sign-in; its sessions end.
+        Returns the password set, for the administrator to hand over once. Audited as
+        "reset by ``actor``"."""
+        chosen = temporary_password() if password is None else password
+        hashed = _HASHER.hash(check_password(chosen))
+        how = "a temporary password" if password is None else "a password they typed"
+        self._update(username, {"password_hash": hashed, "must_change_password": True},
+                     PASSWORD_SET, f"{username}: reset by {actor or 'the operator'} ({how}, "
+                     "to be changed at the next sign-in; sessions ended)", actor, address)
+        return chosen
 
     def set_role(self, username: str, role: str, force_slug: str | None = None,
-                 actor: str = "", known_forces: Sequence[str] | None = None) -> None:
+                 actor: str = "", known_forces: Sequence[str] | None = None, *,
+                 address: str = "", keep_an_admin: bool = False) -> None:
+        """Change the account's role and scope (None: every force); its sessions end.
+        ``keep_an_admin``: refuse (UserError) to take away the last active administrator
+        who covers every force, checked in the same transaction. Audited with the role
+        and scope before and after."""
         role_value = _check_role(role)
         _check_force(force_slug, known_forces)
-        self._update(username, {"role": role_value.value, "force_slug": force_slug},
-                     ROLE_SET, f"{username}: {role_value.value}, {force_slug or 'all forces'}",
-                     actor)
+        with self._store.write() as conn:
+            row = _account_row(conn, username)
+            before = f"{row.role}, {row.force_slug or 'all forces'}"
+            if keep_an_admin and not (role_value == Role.ADMIN and force_slug is None):
+                _refuse_last_admin(conn, row, f"making it {role_value.value}, "
+                                              f"{force_slug or 'all forces'}")
+            conn.execute(sa.update(users).where(users.c.username == username).values(
+                role=role_value.value, force_slug=force_slug,
+                session_token=secrets.token_urlsafe(16), updated_at=_now()))
+            _insert_event(conn, ROLE_SET, actor or username,
+                          f"{username}: {role_value.value}, {force_slug or 'all forces'} "
+                          f"(was {before})", address)
+
+    def disable_user(self, username: str, actor: str = "", address: str = "") -> None:
+        """Disable an account: it cannot sign in, its sessions end (the session token
+        changes, as at sign-out) and its API tokens are refused until it is enabled
+        again. Refused (UserError) for the last active administrator who covers every
+        force, checked in the same transaction. Audited."""
+        with self._store.write() as conn:
+            row = _account_row(conn, username)
+            if row.disabled:
+                raise UserError(f"{username}'s account is disabled already.")
+            _refuse_last_admin(conn, row, "disabling it")
+            conn.execute(sa.update(users).where(users.c.username == username).values(
+                disabled=True, session_token=secrets.token_urlsafe(16), updated_at=_now()))
+            tokens = conn.execute(sa.select(sa.func.count()).where(
+                api_tokens.c.username == username, api_tokens.c.revoked_at.is_(None))
+            ).scalar_one()
+            _insert_event(conn, USER_DISABLED, actor or username,
+                          f"{username} ({row.role}, {row.force_slug or 'all forces'}): "
+                          f"sessions ended, {tokens} API token(s) refused while disabled",
+                          address)
+
+    def enable_user(self, username: str, actor: str = "", address: str = "") -> None:
+        """Let a disabled account sign in again (its API tokens in use work again)."""
+        with self._store.write() as conn:
+            row = _account_row(conn, username)
+            if not row.disabled:
+                raise UserError(f"{username}'s account is not disabled.")
+            conn.execute(sa.update(users).where(users.c.username == username).values(
+                disabled=False, updated_at=_now()))
+            _insert_event(conn, USER_ENABLED, actor or username,
+                          f"{username} ({row.role}, {row.force_slug or 'all forces'})",
+                          address)
 
     def _update(self, username: str, values: dict[str, object], event: str, detail: str,
-                actor: str) -> None:
+                actor: str, address: str = "") -> None:
         with self._store.write() as conn:
             changed = conn.execute(
                 sa.update(users).where(users.c.username == username).values(
@@ -562,7 +772,7 @@ class SecurityStore:
             ).rowcount
             if not changed:
                 raise UserError(f"There is no user called {username!r}.")
-            _insert_event(conn, event, actor or username, detail)
+            _insert_event(conn, event, actor or username, detail, address)
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -754,7 +964,31 @@ def _token(row: sa.Row) -> ApiToken:
                     revoked_at=row.revoked_at)
 
 
+def _account_row(conn: sa.Connection, username: str) -> sa.Row:
+    """The account's row as the write sees it (UserError if there is none)."""
+    row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+    if row is None:
+        raise UserError(f"There is no user called {printable(username[:64])!r}.")
+    return row
+
+
+def _refuse_last_admin(conn: sa.Connection, row: sa.Row, change: str) -> None:
+    """UserError if the account of ``row`` is the last active administrator who covers
+    every force: nobody would be left to manage accounts and the catalogue."""
+    if row.role != Role.ADMIN.value or row.force_slug is not None or row.disabled:
+        return
+    others = conn.execute(sa.select(sa.func.count()).where(
+        users.c.role == Role.ADMIN.value, users.c.force_slug.is_(None),
+        users.c.disabled == sa.false(), users.c.username != row.username)).scalar_one()
+    if not others:
+        raise UserError(f"{row.username} is the last active administrator who covers every "
+                        f"force: {change} would leave nobody to manage the accounts. Make "
+                        "another account an administrator for all forces first.")
+
+
 def _user(row: sa.Row) -> User:
     return User(username=row.username, role=Role(row.role), force_slug=row.force_slug,
                 display_name=row.display_name, session_token=row.session_token,
-                has_password=row.password_hash is not None, email=row.email)
+                has_password=row.password_hash is not None, email=row.email,
+                disabled=bool(row.disabled),
+                must_change_password=bool(row.must_change_password))
