@@ -114,7 +114,8 @@ def pack_job(progress: Progress, request: PackRequest, folder: str) -> dict[str,
     try:
         progress("Reading the data")
         ds = service.dataset()
-        key = cache_key(request.options(), ds.data_version)
+        # Packs carry commentary and recommendation progress: both versions.
+        key = cache_key(request.options(), f"{ds.data_version}/{service.annotation_version}")
         cache = out_folder.parent / CACHE_FOLDER  # beside the job folders
         cache.mkdir(parents=True, exist_ok=True)
         cached = cache / f"{key}.{request.fmt}"

@@ -52,7 +52,7 @@ from kpis.ingest.preview import LoadPreview, preview_load
 from kpis.ingest.problems import LoadRefused, Report
 from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG, Location, as_location, state_dir
 from kpis.storage import annotations, reference, security
-from kpis.storage.backend import Store, open_store
+from kpis.storage.backend import Store, open_store, versions
 from kpis.storage.catalogue_store import fetch_catalogue
 from kpis.storage.database import write_catalogue
 from kpis.storage.dataset_loader import load_dataset
@@ -77,7 +77,8 @@ class _Shared:
     state_dir: Path  # uploads waiting to be loaded, pack jobs (kpis.settings.state_dir)
     lock: threading.Lock = field(default_factory=threading.Lock)
     dataset: Dataset | None = None
-    identity: Hashable | None = None
+    identity: Hashable | None = None  # the store's identity when the versions were read
+    annotations: str = "0"  # the annotation version then
     # Each force-scoped view of the current dataset, built once per data version.
     scoped: VersionedCache[Dataset] = field(default_factory=lambda: VersionedCache(64))
 
@@ -109,19 +110,36 @@ class FlightDeckService:
     # ------------------------------------------------------------------ reading
 
     def dataset(self) -> Dataset:
-        """The current data as this principal may see it (reloaded when it changes)."""
+        """The current data as this principal may see it (reloaded when it changes).
+
+        When the store has changed, its versions are read (one query): the dataset is
+        built again only if the data changed, not for commentary or recommendation
+        progress (the annotation version, :attr:`annotation_version`)."""
+        current = self._current()
+        scope = self.principal.force
+        if scope is None:
+            return current
+        return self._shared.scoped.get(current.data_version, scope, "dataset",
+                                       lambda: current.scoped(scope))
+
+    def _current(self) -> Dataset:
         shared = self._shared
         identity = shared.reader.identity
-        scope = self.principal.force
         with shared.lock:
             if shared.dataset is None or identity != shared.identity:
                 with shared.reader.connect() as conn:
-                    shared.dataset = load_dataset(conn)
-                shared.identity = identity
-            current, version = shared.dataset, shared.identity
-        if scope is None:
-            return current
-        return shared.scoped.get(version, scope, "dataset", lambda: current.scoped(scope))
+                    data, notes = versions(conn)
+                    if shared.dataset is None or shared.dataset.data_version != data:
+                        shared.dataset = load_dataset(conn)
+                shared.identity, shared.annotations = identity, notes
+            return shared.dataset
+
+    @property
+    def annotation_version(self) -> str:
+        """The version of the commentary and recommendation progress, as of the dataset
+        last returned: a page that shows them is cached under it too."""
+        self._current()
+        return self._shared.annotations
 
     def table(
         self,

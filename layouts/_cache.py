@@ -18,7 +18,7 @@ from typing import Any
 import flask
 
 from kpis.cache import ALL_FORCES, VersionedCache
-from web.context import dataset, is_dark, principal
+from web.context import dataset, is_dark, principal, service
 
 PAGE_CACHE_SIZE = 128
 _EXTENSION = "flightdeck.page_cache"
@@ -37,5 +37,6 @@ def render_cached(build: Callable[..., Any], query: dict[str, str]) -> Any:
     who = principal()
     key = (build.__module__, tuple(sorted(query.items())), who and who.role,
            who and who.demo, is_dark(), dt.date.today())
-    return _pages().get(ds.data_version, ds.scope or ALL_FORCES, key,
-                        lambda: build(**query))
+    # Pages show commentary and recommendation progress too: cached under both versions.
+    version = f"{ds.data_version}/{service().annotation_version}"
+    return _pages().get(version, ds.scope or ALL_FORCES, key, lambda: build(**query))

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from kpis.domain.periods import parse_month
 from kpis.settings import NATIONAL_SLUG
 from kpis.storage import schema
-from kpis.storage.backend import Store, has_table, open_store
+from kpis.storage.backend import ANNOTATION_VERSION_KEY, Store, has_table, open_store
 
 NOT_STARTED = "not started"
 IN_PROGRESS = "in progress"
@@ -102,6 +102,14 @@ def _rows(source: Source, table: sa.Table, query: sa.Select) -> list[sa.Row]:
         return conn.execute(query).all() if has_table(conn, table.name) else []
 
 
+def _annotation_write(store: Store, area: str
+                      ) -> contextlib.AbstractContextManager[sa.Connection]:
+    """A write of one area's annotations: it bumps the annotation version (the dataset
+    is kept; pages are drawn again) and waits only for other annotations of the same
+    area (and for writes of the whole database), not for anyone's load."""
+    return store.write(area=f"annotations:{area}", version=ANNOTATION_VERSION_KEY)
+
+
 def _known(conn: sa.Connection, column: sa.Column, value: str) -> bool:
     """Whether ``column``'s table holds a row with ``value`` in it."""
     return bool(conn.execute(sa.select(sa.func.count()).select_from(column.table)
@@ -161,7 +169,7 @@ def record_progress(db_path: Path, rec_id: str, status: str, note: str, author: 
     author = _clean_text(author, "The author", MAX_AUTHOR)
     rec_id = (rec_id or "").strip()
     area = (area or "").strip() if isinstance(area, str) else ""
-    with open_store(db_path) as store, store.write() as conn:
+    with open_store(db_path) as store, _annotation_write(store, area) as conn:
         if not _known(conn, schema.recommendations.c.rec_id, rec_id):
             raise ValueError(f"unknown recommendation {rec_id!r}")
         _check_area(conn, area)
@@ -281,7 +289,7 @@ def write_commentary(db_path: Path, kpi_id: str, area: str, period_start: dt.dat
     author = _clean_text(author, "The author", MAX_AUTHOR)
     kpi_id = (kpi_id or "").strip()
     area = (area or "").strip()
-    with open_store(db_path) as store, store.write() as conn:
+    with open_store(db_path) as store, _annotation_write(store, area) as conn:
         if not _known(conn, schema.kpi_definitions.c.kpi_id, kpi_id):
             raise ValueError(f"unknown KPI {kpi_id!r}")
         if not _known(conn, schema.forces.c.slug, area):

@@ -33,7 +33,9 @@ from kpis.storage import schema
 from kpis.storage.schema import UNVERSIONED, VersionedSchema
 
 __all__ = [
+    "ANNOTATION_VERSION_KEY",
     "CATALOGUE_DIGEST_KEY",
+    "DATA_VERSION_KEY",
     "SCHEMA_VERSION_KEY",
     "SchemaTooNew",
     "Store",
@@ -41,6 +43,7 @@ __all__ = [
     "StoreNotSupported",
     "UpgradeError",
     "bulk_insert",
+    "bump",
     "check_version",
     "get_meta",
     "has_table",
@@ -52,9 +55,16 @@ __all__ = [
     "set_meta",
     "staged",
     "stored_version",
+    "versions",
 ]
 
 SCHEMA_VERSION_KEY = "schema_version"
+#: Bumped by every write of the data (loads, rollbacks, catalogue, reference data): a
+#: reader rebuilds its in-memory dataset when it changes.
+DATA_VERSION_KEY = "data_version"
+#: Bumped instead by a write of annotations only (commentary, recommendation progress):
+#: pages showing them are drawn again, the dataset is kept.
+ANNOTATION_VERSION_KEY = "annotation_version"
 #: A digest of the catalogue as stored (kpis.storage.catalogue_store): readers keep the
 #: catalogue they read under it. Removed by anything else that changes those tables.
 CATALOGUE_DIGEST_KEY = "catalogue_digest"
@@ -109,7 +119,7 @@ class Store(abc.ABC):
         :class:`SchemaTooNew`."""
 
     @abc.abstractmethod
-    def write(self, area: str | None = None
+    def write(self, area: str | None = None, version: str = DATA_VERSION_KEY
               ) -> contextlib.AbstractContextManager[sa.Connection]:
         """A connection in one transaction: published whole if the block returns,
         not at all if it raises. Writers wait for each other; readers never wait.
@@ -117,7 +127,8 @@ class Store(abc.ABC):
 
         ``area`` (a force's slug): the write touches only that force's rows, so a store
         that can (PostgreSQL) lets writes of different forces proceed at once; a write
-        without one excludes every other."""
+        without one excludes every other. ``version``: the ``meta`` key it bumps
+        (:data:`ANNOTATION_VERSION_KEY` for annotations only)."""
 
     @abc.abstractmethod
     def destroy(self) -> None:
@@ -221,6 +232,21 @@ def get_meta(conn: sa.Connection, key: str) -> str | None:
 def set_meta(conn: sa.Connection, key: str, value: str) -> None:
     conn.execute(sa.delete(schema.meta).where(schema.meta.c.key == key))
     conn.execute(sa.insert(schema.meta).values(key=key, value=value))
+
+
+def versions(conn: sa.Connection) -> tuple[str, str]:
+    """The data version and the annotation version, in one query."""
+    found = dict(conn.execute(sa.select(schema.meta.c.key, schema.meta.c.value).where(
+        schema.meta.c.key.in_((DATA_VERSION_KEY, ANNOTATION_VERSION_KEY)))).all())
+    return found.get(DATA_VERSION_KEY, "0"), found.get(ANNOTATION_VERSION_KEY, "0")
+
+
+def bump(conn: sa.Connection, key: str) -> str:
+    """Add one to the counter ``key`` in ``meta``; returns the new value."""
+    current = get_meta(conn, key)
+    value = str(int(current or 0) + 1)
+    set_meta(conn, key, value)
+    return value
 
 
 def has_table(conn: sa.Connection, name: str) -> bool:

@@ -35,10 +35,12 @@ from sqlalchemy.pool import NullPool
 
 from kpis.storage import schema
 from kpis.storage.backend import (
+    DATA_VERSION_KEY,
     SCHEMA_VERSION_KEY,
     Store,
     StoreError,
     UpgradeError,
+    bump,
     check_version,
     create_missing_tables,
     get_meta,
@@ -95,8 +97,8 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def write_transaction(path: Path, layout: VersionedSchema | None = None
-                      ) -> Iterator[sa.Connection]:
+def write_transaction(path: Path, layout: VersionedSchema | None = None,
+                      version: str = DATA_VERSION_KEY) -> Iterator[sa.Connection]:
     """Yield a connection to a private copy of the database; publish it on success.
 
     Everything done on the connection is one transaction. If the block raises, the
@@ -133,7 +135,7 @@ def write_transaction(path: Path, layout: VersionedSchema | None = None
                 with conn.begin():
                     create_missing_tables(conn, layout.metadata)
                     yield conn
-                    _bump_data_version(conn)
+                    bump(conn, version)
                     set_meta(conn, SCHEMA_VERSION_KEY, str(layout.version))
             finally:
                 conn.close()
@@ -153,11 +155,6 @@ def write_transaction(path: Path, layout: VersionedSchema | None = None
 def _remove_database_files(path: Path) -> None:
     for candidate in (path, path.with_name(path.name + ".wal")):
         candidate.unlink(missing_ok=True)
-
-
-def _bump_data_version(conn: sa.Connection) -> None:
-    current = get_meta(conn, "data_version")
-    set_meta(conn, "data_version", str(int(current or 0) + 1))
 
 
 # ------------------------------------------------------------------------- upgrades
@@ -405,10 +402,10 @@ class DuckDBStore(Store):
         with self._checked_connection() as conn:
             yield conn
 
-    def write(self, area: str | None = None
+    def write(self, area: str | None = None, version: str = DATA_VERSION_KEY
               ) -> contextlib.AbstractContextManager[sa.Connection]:
         # One writer at a time whatever the area: a write publishes the whole file.
-        return write_transaction(self.path, self.layout)
+        return write_transaction(self.path, self.layout, version)
 
     def destroy(self) -> None:
         self.close()

@@ -36,12 +36,13 @@ import sqlalchemy as sa
 
 from kpis.storage import schema
 from kpis.storage.backend import (
+    ANNOTATION_VERSION_KEY,
+    DATA_VERSION_KEY,
     SCHEMA_VERSION_KEY,
     Store,
     StoreError,
     check_version,
     create_missing_tables,
-    get_meta,
     set_meta,
     stored_version,
 )
@@ -140,14 +141,18 @@ class PostgresStore(Store):
                              ) from None
 
     @property
-    def identity(self) -> tuple[str, str, str | None]:
-        """The database, and the data version published now (one indexed read)."""
+    def identity(self) -> tuple[str, str, str | None, str | None]:
+        """The database, and the data and annotation versions published now (one
+        indexed read)."""
         with self.engine().connect() as conn:
             try:
-                value = get_meta(conn, "data_version")
+                found = dict(conn.execute(sa.text(
+                    "SELECT key, value FROM meta WHERE key IN (:data, :notes)"),
+                    {"data": DATA_VERSION_KEY, "notes": ANNOTATION_VERSION_KEY}).all())
             except sa.exc.ProgrammingError:  # not created yet
-                value = None
-            return (self.location, self.namespace, value)
+                found = {}
+            return (self.location, self.namespace, found.get(DATA_VERSION_KEY),
+                    found.get(ANNOTATION_VERSION_KEY))
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sa.Connection]:
@@ -167,7 +172,8 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------ writing
 
-    def write(self, area: str | None = None) -> contextlib.AbstractContextManager[sa.Connection]:
+    def write(self, area: str | None = None, version: str = DATA_VERSION_KEY
+              ) -> contextlib.AbstractContextManager[sa.Connection]:
         """One transaction, committed if the block returns.
 
         ``area`` (a force's slug) writes only that area's rows: writers of different
@@ -175,10 +181,10 @@ class PostgresStore(Store):
         Home Office table, a rollback, the catalogue) waits for them all and excludes
         them.
         """
-        return self._write(area)
+        return self._write(area, version)
 
     @contextlib.contextmanager
-    def _write(self, area: str | None) -> Iterator[sa.Connection]:
+    def _write(self, area: str | None, version: str) -> Iterator[sa.Connection]:
         with self.engine().connect() as conn, conn.begin():
             whole = _lock_key(self.namespace, _WHOLE)
             if area is None:
@@ -189,7 +195,7 @@ class PostgresStore(Store):
                              {"key": whole, "own": _lock_key(self.namespace, area)})
             created = self._prepare(conn)
             yield conn
-            self._bump_data_version(conn)
+            self._bump_version(conn, version)
             if created:
                 set_meta(conn, SCHEMA_VERSION_KEY, str(self.layout.version))
 
@@ -211,19 +217,19 @@ class PostgresStore(Store):
                 f"version needs {self.layout.version}: run `flightdeck migrate`")
         return False
 
-    def _bump_data_version(self, conn: sa.Connection) -> None:
+    def _bump_version(self, conn: sa.Connection, key: str = DATA_VERSION_KEY) -> None:
         # Under concurrent area writes two transactions may read the same version: an
         # UPDATE of the one row serialises them (the second waits for the first's
         # commit and then adds one to the committed value).
         updated = conn.execute(sa.text(
             "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
-            "WHERE key = 'data_version' RETURNING value")).scalar_one_or_none()
+            "WHERE key = :key RETURNING value"), {"key": key}).scalar_one_or_none()
         if updated is None:
             # A database made again (a demonstration rebuilt, a restore into a new
             # schema) must not repeat an old version that a server's caches still hold:
             # its versions start from the clock, in microseconds.
             updated = str(time.time_ns() // 1000)
-            set_meta(conn, "data_version", updated)
+            set_meta(conn, key, updated)
         conn.execute(sa.text("SELECT pg_notify(:channel, :payload)"),
                      {"channel": DATA_CHANNEL, "payload": f"{self.namespace}:{updated}"})
 
@@ -243,7 +249,7 @@ class PostgresStore(Store):
             else:
                 check_version(self.layout, found, self.location)  # newer: refused
                 ran = migrate(conn, self.layout)
-            self._bump_data_version(conn)
+            self._bump_version(conn)
         self._checked = False
         return ran
 
