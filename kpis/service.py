@@ -15,9 +15,10 @@ exports) checks the role and scope and is written to the audit log.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -35,6 +36,7 @@ from kpis.domain.catalogue_edits import (
     version_changes,
 )
 from kpis.domain.catalogue_yaml import dump_catalogue
+from kpis.domain.events import COMMENTARY_WRITTEN, PROGRESS_RECORDED
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import SpcOptions, cached_table
 from kpis.ingest.adoption import AdoptionResult, load_adoption
@@ -206,6 +208,23 @@ class FlightDeckService:
         """Write an event to the audit log, as this principal from this address."""
         self.security.record(event, self.principal.username, detail, self.address)
 
+    @contextlib.contextmanager
+    def _audited(self, event: str) -> Iterator[Callable[[sa.Connection, str], None]]:
+        """A hook for a write's transaction that records ``event`` in it, where the audit
+        log is in the same database (PostgreSQL): the change and its audit row commit
+        together. Elsewhere (a DuckDB users file) the row is recorded once the block
+        has returned, that is once the change has been published."""
+        pending: list[str] = []
+
+        def hook(conn: sa.Connection, detail: str) -> None:
+            if not self.security.record_with(conn, event, self.principal.username, detail,
+                                             self.address):
+                pending.append(detail)
+
+        yield hook
+        for detail in pending:
+            self.audit(event, detail)
+
     # ------------------------------------------------------------------ changing
 
     def check_upload(self, files: Sequence[Path], kind: str | None = None,
@@ -240,14 +259,16 @@ class FlightDeckService:
                 _, report = self.check_upload(files, kind, progress)
                 if report.errors:
                     raise LoadRefused(report)
-            result = load_files(self.db_path, files, kind, user=self.principal.label or None,
-                                progress=progress)
+            with self._audited(security.LOAD) as audit:
+                result = load_files(
+                    self.db_path, files, kind, user=self.principal.label or None,
+                    progress=progress, audit=lambda conn, result: audit(
+                        conn, f"{names}: load id(s) {', '.join(map(str, result.load_ids))}, "
+                              f"{result.observations} values"))
         except LoadRefused as refused:
             self.audit(security.LOAD_REFUSED,
                        f"{names}: {refused.report.error_count} error(s)")
             raise
-        self.audit(security.LOAD, f"{names}: load id(s) "
-                   f"{', '.join(map(str, result.load_ids))}, {result.observations} values")
         return result
 
     def _check_scope(self, parsed: Sequence[ParsedFile], report: Report) -> None:
@@ -269,9 +290,9 @@ class FlightDeckService:
             raise self._denied(f"Load {load_id} holds figures for other forces than "
                                f"{self._area_name(scope)}: ask an analyst who covers "
                                "every force to roll it back.")
-        changed = rollback(self.db_path, load_id)
-        self.audit(security.ROLLBACK, f"load {load_id}: {changed} values changed")
-        return changed
+        with self._audited(security.ROLLBACK) as audit:
+            return rollback(self.db_path, load_id, audit=lambda conn, changed: audit(
+                conn, f"load {load_id}: {changed} values changed"))
 
     def write_commentary(self, kpi_id: str, area: str, period: dt.date | str, text: str,
                          author: str = "") -> annotations.Commentary | None:
@@ -282,7 +303,9 @@ class FlightDeckService:
             raise self._denied(f"Your account may write commentary for "
                                f"{self._area_name(self.principal.force)} only.")
         signed = author if self.principal.demo else self.principal.label
-        annotations.write_commentary(self.db_path, kpi_id, area, period, text, signed)
+        with self._audited(COMMENTARY_WRITTEN) as audit:
+            annotations.write_commentary(self.db_path, kpi_id, area, period, text, signed,
+                                         audit=audit)
         return annotations.commentary_for(self.reader, kpi_id, area, period)
 
     def record_progress(self, rec_id: str, status: str, note: str, author: str = "",
@@ -301,7 +324,9 @@ class FlightDeckService:
                                "cannot record recommendation progress for "
                                f"{self._area_name(area)} ({area}).")
         signed = author if self.principal.demo else self.principal.label
-        annotations.record_progress(self.db_path, rec_id, status, note, signed, area=area)
+        with self._audited(PROGRESS_RECORDED) as audit:
+            annotations.record_progress(self.db_path, rec_id, status, note, signed, area=area,
+                                        audit=audit)
 
     def authorise_export(self, what: str, area: str) -> None:
         """Check an export of ``area``'s figures is allowed, and audit it."""

@@ -370,12 +370,24 @@ CHROMIUM_ARGS = [
 ]
 
 
-def app_over(db: Path, env: Mapping[str, str] | None = None) -> dash.Dash:
-    """The real app over ``db``, with the settings in ``env`` only (not the shell's)."""
-    from app import create_app
-    from kpis.settings import Settings
+#: The cookie key the tests' app servers over PostgreSQL share (it must be set there).
+TEST_SECRET_KEY = "tests-only-secret-key-shared-by-every-server-0123456789"
 
-    return create_app(Settings.from_env(env or {}, db=db))
+
+def app_over(db: Path | str, env: Mapping[str, str] | None = None) -> dash.Dash:
+    """The real app over ``db``, with the settings in ``env`` only (not the shell's).
+    Over PostgreSQL it gets the tests' cookie key unless ``env`` gives one."""
+    from app import create_app
+    from kpis.settings import Settings, is_database_url
+
+    env = dict(env or {})
+    if is_database_url(db):
+        import tempfile
+
+        env.setdefault("FLIGHTDECK_SECRET_KEY", TEST_SECRET_KEY)
+        # Never the project's data/ folder: a state folder of the test's own.
+        env.setdefault("FLIGHTDECK_STATE_DIR", tempfile.mkdtemp(prefix="flightdeck-state-"))
+    return create_app(Settings.from_env(env, db=db))
 
 
 def free_port() -> int:
@@ -690,6 +702,43 @@ def accounts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
                            actor="tests")
     store.close()
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_secured_template(postgres_demo_template: str, accounts_file: Path
+                              ) -> Iterator[str]:
+    """The demonstration data with ``ACCOUNTS`` in PostgreSQL (a template: clone it)."""
+    from kpis.storage.backend import open_store
+    from kpis.storage.copying import copy_store
+    from kpis.storage.security import SECURITY_SCHEMA
+
+    name = postgres.new_database(postgres_demo_template)
+    with open_store(accounts_file, SECURITY_SCHEMA) as source, \
+            open_store(postgres.database_url(name), SECURITY_SCHEMA) as target:
+        copy_store(source, target)
+    yield name
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def postgres_secured_db(request: pytest.FixtureRequest, postgres_secured_template: str
+                        ) -> str:
+    """``secured_db`` on PostgreSQL: the demonstration data and ``ACCOUNTS``."""
+    return _postgres_clone(request, postgres_secured_template)
+
+
+@pytest.fixture(params=BACKENDS)
+def any_secured_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """``secured_db`` on each backend in turn (a file with its users file beside it, or a
+    PostgreSQL database holding both)."""
+    if request.param == "duckdb":
+        from kpis.storage.security import security_db_path
+
+        db = _private_copy(request.getfixturevalue("demo_db_readonly"), tmp_path,
+                           "flightdeck.duckdb")
+        shutil.copyfile(request.getfixturevalue("accounts_file"), security_db_path(db))
+        return db
+    return _postgres_clone(request, request.getfixturevalue("postgres_secured_template"))
 
 
 @pytest.fixture

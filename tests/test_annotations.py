@@ -1,4 +1,5 @@
-"""The recommendations tracker and commentary store, on real DuckDB files."""
+"""The recommendations tracker and commentary store, on real DuckDB files and on
+PostgreSQL (tests/conftest.py: BACKENDS)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,27 @@ import pytest
 import sqlalchemy as sa
 
 from kpis.storage import annotations
+from kpis.storage.backend import Store, open_store
 from kpis.storage.duckdb_file import Reader, write_transaction
+from tests.conftest import database_digest
 
 NOON = dt.datetime(2025, 6, 1, 12, 0)
 KPI = "investigators_accredited"
 
 
 @pytest.fixture
-def reader(empty_db: Path) -> Iterator[Reader]:
-    handle = Reader(empty_db)
+def empty_db(any_empty_db: Path | str) -> Path | str:
+    return any_empty_db
+
+
+@pytest.fixture
+def demo_db(any_demo_db: Path | str) -> Path | str:
+    return any_demo_db
+
+
+@pytest.fixture
+def reader(empty_db: Path | str) -> Iterator[Store]:
+    handle = open_store(empty_db)
     yield handle
     handle.close()
 
@@ -29,7 +42,7 @@ def by_id(rows: list[annotations.RecommendationStatus]
     return {row.rec_id: row for row in rows}
 
 
-def test_five_recommendations_with_deadlines_and_linked_kpis(reader: Reader) -> None:
+def test_five_recommendations_with_deadlines_and_linked_kpis(reader: Store) -> None:
     rows = annotations.recommendation_status(reader, dt.date(2024, 12, 1))
     assert [r.rec_id for r in rows] == ["R1", "R2", "R3", "R4", "R5"]
     r2 = by_id(rows)["R2"]
@@ -38,7 +51,7 @@ def test_five_recommendations_with_deadlines_and_linked_kpis(reader: Reader) -> 
     assert all(r.displayed == "not started" and r.status is None for r in rows)
 
 
-def test_overdue_is_computed_from_the_deadline_and_today(empty_db: Path, reader: Reader
+def test_overdue_is_computed_from_the_deadline_and_today(empty_db: Path, reader: Store
                                                          ) -> None:
     # R2's deadline is 31 July 2025.
     assert by_id(annotations.recommendation_status(reader, dt.date(2025, 7, 31)))[
@@ -55,7 +68,7 @@ def test_overdue_is_computed_from_the_deadline_and_today(empty_db: Path, reader:
     assert done.displayed == "complete" and not done.is_overdue
 
 
-def test_history_is_kept_and_the_latest_row_is_current(empty_db: Path, reader: Reader) -> None:
+def test_history_is_kept_and_the_latest_row_is_current(empty_db: Path, reader: Store) -> None:
     first = annotations.record_progress(empty_db, "R4", "in progress", "Process drafted",
                                         "Ana", now=NOON)
     second = annotations.record_progress(empty_db, "R4", "complete", "  Signed off  ", "Ben",
@@ -80,13 +93,13 @@ def test_history_is_kept_and_the_latest_row_is_current(empty_db: Path, reader: R
 def test_bad_progress_is_refused_and_nothing_is_written(
     empty_db: Path, rec_id: str, status: str, note: str, author: str, message: str
 ) -> None:
-    before = empty_db.read_bytes()
+    before = database_digest(empty_db)
     with pytest.raises(ValueError, match=message):
         annotations.record_progress(empty_db, rec_id, status, note, author)
-    assert empty_db.read_bytes() == before
+    assert database_digest(empty_db) == before
 
 
-def test_a_note_of_exactly_2000_characters_is_accepted(empty_db: Path, reader: Reader) -> None:
+def test_a_note_of_exactly_2000_characters_is_accepted(empty_db: Path, reader: Store) -> None:
     annotations.record_progress(empty_db, "R1", "complete", "y" * 2000, "Ana")
     assert by_id(annotations.recommendation_status(reader))["R1"].note == "y" * 2000
 
@@ -100,7 +113,7 @@ def test_commentary_round_trip_replacement_and_history(demo_db: Path) -> None:
     annotations.write_commentary(demo_db, "ho_rape_charge_rate", "kent", "2025-09",
                                  "Charges up", "Ana", now=NOON)
     annotations.write_commentary(demo_db, KPI, "kent", "2025-08", "August", "Ana", now=NOON)
-    reader = Reader(demo_db)
+    reader = open_store(demo_db)
     try:
         current = annotations.commentary_for(reader, KPI, "kent", "2025-09")
         assert current is not None
@@ -126,14 +139,15 @@ def test_commentary_round_trip_replacement_and_history(demo_db: Path) -> None:
 ])
 def test_bad_commentary_is_refused(empty_db: Path, kpi_id: str, area: str, period: str,
                                    text: str, author: str, message: str) -> None:
-    before = empty_db.read_bytes()
+    before = database_digest(empty_db)
     with pytest.raises(ValueError, match=message):
         annotations.write_commentary(empty_db, kpi_id, area, period, text, author)
-    assert empty_db.read_bytes() == before
+    assert database_digest(empty_db) == before
 
 
-def test_a_database_without_the_new_tables_reads_as_empty(empty_db: Path, tmp_path: Path
-                                                          ) -> None:
+def test_a_database_without_the_new_tables_reads_as_empty(empty_db_template: Path,
+                                                          tmp_path: Path) -> None:
+    empty_db = empty_db_template  # a file of an older version: DuckDB only
     old = tmp_path / "old.duckdb"
     shutil.copyfile(empty_db, old)
     with write_transaction(old) as conn:  # create_all runs first: drop them afterwards
@@ -210,3 +224,59 @@ def test_commentary_block_shows_saves_and_refuses(demo_db: Path) -> None:
     app = dash.Dash(__name__)
     _commentary.register_commentary(app)
     assert any("commentary-current" in key for key in app.callback_map)
+
+
+# ------------------------------------------------------------- versions
+
+
+def test_annotations_move_their_own_version_and_keep_the_dataset(
+    demo_db: Path | str, tmp_path: Path
+) -> None:
+    from kpis.ingest.loader import load_files
+    from kpis.service import FlightDeckService
+
+    service = FlightDeckService(demo_db)
+    try:
+        dataset, notes = service.dataset(), service.annotation_version
+        annotations.write_commentary(demo_db, KPI, "kent", "2025-09", "Rising", "Ana")
+        # The same dataset object (not rebuilt), a new annotation version, the new text.
+        assert service.dataset() is dataset
+        first = service.annotation_version
+        assert first != notes
+        annotations.record_progress(demo_db, "R2", "in progress", "Started", "Ana",
+                                    area="kent")
+        assert service.dataset() is dataset
+        assert int(service.annotation_version) == int(first) + 1
+        assert service.commentary_for(KPI, "kent", "2025-09").text == "Rising"  # type: ignore[union-attr]
+        # A load changes the data: the dataset is built again, one data version on.
+        file = tmp_path / "r.csv"
+        file.write_text("force,month,measure,value\nkent,2025-09,rape_reports,5\n")
+        load_files(demo_db, [file], today=dt.date(2025, 10, 15))
+        rebuilt = service.dataset()
+        assert rebuilt is not dataset
+        assert int(rebuilt.data_version) == int(dataset.data_version) + 1
+        assert service.annotation_version == str(int(first) + 1)
+    finally:
+        service.close()
+
+
+def test_commentary_and_progress_are_audited_with_who_and_what(demo_db: Path | str) -> None:
+    from kpis.domain.access import Principal
+    from kpis.domain.events import COMMENTARY_WRITTEN, PROGRESS_RECORDED
+    from kpis.service import FlightDeckService
+
+    service = FlightDeckService(demo_db, Principal("kent-analyst", "analyst", "kent"),
+                                address="10.0.0.7")
+    try:
+        service.write_commentary(KPI, "kent", "2025-09", "Rising")
+        service.record_progress("R2", "in progress", "Started", area="kent")
+        written = service.security.events(event=COMMENTARY_WRITTEN)
+        recorded = service.security.events(event=PROGRESS_RECORDED)
+        comment = service.commentary_for(KPI, "kent", "2025-09")
+        assert [(e.username, e.address, e.detail) for e in written] == [
+            ("kent-analyst", "10.0.0.7",
+             f"{KPI} for kent, 2025-09 (commentary {comment.comment_id})")]  # type: ignore[union-attr]
+        assert [(e.username, e.detail.split(" (")[0]) for e in recorded] == [
+            ("kent-analyst", "R2 for kent: in progress")]
+    finally:
+        service.close()

@@ -406,3 +406,35 @@ def test_a_reader_notices_another_servers_write_at_once(any_empty_db: Path | str
         assert get_meta(conn, "note") == "from the other server"
     reader.close()
     writer.close()
+
+
+# ------------------------------------------------------------------ audit in the action
+
+
+def test_a_load_and_its_audit_row_commit_together_or_not_at_all(
+    postgres_secured_db: str, tmp_path: Path
+) -> None:
+    from kpis.domain.access import Principal
+    from kpis.domain.events import LOAD
+    from kpis.service import FlightDeckService
+
+    service = FlightDeckService(postgres_secured_db,
+                                Principal("analyst", "analyst", display_name="Ana"))
+    file = tmp_path / "r.csv"
+    file.write_text("force,month,measure,value\nkent,2025-09,rape_reports,5\n")
+    result = service.load([file])
+    events = service.security.events(event=LOAD)
+    assert [(e.username, e.detail) for e in events][:1] == [
+        ("analyst", f"r.csv: load id(s) {result.load_ids[0]}, {result.observations} values")]
+    # The row was written by the load's own transaction: a write that fails after its
+    # audit row leaves neither.
+    before = len(service.security.events(event=LOAD, limit=10_000))
+    with pytest.raises(RuntimeError, match="after the audit row"), \
+            service._audited(LOAD) as audit, service.reader.write() as conn:
+        conn.execute(sa.delete(schema.observations))
+        audit(conn, "a change that never lands")
+        raise RuntimeError("after the audit row")
+    assert len(service.security.events(event=LOAD, limit=10_000)) == before
+    with service.reader.connect() as conn:
+        assert conn.execute(COUNT_OBSERVATIONS).scalar_one() > 0
+    service.close()

@@ -7,7 +7,6 @@ way the browser calls them: a JSON POST to ``/_dash-update-component``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -21,10 +20,18 @@ import pytest
 from flask.testing import FlaskClient
 
 from kpis.storage.security import SecurityStore, security_db_path
-from tests.conftest import ACCOUNTS, PROJECT_ROOT, app_over
+from tests.conftest import ACCOUNTS, PROJECT_ROOT, app_over, database_digest
+from web.context import SERVICE_KEY
 
 BASE = "https://flightdeck.test"  # cookies are Secure: the test client must speak https
 PAGES_OUTPUT = ".._pages_content.children..._pages_store.data.."
+
+
+# Sign-in, sessions, the throttle and the audit log: on a DuckDB users file and on
+# PostgreSQL (tests/conftest.py: BACKENDS).
+@pytest.fixture
+def secured_db(any_secured_db: Path | str) -> Path | str:
+    return any_secured_db
 
 
 @pytest.fixture
@@ -82,8 +89,7 @@ def audit_events(db: Path, event: str) -> list[str]:
         store.close()
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+digest = database_digest  # a file's bytes; a server database's rows
 
 
 # --------------------------------------------------------------------------- the gate
@@ -404,13 +410,14 @@ def test_a_fault_shows_a_short_message_and_no_stack_trace(
 
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(
         secured_db: Path) -> None:
-    client = signed_in(app_over(secured_db, {"FLIGHTDECK_MAX_UPLOAD_MB": "1"}), "analyst")
+    app = app_over(secured_db, {"FLIGHTDECK_MAX_UPLOAD_MB": "1"})
+    client = signed_in(app, "analyst")
     declared = client.post(f"{BASE}/upload/batch", json={
         "files": [{"name": "big.xlsx", "size": 1024 * 1024 + 1}]})
     assert declared.status_code == 413
     assert b"larger than 1 MB" in declared.data
-    assert not (secured_db.parent / ".uploads").exists() or not any(
-        (secured_db.parent / ".uploads").iterdir())
+    staging = app.server.config[SERVICE_KEY].state_dir / ".uploads"
+    assert not staging.exists() or not any(staging.iterdir())
 
 
 def test_a_request_that_is_not_an_upload_may_send_little(secured_db: Path) -> None:
@@ -479,13 +486,13 @@ def test_gunicorn_refuses_an_unsecured_network_bind(demo_db: Path) -> None:
 
 
 def test_starting_on_a_network_address_is_allowed_once_accounts_exist(
-        secured_db: Path) -> None:
+        secured_db: Path, tmp_path: Path) -> None:
     from kpis.settings import SecurityConfig
     from kpis.storage.security import UnsecuredStart, check_start
 
     store = SecurityStore(security_db_path(secured_db))
     check_start("0.0.0.0", SecurityConfig(), store)  # accounts exist: no refusal
-    empty = SecurityStore(secured_db.with_name("nobody.duckdb"))
+    empty = SecurityStore(tmp_path / "nobody.duckdb")
     with pytest.raises(UnsecuredStart):
         check_start("0.0.0.0", SecurityConfig(), empty)
     check_start("127.0.0.1", SecurityConfig(), empty)

@@ -47,6 +47,11 @@ USER_ENABLED = "user enabled"
 # back), and a schema migrated (flightdeck migrate): recorded in the target's audit log.
 DATABASE_COPIED = "database copied"
 DATABASE_MIGRATED = "database migrated"
+# Audit rows older than the retention setting deleted (flightdeck audit prune).
+AUDIT_PRUNED = "audit pruned"
+# Annotations: a KPI's commentary written, a recommendation's progress recorded.
+COMMENTARY_WRITTEN = "commentary written"
+PROGRESS_RECORDED = "progress recorded"
 EVENTS: tuple[str, ...] = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, SIGN_OUT, LOAD,
                            LOAD_REFUSED, ROLLBACK, EXPORT, USER_ADDED, USER_REMOVED,
                            PASSWORD_SET, ROLE_SET, ACCESS_DENIED, REFERENCE,
@@ -54,7 +59,8 @@ EVENTS: tuple[str, ...] = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, SIGN_OUT,
                            PACK_NOT_SENT, DEFINITION_DRAFTED, DEFINITION_PUBLISHED,
                            CATALOGUE_EXPORTED, TOKEN_CREATED, TOKEN_REVOKED, FEED,
                            FEED_REFUSED, USER_DISABLED, USER_ENABLED, DATABASE_COPIED,
-                           DATABASE_MIGRATED)
+                           DATABASE_MIGRATED, AUDIT_PRUNED, COMMENTARY_WRITTEN,
+                           PROGRESS_RECORDED)
 #: The formats a subscription may ask for (kpis.exports.packs writes them).
 SUBSCRIPTION_FORMATS: tuple[str, ...] = ("pptx", "pdf", "docx")
 

@@ -326,8 +326,12 @@ def load_files(
     before_publish: Callable[[sa.Connection], None] | None = None,
     load_times: Sequence[dt.datetime] | None = None,
     progress: Progress = quiet,
+    audit: Callable[[sa.Connection, LoadResult], None] | None = None,
 ) -> LoadResult:
     """Validate and load ``files`` into the database at ``db_path``: all or nothing.
+
+    ``audit(conn, result)`` runs in the load's transaction once everything is written
+    (the service records the load's audit row there, where the store allows).
 
     ``load_times`` (one per file) records when each file arrived, for building a
     history such as the demonstration's; by default every file is loaded ``now``.
@@ -353,6 +357,8 @@ def load_files(
         with store.write(area=_area_of(parsed) if ctx is not None else None) as conn:
             result = _write_load(conn, files, parsed, report, ctx, kind, user, now, today,
                                  before_publish, load_times, progress)
+            if audit is not None:
+                audit(conn, result)
     return result
 
 
@@ -586,8 +592,10 @@ class RollbackRefused(ValueError):
     pass
 
 
-def rollback(db_path: Path, load_id: int) -> int:
-    """Restore the state before load ``load_id``; returns the observations restored or removed."""
+def rollback(db_path: Path, load_id: int,
+             audit: Callable[[sa.Connection, int], None] | None = None) -> int:
+    """Restore the state before load ``load_id``; returns the observations restored or
+    removed. ``audit(conn, changed)`` runs in the rollback's transaction at the end."""
     with open_store(db_path) as store, store.write() as conn:
         load = conn.execute(
             sa.select(schema.loads).where(schema.loads.c.load_id == load_id)
@@ -629,7 +637,10 @@ def rollback(db_path: Path, load_id: int) -> int:
             sa.update(schema.loads).where(schema.loads.c.load_id == load_id)
             .values(status="rolled back")
         )
-        return int(removed) + int(restored)
+        changed = int(removed) + int(restored)
+        if audit is not None:
+            audit(conn, changed)
+        return changed
 
 
 def check_files(db_path: Path, files: Sequence[Path], kind: str | None = None,

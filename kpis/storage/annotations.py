@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,9 @@ MAX_TEXT = 2000
 MAX_AUTHOR = 100
 
 Source = sa.Connection | Store
+#: Called in an annotation's write transaction with a description of what was written
+#: (the service records its audit row there, where the store allows).
+Audit = Callable[[sa.Connection, str], None]
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,8 @@ def displayed_status(deadline: dt.date, status: str | None, today: dt.date) -> s
 
 
 def record_progress(db_path: Path, rec_id: str, status: str, note: str, author: str,
-                    now: dt.datetime | None = None, area: str = NATIONAL_SLUG) -> int:
+                    now: dt.datetime | None = None, area: str = NATIONAL_SLUG,
+                    audit: Audit | None = None) -> int:
     """Record a dated status and progress note on a recommendation for ``area`` (a
     force's slug, or england-and-wales for a national note); return its id.
 
@@ -174,11 +178,14 @@ def record_progress(db_path: Path, rec_id: str, status: str, note: str, author: 
             raise ValueError(f"unknown recommendation {rec_id!r}")
         _check_area(conn, area)
         table = schema.recommendation_progress
-        return int(conn.execute(
+        progress_id = int(conn.execute(
             sa.insert(table).values(rec_id=rec_id, area=area, status=status, note=note,
                                     author=author, noted_at=_now(now))
             .returning(table.c.progress_id)
         ).scalar_one())
+        if audit is not None:
+            audit(conn, f"{rec_id} for {area}: {status} (note {progress_id})")
+        return progress_id
 
 
 def _check_area(conn: sa.Connection, area: str) -> None:
@@ -278,7 +285,8 @@ def recommendation_status(source: Source, today: dt.date | None = None,
 
 
 def write_commentary(db_path: Path, kpi_id: str, area: str, period_start: dt.date | str,
-                     text: str, author: str, now: dt.datetime | None = None) -> int:
+                     text: str, author: str, now: dt.datetime | None = None,
+                     audit: Audit | None = None) -> int:
     """Write (or replace) the commentary on a KPI for an area and month; return its id.
 
     The previous commentary is kept as history. Raises ValueError for an unknown KPI
@@ -295,11 +303,14 @@ def write_commentary(db_path: Path, kpi_id: str, area: str, period_start: dt.dat
         if not _known(conn, schema.forces.c.slug, area):
             raise ValueError(f"unknown force or area {area!r}")
         table = schema.commentary
-        return int(conn.execute(
+        comment_id = int(conn.execute(
             sa.insert(table).values(kpi_id=kpi_id, area=area, period_start=period, text=text,
                                     author=author, written_at=_now(now))
             .returning(table.c.comment_id)
         ).scalar_one())
+        if audit is not None:
+            audit(conn, f"{kpi_id} for {area}, {period:%Y-%m} (commentary {comment_id})")
+        return comment_id
 
 
 def _commentary(row: sa.Row) -> Commentary:

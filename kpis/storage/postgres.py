@@ -7,9 +7,12 @@ each kind of database (the flight deck's data; users and the audit log) in a sch
 its own, so their ``meta`` tables do not meet: the connection's ``search_path`` names
 it, and every statement, Core or text, finds its tables there.
 
-- **Reading**: a REPEATABLE READ, READ ONLY transaction, so a reader sees one
-  committed version from its first query to its last, whatever is written meanwhile;
-  readers never wait for a writer.
+- **Reading**: a REPEATABLE READ transaction, so a reader sees one committed version
+  from its first query to its last, whatever is written meanwhile; readers never wait
+  for a writer. Not READ ONLY: PostgreSQL refuses even a temporary table in a read-only
+  transaction, and a reader stages rows in one as DuckDB's read-only connection
+  registers a frame (the load preview, ``kpis.storage.backend.staged``); readers write
+  nothing else, and nothing a reader does is published (no ``data_version``).
 - **Writing**: one transaction. It takes a transaction-level advisory lock first (the
   whole database's, or one area's: see :meth:`PostgresStore.write`), so writers of the
   same thing wait for each other and a writer killed at any point leaves nothing
@@ -157,8 +160,8 @@ class PostgresStore(Store):
     @contextlib.contextmanager
     def connect(self) -> Iterator[sa.Connection]:
         with self.engine().connect() as conn:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ",
-                                          postgresql_readonly=True)
+            # Not postgresql_readonly: see "Reading" above (temporary tables only).
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 if not self._checked:
                     found = stored_version(conn)

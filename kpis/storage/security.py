@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from kpis.domain.access import ROLES, Action, Principal, Role
 from kpis.domain.events import (
     ACCESS_DENIED,
+    AUDIT_PRUNED,
     CATALOGUE_EXPORTED,
     DEFINITION_DRAFTED,
     DEFINITION_PUBLISHED,
@@ -73,6 +74,7 @@ from kpis.settings import (
 )
 from kpis.storage import schema
 from kpis.storage.backend import open_store
+from kpis.storage.postgres import PostgresStore
 
 __all__ = [
     "ACCESS_DENIED",
@@ -226,6 +228,11 @@ audit_log = sa.Table(
     sa.Column("username", sa.String, nullable=False),  # who acted (or who was named)
     sa.Column("address", sa.String, nullable=False),  # the client address, "" from the CLI
     sa.Column("detail", sa.String, nullable=False),
+    # The throttle's two counts (failed sign-ins by name and by address, recent ones
+    # first) and the retention's prune read these instead of the whole log.
+    sa.Index("audit_by_user", "event", "username", "occurred_at"),
+    sa.Index("audit_by_address", "event", "address", "occurred_at"),
+    sa.Index("audit_by_time", "occurred_at"),
 )
 
 # The users and audit file's schema and its versions (kpis.storage.schema explains them).
@@ -637,6 +644,33 @@ class SecurityStore:
         """Append one event to the audit log."""
         with self._store.write() as conn:
             _insert_event(conn, event, username, detail, address, at)
+
+    def record_with(self, conn: sa.Connection, event: str, username: str, detail: str = "",
+                    address: str = "") -> bool:
+        """Append the event inside the transaction of ``conn``, a write to the flight
+        deck's data, when this log is in the same PostgreSQL database: the action and
+        its audit row commit together or not at all. False (nothing written) when it is
+        elsewhere (a DuckDB users file): the caller records it after the action."""
+        store = self._store
+        if not isinstance(store, PostgresStore) or conn.dialect.name != "postgresql":
+            return False
+        if conn.engine.url.render_as_string(hide_password=True) != store.location:
+            return False
+        if not store.exists():
+            return False
+        in_log = conn.execution_options(schema_translate_map={None: store.namespace})
+        _insert_event(in_log, event, username, detail, address)
+        return True
+
+    def prune(self, before: dt.datetime, actor: str) -> int:
+        """Delete the audit rows older than ``before`` (the retention setting); the
+        prune itself is recorded. Returns the rows deleted."""
+        with self._store.write() as conn:
+            deleted = conn.execute(sa.delete(audit_log).where(
+                audit_log.c.occurred_at < before)).rowcount
+            _insert_event(conn, AUDIT_PRUNED, actor,
+                          f"{deleted} events before {before:%Y-%m-%d %H:%M} deleted")
+        return int(deleted)
 
     def add_user(self, username: str, role: str, password: str | None,
                  force_slug: str | None = None, display_name: str = "",
