@@ -631,6 +631,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from kpis.storage.security import SecurityStore, security_db_path
 
     store = SecurityStore(security_db_path(resolve_db_path(args.db)))
+    if args.prune:
+        return _prune_audit(store, args.days)
     events = store.events(limit=args.limit, event=args.event)
     store.close()
     if not events:
@@ -638,6 +640,21 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for e in events:
         print(f"{e.occurred_at:%Y-%m-%d %H:%M:%S}\t{e.event}\t{e.username}\t{e.address}"
               f"\t{e.detail}")
+    return 0
+
+
+def _prune_audit(store: Any, days: int | None) -> int:
+    from kpis.settings import Settings
+
+    keep = days if days is not None else Settings.from_env().audit_retention_days
+    if keep < 1:
+        store.close()
+        return _fail("flightdeck audit --prune: no retention period: set "
+                     "FLIGHTDECK_AUDIT_RETENTION_DAYS or give --days N (at least 1)", 2)
+    before = dt.datetime.now().replace(microsecond=0) - dt.timedelta(days=keep)
+    deleted = store.prune(before, _operator().username)
+    store.close()
+    print(f"deleted {deleted} audit events before {before:%Y-%m-%d %H:%M}")
     return 0
 
 
@@ -906,6 +923,11 @@ COMMANDS: dict[str, tuple[str, Handler, list[Option] | Actions]] = {
     "audit": ("print the audit log (newest first)", cmd_audit, [
         _opt("--limit", type=int, default=100, metavar="N", help="how many events (default: 100)"),
         _opt("--event", choices=EVENTS, help="only events of this kind"),
+        _opt("--prune", action="store_true",
+             help="delete the events older than the retention period instead "
+                  "($FLIGHTDECK_AUDIT_RETENTION_DAYS, or --days; for cron); audited"),
+        _opt("--days", type=int, metavar="N",
+             help="with --prune: the retention period in days (beats the setting)"),
     ]),
     "serve": ("serve the dashboard", cmd_serve, [
         _opt("--host", help="address to listen on (default: $FLIGHTDECK_HOST, else 127.0.0.1)"),

@@ -323,6 +323,9 @@ class Settings:
     # Celery workers (`flightdeck worker`) through it and no web process draws one. Kept
     # out of repr: the URL may hold Redis's password.
     redis_url: str | None = field(default=None, repr=False)
+    # FLIGHTDECK_AUDIT_RETENTION_DAYS: `flightdeck audit --prune` deletes audit events
+    # older than this many days (0, the default: keep every event).
+    audit_retention_days: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
@@ -355,6 +358,8 @@ class Settings:
             chromium=chromium_path(env),
             mail=MailConfig.from_env(env),
             redis_url=_redis_url(env),
+            audit_retention_days=_whole_number(env, "FLIGHTDECK_AUDIT_RETENTION_DAYS",
+                                               cls.audit_retention_days, least=0),
         )
 
     @property
