@@ -480,7 +480,8 @@ class ThreadedServer:
         self._httpd = make_server("127.0.0.1", 0, wsgi, threaded=True,
                                   request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        name=f"live server {self.db.name}", daemon=True)
+                                        name=f"live server {getattr(self.db, 'name', 'pg')}",
+                                        daemon=True)
         self._thread.start()
         self.log.touch()
         wait_for_http(self.url + "/")  # (the login page, once accounts exist)

@@ -21,7 +21,7 @@ import sys
 import threading
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -34,7 +34,7 @@ from kpis.ingest.loader import load_files, rollback
 from kpis.storage import duckdb_file as store
 from kpis.storage import schema
 from kpis.storage.duckdb_file import Reader, write_transaction
-from tests.conftest import LiveServer, wait_until
+from tests.conftest import BACKENDS, LiveServer, served, wait_until
 
 pytestmark = pytest.mark.slow  # twenty readers for seconds while loads land
 
@@ -168,10 +168,21 @@ def write_return(path: Path, value: int) -> Path:
     return path
 
 
+@pytest.fixture(params=BACKENDS)
+def busy_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    """The real app over a writable demonstration database: the session's DuckDB server,
+    or a server of its own over a PostgreSQL copy."""
+    if request.param == "duckdb":
+        yield request.getfixturevalue("writable_server")
+        return
+    with served(request.getfixturevalue("postgres_demo_db"), tmp_path / "pg.log") as server:
+        yield server
+
+
 def test_loads_and_a_rollback_under_twenty_readers_fail_no_request_and_are_served(
-    writable_server: LiveServer, tmp_path: Path
+    busy_server: LiveServer, tmp_path: Path
 ) -> None:
-    server = writable_server
+    server = busy_server
     checks = probes(server)
     kpi_page = next(p for p in checks if p.name == "render /kpi/cps_referrals")
     assert served_value(kpi_page, server) == 21

@@ -348,7 +348,13 @@ def query_frame(conn: sa.Connection, statement: sa.Executable | str) -> pd.DataF
     """
     if conn.dialect.name != "duckdb":
         result = conn.execute(sa.text(statement) if isinstance(statement, str) else statement)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        names = list(result.keys())
+        # Column by column: a frame built from SQLAlchemy rows probes every row object
+        # (some twenty times slower for the observations).
+        columns = list(zip(*result.tuples().all(), strict=True)) or [()] * len(names)
+        frame = pd.DataFrame({name: pd.Series(list(values), dtype=object)
+                              for name, values in zip(names, columns, strict=True)})
+        frame = frame.infer_objects()
         types = ([column["type"] for column in statement.column_descriptions]
                  if isinstance(statement, sa.Select) else [])
         return _as_duckdb_types(frame, types)
