@@ -351,7 +351,7 @@ def query_frame(conn: sa.Connection, statement: sa.Executable | str) -> pd.DataF
         names = list(result.keys())
         # Column by column: a frame built from SQLAlchemy rows probes every row object
         # (some twenty times slower for the observations).
-        columns = list(zip(*result.tuples().all(), strict=True)) or [()] * len(names)
+        columns = list(zip(*result.all(), strict=True)) or [()] * len(names)
         frame = pd.DataFrame({name: pd.Series(list(values), dtype=object)
                               for name, values in zip(names, columns, strict=True)})
         frame = frame.infer_objects()

@@ -11,8 +11,8 @@ it, and every statement, Core or text, finds its tables there.
   from its first query to its last, whatever is written meanwhile; readers never wait
   for a writer. Not READ ONLY: PostgreSQL refuses even a temporary table in a read-only
   transaction, and a reader stages rows in one as DuckDB's read-only connection
-  registers a frame (the load preview, ``kpis.storage.backend.staged``); readers write
-  nothing else, and nothing a reader does is published (no ``data_version``).
+  registers a frame (the load preview, ``kpis.storage.backend.staged``); a reader's
+  transaction is always rolled back, so nothing it does is ever published.
 - **Writing**: one transaction. It takes a transaction-level advisory lock first (the
   whole database's, or one area's: see :meth:`PostgresStore.write`), so writers of the
   same thing wait for each other and a writer killed at any point leaves nothing
@@ -162,7 +162,8 @@ class PostgresStore(Store):
         with self.engine().connect() as conn:
             # Not postgresql_readonly: see "Reading" above (temporary tables only).
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
+            transaction = conn.begin()
+            try:
                 if not self._checked:
                     found = stored_version(conn)
                     if check_version(self.layout, found, self.location):
@@ -172,6 +173,9 @@ class PostgresStore(Store):
                             "`flightdeck migrate` once (it upgrades it in one transaction)")
                     self._checked = True
                 yield conn
+            finally:
+                # Whatever a reader did (a staged temporary table) is never published.
+                transaction.rollback()
 
     # ------------------------------------------------------------------ writing
 
