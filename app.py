@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kpis.settings import CATALOGUE_FILE, PROJECT_ROOT, Settings, keep_files_private
+from kpis.settings import CATALOGUE_FILE, PROJECT_ROOT, Location, Settings, keep_files_private
 
 if TYPE_CHECKING:
     import dash
@@ -54,9 +54,11 @@ INDEX_STRING = """<!DOCTYPE html>
 </html>"""
 
 
-def ensure_database(db_path: Path, progress: Callable[[str], None] = print) -> Path:
-    """Build the demonstration database if there is no database file yet."""
-    if not db_path.exists():
+def ensure_database(db_path: Location, progress: Callable[[str], None] = print) -> Location:
+    """Build the demonstration database if there is no database file yet. A PostgreSQL
+    database (a URL) is never filled with demonstration data: a national deployment's
+    comes from `flightdeck copy` or `flightdeck catalogue load`."""
+    if isinstance(db_path, Path) and not db_path.exists():
         from kpis.ingest.demo import build_demo
 
         progress(f"No database at {db_path}: building demonstration data (a few seconds)")

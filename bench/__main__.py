@@ -1,4 +1,5 @@
-"""The whole benchmark suite: ``python -m bench [--skip-load]`` from the project root.
+"""The whole benchmark suite: ``python -m bench [--skip-load]`` from the project root
+(``--skip-load`` also leaves out the national benchmark's browsing runs).
 
 Runs each benchmark script in its own process (so one's warm caches never flatter
 another's), lets each print its own table and write its JSON under bench/results/,
@@ -17,7 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SCRIPTS = ("bench_kpis", "bench_ingest", "bench_home_office", "bench_app", "bench_export",
-           "bench_growth", "bench_load")
+           "bench_growth", "bench_load", "bench_national")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -73,19 +74,36 @@ def summary() -> list[tuple[str, str, str]]:
         rows.append(("Load test: 50 users, 60 s", "0 errors, p95 < 500 ms, < 400 MB",
                      f"{loadtest['failures']} errors, p95 {loadtest['p95_ms']:.0f} ms, "
                      f"{worst:.0f} MB"))
+    national = load("national")
+    browsing = national.get("browsing")
+    if browsing:
+        pg, duck, ratio = browsing["postgresql"], browsing["duckdb"], browsing["ratios"]
+        rows.append((f"{browsing['users']} users, two servers on PostgreSQL",
+                     "0 errors, p95 < 500 ms",
+                     f"{pg['failures']} errors, p95 {pg['p95_ms']:.0f} ms "
+                     f"({ratio['p95_ms']:.2f}x DuckDB's {duck['p95_ms']:.0f} ms), "
+                     f"{ratio['requests_per_s']:.2f}x its requests/s"))
+    loads = national.get("loads")
+    if loads:
+        rows.append((f"{loads['files']} loads together on PostgreSQL", "<= 1x one by one",
+                     f"{loads['together']['wall_s']:.1f} s against "
+                     f"{loads['in_turn']['wall_s']:.1f} s, {loads['ratio']:.2f}x"))
     return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skip-load", action="store_true", help="skip the 60 s load test")
+    parser.add_argument("--skip-load", action="store_true",
+                        help="skip the 60 s load test and the national browsing runs")
     args = parser.parse_args()
     failed = []
     for script in SCRIPTS:
         if args.skip_load and script == "bench_load":
             continue
+        extra = ["--skip-browse"] if args.skip_load and script == "bench_national" else []
         print(f"\n=== {script} ===", flush=True)
-        if subprocess.run([sys.executable, f"bench/{script}.py"], cwd=ROOT).returncode:
+        if subprocess.run([sys.executable, f"bench/{script}.py", *extra],
+                          cwd=ROOT).returncode:
             failed.append(script)
     rows = summary()
     print(f"\n{'benchmark':42} {'target':34} latest")

@@ -1,13 +1,20 @@
 """Locust users for the load test: chief officers and PCC staff browsing the flight
 deck, KPI pages and force comparisons, as the browser does (page HTML, then the Dash
-page callback with the view in the URL query). Loopback only."""
+page callback with the view in the URL query). Loopback only.
+
+``BENCH_HOSTS`` (comma separated, set by ``bench/bench_national.py``) spreads
+the users over several app servers in turn, each user keeping to one, as a load
+balancer with sticky sessions would; unset, every user uses ``--host``."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import random
 
 from locust import FastHttpUser, between, task
+from locust.env import Environment
 
 FORCES = ["kent", "durham", "metropolitan", "gwent", "england-and-wales", "lancashire",
           "west-midlands", "cumbria", "essex", "sussex", "thames-valley", "dorset"]
@@ -28,8 +35,18 @@ def page_payload(path: str, search: str) -> dict[str, object]:
     }
 
 
+HOSTS = itertools.cycle(
+    [h for h in os.environ.get("BENCH_HOSTS", "").split(",") if h] or [None])
+
+
 class Viewer(FastHttpUser):  # the gevent client: the load generator shares the 2 cores
     wait_time = between(0.5, 2.0)
+
+    def __init__(self, environment: Environment) -> None:
+        host = next(HOSTS)
+        if host:
+            self.host = host  # before the client is made, which takes its base URL
+        super().__init__(environment)
 
     def view(self, path: str, extra: str = "") -> None:
         search = f"?force={random.choice(FORCES)}&period={random.choice(PERIODS)}{extra}"

@@ -241,6 +241,11 @@ def _postgres_clone(request: pytest.FixtureRequest, template: str) -> str:
     return postgres.database_url(name)
 
 
+#: For a test of a DuckDB file as such (an older version's file, its bytes) in a module
+#: whose other tests run on both backends.
+DUCKDB_FILE_ONLY = pytest.mark.parametrize("any_empty_db", ["duckdb"], indirect=True)
+
+
 def _private_copy(template: Path, tmp_path: Path, name: str) -> Path:
     path = tmp_path / name
     shutil.copyfile(template, path)
@@ -348,9 +353,11 @@ def write_peer_groups(db: Path, groups: dict[str, list[str]]) -> None:
                 {"group_id": group_id, "force_slug": slug} for slug in members])
 
 
-def dataset_of(path: Path) -> Dataset:
-    """Load the dataset of a database file (a fresh read-only reader each time)."""
-    reader = Reader(path)
+def dataset_of(path: Path | str) -> Dataset:
+    """Load the dataset of a database (a fresh read-only reader each time)."""
+    from kpis.storage.backend import open_store
+
+    reader = open_store(path)
     try:
         with reader.connect() as conn:
             return load_dataset(conn)

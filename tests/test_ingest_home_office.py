@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from kpis.ingest.loader import load_files
 from kpis.ingest.problems import LoadRefused
 from kpis.storage import schema
-from kpis.storage.duckdb_file import Reader
+from kpis.storage.backend import open_store
 
 TODAY = dt.date(2025, 10, 15)
 Q1_2023 = dt.date(2023, 4, 1)  # 2023/24 Q1 is April to June 2023
@@ -32,6 +32,13 @@ RECORDED_VARIANTS = (
     ("Force outcomes for offences recorded in quarter",
      "Force outcomes for offences closed in quarter"),
 )
+
+
+# These tests run on a DuckDB file and on PostgreSQL (tests/conftest.py: BACKENDS).
+@pytest.fixture
+def empty_db(any_empty_db: Path | str) -> Path | str:
+    return any_empty_db
+
 
 
 def outcomes_header(recorded: str = RECORDED_VARIANTS[0][0],
@@ -57,7 +64,7 @@ def recorded_row(year: str, quarter: str, force: str, code: str, count: int) -> 
 
 def stored(db: Path) -> dict[tuple[str, str, dt.date], float]:
     """Every observation in the database, keyed by (force, measure, period)."""
-    reader = Reader(db)
+    reader = open_store(db)
     try:
         with reader.connect() as conn:
             rows = conn.execute(sa.select(

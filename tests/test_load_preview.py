@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
-import shutil
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
@@ -21,8 +18,9 @@ from kpis.engine.measures import flight_deck_table
 from kpis.ingest.loader import load_files, quiet
 from kpis.ingest.preview import LoadPreview
 from kpis.service import FlightDeckService
+from kpis.storage.backend import open_store
 from kpis.uploads import UploadJob, check_job
-from tests.conftest import dataset_of
+from tests.conftest import database_digest, dataset_of
 from tests.test_plausibility import (
     FORCE,
     clean_return,
@@ -31,16 +29,21 @@ from tests.test_plausibility import (
 )
 
 
+# These tests run on a DuckDB file and on PostgreSQL (tests/conftest.py: BACKENDS).
+@pytest.fixture
+def demo_db(any_demo_db: Path | str) -> Path | str:
+    return any_demo_db
+
+
+
 def fingerprint(db: Path) -> tuple[str, str, int, int]:
-    """The file's digest, its data version and how many observations and loads it holds."""
-    digest = hashlib.sha256(db.read_bytes()).hexdigest()
-    conn = duckdb.connect(str(db), read_only=True)
-    try:
-        version = conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
-        observations = conn.execute("SELECT count(*) FROM observations").fetchone()
-        loads = conn.execute("SELECT count(*) FROM loads").fetchone()
-    finally:
-        conn.close()
+    """The database's digest, its data version and how many observations and loads it holds."""
+    digest = database_digest(db)
+    with open_store(db) as store, store.connect() as conn:
+        version = conn.exec_driver_sql(
+            "SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        observations = conn.exec_driver_sql("SELECT count(*) FROM observations").fetchone()
+        loads = conn.exec_driver_sql("SELECT count(*) FROM loads").fetchone()
     assert version and observations and loads
     return digest, str(version[0]), int(observations[0]), int(loads[0])
 
@@ -219,6 +222,6 @@ def test_load_dry_run_of_a_refused_file_exits_as_the_load_would(
     _, err = capsys.readouterr()
     assert "negative values are not allowed" in err
     assert fingerprint(demo_db) == before
-    copy = tmp_path / "copy.duckdb"
-    shutil.copyfile(demo_db, copy)
-    assert main(["load", "--db", str(copy), str(bad)]) == 1  # the same exit, loading
+    # The same exit, loading (refused: the database unchanged).
+    assert main(["load", "--db", str(demo_db), str(bad)]) == 1
+    assert fingerprint(demo_db) == before

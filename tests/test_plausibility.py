@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from kpis.domain.catalogue import (
     CatalogueError,
@@ -32,9 +33,23 @@ from kpis.ingest.loader import check_files, load_files
 from kpis.ingest.problems import Finding
 from kpis.ingest.template import template_rows
 from kpis.settings import CATALOGUE_FILE
+from kpis.storage import schema
 from kpis.storage.backend import get_meta, open_store
 from kpis.storage.catalogue_store import fetch_catalogue
 from kpis.storage.database import reload_catalogue
+from tests.conftest import DUCKDB_FILE_ONLY
+
+
+# These tests run on a DuckDB file and on PostgreSQL (tests/conftest.py: BACKENDS).
+@pytest.fixture
+def empty_db(any_empty_db: Path | str) -> Path | str:
+    return any_empty_db
+
+
+@pytest.fixture
+def demo_db(any_demo_db: Path | str) -> Path | str:
+    return any_demo_db
+
 
 FORCE = "kent"
 JULY, SEPTEMBER, OCTOBER = dt.date(2025, 7, 1), dt.date(2025, 9, 1), dt.date(2025, 10, 1)
@@ -45,13 +60,11 @@ Value = Callable[[str, dt.date], "float | None"]
 
 
 def stored_values(db: Path, force: str = FORCE) -> pd.Series:
-    """The force's stored values, by (measure id, month), read with DuckDB directly."""
-    conn = duckdb.connect(str(db), read_only=True)
-    try:
-        frame = conn.execute("SELECT measure_id, period_start, value FROM observations "
-                             "WHERE force_slug = ?", [force]).df()
-    finally:
-        conn.close()
+    """The force's stored values, by (measure id, month)."""
+    obs = schema.observations.c
+    with open_store(db) as store:
+        frame = store.frame(sa.select(obs.measure_id, obs.period_start, obs.value)
+                            .where(obs.force_slug == force))
     frame["period_start"] = pd.to_datetime(frame["period_start"]).dt.date
     return frame.set_index(["measure_id", "period_start"])["value"]
 
@@ -328,6 +341,7 @@ def dumped(raw: dict[str, object]) -> str:
                      sort_keys=False)
 
 
+@DUCKDB_FILE_ONLY  # an older version's file
 def test_a_version_6_database_takes_the_shipped_thresholds(empty_db: Path) -> None:
     conn = duckdb.connect(str(empty_db))
     try:
