@@ -256,8 +256,7 @@ def _private_copy(template: Path, tmp_path: Path, name: str) -> Path:
 def any_empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
     """``empty_db`` on each backend in turn: a DuckDB file's path or a PostgreSQL URL.
 
-    A module runs its tests on both by defining its own ``empty_db`` fixture that
-    returns this one."""
+    A module runs its tests on both by importing ``tests.backends``' fixtures."""
     if request.param == "duckdb":
         template = request.getfixturevalue("empty_db_template")
         return _private_copy(template, tmp_path, "empty.duckdb")

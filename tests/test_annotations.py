@@ -14,20 +14,11 @@ import sqlalchemy as sa
 from kpis.storage import annotations
 from kpis.storage.backend import Store, open_store
 from kpis.storage.duckdb_file import Reader, write_transaction
+from tests.backends import demo_db_on_both, empty_db_on_both  # noqa: F401 (fixtures: both backends)
 from tests.conftest import database_digest
 
 NOON = dt.datetime(2025, 6, 1, 12, 0)
 KPI = "investigators_accredited"
-
-
-@pytest.fixture
-def empty_db(any_empty_db: Path | str) -> Path | str:
-    return any_empty_db
-
-
-@pytest.fixture
-def demo_db(any_demo_db: Path | str) -> Path | str:
-    return any_demo_db
 
 
 @pytest.fixture

@@ -11,11 +11,7 @@ import pytest
 from kpis.cli import main
 from kpis.domain.events import AUDIT_PRUNED, SIGN_IN
 from kpis.storage.security import SecurityStore, security_db_path
-
-
-@pytest.fixture
-def empty_db(any_empty_db: Path | str) -> Path | str:
-    return any_empty_db
+from tests.backends import empty_db_on_both  # noqa: F401 (fixtures: both backends)
 
 
 def test_prune_deletes_only_events_older_than_the_retention_period(

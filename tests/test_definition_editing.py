@@ -24,13 +24,7 @@ from kpis.settings import CATALOGUE_FILE
 from kpis.storage.backend import open_store
 from kpis.storage.catalogue_store import fetch_catalogue
 from kpis.storage.security import SecurityStore, security_db_path
-
-
-# These tests run on a DuckDB file and on PostgreSQL (tests/conftest.py: BACKENDS).
-@pytest.fixture
-def demo_db(any_demo_db: Path | str) -> Path | str:
-    return any_demo_db
-
+from tests.backends import demo_db_on_both  # noqa: F401 (fixtures: both backends)
 
 TODAY = dt.date(2026, 12, 2)
 ADMIN = Principal("admin", Role.ADMIN)

@@ -302,12 +302,13 @@ def kill_at_each_point(operation: str, source: Path, argument: str,
 
 # Each phase starts at the first event with its label after the previous phase's start.
 # The staging copy's points are its start and its last sendfile (the copy written, not
-# yet opened); "after the rename" ends with the lock's release.
+# yet opened); "after the rename" ends with the lock's release. A load reads the
+# published catalogue and parses its files before it takes the lock.
 LOAD_PHASES = [
-    Phase("locking", "call ingest/loader.py:load_files", 2),
-    Phase("staging copy", "call shutil.copyfile", 2),
+    Phase("reading the published context", "call ingest/loader.py:load_files", 2),
+    Phase("parsing, before the lock", "call ingest/loader.py:parse_files", 4),
+    Phase("locking and the staging copy", "call shutil.copyfile", 2),
     Phase("opening the copy", "call storage/duckdb_file.py:engine_url", 2),
-    Phase("parsing", "call ingest/loader.py:parse_files", 4),
     Phase("writing", "call ingest/loader.py:_record_load", 3),
     Phase("commit and checkpoint", "call sqlalchemy:do_commit", 2),
     Phase("fsync", "call storage/duckdb_file.py:_fsync_path", 2),
@@ -333,7 +334,10 @@ def expected_states(points: Sequence[KillPoint], events: Sequence[str], old: Sta
     Killed at or before the rename, the published file is untouched (old); after it,
     the rename has published the whole write (new).
     """
-    rename = events.index("c_call posix.replace")
+    # The publishing rename: the first after the staging copy's fsync (a reader's pin of
+    # the published version, before the write, renames a link too).
+    rename = events.index("c_call posix.replace",
+                          events.index("call storage/duckdb_file.py:_fsync_path"))
     outcomes = []
     for point, db in zip(points, copies, strict=True):
         state = state_of(db)  # opens read-only through the dashboard's reader

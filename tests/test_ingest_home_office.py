@@ -18,6 +18,7 @@ from kpis.ingest.loader import load_files
 from kpis.ingest.problems import LoadRefused
 from kpis.storage import schema
 from kpis.storage.backend import open_store
+from tests.backends import empty_db_on_both  # noqa: F401 (fixtures: both backends)
 
 TODAY = dt.date(2025, 10, 15)
 Q1_2023 = dt.date(2023, 4, 1)  # 2023/24 Q1 is April to June 2023
@@ -32,13 +33,6 @@ RECORDED_VARIANTS = (
     ("Force outcomes for offences recorded in quarter",
      "Force outcomes for offences closed in quarter"),
 )
-
-
-# These tests run on a DuckDB file and on PostgreSQL (tests/conftest.py: BACKENDS).
-@pytest.fixture
-def empty_db(any_empty_db: Path | str) -> Path | str:
-    return any_empty_db
-
 
 
 def outcomes_header(recorded: str = RECORDED_VARIANTS[0][0],

@@ -27,6 +27,7 @@ from kpis.storage import schema
 from kpis.storage.backend import open_store
 from kpis.storage.duckdb_file import Reader, get_meta
 from kpis.storage.reference import read_forces
+from tests.backends import demo_db_on_both, empty_db_on_both  # noqa: F401 (fixtures: both backends)
 from tests.conftest import database_digest, wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,17 +40,6 @@ SEP = dt.date(2025, 9, 1)
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
-
-
-# Every test here runs on a DuckDB file and on PostgreSQL (tests/conftest.py: BACKENDS).
-@pytest.fixture
-def empty_db(any_empty_db: Path | str) -> Path | str:
-    return any_empty_db
-
-
-@pytest.fixture
-def demo_db(any_demo_db: Path | str) -> Path | str:
-    return any_demo_db
 
 
 sha256 = database_digest  # a file's bytes; a server database's rows

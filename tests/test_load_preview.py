@@ -20,6 +20,7 @@ from kpis.ingest.preview import LoadPreview
 from kpis.service import FlightDeckService
 from kpis.storage.backend import open_store
 from kpis.uploads import UploadJob, check_job
+from tests.backends import demo_db_on_both  # noqa: F401 (fixtures: both backends)
 from tests.conftest import database_digest, dataset_of
 from tests.test_plausibility import (
     FORCE,
@@ -27,13 +28,6 @@ from tests.test_plausibility import (
     stored_values,
     suspect_return,
 )
-
-
-# These tests run on a DuckDB file and on PostgreSQL (tests/conftest.py: BACKENDS).
-@pytest.fixture
-def demo_db(any_demo_db: Path | str) -> Path | str:
-    return any_demo_db
-
 
 
 def fingerprint(db: Path) -> tuple[str, str, int, int]:

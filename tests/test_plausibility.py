@@ -37,19 +37,8 @@ from kpis.storage import schema
 from kpis.storage.backend import get_meta, open_store
 from kpis.storage.catalogue_store import fetch_catalogue
 from kpis.storage.database import reload_catalogue
+from tests.backends import demo_db_on_both, empty_db_on_both  # noqa: F401 (fixtures: both backends)
 from tests.conftest import DUCKDB_FILE_ONLY
-
-
-# These tests run on a DuckDB file and on PostgreSQL (tests/conftest.py: BACKENDS).
-@pytest.fixture
-def empty_db(any_empty_db: Path | str) -> Path | str:
-    return any_empty_db
-
-
-@pytest.fixture
-def demo_db(any_demo_db: Path | str) -> Path | str:
-    return any_demo_db
-
 
 FORCE = "kent"
 JULY, SEPTEMBER, OCTOBER = dt.date(2025, 7, 1), dt.date(2025, 9, 1), dt.date(2025, 10, 1)

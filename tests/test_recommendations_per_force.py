@@ -26,21 +26,10 @@ from kpis.storage import annotations, security
 from kpis.storage.annotations import RecommendationStatus
 from kpis.storage.backend import get_meta, open_store
 from kpis.storage.duckdb_file import Reader
+from tests.backends import demo_db_on_both, empty_db_on_both  # noqa: F401 (fixtures: both backends)
 from tests.conftest import DUCKDB_FILE_ONLY, app_over, database_digest
 from tests.test_downloads import components, render_page
 from tests.test_storage_backend import make_version_5, raw, raw_meta
-
-
-# These tests run on a DuckDB file and on PostgreSQL (tests/conftest.py: BACKENDS).
-@pytest.fixture
-def empty_db(any_empty_db: Path | str) -> Path | str:
-    return any_empty_db
-
-
-@pytest.fixture
-def demo_db(any_demo_db: Path | str) -> Path | str:
-    return any_demo_db
-
 
 KENT, WM = "kent", "west-midlands"
 NOON = dt.datetime(2025, 6, 2, 12, 0)

@@ -20,18 +20,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from kpis.storage.security import SecurityStore, security_db_path
+from tests.backends import secured_db_on_both  # noqa: F401 (fixtures: both backends)
 from tests.conftest import ACCOUNTS, PROJECT_ROOT, app_over, database_digest
 from web.context import SERVICE_KEY
 
 BASE = "https://flightdeck.test"  # cookies are Secure: the test client must speak https
 PAGES_OUTPUT = ".._pages_content.children..._pages_store.data.."
-
-
-# Sign-in, sessions, the throttle and the audit log: on a DuckDB users file and on
-# PostgreSQL (tests/conftest.py: BACKENDS).
-@pytest.fixture
-def secured_db(any_secured_db: Path | str) -> Path | str:
-    return any_secured_db
 
 
 @pytest.fixture
