@@ -138,9 +138,9 @@ class FlightDeckService:
 
     @property
     def annotation_version(self) -> str:
-        """The version of the commentary and recommendation progress, as of the dataset
-        last returned: a page that shows them is cached under it too."""
-        self._current()
+        """The version of the commentary and recommendation progress, read with the
+        versions when :meth:`dataset` last looked (call it first: no second look at the
+        store): a page that shows them is cached under it too."""
         return self._shared.annotations
 
     def table(

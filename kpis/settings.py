@@ -81,9 +81,9 @@ def _path(text: str | os.PathLike[str]) -> Path:
 
 
 def _location(text: str | os.PathLike[str]) -> Location:
-    if isinstance(text, str) and is_database_url(text):
-        return text.strip()
-    return _path(text)
+    """:func:`as_location`, with a file made an absolute path."""
+    location = as_location(text.strip() if isinstance(text, str) else text)
+    return location if isinstance(location, str) else _path(location)
 
 
 def resolve_db_path(explicit: str | os.PathLike[str] | None = None,

@@ -439,3 +439,13 @@ def test_a_load_and_its_audit_row_commit_together_or_not_at_all(
     with service.reader.connect() as conn:
         assert conn.execute(COUNT_OBSERVATIONS).scalar_one() > 0
     service.close()
+
+
+def test_migrate_on_an_empty_database_creates_it_at_the_current_version(
+    postgres_db: str
+) -> None:
+    with open_store(postgres_db) as store:
+        assert store.migrate() == []
+    with open_store(postgres_db) as store, store.connect() as conn:  # readable, no refusal
+        assert get_meta(conn, "schema_version") == str(FLIGHT_DECK.version)
+        assert current_revision(conn, FLIGHT_DECK) == head_revision(FLIGHT_DECK)

@@ -20,7 +20,6 @@ import abc
 import contextlib
 import functools
 import os
-import re
 from collections.abc import Hashable, Iterator
 from types import TracebackType
 from typing import Any
@@ -29,6 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kpis.cache import VersionedCache
+from kpis.settings import URL_PATTERN
 from kpis.storage import schema
 from kpis.storage.schema import UNVERSIONED, VersionedSchema
 
@@ -47,7 +47,6 @@ __all__ = [
     "check_version",
     "get_meta",
     "has_table",
-    "is_url",
     "open_store",
     "postgres_url",
     "query_frame",
@@ -158,11 +157,6 @@ class Store(abc.ABC):
         self.close()
 
 
-# A URL: a scheme of two or more characters, a colon and a slash ("postgresql+psycopg://"
-# and, once pathlib has collapsed the slashes, "postgresql+psycopg:/").
-_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]+):/")
-
-
 def open_store(location: str | os.PathLike[str], layout: VersionedSchema | None = None
                ) -> Store:
     """The store at ``location``: a DuckDB file path (or ``duckdb:///path``), or a
@@ -171,7 +165,7 @@ def open_store(location: str | os.PathLike[str], layout: VersionedSchema | None 
     ``layout`` is what the database holds (default: the flight deck's tables).
     """
     text = os.fspath(location)
-    found = _URL.match(text)
+    found = URL_PATTERN.match(text)
     if found:
         backend = found["scheme"].lower().split("+", 1)[0]
         if backend == "duckdb":
@@ -192,12 +186,6 @@ def open_store(location: str | os.PathLike[str], layout: VersionedSchema | None 
     from kpis.storage.duckdb_file import DuckDBStore
 
     return DuckDBStore(text, layout)
-
-
-def is_url(location: str | os.PathLike[str]) -> bool:
-    """Whether ``location`` names a database server rather than a DuckDB file."""
-    found = _URL.match(os.fspath(location))
-    return bool(found) and found["scheme"].lower().split("+", 1)[0] != "duckdb"
 
 
 def postgres_url(text: str) -> str:

@@ -22,10 +22,8 @@ from kpis.storage.backend import (
     Store,
     StoreError,
     bulk_insert,
-    get_meta,
     open_store,
     query_frame,
-    set_meta,
 )
 from kpis.storage.schema import VersionedSchema
 
@@ -82,7 +80,6 @@ def copy_store(source: Store, target: Store, progress: Callable[[str], None] = l
     with source.connect() as reading:
         frames = {table.name: query_frame(reading, sa.select(table))
                   for table in layout.metadata.sorted_tables}
-        data_version = get_meta(reading, "data_version")
     rows: dict[str, int] = {}
     with target.write() as conn:
         held = [table.name for table in layout.metadata.sorted_tables
@@ -99,10 +96,6 @@ def copy_store(source: Store, target: Store, progress: Callable[[str], None] = l
             bulk_insert(conn, table, frame)
             rows[table.name] = len(frame)
         _carry_on_sequences(conn, layout)
-        if data_version is not None:
-            # Readers of the copy start after the source's version (a cache keyed by
-            # the source's version never answers for the copy).
-            set_meta(conn, "copied_from_data_version", data_version)
     return Copied(source.location, target.location, rows)
 
 

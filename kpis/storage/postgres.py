@@ -165,12 +165,7 @@ class PostgresStore(Store):
             transaction = conn.begin()
             try:
                 if not self._checked:
-                    found = stored_version(conn)
-                    if check_version(self.layout, found, self.location):
-                        raise NeedsMigration(
-                            f"{self.location}: the {self.layout.name} is at schema {found}, "
-                            f"this version needs {self.layout.version}: run "
-                            "`flightdeck migrate` once (it upgrades it in one transaction)")
+                    self._check_current(conn)
                     self._checked = True
                 yield conn
             finally:
@@ -193,36 +188,45 @@ class PostgresStore(Store):
     @contextlib.contextmanager
     def _write(self, area: str | None, version: str) -> Iterator[sa.Connection]:
         with self.engine().connect() as conn, conn.begin():
-            whole = _lock_key(self.namespace, _WHOLE)
             if area is None:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": whole})
+                self._lock_whole(conn)
             else:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:key), "
                                      "pg_advisory_xact_lock(:own)"),
-                             {"key": whole, "own": _lock_key(self.namespace, area)})
-            created = self._prepare(conn)
+                             {"key": _lock_key(self.namespace, _WHOLE),
+                              "own": _lock_key(self.namespace, area)})
+            if not self._create_if_new(conn):
+                self._check_current(conn)
             yield conn
             self._bump_version(conn, version)
-            if created:
-                set_meta(conn, SCHEMA_VERSION_KEY, str(self.layout.version))
 
-    def _prepare(self, conn: sa.Connection) -> bool:
-        """Create the namespace and tables if this is the first write; refuse an older
-        or newer schema. True if the database was created now."""
+    def _lock_whole(self, conn: sa.Connection) -> None:
+        """Wait for, then exclude, every other write (this transaction's end frees it)."""
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                     {"key": _lock_key(self.namespace, _WHOLE)})
+
+    def _create_if_new(self, conn: sa.Connection) -> bool:
+        """Create the namespace and its tables at the current version, stamped for
+        Alembic, if nothing is there yet; True if it was created now."""
+        if stored_version(conn) != schema.UNVERSIONED or _has_any_table(conn, self.namespace):
+            return False
+        # Two first writers at once: the advisory lock lets one in at a time.
+        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.namespace}"')
+        create_missing_tables(conn, self.layout.metadata)
+        from kpis.storage.migrations import stamp_current
+
+        stamp_current(conn, self.layout)
+        set_meta(conn, SCHEMA_VERSION_KEY, str(self.layout.version))
+        return True
+
+    def _check_current(self, conn: sa.Connection) -> None:
+        """Refuse a database of a newer version (SchemaTooNew) or an older one."""
         found = stored_version(conn)
-        if found == schema.UNVERSIONED and not _has_any_table(conn, self.namespace):
-            # Two first writers at once: the advisory lock lets one in at a time.
-            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.namespace}"')
-            create_missing_tables(conn, self.layout.metadata)
-            from kpis.storage.migrations import stamp_current
-
-            stamp_current(conn, self.layout)
-            return True
         if check_version(self.layout, found, self.location):
             raise NeedsMigration(
                 f"{self.location}: the {self.layout.name} is at schema {found}, this "
-                f"version needs {self.layout.version}: run `flightdeck migrate`")
-        return False
+                f"version needs {self.layout.version}: run `flightdeck migrate` once (it "
+                "upgrades it in one transaction)")
 
     def _bump_version(self, conn: sa.Connection, key: str = DATA_VERSION_KEY) -> None:
         # Under concurrent area writes two transactions may read the same version: an
@@ -237,8 +241,11 @@ class PostgresStore(Store):
             # its versions start from the clock, in microseconds.
             updated = str(time.time_ns() // 1000)
             set_meta(conn, key, updated)
+        self._notify(conn, updated)
+
+    def _notify(self, conn: sa.Connection, what: str) -> None:
         conn.execute(sa.text("SELECT pg_notify(:channel, :payload)"),
-                     {"channel": DATA_CHANNEL, "payload": f"{self.namespace}:{updated}"})
+                     {"channel": DATA_CHANNEL, "payload": f"{self.namespace}:{what}"})
 
     def migrate(self) -> list[str]:
         """Upgrade the database to this version's schema in one transaction, holding the
@@ -247,14 +254,10 @@ class PostgresStore(Store):
         from kpis.storage.migrations import migrate
 
         with self.engine().connect() as conn, conn.begin():
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                         {"key": _lock_key(self.namespace, _WHOLE)})
-            found = stored_version(conn)
-            if found == schema.UNVERSIONED and not _has_any_table(conn, self.namespace):
-                self._prepare(conn)
-                ran: list[str] = []
-            else:
-                check_version(self.layout, found, self.location)  # newer: refused
+            self._lock_whole(conn)
+            ran: list[str] = []
+            if not self._create_if_new(conn):
+                check_version(self.layout, stored_version(conn), self.location)  # newer
                 ran = migrate(conn, self.layout)
             self._bump_version(conn)
         self._checked = False
@@ -262,16 +265,10 @@ class PostgresStore(Store):
 
     def destroy(self) -> None:
         with self.engine().connect() as conn, conn.begin():
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                         {"key": _lock_key(self.namespace, _WHOLE)})
+            self._lock_whole(conn)
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{self.namespace}" CASCADE')
-            self._bump_version_after_drop(conn)
+            self._notify(conn, "dropped")
         self._checked = False
-
-    def _bump_version_after_drop(self, conn: sa.Connection) -> None:
-        # Readers compare identities: tell them the data is gone.
-        conn.execute(sa.text("SELECT pg_notify(:channel, :payload)"),
-                     {"channel": DATA_CHANNEL, "payload": f"{self.namespace}:dropped"})
 
     def close(self) -> None:
         with self._lock:
