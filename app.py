@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import html
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -71,7 +72,10 @@ def use_fast_json() -> None:
     a dependency, so its absence is an install fault, not a silent fallback)."""
     import plotly.io.json
 
+    from web import fast_json
+
     plotly.io.json.config.default_engine = "orjson"
+    fast_json.install()  # and orjson walks the component tree itself, in C
 
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
@@ -87,11 +91,13 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
 
     from kpis.domain.catalogue import read_catalogue
     from kpis.service import FlightDeckService
-    from web import security
+    from layouts._live import LIVE_VIEW_ARGUMENT
+    from web import ids, security
     from web.context import SERVICE_KEY
     from web.downloads import register_downloads
     from web.exports import register_exports
     from web.feeds import register_feeds
+    from web.response_cache import install as install_response_cache
     from web.templates import register_templates
     from web.uploads import MAIL_KEY, register_uploads
 
@@ -112,6 +118,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         serve_locally=True,
         compress=True,  # gzip responses (flask-compress): layouts and figures shrink ~8x
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        # A view switched in place (layouts/_live.py) tells the router to stand aside.
+        routing_callback_inputs={LIVE_VIEW_ARGUMENT: dash.State(ids.LIVE_VIEW, "data")},
     )
     _claim_page_callbacks(app)
     pillars = read_catalogue(CATALOGUE_FILE).pillars
@@ -136,6 +144,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     register_feeds(app)
     register_templates(app)
     register_uploads(app)
+    # Last: it wraps the callback route as the request checks left it.
+    install_response_cache(app)
     return app
 
 
@@ -179,10 +189,16 @@ def serve(settings: Settings | None = None, debug: bool = False) -> None:
     Refuses (SystemExit with the reason) to serve on an address other computers can
     reach unless sign-in is configured.
     """
+    from web.warm import prepare_process, start_rewarming, warm_up
+
+    prepare_process()  # before any thread starts
     settings = settings or _settings_or_exit()
     database = ensure_database(settings.db_path)
     check_start(settings, [settings.host])
     app = create_app(settings)
+    if not debug or os.environ.get("WERKZEUG_RUN_MAIN") == "true":  # not the reloader
+        warm_up(app.server)  # the data loaded and the opening view drawn before listening
+        start_rewarming(app.server)
     print(f"Serving the flight deck on http://{settings.host}:{settings.port}/ from "
           f"{database}", file=sys.stderr)
     app.run(host=settings.host, port=settings.port, debug=debug)

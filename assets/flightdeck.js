@@ -15,11 +15,11 @@ window.dash_clientside.flightdeck = {
         const key = "flightdeck-force";
         const noUpdate = window.dash_clientside.no_update;
         // Dash calls this both when a person picks a force and when a page draws its
-        // menu (as a change of the new menu's value), so a pick is told apart by where
-        // the focus is: in the menu, on a value it did not show before.
-        const menu = document.getElementById("control-force");
-        const focused = menu && menu.contains(document.activeElement);
-        const byUser = focused && value !== window.flightdeckLastForce;
+        // menu (as a change of the new menu's value), so a pick is told apart by the
+        // person's hand: a press or key in the force menu or its open list a moment
+        // ago (flightdeckForceTouched, below), and a value the menu did not show before.
+        const touched = performance.now() - (window.flightdeckForceTouched || -1e9) < 5000;
+        const byUser = touched && value !== window.flightdeckLastForce;
         window.flightdeckLastForce = value;
         const params = new URLSearchParams(search || "");
         if (byUser || params.has("force")) {
@@ -136,6 +136,23 @@ window.dash_clientside.flightdeck = {
         return "on";
     },
 
+    // The view controls (layouts/_shell.py: controls_to_url): the address they ask
+    // for, at once when the router is to draw the page, after the next paint when the
+    // view was drawn in place (layouts/_live.py).
+    searchAfterPaint: function (asked) {
+        if (!asked || typeof asked.search !== "string") {
+            return window.dash_clientside.no_update;
+        }
+        if (!asked.in_place) {
+            return asked.search;
+        }
+        return new Promise(function (resolve) {
+            window.requestAnimationFrame(function () {
+                window.setTimeout(function () { resolve(asked.search); }, 0);
+            });
+        });
+    },
+
     // The definitions page (layouts/definitions.py): keep the search text in the URL
     // without re-rendering the page (which would take the focus away from the search
     // box mid-word): replace the history entry in place.
@@ -163,3 +180,39 @@ window.dash_clientside.flightdeck = {
         return target;
     },
 };
+
+// A view switched in place (layouts/_live.py) is recorded in the live-view store, and
+// the router leaves that URL alone. Going Back or Forward must draw the page again
+// whatever URL it reaches, so the record is dropped before Dash's locations hear of
+// the move (this listener is added before theirs).
+window.addEventListener("popstate", function () {
+    if (window.dash_clientside && window.dash_clientside.set_props) {
+        window.dash_clientside.set_props("live-view", {data: null});
+    }
+});
+
+// When a person last pressed or typed in the force menu or in the list it opened (the
+// list is drawn outside the menu's element), for rememberForce above.
+(function () {
+    let listIsForces = false;
+    function touched(event) {
+        const target = event.target;
+        if (!target || !target.closest) {
+            return;
+        }
+        if (target.closest(".dash-dropdown-content")) {
+            if (listIsForces) {
+                window.flightdeckForceTouched = performance.now();
+            }
+            return;
+        }
+        const control = target.closest("[id^=control-]");
+        // (The menu's parts have ids of their own: control-force-value, ...)
+        listIsForces = Boolean(control) && /^control-force(-|$)/.test(control.id);
+        if (listIsForces) {
+            window.flightdeckForceTouched = performance.now();
+        }
+    }
+    document.addEventListener("pointerdown", touched, true);
+    document.addEventListener("keydown", touched, true);
+})();

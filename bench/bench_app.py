@@ -1,28 +1,35 @@
-"""Dashboard benchmark: every callback's server time over HTTP, and the flight deck's
-render time in headless Chromium.
+"""Dashboard benchmark: every callback's server time over HTTP, on ``python app.py`` and
+on gunicorn, and the flight deck's render time in headless Chromium.
 
 Run from the project root (with the demonstration database built by
 ``flightdeck demo``, or let it build one under /tmp)::
 
-    python bench/bench_app.py [--requests 40]
+    python bench/bench_app.py [--requests 40] [--server app|gunicorn|both] [--no-render]
 
 What is timed:
 
 - *Callbacks*: each Dash callback is posted to ``/_dash-update-component`` as the
-  browser posts it, ``--requests`` times, cycling through forces and periods so that
-  both first views (cache misses) and repeat views are included; p50 and p95 of the
-  wall time per request on loopback. The page callback is timed for every page.
+  browser posts it (gzip accepted), ``--requests`` times, cycling through forces and
+  periods so that both first views (cache misses) and repeat views are included; p50
+  and p95 of the wall time per request on loopback. The page callback is timed for
+  every page. Callbacks whose inputs are pattern-matched (``ALL``) are sent with no
+  matching components; those with ``MATCH`` need the ids of a rendered page and are
+  left to the browser tests. Each server is started afresh (``python app.py``, and
+  gunicorn with the production configuration and two workers), and timed once it
+  answers.
 - *Render*: headless Chromium (Debian's) navigates to the flight deck and waits until
-  every KPI tile is in the DOM; the time from navigation start, median of 5 loads.
+  every KPI tile is in the DOM; the time from navigation start, median of 5 loads
+  (on ``python app.py``).
 
-Targets (from the flight deck issue): every callback p95 under 100 ms; the flight
-deck fully rendered in under 2 s. Results are printed and written to
-``bench/results/app.json``.
+Targets (from the speed issue): every callback p95 under 50 ms and median under 25 ms
+(the earlier bar: p95 under 100 ms); the flight deck fully rendered in under 2 s.
+Results are printed and written to ``bench/results/app.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -31,6 +38,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +54,14 @@ PAGES = ["/", "/pillar/1", "/pillar/4", "/kpi/ho_rape_charge_rate",
          "/kpi/suspect_contact_30d", "/compare", "/compare?view=funnel", "/definitions",
          "/data"]
 RESULTS = ROOT / "bench" / "results" / "app.json"
+SERVERS = ("app", "gunicorn")
+TARGET_P95_MS, TARGET_P50_MS = 50, 25
 
 
 def post(url: str, payload: dict[str, Any]) -> float:
     body = json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=body, headers={
+        "Content-Type": "application/json", "Accept-Encoding": "gzip"})
     started = time.perf_counter()
     with urllib.request.urlopen(request, timeout=60) as response:
         response.read()
@@ -68,17 +78,42 @@ def ensure_demo_db(db: Path) -> Path:
     return db
 
 
+def _pattern(item: dict[str, Any]) -> str | None:
+    """"ALL", "MATCH" (or "ALLSMALLER") for a pattern-matching id, else None."""
+    ident = item["id"]
+    if isinstance(ident, str) and ident.startswith("{"):
+        ident = json.loads(ident)
+    if isinstance(ident, dict):
+        wild = [v[0] for v in ident.values() if isinstance(v, list) and v]
+        return wild[0] if wild else None
+    return None
+
+
+def _entry(item: dict[str, Any], values: dict[str, Any]) -> Any:
+    if _pattern(item) is not None:
+        return []  # an ALL pattern with no component on the page
+    return {**item, "value": values.get(f"{item['id']}.{item['property']}")}
+
+
 def callback_payload(dependency: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     output = dependency["output"]
     parts = output.strip(".").split("...") if output.startswith("..") else [output]
-    outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts]
-    inputs = [{**i, "value": values.get(f"{i['id']}.{i['property']}")}
-              for i in dependency["inputs"]]
-    state = [{**s, "value": values.get(f"{s['id']}.{s['property']}")}
-             for s in dependency.get("state", [])]
+    outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]}
+               for p in parts]
+    inputs = [_entry(i, values) for i in dependency["inputs"]]
+    state = [_entry(s, values) for s in dependency.get("state", [])]
     return {"output": output, "outputs": outputs if len(outputs) > 1 else outputs[0],
             "inputs": inputs, "state": state,
-            "changedPropIds": [f"{i['id']}.{i['property']}" for i in inputs[:1]]}
+            "changedPropIds": [f"{i['id']}.{i['property']}" for i in dependency["inputs"][:1]]}
+
+
+def timeable(dependency: dict[str, Any]) -> bool:
+    """A server-side callback whose outputs are fixed ids and whose inputs and state
+    match no MATCH pattern (those need a rendered page's ids)."""
+    if dependency.get("clientside_function") or "{" in dependency["output"]:
+        return False
+    items = dependency["inputs"] + dependency.get("state", [])
+    return all(_pattern(item) in (None, "ALL") for item in items)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -92,14 +127,12 @@ def time_callbacks(base: str, requests: int) -> list[dict[str, Any]]:
         dependencies = json.loads(response.read())
     rows = []
     for dependency in dependencies:
-        if dependency.get("clientside_function"):
-            continue
-        if "{" in dependency["output"]:
+        if not timeable(dependency):
             # Pattern-matching outputs need the ids a rendered page holds; these are
             # timed by the browser tour below instead.
             continue
         output = dependency["output"]
-        pages = PAGES if "_pages_content" in output else [None]
+        pages = PAGES if output.startswith(".._pages_content.children...") else [None]
         for page in pages:
             timings = []
             for n in range(requests):
@@ -116,7 +149,8 @@ def time_callbacks(base: str, requests: int) -> list[dict[str, Any]]:
                 }
                 # Anything else as the browser first sends it: not set.
                 for item in dependency["inputs"] + dependency.get("state", []):
-                    values.setdefault(f"{item['id']}.{item['property']}", None)
+                    if isinstance(item["id"], str):
+                        values.setdefault(f"{item['id']}.{item['property']}", None)
                 try:
                     timings.append(post(base + "/_dash-update-component",
                                         callback_payload(dependency, values)))
@@ -148,41 +182,92 @@ def time_render(base: str, loads: int = 5) -> list[float]:
     return timings
 
 
+@contextlib.contextmanager
+def server(kind: str, db: Path, port: int, workers: int = 2,
+           extra_env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``python app.py`` ("app") or gunicorn with the production configuration
+    ("gunicorn") over ``db`` on 127.0.0.1:``port``, from this checkout (ROOT), stopped
+    on exit. Its output goes to a log beside the database."""
+    env = {**os.environ, "FLIGHTDECK_DB": str(db), "FLIGHTDECK_PORT": str(port),
+           "FLIGHTDECK_BIND": f"127.0.0.1:{port}", "FLIGHTDECK_WORKERS": str(workers),
+           "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    command = ([sys.executable, "app.py"] if kind == "app" else
+               [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:server"])
+    log = open(db.with_suffix(f".{kind}.log"), "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def bench_server(kind: str, db: Path, requests: int, render: bool) -> dict[str, Any]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with server(kind, db, port):
+        wait_for_http(base + "/", timeout=120)
+        callbacks = time_callbacks(base, requests)
+        rendered = None
+        if render:
+            try:
+                rendered = time_render(base)
+            except Exception as problem:  # a browser missing: the callbacks still count
+                print(f"render not timed on {kind}: {problem}", file=sys.stderr)
+    return {"callbacks": callbacks, "render_ms": rendered}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--server", choices=[*SERVERS, "both"], default="both")
+    parser.add_argument("--no-render", action="store_true",
+                        help="leave out the Chromium render timing")
     parser.add_argument("--db", default=os.environ.get("FLIGHTDECK_DB",
                                                         "/tmp/flightdeck-bench/app.duckdb"))
     args = parser.parse_args()
     db = ensure_demo_db(Path(args.db))
-    port = free_port()
-    env = {**os.environ, "FLIGHTDECK_DB": str(db), "FLIGHTDECK_PORT": str(port)}
-    log = open(db.with_suffix(".server.log"), "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(base + "/")
-        callbacks = time_callbacks(base, args.requests)
-        render = time_render(base)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
-    print(f"{'callback':60} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
-    for row in callbacks:
-        print(f"{row['callback'][:60]:60} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f} "
-              f"{row['max_ms']:8.1f}")
-    worst = max(row["p95_ms"] for row in callbacks)
-    print(f"\nworst callback p95: {worst:.1f} ms (target < 100 ms)")
-    median_render = statistics.median(render)
-    print(f"flight deck rendered: median {median_render:.0f} ms over {len(render)} loads "
-          f"(target < 2000 ms)")
+    kinds = SERVERS if args.server == "both" else (args.server,)
+    results = {kind: bench_server(kind, db, args.requests,
+                                  render=kind == "app" and not args.no_render)
+               for kind in kinds}
+    summary: dict[str, Any] = {}
+    for kind, result in results.items():
+        callbacks = result["callbacks"]
+        print(f"\n{kind}: {'python app.py' if kind == 'app' else 'gunicorn, 2 workers'}")
+        print(f"{'callback':60} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+        for row in callbacks:
+            print(f"{row['callback'][:60]:60} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f} "
+                  f"{row['max_ms']:8.1f}")
+        worst95 = max(callbacks, key=lambda r: r["p95_ms"])
+        worst50 = max(callbacks, key=lambda r: r["p50_ms"])
+        print(f"worst callback p95 on {kind}: {worst95['p95_ms']:.1f} ms "
+              f"({worst95['callback'][:40]}; target < {TARGET_P95_MS} ms)")
+        print(f"worst callback p50 on {kind}: {worst50['p50_ms']:.1f} ms "
+              f"({worst50['callback'][:40]}; target < {TARGET_P50_MS} ms)")
+        summary[kind] = {"worst_p95_ms": worst95["p95_ms"], "worst_p95": worst95["callback"],
+                         "worst_p50_ms": worst50["p50_ms"], "worst_p50": worst50["callback"]}
+        if result["render_ms"]:
+            median_render = statistics.median(result["render_ms"])
+            summary[kind]["render_median_ms"] = median_render
+            print(f"flight deck rendered: median {median_render:.0f} ms over "
+                  f"{len(result['render_ms'])} loads (target < 2000 ms)")
+    first = summary[kinds[0]]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "callbacks": callbacks, "worst_callback_p95_ms": worst,
-        "flight_deck_render_ms": render, "flight_deck_render_median_ms": median_render,
-        "targets": {"callback_p95_ms": 100, "flight_deck_render_ms": 2000},
+        "servers": results, "summary": summary,
+        # The figures bench/__main__.py summarises: the worst over the servers timed.
+        "worst_callback_p95_ms": max(v["worst_p95_ms"] for v in summary.values()),
+        "worst_callback_p50_ms": max(v["worst_p50_ms"] for v in summary.values()),
+        "flight_deck_render_median_ms": first.get("render_median_ms"),
+        "targets": {"callback_p95_ms": TARGET_P95_MS, "callback_p50_ms": TARGET_P50_MS,
+                    "flight_deck_render_ms": 2000},
     }, indent=2))
     return 0
 

@@ -23,15 +23,21 @@ KPIS = ["ho_rape_charge_rate", "suspect_contact_30d", "victims_code_compliance",
         "investigators_accredited", "device_return_days", "repeat_suspects_managed"]
 
 
-def page_payload(path: str, search: str) -> dict[str, object]:
+ROUTER = ".._pages_content.children..._pages_store.data.."
+
+
+def page_payload(path: str, search: str, state: list[dict[str, object]] | None = None
+                 ) -> dict[str, object]:
+    """The page router's request; ``state``: the router's state entries as the app's
+    /_dash-dependencies lists them (sent empty, as a first page load sends them)."""
     return {
-        "output": ".._pages_content.children..._pages_store.data..",
+        "output": ROUTER,
         "outputs": [{"id": "_pages_content", "property": "children"},
                     {"id": "_pages_store", "property": "data"}],
         "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
                    {"id": "_pages_location", "property": "search", "value": search}],
         "changedPropIds": ["_pages_location.pathname"],
-        "state": [],
+        "state": [{**s, "value": None} for s in state or []],
     }
 
 
@@ -48,10 +54,18 @@ class Viewer(FastHttpUser):  # the gevent client: the load generator shares the 
             self.host = host  # before the client is made, which takes its base URL
         super().__init__(environment)
 
+    def on_start(self) -> None:
+        # The router's state entries (routing state such as a view switched in place).
+        answer = self.client.get("/_dash-dependencies", name="GET dependencies")
+        dependencies = json.loads(answer.content or b"[]")
+        router = next((d for d in dependencies if d["output"] == ROUTER), {})
+        self.router_state = router.get("state", [])
+
     def view(self, path: str, extra: str = "") -> None:
         search = f"?force={random.choice(FORCES)}&period={random.choice(PERIODS)}{extra}"
         self.client.get(path + search, name=f"GET {path.split('/')[1] or 'home'}")
-        self.client.post("/_dash-update-component", data=json.dumps(page_payload(path, search)),
+        payload = page_payload(path, search, self.router_state)
+        self.client.post("/_dash-update-component", data=json.dumps(payload),
                          headers={"Content-Type": "application/json"},
                          name=f"page {path.split('/')[1] or 'home'}")
 

@@ -69,6 +69,17 @@ Loaded = TypeVar("Loaded", AdoptionResult, PopulationResult)
 SYSTEM = Principal(username="system", role=Role.ADMIN, display_name="")
 
 
+#: The memory the force-scoped datasets of one database may hold (as _scoped_weight
+#: weighs them), and how many are kept whatever that says.
+SCOPED_BYTES = 160 * 2**20
+SCOPED_KEPT = 2
+
+
+def _scoped_weight(ds: Dataset) -> int:
+    """A scoped dataset's cube, and the KPI arrays it will hold once used."""
+    return 16 * int(ds.cube.values.nbytes)
+
+
 @dataclass
 class _Shared:
     """What every principal's view of one database shares: the reader and the caches."""
@@ -81,8 +92,11 @@ class _Shared:
     dataset: Dataset | None = None
     identity: Hashable | None = None  # the store's identity when the versions were read
     annotations: str = "0"  # the annotation version then
-    # Each force-scoped view of the current dataset, built once per data version.
-    scoped: VersionedCache[Dataset] = field(default_factory=lambda: VersionedCache(64))
+    # Each force-scoped view of the current dataset, built once per data version. Each
+    # copies the cube and, once used, holds every KPI's arrays for its scope (some 16
+    # times the cube): bounded by that weight, always keeping the last few in use.
+    scoped: VersionedCache[Dataset] = field(default_factory=lambda: VersionedCache(
+        64, maxbytes=SCOPED_BYTES, sizeof=_scoped_weight, keep=SCOPED_KEPT))
 
 
 class FlightDeckService:

@@ -1,26 +1,34 @@
-"""Rendered pages cached per data version and scope, so a repeated view costs nothing.
+"""Rendered pages: the last few kept as component trees, every one as bytes.
 
-One :class:`kpis.cache.VersionedCache` per app (a process may hold several apps, each
-over its own database: tests do): the version is the dataset's data version (a new
-load, rollback or catalogue reload changes it, which drops every older page), the
-scope is the person's force scope, and the key is the page, its URL query, the role
-and kind of principal (they change what a page offers: edit forms, download links),
-the theme and the day (the data page's late/missing states depend on today's date).
+A repeated view is answered by ``web.response_cache`` from the serialised response
+(compressed bytes, bounded by bytes): :func:`render_cached` tells it, with
+``mark_cacheable``, that this request's page was built by a pure function of its key.
+Component trees are kept only for the last :data:`PAGE_TREE_CACHE_SIZE` views, for the
+callbacks that compare a new view with the one on screen (``layouts._live``): trees are
+hundreds of Python objects per chart and table, which the garbage collector walks on
+every full collection, so a larger tree cache costs every request.
+
+The tree cache is one :class:`kpis.cache.VersionedCache` per app (a process may hold
+several apps, each over its own database: tests do), keyed by what
+``web.response_cache.view_context`` says a view depends on: the data and annotation
+versions (a new load, rollback, catalogue reload or commentary drops every older
+page), the person's force scope, role and kind of principal (they change what a page
+offers: edit forms, download links), the theme and the day (the data page's
+late/missing states depend on today's date); then the page and its URL query.
 Components are immutable once built, so sharing them is safe.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 import flask
 
-from kpis.cache import ALL_FORCES, VersionedCache
-from web.context import dataset, is_dark, principal, service
+from kpis.cache import VersionedCache
+from web.response_cache import mark_cacheable, view_context
 
-PAGE_CACHE_SIZE = 128
+PAGE_TREE_CACHE_SIZE = 8
 _EXTENSION = "flightdeck.page_cache"
 
 
@@ -28,15 +36,13 @@ def _pages() -> VersionedCache[Any]:
     extensions = flask.current_app.extensions
     cache = extensions.get(_EXTENSION)
     if cache is None:
-        cache = extensions.setdefault(_EXTENSION, VersionedCache(PAGE_CACHE_SIZE))
+        cache = extensions.setdefault(_EXTENSION, VersionedCache(PAGE_TREE_CACHE_SIZE))
     return cache
 
 
 def render_cached(build: Callable[..., Any], query: dict[str, str]) -> Any:
-    ds = dataset()
-    who = principal()
-    key = (build.__module__, tuple(sorted(query.items())), who and who.role,
-           who and who.demo, is_dark(), dt.date.today())
-    # Pages show commentary and recommendation progress too: cached under both versions.
-    version = f"{ds.data_version}/{service().annotation_version}"
-    return _pages().get(version, ds.scope or ALL_FORCES, key, lambda: build(**query))
+    context = view_context()
+    key = (build.__module__, tuple(sorted(query.items())), context.extra)
+    page = _pages().get(context.version, context.scope, key, lambda: build(**query))
+    mark_cacheable()  # built without a fault: the router's answer may be kept as bytes
+    return page

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from dash import html
-
 from kpis.domain.access import Action
 from kpis.domain.periods import format_month
 from kpis.engine.disclosure import DEFAULT_MARKING, default_marking
+from layouts._html_block import HtmlBlock
+from layouts._markup import Markup, tag
 from layouts._state import ViewState
 from web.context import service
 from web.downloads import CHARTS, DOWNLOAD_PATH, file_name
@@ -72,27 +72,31 @@ def chart_downloads(chart: str, kpi_id: str, title: str, state: ViewState,
     return ChartDownloads(title, links, marking)
 
 
-def download_menu(downloads: ChartDownloads) -> html.Div:
+def download_menu(downloads: ChartDownloads) -> HtmlBlock:
+    """The links in a line, after the marking they carry (:func:`download_menu_markup`),
+    as one component."""
+    return HtmlBlock(download_menu_markup(downloads))
+
+
+def download_menu_markup(downloads: ChartDownloads) -> Markup:
     """The links in a line, after the marking they carry: "Download chart, marked
     OFFICIAL-SENSITIVE: PNG SVG PDF Data (CSV) Data (Excel)".
 
     Each link's accessible name starts with its visible words and says what the file
     is and which chart, so a screen reader's list of links is not a column of identical
     "PNG"s. It is an aria-label, not visually hidden text: browsers put a space of their
-    own before hidden text ("PNG , print-...").
+    own before hidden text ("PNG , print-..."). Not a second role="group" in the
+    figure: the chart itself is the figure's group, and each link names its chart.
+    Hidden in print, where a link is no use.
     """
     words = {fmt: (label, what) for fmt, label, what in FORMAT_LABELS}
-    links: list[html.A] = []
+    links = []
     for fmt, href, name in downloads.links:
         label, what = words[fmt]
-        links.append(html.A(
-            label, href=href, download=name,
-            className=f"chart-download chart-download-{fmt} me-3",
-            **{"aria-label": f"{label}, {what}: {downloads.title}"},
-        ))
-    # Not a second role="group" in the figure: the chart itself is the figure's group,
-    # and each link names its chart. Hidden in print, where a link is no use.
-    return html.Div([html.Span(["Download chart, marked ",
-                               html.Strong(downloads.marking, className="chart-marking"),
-                               ": "], className="me-1"), *links],
-                    className="chart-downloads small mt-1 d-print-none")
+        links.append(tag("a", label, href=href, download=name,
+                         class_=f"chart-download chart-download-{fmt} me-3",
+                         aria_label=f"{label}, {what}: {downloads.title}"))
+    return tag("div", tag("span", "Download chart, marked ",
+                          tag("strong", downloads.marking, class_="chart-marking"), ": ",
+                          class_="me-1"), links,
+               class_="chart-downloads small mt-1 d-print-none")

@@ -1,4 +1,5 @@
-"""The flight deck's headline strip and summary matrix (kpis.charts.glance, drawn).
+"""The flight deck's headline strip and summary matrix (kpis.charts.glance, drawn as
+markup: one component for the whole block, layouts/_markup.py).
 
 Every published KPI on one screen at 1366 x 768: three columns of one-line rows,
 grouped by pillar, each with its variation and assurance icons (accessible names in
@@ -11,9 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from dash import dcc, html
+from dash import html
 
 from kpis.charts.glance import GlanceRow, Headline, compact_value, comparator_text
 from kpis.charts.icons import Icon
@@ -21,6 +21,7 @@ from kpis.domain.catalogue import Pillar
 from kpis.domain.formatting import format_value, short_period
 from kpis.domain.periods import long_day, long_month
 from kpis.domain.vocabulary import PROVISIONAL_NOTE
+from layouts._markup import Markup, link, tag
 from layouts._state import ViewState
 from web import ids
 
@@ -35,84 +36,95 @@ def icon_image(icon: Icon | None) -> html.Img | html.Span:
                     height=ICON_SIZE, className=f"glance-icon icon-{icon.code}")
 
 
-def glance_row(line: GlanceRow, state: ViewState, comparator_name: str) -> html.Li:
+def icon_markup(icon: Icon | None) -> Markup:
+    """:func:`icon_image` as markup, for a block drawn as one component."""
+    if icon is None:
+        return tag("span", class_="glance-icon glance-icon-none", aria_hidden="true")
+    return tag("img", src=icon.data_uri, alt=icon.name, title=icon.name, width=ICON_SIZE,
+               height=ICON_SIZE, class_=f"glance-icon icon-{icon.code}")
+
+
+def glance_row(line: GlanceRow, state: ViewState, comparator_name: str) -> Markup:
     kpi, row = line.kpi, line.row
     value = "no data" if row is None else compact_value(kpi, row.get("value"),
                                                    bool(row.get("suppressed")))
     period = "" if row is None else short_period(kpi, row["period_start"])
     basis = f" {kpi.comparison_basis}" if kpi.compared_as_rate else ""
-    cells: list[Any] = [
-        icon_image(line.variation),
-        icon_image(line.assurance),
-        dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}", title=kpi.title,
-                 className="glance-title"),
-        html.Span(value, className="glance-value"),
-        html.Span([html.Span("for ", className="visually-hidden"), period,
-                   html.Abbr(" p", title=PROVISIONAL_NOTE, className="glance-provisional")
-                   if row is not None and row.get("provisional") else None],
-                  className="glance-period" + (" glance-late" if line.missing else "")),
-        html.Span([html.Span(f"{comparator_name}{basis}: ", className="visually-hidden"),
-                   comparator_text(line) if comparator_name else ""],
-                  className="glance-comparator", title=f"{comparator_name}{basis}"),
-        html.Span([html.Span("target ", className="visually-hidden"),
-                   format_value(kpi, kpi.target) if kpi.target is not None else ""],
-                  className="glance-target"),
-    ]
-    return html.Li(cells, id=ids.GLANCE_ROW.format(kpi_id=kpi.kpi_id),
-                   className=f"glance-row attention-{line.attention}")
+    provisional = (tag("abbr", " p", title=PROVISIONAL_NOTE, class_="glance-provisional")
+                   if row is not None and row.get("provisional") else None)
+    return tag(
+        "li",
+        icon_markup(line.variation),
+        icon_markup(line.assurance),
+        link(kpi.title, f"/kpi/{kpi.kpi_id}{state.query()}", title=kpi.title,
+             class_="glance-title"),
+        tag("span", value, class_="glance-value"),
+        tag("span", tag("span", "for ", class_="visually-hidden"), period, provisional,
+            class_="glance-period" + (" glance-late" if line.missing else "")),
+        tag("span", tag("span", f"{comparator_name}{basis}: ", class_="visually-hidden"),
+            comparator_text(line) if comparator_name else "",
+            class_="glance-comparator", title=f"{comparator_name}{basis}"),
+        tag("span", tag("span", "target ", class_="visually-hidden"),
+            format_value(kpi, kpi.target) if kpi.target is not None else "",
+            class_="glance-target"),
+        id=ids.GLANCE_ROW.format(kpi_id=kpi.kpi_id),
+        class_=f"glance-row attention-{line.attention}",
+    )
 
 
 def summary_matrix(rows: Mapping[int, Sequence[GlanceRow]], pillars: Sequence[Pillar],
-                   state: ViewState, comparator_name: str) -> html.Section:
+                   state: ViewState, comparator_name: str) -> Markup:
     blocks = []
     for pillar in pillars:
         lines = rows.get(pillar.number, [])
         if not lines:
             continue
-        blocks.append(html.Div([
-            html.H3(dcc.Link(f"{pillar.number}. {pillar.name}",
-                             href=f"/pillar/{pillar.number}{state.query()}"),
-                    className="glance-pillar"),
-            html.Ul([glance_row(line, state, comparator_name) for line in lines],
-                    className="glance-list"),
-        ], className="glance-block"))
-    legend = html.P(
-        ["Each KPI: its variation and assurance icons (Making Data Count), value, period, ",
-         html.Span(comparator_name or "no comparator", className="fw-semibold"),
-         " and target. Concerns and targets failed come first in each pillar."],
-        className="small text-body-secondary mb-1 glance-legend")
-    return html.Section([html.H2("Every KPI at a glance", className="visually-hidden"), legend,
-                         html.Div(blocks, className="glance-columns")],
-                        id=ids.GLANCE, className="glance", **{"aria-label": "Every KPI"})
+        blocks.append(tag(
+            "div",
+            tag("h3", link(f"{pillar.number}. {pillar.name}",
+                           f"/pillar/{pillar.number}{state.query()}"),
+                class_="glance-pillar"),
+            tag("ul", [glance_row(line, state, comparator_name) for line in lines],
+                class_="glance-list"),
+            class_="glance-block"))
+    legend = tag(
+        "p", "Each KPI: its variation and assurance icons (Making Data Count), value, "
+             "period, ", tag("span", comparator_name or "no comparator", class_="fw-semibold"),
+        " and target. Concerns and targets failed come first in each pillar.",
+        class_="small text-body-secondary mb-1 glance-legend")
+    return tag("section", tag("h2", "Every KPI at a glance", class_="visually-hidden"), legend,
+               tag("div", blocks, class_="glance-columns"),
+               id=ids.GLANCE, class_="glance", aria_label="Every KPI")
 
 
 def _count(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
-def _item(lines: Sequence[GlanceRow], words: str, key: str, state: ViewState) -> html.Details:
+def _item(lines: Sequence[GlanceRow], words: str, key: str, state: ViewState) -> Markup:
     """'3 concerns', opening the list of the KPIs behind it."""
-    return html.Details([
-        html.Summary(words, className="headline-count"),
-        html.Ul([html.Li(dcc.Link(line.kpi.title, href=f"/kpi/{line.kpi.kpi_id}{state.query()}"))
-                 for line in lines] or [html.Li("None")], className="headline-kpis small"),
-    ], id=f"{ids.HEADLINE}-{key}", className=f"headline-item headline-{key}")
+    items = [tag("li", link(line.kpi.title, f"/kpi/{line.kpi.kpi_id}{state.query()}"))
+             for line in lines] or [tag("li", "None")]
+    return tag("details", tag("summary", words, class_="headline-count"),
+               tag("ul", items, class_="headline-kpis small"),
+               id=f"{ids.HEADLINE}-{key}", class_=f"headline-item headline-{key}")
 
 
 def headline_strip(head: Headline, state: ViewState, loaded: dt.date | None = None
-                   ) -> html.Section:
+                   ) -> Markup:
     """The counts, and how fresh the data is ('data to September 2025, loaded 3 October
     2025': the month the figures reach, and when the force's last return was loaded)."""
     data_to = (f"data to {long_month(head.data_to)}" if head.data_to is not None
                else "no data yet")
     if loaded is not None:
         data_to += f", loaded {long_day(loaded)}"
-    return html.Section([
+    return tag(
+        "section",
         _item(head.concerns, _count(len(head.concerns), "concern", "concerns"), "concerns",
               state),
         _item(head.failing, _count(len(head.failing), "consistently failing target",
                                    "consistently failing target"), "failing", state),
         _item(head.missing, _count(len(head.missing), "return missing", "returns missing"),
               "missing", state),
-        html.Span(data_to, className="headline-data-to"),
-    ], id=ids.HEADLINE, className="headline", **{"aria-label": "What needs attention"})
+        tag("span", data_to, class_="headline-data-to"),
+        id=ids.HEADLINE, class_="headline", aria_label="What needs attention")

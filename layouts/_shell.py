@@ -14,8 +14,9 @@ from urllib.parse import parse_qs, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html
+from dash import ALL, Input, Output, State, dcc, html
 from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
 
 from kpis.domain.access import Action, Principal
 from kpis.domain.periods import format_month, month_label
@@ -23,7 +24,17 @@ from kpis.engine.views import default_period
 from kpis.settings import NATIONAL_SLUG
 from layouts._cache import render_cached
 from layouts._commentary import register_commentary
-from layouts._downloads import ChartDownloads, download_menu
+from layouts._downloads import ChartDownloads, download_menu, download_menu_markup
+from layouts._live import (
+    LIVE_PROPS,
+    LIVE_VIEW_ARGUMENT,
+    live_children,
+    live_graph,
+    live_html,
+    standing_aside,
+    switch_view,
+)
+from layouts._markup import join, tag
 from layouts._state import COMPARATOR_NATIONAL, COMPARATOR_REGION, ViewState, merged_query
 from web import ids
 from web.context import THEME_COOKIE, dataset, is_dark, principal
@@ -60,29 +71,45 @@ GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
 def chart_block(figure_id: str, figure: object, summary: str,
                 table: Component | None = None,
                 downloads: ChartDownloads | None = None,
-                table_summary_id: dict[str, str] | None = None) -> html.Figure:
+                table_summary_id: dict[str, str] | None = None,
+                live: bool = False) -> html.Figure:
     """A chart with its plain-English summary as caption and accessible name.
 
     ``table``, if given, is the data behind the chart, offered as a table in a
     disclosure beneath it (an alternative to the picture for screen readers and
-    anyone who wants the numbers). The chart is a named group, not role="img": the
-    Plotly mode bar inside it holds focusable buttons. ``downloads`` (from
-    :func:`layouts._downloads.chart_downloads`) adds links to the chart as PNG, SVG,
-    PDF and CSV, drawn on the server with the marking and source line.
-    ``table_summary_id`` names the disclosure's summary, for a page that fills the
-    table only when it is first opened (by a callback on the summary's clicks).
+    anyone who wants the numbers). The chart is a named group (named by its caption),
+    not role="img": the Plotly mode bar inside it holds focusable buttons.
+    ``downloads`` (from :func:`layouts._downloads.chart_downloads`) adds links to the
+    chart as PNG, SVG, PDF and CSV, drawn on the server with the marking and source
+    line. ``table_summary_id`` names the disclosure's summary, for a page that fills
+    the table only when it is first opened (by a callback on the summary's clicks).
+    ``live``: the figure, caption, links and table change in place when the view
+    switches (layouts/_live.py); the chart's element id is then its wrapper's.
     """
+    caption_id = f"{figure_id}-caption"
+    if live:
+        graph = html.Div(live_graph(figure_id, figure, GRAPH_CONFIG), id=figure_id,
+                         role="group", className="chart-graph",
+                         **{"aria-labelledby": caption_id})
+        caption: Component | str = live_html(f"{figure_id}-summary", tag("span", summary))
+    else:
+        graph = html.Div(dcc.Graph(id=figure_id, figure=figure, config=GRAPH_CONFIG),
+                         role="group", className="chart-graph",
+                         **{"aria-labelledby": caption_id})
+        caption = summary
     parts: list[Component] = [
-        html.Div(dcc.Graph(id=figure_id, figure=figure, config=GRAPH_CONFIG),
-                 role="group", className="chart-graph", **{"aria-label": summary}),
-        html.Figcaption(summary, className="small mt-1 chart-summary"),
+        graph, html.Figcaption(caption, id=caption_id, className="small mt-1 chart-summary"),
     ]
     if downloads is not None:
-        parts.append(download_menu(downloads))
+        parts.append(live_html(f"{figure_id}-downloads", download_menu_markup(downloads))
+                     if live else download_menu(downloads))
     if table is not None:
         heading = (html.Summary("Show data as a table", id=table_summary_id)
                    if table_summary_id else html.Summary("Show data as a table"))
-        parts.append(html.Details([heading, table], className="chart-table mt-1"))
+        details = html.Details([heading, table], className="chart-table mt-1")
+        # A new view's table starts closed and empty (filled again when opened).
+        parts.append(live_children(html.Div(details), f"{figure_id}-table")
+                     if live else details)
     return html.Figure(parts, className="chart-block mb-4")
 
 
@@ -94,7 +121,11 @@ def safe_layout(build: Callable[..., Component]) -> Callable[..., Component]:
     def layout(**query: str | list[str]) -> Component:
         # Dash passes a key the URL repeats (?force=a&force=b) as a list: the first
         # value counts, as everywhere else the query is read.
+        live_view = query.pop(LIVE_VIEW_ARGUMENT, None)
         query = {k: v[0] if isinstance(v, list) else v for k, v in query.items()}
+        if standing_aside(build.__module__, query, live_view):
+            # The URL changed because a switch drew this view in place already.
+            raise PreventUpdate
         try:
             return render_cached(build, query)
         except Exception:
@@ -204,6 +235,8 @@ def shell_layout() -> html.Div:
         html.A("Skip to main content", href=f"#{ids.MAIN}", id=ids.SKIP_LINK,
                className="skip-link"),
         dcc.Location(id=ids.URL, refresh="callback-nav"),
+        dcc.Store(id=ids.LIVE_VIEW),
+        dcc.Store(id=ids.VIEW_SEARCH),
         dcc.Store(id=THEME_STORE, storage_type="local"),
         html.Header([
             navbar(),
@@ -263,13 +296,14 @@ def control_bar(state: ViewState) -> html.Div:
     opening = default_period(ds)
     note = None
     if state.period is not None and state.period == opening.period:
-        note = html.P(f"{month_label(opening.period)}: {opening.reason}",
-                      className="small text-body-secondary mb-2", id="opening-period")
-    notices = (html.Div([html.P(text, className="mb-0") for text in state.notices],
-                        className="alert alert-warning py-2 small mb-2", role="status",
-                        id="view-notices")
+        note = tag("p", f"{month_label(opening.period)}: {opening.reason}",
+                   class_="small text-body-secondary mb-2", id="opening-period")
+    notices = (tag("div", [tag("p", text, class_="mb-0") for text in state.notices],
+                   class_="alert alert-warning py-2 small mb-2", role="status",
+                   id="view-notices")
                if state.notices else None)
-    return html.Div([dbc.Row(columns, className="g-3 mb-1"), note, notices],
+    return html.Div([dbc.Row(columns, className="g-3 mb-1"),
+                     live_html("view-notes", join([note, notices]))],
                     className="controls mb-2", role="group",
                     **{"aria-label": "View controls"})
 
@@ -297,22 +331,43 @@ def register_shell(app: dash.Dash) -> None:
         return [href + suffix for href in hrefs]
 
     @app.callback(
-        Output(ids.URL, "search"),
+        Output(ids.VIEW_SEARCH, "data"),
+        Output(ids.LIVE_VIEW, "data"),
+        *[Output({"type": kind, "part": ALL}, prop) for kind, prop in LIVE_PROPS.items()],
         Input(ids.FORCE, "value"),
         Input(ids.PERIOD, "value"),
         Input(ids.COMPARATOR, "value"),
         State(ids.URL, "search"),
+        State(ids.URL, "pathname"),
         prevent_initial_call=True,
     )
     def controls_to_url(force: str | None, period: str | None, comparator: str | None,
-                        search: str | None) -> str:
-        """Write the chosen force, period and comparator into the URL."""
+                        search: str | None, pathname: str | None) -> tuple[object, ...]:
+        """Write the chosen force, period and comparator into the URL (through
+        ids.VIEW_SEARCH: after the new view is painted, when it is drawn in place); on a
+        page that switches in place (layouts/_live.py), send the parts that change."""
         opening = default_period(dataset()).period
         defaults = {"force": NATIONAL_SLUG, "comparator": COMPARATOR_NATIONAL,
                     "period": format_month(opening) if opening else ""}
         query = merged_query(search, defaults, force=force, period=period,
                              comparator=comparator)
-        return dash.no_update if query is None else query
+        shown = dash.ctx.outputs_list[2:2 + len(LIVE_PROPS)]
+        if query is None:
+            return (dash.no_update, dash.no_update,
+                    *[[dash.no_update] * len(group) for group in shown])
+        switch = switch_view(pathname, search, query, shown)
+        return ({"search": query, "in_place": switch.in_place}, switch.live_view,
+                *switch.parts)
+
+    # The URL follows the view: at once when the router is to draw the new page, after
+    # the next paint when the view was drawn in place (Dash's work on a new address
+    # would otherwise hold the new view off the screen for a few frames).
+    app.clientside_callback(
+        clientside("searchAfterPaint"),
+        Output(ids.URL, "search", allow_duplicate=True),
+        Input(ids.VIEW_SEARCH, "data"),
+        prevent_initial_call=True,
+    )
 
 
 def register_my_force(app: dash.Dash) -> None:

@@ -11,10 +11,9 @@ from dataclasses import replace
 from typing import Any
 
 import dash
-import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-from dash import dcc, html
+from dash import html
 
 from kpis.charts.figures import DARK_BLUE, sparkline_svg
 from kpis.charts.glance import at_periods, glance_rows, headline
@@ -36,13 +35,16 @@ from kpis.domain.vocabulary import (
 from kpis.engine.summary import is_incomplete, limits_phrase
 from kpis.engine.views import last_loaded, period_on_or_before
 from layouts._glance import headline_strip, summary_matrix
+from layouts._live import live_children, live_html, register_live_page
+from layouts._markup import Markup, link, tag
 from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
 from web import ids
 from web.context import dataset, is_dark, service
 
-dash.register_page(__name__, path="/", name="Flight deck", title="Flight deck - NOM flight deck",
-                   order=0)
+PATH = "/"
+dash.register_page(__name__, path=PATH, name="Flight deck",
+                   title="Flight deck - NOM flight deck", order=0)
 
 VARIATION_CLASS = {
     "improvement": "variation-improvement",
@@ -116,13 +118,14 @@ def comparator_words(kpi: KpiDefinition, row: Mapping[str, Any] | None, name: st
 def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
              comparator: Mapping[str, Any] | None, comparator_name: str,
              history: list[float], state: ViewState, dark: bool = False,
-             expected: Any = None, withheld: bool = False) -> dbc.Col:
+             expected: Any = None, withheld: bool = False) -> Markup:
     """One KPI's tile; ``expected`` is the period it should show (the latest national one
     not after the chosen month): a force without data for it says so."""
-    link = dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}",
-                    className="stretched-link tile-link")
+    title = link(kpi.title, f"/kpi/{kpi.kpi_id}{state.query()}",
+                 class_="stretched-link tile-link")
     if row is None:
-        body = [html.P("No data for this force and period.", className="text-body-secondary")]
+        body: list[Markup | None] = [
+            tag("p", "No data for this force and period.", class_="text-body-secondary")]
     else:
         suppressed = bool(row.get("suppressed", False))
         variation = str(row["variation"])
@@ -130,47 +133,42 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
         # Better or worse by the KPI's polarity: a rise is not good news for every KPI.
         direction = "" if suppressed else change_direction(kpi, row["change"])
         # Larger than a glance, with the mean (dashed) and the limits (dotted).
+        mean = finite_or_none(row.get("spc_mean"))
         spark = sparkline_svg(recent, width=SPARK_WIDTH, height=SPARK_HEIGHT,
-                              colour=SPARK_DARK if dark else DARK_BLUE,
-                              mean=finite_or_none(row.get("spc_mean")),
+                              colour=SPARK_DARK if dark else DARK_BLUE, mean=mean,
                               lower=finite_or_none(row.get("spc_lower")),
                               upper=finite_or_none(row.get("spc_upper")))
+        late = expected is not None and pd.Timestamp(row["period_start"]) < pd.Timestamp(
+            expected)
+        unit = period_unit(kpi)
         body = [
-            html.P(f"No data for {format_period(kpi, expected)}: the latest is shown",
-                   className="small mb-1 tile-missing")
-            if expected is not None and pd.Timestamp(row["period_start"]) < pd.Timestamp(
-                expected) else None,
-            html.P(format_value(kpi, row["value"], suppressed), className="tile-value"),
-            html.P(period_unit(kpi), className="small mb-0 tile-unit")
-            if period_unit(kpi) else None,
-            html.P(format_period(kpi, row["period_start"])
-                   + (f" ({PROVISIONAL_LABEL})" if row.get("provisional") else ""),
-                   className="tile-period small"),
-            html.Img(src=spark, alt=f"Trend over the last {len(recent)} periods"
-                     + (", with the mean and the process limits"
-                        if finite_or_none(row.get("spc_mean")) is not None else ""),
-                     width=SPARK_WIDTH, height=SPARK_HEIGHT,
-                     className="tile-spark") if spark and not suppressed else None,
-            html.P(["Change on a year earlier: ",
-                    format_change(kpi, row["change"], suppressed),
-                    f", {direction}" if direction else ""],
-                   className="small mb-1 tile-change"),
-            html.P(comparator_words(kpi, comparator, comparator_name, row, withheld),
-                   className="small mb-1 tile-comparator"),
-            html.P(spc_words(kpi, row),
-                   className=f"small mb-1 variation {VARIATION_CLASS.get(variation, '')}"),
-            html.P(ASSURANCE_PHRASE[str(row["assurance"])],
-                   className=f"small mb-0 assurance assurance-{row['assurance']}")
+            tag("p", f"No data for {format_period(kpi, expected)}: the latest is shown",
+                class_="small mb-1 tile-missing") if late else None,
+            tag("p", format_value(kpi, row["value"], suppressed), class_="tile-value"),
+            tag("p", unit, class_="small mb-0 tile-unit") if unit else None,
+            tag("p", format_period(kpi, row["period_start"])
+                + (f" ({PROVISIONAL_LABEL})" if row.get("provisional") else ""),
+                class_="tile-period small"),
+            tag("img", src=spark, alt=f"Trend over the last {len(recent)} periods"
+                + (", with the mean and the process limits" if mean is not None else ""),
+                width=SPARK_WIDTH, height=SPARK_HEIGHT, class_="tile-spark")
+            if spark and not suppressed else None,
+            tag("p", "Change on a year earlier: ",
+                format_change(kpi, row["change"], suppressed),
+                f", {direction}" if direction else "", class_="small mb-1 tile-change"),
+            tag("p", comparator_words(kpi, comparator, comparator_name, row, withheld),
+                class_="small mb-1 tile-comparator"),
+            tag("p", spc_words(kpi, row),
+                class_=f"small mb-1 variation {VARIATION_CLASS.get(variation, '')}"),
+            tag("p", ASSURANCE_PHRASE[str(row["assurance"])],
+                class_=f"small mb-0 assurance assurance-{row['assurance']}")
             if kpi.target is not None and row.get("assurance") in ASSURANCE_PHRASE else None,
         ]
-    return dbc.Col(
-        dbc.Card(
-            dbc.CardBody([html.H3(link, className="h6 tile-title"), *body]),
-            className="h-100 kpi-tile",
-        ),
-        id=ids.KPI_TILE.format(kpi_id=kpi.kpi_id),
-        xs=12, sm=6, lg=4, xxl=3,
-    )
+    card = tag("div", tag("div", tag("h3", title, class_="h6 tile-title"), body,
+                          class_="card-body"),
+               class_="card h-100 kpi-tile")
+    return tag("div", card, id=ids.KPI_TILE.format(kpi_id=kpi.kpi_id),
+               class_="col-12 col-sm-6 col-lg-4 col-xxl-3")
 
 
 def pillar_summary(rows: list[Mapping[str, Any] | None]) -> str:
@@ -188,22 +186,22 @@ def pillar_summary(rows: list[Mapping[str, Any] | None]) -> str:
     return text + (f", {missing} without data" if missing else "")
 
 
-def pillar_section(number: int, name: str, summary: str, tiles: list[dbc.Col],
-                   state: ViewState) -> html.Section:
-    return html.Section(
-        [
-            html.H2(dcc.Link(f"{number}. {name}", href=f"/pillar/{number}{state.query()}"),
-                    className="h4 mt-4 mb-1"),
-            html.P(summary, className="pillar-summary small mb-2"),
-            dbc.Row(tiles, className="g-3"),
-        ],
-        id=ids.PILLAR_SECTION.format(number=number),
-        className="pillar",
-        **{"aria-label": f"Pillar {number}: {name}"},
+def pillar_section(number: int, name: str, summary: str, tiles: list[Markup],
+                   state: ViewState) -> Markup:
+    return tag(
+        "section",
+        tag("h2", link(f"{number}. {name}", f"/pillar/{number}{state.query()}"),
+            class_="h4 mt-4 mb-1"),
+        tag("p", summary, class_="pillar-summary small mb-2"),
+        tag("div", tiles, class_="row g-3"),
+        id=ids.PILLAR_SECTION.format(number=number), class_="pillar",
+        aria_label=f"Pillar {number}: {name}",
     )
 
 
-def flight_deck(state: ViewState) -> html.Div:
+def flight_deck(state: ViewState) -> Markup:
+    """Every KPI for the view: the headline, the summary matrix and the tiles, as one
+    block of markup (one component: the speed issue)."""
     ds = dataset()
     comparator_area = state.comparator_area(ds)
     areas = [state.force] + ([comparator_area] if comparator_area else [])
@@ -215,32 +213,36 @@ def flight_deck(state: ViewState) -> html.Div:
     expected = {k: period_on_or_before(ds, k, state.period) for k in ds.kpis}
     glance = glance_rows(list(ds.kpis.values()), own, other, expected)
     comparator_name = state.comparator_label(ds)
+    withheld = bool(comparator_area) and not ds.visible(str(comparator_area))
     sections = [
         headline_strip(headline(glance), state, last_loaded(ds, state.force)),
         summary_matrix(glance, ds.catalogue.pillars, state, comparator_name),
-        html.H2("Every KPI in detail", className="h4 mt-4 mb-0 tiles-heading"),
+        tag("h2", "Every KPI in detail", class_="h4 mt-4 mb-0 tiles-heading"),
     ]
     for pillar in ds.catalogue.pillars:
         kpis = [k for k in ds.kpis.values() if k.pillar == pillar.number]
         tiles = [
             kpi_tile(k, own.get(k.kpi_id), other.get(k.kpi_id), comparator_name,
                      history.get(k.kpi_id, []), state, dark, expected=expected[k.kpi_id],
-                     withheld=bool(comparator_area) and not ds.visible(str(comparator_area)))
+                     withheld=withheld)
             for k in kpis
         ]
         summary = pillar_summary([own.get(k.kpi_id) for k in kpis])
         sections.append(pillar_section(pillar.number, pillar.name, summary, tiles, state))
-    return html.Div(sections, id=ids.FLIGHT_DECK)
+    return tag("div", sections, id=ids.FLIGHT_DECK)
 
 
-@safe_layout
-def layout(force: str | None = None, period: str | None = None,
-           comparator: str | None = None, **_: str) -> html.Div:
+def build(force: str | None = None, period: str | None = None,
+          comparator: str | None = None, **_: str) -> html.Div:
     ds = dataset()
     state = read_state(ds, force, period, comparator)
     name = ds.area_names.get(state.force, state.force)
     return html.Div([
-        html.H1(f"Flight deck: {name}", className="h3"),
+        live_children(html.H1(f"Flight deck: {name}", className="h3"), "heading"),
         control_bar(state),
-        flight_deck(state),
+        live_html("flight-deck", flight_deck(state)),
     ])
+
+
+layout = safe_layout(build)
+register_live_page(__name__, PATH, build)

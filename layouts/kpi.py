@@ -29,13 +29,16 @@ from kpis.engine.views import force_rows, period_on_or_before
 from kpis.settings import NATIONAL_SLUG
 from layouts._commentary import commentary_block
 from layouts._downloads import chart_downloads
+from layouts._live import live_children, live_html, register_live_page
+from layouts._markup import link, tag
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, merged_query, read_state
-from layouts._tables import data_table
+from layouts._tables import data_table, data_table_markup
 from web import ids
 from web.context import dataset, is_dark
 
-dash.register_page(__name__, path_template="/kpi/<kpi_id>", name="KPI",
+PATH = "/kpi/<kpi_id>"
+dash.register_page(__name__, path_template=PATH, name="KPI",
                    title="KPI - NOM flight deck", order=3)
 
 WHOLE_SERIES = "all"  # ?baseline=all: limits from the whole series
@@ -85,8 +88,9 @@ def spc_section(ds: Dataset, kpi: KpiDefinition, state: ViewState, whole_series:
     )
     downloads = chart_downloads("spc", kpi.kpi_id, kpi.title, state,
                                 baseline=WHOLE_SERIES if whole_series else None)
-    return html.Div([checklist, chart_block("kpi-spc-chart", spec.figure, spec.summary,
-                                            downloads=downloads),
+    return html.Div([live_children(html.Div(checklist), "kpi-baseline"),
+                     chart_block("kpi-spc-chart", spec.figure, spec.summary,
+                                 downloads=downloads, live=True),
                      how_to_read(kpi)]), spec.series
 
 
@@ -97,7 +101,8 @@ def funnel_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Di
     if spec.figure is None:
         return empty_state(spec.summary)
     return chart_block("kpi-funnel-chart", spec.figure, spec.summary,
-                       downloads=chart_downloads("funnel", kpi.kpi_id, spec.text.title, state))
+                       downloads=chart_downloads("funnel", kpi.kpi_id, spec.text.title, state),
+                       live=True)
 
 
 def ranking_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
@@ -118,13 +123,13 @@ def ranking_section(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.D
                         lambda v: format_value(per_head, v)))
     if kpi.denominator:
         columns += [("numerator", "Numerator", count), ("denominator", "Denominator", count)]
-    return data_table(
+    return live_html("kpi-ranking", data_table_markup(
         rows, columns, caption=f"Forces ranked by {kpi.title}{basis}, "
                                f"{format_period(kpi, period)} "
                                f"(1 = best; {POLARITY_PHRASE[kpi.polarity].lower()})",
         table_id="kpi-ranking", row_header="name",
         highlight=lambda r: r["area"] == state.force,
-    )
+    ))
 
 
 def definition_section(ds: Dataset, kpi: KpiDefinition) -> html.Div:
@@ -179,13 +184,13 @@ def numbers_section(ds: Dataset, kpi: KpiDefinition, series: pd.DataFrame) -> ht
         ("spc_limits", "Limits", lambda v: LIMIT_STATE_PHRASE.get(v, "")),
     ]
     latest_first = series.iloc[::-1]
-    return data_table(latest_first, columns, caption="The figures behind the chart",
-                      table_id="kpi-numbers", row_header="period_start")
+    return live_html("kpi-numbers", data_table_markup(
+        latest_first, columns, caption="The figures behind the chart",
+        table_id="kpi-numbers", row_header="period_start"))
 
 
-@safe_layout
-def layout(kpi_id: str | None = None, force: str | None = None, period: str | None = None,
-           comparator: str | None = None, baseline: str | None = None, **_: str) -> html.Div:
+def build(kpi_id: str | None = None, force: str | None = None, period: str | None = None,
+          comparator: str | None = None, baseline: str | None = None, **_: str) -> html.Div:
     ds = dataset()
     kpi = ds.kpis.get(kpi_id or "")
     if kpi is None:
@@ -196,14 +201,16 @@ def layout(kpi_id: str | None = None, force: str | None = None, period: str | No
     spc, series = spc_section(ds, kpi, state, baseline == WHOLE_SERIES)
     pillar = next(p for p in ds.catalogue.pillars if p.number == kpi.pillar)
     return html.Div([
-        html.P(dcc.Link(f"Pillar {pillar.number}: {pillar.name}",
-                        href=f"/pillar/{pillar.number}{state.query()}"), className="mb-1"),
-        html.H1(f"{kpi.title}: {ds.area_names[state.force]}", className="h3"),
+        live_html("kpi-pillar", tag("p", link(f"Pillar {pillar.number}: {pillar.name}",
+                                              f"/pillar/{pillar.number}{state.query()}"),
+                                    class_="mb-1")),
+        live_children(html.H1(f"{kpi.title}: {ds.area_names[state.force]}", className="h3"),
+                      "heading"),
         control_bar(state),
         html.H2("Is the change real? Statistical process control", className="h5"),
         spc,
-        commentary_block(kpi.kpi_id, state.force, state.period)
-        if state.period is not None else None,
+        live_children(html.Div(commentary_block(kpi.kpi_id, state.force, state.period)
+                               if state.period is not None else None), "kpi-commentary"),
         dbc.Row([
             dbc.Col([html.H2("How does the force compare?", className="h5"),
                      funnel_section(ds, kpi, state)], lg=7),
@@ -215,6 +222,10 @@ def layout(kpi_id: str | None = None, force: str | None = None, period: str | No
         html.H2("Underlying numbers", className="h5 mt-3"),
         numbers_section(ds, kpi, series),
     ])
+
+
+layout = safe_layout(build)
+register_live_page(__name__, PATH, build)
 
 
 @dash.callback(

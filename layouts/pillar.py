@@ -15,16 +15,19 @@ from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value
 from kpis.engine.dataset import Dataset
 from layouts._downloads import chart_downloads
+from layouts._live import live_children, live_html, register_live_page
+from layouts._markup import link, tag
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
-from layouts._state import ViewState, read_state
+from layouts._state import ViewState, read_query, read_state
 from layouts._tables import data_table
+from web import ids
 from web.context import dataset, is_dark, service
 
 TABLE_SUMMARY = "trend-table-summary"
 TABLE_BODY = "trend-table-body"
-SEPARATOR = "|"
 
-dash.register_page(__name__, path_template="/pillar/<number>", name="Pillar",
+PATH = "/pillar/<number>"
+dash.register_page(__name__, path_template=PATH, name="Pillar",
                    title="Pillar - NOM flight deck", order=1)
 
 
@@ -33,35 +36,32 @@ def kpi_trend(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
                         marking=None, dark=is_dark())
     if spec.figure is None:
         return html.Div([html.H2(kpi.title, className="h5"), empty_state(spec.summary)])
-    figure, summary = spec.figure, spec.summary
     # The table is built when its disclosure is first opened: nine tables of every
-    # period are most of the page's cost, and most visits never open one.
-    key = table_key(kpi, state)
-    table = html.Div(id={"type": TABLE_BODY, "key": key}, className="chart-table-body")
+    # period are most of the page's cost, and most visits never open one. Its id names
+    # the KPI only, so that it is the same element in every view (layouts/_live.py):
+    # the view it is for is the page's address when it is opened.
+    table = html.Div(id={"type": TABLE_BODY, "key": kpi.kpi_id},
+                     className="chart-table-body")
     return html.Div([
-        html.H2(dcc.Link(kpi.title, href=f"/kpi/{kpi.kpi_id}{state.query()}"),
-                className="h5"),
-        chart_block(f"trend-{kpi.kpi_id}", figure, summary, table=table,
+        live_html(f"trend-heading-{kpi.kpi_id}",
+                  tag("h2", link(kpi.title, f"/kpi/{kpi.kpi_id}{state.query()}"),
+                      class_="h5")),
+        chart_block(f"trend-{kpi.kpi_id}", spec.figure, spec.summary, table=table,
                     downloads=chart_downloads("trend", kpi.kpi_id, kpi.title, state,
                                               comparator=state.comparator),
-                    table_summary_id={"type": TABLE_SUMMARY, "key": key}),
+                    table_summary_id={"type": TABLE_SUMMARY, "key": kpi.kpi_id}, live=True),
     ])
 
 
-def table_key(kpi: KpiDefinition, state: ViewState) -> str:
-    """The KPI and view a lazily built table is for: kpi|force|period|comparator."""
-    period = state.period.strftime("%Y-%m") if state.period else ""
-    return SEPARATOR.join((kpi.kpi_id, state.force, period, state.comparator))
-
-
-def trend_table_for(key: object) -> html.Div | html.P:
-    """The trend table named by a key from the page (checked: a request may be crafted)."""
-    parts = str(key).split(SEPARATOR)
+def trend_table_for(kpi_id: object, search: str | None) -> html.Div | html.P:
+    """The trend table of ``kpi_id`` for the view in the page's query (both checked: a
+    request may be crafted; a view not allowed falls back as the page does)."""
     ds = dataset()
-    if len(parts) != 4 or parts[0] not in ds.kpis:
+    kpi = ds.kpis.get(kpi_id) if isinstance(kpi_id, str) else None
+    if kpi is None:
         return html.P("This table is not available.")
-    kpi = ds.kpis[parts[0]]
-    state = read_state(ds, parts[1], parts[2], parts[3])  # falls back if not allowed
+    query = read_query(search)
+    state = read_state(ds, query.get("force"), query.get("period"), query.get("comparator"))
     comparator = state.comparator_area(ds)
     areas = [state.force] + ([comparator] if comparator else [])
     table = service().table([kpi.kpi_id], areas, end=state.period)
@@ -77,13 +77,15 @@ def trend_table_for(key: object) -> html.Div | html.P:
     Output({"type": TABLE_BODY, "key": MATCH}, "children"),
     Input({"type": TABLE_SUMMARY, "key": MATCH}, "n_clicks"),
     State({"type": TABLE_BODY, "key": MATCH}, "children"),
+    State(ids.URL, "search"),
     prevent_initial_call=True,
 )
-def fill_table(clicks: object, current: object) -> object:
+def fill_table(clicks: object, current: object, search: object) -> object:
     """Build a chart's table the first time its disclosure is opened."""
     if not clicks or current:
         return dash.no_update
-    return trend_table_for(dash.ctx.triggered_id["key"])
+    return trend_table_for(dash.ctx.triggered_id["key"],
+                           search if isinstance(search, str) else None)
 
 
 def trend_table(kpi: KpiDefinition, own: pd.DataFrame, other: pd.DataFrame | None,
@@ -103,9 +105,8 @@ def trend_table(kpi: KpiDefinition, own: pd.DataFrame, other: pd.DataFrame | Non
                       table_id=f"trend-table-{kpi.kpi_id}", row_header="period_start")
 
 
-@safe_layout
-def layout(number: str | None = None, force: str | None = None, period: str | None = None,
-           comparator: str | None = None, **_: str) -> html.Div:
+def build(number: str | None = None, force: str | None = None, period: str | None = None,
+          comparator: str | None = None, **_: str) -> html.Div:
     ds = dataset()
     pillar = next((p for p in ds.catalogue.pillars if str(p.number) == str(number)), None)
     if pillar is None:
@@ -114,15 +115,18 @@ def layout(number: str | None = None, force: str | None = None, period: str | No
                          dcc.Link("Back to the flight deck", href="/")])
     state = read_state(ds, force, period, comparator)
     kpis = [k for k in ds.kpis.values() if k.pillar == pillar.number]
-    others = [
-        dcc.Link(f"{p.number}. {p.name}", href=f"/pillar/{p.number}{state.query()}",
-                 className="me-3")
-        for p in ds.catalogue.pillars if p.number != pillar.number
-    ]
+    others = [link(f"{p.number}. {p.name}", f"/pillar/{p.number}{state.query()}",
+                   class_="me-3")
+              for p in ds.catalogue.pillars if p.number != pillar.number]
     return html.Div([
-        html.H1(f"Pillar {pillar.number}: {pillar.name} — {ds.area_names[state.force]}",
-                className="h3"),
-        html.Nav(others, className="small mb-2", **{"aria-label": "Other pillars"}),
+        live_children(html.H1(f"Pillar {pillar.number}: {pillar.name} — "
+                              f"{ds.area_names[state.force]}", className="h3"), "heading"),
+        live_html("other-pillars", tag("nav", others, class_="small mb-2",
+                                       aria_label="Other pillars")),
         control_bar(state),
         *[kpi_trend(ds, kpi, state) for kpi in kpis],
     ])
+
+
+layout = safe_layout(build)
+register_live_page(__name__, PATH, build)

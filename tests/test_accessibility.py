@@ -141,7 +141,9 @@ def test_pillar_charts_offer_their_data_as_a_table(chromium: Browser, live_serve
     table.wait_for(timeout=20_000)
     assert table.locator("thead th").first.inner_text() == "Period"
     assert table.locator("tbody tr").count() > 12
-    assert first.locator("[role=group]").get_attribute("aria-label")
+    # The chart is named by its caption, the plain-English summary.
+    caption_id = first.locator("[role=group]").get_attribute("aria-labelledby")
+    assert caption_id and first.locator(f"figcaption#{caption_id}").inner_text().strip()
 
 
 def test_print_hides_navigation_and_controls_and_keeps_the_labels(

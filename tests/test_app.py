@@ -3,6 +3,7 @@ page renders."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -39,7 +40,7 @@ def post_json(url: str, payload: dict[str, Any]) -> tuple[int, Any]:
 def render_page(server: LiveServer, path: str, search: str = "") -> Any:
     """Ask the Dash Pages callback for a page's content, as the browser does."""
     _, dependencies = get(server.url + "/_dash-dependencies")
-    pages_callback = next(d for d in json.loads(dependencies) if "_pages_content" in d["output"])
+    pages_callback = next(d for d in json.loads(dependencies) if "_pages_store" in d["output"])
     inputs = []
     for item in pages_callback["inputs"]:
         value = {"pathname": path, "search": search}.get(item["property"])
@@ -60,9 +61,12 @@ def render_page(server: LiveServer, path: str, search: str = "") -> Any:
 
 
 def texts(tree: Any) -> list[str]:
-    """Every string in a rendered component tree."""
+    """Every string in a rendered component tree (a block of markup read as its text)."""
     found: list[str] = []
-    if isinstance(tree, str):
+    if isinstance(tree, dict) and tree.get("type") == "HtmlBlock":
+        markup = tree["props"].get("html", "")
+        found += [html.unescape(t) for t in re.split(r"<[^>]*>", markup) if t.strip()]
+    elif isinstance(tree, str):
         found.append(tree)
     elif isinstance(tree, list):
         for item in tree:
@@ -105,7 +109,8 @@ def test_clientside_callbacks_are_asset_functions_not_inline_scripts(
     functions = [d["clientside_function"] for d in json.loads(dependencies)
                  if d.get("clientside_function")]
     ours = {f["function_name"] for f in functions if f["namespace"] == CLIENTSIDE_NAMESPACE}
-    assert ours == {"theme", "a11y", "searchToUrl", "jumpToAnchor", "rememberForce"}
+    assert ours == {"theme", "a11y", "searchToUrl", "jumpToAnchor", "rememberForce",
+                    "searchAfterPaint"}
     assert f"window.dash_clientside.{CLIENTSIDE_NAMESPACE} = {{" in script
     for name in ours:
         assert f"    {name}: function (" in script, name
@@ -148,7 +153,7 @@ def test_a_provisional_home_office_quarter_says_so_on_its_tile(live_server: Live
     recorded = sum(1 for k in quarterly if k.provisional is not None)
     # The summary matrix marks the same rows: a 'p' whose title says why.
     assert json.dumps(body).count(
-        '"title": "provisional: outcomes still being assigned"') == recorded
+        'title=\\"provisional: outcomes still being assigned\\"') == recorded
     periods = [t for t in texts(body) if t.startswith("2025/26 Q")]
     assert sorted(periods) == (["2025/26 Q2"] * (len(quarterly) - recorded)
                                + ["2025/26 Q2 (provisional)"] * recorded)
@@ -226,7 +231,8 @@ def test_the_app_builds_demonstration_data_when_the_database_is_missing(tmp_path
 def test_tiles_say_whether_a_change_is_better_or_worse_and_what_a_rate_is_per(
         live_server: LiveServer) -> None:
     words = texts(render_page(live_server, "/", "?force=kent&period=2025-09"))
-    changes = [w for w in words if w.startswith((", better", ", worse"))]
+    changes = [w for w in words if w.startswith("Change on a year earlier: ")
+               and w.endswith((", better", ", worse"))]
     assert changes, "some of Kent's KPIs moved on a year earlier"
     assert any(w == "per 100,000 people, in the month" or
                w == "per 100,000 people, in the quarter" for w in words)

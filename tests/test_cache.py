@@ -58,3 +58,47 @@ def test_a_result_for_a_superseded_version_is_not_stored() -> None:
 def test_size_must_be_positive() -> None:
     with pytest.raises(ValueError):
         VersionedCache(0)
+
+
+def test_a_byte_budget_evicts_the_least_recently_used_and_keeps_no_giant() -> None:
+    cache: VersionedCache[bytes] = VersionedCache(100, maxbytes=10)
+    for key in "abc":
+        cache.get(1, None, key, lambda: b"xxxx")  # 4 bytes each: c evicts a
+    assert cache.nbytes == 8
+    assert cache.peek(1, None, "a") is None
+    assert cache.peek(1, None, "b") == b"xxxx"
+    assert not cache.put(1, None, "big", b"x" * 11)  # larger than the whole budget
+    assert cache.peek(1, None, "big") is None
+    assert cache.nbytes == 8
+    cache.put(1, None, "b", b"yy")  # replacing an entry counts its new size
+    assert cache.nbytes == 6
+
+
+def test_keep_holds_the_most_recent_entries_whatever_their_size() -> None:
+    cache: VersionedCache[bytes] = VersionedCache(100, maxbytes=10, keep=2)
+    for key in "abc":
+        cache.put(1, None, key, b"x" * 20)
+    assert len(cache) == 2
+    assert cache.peek(1, None, "a") is None
+    assert cache.peek(1, None, "c") is not None
+
+
+def test_peek_and_put_keep_the_version_rule() -> None:
+    cache: VersionedCache[int] = VersionedCache(8)
+    assert cache.peek("v1", "*", "k") is None
+    assert cache.put("v1", "*", "k", 1)
+    assert cache.peek("v2", "*", "k") is None  # a newer version: everything older goes
+    assert not cache.put("v1", "*", "k", 1)  # computed for a superseded version
+    assert len(cache) == 0
+
+
+def test_sizes_are_weighed_quickly_and_roughly() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from kpis.cache import approximate_size
+
+    assert approximate_size(b"abc") == 3
+    assert approximate_size(np.zeros(100)) == 800
+    frame = pd.DataFrame({"x": np.zeros(100), "label": ["a"] * 100})
+    assert 1600 <= approximate_size(frame) < 4000

@@ -61,7 +61,7 @@ def pages_callback_payload(server: LiveServer, path: str, search: str) -> dict[s
     """The request the browser's Dash renderer sends for a page's content, built from
     the app's own ``/_dash-dependencies``."""
     _, dependencies = fetch(server.url + "/_dash-dependencies")
-    callback = next(d for d in json.loads(dependencies) if "_pages_content" in d["output"])
+    callback = next(d for d in json.loads(dependencies) if "_pages_store" in d["output"])
     inputs = [{**item, "value": {"pathname": path, "search": search}.get(item["property"])}
               for item in callback["inputs"]]
     return {

@@ -15,6 +15,7 @@ import io
 import json
 import shutil
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -96,7 +97,7 @@ def xlsx_notes(data: bytes) -> dict[str, str]:
 def render_page(client: FlaskClient, path: str, search: str = "") -> Any:
     """The page's component tree, from Dash's pages callback (as in tests/test_app.py)."""
     dependencies = json.loads(client.get("/_dash-dependencies").data)
-    pages_callback = next(d for d in dependencies if "_pages_content" in d["output"])
+    pages_callback = next(d for d in dependencies if "_pages_store" in d["output"])
     inputs = [{**item, "value": {"pathname": path, "search": search}.get(item["property"])}
               for item in pages_callback["inputs"]]
     payload = {
@@ -124,19 +125,42 @@ def components(tree: Any, kind: str) -> Iterator[dict[str, Any]]:
             yield from components(value, kind)
 
 
-def words(tree: Any) -> str:
-    if isinstance(tree, str):
-        return tree
-    if isinstance(tree, list):
-        return "".join(words(t) for t in tree)
-    if isinstance(tree, dict):  # a component, or a component's props
-        return words(tree.get("props", tree).get("children", ""))
-    return ""
+class _Links(HTMLParser):
+    """The attributes of every link in a block of markup."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[dict[str, Any]] = []
+        self.text = ""
+        self._open = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            found = dict(attrs)
+            self.links.append({**found, "className": found.get("class", ""), "text": ""})
+            self._open = True
+
+    def handle_endtag(self, tag: str) -> None:
+        self._open = self._open and tag != "a"
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+        if self._open:
+            self.links[-1]["text"] += data
+
+
+def markup_text(markup: str) -> str:
+    parser = _Links()
+    parser.feed(markup)
+    return parser.text
 
 
 def download_links(tree: Any) -> list[dict[str, Any]]:
-    return [a for a in components(tree, "A")
-            if "chart-download" in str(a.get("className", ""))]
+    """The download menus' links: blocks of markup (layouts/_downloads.py)."""
+    parser = _Links()
+    for block in components(tree, "HtmlBlock"):
+        parser.feed(block.get("html", ""))
+    return [a for a in parser.links if "chart-download" in str(a.get("className", ""))]
 
 
 def figure_texts(tree: Any) -> dict[str, tuple[str, str]]:
@@ -145,7 +169,9 @@ def figure_texts(tree: Any) -> dict[str, tuple[str, str]]:
     for graph in components(tree, "Graph"):
         text = graph["figure"]["layout"]["title"]["text"]
         title, _, rest = text.partition("<br><span style='font-size:13px'>")
-        found[graph["id"]] = (title, rest.removesuffix("</span>"))
+        # A chart that switches in place has a pattern id naming its part.
+        ident = graph["id"]["part"] if isinstance(graph["id"], dict) else graph["id"]
+        found[ident] = (title, rest.removesuffix("</span>"))
     return found
 
 
@@ -204,14 +230,14 @@ def test_every_chart_on_a_page_links_its_downloads_with_the_pages_view(
 
 def test_the_links_are_named_for_their_format_and_chart(client: FlaskClient) -> None:
     tree = render_page(client, f"/kpi/{KPI}", f"?{QUERY}")
-    groups = [g for g in components(tree, "Div")
-              if "chart-downloads" in str(g.get("className", ""))]
+    groups = [b["html"] for b in components(tree, "HtmlBlock")
+              if 'class="chart-downloads' in b.get("html", "")]
     assert len(groups) == 2  # the SPC chart's and the funnel plot's
     # The marking the files will carry is shown before anything is downloaded.
-    assert words(groups[0]) == (f"Download chart, marked {DEFAULT_MARKING}: "
-                                "PNGSVGPDFData (CSV)Data (Excel)")
-    assert "d-print-none" in groups[0]["className"]  # no use on paper
-    assert [words(a) for a in download_links(tree)][:5] == ["PNG", "SVG", "PDF",
+    assert markup_text(groups[0]) == (f"Download chart, marked {DEFAULT_MARKING}: "
+                                      "PNGSVGPDFData (CSV)Data (Excel)")
+    assert 'class="chart-downloads small mt-1 d-print-none"' in groups[0]  # no use on paper
+    assert [a["text"] for a in download_links(tree)][:5] == ["PNG", "SVG", "PDF",
                                                              "Data (CSV)", "Data (Excel)"]
     names = [a["aria-label"] for a in download_links(tree)][:5]
     assert names == [f"PNG, print-resolution image: {TITLE}", f"SVG, vector image: {TITLE}",

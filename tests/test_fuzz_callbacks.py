@@ -450,7 +450,7 @@ def test_an_upload_then_load_of_fuzzed_files_loads_or_leaves_the_database_unchan
 
 
 def page(client: Any, callbacks: list[dict[str, Any]], pathname: Any, search: Any) -> Any:
-    return call(client, callback(callbacks, "_pages_content"),
+    return call(client, callback(callbacks, "_pages_store"),
                 {"_pages_location.pathname": pathname, "_pages_location.search": search})
 
 
@@ -544,8 +544,11 @@ def valid(callbacks: list[dict[str, Any]], output: str) -> dict[str, Any]:
 
 
 def view(callbacks: list[dict[str, Any]]) -> dict[str, Any]:
-    """The view controls' callback: one output, three inputs, one state."""
-    return build_payload(exactly(callbacks, "url.search"), lambda c, p: "kent")
+    """The view controls' callback (the URL, and the parts of a view switched in place:
+    layouts/_live.py): three inputs, two states."""
+    dependency = next(d for d in callbacks if d["output"].startswith("..view-search.data..."))
+    return build_payload(dependency, lambda c, p: "/" if p == "pathname" else "kent",
+                         all_keys=["a"])
 
 
 def changed(payload: dict[str, Any], **changes: Any) -> dict[str, Any]:

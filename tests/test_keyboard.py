@@ -168,7 +168,8 @@ def test_dark_mode_switch_with_the_space_bar_survives_a_reload(
     assert page.get_attribute("html", "data-bs-theme") == "light"
     assert chart_background(page) == "rgb(255, 255, 255)"
     tab_until(page, f"e => e.id === '{THEME_TOGGLE}'")
-    page.keyboard.press("Space")  # the page reloads to draw the figures dark
+    with page.expect_navigation(timeout=DEFAULT_TIMEOUT_MS):
+        page.keyboard.press("Space")  # the page reloads to draw the figures dark
     page.wait_for_function(
         "() => document.documentElement.getAttribute('data-bs-theme') === 'dark'"
         " && document.querySelector('#kpi-spc-chart .main-svg')",
@@ -186,7 +187,8 @@ def test_dark_mode_switch_with_the_space_bar_survives_a_reload(
     assert page.evaluate("() => window.localStorage.getItem('theme-store')") == '"dark"'
     # And back to light, again with the keyboard.
     page.focus(f"#{THEME_TOGGLE}")
-    page.keyboard.press("Space")
+    with page.expect_navigation(timeout=DEFAULT_TIMEOUT_MS):  # the reload, not the old page
+        page.keyboard.press("Space")
     page.wait_for_function(
         "() => document.documentElement.getAttribute('data-bs-theme') === 'light'"
         " && document.querySelector('#kpi-spc-chart .main-svg')",

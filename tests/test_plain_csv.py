@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,13 +208,15 @@ def test_a_force_return_download_marked_official_is_suppressed(client: FlaskClie
 
 def test_the_download_menu_shows_the_marking_by_source(client: FlaskClient) -> None:
     tree = render_page(client, "/pillar/1", "?force=kent&period=2025-06")
-    menus = [d for d in components(tree, "Div")
-             if "chart-downloads" in str(d.get("className", ""))]
-    markings = [next(components(menu, "Strong"))["children"] for menu in menus]
+    # Each menu is a block of markup (layouts/_downloads.py).
+    menus = [b["html"] for b in components(tree, "HtmlBlock")
+             if 'class="chart-downloads' in b.get("html", "")]
+    markings = [re.search(r'<strong class="chart-marking">([^<]*)</strong>', menu).group(1)
+                for menu in menus]
     assert "OFFICIAL" in markings and DEFAULT_MARKING in markings  # open data, returns
     for menu, marking in zip(menus, markings, strict=True):
-        names = [a["download"] for a in components(menu, "A")]
-        assert all(f"-{marking}-demo." in name for name in names), (marking, names)
+        names = re.findall(r' download="([^"]*)"', menu)
+        assert names and all(f"-{marking}-demo." in name for name in names), (marking, names)
 
 
 def test_the_board_pack_page_offers_the_marking_of_its_selection(

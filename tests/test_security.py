@@ -71,7 +71,8 @@ def render_page(client: FlaskClient, path: str, search: str = "",
                     {"id": "_pages_store", "property": "data"}],
         "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
                    {"id": "_pages_location", "property": "search", "value": search}],
-        "changedPropIds": ["_pages_location.pathname"], "state": [],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [{"id": "live-view", "property": "data", "value": None}],
     })
 
 
@@ -517,7 +518,7 @@ def test_the_proxy_user_header_is_honoured_only_from_the_configured_proxy(
 @pytest.mark.slow  # about a second
 def test_a_scoped_user_crafting_a_trend_table_for_another_force_gets_their_own(
         secured_app: dash.Dash) -> None:
-    key = "cps_referrals|essex|2025-09|national"
+    key = "cps_referrals"  # the table's KPI; the view is the page's address
     analyst = signed_in(secured_app, "analyst")  # (page callbacks join on a first request)
     request = {
         "output": callback_output(secured_app, "trend-table-body"),
@@ -525,7 +526,9 @@ def test_a_scoped_user_crafting_a_trend_table_for_another_force_gets_their_own(
         "inputs": [{"id": {"type": "trend-table-summary", "key": key},
                     "property": "n_clicks", "value": 1}],
         "state": [{"id": {"type": "trend-table-body", "key": key}, "property": "children",
-                   "value": None}],
+                   "value": None},
+                  {"id": "url", "property": "search",
+                   "value": "?force=essex&period=2025-09&comparator=national"}],
         "changedPropIds": [json.dumps({"key": key, "type": "trend-table-summary"},
                                       separators=(",", ":")) + ".n_clicks"],
     }

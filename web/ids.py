@@ -1,6 +1,10 @@
 """Element ids used by layouts, callbacks and browser tests, in one place."""
 
 URL = "url"
+# The view a switch drew in place (layouts/_live.py): the router leaves it alone.
+LIVE_VIEW = "live-view"
+# The address a change of the view controls asks for (layouts/_shell.py).
+VIEW_SEARCH = "view-search"
 FORCE = "control-force"
 PERIOD = "control-period"
 COMPARATOR = "control-comparator"

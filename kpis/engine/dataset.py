@@ -27,6 +27,14 @@ from kpis.settings import NATIONAL_SLUG
 # Views derived from one dataset (rankings, funnels) kept per process: a few thousand at most.
 MEMO_SIZE = 4096
 TABLE_SIZE = 256
+# Flight-deck tables are a few megabytes each (every KPI and month of a view's areas):
+# bounded by bytes too, so a process's memory stays flat however many views are asked.
+TABLE_BYTES = 12 * 2**20
+
+
+def _table_cache() -> VersionedCache[Any]:
+    return VersionedCache(TABLE_SIZE, maxbytes=TABLE_BYTES)
+
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,7 @@ class Dataset:
     _memo: VersionedCache[Any] = field(default_factory=lambda: VersionedCache(MEMO_SIZE),
                                        repr=False, compare=False)
     # Flight-deck tables are larger and more varied (one per view): a smaller cache.
-    _tables: VersionedCache[Any] = field(default_factory=lambda: VersionedCache(TABLE_SIZE),
+    _tables: VersionedCache[Any] = field(default_factory=_table_cache,
                                          repr=False, compare=False)
     # Force scoping (``scoped``): the one force whose force-level figures this dataset
     # shows, and the unscoped dataset its aggregates are computed from.
@@ -172,7 +180,7 @@ class Dataset:
         own = source.loads["forces"].map(lambda forces: set(forces.split(",")) == {force})
         loads = source.loads[own].reset_index(drop=True)
         return replace(source, cube=cube, loads=loads, scope=force, source=source,
-                       _memo=VersionedCache(MEMO_SIZE), _tables=VersionedCache(TABLE_SIZE))
+                       _memo=VersionedCache(MEMO_SIZE), _tables=_table_cache())
 
     def with_values(self, changes: pd.DataFrame, data_version: str,
                     forces: Sequence[str] | None = None) -> Dataset:
@@ -234,7 +242,7 @@ class Dataset:
                 population=population)
         return replace(source, cube=grown, forces=kept, areas=areas, members=members,
                        data_version=data_version, scope=None, source=None,
-                       _memo=VersionedCache(MEMO_SIZE), _tables=VersionedCache(TABLE_SIZE))
+                       _memo=VersionedCache(MEMO_SIZE), _tables=_table_cache())
 
     def visible(self, area: str) -> bool:
         """May figures of ``area`` be shown? Every area, to a user who sees every force;

@@ -44,9 +44,12 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
+
+if TYPE_CHECKING:  # imported where used: a table without disclosure control needs no scipy
+    from scipy import sparse
 
 __all__ = ["feasible_ranges", "protect"]
 
@@ -81,6 +84,8 @@ def _system(grid: np.ndarray, present: np.ndarray, membership: np.ndarray, force
     An unknown aggregate that need not be protected is left out with its equation: it
     appears in no other equation, so it constrains nothing (it can absorb any value).
     """
+    from scipy import sparse
+
     here = present[:, columns]
     values = np.where(here, np.nan_to_num(grid[:, columns]), 0.0)
     var = unknown[:, columns] & here

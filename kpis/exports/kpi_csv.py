@@ -1,7 +1,8 @@
 """The KPI table of ``flightdeck kpis``: one row per KPI, force (or area) and period.
 
-:func:`kpi_table_for_cli` shapes :func:`kpis.engine.measures.flight_deck_table` for export and
-:func:`write_table` writes it as CSV or JSON. Conventions:
+:func:`kpi_table_for_cli` shapes :func:`kpis.engine.measures.flight_deck_table` for export,
+:func:`write_csv` writes it to a CSV file (through DuckDB: the whole catalogue is some
+45 MB) and :func:`write_table` to a text stream as CSV or JSON. Conventions:
 
 * ``force`` is the area id: a force slug, ``england-and-wales`` or a peer group id;
 * ``period_start`` is ``YYYY-MM-DD`` (the first day of the month or quarter);
@@ -33,7 +34,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 import numpy as np
@@ -48,9 +53,10 @@ from kpis.exports.data_files import LABEL_COLUMNS, Notes, labels, xlsx_bytes
 from kpis.exports.render import neutralise
 
 __all__ = ["CLI_COLUMNS", "FORMATS", "LABEL_COLUMNS", "kpi_table_for_cli", "table_notes",
-           "write_table", "write_xlsx"]
+           "write_csv", "write_table", "write_xlsx"]
 
 FORMATS = ("csv", "json", "xlsx")
+_COPY_CHUNK = 1 << 20
 TITLE = "NOM flight deck KPIs"
 
 #: Columns of the CLI table, in order.
@@ -74,6 +80,7 @@ _TEXT = ("kpi", "force", "period_start", "unit", "peer_group", "spc_rule", "vari
          "assurance", "suppressed_parts", "spc_limits", "spc_basis")
 _DATES = ("spc_from", "spc_to")
 _FLAGS = ("complete", "national_complete", "peer_complete", "provisional")
+_ALL_FLAGS = ("suppressed", *_FLAGS)
 
 
 def _check_format(fmt: str) -> None:
@@ -100,39 +107,71 @@ def kpi_table_for_cli(
     bad format fails before any work. ``marking``: the file's protective marking, put
     on every row with the data label (:data:`LABEL_COLUMNS`); None leaves them out.
     Raises KeyError for an unknown KPI or area.
+
+    Text and dates are object columns (None where missing), counts ``Int64`` where
+    every value is whole, flags ``bool``.
     """
     _check_format(fmt)
     table = flight_deck_table(ds, kpi_ids, areas, start, end, suppress=suppress,
                               threshold=threshold, spc=SpcOptions(baseline=baseline))
     units = {kpi_id: kpi.unit for kpi_id, kpi in ds.kpis.items()}
-    out = pd.DataFrame({
-        "kpi": table["kpi"].astype(object),
-        "force": table["area"].astype(object),
-        "period_start": table["period_start"].dt.strftime("%Y-%m-%d").astype(object),
-        "unit": table["kpi"].map(units).astype(object),
-    })
+    out: dict[str, Any] = {
+        "kpi": _text(table["kpi"]),
+        "force": _text(table["area"]),
+        "period_start": _dates(table["period_start"]),
+        "unit": _text(table["kpi"], units),
+    }
     for name in CLI_COLUMNS:
         if name in out:
             continue
         column = table[name]
         if name in _WHOLE_WHEN_POSSIBLE:
-            values = column.to_numpy(dtype=float)
-            finite = values[~np.isnan(values)]
-            if np.array_equal(finite, np.round(finite)):
-                column = column.astype("Int64")
+            out[name] = _whole_if_possible(column)
         elif name in _TEXT:
-            column = column.astype(object).where(column.notna(), None)
+            out[name] = _text(column)
         elif name in _DATES:
-            column = column.dt.strftime("%Y-%m-%d").astype(object).where(column.notna(), None)
-        elif name in _FLAGS:
-            column = column.astype(bool)
-        out[name] = column
-    out["spc_rule"] = out["spc_rule"].where(out["spc_rule"].notna(), "")
-    out["suppressed"] = table["suppressed"].astype(bool)
+            out[name] = _dates(column)
+        elif name in _ALL_FLAGS:
+            out[name] = column.to_numpy(dtype=bool)
+        else:
+            out[name] = column.to_numpy()
+    out["spc_rule"] = np.where(pd.isna(out["spc_rule"]), "", out["spc_rule"]).astype(object)
     if marking is not None:
         for name, value in labels(marking, ds.is_demo).items():
-            out[name] = value
-    return out.reset_index(drop=True)
+            out[name] = np.full(len(table), value, dtype=object)
+    # Object arrays as object columns (pandas would infer its string dtype, a copy).
+    return pd.DataFrame({name: pd.Series(values, dtype=object, copy=False)
+                         if isinstance(values, np.ndarray) and values.dtype == object
+                         else values for name, values in out.items()}, copy=False)
+
+
+def _text(column: pd.Series, mapping: dict[str, str] | None = None) -> np.ndarray:
+    """A text column as objects, None where missing (``mapping``: each value replaced by
+    what it maps to, as ``Series.map`` would)."""
+    if mapping is not None:
+        codes, uniques = pd.factorize(column)  # missing: -1, the None at the end
+        mapped = np.array([*(mapping.get(u) for u in uniques), None], dtype=object)
+        return mapped.take(codes)
+    return column.to_numpy(dtype=object, na_value=None)
+
+
+def _dates(column: pd.Series) -> np.ndarray:
+    """Dates as ``YYYY-MM-DD`` objects, None where missing: each distinct date is
+    formatted once (a table repeats its few dozen months on every area and KPI)."""
+    codes, uniques = pd.factorize(column)  # missing: -1, the None at the end
+    texts = np.array([*pd.DatetimeIndex(uniques).strftime("%Y-%m-%d"), None], dtype=object)
+    return texts.take(codes)
+
+
+def _whole_if_possible(column: pd.Series) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """A count column as ``Int64`` (missing as NA) when every value in it is whole, else
+    the floats as they are."""
+    values = column.to_numpy(dtype=float)
+    missing = np.isnan(values)
+    finite = values[~missing]
+    if not (np.isfinite(finite).all() and np.array_equal(finite, np.round(finite))):
+        return values
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
 
 
 def table_notes(ds: Dataset, table: pd.DataFrame, marking: str, suppressed: bool,
@@ -158,14 +197,6 @@ def write_xlsx(table: pd.DataFrame, stream: BinaryIO, notes: Notes) -> None:
     stream.write(xlsx_bytes(table, notes))
 
 
-def _neutralised(column: pd.Series) -> pd.Series:
-    """A text column with every formula-like cell neutralised: each distinct value is
-    checked once (area ids, units and labels repeat on every row)."""
-    changed = {value: neutralise(value) for value in column.dropna().unique()}
-    changed = {old: new for old, new in changed.items() if old != new}
-    return column.replace(changed) if changed else column
-
-
 def _json_column(column: pd.Series) -> list[Any]:
     """A column as plain Python values for ``json``: None for missing, never NaN."""
     if column.dtype == bool:
@@ -179,24 +210,20 @@ def _json_column(column: pd.Series) -> list[Any]:
 def write_table(table: pd.DataFrame, stream: TextIO, fmt: str = "csv") -> None:
     """Write a :func:`kpi_table_for_cli` table to a text stream as CSV or JSON.
 
-    CSV: a header row, then one line per row; missing and withheld cells are empty;
-    ``suppressed`` is ``true``/``false``. JSON: an array of objects, one per row, with
-    null for missing and withheld cells.
+    CSV (:func:`write_csv`, through a private temporary file): a header row, then one
+    line per row; missing and withheld cells are empty; flags are ``true``/``false``.
+    JSON: an array of objects, one per row, with null for missing and withheld cells.
     """
     _check_format(fmt)
     if fmt == "xlsx":
         raise ValueError("an XLSX is binary: write it with write_xlsx")
     if fmt == "csv":
-        frame = table.copy()
-        for name in ("suppressed", *_FLAGS):
-            if name in frame:
-                frame[name] = np.where(frame[name].astype(bool), "true", "false")
-        # Text cells (peer group ids come from analysts' files) must not run as
-        # spreadsheet formulas; numbers are written as numbers.
-        for name in frame.columns:
-            if frame[name].dtype.kind not in "fiubMm":
-                frame[name] = _neutralised(frame[name])
-        frame.to_csv(stream, index=False, lineterminator="\n")
+        with tempfile.TemporaryDirectory(prefix="flightdeck-csv-") as folder:
+            path = Path(folder) / "kpis.csv"
+            write_csv(table, path)
+            # newline="": the text as written (a quoted carriage return stays one).
+            with open(path, encoding="utf-8", newline="") as written:
+                shutil.copyfileobj(written, stream, _COPY_CHUNK)
         return
     names = list(table.columns)
     columns = [_json_column(table[name]) for name in names]
@@ -206,3 +233,59 @@ def write_table(table: pd.DataFrame, stream: TextIO, fmt: str = "csv") -> None:
         stream.write(",\n" if i else "\n")
         stream.write(encode(dict(zip(names, row, strict=True))))
     stream.write("\n]\n" if len(table) else "]\n")
+
+
+def write_csv(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a :func:`kpi_table_for_cli` table to the file at ``path`` as CSV (UTF-8).
+
+    One header row (the column names), then one line per row, ``\\n`` after each;
+    fields with a comma, a double quote or a line break are quoted, quotes doubled.
+    Numbers are written as Python writes them (``repr``: the shortest text that reads
+    back as the same float; counts in ``Int64`` columns as whole numbers), missing and
+    withheld cells are empty, flags (bool columns) ``true``/``false``. Every other
+    column is text, every cell of it neutralised (:func:`kpis.exports.render.neutralise`:
+    text a spreadsheet would run as a formula gets a leading quote), an empty text
+    empty. The file is created, or truncated and written in place (as ``open(path,
+    "w")`` would: through a symbolic link, keeping an existing file's permissions).
+
+    The file is written by one DuckDB ``COPY`` of the table (its text columns as
+    dictionary codes: each distinct value is neutralised once, as a table repeats its
+    area ids, units and labels on every row). DuckDB writes a double as ``repr`` does
+    (checked on 12 million doubles of every magnitude, and by tests/test_kpi_csv.py).
+    """
+    import duckdb  # here: the JSON and XLSX writers do without it
+
+    names = [str(name) for name in table.columns]
+    frame = pd.DataFrame({
+        f"c{i}": _csv_column(table[name].astype(bool) if name in _ALL_FLAGS else table[name])
+        for i, name in enumerate(table.columns)}, copy=False)
+    select = ", ".join(f"c{i} AS {_identifier(name)}" for i, name in enumerate(names))
+    target = os.path.abspath(os.fspath(path))
+    # One thread: on this project's 2-core machine DuckDB wrote this file faster on one
+    # thread than on two (bench/bench_cli.py times the floor both ways).
+    with duckdb.connect(":memory:", config={"threads": 1}) as con:
+        con.register("kpi_table", frame)
+        con.execute(f"COPY (SELECT {select} FROM kpi_table) TO {_literal(target)} "
+                    "(FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', ESCAPE '\"', "
+                    "NULLSTR '', NEW_LINE '\\n', COMPRESSION 'none', USE_TMP_FILE false)")
+
+
+def _csv_column(column: pd.Series) -> Any:
+    """A column as DuckDB should write it: numbers and flags as they are, text as a
+    categorical of its distinct values, each neutralised once (empty text: missing)."""
+    if column.dtype.kind in "biuf":
+        return column
+    codes, uniques = pd.factorize(column.to_numpy(dtype=object))  # missing: -1
+    texts = np.array([*(neutralise(value) for value in uniques), ""], dtype=object)
+    # Two values may neutralise to the same text ("=1+1" and "'=1+1"): one category.
+    categories, position = np.unique(texts, return_inverse=True)
+    position = np.where(texts == "", -1, position)  # empty text, as missing: no value
+    return pd.Categorical.from_codes(position.take(codes), categories=categories)
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,88 @@
+/* Charts on screen are drawn first; a chart off screen is drawn when it comes near the
+ * screen or when the browser is next idle.
+ *
+ * Why: a pillar page holds nine charts, and Plotly takes 20-30 ms to draw each one here,
+ * so a switch of force or period (layouts/_live.py) that redrew them all at once kept
+ * the new view off the screen for a quarter of a second. dcc.Graph draws through
+ * Plotly.react and waits on its promise, so wrapping Plotly.react is enough: the
+ * promise resolves once the chart has been drawn, whenever that is. A later figure for
+ * the same chart replaces one still waiting, and a chart no longer in the page is not
+ * drawn at all.
+ */
+(function () {
+    "use strict";
+    const NEAR = 200;  // px beyond the screen's edges that count as on screen
+    const waiting = new Map();  // chart element -> {draw, done}
+
+    function onScreen(element) {
+        const box = element.getBoundingClientRect();
+        const height = window.innerHeight || document.documentElement.clientHeight;
+        return box.bottom >= -NEAR && box.top <= height + NEAR;
+    }
+
+    function drawNow(element) {
+        const job = waiting.get(element);
+        if (!job) {
+            return;
+        }
+        waiting.delete(element);
+        seen.unobserve(element);
+        job.done(element.isConnected ? job.draw() : undefined);
+    }
+
+    const seen = new IntersectionObserver(function (entries) {
+        entries.forEach(function (entry) {
+            if (entry.isIntersecting) {
+                drawNow(entry.target);
+            }
+        });
+    }, {rootMargin: NEAR + "px 0px"});
+
+    const idle = window.requestIdleCallback || function (callback) {
+        return window.setTimeout(callback, 50);
+    };
+
+    function drawWhenIdle() {
+        idle(function () {
+            const next = waiting.keys().next();
+            if (!next.done) {
+                drawNow(next.value);  // one chart per idle moment: input stays quick
+                drawWhenIdle();
+            }
+        }, {timeout: 1000});
+    }
+
+    function wrap(plotly) {
+        if (!plotly || plotly.flightdeckInViewFirst) {
+            return plotly;
+        }
+        const react = plotly.react.bind(plotly);
+        plotly.react = function (chart) {
+            const args = arguments;
+            const element = typeof chart === "string" ? document.getElementById(chart) : chart;
+            if (!element || !element.isConnected || onScreen(element)) {
+                return react.apply(null, args);
+            }
+            const earlier = waiting.get(element);
+            if (earlier) {
+                earlier.done(undefined);  // superseded by this figure
+            }
+            return new Promise(function (resolve) {
+                waiting.set(element, {draw: function () { return react.apply(null, args); },
+                                      done: resolve});
+                seen.observe(element);
+                drawWhenIdle();
+            });
+        };
+        plotly.flightdeckInViewFirst = true;
+        return plotly;
+    }
+
+    // Dash loads Plotly only when a page first holds a chart: wrap it as it arrives.
+    let current = wrap(window.Plotly);
+    Object.defineProperty(window, "Plotly", {
+        configurable: true,
+        get: function () { return current; },
+        set: function (value) { current = wrap(value); },
+    });
+})();

@@ -1,0 +1,70 @@
+"""Markup for a page's static blocks, built on the server with every value escaped.
+
+A tile, table or matrix row drawn as Dash components costs the browser's renderer a
+component per element (the speed issue: 448 on the flight deck). As one block of
+markup (:class:`layouts._html_block.HtmlBlock`) it costs one. :func:`tag` builds an
+element: text children and attribute values are escaped by MarkupSafe, so text from
+the catalogue, an analyst's file or a comment can never become markup; only
+:class:`markupsafe.Markup` (what :func:`tag` returns) passes through unescaped.
+
+Attribute names: ``class_`` is ``class``; other underscores become hyphens
+(``aria_label`` is ``aria-label``, ``data_link`` is ``data-link``); None and False
+leave the attribute out, True writes it bare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from markupsafe import Markup, escape
+
+__all__ = ["Markup", "join", "link", "tag"]
+
+# Elements with no closing tag.
+VOID = frozenset({"img", "br", "hr", "input", "wbr"})
+
+Child = str | Markup | None | Iterable[Any]
+
+
+def _attribute(name: str) -> str:
+    return name.rstrip("_").replace("_", "-")
+
+
+def _children(children: Iterable[Any]) -> str:
+    out: list[str] = []
+    for child in children:
+        if child is None or child is False:
+            continue
+        if isinstance(child, str):  # Markup is a str: escape() leaves it as it is
+            out.append(escape(child))
+        elif isinstance(child, Iterable):
+            out.append(_children(child))
+        else:
+            out.append(escape(str(child)))
+    return "".join(out)
+
+
+def tag(name: str, *children: Child, **attributes: Any) -> Markup:
+    """``<name attributes>children</name>``, every text and value escaped."""
+    opening = [name]
+    for key, value in attributes.items():
+        if value is None or value is False:
+            continue
+        attribute = _attribute(key)
+        opening.append(attribute if value is True else f'{attribute}="{escape(value)}"')
+    start = "<" + " ".join(opening) + ">"
+    if name in VOID:
+        return Markup(start)
+    return Markup(f"{start}{_children(children)}</{name}>")
+
+
+def link(text: Child, href: str, **attributes: Any) -> Markup:
+    """A link within the app: navigates without a reload, as a dcc.Link does
+    (assets/05-html-block.js)."""
+    return tag("a", text, href=href, data_link=True, **attributes)
+
+
+def join(parts: Iterable[Child]) -> Markup:
+    """Several pieces as one block of markup."""
+    return Markup(_children(parts))
