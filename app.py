@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import html
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -196,7 +195,9 @@ def serve(settings: Settings | None = None, debug: bool = False) -> None:
     database = ensure_database(settings.db_path)
     check_start(settings, [settings.host])
     app = create_app(settings)
-    if not debug or os.environ.get("WERKZEUG_RUN_MAIN") == "true":  # not the reloader
+    from werkzeug.serving import is_running_from_reloader
+
+    if not debug or is_running_from_reloader():  # not the reloader's watching parent
         warm_up(app.server)  # the data loaded and the opening view drawn before listening
         start_rewarming(app.server)
     print(f"Serving the flight deck on http://{settings.host}:{settings.port}/ from "

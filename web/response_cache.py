@@ -54,7 +54,7 @@ writes (commentary, uploads, packs), polls, or shows one person's own things (to
 subscriptions, accounts) must not be declared. Within a cacheable callback, call
 :func:`no_store` for an answer that must not be kept (a transient fault's message).
 
-Settings: ``server.config["FLIGHTDECK_RESPONSE_CACHE_BYTES"]`` (default
+Settings: ``server.config["flightdeck.response_cache_bytes"]`` (default
 :data:`DEFAULT_BYTES` per server process), set before :func:`install`.
 """
 
@@ -80,7 +80,7 @@ __all__ = ["DEFAULT_BYTES", "ENDPOINT", "cacheable", "install", "mark_cacheable"
 
 #: The byte budget of each server process's cache: some 2,000 pages at ~12 KB each.
 DEFAULT_BYTES = 24 * 2**20
-BYTES_KEY = "FLIGHTDECK_RESPONSE_CACHE_BYTES"
+BYTES_KEY = "flightdeck.response_cache_bytes"
 ENDPOINT = "_dash-update-component"
 #: Dash Pages' router callback (its outputs).
 ROUTER_OUTPUT = ".._pages_content.children..._pages_store.data.."
