@@ -62,8 +62,8 @@ WARM_UP = Principal(username="warm-up", role=Role.VIEWER, display_name="")
 WARM_PATHS = ("/",)
 #: Modules a page imports on first use that take long to import: imported by
 #: prepare_process (once, in gunicorn's master: shared by the workers), not by the
-#: first person to open a KPI page (kpis.engine.funnel: scipy.stats, some 0.5-1 s).
-PRELOADED = ("scipy.stats",)
+#: first person to open a KPI page (kpis.engine.funnel: scipy.special, some 0.5-1 s).
+PRELOADED = ("scipy.special",)
 _M_ARENA_MAX = -8  # glibc mallopt parameter
 _ARENAS = 2
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -123,6 +124,76 @@ def _check_centre(centre: float, method: str = "binomial") -> None:
         raise ValueError(f"centre must be a rate of at least 0, got {centre}")
 
 
+class _Distribution(Protocol):
+    """The count R's distribution: P(R <= k), and a count at which P(R <= k) reaches
+    any tail probability used here (where :func:`_smallest_count` starts its search).
+
+    Built on scipy.special's incomplete beta and gamma functions rather than
+    scipy.stats: importing scipy.stats holds some 50 MB more in every web worker. The
+    limits agree with scipy.stats' (Boost) binomial and Poisson functions to within
+    3e-13 over 1-100,000 cases at 250 centres from 1e-12 to 1 (checked when written;
+    tests/test_funnel.py checks them against first principles).
+    """
+
+    def cdf(self, k: np.ndarray) -> np.ndarray: ...
+
+    def ceiling(self) -> np.ndarray: ...
+
+
+class _Binomial:
+    def __init__(self, n: np.ndarray, p: float) -> None:
+        from scipy import special  # imported where used, see kpis.engine.suppression
+
+        self.special, self.n, self.p = special, n, p
+
+    def cdf(self, k: np.ndarray) -> np.ndarray:
+        k = np.floor(k)
+        # Whole numbers as integers: bdtr deprecates floating-point counts.
+        inside = self.special.bdtr(np.clip(k, 0, self.n).astype(np.int64),
+                                   self.n.astype(np.int64), self.p)
+        return np.where(k < 0, 0.0, np.where(k >= self.n, 1.0, inside))
+
+    def ceiling(self) -> np.ndarray:
+        return self.n  # P(R <= n) = 1
+
+
+class _Poisson:
+    def __init__(self, mean: np.ndarray) -> None:
+        from scipy import special
+
+        self.special, self.mean = special, mean
+
+    def cdf(self, k: np.ndarray) -> np.ndarray:
+        k = np.floor(k)
+        return np.where(k < 0, 0.0, self.special.pdtr(np.maximum(k, 0), self.mean))
+
+    def ceiling(self) -> np.ndarray:
+        # Twelve standard deviations above the mean: P(R <= k) is 1 to double precision
+        # (the search doubles it where it is not).
+        return np.ceil(self.mean + 12.0 * np.sqrt(self.mean) + 12.0)
+
+
+def _smallest_count(dist: _Distribution, alpha: np.ndarray) -> np.ndarray:
+    """r_p: the smallest whole r with P(R <= r) >= alpha, for each alpha (rows) and
+    denominator (columns), by bisection on the cdf itself. Exact by construction, with
+    no inverse function that can miss by one or fail in the far tails (scipy's
+    inverse binomial gives no answer at a centre of 1e-47), in log2(n) steps."""
+    shape = np.broadcast(alpha, dist.ceiling()).shape
+    high = np.broadcast_to(dist.ceiling(), shape).astype(float)
+    for _ in range(64):
+        short = dist.cdf(high) < alpha
+        if not short.any():
+            break
+        high = np.where(short, 2.0 * high + 1.0, high)
+    low = np.full(shape, -1.0)  # P(R <= -1) = 0 < alpha
+    while (high - low > 1.0).any():
+        middle = np.floor((low + high) / 2.0)
+        reached = dist.cdf(middle) >= alpha
+        high = np.where(reached, middle, high)
+        low = np.where(reached, low, middle)
+    return high
+
+
 def _exact_limits(centre: float, n: np.ndarray, alphas: np.ndarray, method: str,
                   per: float) -> np.ndarray:
     """Spiegelhalter's interpolated limits: one row per tail probability in ``alphas``,
@@ -132,30 +203,16 @@ def _exact_limits(centre: float, n: np.ndarray, alphas: np.ndarray, method: str,
     ok = np.isfinite(n) & (n > 0)
     if not ok.any() or not math.isfinite(centre):
         return out
-    # Imported here: scipy.stats takes over a second to import, and only funnels use it
-    # (the CLI, app start and most pages never do).
-    from scipy import stats
-
     m = n[ok]
     alpha = alphas[:, None]
     if method == "binomial":
         if (m != np.round(m)).any():
             raise ValueError("exact binomial limits need whole-number denominators")
-        dist, args = stats.binom, (m, centre)
+        dist: _Distribution = _Binomial(m, centre)
     else:
-        dist, args = stats.poisson, (m * (centre / per),)
-    r = dist.ppf(alpha, *args)
-    # r_p is the smallest r with P(R <= r) >= alpha. The quantile function can miss by
-    # one where P(R <= r) is within rounding of alpha, so check it against the cdf (the
-    # same cdf the interpolation uses, which keeps alpha_interp in [0, 1]).
-    for _ in range(8):
-        below, at = dist.cdf(np.stack([r - 1, r]), *args)
-        step = (at < alpha).astype(float) - (below >= alpha)
-        if not step.any():
-            break
-        r = r + step
-    else:  # pragma: no cover - a quantile off by eight steps would be a scipy bug
-        raise ArithmeticError("the binomial or Poisson quantile did not match its cdf")
+        dist = _Poisson(m * (centre / per))
+    r = _smallest_count(dist, alpha)
+    below, at = dist.cdf(np.stack([r - 1, r]))
     alpha_interp = np.clip((at - alpha) / (at - below), 0.0, 1.0)
     counts = r - alpha_interp
     if method == "binomial":
