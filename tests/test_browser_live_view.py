@@ -134,3 +134,32 @@ def test_a_force_switch_on_a_kpi_page_moves_the_highlight_and_the_commentary(
     assert still_kept(app.page, chart)
     assert app.page.inner_text("#kpi-ranking tr.table-active th") == "Gwent"
     assert app.console_errors() == []
+
+
+def test_back_and_forward_after_switches_in_place_draw_each_view_again(
+        chromium: Browser, live_server: LiveServer) -> None:
+    """Two switches in place, then Back twice and Forward: each step shows what its
+    address shows (the router stands aside only for the address a switch wrote)."""
+    app = open_app(chromium, live_server.url)
+    app.goto("/?force=kent&period=2025-09")
+    kent = str(app.page.evaluate(VIEW_TEXT, MAIN))
+    app.choose(ids.FORCE, "Durham")
+    app.wait_for_url_containing("force=durham")
+    app.wait_for_heading("Durham")
+    app.page.wait_for_load_state("networkidle")
+    durham = str(app.page.evaluate(VIEW_TEXT, MAIN))
+    app.choose(ids.FORCE, "Gwent")
+    app.wait_for_url_containing("force=gwent")
+    app.wait_for_heading("Gwent")
+    app.page.go_back()
+    app.wait_for_url_containing("force=durham")
+    app.wait_for_heading("Durham")
+    wait_for_view_text(app, durham)
+    app.page.go_back()
+    app.wait_for_heading("Kent")
+    wait_for_view_text(app, kent)
+    app.page.go_forward()
+    app.wait_for_heading("Durham")
+    wait_for_view_text(app, durham)
+    assert durham != kent
+    assert app.console_errors() == []
