@@ -11,13 +11,16 @@
  */
 (function () {
     "use strict";
-    const NEAR = 200;  // px beyond the screen's edges that count as on screen
+    // A chart on the screen, even in part, is drawn at once (its promise held until it
+    // is); one within NEAR px of the screen's edges is drawn just after the new view is
+    // painted (the observer's margin), so it is ready before it is scrolled to.
+    const NEAR = 200;
     const waiting = new Map();  // chart element -> {draw, done}
 
     function onScreen(element) {
         const box = element.getBoundingClientRect();
         const height = window.innerHeight || document.documentElement.clientHeight;
-        return box.bottom >= -NEAR && box.top <= height + NEAR;
+        return box.bottom > 0 && box.top < height;
     }
 
     function drawNow(element) {

@@ -28,7 +28,6 @@ from layouts._downloads import ChartDownloads, download_menu, download_menu_mark
 from layouts._live import (
     LIVE_PROPS,
     LIVE_VIEW_ARGUMENT,
-    live_children,
     live_graph,
     live_html,
     standing_aside,
@@ -83,8 +82,9 @@ def chart_block(figure_id: str, figure: object, summary: str,
     chart as PNG, SVG, PDF and CSV, drawn on the server with the marking and source
     line. ``table_summary_id`` names the disclosure's summary, for a page that fills
     the table only when it is first opened (by a callback on the summary's clicks).
-    ``live``: the figure, caption, links and table change in place when the view
-    switches (layouts/_live.py); the chart's element id is then its wrapper's.
+    ``live``: the figure, caption and links change in place when the view switches
+    (layouts/_live.py); the chart's element id is then its wrapper's. The table is not
+    a live part: its page keeps it in step with the view.
     """
     caption_id = f"{figure_id}-caption"
     if live:
@@ -106,10 +106,10 @@ def chart_block(figure_id: str, figure: object, summary: str,
     if table is not None:
         heading = (html.Summary("Show data as a table", id=table_summary_id)
                    if table_summary_id else html.Summary("Show data as a table"))
-        details = html.Details([heading, table], className="chart-table mt-1")
-        # A new view's table starts closed and empty (filled again when opened).
-        parts.append(live_children(html.Div(details), f"{figure_id}-table")
-                     if live else details)
+        # The same element in every view (a live chart's too: replacing nine tables'
+        # subtrees was a seventh of a pillar page's switch); a page that fills its
+        # tables when they are opened fills them again after a switch (layouts/pillar.py).
+        parts.append(html.Details([heading, table], className="chart-table mt-1"))
     return html.Figure(parts, className="chart-block mb-4")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dash
 import pandas as pd
-from dash import MATCH, Input, Output, State, dcc, html
+from dash import ALL, MATCH, Input, Output, State, dcc, html
 
 from kpis.charts.specs import trend_export
 from kpis.domain.catalogue import KpiDefinition
@@ -86,6 +86,25 @@ def fill_table(clicks: object, current: object, search: object) -> object:
         return dash.no_update
     return trend_table_for(dash.ctx.triggered_id["key"],
                            search if isinstance(search, str) else None)
+
+
+@dash.callback(
+    Output({"type": TABLE_BODY, "key": ALL}, "children", allow_duplicate=True),
+    Input(ids.VIEW_SEARCH, "data"),
+    State({"type": TABLE_BODY, "key": ALL}, "children"),
+    prevent_initial_call=True,
+)
+def tables_follow_the_view(asked: object, bodies: list[object]) -> list[object]:
+    """After a switch drawn in place (layouts/_live.py) the tables stay on the page: each
+    one already built (opened at some time) is built again for the new view, as soon as
+    the switch is applied; the others are built when first opened (fill_table)."""
+    unchanged = [dash.no_update] * len(bodies)
+    if not (isinstance(asked, dict) and asked.get("in_place")
+            and isinstance(asked.get("search"), str)):
+        return unchanged  # the router draws the new page, with empty tables
+    keys = [o["id"]["key"] for o in dash.ctx.outputs_list]
+    return [trend_table_for(key, asked["search"]) if body else dash.no_update
+            for key, body in zip(keys, bodies, strict=True)]
 
 
 def trend_table(kpi: KpiDefinition, own: pd.DataFrame, other: pd.DataFrame | None,

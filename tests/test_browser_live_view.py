@@ -115,6 +115,13 @@ def test_a_period_switch_on_a_pillar_page_redraws_its_charts_in_place(
     table = block.locator("details table")
     table.wait_for(timeout=DEFAULT_TIMEOUT_MS)
     assert table.locator("tbody tr").first.locator("th").inner_text() == "June 2025"
+    # A table left open stays open through the next switch, with that view's figures.
+    app.choose(ids.PERIOD, "Mar 2025")
+    app.wait_for_url_containing("period=2025-03")
+    app.page.wait_for_function(
+        "() => document.querySelector('#trend-table-repeat_suspects_identified tbody th')"
+        "?.textContent === 'March 2025'", timeout=DEFAULT_TIMEOUT_MS)
+    assert block.locator("details").get_attribute("open") is not None
     assert app.console_errors() == []
 
 

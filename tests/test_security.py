@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from kpis.storage.security import SecurityStore, security_db_path
 from tests.backends import secured_db_on_both  # noqa: F401 (fixtures: both backends)
 from tests.conftest import ACCOUNTS, PROJECT_ROOT, app_over, database_digest
+from web import ids
 from web.context import SERVICE_KEY
 
 BASE = "https://flightdeck.test"  # cookies are Secure: the test client must speak https
@@ -521,7 +522,7 @@ def test_a_scoped_user_crafting_a_trend_table_for_another_force_gets_their_own(
     key = "cps_referrals"  # the table's KPI; the view is the page's address
     analyst = signed_in(secured_app, "analyst")  # (page callbacks join on a first request)
     request = {
-        "output": callback_output(secured_app, "trend-table-body"),
+        "output": callback_output(secured_app, '{"key":["MATCH"],"type":"trend-table-body"}'),
         "outputs": {"id": {"type": "trend-table-body", "key": key}, "property": "children"},
         "inputs": [{"id": {"type": "trend-table-summary", "key": key},
                     "property": "n_clicks", "value": 1}],
@@ -538,6 +539,40 @@ def test_a_scoped_user_crafting_a_trend_table_for_another_force_gets_their_own(
                                                          json=request)
     assert scoped.status_code == 200 and b"Essex" not in scoped.data
     # The view falls back, as the page does: to the account's own force.
+    assert b"Kent" in scoped.data
+
+
+@pytest.mark.slow  # about a second
+def test_tables_refilled_after_a_switch_keep_to_the_account_scope(
+        secured_app: dash.Dash) -> None:
+    """The open tables rebuilt after a switch drawn in place (layouts/pillar.py:
+    tables_follow_the_view) are built for the asked view within the person's scope."""
+    keys = ["cps_referrals", "cps_charge_decision_share"]
+    search = "?force=essex&period=2025-09&comparator=national"
+    request = {
+        "output": callback_output(secured_app, '{"key":["ALL"],"type":"trend-table-body"}'),
+        "outputs": [{"id": {"type": "trend-table-body", "key": k}, "property": "children"}
+                    for k in keys],
+        "inputs": [{"id": ids.VIEW_SEARCH, "property": "data",
+                    "value": {"search": search, "in_place": True}}],
+        # The first table was built before the switch, the second never opened.
+        "state": [[{"id": {"type": "trend-table-body", "key": keys[0]},
+                    "property": "children", "value": {"props": {}, "type": "Div"}},
+                   {"id": {"type": "trend-table-body", "key": keys[1]},
+                    "property": "children", "value": None}]],
+        "changedPropIds": [f"{ids.VIEW_SEARCH}.data"],
+    }
+    analyst = signed_in(secured_app, "analyst")
+    everyone = analyst.post(f"{BASE}/_dash-update-component", json=request)
+    assert everyone.status_code == 200, everyone.data[:300]
+    sent = everyone.get_json()["response"]
+    # Only the table already built is rebuilt, for Essex.
+    assert list(sent) == [json.dumps({"key": keys[0], "type": "trend-table-body"},
+                                     separators=(",", ":"))]
+    assert b"Essex" in everyone.data
+    scoped = signed_in(secured_app, "kent-analyst").post(f"{BASE}/_dash-update-component",
+                                                         json=request)
+    assert scoped.status_code == 200 and b"Essex" not in scoped.data
     assert b"Kent" in scoped.data
 
 
