@@ -10,10 +10,9 @@ import dash
 import pandas as pd
 from dash import ALL, MATCH, Input, Output, State, dcc, html
 
-from kpis.charts.specs import trend_export
+from kpis.charts.specs import ChartExport, trend_exports
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value
-from kpis.engine.dataset import Dataset
 from layouts._downloads import chart_downloads
 from layouts._live import live_children, live_html, register_live_page
 from layouts._markup import link, tag
@@ -31,9 +30,7 @@ dash.register_page(__name__, path_template=PATH, name="Pillar",
                    title="Pillar - NOM flight deck", order=1)
 
 
-def kpi_trend(ds: Dataset, kpi: KpiDefinition, state: ViewState) -> html.Div:
-    spec = trend_export(ds, kpi.kpi_id, state.force, state.period, state.comparator_area(ds),
-                        marking=None, dark=is_dark())
+def kpi_trend(kpi: KpiDefinition, spec: ChartExport, state: ViewState) -> html.Div:
     if spec.figure is None:
         return html.Div([html.H2(kpi.title, className="h5"), empty_state(spec.summary)])
     # The table is built when its disclosure is first opened: nine tables of every
@@ -134,6 +131,8 @@ def build(number: str | None = None, force: str | None = None, period: str | Non
                          dcc.Link("Back to the flight deck", href="/")])
     state = read_state(ds, force, period, comparator)
     kpis = [k for k in ds.kpis.values() if k.pillar == pillar.number]
+    specs = trend_exports(ds, [k.kpi_id for k in kpis], state.force, state.period,
+                          state.comparator_area(ds), marking=None, dark=is_dark())
     others = [link(f"{p.number}. {p.name}", f"/pillar/{p.number}{state.query()}",
                    class_="me-3")
               for p in ds.catalogue.pillars if p.number != pillar.number]
@@ -143,7 +142,7 @@ def build(number: str | None = None, force: str | None = None, period: str | Non
         live_html("other-pillars", tag("nav", others, class_="small mb-2",
                                        aria_label="Other pillars")),
         control_bar(state),
-        *[kpi_trend(ds, kpi, state) for kpi in kpis],
+        *[kpi_trend(kpi, spec, state) for kpi, spec in zip(kpis, specs, strict=True)],
     ])
 
 

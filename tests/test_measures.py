@@ -28,9 +28,11 @@ from kpis.engine.measures import (
     Baseline,
     SpcOptions,
     arrays_of,
+    cached_table,
     financial_year_totals,
     flight_deck_table,
     latest_period,
+    prime_tables,
 )
 from kpis.engine.spc import SpcRules
 from kpis.exports.kpi_csv import CLI_COLUMNS, kpi_table_for_cli, write_table
@@ -790,3 +792,33 @@ def test_cli_table_rejects_an_unknown_format(empty_db):
         kpi_table_for_cli(ds, None, None, None, None, False, "xml")
     with pytest.raises(ValueError, match="format"):
         write_table(pd.DataFrame(), io.StringIO(), "xml")
+
+
+@pytest.mark.parametrize("suppress", [False, True])
+def test_tables_primed_together_are_each_kpis_own_table_exactly(
+        demo_dataset: Dataset, suppress: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prime_tables computes every KPI's table in one pass and splits it: each part must
+    be what a one-KPI table is, to the bit, with or without disclosure control."""
+    from kpis.engine import measures
+
+    ds = demo_dataset
+    kpi_ids = list(ds.kpis)
+    # A view no other test asks for, so that nothing is in the cache beforehand.
+    areas, end = ["durham", ds.region_of["durham"]], dt.date(2024, 11, 1)
+    prime_tables(ds, kpi_ids, areas, end=end, suppress=suppress)
+    calls: list[object] = []
+    real = measures.flight_deck_table
+    monkeypatch.setattr(measures, "flight_deck_table",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    primed = {k: cached_table(ds, [k], areas, end=end, suppress=suppress) for k in kpi_ids}
+    assert calls == []  # every one came from the shared pass
+    monkeypatch.undo()
+    for kpi_id in kpi_ids:
+        own = flight_deck_table(ds, [kpi_id], areas, end=end, suppress=suppress)
+        assert not own.empty
+        pd.testing.assert_frame_equal(primed[kpi_id], own, check_exact=True)
+    # A second priming finds them all and computes nothing.
+    monkeypatch.setattr(measures, "flight_deck_table",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    prime_tables(ds, kpi_ids, areas, end=end, suppress=suppress)
+    assert calls == []

@@ -19,6 +19,7 @@ the point away). Rendering a spec to a file is :mod:`kpis.exports.charts`' job.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,7 +41,13 @@ from kpis.domain.vocabulary import DEMO_LABEL, SUPPRESSED_LABEL, parse_parts
 from kpis.engine.dataset import Dataset
 from kpis.engine.disclosure import DEFAULT_MARKING, disclosure_note
 from kpis.engine.kpi_spc import DEFAULT_BASELINE
-from kpis.engine.measures import Baseline, SpcOptions, cached_table, hidden_columns
+from kpis.engine.measures import (
+    Baseline,
+    SpcOptions,
+    cached_table,
+    hidden_columns,
+    prime_tables,
+)
 from kpis.engine.summary import funnel_summary, limits_phrase, ranking_summary, summarise
 from kpis.engine.views import (
     FunnelData,
@@ -111,8 +118,9 @@ class ChartExport:
     figure: FigureDict | None  # None when there is nothing to draw
     summary: str  # plain English, about the latest period shown
     suppress: bool
-    #: The CSV rows when they are not the SPC columns of ``series`` (other charts).
-    rows: pd.DataFrame | None = None
+    #: The CSV rows when they are not the SPC columns of ``series`` (other charts), or
+    #: a function that builds them (read them with :func:`chart_rows`).
+    rows: pd.DataFrame | Callable[[], pd.DataFrame] | None = None
     kind: str = "spc"  # spc, trend, funnel or compare: which chart this is
 
     @property
@@ -230,6 +238,8 @@ def comparator_name(ds: Dataset, kpi: KpiDefinition, area: str) -> str:
 
 def chart_rows(export: ChartExport) -> pd.DataFrame:
     """The rows behind the chart, for CSV: hidden figures read ``[c]``, never a number."""
+    if callable(export.rows):
+        return export.rows()
     if export.rows is not None:
         return export.rows
     series = export.series
@@ -304,25 +314,47 @@ def trend_export(source: Source, kpi_id: str, area: str, period: dt.date | None,
         + (f"; {SUPPRESSION_NOTE}" if suppress else ""),
         marking)
     figure = trend_chart(own, kpi.unit, text, name, other, comparator_name, dark=dark)
-    # The rows drawn: the comparator's (only its rolling year is drawn) unless the KPI is
-    # a count, whose comparator is another area's size and is left off the chart.
-    drawn = [own] + ([other] if other is not None and not other.empty
-                     and kpi.unit != "count" else [])
-    both = pd.concat(drawn, ignore_index=True)
-    rows = pd.DataFrame({
-        "period_start": [p.date().isoformat() for p in pd.DatetimeIndex(both["period_start"])],
-        "period": [format_period(kpi, p) for p in both["period_start"]],
-        "area": both["area"].astype(str).to_numpy(),
-        "area_name": both["area"].map(ds.area_names).to_numpy(),
-    })
-    withheld = [hidden_columns(parse_parts(p)) for p in both["suppressed_parts"]]
-    for column in ("numerator", "denominator", "value", "rolling_value"):
-        if column != "denominator" or kpi.denominator:
-            rows[column] = [SUPPRESSED_LABEL if column in hidden else value for value, hidden
-                            in zip(both[column].tolist(), withheld, strict=True)]
+
+    def rows() -> pd.DataFrame:
+        """Built when a file asks for them (a page only draws the chart). The rows
+        drawn: the comparator's (only its rolling year is drawn) unless the KPI is a
+        count, whose comparator is another area's size and is left off the chart."""
+        drawn = [own] + ([other] if other is not None and not other.empty
+                         and kpi.unit != "count" else [])
+        both = pd.concat(drawn, ignore_index=True)
+        stamps = pd.DatetimeIndex(both["period_start"])
+        frame = pd.DataFrame({
+            "period_start": [p.date().isoformat() for p in stamps],
+            "period": [format_period(kpi, p) for p in both["period_start"]],
+            "area": both["area"].astype(str).to_numpy(),
+            "area_name": both["area"].map(ds.area_names).to_numpy(),
+        })
+        withheld = [hidden_columns(parse_parts(p)) for p in both["suppressed_parts"]]
+        for column in ("numerator", "denominator", "value", "rolling_value"):
+            if column != "denominator" or kpi.denominator:
+                frame[column] = [SUPPRESSED_LABEL if column in hidden else value
+                                 for value, hidden
+                                 in zip(both[column].tolist(), withheld, strict=True)]
+        return frame
+
     summary = summarise(ds, own.iloc[-1].to_dict(), name)
     return ChartExport(kpi, area, name, own, text, figure, summary, suppress, rows=rows,
                        kind="trend")
+
+
+def trend_exports(source: Source, kpi_ids: list[str], area: str, period: dt.date | None,
+                  comparator: str | None = None, *,
+                  marking: str | None = DEFAULT_MARKING, suppress: bool = False,
+                  dark: bool = False) -> list[ChartExport]:
+    """:func:`trend_export` of each of ``kpi_ids`` (a pillar page's charts), their rows
+    computed in one pass (:func:`kpis.engine.measures.prime_tables`)."""
+    ds = dataset_of(source)
+    known = [k for k in kpi_ids if k in ds.kpis]
+    if area in ds.area_names and (comparator is None or comparator in ds.area_names):
+        areas = [area] + ([comparator] if comparator else [])
+        prime_tables(ds, known, areas, end=period, suppress=suppress)
+    return [trend_export(ds, kpi_id, area, period, comparator, marking=marking,
+                         suppress=suppress, dark=dark) for kpi_id in kpi_ids]
 
 
 def funnel_export(source: Source, kpi_id: str, period: dt.date | None,

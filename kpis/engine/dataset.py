@@ -304,6 +304,10 @@ class Dataset:
         """As :meth:`memo`, in the cache kept for flight-deck tables."""
         return self._tables.get(self.data_version, self.scope or ALL_FORCES, key, compute)
 
+    def peek_table(self, key: Hashable) -> Any:
+        """The flight-deck table kept under ``key``, or None."""
+        return self._tables.peek(self.data_version, self.scope or ALL_FORCES, key)
+
     @cached_property
     def kpis(self) -> dict[str, KpiDefinition]:
         """The latest published version of each KPI, in catalogue order."""
