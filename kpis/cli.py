@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = COMMANDS[args.command][1]
     keep_files_private()
-    from kpis.storage.backend import StoreError
+    from kpis.storage.errors import StoreError  # not the store: SQLAlchemy and pandas
 
     try:
         return handler(args)
@@ -417,17 +417,32 @@ def cmd_peer_groups(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_blas_thread() -> None:
+    """Before numpy is first imported: OpenBLAS on one thread (unless set otherwise).
+
+    The engine's matrix products are tiny (areas x forces); OpenBLAS's threads spin
+    between them and take the core that DuckDB writes the CSV on meanwhile
+    (``flightdeck kpis``, bench/bench_cli.py: some 0.1 s of CPU). Only when numpy has
+    not been imported yet (a process of the command line's own, not a test's), so
+    nothing already running is changed.
+    """
+    import os
+
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def cmd_kpis(args: argparse.Namespace) -> int:
+    _one_blas_thread()
     from kpis.engine.disclosure import default_marking, open_data_only, suppression_required
     from kpis.exports.kpi_csv import (
         kpi_table_for_cli,
+        prepare_csv,
         table_notes,
-        write_csv,
         write_table,
         write_xlsx,
     )
-    from kpis.storage.backend import open_store
-    from kpis.storage.dataset_loader import load_dataset
+    from kpis.storage.duckdb_reader import read_dataset
 
     db = resolve_db_path(args.db)
     if not database_exists(db):
@@ -436,17 +451,29 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         return _fail("error: --format xlsx needs --out FILE.xlsx (a workbook is not text)", 2)
     # The dataset as the service reads it for the operator (every force; nothing here is
     # audited), without the service's users and audit store and its other layers'
-    # imports: this command is timed as a new process (bench/bench_cli.py).
-    with open_store(db) as store, store.connect() as conn:
-        dataset = load_dataset(conn)
+    # imports: this command is timed as a new process (bench/bench_cli.py). A DuckDB
+    # file at the current schema is read with duckdb alone (no SQLAlchemy: some 0.25 s);
+    # anything else (PostgreSQL, a file to upgrade or refuse) through the store.
+    dataset = None if is_database_url(db) else read_dataset(db)
+    if dataset is None:
+        from kpis.storage.backend import open_store
+        from kpis.storage.dataset_loader import load_dataset
+
+        with open_store(db) as store, store.connect() as conn:
+            dataset = load_dataset(conn)
     chosen = [dataset.kpis[k] for k in (args.kpi or dataset.kpis) if k in dataset.kpis]
     marking = args.marking or default_marking(dataset.catalogue, chosen)
     suppress = suppression_required(marking, args.suppress,
                                     open_data=open_data_only(dataset.catalogue, chosen))
     try:
-        table = kpi_table_for_cli(dataset, args.kpi, args.force, args.start, args.end,
-                                  suppress, fmt=args.format, baseline=args.baseline,
-                                  marking=marking)
+        if args.out and args.format == "csv":
+            # Written in chunks, the engine computing the next while DuckDB writes one.
+            prepared = prepare_csv(dataset, args.kpi, args.force, args.start, args.end,
+                                   suppress, baseline=args.baseline, marking=marking)
+        else:
+            table = kpi_table_for_cli(dataset, args.kpi, args.force, args.start, args.end,
+                                      suppress, fmt=args.format, baseline=args.baseline,
+                                      marking=marking)
     except KeyError as exc:
         return _fail(f"error: {exc.args[0]}", 2)
     # Say which SPC limits these are, so the numbers can be matched with the dashboard.
@@ -454,14 +481,12 @@ def cmd_kpis(args: argparse.Namespace) -> int:
           "computed on each whole series, then cut to --from/--to", file=sys.stderr)
     print(f"Protective marking: {marking}; disclosure control "
           f"{'applied' if suppress else 'not applied'}", file=sys.stderr)
+    if args.out and args.format == "csv":
+        prepared.write(args.out)  # created (or emptied) and written as write_csv does
+        return 0
     if args.format == "xlsx":
         with open(args.out, "wb") as binary:
             write_xlsx(table, binary, table_notes(dataset, table, marking, suppress, args.kpi))
-        return 0
-    if args.out and args.format == "csv":
-        # Created (or emptied) here, as any other output is, then written by DuckDB.
-        open(args.out, "w").close()
-        write_csv(table, args.out)
         return 0
     with (open(args.out, "w", newline="", encoding="utf-8") if args.out
           else contextlib.nullcontext(sys.stdout)) as handle:

@@ -39,9 +39,12 @@ def test_help_imports_nothing_heavy(args: list[str]) -> None:
 
 
 # Not needed to write the KPI table as CSV: the solver's matrices (disclosure control
-# only), the service's users and audit store and loaders, workbooks, charts.
+# only), the service's users and audit store and loaders, workbooks, charts; nor, for
+# a DuckDB file, the store (SQLAlchemy, duckdb_engine: kpis.storage.duckdb_reader
+# reads it with duckdb alone).
 NOT_FOR_KPIS = ("scipy", "highspy", "kpis.service", "kpis.storage.security", "kpis.ingest",
-                "openpyxl", "plotly", "kaleido", "dash", "flask")
+                "openpyxl", "plotly", "kaleido", "dash", "flask", "sqlalchemy",
+                "duckdb_engine", "kpis.storage.backend", "kpis.storage.schema")
 KPIS_PROBE = """
 import sys
 from kpis.cli import main

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from kpis.cache import VersionedCache
 from kpis.settings import URL_PATTERN
 from kpis.storage import schema
+from kpis.storage.errors import StoreError
 from kpis.storage.schema import UNVERSIONED, VersionedSchema
 
 __all__ = [
@@ -67,10 +68,6 @@ ANNOTATION_VERSION_KEY = "annotation_version"
 #: A digest of the catalogue as stored (kpis.storage.catalogue_store): readers keep the
 #: catalogue they read under it. Removed by anything else that changes those tables.
 CATALOGUE_DIGEST_KEY = "catalogue_digest"
-
-
-class StoreError(RuntimeError):
-    """The database could not be opened, read or written as asked (the message says why)."""
 
 
 class StoreNotSupported(StoreError):

@@ -12,23 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from typing import Any
 
 import sqlalchemy as sa
 
 from kpis.cache import ALL_FORCES, VersionedCache
 from kpis.domain.catalogue import (
     Catalogue,
-    HomeOfficeComparison,
-    KpiDefinition,
-    Measure,
-    Pillar,
     PlausibilityRules,
-    ProvisionalRule,
-    Recommendation,
-    comparison_noun,
 )
 from kpis.storage import schema
 from kpis.storage.backend import CATALOGUE_DIGEST_KEY, get_meta, set_meta
+from kpis.storage.duckdb_reader import PLAUSIBILITY_SETTINGS, catalogue_from_rows
+
+__all__ = ["PLAUSIBILITY_SETTINGS", "catalogue_digest", "fetch_catalogue", "store_catalogue"]
 
 # Catalogues read back, by their stored digest (a few: tests hold several databases).
 _READ: VersionedCache[Catalogue] = VersionedCache(8)
@@ -99,11 +96,6 @@ def store_catalogue(conn: sa.Connection, catalogue: Catalogue) -> None:
     set_meta(conn, CATALOGUE_DIGEST_KEY, catalogue_digest(catalogue))
 
 
-#: The thresholds kept in ``plausibility_settings``, one row each.
-PLAUSIBILITY_SETTINGS = tuple(f.name for f in dataclasses.fields(PlausibilityRules)
-                              if f.name != "home_office")
-
-
 def _store_plausibility(conn: sa.Connection, rules: PlausibilityRules) -> None:
     conn.execute(sa.insert(schema.plausibility_settings), [
         {"name": name, "value": float(getattr(rules, name))} for name in PLAUSIBILITY_SETTINGS])
@@ -112,20 +104,6 @@ def _store_plausibility(conn: sa.Connection, rules: PlausibilityRules) -> None:
             {"position": position, "return_measure": pair.return_measure,
              "home_office_measure": pair.home_office_measure, "tolerance": pair.tolerance}
             for position, pair in enumerate(rules.home_office)])
-
-
-def _read_plausibility(conn: sa.Connection) -> PlausibilityRules:
-    """The stored thresholds (a threshold not stored keeps its default)."""
-    defaults = PlausibilityRules()
-    given = dict(conn.execute(sa.select(schema.plausibility_settings.c.name,
-                                        schema.plausibility_settings.c.value)).all())
-    values = {name: type(getattr(defaults, name))(given[name])
-              for name in PLAUSIBILITY_SETTINGS if name in given}
-    pairs = conn.execute(sa.select(schema.plausibility_comparisons)
-                         .order_by(schema.plausibility_comparisons.c.position))
-    return dataclasses.replace(defaults, **values, home_office=tuple(
-        HomeOfficeComparison(r.return_measure, r.home_office_measure, r.tolerance)
-        for r in pairs))
 
 
 def fetch_catalogue(conn: sa.Connection) -> Catalogue:
@@ -140,46 +118,26 @@ def fetch_catalogue(conn: sa.Connection) -> Catalogue:
 
 
 def _read_catalogue(conn: sa.Connection) -> Catalogue:
-    """Read the catalogue back from the database's tables."""
-    pillars = [Pillar(r.number, r.name) for r in conn.execute(
-        sa.select(schema.pillars).order_by(schema.pillars.c.number))]
-    recs = [Recommendation(r.rec_id, r.deadline, r.title) for r in conn.execute(
-        sa.select(schema.recommendations).order_by(schema.recommendations.c.rec_id))]
-    measures = [
-        Measure(r.measure_id, r.title, r.unit, r.periodicity, r.source, stock=bool(r.stock),
-                missing=r.missing)
-        for r in conn.execute(sa.select(schema.measures).order_by(schema.measures.c.position))
-    ]
-    by_id = {m.measure_id: m for m in measures}
-    terms: dict[tuple[str, int, str], list[str]] = {}
-    for row in conn.execute(sa.select(schema.kpi_terms).order_by(schema.kpi_terms.c.term_order)):
-        terms.setdefault((row.kpi_id, row.version, row.role), []).append(row.measure_id)
-    links: dict[tuple[str, int], list[str]] = {}
-    for row in conn.execute(
-        sa.select(schema.kpi_recommendations).order_by(schema.kpi_recommendations.c.rec_id)
-    ):
-        links.setdefault((row.kpi_id, row.version), []).append(row.rec_id)
-    kpis = [
-        KpiDefinition(
-            kpi_id=r.kpi_id, version=r.version, status=r.status, title=r.title,
-            pillar=r.pillar, description=r.description,
-            numerator=tuple(terms.get((r.kpi_id, r.version, "numerator"), [])),
-            denominator=tuple(terms.get((r.kpi_id, r.version, "denominator"), [])),
-            unit=r.unit, polarity=r.polarity, target=r.target, periodicity=r.periodicity,
-            source=r.source, effective_from=r.effective_from,
-            recommendations=tuple(links.get((r.kpi_id, r.version), [])), position=r.position,
-            spc_run_length=r.spc_run_length, spc_baseline_points=r.spc_baseline_points,
-            comparison_base=r.comparison_base, comparison_per=r.comparison_per,
-            comparison_noun=comparison_noun(r.comparison_base, by_id),
-            provisional=ProvisionalRule(r.provisional_pending, r.provisional_total,
-                                        r.provisional_above)
-            if r.provisional_pending is not None else None,
-        )
-        for r in conn.execute(
-            sa.select(schema.kpi_definitions).order_by(
-                schema.kpi_definitions.c.position, schema.kpi_definitions.c.version
-            )
-        )
-    ]
-    return Catalogue(get_meta(conn, "catalogue_version") or "", pillars, recs, measures, kpis,
-                     _read_plausibility(conn))
+    """Read the catalogue back from the database's tables (built from the rows as
+    kpis.storage.duckdb_reader builds it from the same queries without SQLAlchemy)."""
+
+    def rows(statement: sa.Select[Any]) -> list[sa.Row[Any]]:
+        # Fetched at once: on DuckDB the next query ends a result not yet read.
+        return list(conn.execute(statement).all())
+
+    plausibility = schema.plausibility_settings.c
+    return catalogue_from_rows(
+        get_meta(conn, "catalogue_version") or "",
+        pillars=rows(sa.select(schema.pillars).order_by(schema.pillars.c.number)),
+        recommendations=rows(sa.select(schema.recommendations)
+                             .order_by(schema.recommendations.c.rec_id)),
+        measures=rows(sa.select(schema.measures).order_by(schema.measures.c.position)),
+        terms=rows(sa.select(schema.kpi_terms).order_by(schema.kpi_terms.c.term_order)),
+        links=rows(sa.select(schema.kpi_recommendations)
+                   .order_by(schema.kpi_recommendations.c.rec_id)),
+        kpis=rows(sa.select(schema.kpi_definitions).order_by(
+            schema.kpi_definitions.c.position, schema.kpi_definitions.c.version)),
+        settings=dict(rows(sa.select(plausibility.name, plausibility.value))),
+        comparisons=rows(sa.select(schema.plausibility_comparisons)
+                         .order_by(schema.plausibility_comparisons.c.position)),
+    )
