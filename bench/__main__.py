@@ -18,7 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SCRIPTS = ("bench_kpis", "bench_cli", "bench_ingest", "bench_home_office", "bench_app",
-           "bench_switch",
+           "bench_switch", "bench_peer",
            "bench_export", "bench_growth", "bench_load", "bench_national")
 
 
@@ -110,6 +110,16 @@ def summary() -> list[tuple[str, str, str]]:
     for page, row in switch.items():
         rows.append((f"Switch in Chromium, {page}: force / period (median)", "< 150 ms",
                      f"{row['force_median_ms']:.0f} / {row['period_median_ms']:.0f} ms"))
+    peer = load("peer")
+    if peer.get("ours"):
+        ours, other = peer["ours"], peer.get("peer")
+        rows.append(("First visit in Chromium, done drawing", "ahead of the peer",
+                     f"{ours['load_median_ms']:.0f} ms, {ours['bytes_median'] / 1024:.0f} KB"
+                     + (f"; the peer {other['load_median_ms']:.0f} ms "
+                        f"({peer['load_median_ms_ratio']:.2f}x), "
+                        f"{other['bytes_median'] / 1024:.0f} KB "
+                        f"({peer['bytes_median_ratio']:.2f}x)" if other else
+                        "; no peer present")))
     return rows
 
 
