@@ -7,7 +7,7 @@ Run from the project root::
 
     python bench/bench_peer.py [--peer URL] [--loads 5]
 
-``--peer`` (or ``FLIGHTDECK_PEER_URL``): the peer's page showing the same flight deck.
+``--peer``: the peer's page showing the same flight deck.
 Without one, only the project's own figures are measured and the ratios are left out
 (the peer is not part of this project and is never downloaded).
 
@@ -98,8 +98,7 @@ def measure(browser: Any, url: str, loads: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--peer", default=os.environ.get("FLIGHTDECK_PEER_URL"),
-                        help="the peer's flight deck page (default $FLIGHTDECK_PEER_URL)")
+    parser.add_argument("--peer", help="the peer's flight deck page (its URL)")
     parser.add_argument("--loads", type=int, default=5, help="timed first visits each")
     parser.add_argument("--db", default=os.environ.get("FLIGHTDECK_DB",
                                                         "/tmp/flightdeck-bench/app.duckdb"))
@@ -138,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         result[f"{key}_ratio"] = theirs / mine if mine else None
         print(f"{label:34} {mine:10.0f} {theirs:10.0f} {theirs / mine:7.2f}x")
     if peer is None:
-        print("\nno peer present (--peer or FLIGHTDECK_PEER_URL): the ratios are left out")
+        print("\nno peer present (--peer URL): the ratios are left out")
     else:
         print("\nratio: the peer's figure over ours (above 1: the flight deck is ahead)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

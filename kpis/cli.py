@@ -26,6 +26,7 @@ from kpis.settings import (
     Location,
     is_database_url,
     keep_files_private,
+    one_blas_thread,
     resolve_db_path,
 )
 
@@ -417,23 +418,8 @@ def cmd_peer_groups(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_blas_thread() -> None:
-    """Before numpy is first imported: OpenBLAS on one thread (unless set otherwise).
-
-    The engine's matrix products are tiny (areas x forces); OpenBLAS's threads spin
-    between them and take the core that DuckDB writes the CSV on meanwhile
-    (``flightdeck kpis``, bench/bench_cli.py: some 0.1 s of CPU). Only when numpy has
-    not been imported yet (a process of the command line's own, not a test's), so
-    nothing already running is changed.
-    """
-    import os
-
-    if "numpy" not in sys.modules:
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-
 def cmd_kpis(args: argparse.Namespace) -> int:
-    _one_blas_thread()
+    one_blas_thread()
     from kpis.engine.disclosure import default_marking, open_data_only, suppression_required
     from kpis.exports.kpi_csv import (
         kpi_table_for_cli,

@@ -501,10 +501,12 @@ class FlightDeckService:
 
     def _require_account_admin(self) -> None:
         """Administrators manage accounts (AccessDenied, audited); the unsecured
-        demonstration has none to manage."""
+        demonstration has none to manage (AccessDenied, not audited: nothing is refused
+        to anyone, there is nobody to name, and an audit row on a DuckDB users file is a
+        copy of the file, some 75 ms that any request could make the server spend)."""
         self.require(Action.MANAGE_USERS)
         if self.principal.demo:
-            raise self._denied("This unsecured demonstration has no accounts: add the first "
+            raise AccessDenied("This unsecured demonstration has no accounts: add the first "
                                "administrator with 'flightdeck users add NAME --role admin' "
                                "and restart it, then manage accounts here.")
 

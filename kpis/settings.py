@@ -385,3 +385,19 @@ def keep_files_private() -> None:
     account, whatever the umask it was started with (the app and the CLI call it)."""
     os.umask(PRIVATE_UMASK)
 
+
+def one_blas_thread() -> None:
+    """Before numpy is first imported: OpenBLAS on one thread (unless set otherwise).
+
+    The engine's matrix products are tiny (areas x forces); OpenBLAS's threads spin
+    between them and take the core that DuckDB writes the CSV on meanwhile
+    (``flightdeck kpis``, bench/bench_cli.py: some 0.1 s of CPU). Only when numpy has
+    not been imported yet (a process of the command line's own, not a test's), so
+    nothing already running is changed. (Here: the one module that touches the
+    environment.)
+    """
+    import sys
+
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+

@@ -114,6 +114,9 @@ def test_the_unsecured_demonstration_has_no_accounts_to_manage(base: FlightDeckS
     with pytest.raises(AccessDenied, match="no accounts"):
         demo.add_account("newcomer", "admin")
     assert base.security.user("newcomer") is None
+    # Nothing refused to anyone: no audit row (each one rewrites a DuckDB users file).
+    assert [e for e in events(base, security.ACCESS_DENIED)
+            if e.username == demo.principal.username] == []
 
 
 # --------------------------------------------------------------------------- adding
