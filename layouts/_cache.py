@@ -14,12 +14,17 @@ several apps, each over its own database: tests do), keyed by what
 versions (a new load, rollback, catalogue reload or commentary drops every older
 page), the person's force scope, role and kind of principal (they change what a page
 offers: edit forms, download links), the theme and the day (the data page's
-late/missing states depend on today's date); then the page and its URL query.
-Components are immutable once built, so sharing them is safe.
+late/missing states depend on today's date); then the page and the part of its URL
+query it reads: a page's keyword arguments, by the project's convention that a builder
+takes the query keys it does not read as ``**_`` (the data page reads none, so every
+address of it is one page). Components are immutable once built, so sharing them is
+safe.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -40,9 +45,22 @@ def _pages() -> VersionedCache[Any]:
     return cache
 
 
+@functools.cache
+def _read_keys(build: Callable[..., Any]) -> frozenset[str] | None:
+    """The query keys ``build`` reads: its named parameters, when the rest go to ``**_``
+    (keys it ignores); None (every key counts) when its ``**`` has another name."""
+    parameters = inspect.signature(build).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD and p.name != "_" for p in parameters):
+        return None
+    return frozenset(p.name for p in parameters
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
 def render_cached(build: Callable[..., Any], query: dict[str, str]) -> Any:
     context = view_context()
-    key = (build.__module__, tuple(sorted(query.items())), context.extra)
+    read = _read_keys(build)
+    asked = query if read is None else {k: v for k, v in query.items() if k in read}
+    key = (build.__module__, tuple(sorted(asked.items())), context.extra)
     page = _pages().get(context.version, context.scope, key, lambda: build(**query))
     mark_cacheable()  # built without a fault: the router's answer may be kept as bytes
     return page
