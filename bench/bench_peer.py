@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_app import ensure_demo_db  # noqa: E402
+from bench.bench_app import ensure_demo_db, server  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, wait_for_http  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "peer.json"
@@ -107,23 +106,15 @@ def main(argv: list[str] | None = None) -> int:
 
     db = ensure_demo_db(Path(args.db))
     port = free_port()
-    env = {**os.environ, "FLIGHTDECK_DB": str(db), "FLIGHTDECK_PORT": str(port)}
-    log = open(db.with_suffix(".peer.log"), "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(base + "/")
+    with server("app", db, port):
+        wait_for_http(base + "/", timeout=120)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                                  args=CHROMIUM_ARGS)
             ours = measure(browser, base + "/", args.loads)
             peer = measure(browser, args.peer, args.loads) if args.peer else None
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
     result: dict[str, Any] = {"ours": ours, "peer": peer}
     print(f"{'first visit (done drawing)':34} {'ours':>10} {'peer':>10} {'ratio':>8}")
     rows = (("load, median ms", "load_median_ms", 1.0),

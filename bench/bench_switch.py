@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_app import ensure_demo_db  # noqa: E402
+from bench.bench_app import ensure_demo_db, server  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, wait_for_http  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "switch.json"
@@ -219,18 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     db = ensure_demo_db(Path(args.db))
     port = free_port()
-    env = {**os.environ, "FLIGHTDECK_DB": str(db), "FLIGHTDECK_PORT": str(port)}
-    log = open(db.with_suffix(".switch.log"), "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(base + "/")
+    with server("app", db, port):
+        wait_for_http(base + "/", timeout=120)
         results = time_switches(base, args.switches)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
     print(f"{'switch (dropdown change to new view painted)':48} {'median ms':>10} "
           f"{'worst ms':>9}  target")
     for name, row in results.items():
