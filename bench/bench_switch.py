@@ -64,8 +64,10 @@ PERIODS = [("2025-09", "Sep 2025"), ("2025-06", "Jun 2025"),
 # The main area's text without the view controls (their labels change on the click),
 # and without the charts off the screen (drawn when they come near it: the page's
 # assets/06-charts-in-view-first.js); every chart on the screen counts, and all the rest
-# of the page's text, on screen or not.
-VIEW_TEXT = """() => {
+# of the page's text, on screen or not. With ``charts`` false, no chart counts: that
+# needs no layout, and is a necessary condition for the full text at a fraction of its
+# cost.
+VIEW_TEXT = """(charts) => {
   const main = document.querySelector('#main-content');
   if (!main) return '';
   const height = window.innerHeight;
@@ -74,6 +76,7 @@ VIEW_TEXT = """() => {
       if (node.nodeType === Node.TEXT_NODE) return NodeFilter.FILTER_ACCEPT;
       if (node.classList.contains('controls')) return NodeFilter.FILTER_REJECT;
       if (node.classList.contains('js-plotly-plot')) {
+        if (!charts) return NodeFilter.FILTER_REJECT;
         const box = node.getBoundingClientRect();
         if (box.bottom < 0 || box.top > height) return NodeFilter.FILTER_REJECT;
       }
@@ -84,32 +87,15 @@ VIEW_TEXT = """() => {
   while (walker.nextNode()) pieces.push(walker.currentNode.nodeValue);
   return pieces.join('').replace(/\\s+/g, ' ').trim();
 }"""
-
-# The text outside the view controls and every chart, from the text nodes themselves:
-# a necessary condition for VIEW_TEXT to match, at a fraction of its cost.
-BASE_TEXT = """() => {
-  const main = document.querySelector('#main-content');
-  if (!main) return '';
-  const walker = document.createTreeWalker(main, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, {
-    acceptNode: (node) => node.nodeType === Node.TEXT_NODE ? NodeFilter.FILTER_ACCEPT
-      : (node.classList.contains('controls') || node.classList.contains('js-plotly-plot')
-         ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_SKIP),
-  });
-  const pieces = [];
-  while (walker.nextNode()) pieces.push(walker.currentNode.nodeValue);
-  return pieces.join('').replace(/\\s+/g, ' ').trim();
-}"""
-
 ARM = """(expected) => {
   const viewText = VIEW_TEXT;
-  const baseText = BASE_TEXT;
   window.__switch = {started: null, ended: null};
   const state = window.__switch;
   let pending = false;
   const check = () => {
     pending = false;
     if (state.ended !== null || state.started === null) return;
-    if (baseText() === expected.base && viewText() === expected.full) {
+    if (viewText(false) === expected.base && viewText(true) === expected.full) {
       // This frame is about to be painted: the next task runs after it.
       setTimeout(() => { state.ended = performance.now(); observer.disconnect(); }, 0);
     }
@@ -125,7 +111,7 @@ ARM = """(expected) => {
       state.started = performance.now();
     }
   }, {capture: true});
-}""".replace("VIEW_TEXT", VIEW_TEXT).replace("BASE_TEXT", BASE_TEXT)
+}""".replace("VIEW_TEXT", VIEW_TEXT)
 
 
 def view_url(base: str, path: str, force: str, period: str) -> str:
@@ -139,16 +125,17 @@ def wait_for_view(page: Any) -> None:
 
 def expected_text(page: Any, url: str) -> dict[str, str]:
     """The view's text once settled (unchanged for a second: charts draw after the
-    network is idle): ``full`` (VIEW_TEXT) and ``base`` (BASE_TEXT)."""
+    network is idle): ``full`` (with the charts on the screen) and ``base`` (without
+    any chart)."""
     page.goto(url)
     wait_for_view(page)
-    text, since = str(page.evaluate(VIEW_TEXT)), time.monotonic()
+    text, since = str(page.evaluate(VIEW_TEXT, True)), time.monotonic()
     while time.monotonic() - since < 1.0:
         page.wait_for_timeout(100)
-        now = str(page.evaluate(VIEW_TEXT))
+        now = str(page.evaluate(VIEW_TEXT, True))
         if now != text:
             text, since = now, time.monotonic()
-    return {"full": text, "base": str(page.evaluate(BASE_TEXT))}
+    return {"full": text, "base": str(page.evaluate(VIEW_TEXT, False))}
 
 
 def choose(page: Any, dropdown_id: str, label: str) -> None:

@@ -95,10 +95,9 @@ def tables_follow_the_view(asked: object, bodies: list[object]) -> list[object]:
     """After a switch drawn in place (layouts/_live.py) the tables stay on the page: each
     one already built (opened at some time) is built again for the new view, as soon as
     the switch is applied; the others are built when first opened (fill_table)."""
-    unchanged = [dash.no_update] * len(bodies)
     if not (isinstance(asked, dict) and asked.get("in_place")
             and isinstance(asked.get("search"), str)):
-        return unchanged  # the router draws the new page, with empty tables
+        return [dash.no_update] * len(bodies)  # the router draws the page, tables empty
     keys = [o["id"]["key"] for o in dash.ctx.outputs_list]
     return [trend_table_for(key, asked["search"]) if body else dash.no_update
             for key, body in zip(keys, bodies, strict=True)]

@@ -1016,15 +1016,10 @@ def prime_tables(
     table = flight_deck_table(ds, wanted, areas, start, end, suppress=suppress,
                               peer_group=peer_group, spc=spc)
     # Rows come in KPI order, as asked: each KPI's rows are one run.
-    codes = table["kpi"].to_numpy()
-    edges = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-    runs = {str(codes[lo]): (lo, hi) for lo, hi in zip(np.r_[0, edges],
-                                                        np.r_[edges, len(codes)], strict=True)
-            } if len(codes) else {}
-    empty = table.iloc[0:0]
+    kpi_of_row = table["kpi"].to_numpy()
     for kpi_id in wanted:
-        lo, hi = runs.get(kpi_id, (0, 0))
-        part = table.iloc[lo:hi].reset_index(drop=True) if hi > lo else (
-            empty.reset_index(drop=True))
+        at = np.flatnonzero(kpi_of_row == kpi_id)
+        part = (table.iloc[at[0]:at[-1] + 1] if at.size else table.iloc[0:0]
+                ).reset_index(drop=True)
         ds.memo_table(key(kpi_id), lambda part=part: part)
 
