@@ -20,6 +20,8 @@ def test_a_definition_edited_checked_and_published_appears_on_the_flight_deck(
     app = open_app(chromium, writable_server.url)
     app.goto("/definitions?q=referrals")
     app.page.get_by_role("link", name="Edit the definition of Police referrals to CPS").click()
+    # Not wait_for_page: the list's own heading is on screen until the new page is drawn.
+    app.wait_for_heading("Edit a KPI definition")
     app.wait_for_page()
     assert app.heading() == "Edit a KPI definition"
     title = app.page.get_by_label("Title", exact=True)
