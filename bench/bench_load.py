@@ -57,6 +57,32 @@ def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
+def memory_detail(pid: int) -> dict[str, float]:
+    """What a worker's RSS is made of, in MB: ``file`` (pages of shared libraries and
+    other mapped files, the same physical pages in every process that maps them) and
+    ``anon`` (its heap and stacks; after the fork partly still shared with the master,
+    copy-on-write); ``uss`` (the pages only this process holds: what stopping it would
+    free) and ``pss`` (its fair share of every page, shared ones divided among the
+    processes holding them: the sum over the workers is what they cost the machine)."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines()
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    full = psutil.Process(pid).memory_full_info()
+    return {"rss": full.rss / 2**20, "file": _kib(fields.get("RssFile")) / 1024,
+            "anon": _kib(fields.get("RssAnon")) / 1024, "uss": full.uss / 2**20,
+            "pss": getattr(full, "pss", float("nan")) / 2**20}
+
+
+def _kib(field: str | None) -> int:
+    """A /proc status figure ("   1234 kB") in kB; 0 where the kernel gives none."""
+    return int(field.split()[0]) if field and field.split() else 0
+
+
+def describe(detail: dict[str, float]) -> str:
+    return (f"RSS {detail['rss']:.0f} MB = {detail['file']:.0f} file-backed (shared "
+            f"libraries) + {detail['anon']:.0f} anonymous; USS {detail['uss']:.0f} MB, "
+            f"PSS {detail['pss']:.0f} MB")
+
+
 def workers(master: int) -> list[int]:
     return sorted(child.pid for child in psutil.Process(master).children())
 
@@ -135,6 +161,7 @@ def tour(port: int, master: int) -> dict[str, Any]:
                 samples[pid].append((number, rss_mb(pid)))
         conn.close()
     return {"toured": pids, "samples": samples, "areas": len(areas),
+            "memory_after": {pid: memory_detail(pid) for pid in pids},
             "slowest_view_ms": slowest * 1000}
 
 
@@ -175,6 +202,7 @@ def load_test(port: int, master: int, users: int, seconds: int) -> dict[str, Any
             "failures": int(total["Failure Count"]), "p95_ms": float(total["95%"]),
             "worker_peak_rss_mb": peaks,
             "worker_rss_after_mb": {pid: rss_mb(pid) for pid in workers(master)},
+            "worker_memory_after": {pid: memory_detail(pid) for pid in workers(master)},
             "rows": rows}
 
 
@@ -191,6 +219,9 @@ def report_tour(result: dict[str, Any]) -> dict[str, Any]:
         verdicts[pid] = {"last_mb": last, "after_10_mb": after_ten, "ratio": ratio}
         print(f"  last {last:.0f} MB (target < {TARGET_RSS_MB} MB), "
               f"{ratio:.2f}x the RSS after 10 forces (target <= {FLAT_RATIO:.2f}x)")
+        detail = result.get("memory_after", {}).get(pid)
+        if detail:
+            print(f"  {describe(detail)}")
     return verdicts
 
 
@@ -210,6 +241,7 @@ def main() -> int:
     with server("gunicorn", db, port, workers=2) as master:
         wait_for_http(f"http://127.0.0.1:{port}/", timeout=120)
         results["started_rss_mb"] = {pid: rss_mb(pid) for pid in workers(master.pid)}
+        results["started_memory"] = {pid: memory_detail(pid) for pid in workers(master.pid)}
         if not args.skip_locust:
             load = results["load"] = load_test(port, master.pid, args.users, args.seconds)
             failures = load["failures"]
@@ -217,6 +249,8 @@ def main() -> int:
             results["tour"] = tour(port, master.pid)
     print("\nworker RSS after the start (MB): "
           + ", ".join(f"{mb:.0f}" for mb in results["started_rss_mb"].values()))
+    for pid, detail in results["started_memory"].items():
+        print(f"  worker {pid} after the start: {describe(detail)}")
     if "load" in results:
         load = results["load"]
         print(f"{'request':22} {'count':>7} {'fail':>5} {'p50 ms':>7} {'p95 ms':>7}")
@@ -229,13 +263,17 @@ def main() -> int:
               f"{load['failures']} errors (target 0), p95 {load['p95_ms']:.0f} ms (target "
               f"< 500 ms), worker RSS after {after:.0f} MB, peak {peak:.0f} MB (target "
               f"< {TARGET_RSS_MB} MB each; {len(load['worker_peak_rss_mb'])} workers)")
+        for pid, detail in load["worker_memory_after"].items():
+            print(f"  worker {pid} after the load test: {describe(detail)}")
     if "tour" in results:
         results["tour"]["verdicts"] = report_tour(results["tour"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     loaded = results.get("load", {})
     RESULTS.write_text(json.dumps({
         **{k: loaded.get(k) for k in ("users", "seconds", "requests", "failures", "p95_ms",
-                                      "worker_peak_rss_mb", "worker_rss_after_mb")},
+                                      "worker_peak_rss_mb", "worker_rss_after_mb",
+                                      "worker_memory_after")},
+        "started_memory": results["started_memory"],
         "rows": loaded.get("rows"), "started_rss_mb": results["started_rss_mb"],
         "tour": results.get("tour"),
         "targets": {"failures": 0, "p95_ms": 500, "worker_rss_mb": TARGET_RSS_MB,

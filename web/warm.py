@@ -23,8 +23,14 @@ warms it before the next person asks (and collects the old version's objects: th
 only full collection a process makes outside its start).
 
 :func:`prepare_process` runs once, before any thread or worker starts: it caps glibc's
-malloc arenas, which otherwise grow one per thread and hold freed memory apart, and
-imports the slow-to-import modules pages load on first use (:data:`PRELOADED`).
+malloc arenas, which otherwise grow one per thread and hold freed memory apart; fixes
+glibc's mmap and trim thresholds (:data:`MMAP_THRESHOLD`, :data:`TRIM_THRESHOLD`), so a
+request's big temporaries (arrays, tables, JSON and gzip buffers) are mapped and given
+back when freed rather than left scattered in the heap (glibc otherwise raises the mmap
+threshold to the largest block freed so far, up to 32 MB, and every later temporary
+below it stays in the heap: some 10-20 MB more per worker after the load test and the
+force tour, bench/bench_load.py); and imports the slow-to-import modules pages load on
+first use (:data:`PRELOADED`).
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ from kpis.engine.views import default_period
 from kpis.settings import NATIONAL_SLUG
 from web.context import SERVICE_KEY
 
-__all__ = ["GC_THRESHOLDS", "PRELOADED", "prepare_process", "settle", "start_rewarming",
-           "warm_up"]
+__all__ = ["GC_THRESHOLDS", "MMAP_THRESHOLD", "PRELOADED", "TRIM_THRESHOLD",
+           "prepare_process", "settle", "start_rewarming", "warm_up"]
 
 LOG = logging.getLogger(__name__)
 
@@ -64,8 +70,15 @@ WARM_PATHS = ("/",)
 #: prepare_process (once, in gunicorn's master: shared by the workers), not by the
 #: first person to open a KPI page (kpis.engine.funnel: scipy.special, some 0.5-1 s).
 PRELOADED = ("scipy.special",)
-_M_ARENA_MAX = -8  # glibc mallopt parameter
+_M_ARENA_MAX = -8  # glibc mallopt parameters
+_M_MMAP_THRESHOLD = -3
+_M_TRIM_THRESHOLD = -1
 _ARENAS = 2
+#: Blocks from this size up are mapped on their own and unmapped when freed (glibc's
+#: initial threshold, kept fixed: setting it turns off glibc's raising of it).
+MMAP_THRESHOLD = 128 * 1024
+#: Free memory at the top of the heap beyond this goes back to the system at once.
+TRIM_THRESHOLD = 256 * 1024
 
 _libc: ctypes.CDLL | None = None
 
@@ -82,12 +95,14 @@ def _c_library() -> ctypes.CDLL | None:
 
 
 def prepare_process() -> None:
-    """Cap glibc's malloc arenas (no effect on another C library) and import
-    :data:`PRELOADED`. Call before threads start: every worker forked afterwards
-    inherits both."""
+    """Cap glibc's malloc arenas and fix its thresholds (no effect on another C
+    library), and import :data:`PRELOADED`. Call before threads start: every worker
+    forked afterwards inherits both."""
     libc = _c_library()
     if libc is not None:
         libc.mallopt(_M_ARENA_MAX, _ARENAS)
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     for name in PRELOADED:
         importlib.import_module(name)
 

@@ -27,9 +27,11 @@ from kpis.settings import NATIONAL_SLUG
 # Views derived from one dataset (rankings, funnels) kept per process: a few thousand at most.
 MEMO_SIZE = 4096
 TABLE_SIZE = 256
-# Flight-deck tables are a few megabytes each (every KPI and month of a view's areas):
+# Flight-deck tables are some 0.1-3 MB each (every KPI and month of a view's areas):
 # bounded by bytes too, so a process's memory stays flat however many views are asked.
-TABLE_BYTES = 12 * 2**20
+# 8 MB (12 before): the callbacks' p95 and the load test's are the same (bench_app.py,
+# bench_load.py; the response cache answers repeat views), and a worker holds 4 MB less.
+TABLE_BYTES = 8 * 2**20
 
 
 def _table_cache() -> VersionedCache[Any]:
