@@ -14,23 +14,58 @@
 (function () {
     "use strict";
     const React = window.React;
+    // The live blocks on the page (layouts/_live.py), by part name: what LiveMarkup
+    // morphs. What a block shows is kept on its element (SHOWN), not in React: a
+    // switch changes it without a new prop.
+    const liveBlocks = new Map();
+    const SHOWN = "__flightdeckShown";
+
+    function show(node, markup) {
+        if (node[SHOWN] === markup) {
+            return;
+        }
+        if (node[SHOWN] === undefined) {
+            node.innerHTML = markup;  // the first paint: nothing to morph
+        } else {
+            window.Idiomorph.morph(node, markup, {morphStyle: "innerHTML"});
+        }
+        node[SHOWN] = markup;
+    }
+
+    // A live block's part name, from its id: a dict id reaches a component as its JSON
+    // ('{"part":"...","type":"live-html"}').
+    function livePart(id) {
+        if (typeof id !== "string" || id.charAt(0) !== "{") {
+            return null;
+        }
+        try {
+            const parsed = JSON.parse(id);
+            return parsed.type === "live-html" ? String(parsed.part) : null;
+        } catch (error) {
+            return null;
+        }
+    }
 
     function HtmlBlock(props) {
         const ref = React.useRef(null);
-        const shown = React.useRef(null);
+        const part = React.useMemo(function () { return livePart(props.id); }, [props.id]);
+        React.useLayoutEffect(function () {
+            if (ref.current) {
+                show(ref.current, props.html || "");
+            }
+        }, [props.html]);
         React.useLayoutEffect(function () {
             const node = ref.current;
-            const markup = props.html || "";
-            if (!node || shown.current === markup) {
-                return;
+            if (!part || !node) {
+                return undefined;
             }
-            if (shown.current === null) {
-                node.innerHTML = markup;  // the first paint: nothing to morph
-            } else {
-                window.Idiomorph.morph(node, markup, {morphStyle: "innerHTML"});
-            }
-            shown.current = markup;
-        }, [props.html]);
+            liveBlocks.set(part, node);
+            return function () {
+                if (liveBlocks.get(part) === node) {
+                    liveBlocks.delete(part);
+                }
+            };
+        }, [part]);
         const attributes = {ref: ref, className: props.className};
         if (typeof props.id === "string") {
             attributes.id = props.id;
@@ -38,8 +73,23 @@
         return React.createElement("div", attributes);
     }
 
+    // New markup for many live blocks in one prop (layouts/_html_block.py: LiveMarkup).
+    // A block's own html prop still wins when it changes (the router drew the page).
+    function LiveMarkup(props) {
+        React.useLayoutEffect(function () {
+            const parts = props.parts || {};
+            Object.keys(parts).forEach(function (part) {
+                const node = liveBlocks.get(part);
+                if (node) {
+                    show(node, parts[part] || "");
+                }
+            });
+        }, [props.parts]);
+        return null;
+    }
+
     window.flightdeck_components = Object.assign(window.flightdeck_components || {},
-                                                 {HtmlBlock: HtmlBlock});
+                                                 {HtmlBlock: HtmlBlock, LiveMarkup: LiveMarkup});
 
     // A click on a block's link: navigate within the app, as dcc.Link does.
     document.addEventListener("click", function (event) {

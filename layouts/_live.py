@@ -6,7 +6,10 @@ Plotly draw every chart anew (the speed issue measured 0.6-1.2 s a switch here).
 that registers itself with :func:`register_live_page` marks what depends on the view:
 
 * :func:`live_html`: a block of escaped markup (:class:`layouts._html_block.HtmlBlock`),
-  morphed in place in the browser;
+  morphed in place in the browser; a switch sends every block's new markup in ONE
+  prop (:class:`layouts._html_block.LiveMarkup`, ``ids.LIVE_MARKUP``), not one output
+  a block: Dash's renderer answers each output with dispatches that every component on
+  the page re-evaluates;
 * :func:`live_graph`: a chart, whose new figure Plotly redraws in place;
 * :func:`live_children`: a small component subtree (a form, a heading), replaced.
 

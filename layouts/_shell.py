@@ -25,7 +25,9 @@ from kpis.settings import NATIONAL_SLUG
 from layouts._cache import render_cached
 from layouts._commentary import register_commentary
 from layouts._downloads import ChartDownloads, download_menu, download_menu_markup
+from layouts._html_block import LiveMarkup
 from layouts._live import (
+    LIVE_HTML,
     LIVE_PROPS,
     LIVE_VIEW_ARGUMENT,
     live_graph,
@@ -237,6 +239,7 @@ def shell_layout() -> html.Div:
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=ids.LIVE_VIEW),
         dcc.Store(id=ids.VIEW_SEARCH),
+        LiveMarkup(id=ids.LIVE_MARKUP),
         dcc.Store(id=THEME_STORE, storage_type="local"),
         html.Header([
             navbar(),
@@ -330,19 +333,26 @@ def register_shell(app: dash.Dash) -> None:
         suffix = "?" + urlencode(kept) if kept else ""
         return [href + suffix for href in hrefs]
 
+    # The markup blocks' new contents go out as one prop (ids.LIVE_MARKUP); the charts
+    # and subtrees as outputs of their own. The blocks on screen are read as state.
+    outputs = [kind for kind in LIVE_PROPS if kind != LIVE_HTML]
+
     @app.callback(
         Output(ids.VIEW_SEARCH, "data"),
         Output(ids.LIVE_VIEW, "data"),
-        *[Output({"type": kind, "part": ALL}, prop) for kind, prop in LIVE_PROPS.items()],
+        Output(ids.LIVE_MARKUP, "parts"),
+        *[Output({"type": kind, "part": ALL}, LIVE_PROPS[kind]) for kind in outputs],
         Input(ids.FORCE, "value"),
         Input(ids.PERIOD, "value"),
         Input(ids.COMPARATOR, "value"),
         State(ids.URL, "search"),
         State(ids.URL, "pathname"),
+        State({"type": LIVE_HTML, "part": ALL}, "id"),
         prevent_initial_call=True,
     )
     def controls_to_url(force: str | None, period: str | None, comparator: str | None,
-                        search: str | None, pathname: str | None) -> tuple[object, ...]:
+                        search: str | None, pathname: str | None,
+                        blocks: list[dict[str, str]]) -> tuple[object, ...]:
         """Write the chosen force, period and comparator into the URL (through
         ids.VIEW_SEARCH: after the new view is painted, when it is drawn in place); on a
         page that switches in place (layouts/_live.py), send the parts that change."""
@@ -351,13 +361,20 @@ def register_shell(app: dash.Dash) -> None:
                     "period": format_month(opening) if opening else ""}
         query = merged_query(search, defaults, force=force, period=period,
                              comparator=comparator)
-        shown = dash.ctx.outputs_list[2:2 + len(LIVE_PROPS)]
+        # The parts on screen, one list per kind in LIVE_PROPS order.
+        by_kind = {LIVE_HTML: [{"id": block} for block in blocks],
+                   **dict(zip(outputs, dash.ctx.outputs_list[3:], strict=True))}
+        shown = [by_kind[kind] for kind in LIVE_PROPS]
         if query is None:
-            return (dash.no_update, dash.no_update,
-                    *[[dash.no_update] * len(group) for group in shown])
+            return (dash.no_update, dash.no_update, dash.no_update,
+                    *[[dash.no_update] * len(by_kind[kind]) for kind in outputs])
         switch = switch_view(pathname, search, query, shown)
-        return ({"search": query, "in_place": switch.in_place}, switch.live_view,
-                *switch.parts)
+        sent = dict(zip(LIVE_PROPS, switch.parts, strict=True))
+        markup = ({block["part"]: html for block, html in zip(blocks, sent[LIVE_HTML],
+                                                                strict=True)}
+                  if switch.in_place else dash.no_update)
+        return ({"search": query, "in_place": switch.in_place}, switch.live_view, markup,
+                *[sent[kind] for kind in outputs])
 
     # The URL follows the view: at once when the router is to draw the new page, after
     # the next paint when the view was drawn in place (Dash's work on a new address

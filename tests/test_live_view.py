@@ -18,7 +18,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from layouts._html_block import HtmlBlock
-from layouts._live import LIVE_PROPS, live_html, skeleton
+from layouts._live import LIVE_HTML, LIVE_PROPS, live_html, skeleton
 from layouts._markup import link, tag
 from tests.conftest import app_over
 from web import ids
@@ -106,21 +106,27 @@ def control_value(tree: Any, control: str) -> Any:
 
 def switch(client: FlaskClient, path: str, shown: str, force: str, period: str,
            comparator: str, parts: list[tuple[str, str]]) -> dict[str, Any]:
-    """The view controls' callback, as the browser sends it when a menu changes."""
+    """The view controls' callback, as the browser sends it when a menu changes: the
+    markup blocks on the page as state, the charts and subtrees as outputs."""
     dependency = next(d for d in dependencies(client)
                       if d["output"].startswith("..view-search.data...live-view.data"))
     outputs: list[Any] = [{"id": ids.VIEW_SEARCH, "property": "data"},
-                          {"id": ids.LIVE_VIEW, "property": "data"}]
+                          {"id": ids.LIVE_VIEW, "property": "data"},
+                          {"id": ids.LIVE_MARKUP, "property": "parts"}]
     for kind, prop in LIVE_PROPS.items():
-        outputs.append([{"id": {"type": kind, "part": part}, "property": prop}
-                        for k, part in parts if k == kind])
+        if kind != LIVE_HTML:
+            outputs.append([{"id": {"type": kind, "part": part}, "property": prop}
+                            for k, part in parts if k == kind])
+    blocks = [{"id": {"type": LIVE_HTML, "part": part}, "property": "id",
+               "value": {"type": LIVE_HTML, "part": part}}
+              for kind, part in parts if kind == LIVE_HTML]
     response = client.post(ENDPOINT, json={
         "output": dependency["output"], "outputs": outputs,
         "inputs": [{"id": ids.FORCE, "property": "value", "value": force},
                    {"id": ids.PERIOD, "property": "value", "value": period},
                    {"id": ids.COMPARATOR, "property": "value", "value": comparator}],
         "state": [{"id": ids.URL, "property": "search", "value": shown},
-                  {"id": ids.URL, "property": "pathname", "value": path}],
+                  {"id": ids.URL, "property": "pathname", "value": path}, blocks],
         "changedPropIds": [f"{ids.FORCE}.value"],
     })
     assert response.status_code == 200, response.data[:500]
@@ -128,12 +134,16 @@ def switch(client: FlaskClient, path: str, shown: str, force: str, period: str,
 
 
 def by_part(response: dict[str, Any]) -> dict[tuple[str, str], Any]:
-    """The switch's live parts, by (kind, part) (Dash answers ALL outputs by id)."""
+    """The switch's live parts, by (kind, part): the markup blocks from ids.LIVE_MARKUP,
+    the others as Dash answers ALL outputs (by id)."""
     found: dict[tuple[str, str], Any] = {}
+    for part, markup in response.get(ids.LIVE_MARKUP, {}).get("parts", {}).items():
+        found[(LIVE_HTML, part)] = markup
     for key, value in response.items():
         if key.startswith("{"):
             ident = json.loads(key)
             for prop, content in value.items():
+                assert ident["type"] != LIVE_HTML
                 assert prop == LIVE_PROPS[ident["type"]]
                 found[(ident["type"], ident["part"])] = content
     return found

@@ -5,6 +5,8 @@ URL = "url"
 LIVE_VIEW = "live-view"
 # The address a change of the view controls asks for (layouts/_shell.py).
 VIEW_SEARCH = "view-search"
+# Where a switch drawn in place sends every changed block of markup at once (one prop).
+LIVE_MARKUP = "live-markup"
 FORCE = "control-force"
 PERIOD = "control-period"
 COMPARATOR = "control-comparator"
