@@ -35,7 +35,7 @@ from kpis.domain.vocabulary import (
 from kpis.engine.summary import is_incomplete, limits_phrase
 from kpis.engine.views import last_loaded, period_on_or_before
 from layouts._glance import headline_strip, summary_matrix
-from layouts._live import live_children, live_html, register_live_page
+from layouts._live import live_html, register_live_page
 from layouts._markup import Markup, link, tag
 from layouts._shell import control_bar, safe_layout
 from layouts._state import ViewState, read_state
@@ -238,7 +238,9 @@ def build(force: str | None = None, period: str | None = None,
     state = read_state(ds, force, period, comparator)
     name = ds.area_names.get(state.force, state.force)
     return html.Div([
-        live_children(html.H1(f"Flight deck: {name}", className="h3"), "heading"),
+        # Markup, not an H1 component: a subtree replaced on a switch costs Dash's
+        # renderer a walk of it (some 10 ms); a block's new text goes in one prop.
+        live_html("heading", tag("h1", f"Flight deck: {name}", class_="h3")),
         control_bar(state),
         live_html("flight-deck", flight_deck(state)),
     ])

@@ -14,7 +14,7 @@ from kpis.charts.specs import ChartExport, trend_exports
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value
 from layouts._downloads import chart_downloads
-from layouts._live import live_children, live_html, register_live_page
+from layouts._live import live_html, register_live_page
 from layouts._markup import link, tag
 from layouts._shell import chart_block, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, read_query, read_state
@@ -136,8 +136,8 @@ def build(number: str | None = None, force: str | None = None, period: str | Non
                    class_="me-3")
               for p in ds.catalogue.pillars if p.number != pillar.number]
     return html.Div([
-        live_children(html.H1(f"Pillar {pillar.number}: {pillar.name} — "
-                              f"{ds.area_names[state.force]}", className="h3"), "heading"),
+        live_html("heading", tag("h1", f"Pillar {pillar.number}: {pillar.name} — "
+                                 f"{ds.area_names[state.force]}", class_="h3")),
         live_html("other-pillars", tag("nav", others, class_="small mb-2",
                                        aria_label="Other pillars")),
         control_bar(state),
