@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import dash
@@ -352,7 +353,7 @@ def register_shell(app: dash.Dash) -> None:
     )
     def controls_to_url(force: str | None, period: str | None, comparator: str | None,
                         search: str | None, pathname: str | None,
-                        blocks: list[dict[str, str]]) -> tuple[object, ...]:
+                        blocks: list[Any]) -> tuple[object, ...]:
         """Write the chosen force, period and comparator into the URL (through
         ids.VIEW_SEARCH: after the new view is painted, when it is drawn in place); on a
         page that switches in place (layouts/_live.py), send the parts that change."""
@@ -361,7 +362,10 @@ def register_shell(app: dash.Dash) -> None:
                     "period": format_month(opening) if opening else ""}
         query = merged_query(search, defaults, force=force, period=period,
                              comparator=comparator)
-        # The parts on screen, one list per kind in LIVE_PROPS order.
+        # The parts on screen, one list per kind in LIVE_PROPS order. The blocks' ids are
+        # state as the browser sent it: anything but a list of live-html ids is no page
+        # this switch can be drawn on in place (the router then draws it).
+        blocks = blocks if _live_block_ids(blocks) else []
         by_kind = {LIVE_HTML: [{"id": block} for block in blocks],
                    **dict(zip(outputs, dash.ctx.outputs_list[3:], strict=True))}
         shown = [by_kind[kind] for kind in LIVE_PROPS]
@@ -385,6 +389,13 @@ def register_shell(app: dash.Dash) -> None:
         Input(ids.VIEW_SEARCH, "data"),
         prevent_initial_call=True,
     )
+
+
+def _live_block_ids(value: object) -> bool:
+    """Whether ``value`` is a list of live-html block ids (``{"type", "part"}``)."""
+    return isinstance(value, list) and all(
+        isinstance(block, dict) and block.get("type") == LIVE_HTML
+        and isinstance(block.get("part"), str) for block in value)
 
 
 def register_my_force(app: dash.Dash) -> None:

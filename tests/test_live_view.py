@@ -246,3 +246,31 @@ def test_markup_escapes_text_and_attributes() -> None:
         '<a href="/kpi/x?force=kent&amp;period=2025-09" data-link>Kent &amp; Essex</a>')
     assert tag("img", src="data:x", alt="", hidden=True, title=None) == (
         '<img src="data:x" alt="" hidden>')
+
+
+@pytest.mark.parametrize("blocks", [["flight-deck"], [{"type": "live-graph", "part": "x"}],
+                                    [{"type": "live-html", "part": 7}], [None]])
+def test_a_switch_whose_block_ids_are_not_live_html_ids_is_left_to_the_router(
+        client: FlaskClient, blocks: list[object]) -> None:
+    # The blocks' ids are state as the browser sends it (one value a block): a crafted
+    # request may send anything. It is answered (no fault), and nothing but the address.
+    dependency = next(d for d in dependencies(client)
+                      if d["output"].startswith("..view-search.data...live-view.data"))
+    response = client.post(ENDPOINT, json={
+        "output": dependency["output"],
+        "outputs": [{"id": ids.VIEW_SEARCH, "property": "data"},
+                    {"id": ids.LIVE_VIEW, "property": "data"},
+                    {"id": ids.LIVE_MARKUP, "property": "parts"}, [], []],
+        "inputs": [{"id": ids.FORCE, "property": "value", "value": "durham"},
+                   {"id": ids.PERIOD, "property": "value", "value": "2025-09"},
+                   {"id": ids.COMPARATOR, "property": "value", "value": "national"}],
+        "state": [{"id": ids.URL, "property": "search", "value": "?force=kent"},
+                  {"id": ids.URL, "property": "pathname", "value": "/"},
+                  [{"id": {"type": LIVE_HTML, "part": str(i)}, "property": "id",
+                    "value": block} for i, block in enumerate(blocks)]],
+        "changedPropIds": [f"{ids.FORCE}.value"],
+    })
+    assert response.status_code == 200, response.data[:300]
+    answer = response.get_json()["response"]
+    assert answer[ids.VIEW_SEARCH]["data"]["in_place"] is False
+    assert ids.LIVE_MARKUP not in answer
