@@ -114,13 +114,19 @@ def test_write_table_writes_the_same_text_to_a_stream(tmp_path: Path) -> None:
         "kpi,value,rank,provisional\n'=x,1.5,,true\n\"b\r\",,3,false\n")
 
 
-def test_write_csv_empties_an_existing_file_in_place(tmp_path: Path) -> None:
-    path = tmp_path / "table.csv"
+def an_older_file_behind_a_link(folder: Path) -> tuple[Path, Path, int]:
+    """A longer file with its own mode (0640), a symbolic link to it, and its inode: what
+    a writer must empty in place, through the link, keeping the file and its mode."""
+    path = folder / "table.csv"
     path.write_text("an older, longer file\n" * 100)
     path.chmod(0o640)
-    inode = path.stat().st_ino
-    link = tmp_path / "link.csv"
+    link = folder / "link.csv"
     link.symlink_to(path)
+    return path, link, path.stat().st_ino
+
+
+def test_write_csv_empties_an_existing_file_in_place(tmp_path: Path) -> None:
+    path, link, inode = an_older_file_behind_a_link(tmp_path)
     write_csv(pd.DataFrame({"kpi": ["a"]}), link)
     # Written through the link into the same file, as open(path, "w") would.
     assert link.is_symlink() and path.read_text() == "kpi\na\n"

@@ -23,6 +23,7 @@ from kpis.engine.kpi_spc import Baseline
 from kpis.exports import kpi_csv
 from kpis.exports.kpi_csv import kpi_table_for_cli, prepare_csv, write_csv, write_csv_chunks
 from tests.conftest import PROJECT_ROOT
+from tests.test_kpi_csv import an_older_file_behind_a_link
 
 
 def reference(table: pd.DataFrame, tmp_path: Path) -> bytes:
@@ -107,12 +108,7 @@ def test_a_column_whole_in_one_chunk_and_floats_in_another_is_refused(tmp_path: 
 
 
 def test_chunks_empty_an_existing_file_in_place(tmp_path: Path) -> None:
-    path = tmp_path / "table.csv"
-    path.write_text("an older, longer file\n" * 100)
-    path.chmod(0o640)
-    inode = path.stat().st_ino
-    link = tmp_path / "link.csv"
-    link.symlink_to(path)
+    path, link, inode = an_older_file_behind_a_link(tmp_path)
     assert write_csv_chunks(iter([pd.DataFrame({"kpi": ["a"]}), pd.DataFrame({"kpi": ["b"]})]),
                             link)
     assert link.is_symlink() and path.read_text() == "kpi\na\nb\n"
