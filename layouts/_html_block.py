@@ -11,7 +11,7 @@ as markup. A string ``id`` is the element's id; a dict id (a live part, see
 :class:`LiveMarkup` draws nothing: its ``parts`` (a live part's name -> markup) are
 morphed into the live HtmlBlocks of those names, all in one update. Why: Dash's renderer
 applies each callback output with dispatches that every component on the page answers,
-so 28 markup outputs cost a pillar page's switch some 20 ms more than one.
+so a pillar page's 28 markup blocks as one prop took some 10 ms off its switch.
 """
 
 from __future__ import annotations

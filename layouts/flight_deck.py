@@ -239,7 +239,7 @@ def build(force: str | None = None, period: str | None = None,
     name = ds.area_names.get(state.force, state.force)
     return html.Div([
         # Markup, not an H1 component: a subtree replaced on a switch costs Dash's
-        # renderer a walk of it (some 10 ms); a block's new text goes in one prop.
+        # renderer a walk of it; a block's new text goes in one prop.
         live_html("heading", tag("h1", f"Flight deck: {name}", class_="h3")),
         control_bar(state),
         live_html("flight-deck", flight_deck(state)),
