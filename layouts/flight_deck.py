@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from dash import html
 
-from kpis.charts.figures import DARK_BLUE, sparkline_svg
+from kpis.charts.figures import DARK_BLUE, GUIDE_COLOUR, Sparkline, sparkline
 from kpis.charts.glance import at_periods, glance_rows, headline
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import (
@@ -115,6 +115,17 @@ def comparator_words(kpi: KpiDefinition, row: Mapping[str, Any] | None, name: st
     return text
 
 
+def sparkline_markup(spark: Sparkline, name: str) -> Markup:
+    """A tile's sparkline as inline SVG named ``name`` (kpis.charts.figures.Sparkline:
+    why not an image)."""
+    guides = [tag("path", d=d, stroke=GUIDE_COLOUR, stroke_width="1", stroke_dasharray=dash,
+                  fill="none") for d, dash in spark.guides]
+    return tag("svg", guides, tag("path", d=spark.line, fill="none", stroke=spark.colour,
+                                  stroke_width="2"),
+               role="img", aria_label=name, width=spark.width, height=spark.height,
+               viewBox=f"0 0 {spark.width} {spark.height}", class_="tile-spark")
+
+
 def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
              comparator: Mapping[str, Any] | None, comparator_name: str,
              history: list[float], state: ViewState, dark: bool = False,
@@ -134,10 +145,10 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
         direction = "" if suppressed else change_direction(kpi, row["change"])
         # Larger than a glance, with the mean (dashed) and the limits (dotted).
         mean = finite_or_none(row.get("spc_mean"))
-        spark = sparkline_svg(recent, width=SPARK_WIDTH, height=SPARK_HEIGHT,
-                              colour=SPARK_DARK if dark else DARK_BLUE, mean=mean,
-                              lower=finite_or_none(row.get("spc_lower")),
-                              upper=finite_or_none(row.get("spc_upper")))
+        spark = sparkline(recent, width=SPARK_WIDTH, height=SPARK_HEIGHT,
+                          colour=SPARK_DARK if dark else DARK_BLUE, mean=mean,
+                          lower=finite_or_none(row.get("spc_lower")),
+                          upper=finite_or_none(row.get("spc_upper")))
         late = expected is not None and pd.Timestamp(row["period_start"]) < pd.Timestamp(
             expected)
         unit = period_unit(kpi)
@@ -149,9 +160,9 @@ def kpi_tile(kpi: KpiDefinition, row: Mapping[str, Any] | None,
             tag("p", format_period(kpi, row["period_start"])
                 + (f" ({PROVISIONAL_LABEL})" if row.get("provisional") else ""),
                 class_="tile-period small"),
-            tag("img", src=spark, alt=f"Trend over the last {len(recent)} periods"
-                + (", with the mean and the process limits" if mean is not None else ""),
-                width=SPARK_WIDTH, height=SPARK_HEIGHT, class_="tile-spark")
+            sparkline_markup(spark, f"Trend over the last {len(recent)} periods"
+                             + (", with the mean and the process limits"
+                                if mean is not None else ""))
             if spark and not suppressed else None,
             tag("p", "Change on a year earlier: ",
                 format_change(kpi, row["change"], suppressed),

@@ -27,15 +27,26 @@ VIEW_TEXT = """(selector) => {
   return copy.textContent.replace(/\\s+/g, ' ').trim();
 }"""
 MAIN = f"#{ids.MAIN}"
+# Each tile's sparkline: its name and its paths (attributes, not text).
+SPARKLINES = """() => [...document.querySelectorAll('.kpi-tile')].map((tile) => {
+  const spark = tile.querySelector('svg.tile-spark');
+  return [tile.parentElement.id, spark && spark.getAttribute('aria-label'),
+          spark && [...spark.querySelectorAll('path')].map((p) => p.getAttribute('d'))];
+})"""
 
 
-def fresh_text(chromium: Browser, base: str, address: str, ready: str) -> str:
-    """What a new tab opened on ``address`` shows, once ``ready`` is on screen."""
+def fresh_page(chromium: Browser, base: str, address: str, ready: str) -> Page:
+    """A new tab opened on ``address``, once ``ready`` is on screen."""
     other = open_app(chromium, base)
     other.goto(address)
     other.page.wait_for_selector(ready, timeout=DEFAULT_TIMEOUT_MS)
     other.page.wait_for_load_state("networkidle")
-    return str(other.page.evaluate(VIEW_TEXT, MAIN))
+    return other.page
+
+
+def fresh_text(chromium: Browser, base: str, address: str, ready: str) -> str:
+    """What a new tab opened on ``address`` shows, once ``ready`` is on screen."""
+    return str(fresh_page(chromium, base, address, ready).evaluate(VIEW_TEXT, MAIN))
 
 
 def keep(page: Page, selector: str) -> None:
@@ -57,16 +68,21 @@ def wait_for_view_text(app: AppPage, expected: str) -> None:
 def test_a_force_switch_on_the_flight_deck_updates_the_tiles_in_place(
         chromium: Browser, live_server: LiveServer) -> None:
     tile = f"#{ids.KPI_TILE.format(kpi_id='suspect_contact_30d')}"
-    durham = fresh_text(chromium, live_server.url, "/?force=durham&period=2025-09", tile)
+    fresh = fresh_page(chromium, live_server.url, "/?force=durham&period=2025-09", tile)
+    durham, durham_lines = fresh.evaluate(VIEW_TEXT, MAIN), fresh.evaluate(SPARKLINES)
     app = open_app(chromium, live_server.url)
     app.goto("/?force=kent&period=2025-09")
     kent = str(app.page.evaluate(VIEW_TEXT, MAIN))
+    kent_lines = app.page.evaluate(SPARKLINES)
     keep(app.page, tile)
     app.choose(ids.FORCE, "Durham")
     app.wait_for_url_containing("force=durham")
     wait_for_view_text(app, durham)
     # The same tile element, now showing Durham's figures: the page was not replaced.
     assert still_kept(app.page, tile)
+    # Every tile's sparkline is Durham's as a fresh load draws it (a drawing, not text).
+    assert app.page.evaluate(SPARKLINES) == durham_lines != kent_lines
+    assert sum(1 for _, name, paths in durham_lines if name and paths) >= 30
     assert app.heading() == "Flight deck: Durham"
     # Reload: the address holds the view.
     app.page.reload()

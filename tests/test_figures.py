@@ -28,7 +28,7 @@ from kpis.charts.figures import (
     dress,
     funnel_chart,
     ranked_bars,
-    sparkline_svg,
+    sparkline,
     spc_chart,
     trend_chart,
     y_axis_title,
@@ -314,14 +314,16 @@ def test_dark_charts_use_the_dark_colours() -> None:
     assert light["data"][0]["line"]["color"] == DARK_BLUE
 
 
-def test_sparkline_svg_is_a_data_uri_with_a_path() -> None:
-    uri = sparkline_svg([1.0, 3.0, float("nan"), 2.0])
-    assert uri.startswith("data:image/svg+xml;utf8,<svg")
-    assert "<path d='M2.0,34.0 L54.0,2.0 M158.0,18.0'" in uri  # a gap lifts the pen
-    assert "#" not in uri  # colours are escaped for the URI
-    assert sparkline_svg([1.0]) == ""
-    assert sparkline_svg([1.0, float("nan")]) == ""
-    assert sparkline_svg([]) == ""
+def test_a_sparkline_is_a_path_whose_gaps_lift_the_pen() -> None:
+    spark = sparkline([1.0, 3.0, float("nan"), 2.0])
+    assert spark is not None
+    # 160 x 36 with 2 px margins: x steps of 156 / 3 = 52; 1 at the bottom (y = 34),
+    # 3 at the top (y = 2), 2 half way (y = 18), after the gap a new stroke.
+    assert spark.line == "M2.0,34.0 L54.0,2.0 M158.0,18.0"
+    assert spark.guides == ()
+    assert sparkline([1.0]) is None
+    assert sparkline([1.0, float("nan")]) is None
+    assert sparkline([]) is None
 
 
 def test_axis_helpers() -> None:
@@ -332,18 +334,16 @@ def test_axis_helpers() -> None:
 
 
 def test_a_tile_sparkline_draws_the_mean_and_limits_on_its_scale() -> None:
-    from urllib.parse import unquote
-
     # Values 4..6 with limits 0 and 10: the scale takes in the limits, so on a 40 px
     # high line (2 px margins) the lower limit sits at the bottom (y = 38), the upper at
     # the top (y = 2) and the mean of 5 in the middle (y = 20).
-    svg = unquote(sparkline_svg([4.0, 5.0, 6.0], width=100, height=40, mean=5.0,
-                                lower=0.0, upper=10.0).split(",", 1)[1])
-    assert "M2,20.0H98" in svg and "stroke-dasharray='4 3'" in svg  # the mean, dashed
-    assert "M2,38.0H98" in svg and "M2,2.0H98" in svg  # the limits
-    assert svg.count("stroke-dasharray='1 3'") == 2  # dotted
-    # The line: 4 at y = 38 - 4/10 * 36 = 23.6, 6 at 16.4.
-    assert "M2.0,23.6" in svg and "L98.0,16.4" in svg
+    spark = sparkline([4.0, 5.0, 6.0], width=100, height=40, mean=5.0, lower=0.0,
+                      upper=10.0)
+    assert spark is not None
+    assert spark.guides == (("M2,20.0H98", "4 3"), ("M2,38.0H98", "1 3"),
+                            ("M2,2.0H98", "1 3"))  # the mean dashed, the limits dotted
+    # The line: 4 at y = 38 - 4/10 * 36 = 23.6, 5 at 20, 6 at 16.4.
+    assert spark.line == "M2.0,23.6 L50.0,20.0 L98.0,16.4"
     # Without lines, as before: the line fills the height.
-    plain = unquote(sparkline_svg([4.0, 6.0], width=100, height=40).split(",", 1)[1])
-    assert "M2.0,38.0" in plain and "L98.0,2.0" in plain and "dasharray" not in plain
+    plain = sparkline([4.0, 6.0], width=100, height=40)
+    assert plain is not None and plain.line == "M2.0,38.0 L98.0,2.0" and plain.guides == ()

@@ -248,6 +248,27 @@ def test_markup_escapes_text_and_attributes() -> None:
         '<img src="data:x" alt="" hidden>')
 
 
+def test_a_tiles_sparkline_is_inline_svg_named_for_screen_readers() -> None:
+    from kpis.charts.figures import sparkline
+    from layouts.flight_deck import sparkline_markup
+
+    # 4, 5, 6 on a 100 x 40 box with the mean 5 (the middle, y = 20) and limits 0 and 10
+    # (the bottom and the top): the line from y = 38 - 4/10 * 36 = 23.6 to 16.4.
+    spark = sparkline([4.0, 5.0, 6.0], width=100, height=40, colour="#0b0c0c", mean=5.0,
+                      lower=0.0, upper=10.0)
+    assert spark is not None
+    guide = '<path d="{}" stroke="#6c757d" stroke-width="1" stroke-dasharray="{}" fill="none">'
+    assert sparkline_markup(spark, "Trend <3 periods>") == (
+        "<svg "
+        + guide.format("M2,20.0H98", "4 3") + "</path>"
+        + guide.format("M2,38.0H98", "1 3") + "</path>"
+        + guide.format("M2,2.0H98", "1 3") + "</path>"
+        + '<path d="M2.0,23.6 L50.0,20.0 L98.0,16.4" fill="none" stroke="#0b0c0c" '
+          'stroke-width="2"></path></svg>'
+    ).replace("<svg ", '<svg role="img" aria-label="Trend &lt;3 periods&gt;" width="100" '
+                       'height="40" viewBox="0 0 100 40" class="tile-spark">', 1)
+
+
 @pytest.mark.parametrize("blocks", [["flight-deck"], [{"type": "live-graph", "part": "x"}],
                                     [{"type": "live-html", "part": 7}], [None]])
 def test_a_switch_whose_block_ids_are_not_live_html_ids_is_left_to_the_router(

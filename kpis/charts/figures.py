@@ -556,17 +556,40 @@ def ranked_bars(frame: pd.DataFrame, unit: str, text: ChartText, national: float
     return figure
 
 
-def sparkline_svg(values: list[float], width: int = 160, height: int = 36,
-                  colour: str = DARK_BLUE, mean: float | None = None,
-                  lower: float | None = None, upper: float | None = None) -> str:
-    """A tiny SVG line as a data URI, for tiles: dozens per page cost nothing to draw.
+GUIDE_COLOUR = "#6c757d"
+MEAN_DASH, LIMIT_DASH = "4 3", "1 3"
+
+
+@dataclass(frozen=True)
+class Sparkline:
+    """A tiny line for a tile: ``line`` is its path (``d``; a gap lifts the pen) and
+    ``guides`` the mean (dashed) and process limits (dotted) across it, each as its
+    path and dash pattern, on a ``width`` x ``height`` view box.
+
+    Pages draw it as inline SVG (layouts/flight_deck.py), not as an image: a switch of
+    force changes every tile's line, and an image's new SVG document costs the browser
+    some 1.5 ms a tile to load and decode, against a changed attribute for an inline
+    path (bench/bench_switch.py: some 55 ms of a flight deck switch's 145).
+    """
+
+    width: int
+    height: int
+    colour: str
+    line: str
+    guides: tuple[tuple[str, str], ...]
+
+
+def sparkline(values: list[float], width: int = 160, height: int = 36,
+              colour: str = DARK_BLUE, mean: float | None = None,
+              lower: float | None = None, upper: float | None = None) -> Sparkline | None:
+    """The sparkline of ``values`` (None: fewer than two points to draw).
 
     ``mean`` (dashed) and the process limits ``lower`` and ``upper`` (dotted) are drawn
     across it when given, and the scale takes them in.
     """
     points = [v for v in values if v is not None and not np.isnan(v)]
     if len(points) < 2:
-        return ""
+        return None
     lines = [v for v in (mean, lower, upper) if v is not None and not np.isnan(v)]
     low, high = min(points + lines), max(points + lines)
     span = (high - low) or 1.0
@@ -584,13 +607,8 @@ def sparkline_svg(values: list[float], width: int = 160, height: int = 36,
         x = 2 + index * step
         path.append(f"{pen}{x:.1f},{y_of(value):.1f}")
         pen = "L"
-    guides = ""
-    for value, dash in ((mean, "4 3"), (lower, "1 3"), (upper, "1 3")):
-        if value is not None and not np.isnan(value):
-            y = y_of(float(value))
-            guides += (f"<path d='M2,{y:.1f}H{width - 2}' stroke='#6c757d' stroke-width='1' "
-                       f"stroke-dasharray='{dash}' fill='none'/>")
-    svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-           f"viewBox='0 0 {width} {height}'>{guides}<path d='{' '.join(path)}' fill='none' "
-           f"stroke='{colour}' stroke-width='2'/></svg>")
-    return "data:image/svg+xml;utf8," + svg.replace("#", "%23")
+    guides = tuple(
+        (f"M2,{y_of(float(value)):.1f}H{width - 2}", dash)
+        for value, dash in ((mean, MEAN_DASH), (lower, LIMIT_DASH), (upper, LIMIT_DASH))
+        if value is not None and not np.isnan(value))
+    return Sparkline(width, height, colour, " ".join(path), guides)
