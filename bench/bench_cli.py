@@ -10,7 +10,9 @@ parent), the median of ``--runs`` runs after one untimed warm run (the page cach
 the interpreter's bytecode are then warm, as for an analyst running it twice):
 
 - *CLI*: ``python -m kpis.cli kpis --db DB --out FILE.csv``: every published KPI, every
-  area, the whole period, no filters (the default marking; no disclosure control).
+  area, the whole period, no filters (the default marking; no disclosure control),
+  audited as every run is (the audit row in the users file beside the scratch copy of
+  the database: kpis.background_audit).
 - *Floor*: ``python -c`` that imports duckdb, opens the same database read-only and
   writes exactly the same CSV with ONE ``COPY (SELECT * FROM t) TO 'file' (HEADER)`` from
   a DuckDB table holding that CSV's content. The table is built once beforehand, in a

@@ -418,7 +418,39 @@ def cmd_peer_groups(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kpis_scope(args: argparse.Namespace, marking: str, suppress: bool) -> str:
+    """What a ``flightdeck kpis`` run sends out, for its audit row."""
+    def listed(values: Sequence[str] | None) -> str:
+        return ", ".join(values) if values else "all"
+
+    periods = (f"{format_month(args.start) if args.start else 'first'} to "
+               f"{format_month(args.end) if args.end else 'latest'}")
+    return (f"KPI table ({args.format}) to {args.out or 'standard output'}: "
+            f"KPIs {listed(args.kpi)}; areas {listed(args.force)}; periods {periods}; "
+            f"{marking}, disclosure control {'applied' if suppress else 'not applied'}")
+
+
 def cmd_kpis(args: argparse.Namespace) -> int:
+    from kpis.background_audit import BackgroundAudit
+
+    db = resolve_db_path(args.db)
+    if not database_exists(db):
+        return _fail(f"no database at {db}: run 'flightdeck demo' or 'flightdeck load' first", 1)
+    if args.format == "xlsx" and not args.out:
+        return _fail("error: --format xlsx needs --out FILE.xlsx (a workbook is not text)", 2)
+    # Audited as every export is; the row is written by a child process while this one
+    # works (kpis.background_audit: why), and before anything is sent out.
+    audit = BackgroundAudit(db, EXPORT, _operator().username)
+    try:
+        code = _kpis(args, db, audit)
+    finally:
+        audited = audit.finish()
+    if not audited and code == 0:
+        return _fail("error: the export was not audited (see above)", 1)
+    return code
+
+
+def _kpis(args: argparse.Namespace, db: Location, audit: Any) -> int:
     one_blas_thread()
     from kpis.engine.disclosure import default_marking, open_data_only, suppression_required
     from kpis.exports.kpi_csv import (
@@ -430,16 +462,11 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     )
     from kpis.storage.duckdb_reader import read_dataset
 
-    db = resolve_db_path(args.db)
-    if not database_exists(db):
-        return _fail(f"no database at {db}: run 'flightdeck demo' or 'flightdeck load' first", 1)
-    if args.format == "xlsx" and not args.out:
-        return _fail("error: --format xlsx needs --out FILE.xlsx (a workbook is not text)", 2)
-    # The dataset as the service reads it for the operator (every force; nothing here is
-    # audited), without the service's users and audit store and its other layers'
-    # imports: this command is timed as a new process (bench/bench_cli.py). A DuckDB
-    # file at the current schema is read with duckdb alone (no SQLAlchemy: some 0.25 s);
-    # anything else (PostgreSQL, a file to upgrade or refuse) through the store.
+    # The dataset as the service reads it for the operator (every force), without the
+    # service's users and audit store and its other layers' imports: this command is
+    # timed as a new process (bench/bench_cli.py). A DuckDB file at the current schema
+    # is read with duckdb alone (no SQLAlchemy: some 0.25 s); anything else
+    # (PostgreSQL, a file to upgrade or refuse) through the store.
     dataset = None if is_database_url(db) else read_dataset(db)
     if dataset is None:
         from kpis.storage.backend import open_store
@@ -461,7 +488,10 @@ def cmd_kpis(args: argparse.Namespace) -> int:
                                       suppress, fmt=args.format, baseline=args.baseline,
                                       marking=marking)
     except KeyError as exc:
-        return _fail(f"error: {exc.args[0]}", 2)
+        return _fail(f"error: {exc.args[0]}", 2)  # nothing is sent: nothing audited
+    audit.confirm(_kpis_scope(args, marking, suppress))
+    if not audit.finish():  # recorded before the data goes out, or it does not
+        return _fail("error: the export was not audited (see above); nothing written", 1)
     # Say which SPC limits these are, so the numbers can be matched with the dashboard.
     print(f"SPC limits: baseline {args.baseline} ({BASELINE_PHRASE[args.baseline.kind]}); "
           "computed on each whole series, then cut to --from/--to", file=sys.stderr)

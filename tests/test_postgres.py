@@ -375,11 +375,11 @@ def test_a_laptop_database_copied_to_the_server_and_back_gives_the_same_kpis(
 
 
 def test_kpis_are_byte_identical_on_duckdb_and_postgresql(
-    demo_db_readonly: Path, postgres_demo_template: str, tmp_path: Path
+    demo_db_readonly: Path, postgres_demo_db: str, tmp_path: Path
 ) -> None:
-    url = postgres.database_url(postgres_demo_template)
+    # A clone, not the template: the command writes its audit row in the database.
     outputs = []
-    for db in (str(demo_db_readonly), url):
+    for db in (str(demo_db_readonly), postgres_demo_db):
         done = subprocess.run([sys.executable, "-m", "kpis.cli", "kpis", "--db", db],
                               cwd=PROJECT_ROOT, capture_output=True, check=True,
                               env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})

@@ -22,9 +22,8 @@ import functools
 import os
 from collections.abc import Hashable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 
 from kpis.cache import VersionedCache
@@ -32,6 +31,11 @@ from kpis.settings import URL_PATTERN
 from kpis.storage import schema
 from kpis.storage.errors import StoreError
 from kpis.storage.schema import UNVERSIONED, VersionedSchema
+
+if TYPE_CHECKING:
+    # Imported where a frame is made: the users and audit store needs no pandas (a
+    # one-shot command's audit row: kpis.background_audit).
+    import pandas as pd
 
 __all__ = [
     "ANNOTATION_VERSION_KEY",
@@ -310,6 +314,8 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> No
         finally:
             raw.unregister(view)
         return
+    import pandas as pd
+
     out = frame[names].copy()
     for column in table.columns:
         if column.name in out.columns and isinstance(column.type, sa.Date) and not (
@@ -332,6 +338,8 @@ def query_frame(conn: sa.Connection, statement: sa.Executable | str) -> pd.DataF
     (:func:`_as_duckdb_types`), so everything above reads one kind of frame.
     """
     if conn.dialect.name != "duckdb":
+        import pandas as pd
+
         result = conn.execute(sa.text(statement) if isinstance(statement, str) else statement)
         names = list(result.keys())
         # Column by column: a frame built from SQLAlchemy rows probes every row object
@@ -355,6 +363,8 @@ def _as_duckdb_types(frame: pd.DataFrame, types: list[Any]) -> pd.DataFrame:
     """Columns typed as DuckDB's ``df()`` types them: dates and times as datetime64[us],
     32-bit integers as int32 (Int32 with a null), 64-bit as int64 (Int64), doubles as
     float64, text as strings."""
+    import pandas as pd
+
     for position, kind in enumerate(types):
         name = frame.columns[position]
         column = frame[name]

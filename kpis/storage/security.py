@@ -23,7 +23,7 @@ import math
 import re
 import secrets
 import threading
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -645,6 +645,23 @@ class SecurityStore:
         with self._store.write() as conn:
             _insert_event(conn, event, username, detail, address, at)
 
+    def record_when_told(self, event: str, username: str,
+                         detail: Callable[[], str | None]) -> bool:
+        """Append one event whose detail is known only later: the write is begun (on a
+        DuckDB users file: the file copied, the transaction open), then ``detail()``
+        waited for, so that little is left to do once it comes. None from it: nothing
+        is written (the transaction rolled back). Whether the event was written. For a
+        command's audit row prepared while the command works (kpis.background_audit)."""
+        try:
+            with self._store.write() as conn:
+                text = detail()
+                if text is None:
+                    raise _NotWanted
+                _insert_event(conn, event, username, text)
+        except _NotWanted:
+            return False
+        return True
+
     def record_with(self, conn: sa.Connection, event: str, username: str, detail: str = "",
                     address: str = "") -> bool:
         """Append the event inside the transaction of ``conn``, a write to the flight
@@ -976,6 +993,10 @@ def printable(text: str) -> str:
     user name typed at the sign-in page cannot forge a line of the audit log."""
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
                    for c in text)
+
+
+class _NotWanted(Exception):
+    """An event whose detail never came: its write is rolled back."""
 
 
 def _insert_event(conn: sa.Connection, event: str, username: str, detail: str,
