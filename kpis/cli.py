@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kpis.domain.access import ROLES, Principal, Role
+from kpis.domain.baseline import Baseline
 from kpis.domain.events import EVENTS, EXPORT, SUBSCRIPTION_FORMATS, UserError
 from kpis.domain.periods import format_month, last_complete_month, parse_month
 from kpis.domain.vocabulary import BASELINE_PHRASE
@@ -32,7 +33,6 @@ from kpis.settings import (
 
 if TYPE_CHECKING:
     from kpis.background_audit import BackgroundAudit
-    from kpis.engine.kpi_spc import Baseline
     from kpis.ingest.problems import LoadRefused, Report
     from kpis.service import FlightDeckService
 
@@ -58,8 +58,6 @@ def _month(text: str) -> dt.date:
 
 
 def _baseline(text: str) -> Baseline:
-    # Imported here: the engine (numpy, pandas) is not needed for --help.
-    from kpis.engine.kpi_spc import Baseline
     try:
         return Baseline.parse(text)
     except ValueError as exc:
@@ -431,6 +429,19 @@ def _kpis_scope(args: argparse.Namespace, marking: str, suppress: bool) -> str:
             f"{marking}, disclosure control {'applied' if suppress else 'not applied'}")
 
 
+class _NotAudited(Exception):
+    """The audit row of a ``flightdeck kpis`` run was not written: nothing is sent."""
+
+
+def _say_what_was_sent(args: argparse.Namespace, marking: str, suppress: bool) -> None:
+    """On standard error, once the table is written: which SPC limits these are (so the
+    numbers can be matched with the dashboard), its marking and disclosure control."""
+    print(f"SPC limits: baseline {args.baseline} ({BASELINE_PHRASE[args.baseline.kind]}); "
+          "computed on each whole series, then cut to --from/--to", file=sys.stderr)
+    print(f"Protective marking: {marking}; disclosure control "
+          f"{'applied' if suppress else 'not applied'}", file=sys.stderr)
+
+
 def cmd_kpis(args: argparse.Namespace) -> int:
     from kpis.background_audit import BackgroundAudit
 
@@ -488,23 +499,31 @@ def _kpis(args: argparse.Namespace, db: Location, audit: BackgroundAudit) -> int
     except KeyError as exc:
         return _fail(f"error: {exc.args[0]}", 2)  # nothing is sent: nothing audited
     audit.confirm(_kpis_scope(args, marking, suppress))
-    if not audit.finish():  # recorded before the data goes out, or it does not
-        return _fail("error: the export was not audited (see above); nothing written", 1)
-    # Say which SPC limits these are, so the numbers can be matched with the dashboard.
-    print(f"SPC limits: baseline {args.baseline} ({BASELINE_PHRASE[args.baseline.kind]}); "
-          "computed on each whole series, then cut to --from/--to", file=sys.stderr)
-    print(f"Protective marking: {marking}; disclosure control "
-          f"{'applied' if suppress else 'not applied'}", file=sys.stderr)
+    not_audited = "error: the export was not audited (see above); nothing written"
     if args.out and args.format == "csv":
-        prepared.write(args.out)  # created (or emptied) and written as write_csv does
+        # The row is waited for only when the first chunk is ready to go into the file
+        # (the engine and DuckDB work on while the child writes it); nothing reaches
+        # the file, nor is it created or emptied, until it is recorded.
+        def recorded() -> None:
+            if not audit.finish():
+                raise _NotAudited
+
+        try:
+            prepared.write(args.out, before_writing=recorded)  # as write_csv writes it
+        except _NotAudited:
+            return _fail(not_audited, 1)
+        _say_what_was_sent(args, marking, suppress)
         return 0
+    if not audit.finish():  # recorded before the data goes out, or it does not
+        return _fail(not_audited, 1)
     if args.format == "xlsx":
         with open(args.out, "wb") as binary:
             write_xlsx(table, binary, table_notes(dataset, table, marking, suppress, args.kpi))
-        return 0
-    with (open(args.out, "w", newline="", encoding="utf-8") if args.out
-          else contextlib.nullcontext(sys.stdout)) as handle:
-        write_table(table, handle, args.format)
+    else:
+        with (open(args.out, "w", newline="", encoding="utf-8") if args.out
+              else contextlib.nullcontext(sys.stdout)) as handle:
+            write_table(table, handle, args.format)
+    _say_what_was_sent(args, marking, suppress)
     return 0
 
 

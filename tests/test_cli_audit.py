@@ -82,6 +82,11 @@ def test_kpis_that_sends_nothing_writes_no_row_and_one_it_cannot_audit_sends_not
     assert done.returncode == 1
     assert "the export was not audited" in done.stderr and not out.exists()
     assert done.stdout == ""
+    # A file already there is left as it was: not emptied, not written.
+    out.write_bytes(b"an earlier export\n")
+    done = new_process(["kpis", "--db", str(demo_db_readonly), *ASKED, "--out", str(out)],
+                       blocked / "audit.duckdb")
+    assert done.returncode == 1 and out.read_bytes() == b"an earlier export\n"
 
 
 def test_kpis_in_this_process_is_audited_the_same_way(

@@ -64,3 +64,30 @@ def test_kpis_as_csv_imports_only_what_the_table_needs(demo_db_readonly: Path,
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"kpis imported {result.stdout.strip()}"
     assert out.read_text(encoding="utf-8").startswith("kpi,force,period_start,")
+
+
+# The command's handler, in place of cmd_kpis: what its arguments' parsing imported.
+PARSED_PROBE = """
+import sys
+import kpis.cli as cli
+summary, _, options = cli.COMMANDS["kpis"]
+def handler(args):
+    print(" ".join(sorted(m for m in {heavy!r} if m in sys.modules)))
+    return 0
+cli.COMMANDS["kpis"] = (summary, handler, options)
+assert cli.main({args!r}) == 0
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_kpis_arguments_are_parsed_before_anything_heavy_is_imported(tmp_path: Path) -> None:
+    # cmd_kpis forks its audit child first (kpis.background_audit), and the child only
+    # runs beside the engine's imports if parsing (the --baseline, --from and --to
+    # converters) has not made this process import them already.
+    args = ["kpis", "--db", str(tmp_path / "x.duckdb"), "--baseline", "first:20",
+            "--from", "2024-04", "--to", "2025-03", "--kpi", "a", "--force", "kent",
+            "--out", str(tmp_path / "x.csv")]
+    result = subprocess.run(
+        [sys.executable, "-c", PARSED_PROBE.format(args=args, heavy=HEAVY)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "", f"parsing imported {result.stdout.strip()}"

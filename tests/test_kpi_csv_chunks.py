@@ -32,10 +32,11 @@ def reference(table: pd.DataFrame, tmp_path: Path) -> bytes:
     return path.read_bytes()
 
 
-def chunked(chunks: list[pd.DataFrame], tmp_path: Path) -> tuple[bool, bytes]:
+def chunked(chunks: list[pd.DataFrame], tmp_path: Path) -> tuple[bool, bytes | None]:
+    """Whether the chunks were written, and the file's bytes (None: no file)."""
     path = tmp_path / "chunked.csv"
     done = write_csv_chunks(iter(chunks), path)
-    return done, path.read_bytes()
+    return done, path.read_bytes() if path.exists() else None
 
 
 def awkward() -> pd.DataFrame:
@@ -102,7 +103,8 @@ def test_a_chunk_with_no_value_in_a_column_is_written_as_the_whole_table(
 def test_a_column_whole_in_one_chunk_and_floats_in_another_is_refused(tmp_path: Path) -> None:
     first = pd.DataFrame({"numerator": pd.array([1, 2], dtype="Int64")})
     second = pd.DataFrame({"numerator": [0.5, 2.0]})
-    assert chunked([first, second], tmp_path)[0] is False
+    # Refused at the second chunk, before the first went into the file: no file at all.
+    assert chunked([first, second], tmp_path) == (False, None)
     with pytest.raises(ValueError, match="columns"):
         write_csv_chunks(iter([first, pd.DataFrame({"other": [1]})]), tmp_path / "x.csv")
 
@@ -113,6 +115,35 @@ def test_chunks_empty_an_existing_file_in_place(tmp_path: Path) -> None:
                             link)
     assert link.is_symlink() and path.read_text() == "kpi\na\nb\n"
     assert path.stat().st_ino == inode and path.stat().st_mode & 0o777 == 0o640
+
+
+class Refused(Exception):
+    pass
+
+
+def test_the_file_is_opened_only_once_before_writing_has_returned(tmp_path: Path) -> None:
+    path, link, inode = an_older_file_behind_a_link(tmp_path)
+    before = path.read_bytes()
+    chunks = [pd.DataFrame({"kpi": ["a"]}), pd.DataFrame({"kpi": ["b"]})]
+
+    def refuse() -> None:
+        assert path.read_bytes() == before  # not yet emptied when it is asked
+        raise Refused
+
+    with pytest.raises(Refused):
+        write_csv_chunks(iter(chunks), link, refuse)
+    assert path.read_bytes() == before and path.stat().st_ino == inode
+    calls: list[bytes] = []
+    assert write_csv_chunks(iter(chunks), link, lambda: calls.append(path.read_bytes()))
+    assert calls == [before] and path.read_text() == "kpi\na\nb\n"
+
+
+def test_no_chunk_at_all_still_asks_and_empties_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("old\n")
+    calls: list[str] = []
+    assert write_csv_chunks(iter([]), path, lambda: calls.append("asked"))
+    assert calls == ["asked"] and path.read_bytes() == b""
 
 
 QUESTIONS = [
@@ -157,7 +188,10 @@ def test_prepare_csv_falls_back_to_the_whole_table_when_chunks_disagree(
 
     monkeypatch.setattr(kpi_csv, "_cli_table", halves)
     path = tmp_path / "chunked.csv"
-    prepare_csv(demo_dataset, kpis, first_chunk=1, chunk=1).write(path)
+    calls: list[str] = []
+    prepare_csv(demo_dataset, kpis, first_chunk=1, chunk=1).write(
+        path, lambda: calls.append("asked"))
+    assert calls == ["asked"]  # once, whether the chunks or the whole table wrote it
     whole = kpi_table_for_cli(demo_dataset, kpis)
     assert whole["numerator"].dtype == float
     assert path.read_bytes() == reference(whole, tmp_path)

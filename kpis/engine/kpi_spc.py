@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kpis.domain.baseline import Baseline
 from kpis.domain.vocabulary import ASSURANCES, SPC_BASES
 from kpis.engine.dataset import Dataset
-from kpis.engine.spc import DEFAULT_RULES, SpcRules, xmr_batch
+from kpis.engine.spc import SpcRules, xmr_batch
 
 __all__ = ["DEFAULT_BASELINE", "DEFAULT_SPC", "Baseline", "KpiSpc", "SpcOptions", "kpi_spc"]
 
@@ -34,30 +35,6 @@ __all__ = ["DEFAULT_BASELINE", "DEFAULT_SPC", "Baseline", "KpiSpc", "SpcOptions"
 
 
 _ASSURANCE_CODE = {code: i for i, code in enumerate(ASSURANCES)}
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """Where limits come from: ``nom`` (the default), ``all`` or ``first:N``."""
-
-    kind: str = "nom"
-    points: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Baseline:
-        """``nom``, ``all`` or ``first:N`` (N of 15 or more); ValueError otherwise."""
-        value = str(text).strip().lower()
-        if value in ("nom", "all"):
-            return cls(value)
-        kind, _, count = value.partition(":")
-        if kind == "first" and count.isdigit() and int(count) >= DEFAULT_RULES.min_points:
-            return cls("first", int(count))
-        raise ValueError(
-            f"baseline {text!r} must be nom, all or first:N with N of "
-            f"{DEFAULT_RULES.min_points} or more")
-
-    def __str__(self) -> str:
-        return f"first:{self.points}" if self.kind == "first" else self.kind
 
 
 @dataclass(frozen=True)

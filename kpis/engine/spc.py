@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kpis.domain.baseline import MIN_LIMIT_POINTS
 from kpis.domain.vocabulary import (
     ASSURANCE_FAIL,
     ASSURANCE_HIT_AND_MISS,
@@ -100,7 +101,7 @@ class SpcRules:
     trend_length: int = 7  # consecutive points each strictly above (below) the previous
     two_of_three: bool = True
     outside_limits: bool = True
-    min_points: int = 15  # fewer baseline points: no limits
+    min_points: int = MIN_LIMIT_POINTS  # fewer baseline points: no limits
     full_points: int = 20  # fewer: trial limits
 
     def __post_init__(self) -> None:

@@ -44,7 +44,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -358,20 +358,46 @@ class PreparedCsv:
             first, self._first = self._first, None  # not kept once written
             yield first if index == 0 and first is not None else self._table(kpi_ids)
 
-    def write(self, path: str | os.PathLike[str]) -> None:
+    def write(self, path: str | os.PathLike[str],
+              before_writing: Callable[[], None] | None = None) -> None:
         """Write the file at ``path`` exactly as :func:`write_csv` writes the whole
-        table: the same bytes, created or truncated in place the same way."""
-        if not write_csv_chunks(self._tables(), path):
+        table: the same bytes, created or truncated in place the same way.
+        ``before_writing``: called once, before the file is opened (an exception from
+        it: the file is left as it was), as :func:`write_csv_chunks` calls it."""
+        ready = _once(before_writing)
+        if not write_csv_chunks(self._tables(), path, ready):
             # A count column whole in one chunk and not in another: the whole table
             # writes it as floats throughout (kpi_table_for_cli), so write it whole.
-            write_csv(self._table(list(itertools.chain.from_iterable(self._chunks)),
-                                  coded=False), path)
+            table = self._table(list(itertools.chain.from_iterable(self._chunks)),
+                                coded=False)
+            ready()
+            write_csv(table, path)
 
 
-def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str]) -> bool:
+def _once(call: Callable[[], None] | None) -> Callable[[], None]:
+    """``call`` (or nothing), made to run at most once however often it is called."""
+    done = False
+
+    def once() -> None:
+        nonlocal done
+        if not done and call is not None:
+            call()  # an exception: not done, and raised again by the next call
+        done = True
+
+    return once
+
+
+def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str],
+                     before_writing: Callable[[], None] | None = None) -> bool:
     """Write the chunks of one table (each with the table's columns, in order) to the
     file at ``path`` as :func:`write_csv` writes the whole table, header and all: the
     same bytes, the file created or truncated in place the same way.
+
+    ``before_writing`` is called once, just before the file is opened: when the first
+    chunk has been written to its private temporary file and is ready to append (or at
+    the end, if there is none). An exception from it leaves the file as it was (not
+    created, not emptied) and is raised. ``flightdeck kpis`` waits there for its audit
+    row, so that the engine and DuckDB work on while the row is written.
 
     While DuckDB writes chunks on threads of their own (:data:`WRITERS`; a COPY holds no
     GIL), the next is made (``chunks`` may be a generator computing them), so the
@@ -379,11 +405,11 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
     bench/bench_cli.py). Each chunk is written to a private temporary file and appended
     to the file by the kernel (``sendfile``), in order.
 
-    Returns False, the file then written only in part, if a column's cells are of one
-    kind in one chunk and of another in a later one (whole numbers in one, floats in
-    the next: :func:`kpi_table_for_cli` writes the whole table's column as floats), so
-    that the caller writes the whole table instead; a chunk with no value in a column
-    writes empty cells whatever its kind.
+    Returns False, the file then not written or written only in part, if a column's
+    cells are of one kind in one chunk and of another in a later one (whole numbers in
+    one, floats in the next: :func:`kpi_table_for_cli` writes the whole table's column
+    as floats), so that the caller writes the whole table instead; a chunk with no
+    value in a column writes empty cells whatever its kind.
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -410,10 +436,20 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
             con.unregister("kpi_chunk")
         return part
 
+    out: int | None = None
+
+    def opened() -> int:
+        nonlocal out
+        if out is None:
+            if before_writing is not None:
+                before_writing()
+            # As open(path, "w"): through a symbolic link, an existing file's
+            # permissions kept.
+            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        return out
+
     with (tempfile.TemporaryDirectory(prefix="flightdeck-csv-") as folder,
           ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="csv") as writers):
-        # As open(path, "w"): through a symbolic link, an existing file's permissions kept.
-        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
             written: collections.deque[Future[Path]] = collections.deque()
             for index, table in enumerate(chunks):
@@ -428,14 +464,16 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
                 written.append(writers.submit(copy, frame, select,
                                               Path(folder) / f"{index}.csv", index == 0))
                 while written and written[0].done():  # appended in order, as they finish
-                    _append(out, written.popleft().result())
+                    _append(opened(), written.popleft().result())
             while written:  # raises the first failure
-                _append(out, written.popleft().result())
+                _append(opened(), written.popleft().result())
+            opened()  # no chunk at all: the file is still created (or emptied)
         finally:
             writers.shutdown(wait=True)
             for con in connections:
                 con.close()
-            os.close(out)
+            if out is not None:
+                os.close(out)
     return True
 
 
