@@ -44,7 +44,10 @@ def test_help_imports_nothing_heavy(args: list[str]) -> None:
 # reads it with duckdb alone).
 NOT_FOR_KPIS = ("scipy", "highspy", "kpis.service", "kpis.storage.security", "kpis.ingest",
                 "openpyxl", "plotly", "kaleido", "dash", "flask", "sqlalchemy",
-                "duckdb_engine", "kpis.storage.backend", "kpis.storage.schema")
+                "duckdb_engine", "kpis.storage.backend", "kpis.storage.schema",
+                # the chart renderer (asyncio) and the catalogue file's parser: the table
+                # needs neither (its cells' rule is kpis.exports.cells)
+                "kpis.exports.render", "asyncio", "yaml")
 KPIS_PROBE = """
 import sys
 from kpis.cli import main
@@ -91,3 +94,34 @@ def test_kpis_arguments_are_parsed_before_anything_heavy_is_imported(tmp_path: P
         [sys.executable, "-c", PARSED_PROBE.format(args=args, heavy=HEAVY)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"parsing imported {result.stdout.strip()}"
+
+
+# Whether the cyclic garbage collector is still on once a command has run: as a process
+# of its own (argv None: the console script) or called in a process (argv given).
+GC_PROBE = """
+import gc, sys
+import kpis.cli as cli
+summary, _, options = cli.COMMANDS[{command!r}]
+def handler(args):
+    print(gc.isenabled())
+    return 0
+cli.COMMANDS[{command!r}] = (summary, handler, options)
+sys.argv = ["flightdeck", *{args!r}]
+assert cli.main({argv}) == 0
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter per case
+@pytest.mark.parametrize(("command", "own_process", "collecting"), [
+    ("kpis", True, "False"),  # a short process of its own: no collections (kpis.cli)
+    ("kpis", False, "True"),  # called in a process (a test, a caller): left as it was
+    ("serve", True, "True"),  # long-running: always collected
+])
+def test_only_the_one_shot_kpis_process_runs_without_garbage_collection(
+        tmp_path: Path, command: str, own_process: bool, collecting: str) -> None:
+    args = [command, "--db", str(tmp_path / "x.duckdb")]
+    probe = GC_PROBE.format(command=command, args=args,
+                            argv="None" if own_process else repr(args))
+    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == collecting

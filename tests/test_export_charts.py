@@ -23,8 +23,9 @@ from kpis.engine.dataset import Dataset
 from kpis.engine.measures import flight_deck_table
 from kpis.engine.views import force_rows
 from kpis.exports import render
+from kpis.exports.cells import neutralise
 from kpis.exports.charts import chart_bytes, write_chart
-from kpis.exports.render import RendererUnavailable, chart_csv, neutralise, resize
+from kpis.exports.render import RendererUnavailable, chart_csv, resize
 
 PERIOD = dt.date(2025, 9, 1)
 MARKING = "OFFICIAL-SENSITIVE"

@@ -9,8 +9,10 @@ these fail."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +79,33 @@ def test_chunks_of_any_size_write_the_reference_bytes(tmp_path: Path, size: int)
     table = awkward()
     chunks = [table.iloc[i:i + size].reset_index(drop=True) for i in range(0, len(table), size)]
     assert chunked(chunks, tmp_path) == (True, reference(table, tmp_path))
+
+
+def open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_the_chunks_files_are_removed_written_or_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_memory: bool) -> None:
+    # In memory (Linux: memfd) or, where there are none, in a temporary folder: the
+    # same bytes, and nothing left behind, whether the chunks were written or refused.
+    if in_memory and not kpi_csv._memory_files():
+        pytest.fail("this system has no memory files: the in-memory case is not tested")
+    monkeypatch.setattr(kpi_csv, "_memory_files", lambda: in_memory)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    before = open_descriptors()
+    table = awkward()
+    chunks = [table.iloc[i:i + 4].reset_index(drop=True) for i in range(0, len(table), 4)]
+    assert chunked(chunks, tmp_path) == (True, reference(table, tmp_path))
+    first = pd.DataFrame({"numerator": pd.array([1, 2], dtype="Int64")})
+    refused = tmp_path / "refused"
+    refused.mkdir()
+    assert chunked([first, first, pd.DataFrame({"numerator": [0.5]})], refused)[0] is False
+    assert list(scratch.iterdir()) == []
+    assert open_descriptors() == before
 
 
 def test_chunks_with_no_rows_anywhere_write_the_reference_bytes(tmp_path: Path) -> None:

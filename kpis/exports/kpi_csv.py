@@ -56,8 +56,8 @@ from kpis.engine.dataset import Dataset
 from kpis.engine.disclosure import DEFAULT_THRESHOLD, disclosure_note, open_data_only
 from kpis.engine.kpi_spc import DEFAULT_BASELINE, Baseline, SpcOptions
 from kpis.engine.measures import flight_deck_table
+from kpis.exports.cells import neutralise
 from kpis.exports.data_files import LABEL_COLUMNS, Notes, labels, xlsx_bytes
-from kpis.exports.render import neutralise
 
 __all__ = ["CLI_COLUMNS", "FORMATS", "LABEL_COLUMNS", "PreparedCsv", "kpi_table_for_cli",
            "prepare_csv", "table_notes", "write_csv", "write_table", "write_xlsx"]
@@ -288,7 +288,7 @@ def write_csv(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     Numbers are written as Python writes them (``repr``: the shortest text that reads
     back as the same float; counts in ``Int64`` columns as whole numbers), missing and
     withheld cells are empty, flags (bool columns) ``true``/``false``. Every other
-    column is text, every cell of it neutralised (:func:`kpis.exports.render.neutralise`:
+    column is text, every cell of it neutralised (:func:`kpis.exports.cells.neutralise`:
     text a spreadsheet would run as a formula gets a leading quote), an empty text
     empty. The file is created, or truncated and written in place (as ``open(path,
     "w")`` would: through a symbolic link, keeping an existing file's permissions).
@@ -403,7 +403,7 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
     GIL), the next is made (``chunks`` may be a generator computing them), so the
     engine and the writers share the machine's cores (``flightdeck kpis``:
     bench/bench_cli.py). Each chunk is written to a private temporary file and appended
-    to the file by the kernel (``sendfile``), in order.
+    to the file by the kernel (``sendfile``), in order (:class:`_PartFiles`).
 
     Returns False, the file then not written or written only in part, if a column's
     cells are of one kind in one chunk and of another in a later one (whole numbers in
@@ -421,7 +421,7 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
     connections: list[Any] = []
     local = threading.local()
 
-    def copy(frame: pd.DataFrame, select: str, part: Path, header: bool) -> Path:
+    def copy(frame: pd.DataFrame, select: str, part: _Part, header: bool) -> _Part:
         # On a writer thread, with a DuckDB connection of its own (one DuckDB thread:
         # the other core is the engine's, or the other writer's).
         con = getattr(local, "con", None)
@@ -431,7 +431,7 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
         con.register("kpi_chunk", frame)
         try:
             con.execute(f"COPY (SELECT {select} FROM kpi_chunk) TO "
-                        f"{_literal(str(part))} {_copy_options(header)}")
+                        f"{_literal(part.path)} {_copy_options(header)}")
         finally:
             con.unregister("kpi_chunk")
         return part
@@ -448,10 +448,10 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
             out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         return out
 
-    with (tempfile.TemporaryDirectory(prefix="flightdeck-csv-") as folder,
+    with (_PartFiles() as parts,
           ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="csv") as writers):
         try:
-            written: collections.deque[Future[Path]] = collections.deque()
+            written: collections.deque[Future[_Part]] = collections.deque()
             for index, table in enumerate(chunks):
                 columns = [str(name) for name in table.columns]
                 if names is None:
@@ -461,8 +461,8 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
                 if not _same_kinds(table, kinds):
                     return False
                 frame, select = _csv_frame(table)
-                written.append(writers.submit(copy, frame, select,
-                                              Path(folder) / f"{index}.csv", index == 0))
+                written.append(writers.submit(copy, frame, select, parts.new(index),
+                                              index == 0))
                 while written and written[0].done():  # appended in order, as they finish
                     _append(opened(), written.popleft().result())
             while written:  # raises the first failure
@@ -496,18 +496,71 @@ def _same_kinds(table: pd.DataFrame, kinds: dict[str, str]) -> bool:
     return True
 
 
-def _append(out: int, part: Path) -> None:
-    """Append the file ``part`` to the open file ``out`` in the kernel (no copy through
-    Python, the GIL released), then remove it."""
-    with open(part, "rb") as chunk:
-        size = os.fstat(chunk.fileno()).st_size
-        sent = 0
-        while sent < size:
-            step = os.sendfile(out, chunk.fileno(), sent, size - sent)
-            if not step:
-                raise OSError(f"could not append {part} to the CSV file")
-            sent += step
-    part.unlink()
+class _Part:
+    """One chunk's private file: ``path`` for DuckDB to write, ``fd`` open on it."""
+
+    def __init__(self, path: str, fd: int, on_disk: bool) -> None:
+        self.path, self.fd, self._on_disk = path, fd, on_disk
+
+    def remove(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            if self._on_disk:
+                os.unlink(self.path)
+
+
+def _memory_files() -> bool:
+    """Whether this system has files in memory that DuckDB can open by a path."""
+    return hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")
+
+
+class _PartFiles:
+    """The chunks' private files, removed at the end whatever happened: in memory where
+    the system has them (``memfd_create``, DuckDB writing through ``/proc/self/fd``),
+    else in a private temporary folder. In memory, because removing the folder cost
+    ``flightdeck kpis`` some 0.02 s (its ``rmdir``, after the chunks' ``unlink``:
+    bench/bench_cli.py), all of it after the last chunk was written."""
+
+    def __init__(self) -> None:
+        self._in_memory = _memory_files()
+        self._folder: str | None = None
+        self._parts: list[_Part] = []
+
+    def __enter__(self) -> _PartFiles:
+        return self
+
+    def new(self, index: int) -> _Part:
+        if self._in_memory:
+            fd = os.memfd_create(f"flightdeck-csv-{index}")  # close-on-exec
+            part = _Part(f"/proc/self/fd/{fd}", fd, on_disk=False)
+        else:
+            if self._folder is None:
+                self._folder = tempfile.mkdtemp(prefix="flightdeck-csv-")
+            path = os.path.join(self._folder, f"{index}.csv")
+            part = _Part(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600),
+                         on_disk=True)
+        self._parts.append(part)
+        return part
+
+    def __exit__(self, *_: object) -> None:
+        for part in self._parts:
+            part.remove()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _append(out: int, part: _Part) -> None:
+    """Append the chunk's file ``part`` (as DuckDB wrote it) to the open file ``out`` in
+    the kernel (no copy through Python, the GIL released), then remove it."""
+    size = os.fstat(part.fd).st_size
+    sent = 0
+    while sent < size:
+        step = os.sendfile(out, part.fd, sent, size - sent)
+        if not step:
+            raise OSError(f"could not append {part.path} to the CSV file")
+        sent += step
+    part.remove()
 
 
 def prepare_csv(

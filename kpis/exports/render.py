@@ -25,7 +25,6 @@ import copy
 import csv
 import io
 import os
-import re
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
@@ -36,6 +35,7 @@ from typing import Any, Literal, TypeVar
 import pandas as pd
 
 from kpis import settings
+from kpis.exports.cells import neutralise
 
 __all__ = [
     "DEFAULT_CHROMIUM",
@@ -418,21 +418,6 @@ def _is_browser_failure(exc: BaseException) -> bool:
 
 
 # --- CSV ---------------------------------------------------------------------------------
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-
-
-def neutralise(cell: object) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula.
-
-    Text starting with ``= + - @`` (or a tab or carriage return) gets a leading single
-    quote; plain numbers such as ``-0.012`` are left as they are.
-    """
-    text = "" if cell is None else str(cell)
-    if text.startswith(_FORMULA_START) and not _NUMBER.match(text):
-        return "'" + text
-    return text
 
 
 def chart_csv(rows: pd.DataFrame, labels: Mapping[str, str] | None = None) -> str:
