@@ -12,7 +12,10 @@ import argparse
 import contextlib
 import datetime as dt
 import getpass
+import os
+import shutil
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -538,9 +541,20 @@ def _kpis(args: argparse.Namespace, db: Location, audit: BackgroundAudit) -> int
     return 0
 
 
-def _export(args: argparse.Namespace, write: Callable[[FlightDeckService], Path]) -> int:
+def _export(args: argparse.Namespace,
+            write: Callable[[FlightDeckService, Path], tuple[str, str]]) -> int:
     """Run an export over the database, turning known failures into exit codes:
-    1 no database, 2 unknown force, KPI or pillar (or a bad value), 3 no renderer."""
+    1 no database (or the export could not be audited), 2 unknown force, KPI or pillar
+    (or a bad value), 3 no renderer.
+
+    ``write(service, path)`` writes the file to ``path``, a private temporary file, and
+    says what it is and what it holds (the audit row: "WHAT to OUT: HOLDS"). Only once
+    that row is written does the file go to ``--out`` (created, or overwritten in place,
+    as ``open(out, "wb")`` would: through a symbolic link, an existing file's
+    permissions kept); if the row cannot be written, nothing is sent and a file already
+    at ``--out`` is left as it was."""
+    import tempfile
+
     from kpis.exports.render import RendererUnavailable
     from kpis.service import FlightDeckService
 
@@ -548,29 +562,56 @@ def _export(args: argparse.Namespace, write: Callable[[FlightDeckService], Path]
     if not database_exists(db):
         return _fail(f"no database at {db}: run 'flightdeck demo' first", 1)
     service = FlightDeckService(db, _operator())
+    out = Path(args.out)
+    handle, staging = tempfile.mkstemp(prefix="flightdeck-export-", suffix=out.suffix)
+    os.close(handle)
     try:
-        out = write(service)
-        service.audit(EXPORT, f"{out.name} ({getattr(args, 'force', '')}, "
-                              f"{getattr(args, 'period', '')})")
-    except KeyError as exc:
-        return _fail(f"error: {exc.args[0]}", 2)
-    except ValueError as exc:
-        return _fail(f"error: {exc}", 2)
-    except RendererUnavailable as exc:
-        return _fail(f"error: {exc}", 3)
+        try:
+            what, holds = write(service, Path(staging))
+        except KeyError as exc:
+            return _fail(f"error: {exc.args[0]}", 2)
+        except ValueError as exc:
+            return _fail(f"error: {exc}", 2)
+        except RendererUnavailable as exc:
+            return _fail(f"error: {exc}", 3)
+        try:
+            service.authorise_export(f"{what} to {out}: {holds}", args.force)
+        except Exception:  # reported, and nothing is sent
+            traceback.print_exc(file=sys.stderr)
+            return _fail("error: the export was not audited (see above); nothing written", 1)
+        with open(staging, "rb") as made, open(out, "wb") as sent:
+            shutil.copyfileobj(made, sent)
+    finally:
+        os.unlink(staging)
     print(f"wrote {out}")
     return 0
 
 
+def _marked(marking: str, suppress: bool) -> str:
+    return f"{marking}, disclosure control {'applied' if suppress else 'not applied'}"
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    from kpis.engine.disclosure import suppression_required
     from kpis.exports.packs import build_pack
     from kpis.storage.annotations import all_commentary
 
-    return _export(args, lambda service: build_pack(
-        service, args.force, args.period, args.format, pillars=args.pillar, kpis=args.kpi,
-        marking=args.marking, suppress=args.suppress, out=args.out, progress=_progress,
-        commentary=all_commentary(service.reader, args.force, args.period),
-        full=args.full, template=args.template, pictures=args.pictures))
+    def write(service: FlightDeckService, path: Path) -> tuple[str, str]:
+        build_pack(
+            service, args.force, args.period, args.format, pillars=args.pillar,
+            kpis=args.kpi, marking=args.marking, suppress=args.suppress, out=path,
+            progress=_progress,
+            commentary=all_commentary(service.reader, args.force, args.period),
+            full=args.full, template=args.template, pictures=args.pictures)
+        pillars = ", ".join(str(n) for n in args.pillar) if args.pillar else "all"
+        kpis = ", ".join(args.kpi) if args.kpi else "all published"
+        # build_pack applies disclosure control to a marking below OFFICIAL-SENSITIVE.
+        suppress = suppression_required(args.marking, args.suppress)
+        return (f"board pack ({args.format}{', every KPI' if args.full else ''})",
+                f"{args.force}, {format_month(args.period)}; pillars {pillars}; KPIs {kpis}; "
+                f"{_marked(args.marking, suppress)}")
+
+    return _export(args, write)
 
 
 def cmd_chart(args: argparse.Namespace) -> int:
@@ -578,17 +619,17 @@ def cmd_chart(args: argparse.Namespace) -> int:
     from kpis.engine.disclosure import default_marking, suppression_required
     from kpis.exports.charts import write_chart
 
-    def write(service: FlightDeckService) -> Path:
+    def write(service: FlightDeckService, path: Path) -> tuple[str, str]:
         ds = service.dataset()
         kpi = ds.kpis.get(args.kpi)
         chosen = [kpi] if kpi is not None else []
         marking = args.marking or default_marking(ds.catalogue, chosen)
         open_data = kpi is not None and ds.catalogue.is_open_data(kpi)
-        return write_chart(
-            spc_export(service, args.kpi, args.force, args.period, marking=marking,
-                       suppress=suppression_required(marking, args.suppress,
-                                                     open_data=open_data)),
-            args.format, args.out)
+        suppress = suppression_required(marking, args.suppress, open_data=open_data)
+        write_chart(spc_export(service, args.kpi, args.force, args.period, marking=marking,
+                               suppress=suppress), args.format, path)
+        return (f"SPC chart ({args.format}) of {args.kpi}",
+                f"{args.force}, {format_month(args.period)}; {_marked(marking, suppress)}")
 
     return _export(args, write)
 

@@ -11,6 +11,7 @@ import getpass
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,55 @@ def test_in_a_new_process_the_row_is_written_by_a_child(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "True"]
     assert exports(log) == [(EXPORT, "tester", "one row")]
+
+
+# flightdeck chart and flightdeck export: the file is made privately, and goes to --out
+# only once its audit row (what, for whom, marking and disclosure control, where) is
+# written; a row that cannot be written sends nothing.
+CHART = ["chart", "--kpi", "suspect_contact_30d", "--force", "kent", "--period", "2025-09",
+         "--format", "csv", "--marking", "OFFICIAL", "--suppress"]
+
+
+def test_a_chart_is_audited_before_it_is_written_and_not_written_unaudited(
+        demo_db_readonly: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    log, out = tmp_path / "audit.duckdb", tmp_path / "kent.csv"
+    monkeypatch.setenv("FLIGHTDECK_SECURITY_DB", str(log))
+    assert main([*CHART, "--db", str(demo_db_readonly), "--out", str(out)]) == 0
+    assert exports(log) == [(EXPORT, OPERATOR, (
+        f"SPC chart (csv) of suspect_contact_30d to {out}: kent, 2025-09; OFFICIAL, "
+        "disclosure control applied"))]
+    # April 2019 to September 2025: a header and 78 months.
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 79
+    # An unknown KPI: nothing sent, nothing audited.
+    assert main([*CHART[:2], "nope", *CHART[3:], "--db", str(demo_db_readonly), "--out",
+                 str(tmp_path / "nope.csv")]) == 2
+    assert len(exports(log)) == 1 and not (tmp_path / "nope.csv").exists()
+    # An audit log that cannot be written: the file already there is left as it was.
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("FLIGHTDECK_SECURITY_DB", str(blocked / "audit.duckdb"))
+    out.write_bytes(b"an earlier export\n")
+    capsys.readouterr()
+    assert main([*CHART, "--db", str(demo_db_readonly), "--out", str(out)]) == 1
+    assert "the export was not audited" in capsys.readouterr().err
+    assert out.read_bytes() == b"an earlier export\n"
+    assert main([*CHART, "--db", str(demo_db_readonly), "--out",
+                 str(tmp_path / "new.csv")]) == 1
+    assert not (tmp_path / "new.csv").exists()
+    # Nothing is left in the temporary folder either way.
+    assert not list(Path(tempfile.gettempdir()).glob("flightdeck-export-*"))
+
+
+@pytest.mark.slow  # a board pack (native PowerPoint charts: no browser)
+def test_a_board_pack_from_the_command_line_is_audited_with_its_scope(
+        demo_db_readonly: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log, out = tmp_path / "audit.duckdb", tmp_path / "kent.pptx"
+    monkeypatch.setenv("FLIGHTDECK_SECURITY_DB", str(log))
+    assert main(["export", "--db", str(demo_db_readonly), "--force", "kent", "--period",
+                 "2025-09", "--format", "pptx", "--pillar", "6", "--marking", "OFFICIAL",
+                 "--out", str(out)]) == 0
+    assert exports(log) == [(EXPORT, OPERATOR, (
+        f"board pack (pptx) to {out}: kent, 2025-09; pillars 6; KPIs all published; "
+        "OFFICIAL, disclosure control applied"))]
+    assert out.read_bytes()[:2] == b"PK"  # a PowerPoint file (a zip)
