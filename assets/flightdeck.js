@@ -153,6 +153,18 @@ window.dash_clientside.flightdeck = {
         });
     },
 
+    // A pillar page (layouts/pillar.py: tables_follow_the_view): after a switch drawn
+    // in place, the view to rebuild the open tables for, or nothing (no request) when
+    // none of them has been built. A new object each time: the same view asked again
+    // still rebuilds.
+    tablesToRefill: function (asked, bodies) {
+        if (!asked || !asked.in_place || typeof asked.search !== "string" ||
+                !(bodies || []).some(function (body) { return Boolean(body); })) {
+            return window.dash_clientside.no_update;
+        }
+        return {search: asked.search, in_place: true, at: Date.now()};
+    },
+
     // The definitions page (layouts/definitions.py): keep the search text in the URL
     // without re-rendering the page (which would take the focus away from the search
     // box mid-word): replace the history entry in place.

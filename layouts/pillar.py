@@ -16,7 +16,7 @@ from kpis.domain.formatting import format_period, format_value
 from layouts._downloads import chart_downloads
 from layouts._live import live_html, register_live_page
 from layouts._markup import link, tag
-from layouts._shell import chart_block, control_bar, empty_state, safe_layout
+from layouts._shell import chart_block, clientside, control_bar, empty_state, safe_layout
 from layouts._state import ViewState, read_query, read_state
 from layouts._tables import data_table
 from web import ids
@@ -85,16 +85,29 @@ def fill_table(clicks: object, current: object, search: object) -> object:
                            search if isinstance(search, str) else None)
 
 
+# Asked of the server only when a table is open: most switches have none, and need no
+# second request (assets/flightdeck.js: tablesToRefill).
+dash.clientside_callback(
+    clientside("tablesToRefill"),
+    Output(ids.TABLES_TO_REFILL, "data"),
+    Input(ids.VIEW_SEARCH, "data"),
+    State({"type": TABLE_BODY, "key": ALL}, "children"),
+    prevent_initial_call=True,
+)
+
+
 @dash.callback(
     Output({"type": TABLE_BODY, "key": ALL}, "children", allow_duplicate=True),
-    Input(ids.VIEW_SEARCH, "data"),
+    Input(ids.TABLES_TO_REFILL, "data"),
     State({"type": TABLE_BODY, "key": ALL}, "children"),
     prevent_initial_call=True,
 )
 def tables_follow_the_view(asked: object, bodies: list[object]) -> list[object]:
     """After a switch drawn in place (layouts/_live.py) the tables stay on the page: each
     one already built (opened at some time) is built again for the new view, as soon as
-    the switch is applied; the others are built when first opened (fill_table)."""
+    the switch is applied; the others are built when first opened (fill_table). Asked
+    (through ids.TABLES_TO_REFILL) only when one is built; the request is checked all the
+    same, as any request may be crafted."""
     if not (isinstance(asked, dict) and asked.get("in_place")
             and isinstance(asked.get("search"), str)):
         return [dash.no_update] * len(bodies)  # the router draws the page, tables empty
@@ -142,6 +155,7 @@ def build(number: str | None = None, force: str | None = None, period: str | Non
                                        aria_label="Other pillars")),
         control_bar(state),
         *[kpi_trend(kpi, spec, state) for kpi, spec in zip(kpis, specs, strict=True)],
+        dcc.Store(id=ids.TABLES_TO_REFILL),
     ])
 
 

@@ -110,7 +110,7 @@ def test_clientside_callbacks_are_asset_functions_not_inline_scripts(
                  if d.get("clientside_function")]
     ours = {f["function_name"] for f in functions if f["namespace"] == CLIENTSIDE_NAMESPACE}
     assert ours == {"theme", "a11y", "searchToUrl", "jumpToAnchor", "rememberForce",
-                    "searchAfterPaint"}
+                    "searchAfterPaint", "tablesToRefill"}
     assert f"window.dash_clientside.{CLIENTSIDE_NAMESPACE} = {{" in script
     for name in ours:
         assert f"    {name}: function (" in script, name

@@ -121,10 +121,16 @@ def test_a_period_switch_on_a_pillar_page_redraws_its_charts_in_place(
     app.goto(address.format(period="2025-09"))
     app.page.wait_for_selector(f"{chart} .main-svg", timeout=DEFAULT_TIMEOUT_MS)
     keep(app.page, chart)
+    asked: list[str] = []  # the callbacks' requests, by their output
+    app.page.on("request", lambda r: asked.append(str((r.post_data_json or {}).get("output")))
+                if "/_dash-update-component" in r.url else None)
     app.choose(ids.PERIOD, "Jun 2025")
     app.wait_for_url_containing("period=2025-06")
     wait_for_view_text(app, june)
     assert still_kept(app.page, chart)
+    # No table was open: the switch asked for nothing more than the view.
+    app.page.wait_for_load_state("networkidle")
+    assert asked and not [o for o in asked if "trend-table-body" in o], asked
     # The chart's table, opened after the switch, holds the new view's figures.
     block = app.page.locator("#trend-repeat_suspects_identified").locator("xpath=ancestor::figure")
     block.locator("summary").click()
@@ -132,12 +138,14 @@ def test_a_period_switch_on_a_pillar_page_redraws_its_charts_in_place(
     table.wait_for(timeout=DEFAULT_TIMEOUT_MS)
     assert table.locator("tbody tr").first.locator("th").inner_text() == "June 2025"
     # A table left open stays open through the next switch, with that view's figures.
+    asked.clear()
     app.choose(ids.PERIOD, "Mar 2025")
     app.wait_for_url_containing("period=2025-03")
     app.page.wait_for_function(
         "() => document.querySelector('#trend-table-repeat_suspects_identified tbody th')"
         "?.textContent === 'March 2025'", timeout=DEFAULT_TIMEOUT_MS)
     assert block.locator("details").get_attribute("open") is not None
+    assert [o for o in asked if "trend-table-body" in o and "ALL" in o]
     assert app.console_errors() == []
 
 

@@ -553,14 +553,14 @@ def test_tables_refilled_after_a_switch_keep_to_the_account_scope(
         "output": callback_output(secured_app, '{"key":["ALL"],"type":"trend-table-body"}'),
         "outputs": [{"id": {"type": "trend-table-body", "key": k}, "property": "children"}
                     for k in keys],
-        "inputs": [{"id": ids.VIEW_SEARCH, "property": "data",
+        "inputs": [{"id": ids.TABLES_TO_REFILL, "property": "data",
                     "value": {"search": search, "in_place": True}}],
         # The first table was built before the switch, the second never opened.
         "state": [[{"id": {"type": "trend-table-body", "key": keys[0]},
                     "property": "children", "value": {"props": {}, "type": "Div"}},
                    {"id": {"type": "trend-table-body", "key": keys[1]},
                     "property": "children", "value": None}]],
-        "changedPropIds": [f"{ids.VIEW_SEARCH}.data"],
+        "changedPropIds": [f"{ids.TABLES_TO_REFILL}.data"],
     }
     analyst = signed_in(secured_app, "analyst")
     everyone = analyst.post(f"{BASE}/_dash-update-component", json=request)

@@ -7,6 +7,8 @@ LIVE_VIEW = "live-view"
 VIEW_SEARCH = "view-search"
 # Where a switch drawn in place sends every changed block of markup at once (one prop).
 LIVE_MARKUP = "live-markup"
+# A pillar page: the view a switch drew in place, when it has open tables to rebuild.
+TABLES_TO_REFILL = "trend-tables-to-refill"
 FORCE = "control-force"
 PERIOD = "control-period"
 COMPARATOR = "control-comparator"
