@@ -440,7 +440,7 @@ def _kpis_scope(args: argparse.Namespace, marking: str, suppress: bool) -> str:
                f"{format_month(args.end) if args.end else 'latest'}")
     return (f"KPI table ({args.format}) to {args.out or 'standard output'}: "
             f"KPIs {listed(args.kpi)}; areas {listed(args.force)}; periods {periods}; "
-            f"{marking}, disclosure control {'applied' if suppress else 'not applied'}")
+            f"{_marked(marking, suppress)}")
 
 
 class _NotAudited(Exception):
@@ -464,6 +464,8 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         return _fail(f"no database at {db}: run 'flightdeck demo' or 'flightdeck load' first", 1)
     if args.format == "xlsx" and not args.out:
         return _fail("error: --format xlsx needs --out FILE.xlsx (a workbook is not text)", 2)
+    if args.out and (missing := _missing_folder(args.out)):
+        return _fail(missing, 2)
     # Audited as every export is; the row is written by a child process while this one
     # works (kpis.background_audit: why), and before anything is sent out.
     audit = BackgroundAudit(db, EXPORT, _operator().username)
@@ -561,8 +563,10 @@ def _export(args: argparse.Namespace,
     db = resolve_db_path(args.db)
     if not database_exists(db):
         return _fail(f"no database at {db}: run 'flightdeck demo' first", 1)
-    service = FlightDeckService(db, _operator())
     out = Path(args.out)
+    if missing := _missing_folder(out):  # said before the work, not after the audit row
+        return _fail(missing, 2)
+    service = FlightDeckService(db, _operator())
     handle, staging = tempfile.mkstemp(prefix="flightdeck-export-", suffix=out.suffix)
     os.close(handle)
     try:
@@ -579,8 +583,11 @@ def _export(args: argparse.Namespace,
         except Exception:  # reported, and nothing is sent
             traceback.print_exc(file=sys.stderr)
             return _fail("error: the export was not audited (see above); nothing written", 1)
-        with open(staging, "rb") as made, open(out, "wb") as sent:
-            shutil.copyfileobj(made, sent)
+        try:  # audited: a copy that fails now is recorded but not sent, never the reverse
+            with open(staging, "rb") as made, open(out, "wb") as sent:
+                shutil.copyfileobj(made, sent)
+        except OSError as exc:
+            return _fail(f"error: could not write {out}: {exc.strerror or exc}", 1)
     finally:
         os.unlink(staging)
     print(f"wrote {out}")
@@ -588,7 +595,14 @@ def _export(args: argparse.Namespace,
 
 
 def _marked(marking: str, suppress: bool) -> str:
+    """The marking and disclosure control of an export, as its audit row says them."""
     return f"{marking}, disclosure control {'applied' if suppress else 'not applied'}"
+
+
+def _missing_folder(out: str | os.PathLike[str]) -> str | None:
+    """Why ``--out`` cannot be written, when its folder is not there (else None)."""
+    folder = Path(out).parent
+    return None if folder.is_dir() else f"error: --out {out}: there is no folder {folder}"
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -154,6 +154,14 @@ def test_a_chart_is_audited_before_it_is_written_and_not_written_unaudited(
     assert main([*CHART[:2], "nope", *CHART[3:], "--db", str(demo_db_readonly), "--out",
                  str(tmp_path / "nope.csv")]) == 2
     assert len(exports(log)) == 1 and not (tmp_path / "nope.csv").exists()
+    # A folder that is not there: said at once, nothing audited (nor for kpis).
+    capsys.readouterr()
+    nowhere = tmp_path / "no-such-folder" / "kent.csv"
+    assert main([*CHART, "--db", str(demo_db_readonly), "--out", str(nowhere)]) == 2
+    assert f"there is no folder {nowhere.parent}" in capsys.readouterr().err
+    assert main(["kpis", "--db", str(demo_db_readonly), *ASKED, "--out", str(nowhere)]) == 2
+    assert f"there is no folder {nowhere.parent}" in capsys.readouterr().err
+    assert len(exports(log)) == 1
     # An audit log that cannot be written: the file already there is left as it was.
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder", encoding="utf-8")
