@@ -611,16 +611,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from kpis.storage.annotations import all_commentary
 
     def write(service: FlightDeckService, path: Path) -> tuple[str, str]:
+        # Decided once, here, so that the pack and its audit row say the same (a marking
+        # below OFFICIAL-SENSITIVE gets disclosure control whatever was asked).
+        suppress = suppression_required(args.marking, args.suppress)
         build_pack(
             service, args.force, args.period, args.format, pillars=args.pillar,
-            kpis=args.kpi, marking=args.marking, suppress=args.suppress, out=path,
+            kpis=args.kpi, marking=args.marking, suppress=suppress, out=path,
             progress=_progress,
             commentary=all_commentary(service.reader, args.force, args.period),
             full=args.full, template=args.template, pictures=args.pictures)
         pillars = ", ".join(str(n) for n in args.pillar) if args.pillar else "all"
         kpis = ", ".join(args.kpi) if args.kpi else "all published"
-        # build_pack applies disclosure control to a marking below OFFICIAL-SENSITIVE.
-        suppress = suppression_required(args.marking, args.suppress)
         return (f"board pack ({args.format}{', every KPI' if args.full else ''})",
                 f"{args.force}, {format_month(args.period)}; pillars {pillars}; KPIs {kpis}; "
                 f"{_marked(args.marking, suppress)}")

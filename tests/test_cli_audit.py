@@ -144,6 +144,10 @@ def test_a_chart_is_audited_before_it_is_written_and_not_written_unaudited(
         capsys: pytest.CaptureFixture[str]) -> None:
     log, out = tmp_path / "audit.duckdb", tmp_path / "kent.csv"
     monkeypatch.setenv("FLIGHTDECK_SECURITY_DB", str(log))
+    # This test's own temporary folder: another test's export may be at work meanwhile.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert main([*CHART, "--db", str(demo_db_readonly), "--out", str(out)]) == 0
     assert exports(log) == [(EXPORT, OPERATOR, (
         f"SPC chart (csv) of suspect_contact_30d to {out}: kent, 2025-09; OFFICIAL, "
@@ -175,7 +179,7 @@ def test_a_chart_is_audited_before_it_is_written_and_not_written_unaudited(
                  str(tmp_path / "new.csv")]) == 1
     assert not (tmp_path / "new.csv").exists()
     # Nothing is left in the temporary folder either way.
-    assert not list(Path(tempfile.gettempdir()).glob("flightdeck-export-*"))
+    assert list(scratch.iterdir()) == []
 
 
 @pytest.mark.slow  # a board pack (native PowerPoint charts: no browser)
