@@ -311,9 +311,9 @@ LOAD_PHASES = [
     Phase("opening the copy", "call storage/duckdb_file.py:engine_url", 2),
     Phase("writing", "call ingest/loader.py:_record_load", 3),
     Phase("commit and checkpoint", "call sqlalchemy:do_commit", 2),
-    Phase("fsync", "call storage/duckdb_file.py:_fsync_path", 2),
+    Phase("fsync", "call storage/publication.py:fsync_path", 2),
     Phase("rename", "c_call posix.replace", 1),
-    Phase("after the rename", "call storage/duckdb_file.py:_fsync_path", 2),
+    Phase("after the rename", "call storage/publication.py:fsync_path", 2),
 ]
 
 ROLLBACK_PHASES = [
@@ -321,9 +321,9 @@ ROLLBACK_PHASES = [
     Phase("staging copy", "call shutil.copyfile", 1),
     Phase("writing", "call sqlalchemy:do_execute", 2),
     Phase("commit and checkpoint", "call sqlalchemy:do_commit", 1),
-    Phase("fsync", "call storage/duckdb_file.py:_fsync_path", 1),
+    Phase("fsync", "call storage/publication.py:fsync_path", 1),
     Phase("rename", "c_call posix.replace", 1),
-    Phase("after the rename", "call storage/duckdb_file.py:_fsync_path", 1),
+    Phase("after the rename", "call storage/publication.py:fsync_path", 1),
 ]
 
 
@@ -337,7 +337,7 @@ def expected_states(points: Sequence[KillPoint], events: Sequence[str], old: Sta
     # The publishing rename: the first after the staging copy's fsync (a reader's pin of
     # the published version, before the write, renames a link too).
     rename = events.index("c_call posix.replace",
-                          events.index("call storage/duckdb_file.py:_fsync_path"))
+                          events.index("call storage/publication.py:fsync_path"))
     outcomes = []
     for point, db in zip(points, copies, strict=True):
         state = state_of(db)  # opens read-only through the dashboard's reader

@@ -514,17 +514,19 @@ import os, signal, sys
 from pathlib import Path
 
 import kpis.storage.duckdb_file as duckdb_file
+import kpis.storage.publication as publication
 from kpis.storage.backend import open_store
 
 path, where = Path(sys.argv[1]), sys.argv[2]
+ours = (duckdb_file.__dict__, publication.__dict__)
 
 
 def hook(frame, event, arg):
     if event == "call" and frame.f_code.co_name == where and (
-            frame.f_globals is duckdb_file.__dict__ or where == "_catalogue_order"):
+            any(frame.f_globals is names for names in ours) or where == "_catalogue_order"):
         os.kill(os.getpid(), signal.SIGKILL)
     if (event == "c_call" and where == "replace" and arg is os.replace
-            and frame.f_code.co_name == "write_transaction"):  # the publish, not a pin
+            and frame.f_code.co_name == "private_copy"):  # the publish, not a pin
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -537,7 +539,7 @@ with open_store(path).connect():
 @pytest.mark.parametrize("where", [
     "_catalogue_order",  # in the upgrade step, on the private copy
     "_sequence_starts",  # the new file created, nothing copied yet
-    "_remove_database_files",  # the new file complete, the copy not yet removed
+    "remove_database_files",  # the new file complete, the copy not yet removed
     "replace",  # the new file checkpointed and synced, about to be published
 ])
 @pytest.mark.slow  # an upgrade killed at every step (fault test)

@@ -22,9 +22,7 @@ scripts.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,7 +36,6 @@ from kpis.storage.backend import (
     DATA_VERSION_KEY,
     SCHEMA_VERSION_KEY,
     Store,
-    StoreError,
     UpgradeError,
     bump,
     check_version,
@@ -48,6 +45,12 @@ from kpis.storage.backend import (
     run_upgrade_steps,
     set_meta,
     stored_version,
+)
+from kpis.storage.publication import (
+    WriteError,
+    exclusive_lock,
+    private_copy,
+    remove_database_files,
 )
 from kpis.storage.schema import VersionedSchema
 
@@ -72,65 +75,35 @@ def engine_url(path: Path) -> str:
     return f"duckdb:///{path}"
 
 
-class WriteError(StoreError):
-    """A write could not be published."""
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """Serialise writers across processes with an advisory lock beside the database."""
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 @contextlib.contextmanager
 def write_transaction(path: Path, layout: VersionedSchema | None = None,
                       version: str = DATA_VERSION_KEY) -> Iterator[sa.Connection]:
     """Yield a connection to a private copy of the database; publish it on success.
 
     Everything done on the connection is one transaction. If the block raises, the
-    copy is thrown away and the published file is exactly as it was. ``layout`` is
-    what the file holds (default: the flight deck's tables; the users and audit file
-    has its own, which must include a ``meta`` table for the versions). A file at an
-    older schema version is upgraded before the block runs, and published upgraded
-    with the block's changes; a newer one raises ``SchemaTooNew`` (nothing written).
+    copy is thrown away and the published file is exactly as it was
+    (:func:`kpis.storage.publication.private_copy`: the lock, the copy, the publication).
+    ``layout`` is what the file holds (default: the flight deck's tables; the users and
+    audit file has its own, which must include a ``meta`` table for the versions). A
+    file at an older schema version is upgraded before the block runs, and published
+    upgraded with the block's changes; a newer one raises ``SchemaTooNew`` (nothing
+    written).
     """
     layout = layout or schema.FLIGHT_DECK
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(path):
-        # Holding the lock, any staging copy left behind is a killed writer's: remove it.
-        for stale in path.parent.glob(f".{path.name}.staging-*"):
-            stale.unlink(missing_ok=True)
-        staging = path.with_name(f".{path.name}.staging-{os.getpid()}")
-        existed = path.exists()
-        if existed:
-            shutil.copyfile(path, staging)
-        engine = sa.create_engine(engine_url(staging), poolclass=NullPool)
+    with private_copy(Path(path)) as staging:
+        engine = sa.create_engine(engine_url(staging.path), poolclass=NullPool)
         try:
             conn = engine.connect()
             try:
-                if existed:
+                if staging.existed:
                     found = stored_version(conn)
                     conn.rollback()
                     if check_version(layout, found, str(path)):
                         conn.close()
                         engine.dispose()
-                        staging = _rebuild(staging, layout, found, str(path))
-                        engine = sa.create_engine(engine_url(staging), poolclass=NullPool)
+                        staging.path = _rebuild(staging.path, layout, found, str(path))
+                        engine = sa.create_engine(engine_url(staging.path),
+                                                  poolclass=NullPool)
                         conn = engine.connect()
                 with conn.begin():
                     create_missing_tables(conn, layout.metadata)
@@ -139,22 +112,10 @@ def write_transaction(path: Path, layout: VersionedSchema | None = None,
                     set_meta(conn, SCHEMA_VERSION_KEY, str(layout.version))
             finally:
                 conn.close()
-            # A clean close checkpoints the write-ahead log into the file itself.
+        finally:
+            # Closed before the copy is published (or removed): a clean close
+            # checkpoints the write-ahead log into the file itself.
             engine.dispose()
-            if staging.with_name(staging.name + ".wal").exists():
-                raise WriteError(f"DuckDB left a write-ahead log beside {staging}")
-            _fsync_path(staging)
-            os.replace(staging, path)
-            _fsync_path(path.parent)
-        except BaseException:
-            engine.dispose()
-            _remove_database_files(staging)
-            raise
-
-
-def _remove_database_files(path: Path) -> None:
-    for candidate in (path, path.with_name(path.name + ".wal")):
-        candidate.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------- upgrades
@@ -208,9 +169,9 @@ def _rebuild(source: Path, layout: VersionedSchema, found: int, location: str) -
         engine.dispose()
     except BaseException:
         engine.dispose()
-        _remove_database_files(target)
+        remove_database_files(target)
         raise
-    _remove_database_files(source)
+    remove_database_files(source)
     return target
 
 
@@ -409,8 +370,8 @@ class DuckDBStore(Store):
 
     def destroy(self) -> None:
         self.close()
-        with _exclusive_lock(self.path):
-            _remove_database_files(self.path)
+        with exclusive_lock(self.path):
+            remove_database_files(self.path)
 
     def close(self) -> None:
         with self._lock:
