@@ -28,7 +28,7 @@ import sys
 import threading
 import traceback
 
-from kpis.settings import Location
+from kpis.settings import Location, resolve_security_db_path
 
 __all__ = ["BackgroundAudit"]
 
@@ -37,9 +37,9 @@ _MOST = 8192
 
 
 def _record(db: Location, event: str, username: str, detail: str) -> None:
-    from kpis.storage.security import SecurityStore, security_db_path
+    from kpis.storage.audit_append import record_when_told
 
-    SecurityStore(security_db_path(db)).record(event, username, detail)
+    record_when_told(resolve_security_db_path(db), event, username, lambda: detail)
 
 
 class BackgroundAudit:
@@ -69,7 +69,8 @@ class BackgroundAudit:
     def _child(self, pipe: int) -> None:
         code = 1
         try:
-            from kpis.storage.security import SecurityStore, security_db_path
+            # DuckDB alone where it can (kpis.storage.audit_append: why), else the store.
+            from kpis.storage.audit_append import record_when_told
 
             def detail() -> str | None:  # the command's confirmation; EOF first: none
                 chunks = []
@@ -77,8 +78,8 @@ class BackgroundAudit:
                     chunks.append(chunk)
                 return b"".join(chunks).decode("utf-8", errors="replace") or None
 
-            SecurityStore(security_db_path(self._db)).record_when_told(
-                self._event, self._username, detail)
+            record_when_told(resolve_security_db_path(self._db), self._event,
+                             self._username, detail)
             code = 0
         except BaseException:  # reported, and the exit status says so
             print("error: the audit row for this export could not be written:",

@@ -30,6 +30,12 @@ from kpis.cache import VersionedCache
 from kpis.settings import URL_PATTERN
 from kpis.storage import schema
 from kpis.storage.errors import StoreError
+from kpis.storage.keys import (
+    ANNOTATION_VERSION_KEY,
+    CATALOGUE_DIGEST_KEY,
+    DATA_VERSION_KEY,
+    SCHEMA_VERSION_KEY,
+)
 from kpis.storage.schema import UNVERSIONED, VersionedSchema
 
 if TYPE_CHECKING:
@@ -61,18 +67,6 @@ __all__ = [
     "stored_version",
     "versions",
 ]
-
-SCHEMA_VERSION_KEY = "schema_version"
-#: Bumped by every write of the data (loads, rollbacks, catalogue, reference data): a
-#: reader rebuilds its in-memory dataset when it changes.
-DATA_VERSION_KEY = "data_version"
-#: Bumped instead by a write of annotations only (commentary, recommendation progress):
-#: pages showing them are drawn again, the dataset is kept.
-ANNOTATION_VERSION_KEY = "annotation_version"
-#: A digest of the catalogue as stored (kpis.storage.catalogue_store): readers keep the
-#: catalogue they read under it. Removed by anything else that changes those tables.
-CATALOGUE_DIGEST_KEY = "catalogue_digest"
-
 
 class StoreNotSupported(StoreError):
     """The location names a kind of database this version cannot use."""

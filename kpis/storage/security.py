@@ -73,6 +73,13 @@ from kpis.settings import (
     resolve_security_db_path,
 )
 from kpis.storage import schema
+from kpis.storage.audit_append import (
+    ADDRESS_MOST,
+    DETAIL_MOST,
+    USERNAME_MOST,
+    audit_time,
+    printable,
+)
 from kpis.storage.backend import open_store
 from kpis.storage.postgres import PostgresStore
 
@@ -262,6 +269,8 @@ def _account_status(conn: sa.Connection) -> None:
         ("must_change_password", "BOOLEAN NOT NULL DEFAULT FALSE")))
 
 
+# (kpis.storage.audit_append appends a command's audit row to a file at this version
+# with DuckDB alone: a new version needs its SQL checked, tests/test_audit_append.py.)
 SECURITY_SCHEMA = schema.VersionedSchema("users and audit file", metadata, 4,
                                          {1: _board_pack_subscriptions, 2: _api_tokens,
                                           3: _account_status},
@@ -397,7 +406,7 @@ security_db_path = resolve_security_db_path
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now().replace(microsecond=0)
+    return audit_time()
 
 
 def _check_username(username: str) -> str:
@@ -987,14 +996,6 @@ def check_start(host: str, config: SecurityConfig, store: SecurityStore) -> None
         "on this computer only.")
 
 
-def printable(text: str) -> str:
-    """``text`` with every character that is not printable (line breaks, tabs, escape
-    codes, Unicode line separators) written as its escape, ``\\n`` for a line break: a
-    user name typed at the sign-in page cannot forge a line of the audit log."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
-
-
 class _NotWanted(Exception):
     """An event whose detail never came: its write is rolled back."""
 
@@ -1002,8 +1003,9 @@ class _NotWanted(Exception):
 def _insert_event(conn: sa.Connection, event: str, username: str, detail: str,
                   address: str = "", at: dt.datetime | None = None) -> None:
     conn.execute(sa.insert(audit_log).values(
-        occurred_at=at or _now(), event=event, username=printable(username)[:200],
-        address=printable(address)[:64], detail=printable(detail)[:1000],
+        occurred_at=at or _now(), event=event,
+        username=printable(username)[:USERNAME_MOST],
+        address=printable(address)[:ADDRESS_MOST], detail=printable(detail)[:DETAIL_MOST],
     ))
 
 
