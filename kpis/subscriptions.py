@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import logging
 import os
 import smtplib
@@ -49,6 +48,7 @@ from kpis.service import FlightDeckService
 from kpis.settings import MailConfig
 from kpis.storage import security
 from kpis.storage.coverage import load_coverage_frame
+from kpis.storage.publication import file_lock
 from kpis.storage.security import Subscription, User
 
 __all__ = [
@@ -242,12 +242,8 @@ def _one_run_at_a_time(security_path: Path) -> Iterator[None]:
     what this one sent recorded and sends nothing twice."""
     lock_path = security_path.with_name(security_path.name + ".mail-lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(lock_path):
+        yield
 
 
 def send_due(service: FlightDeckService, mail: MailConfig, *, dry_run: Path | None = None,

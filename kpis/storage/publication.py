@@ -25,7 +25,8 @@ from pathlib import Path
 
 from kpis.storage.errors import StoreError
 
-__all__ = ["Staging", "WriteError", "private_copy", "remove_database_files"]
+__all__ = ["Staging", "WriteError", "exclusive_lock", "file_lock", "private_copy",
+           "remove_database_files"]
 
 
 class WriteError(StoreError):
@@ -51,15 +52,20 @@ def fsync_path(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Serialise writers across processes with an advisory lock beside the database."""
-    lock_path = path.with_name(path.name + ".lock")
+def file_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an advisory lock on the file at ``lock_path`` (created if missing): one
+    holder at a time across processes; the others wait."""
     with open(lock_path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def exclusive_lock(path: Path) -> contextlib.AbstractContextManager[None]:
+    """Serialise writers across processes with an advisory lock beside the database."""
+    return file_lock(path.with_name(path.name + ".lock"))
 
 
 def remove_database_files(path: Path) -> None:
