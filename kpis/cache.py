@@ -44,8 +44,11 @@ def approximate_size(value: object) -> int:
         return len(value)
     if isinstance(value, str):
         return sys.getsizeof(value)
+    arrays = _column_arrays(value)
+    if arrays is not None:  # a pandas DataFrame or Series: what memory_usage() adds up
+        return int(value.index.nbytes) + sum(int(array.nbytes) for array in arrays)
     usage = getattr(value, "memory_usage", None)
-    if callable(usage):  # pandas DataFrame, Series, Index
+    if callable(usage):  # pandas Index (or a frame whose columns are not at hand)
         total = usage()
         return int(total.sum() if hasattr(total, "sum") else total)
     nbytes = getattr(value, "nbytes", None)
@@ -54,6 +57,24 @@ def approximate_size(value: object) -> int:
     if isinstance(value, tuple | list):
         return sys.getsizeof(value) + sum(approximate_size(item) for item in value)
     return sys.getsizeof(value)
+
+
+def _column_arrays(value: object) -> list[Any] | None:
+    """A pandas DataFrame's or Series' column arrays, from its block manager, else None.
+
+    ``DataFrame.memory_usage()`` makes a Series of every column to ask each its size:
+    some 1.5 ms for a 44-column KPI table, against 0.02 ms to add up the arrays' own
+    ``nbytes``, the same figure (tests/test_cache.py checks the two agree). The first
+    view of a pillar page keeps nine such tables (bench/bench_app.py). The manager is
+    not public API: anything else than a list of arrays there, and memory_usage() it is.
+    """
+    manager = getattr(value, "_mgr", None)
+    arrays = getattr(manager, "arrays", None)
+    if not isinstance(arrays, list) or not hasattr(value, "index"):
+        return None
+    if not all(isinstance(getattr(array, "nbytes", None), int) for array in arrays):
+        return None
+    return arrays
 
 
 class VersionedCache(Generic[V]):

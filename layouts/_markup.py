@@ -14,6 +14,7 @@ leave the attribute out, True writes it bare.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +28,7 @@ VOID = frozenset({"img", "br", "hr", "input", "wbr"})
 Child = str | Markup | None | Iterable[Any]
 
 
+@functools.cache  # the names are the code's own: a few dozen
 def _attribute(name: str) -> str:
     return name.rstrip("_").replace("_", "-")
 
@@ -36,7 +38,9 @@ def _children(children: Iterable[Any]) -> str:
     for child in children:
         if child is None or child is False:
             continue
-        if isinstance(child, str):  # Markup is a str: escape() leaves it as it is
+        if isinstance(child, Markup):  # markup already (a tag's): as it is, as escape()
+            out.append(child)          # would give it back, without the call
+        elif isinstance(child, str):
             out.append(escape(child))
         elif isinstance(child, Iterable):
             out.append(_children(child))
@@ -47,16 +51,17 @@ def _children(children: Iterable[Any]) -> str:
 
 def tag(name: str, *children: Child, **attributes: Any) -> Markup:
     """``<name attributes>children</name>``, every text and value escaped."""
-    opening = [name]
+    # A page's first view builds some thousand of these (the flight deck's tiles and
+    # matrix rows): one string built, one Markup made, per element.
+    start = "<" + name
     for key, value in attributes.items():
         if value is None or value is False:
             continue
         attribute = _attribute(key)
-        opening.append(attribute if value is True else f'{attribute}="{escape(value)}"')
-    start = "<" + " ".join(opening) + ">"
+        start += " " + attribute if value is True else f' {attribute}="{escape(value)}"'
     if name in VOID:
-        return Markup(start)
-    return Markup(f"{start}{_children(children)}</{name}>")
+        return Markup(start + ">")
+    return Markup(f"{start}>{_children(children)}</{name}>")
 
 
 def link(text: Child, href: str, **attributes: Any) -> Markup:

@@ -102,3 +102,35 @@ def test_sizes_are_weighed_quickly_and_roughly() -> None:
     assert approximate_size(np.zeros(100)) == 800
     frame = pd.DataFrame({"x": np.zeros(100), "label": ["a"] * 100})
     assert 1600 <= approximate_size(frame) < 4000
+
+
+def test_a_frame_weighs_what_pandas_says_it_holds_of_every_kind_of_column() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from kpis.cache import approximate_size
+
+    rows = 50
+    frame = pd.DataFrame({
+        "value": np.linspace(0, 1, rows),  # float64: 8 bytes a row
+        "count": pd.array(range(rows), dtype="Int64"),  # 8 bytes and a 1-byte mask
+        "flag": np.arange(rows) % 2 == 0,  # 1 byte
+        "when": pd.date_range("2024-01-01", periods=rows, freq="D"),  # 8 bytes
+        "area": pd.Categorical(["kent", "durham"] * (rows // 2)),  # int8 codes
+        "label": pd.array(["a"] * rows, dtype="string"),
+        "other": ["b"] * rows,  # references, as memory_usage() counts them
+    }, index=pd.RangeIndex(rows))
+    expected = int(frame.memory_usage().sum())
+    assert approximate_size(frame) == expected
+    # Worked out by hand for the fixed-width columns: 50 rows of 8 + 9 + 1 + 8 + 1 bytes,
+    # the two area categories' own storage and the range index's few bytes besides.
+    fixed = frame[["value", "count", "flag", "when"]]
+    assert approximate_size(fixed) == 50 * (8 + 9 + 1 + 8) + frame.index.nbytes
+    column = frame["value"]
+    assert approximate_size(column) == int(column.memory_usage()) == 400 + frame.index.nbytes
+    assert approximate_size(frame.index) == frame.index.nbytes
+    # On the pandas this project pins, from the column arrays (not memory_usage(), which
+    # makes a Series a column: bench/bench_app.py's first views of a pillar page).
+    from kpis.cache import _column_arrays
+
+    assert _column_arrays(frame) is not None and _column_arrays(frame.index) is None
