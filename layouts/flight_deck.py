@@ -32,6 +32,7 @@ from kpis.domain.vocabulary import (
     WITHHELD_AREA_NOTE,
     variation_phrase,
 )
+from kpis.engine.measures import area_rows
 from kpis.engine.summary import is_incomplete, limits_phrase
 from kpis.engine.views import last_loaded, period_on_or_before
 from layouts._glance import headline_strip, summary_matrix
@@ -67,7 +68,7 @@ def latest_and_history(table: pd.DataFrame, area: str
     Plain records for the ~36 latest rows only: per-row pandas access, or records for
     every period, would cost more than computing the KPIs did.
     """
-    rows = table[table["area"] == area]
+    rows = area_rows(table, area)
     latest = {r["kpi"]: r for r in rows.groupby("kpi", sort=False).tail(1).to_dict("records")}
     kpis, values = rows["kpi"].to_numpy(), rows["value"].to_numpy(dtype=float)
     starts = np.flatnonzero(np.r_[True, kpis[1:] != kpis[:-1]]) if len(kpis) else []

@@ -13,6 +13,7 @@ from dash import ALL, MATCH, Input, Output, State, dcc, html
 from kpis.charts.specs import ChartExport, trend_exports
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import format_period, format_value
+from kpis.engine.measures import area_rows
 from layouts._downloads import chart_downloads
 from layouts._live import live_html, register_live_page
 from layouts._markup import link, tag
@@ -62,10 +63,10 @@ def trend_table_for(kpi_id: object, search: str | None) -> html.Div | html.P:
     comparator = state.comparator_area(ds)
     areas = [state.force] + ([comparator] if comparator else [])
     table = service().table([kpi.kpi_id], areas, end=state.period)
-    own = table[table["area"] == state.force]
+    own = area_rows(table, state.force)
     if own.empty:
         return html.P(f"No data for {ds.area_names[state.force]}.")
-    other = table[table["area"] == comparator] if comparator else None
+    other = area_rows(table, comparator) if comparator else None
     return trend_table(kpi, own, other, ds.area_names[state.force],
                        state.comparator_label(ds))
 

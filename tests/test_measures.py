@@ -822,3 +822,29 @@ def test_tables_primed_together_are_each_kpis_own_table_exactly(
                         lambda *a, **k: calls.append(a) or real(*a, **k))
     prime_tables(ds, kpi_ids, areas, end=end, suppress=suppress)
     assert calls == []
+
+
+def test_an_areas_rows_are_those_a_mask_selects_and_a_slice_when_together() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from kpis.engine.measures import area_rows
+
+    table = pd.DataFrame({
+        "kpi": ["k1", "k1", "k1", "k2", "k2", "k2"],
+        "area": pd.array(["kent", "kent", "essex", "kent", "essex", "essex"], dtype="str"),
+        "value": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+    }, index=[10, 11, 12, 13, 14, 15])
+    one_kpi = table[table["kpi"] == "k2"]
+    for frame in (table, one_kpi):
+        for area in ("kent", "essex", "durham"):
+            expected = frame[frame["area"] == area]
+            got = area_rows(frame, area)
+            pd.testing.assert_frame_equal(got, expected)
+    # Worked out by hand: Kent's rows of both KPIs are 10, 11 and 13; of k2, Essex's are
+    # 14 and 15, which lie together and come as a slice of the table's own values.
+    assert area_rows(table, "kent").index.tolist() == [10, 11, 13]
+    essex = area_rows(one_kpi, "essex")
+    assert essex.index.tolist() == [14, 15] and essex["value"].tolist() == [5.0, 6.0]
+    assert np.shares_memory(essex["value"].to_numpy(), one_kpi["value"].to_numpy())
+    assert area_rows(table, "durham").empty

@@ -20,6 +20,7 @@ from kpis.charts.icons import Icon, assurance_icon, special_cause_side, variatio
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import NO_DATA, format_value
 from kpis.domain.vocabulary import ASSURANCE_FAIL, SUPPRESSED_LABEL, parse_parts
+from kpis.engine.measures import area_rows
 
 __all__ = ["CONCERN", "FAILING", "MISSING", "GlanceRow", "Headline", "glance_rows",
            "headline", "row_icons"]
@@ -150,7 +151,7 @@ def at_periods(table: pd.DataFrame, area: str, own: Mapping[str, Mapping[str, An
                ) -> dict[str, dict[str, Any]]:
     """``area``'s row of each KPI at the period of ``own``'s row for that KPI (the
     comparator at each KPI's own period, never at a later one)."""
-    rows = table[table["area"] == area]
+    rows = area_rows(table, area)
     wanted = {(kpi, pd.Timestamp(row["period_start"])) for kpi, row in own.items()}
     keys = list(zip(rows["kpi"], pd.DatetimeIndex(rows["period_start"]), strict=True))
     chosen = [i for i, key in enumerate(keys) if key in wanted]
@@ -159,5 +160,5 @@ def at_periods(table: pd.DataFrame, area: str, own: Mapping[str, Mapping[str, An
 
 def latest_rows(table: pd.DataFrame, area: str) -> dict[str, dict[str, Any]]:
     """Each KPI's latest row for ``area`` as a plain record."""
-    rows = table[table["area"] == area]
+    rows = area_rows(table, area)
     return {r["kpi"]: r for r in rows.groupby("kpi", sort=False).tail(1).to_dict("records")}

@@ -44,6 +44,7 @@ from kpis.engine.kpi_spc import DEFAULT_BASELINE
 from kpis.engine.measures import (
     Baseline,
     SpcOptions,
+    area_rows,
     cached_table,
     hidden_columns,
     prime_tables,
@@ -300,11 +301,11 @@ def trend_export(source: Source, kpi_id: str, area: str, period: dt.date | None,
         raise KeyError(f"unknown comparator: {comparator}")
     areas = [area] + ([comparator] if comparator else [])
     table = cached_table(ds, [kpi_id], areas, end=period, suppress=suppress)
-    own = table[table["area"] == area].reset_index(drop=True)
+    own = area_rows(table, area).reset_index(drop=True)
     name = ds.area_names[area]
     if own.empty:
         return _nothing(ds, kpi, "trend", area, kpi.title, f"No data for {name}.", marking)
-    other = table[table["area"] == comparator] if comparator else None
+    other = area_rows(table, comparator) if comparator else None
     comparator_name = ds.area_names[comparator] if comparator else ""
     text = _text(
         ds, kpi, kpi.title,

@@ -81,6 +81,7 @@ __all__ = [
     "Disclosure",
     "KpiArrays",
     "SpcOptions",
+    "area_rows",
     "disclosure_of",
     "financial_year_totals",
     "flight_deck_table",
@@ -841,6 +842,20 @@ def _period_mask(periods: pd.DatetimeIndex, start: dt.date | None,
     if end is not None:
         mask &= stamps <= np.datetime64(end)
     return mask
+
+
+def area_rows(table: pd.DataFrame, area: str) -> pd.DataFrame:
+    """``table[table["area"] == area]``: one area's rows, in order, with their index.
+
+    Taken as a slice where they lie together (a table of one KPI, or of one area: the
+    table keeps each KPI's areas in turn), which costs a quarter of selecting them
+    by a mask, which copies every column (0.24 ms against 0.85 ms for a KPI's 52 rows of
+    44 columns; a pillar page's first view does it twice for each of its nine KPIs:
+    bench/bench_app.py). The same rows, columns and index either way."""
+    hits = np.flatnonzero(table["area"].to_numpy() == area)
+    if len(hits) and hits[-1] - hits[0] + 1 == len(hits):
+        return table.iloc[hits[0]:hits[-1] + 1]
+    return table.iloc[hits]
 
 
 def flight_deck_table(

@@ -15,7 +15,7 @@ import pandas as pd
 from kpis.domain.catalogue import KpiDefinition
 from kpis.engine.dataset import Dataset
 from kpis.engine.funnel import funnel, funnel_curve
-from kpis.engine.measures import arrays_of, flight_deck_table
+from kpis.engine.measures import area_rows, arrays_of, flight_deck_table
 from kpis.settings import NATIONAL_SLUG
 
 FUNNEL_UNITS = ("percent", "count", "per_100k")
@@ -261,7 +261,7 @@ def scrutiny_rows(table: pd.DataFrame, ds: Dataset, since: dt.date, until: dt.da
 
 def latest_comparison(table: pd.DataFrame, area: str) -> pd.DataFrame:
     """Each KPI's latest row for ``area`` with its England and Wales and peer values."""
-    rows = table[table["area"] == area]
+    rows = area_rows(table, area)
     return rows.groupby("kpi", sort=False).tail(1).reset_index(drop=True)
 
 

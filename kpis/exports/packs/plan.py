@@ -69,7 +69,7 @@ from kpis.domain.vocabulary import (
     variation_phrase,
 )
 from kpis.engine.dataset import Dataset
-from kpis.engine.measures import cached_table, hidden_columns
+from kpis.engine.measures import area_rows, cached_table, hidden_columns
 from kpis.engine.views import period_on_or_before
 from kpis.settings import NATIONAL_SLUG
 from kpis.storage.annotations import (
@@ -543,7 +543,7 @@ def pack_content(source: Source, force: str, period: dt.date, *,
         drawable = [k for why, k in flagged if why != WHY[MISSING]]
         charted = drawable[:MAX_EXCEPTION_CHARTS]
     by_kpi = {kpi_id: rows for kpi_id, rows in
-              table[table["area"] == force].groupby("kpi", sort=False)}
+              area_rows(table, force).groupby("kpi", sort=False)}
     empty = table.iloc[0:0]
     exports = {k: spc_export(source, k, force, period, marking=marking, suppress=suppress,
                              series=by_kpi.get(k, empty)) for k in charted}
