@@ -11,12 +11,11 @@ from dataclasses import replace
 from typing import Any
 
 import dash
-import numpy as np
 import pandas as pd
 from dash import html
 
 from kpis.charts.figures import DARK_BLUE, GUIDE_COLOUR, Sparkline, sparkline
-from kpis.charts.glance import at_periods, glance_rows, headline
+from kpis.charts.glance import at_periods, glance_rows, headline, latest_and_history
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import (
     change_direction,
@@ -32,7 +31,6 @@ from kpis.domain.vocabulary import (
     WITHHELD_AREA_NOTE,
     variation_phrase,
 )
-from kpis.engine.measures import area_rows
 from kpis.engine.summary import is_incomplete, limits_phrase
 from kpis.engine.views import last_loaded, period_on_or_before
 from layouts._glance import headline_strip, summary_matrix
@@ -59,22 +57,6 @@ SPARK_DARK = "#9ec5fe"  # the dark theme's line colour (as in the figures)
 SPARK_PERIODS = {"monthly": 24, "quarterly": 8}
 SPARK_WIDTH, SPARK_HEIGHT = 240, 56
 
-
-
-def latest_and_history(table: pd.DataFrame, area: str
-                       ) -> tuple[dict[str, dict[str, Any]], dict[str, list[float]]]:
-    """Each KPI's latest row for ``area`` as a plain record, and its values oldest first.
-
-    Plain records for the ~36 latest rows only: per-row pandas access, or records for
-    every period, would cost more than computing the KPIs did.
-    """
-    rows = area_rows(table, area)
-    latest = {r["kpi"]: r for r in rows.groupby("kpi", sort=False).tail(1).to_dict("records")}
-    kpis, values = rows["kpi"].to_numpy(), rows["value"].to_numpy(dtype=float)
-    starts = np.flatnonzero(np.r_[True, kpis[1:] != kpis[:-1]]) if len(kpis) else []
-    ends = [*starts[1:], len(kpis)]
-    history = {kpis[a]: values[a:b].tolist() for a, b in zip(starts, ends, strict=True)}
-    return latest, history
 
 
 def spc_words(kpi: KpiDefinition, row: Mapping[str, Any]) -> str:

@@ -104,3 +104,50 @@ def test_a_change_says_whether_it_is_better_or_worse(demo_dataset: Dataset) -> N
                                  if rate.periodicity == "monthly"
                                  else "per 100,000 people, in the quarter")
     assert period_unit(share) == ""
+
+
+def glance_table(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
+    """A KPI table's four columns that matter here: kpi, area, period (YYYY-MM), value."""
+    return pd.DataFrame({
+        "kpi": [r[0] for r in rows], "area": [r[1] for r in rows],
+        "period_start": pd.to_datetime([f"{r[2]}-01" for r in rows]),
+        "value": [r[3] for r in rows]})
+
+
+# Two KPIs of Kent and its region, as the engine orders a table: by KPI, each area's
+# periods together, oldest first. Kent's k2 stops in May, its region's goes on to June.
+GLANCE_ROWS = [
+    ("k1", "kent", "2025-04", 1.0), ("k1", "kent", "2025-05", 2.0),
+    ("k1", "kent", "2025-06", 3.0),
+    ("k1", "region", "2025-04", 10.0), ("k1", "region", "2025-05", 20.0),
+    ("k1", "region", "2025-06", 30.0),
+    ("k2", "kent", "2025-04", 4.0), ("k2", "kent", "2025-05", 5.0),
+    ("k2", "region", "2025-05", 50.0), ("k2", "region", "2025-06", 60.0),
+]
+
+
+def test_each_kpis_latest_row_and_its_history_oldest_first() -> None:
+    from kpis.charts.glance import latest_and_history, latest_rows
+
+    table = glance_table(GLANCE_ROWS)
+    latest, history = latest_and_history(table, "kent")
+    assert {k: (r["period_start"].month, r["value"]) for k, r in latest.items()} == {
+        "k1": (6, 3.0), "k2": (5, 5.0)}
+    assert history == {"k1": [1.0, 2.0, 3.0], "k2": [4.0, 5.0]}
+    assert latest_rows(table, "region")["k2"]["value"] == 60.0
+    # A KPI's rows apart (not as the engine writes them): still its last row.
+    apart = glance_table([GLANCE_ROWS[0], GLANCE_ROWS[6], GLANCE_ROWS[1]])
+    assert latest_rows(apart, "kent")["k1"]["value"] == 2.0
+    assert latest_and_history(table, "durham") == ({}, {})
+
+
+def test_the_comparator_is_taken_at_each_kpis_own_period_never_a_later_one() -> None:
+    from kpis.charts.glance import at_periods, latest_rows
+
+    table = glance_table(GLANCE_ROWS)
+    other = at_periods(table, "region", latest_rows(table, "kent"))
+    # k1 at June (Kent's June: the region's 30), k2 at May (Kent's last: 50, not June's 60).
+    assert {k: r["value"] for k, r in other.items()} == {"k1": 30.0, "k2": 50.0}
+    # A KPI the comparator has no row for at that period is left out.
+    assert at_periods(table, "region", {"k2": {"period_start": pd.Timestamp("2025-04-01")}}
+                      ) == {}

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kpis.charts.icons import Icon, assurance_icon, special_cause_side, variation_icon
@@ -152,13 +153,38 @@ def at_periods(table: pd.DataFrame, area: str, own: Mapping[str, Mapping[str, An
     """``area``'s row of each KPI at the period of ``own``'s row for that KPI (the
     comparator at each KPI's own period, never at a later one)."""
     rows = area_rows(table, area)
-    wanted = {(kpi, pd.Timestamp(row["period_start"])) for kpi, row in own.items()}
-    keys = list(zip(rows["kpi"], pd.DatetimeIndex(rows["period_start"]), strict=True))
-    chosen = [i for i, key in enumerate(keys) if key in wanted]
-    return {r["kpi"]: r for r in rows.iloc[chosen].to_dict("records")}
+    # Each row against its own KPI's wanted period, column by column (not a Timestamp
+    # made for every row of every period: some 3 ms of the flight deck's first view).
+    wanted = {kpi: pd.Timestamp(row["period_start"]) for kpi, row in own.items()}
+    at = pd.to_datetime(rows["kpi"].map(wanted))
+    chosen = (rows["period_start"] == at).to_numpy(dtype=bool, na_value=False)
+    return {r["kpi"]: r for r in rows[chosen].to_dict("records")}
 
 
 def latest_rows(table: pd.DataFrame, area: str) -> dict[str, dict[str, Any]]:
     """Each KPI's latest row for ``area`` as a plain record."""
+    return latest_and_history(table, area)[0]
+
+
+def latest_and_history(table: pd.DataFrame, area: str
+                       ) -> tuple[dict[str, dict[str, Any]], dict[str, list[float]]]:
+    """Each KPI's latest row for ``area`` as a plain record, and its values oldest first.
+
+    Plain records for the ~36 latest rows only: per-row pandas access, or records for
+    every period, would cost more than computing the KPIs did.
+    """
     rows = area_rows(table, area)
-    return {r["kpi"]: r for r in rows.groupby("kpi", sort=False).tail(1).to_dict("records")}
+    kpis, values = rows["kpi"].to_numpy(), rows["value"].to_numpy(dtype=float)
+    if not len(kpis):  # no rows for the area
+        return {}, {}
+    starts = np.flatnonzero(np.r_[True, kpis[1:] != kpis[:-1]])
+    ends = [*starts[1:], len(kpis)]
+    history = {kpis[a]: values[a:b].tolist() for a, b in zip(starts, ends, strict=True)}
+    # The last row of each KPI's run (the engine's table keeps a KPI's periods together,
+    # oldest first): what groupby("kpi").tail(1) gives, without grouping the whole
+    # table; grouped after all if a KPI's rows lie apart.
+    together = len({kpis[a] for a in starts}) == len(starts)
+    last = (rows.iloc[[end - 1 for end in ends]] if together
+            else rows.groupby("kpi", sort=False).tail(1))
+    latest = {r["kpi"]: r for r in last.to_dict("records")}
+    return latest, history
