@@ -20,10 +20,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from kpis.charts.glance import row_icons
+from kpis.charts.glance import latest_rows, row_icons
 from kpis.charts.icons import Icon, variation_icon
 from kpis.domain.access import AccessDenied, Action, Principal
-from kpis.engine.measures import area_rows
 from kpis.settings import NATIONAL_SLUG
 from kpis.storage import annotations
 from kpis.storage.annotations import RecommendationStatus
@@ -111,10 +110,7 @@ def variation_icons(kpi_ids: Iterable[str], state: ViewState) -> dict[str, Icon]
     latest: dict[str, dict[str, object]] = {}
     if known:
         table = service().table(kpi_ids=known, areas=[state.force], end=state.period)
-        if not table.empty:
-            rows = area_rows(table, state.force)
-            latest = {str(r["kpi"]): r for r in
-                      rows.groupby("kpi", sort=False).tail(1).to_dict("records")}
+        latest = latest_rows(table, state.force)
     return {k: row_icons(ds.kpis[k], latest.get(k))[0] for k in known}
 
 

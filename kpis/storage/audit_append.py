@@ -10,7 +10,7 @@ at the schema version this module was written for, the row is appended with Duck
 alone, through the one write path's publication (``kpis.storage.publication``: the
 lock, a private copy, the atomic rename) and exactly as the store writes it: the row
 as :func:`kpis.storage.security.SecurityStore.record` writes it, the file's data
-version bumped and its schema version recorded (tests/test_audit_append.py compares
+version bumped, its schema version as it was (tests/test_audit_append.py compares
 the two files row by row).
 
 Anything else (a PostgreSQL log, no file yet, another schema version, a table or
@@ -100,8 +100,8 @@ def append_when_told(path: Path, event: str, username: str,
                      printable(text)[:DETAIL_MOST]])
                 found = con.execute("SELECT value FROM meta WHERE key = ?",
                                     [DATA_VERSION_KEY]).fetchone()
+                # (The schema version is already SCHEMA_VERSION: _current checked it.)
                 _set_meta(con, DATA_VERSION_KEY, str(int(found[0] if found else 0) + 1))
-                _set_meta(con, SCHEMA_VERSION_KEY, str(SCHEMA_VERSION))
                 con.execute("COMMIT")
     except _Declined:
         return None
