@@ -8,6 +8,7 @@ page says so (``ViewState.notices``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import parse_qs, urlencode
@@ -34,6 +35,15 @@ class ViewState:
     notices: tuple[str, ...] = field(default=(), compare=False)
 
     def query(self, **changes: str) -> str:
+        if not changes:  # every tile's and row's link: encoded once per view
+            return self._query
+        return self._encoded(changes)
+
+    @functools.cached_property
+    def _query(self) -> str:
+        return self._encoded({})
+
+    def _encoded(self, changes: dict[str, str]) -> str:
         values = {
             "force": self.force,
             "period": format_month(self.period) if self.period else "",

@@ -32,7 +32,7 @@ from kpis.domain.vocabulary import (
     variation_phrase,
 )
 from kpis.engine.summary import is_incomplete, limits_phrase
-from kpis.engine.views import last_loaded, period_on_or_before
+from kpis.engine.views import last_loaded, period_on_or_before, recent_start
 from layouts._glance import headline_strip, summary_matrix
 from layouts._live import live_html, register_live_page
 from layouts._markup import Markup, link, tag
@@ -199,7 +199,10 @@ def flight_deck(state: ViewState) -> Markup:
     ds = dataset()
     comparator_area = state.comparator_area(ds)
     areas = [state.force] + ([comparator_area] if comparator_area else [])
-    table = service().table(areas=areas, end=state.period)
+    # From the start of the tiles' trends only (kpis.engine.views.recent_start): the
+    # rows the page shows, in a table that stays small however long the history.
+    start = recent_start(ds, list(ds.kpis), state.force, state.period, SPARK_PERIODS)
+    table = service().table(areas=areas, start=start, end=state.period)
     own, history = latest_and_history(table, state.force)
     # The comparator at each tile's own period, never at a later one.
     other = at_periods(table, comparator_area, own) if comparator_area else {}

@@ -151,3 +151,22 @@ def test_the_comparator_is_taken_at_each_kpis_own_period_never_a_later_one() -> 
     # A KPI the comparator has no row for at that period is left out.
     assert at_periods(table, "region", {"k2": {"period_start": pd.Timestamp("2025-04-01")}}
                       ) == {}
+
+
+@pytest.mark.parametrize("suppress", [False, True])
+def test_records_are_the_dicts_to_dict_gives(demo_dataset: Dataset, suppress: bool) -> None:
+    """Every value of every row, of every column's type: floats, ints, bools, strings,
+    Timestamps, and NaN and NaT where a cell is missing or withheld."""
+    from kpis.charts.glance import records
+    from kpis.engine.measures import flight_deck_table
+
+    table = flight_deck_table(demo_dataset, areas=["kent", "region-south-east", "durham"],
+                              end=dt.date(2025, 9, 1), suppress=suppress)
+    expected, got = table.to_dict("records"), records(table)
+    assert len(got) == len(expected) == len(table) > 1000
+    assert [list(r) for r in got] == [list(r) for r in expected]  # the columns, in order
+    for mine, theirs in zip(got, expected, strict=True):
+        assert [type(v) for v in mine.values()] == [type(v) for v in theirs.values()]
+        assert pd.Series(mine).equals(pd.Series(theirs))
+    assert any(pd.isna(v) for r in got for v in r.values())  # missing cells were compared
+    assert records(table.iloc[:0]) == []

@@ -248,7 +248,10 @@ def test_markup_escapes_text_and_attributes() -> None:
         '<img src="data:x" alt="" hidden>')
 
 
-def test_a_tiles_sparkline_is_inline_svg_named_for_screen_readers() -> None:
+def test_a_tiles_sparkline_is_inline_svg_named_for_screen_readers(client: FlaskClient
+                                                                  ) -> None:
+    # ``client``: a page module registers itself with an app, so one is built first
+    # (alone, this test would otherwise fail on dash.register_page).
     from kpis.charts.figures import sparkline
     from layouts.flight_deck import sparkline_markup
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -254,6 +255,13 @@ class KpiArrays:
     # The figure areas are compared and ranked by: a count per 100,000 people (the
     # population of the period's year), otherwise the value itself.
     comparison: np.ndarray
+
+    @cached_property
+    def stamps(self) -> np.ndarray:
+        """The periods as datetime64 values: ``periods.to_numpy()``, made once (every
+        table, period mask and SPC of the KPI reads them; some 2 ms of a flight deck's
+        first view when each made its own)."""
+        return self.periods.to_numpy()
 
 
 def kpi_arrays(ds: Dataset, kpi: KpiDefinition) -> KpiArrays:
@@ -713,7 +721,7 @@ def _texts(ds: Dataset, selections: Sequence[_Selection]) -> dict[str, Any]:
                          np.repeat(np.arange(len(selections)), sizes)),
         "area": _Coded.of(cube.area_ids, rows),
         "period_start": pd.DatetimeIndex(np.concatenate(
-            [s.arrays.periods.to_numpy().take(s.cols) for s in selections])),
+            [s.arrays.stamps.take(s.cols) for s in selections])),
         "peer_group": _Coded.of(cube.area_ids, np.where(peers >= 0, peers,
                                                         len(cube.area_ids))),
         "forces_reporting": np.concatenate(
@@ -771,7 +779,7 @@ def spc_of(ds: Dataset, kpi_id: str, options: SpcOptions) -> KpiSpc:
         arrays = arrays_of(ds, kpi_id)
         # Incomplete aggregate periods and provisional values take no part in SPC.
         values = np.where(arrays.complete & ~arrays.provisional, arrays.value, np.nan)
-        return kpi_spc(ds, values, arrays.periods.to_numpy(), kpi_id, options,
+        return kpi_spc(ds, values, arrays.stamps, kpi_id, options,
                        aggregate_from=len(ds.forces))
 
     return ds.memo(("spc", kpi_id, options), compute)
@@ -795,7 +803,7 @@ def _spc_columns(ds: Dataset, selections: Sequence[_Selection], options: SpcOpti
         parts["state"].append(spc.state.ravel().take(sel.flat))
         parts["basis"].append(spc.basis.ravel().take(sel.flat))
         parts["assurance"].append(spc.assurance.take(sel.rows))
-        periods = sel.arrays.periods.to_numpy()
+        periods = sel.arrays.stamps
         for key, grid in (("from", spc.base_first), ("to", spc.base_last)):
             column = grid.ravel().take(sel.flat)
             stamps = periods.take(np.maximum(column, 0), mode="clip") if len(periods) else (
@@ -831,11 +839,10 @@ def _area_rows(ds: Dataset, areas: Sequence[str] | None) -> np.ndarray:
     return np.array(sorted({cube.area_index[a] for a in areas}), dtype=np.int64)
 
 
-def _period_mask(periods: pd.DatetimeIndex, start: dt.date | None,
+def _period_mask(stamps: np.ndarray, start: dt.date | None,
                  end: dt.date | None) -> np.ndarray | None:
     if start is None and end is None:
         return None
-    stamps = periods.to_numpy()
     mask = np.ones(len(stamps), dtype=bool)
     if start is not None:
         mask &= stamps >= np.datetime64(start)
@@ -895,7 +902,7 @@ def flight_deck_table(
     selections = []
     for kpi_id in kpi_list:
         arrays = arrays_of(ds, kpi_id)
-        mask = _period_mask(arrays.periods, start, end)
+        mask = _period_mask(arrays.stamps, start, end)
         selections.append(_select(ds, arrays, area_rows, peer_group, mask))
     sizes = np.array([len(s) for s in selections], dtype=np.int64)
     bounds = np.concatenate([[0], np.cumsum(sizes)])

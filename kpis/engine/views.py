@@ -7,6 +7,7 @@ funnel arithmetic); the presentation layer draws them as they are.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,11 +61,11 @@ def _default_period(ds: Dataset) -> DefaultPeriod:
             continue
         voters += 1
         # Each month counts as complete when its KPI period (month or quarter) is.
-        column = np.searchsorted(arrays.periods.to_numpy(), months.to_numpy(), side="right") - 1
+        column = np.searchsorted(arrays.stamps, months.to_numpy(), side="right") - 1
         ok = (column >= 0) & complete.take(np.maximum(column, 0))
         if arrays.kpi.periodicity == "quarterly":
             # The quarter a month falls in: a month after the last quarter is not in it.
-            starts = arrays.periods.to_numpy().take(np.maximum(column, 0), mode="clip")
+            starts = arrays.stamps.take(np.maximum(column, 0), mode="clip")
             ok &= months.to_numpy() < starts + np.timedelta64(92, "D")
         votes += ok
     if voters == 0:
@@ -80,16 +81,49 @@ def _default_period(ds: Dataset) -> DefaultPeriod:
         f"force's return (data runs to {ds.as_of:%B %Y})."))
 
 
-def period_on_or_before(ds: Dataset, kpi_id: str, period: dt.date | None,
-                        area: str = NATIONAL_SLUG) -> dt.date | None:
-    """The KPI's latest period with data for ``area`` not after ``period``."""
+def _present_until(ds: Dataset, kpi_id: str, area: str, period: dt.date | None
+                   ) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The KPI's periods, and the positions of those with data for ``area`` not after
+    ``period`` (None: every one), oldest first."""
     arrays = arrays_of(ds, kpi_id)
     present = arrays.present[ds.cube.area_index[area]]
     if period is not None:
-        present = present & (arrays.periods <= pd.Timestamp(period))
-    if not present.any():
-        return None
-    return arrays.periods[np.nonzero(present)[0][-1]].date()
+        # On the periods' datetime64 values: comparing the DatetimeIndex with a Timestamp
+        # cost ten times as much, and the flight deck asks for every KPI.
+        present = present & (arrays.stamps <= np.datetime64(period))
+    return arrays.periods, np.flatnonzero(present)
+
+
+def period_on_or_before(ds: Dataset, kpi_id: str, period: dt.date | None,
+                        area: str = NATIONAL_SLUG) -> dt.date | None:
+    """The KPI's latest period with data for ``area`` not after ``period`` (kept per
+    dataset: the flight deck asks for every KPI on every first view)."""
+    def latest() -> dt.date | None:
+        periods, cells = _present_until(ds, kpi_id, area, period)
+        return periods[cells[-1]].date() if len(cells) else None
+
+    return ds.memo(("period_on_or_before", kpi_id, period, area), latest)
+
+
+def recent_start(ds: Dataset, kpi_ids: Sequence[str], area: str, end: dt.date | None,
+                 points: Mapping[str, int]) -> dt.date | None:
+    """The first period a table of ``kpi_ids`` must hold so that, for each KPI, it has
+    ``area``'s last ``points[periodicity]`` rows not after ``end`` (its latest row among
+    them); None when no KPI has a row for ``area`` by then.
+
+    A view that shows each KPI's latest figure and a short trend (the flight deck's
+    tiles) asks for its table from here instead of from the first month of data: the
+    same rows for what it shows, and a table whose size does not grow with the history
+    (bench/bench_growth.py). The rows a table holds are the periods with data, so the
+    trend's points are counted in them, as the view counts them."""
+    earliest: dt.date | None = None
+    for kpi_id in kpi_ids:
+        periods, cells = _present_until(ds, kpi_id, area, end)
+        if len(cells):
+            wanted = points[ds.kpis[kpi_id].periodicity]
+            first = periods[cells[max(0, len(cells) - wanted)]].date()
+            earliest = first if earliest is None else min(earliest, first)
+    return earliest
 
 
 def force_rows(ds: Dataset, kpi_id: str, period: dt.date, members: list[str] | None = None,
@@ -203,13 +237,24 @@ def areas_of_scope(ds: Dataset) -> list[str]:
 
 def last_loaded(ds: Dataset, area: str) -> dt.date | None:
     """When figures for ``area`` were last loaded (a force's own returns, or any load for
-    an aggregate); None when nothing has been."""
+    an aggregate); None when nothing has been. Worked out for every force at once, once
+    per dataset (the flight deck's headline asks on the first view of each force)."""
+    by_force, overall = ds.memo(("last_loaded",), lambda: _last_loaded(ds))
+    return by_force.get(area, overall)  # a force with no load of its own: None
+
+
+def _last_loaded(ds: Dataset) -> tuple[dict[str, dt.date | None], dt.date | None]:
+    """Each force's latest load holding its figures (None: none), and the latest load."""
     loads = ds.loads[ds.loads["status"] == "loaded"] if "status" in ds.loads else ds.loads
-    if area in set(ds.forces["slug"]):
-        loads = loads[loads["forces"].map(lambda forces: area in str(forces).split(","))]
-    if loads.empty:
-        return None
-    return pd.Timestamp(loads["loaded_at"].max()).date()
+    by_force: dict[str, dt.date | None] = dict.fromkeys(ds.forces["slug"])
+    for listed, when in zip(loads["forces"], loads["loaded_at"], strict=True):
+        day = pd.Timestamp(when).date()
+        for force in str(listed).split(","):
+            if force in by_force:
+                current = by_force[force]
+                by_force[force] = day if current is None else max(current, day)
+    overall = None if loads.empty else pd.Timestamp(loads["loaded_at"].max()).date()
+    return by_force, overall
 
 
 #: The scrutiny groups, in the order a meeting takes them.
