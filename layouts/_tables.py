@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from kpis.charts.records import records
 from layouts._html_block import HtmlBlock
 from layouts._markup import Markup, tag
 
@@ -29,8 +30,9 @@ def data_table_markup(frame: pd.DataFrame, columns: Columns, caption: str,
     """
     head = tag("thead", tag("tr", [tag("th", h, scope="col") for _, h, _ in columns]))
     rows = []
-    # Plain records: pandas row access per cell costs more than building the table.
-    for row in frame.to_dict("records"):
+    # Plain records: pandas row access per cell costs more than building the table
+    # (kpis.charts.records: to_dict's records, faster).
+    for row in records(frame):
         cells = []
         for column, _, formatter in columns:
             value = row[column]

@@ -271,3 +271,39 @@ def test_commentary_and_progress_are_audited_with_who_and_what(demo_db: Path | s
             ("kent-analyst", "R2 for kent: in progress")]
     finally:
         service.close()
+
+
+def test_the_views_with_commentary_are_known_and_the_others_ask_nothing(
+        demo_db: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kpis.service import FlightDeckService
+
+    annotations.write_commentary(demo_db, KPI, "kent", "2025-09", "Rising", "Ana", now=NOON)
+    annotations.write_commentary(demo_db, KPI, "kent", "2025-09", "Rising fast", "Ben",
+                                 now=NOON)
+    annotations.write_commentary(demo_db, KPI, "durham", "2025-08", "Flat", "Ana", now=NOON)
+    reader = open_store(demo_db)
+    try:
+        assert annotations.commented(reader) == {
+            (KPI, "kent", dt.date(2025, 9, 1)), (KPI, "durham", dt.date(2025, 8, 1))}
+        assert annotations.commented(reader, most=1) is None  # two: too many to keep
+    finally:
+        reader.close()
+    asked: list[tuple[str, str, object]] = []
+    real = annotations.commentary_for
+
+    def counted(source: object, kpi_id: str, area: str, period: object) -> object:
+        asked.append((kpi_id, area, period))
+        return real(source, kpi_id, area, period)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(annotations, "commentary_for", counted)
+    service = FlightDeckService(demo_db)
+    try:
+        assert service.commentary_for(KPI, "kent", "2025-09").text == "Rising fast"  # type: ignore[union-attr]
+        assert service.commentary_for(KPI, "kent", "2025-08") is None
+        assert service.commentary_for(KPI, "gwent", dt.date(2025, 9, 1)) is None
+        assert asked == [(KPI, "kent", "2025-09")]  # none asked for the views without
+        # Written after the set was read: a new annotation version, so it is read again.
+        annotations.write_commentary(demo_db, KPI, "gwent", "2025-09", "New", "Ana", now=NOON)
+        assert service.commentary_for(KPI, "gwent", dt.date(2025, 9, 1)).text == "New"  # type: ignore[union-attr]
+    finally:
+        service.close()

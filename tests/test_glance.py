@@ -157,7 +157,7 @@ def test_the_comparator_is_taken_at_each_kpis_own_period_never_a_later_one() -> 
 def test_records_are_the_dicts_to_dict_gives(demo_dataset: Dataset, suppress: bool) -> None:
     """Every value of every row, of every column's type: floats, ints, bools, strings,
     Timestamps, and NaN and NaT where a cell is missing or withheld."""
-    from kpis.charts.glance import records
+    from kpis.charts.records import records
     from kpis.engine.measures import flight_deck_table
 
     table = flight_deck_table(demo_dataset, areas=["kent", "region-south-east", "durham"],
@@ -170,3 +170,22 @@ def test_records_are_the_dicts_to_dict_gives(demo_dataset: Dataset, suppress: bo
         assert pd.Series(mine).equals(pd.Series(theirs))
     assert any(pd.isna(v) for r in got for v in r.values())  # missing cells were compared
     assert records(table.iloc[:0]) == []
+
+
+def test_records_give_to_dicts_values_for_every_kind_of_column() -> None:
+    from kpis.charts.records import records
+
+    frame = pd.DataFrame({
+        "count": pd.array([1, None], dtype="Int64"), "label": pd.Categorical(["a", None]),
+        "text": pd.array(["x", None], dtype="string"), "share": [1.5, float("nan")],
+        "n": [1, 2], "flag": [True, False], "when": pd.to_datetime(["2025-01-01", None]),
+        "utc": pd.to_datetime(["2025-01-01", None]).tz_localize("UTC"),
+        "day": [dt.date(2025, 1, 1), None], "maybe": pd.array([True, None], dtype="boolean"),
+        "rate": pd.array([1.5, None], dtype="Float64"), 7: [1, 2]})
+    expected, got = frame.to_dict("records"), records(frame)
+    assert [list(r) for r in got] == [list(r) for r in expected]
+    for mine, theirs in zip(got, expected, strict=True):
+        assert [type(v) for v in mine.values()] == [type(v) for v in theirs.values()]
+    assert got[1]["count"] is None and got[1]["text"] is None and got[1]["maybe"] is None
+    assert got[0] == expected[0] and got[0]["count"] == 1 and got[0]["rate"] == 1.5
+    assert frame["count"].isna().tolist() == [False, True]  # the frame left as it was

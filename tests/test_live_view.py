@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from layouts._html_block import HtmlBlock
 from layouts._live import LIVE_HTML, LIVE_PROPS, live_html, skeleton
@@ -246,6 +248,21 @@ def test_markup_escapes_text_and_attributes() -> None:
         '<a href="/kpi/x?force=kent&amp;period=2025-09" data-link>Kent &amp; Essex</a>')
     assert tag("img", src="data:x", alt="", hidden=True, title=None) == (
         '<img src="data:x" alt="" hidden>')
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("ab &<>\"'=;#x\u00e9\n"), max_size=12)
+       | st.text(max_size=12))
+def test_markup_escapes_as_markupsafe_does(text: str) -> None:
+    """Text and attribute values escaped exactly as MarkupSafe's own escape() does; only
+    a tag's own markup passes through; other objects are escaped as their text."""
+    from markupsafe import Markup, escape
+
+    assert tag("p", text, title=text) == f'<p title="{escape(text)}">{escape(text)}</p>'
+    inner = tag("b", text)
+    assert tag("p", inner, [text, (7,)], None, False, class_=Markup("<&>"), width=240) == (
+        f'<p class="<&>" width="240">{inner}{escape(text)}7</p>')
+    assert isinstance(tag("p", text), Markup) and isinstance(tag("br"), Markup)
 
 
 def test_a_tiles_sparkline_is_inline_svg_named_for_screen_readers(client: FlaskClient

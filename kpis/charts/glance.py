@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kpis.charts.icons import Icon, assurance_icon, special_cause_side, variation_icon
+from kpis.charts.records import records
 from kpis.domain.catalogue import KpiDefinition
 from kpis.domain.formatting import NO_DATA, format_value
 from kpis.domain.vocabulary import ASSURANCE_FAIL, SUPPRESSED_LABEL, parse_parts
@@ -163,17 +164,6 @@ def at_periods(table: pd.DataFrame, area: str, own: Mapping[str, Mapping[str, An
                   dtype="datetime64[us]")
     chosen = rows["period_start"].to_numpy(dtype="datetime64[us]") == at  # NaT: never
     return {r["kpi"]: r for r in records(rows[chosen])}
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """``frame.to_dict("records")``: the same dicts of the same Python values (floats,
-    ints, bools, strings, Timestamps, NaN and NaT where missing), from one conversion of
-    the whole frame to Python objects, in a seventh of its time for a few dozen rows of
-    the engine's 44 columns (the flight deck's latest rows: to_dict boxes cell by cell;
-    tests/test_glance.py compares the two on whole tables, disclosure control and all)."""
-    names = [str(name) for name in frame.columns]
-    return [dict(zip(names, values, strict=True))
-            for values in frame.to_numpy(dtype=object).tolist()]
 
 
 def latest_rows(table: pd.DataFrame, area: str) -> dict[str, dict[str, Any]]:

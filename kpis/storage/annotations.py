@@ -328,6 +328,29 @@ def commentary_history(source: Source, kpi_id: str, area: str, period_start: dt.
     ).order_by(table.c.comment_id.desc()))]
 
 
+#: The most (KPI, area, month) keys :func:`commented` gives; more, and it gives None.
+MOST_COMMENTED = 10_000  # some 3 MB of keys at most
+
+
+def month_of(period_start: dt.date | str) -> dt.date:
+    """The month a period names, as commentary is kept under it (its first day)."""
+    return _month(period_start)
+
+
+def commented(source: Source, most: int = MOST_COMMENTED
+              ) -> frozenset[tuple[str, str, dt.date]] | None:
+    """Every (KPI, area, month) that has commentary, or None when more than ``most`` do
+    (then ask :func:`commentary_for` each time). One query: a page asks for the
+    commentary of its view, and most views have none (the service keeps this set per
+    annotation version, so a view without commentary costs no query)."""
+    table = schema.commentary
+    rows = _rows(source, table, sa.select(table.c.kpi_id, table.c.area, table.c.period_start)
+                 .distinct().limit(most + 1))
+    if len(rows) > most:
+        return None
+    return frozenset((row.kpi_id, row.area, _month(row.period_start)) for row in rows)
+
+
 def commentary_for(source: Source, kpi_id: str, area: str, period_start: dt.date | str
                    ) -> Commentary | None:
     """The current (latest) commentary on a KPI for an area and month, or None."""
