@@ -176,18 +176,22 @@ class FlightDeckService:
 
     def commentary_for(self, kpi_id: str, area: str, period: dt.date | str
                        ) -> annotations.Commentary | None:
-        ds = self.dataset()
-        if not ds.visible(area):
+        if not self.dataset().visible(area):
             return None
-        # Which views have commentary, read once per annotation version: a view with
-        # none (most) asks the store nothing, where its two queries cost a KPI page's
-        # first view some 6 ms (bench/bench_app.py).
-        noted = self._shared.commented.get(
-            f"{ds.data_version}/{self.annotation_version}", ALL_FORCES, "commented",
-            lambda: annotations.commented(self.reader))
+        # A view with no commentary (most) asks the store nothing, where its two queries
+        # cost a KPI page's first view some 6 ms (bench/bench_app.py).
+        noted = self.commented()
         if noted is not None and (kpi_id, area, annotations.month_of(period)) not in noted:
             return None
         return annotations.commentary_for(self.reader, kpi_id, area, period)
+
+    def commented(self) -> frozenset[tuple[str, str, dt.date]] | None:
+        """Every (KPI, area, month) with commentary (None: too many to keep), read once
+        per data and annotation version (:func:`kpis.storage.annotations.commented`)."""
+        ds = self.dataset()
+        return self._shared.commented.get(
+            f"{ds.data_version}/{self.annotation_version}", ALL_FORCES, "commented",
+            lambda: annotations.commented(self.reader))
 
     def all_commentary(self, area: str, period: dt.date | str) -> dict[str, str]:
         if not self.dataset().visible(area):

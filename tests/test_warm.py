@@ -33,8 +33,9 @@ def test_a_warmed_server_has_its_data_and_opening_view_ready(demo_db: Path,
     app = app_over(demo_db)
     service = app.server.config[SERVICE_KEY]
     timings = warm.warm_up(app.server)
-    assert {"dataset", "kpis", "pages", "settle"} <= set(timings)
+    assert {"dataset", "kpis", "pages", "commentary", "settle"} <= set(timings)
     shared = service._shared
+    assert len(shared.commented) == 1  # which views have commentary (none here)
     assert shared.dataset is not None
     assert len(shared.dataset._memo) > 0  # every KPI's arrays and SPC
     assert len(app.server.extensions["flightdeck.page_cache"]) == 1  # the opening view
