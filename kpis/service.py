@@ -176,11 +176,12 @@ class FlightDeckService:
 
     def commentary_for(self, kpi_id: str, area: str, period: dt.date | str
                        ) -> annotations.Commentary | None:
-        if not self.dataset().visible(area):
+        ds = self.dataset()
+        if not ds.visible(area):
             return None
         # A view with no commentary (most) asks the store nothing, where its two queries
         # cost a KPI page's first view some 6 ms (bench/bench_app.py).
-        noted = self.commented()
+        noted = self._commented(ds)
         if noted is not None and (kpi_id, area, annotations.month_of(period)) not in noted:
             return None
         return annotations.commentary_for(self.reader, kpi_id, area, period)
@@ -188,7 +189,9 @@ class FlightDeckService:
     def commented(self) -> frozenset[tuple[str, str, dt.date]] | None:
         """Every (KPI, area, month) with commentary (None: too many to keep), read once
         per data and annotation version (:func:`kpis.storage.annotations.commented`)."""
-        ds = self.dataset()
+        return self._commented(self.dataset())
+
+    def _commented(self, ds: Dataset) -> frozenset[tuple[str, str, dt.date]] | None:
         return self._shared.commented.get(
             f"{ds.data_version}/{self.annotation_version}", ALL_FORCES, "commented",
             lambda: annotations.commented(self.reader))

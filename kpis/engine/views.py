@@ -96,13 +96,9 @@ def _present_until(ds: Dataset, kpi_id: str, area: str, period: dt.date | None
 
 def period_on_or_before(ds: Dataset, kpi_id: str, period: dt.date | None,
                         area: str = NATIONAL_SLUG) -> dt.date | None:
-    """The KPI's latest period with data for ``area`` not after ``period`` (kept per
-    dataset: the flight deck asks for every KPI on every first view)."""
-    def latest() -> dt.date | None:
-        periods, cells = _present_until(ds, kpi_id, area, period)
-        return periods[cells[-1]].date() if len(cells) else None
-
-    return ds.memo(("period_on_or_before", kpi_id, period, area), latest)
+    """The KPI's latest period with data for ``area`` not after ``period``."""
+    periods, cells = _present_until(ds, kpi_id, area, period)
+    return periods[cells[-1]].date() if len(cells) else None
 
 
 def recent_start(ds: Dataset, kpi_ids: Sequence[str], area: str, end: dt.date | None,

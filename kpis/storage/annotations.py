@@ -128,7 +128,8 @@ def _clean_text(value: object, what: str, limit: int = MAX_TEXT) -> str:
     return text
 
 
-def _month(period_start: dt.date | str) -> dt.date:
+def month_of(period_start: dt.date | str) -> dt.date:
+    """The month a period names, as commentary is kept under it (its first day)."""
     if isinstance(period_start, dt.datetime):
         period_start = period_start.date()
     if isinstance(period_start, dt.date):
@@ -292,7 +293,7 @@ def write_commentary(db_path: Path, kpi_id: str, area: str, period_start: dt.dat
     The previous commentary is kept as history. Raises ValueError for an unknown KPI
     or area, a bad period, empty or over-long text, or an empty author.
     """
-    period = _month(period_start)
+    period = month_of(period_start)
     text = _clean_text(text, "The commentary")
     author = _clean_text(author, "The author", MAX_AUTHOR)
     kpi_id = (kpi_id or "").strip()
@@ -321,7 +322,7 @@ def _commentary(row: sa.Row) -> Commentary:
 def commentary_history(source: Source, kpi_id: str, area: str, period_start: dt.date | str
                        ) -> list[Commentary]:
     """Every commentary written on a KPI for an area and month, newest first."""
-    period = _month(period_start)
+    period = month_of(period_start)
     table = schema.commentary
     return [_commentary(row) for row in _rows(source, table, sa.select(table).where(
         table.c.kpi_id == kpi_id, table.c.area == area, table.c.period_start == period,
@@ -330,11 +331,6 @@ def commentary_history(source: Source, kpi_id: str, area: str, period_start: dt.
 
 #: The most (KPI, area, month) keys :func:`commented` gives; more, and it gives None.
 MOST_COMMENTED = 10_000  # some 3 MB of keys at most
-
-
-def month_of(period_start: dt.date | str) -> dt.date:
-    """The month a period names, as commentary is kept under it (its first day)."""
-    return _month(period_start)
 
 
 def commented(source: Source, most: int = MOST_COMMENTED
@@ -348,7 +344,7 @@ def commented(source: Source, most: int = MOST_COMMENTED
                  .distinct().limit(most + 1))
     if len(rows) > most:
         return None
-    return frozenset((row.kpi_id, row.area, _month(row.period_start)) for row in rows)
+    return frozenset((row.kpi_id, row.area, month_of(row.period_start)) for row in rows)
 
 
 def commentary_for(source: Source, kpi_id: str, area: str, period_start: dt.date | str
@@ -360,7 +356,7 @@ def commentary_for(source: Source, kpi_id: str, area: str, period_start: dt.date
 
 def all_commentary(source: Source, area: str, period_start: dt.date | str) -> dict[str, str]:
     """The current commentary text of every KPI for an area and month (for exports)."""
-    period = _month(period_start)
+    period = month_of(period_start)
     table = schema.commentary
     rows = _rows(source, table, sa.select(table.c.kpi_id, table.c.text).where(
         table.c.area == area, table.c.period_start == period).order_by(table.c.comment_id))
