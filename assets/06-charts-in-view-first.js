@@ -17,7 +17,28 @@
     const NEAR = 200;
     const waiting = new Map();  // chart element -> {draw, done}
 
+    // Whether each chart met so far was on the screen at the last frame drawn, as an
+    // observer saw it: asking the chart itself (getBoundingClientRect) in the middle of
+    // a switch made the browser lay the page out again for every chart, each time
+    // with the previous chart's new drawing to place (a fifth of a pillar page's
+    // switch, nine charts). A switch keeps every chart where it was.
+    const shown = new Map();  // chart element -> on the screen at the last frame
+    const where = new IntersectionObserver(function (entries) {
+        entries.forEach(function (entry) {
+            if (entry.target.isConnected) {
+                shown.set(entry.target, entry.isIntersecting);
+            } else {
+                shown.delete(entry.target);
+                where.unobserve(entry.target);
+            }
+        });
+    });
+
     function onScreen(element) {
+        if (shown.has(element)) {
+            return shown.get(element);
+        }
+        where.observe(element);  // from the next frame on
         const box = element.getBoundingClientRect();
         const height = window.innerHeight || document.documentElement.clientHeight;
         return box.bottom > 0 && box.top < height;

@@ -90,15 +90,20 @@ def chart_block(figure_id: str, figure: object, summary: str,
     a live part: its page keeps it in step with the view.
     """
     caption_id = f"{figure_id}-caption"
+    # The chart's height is kept for it before it is drawn (charts off the screen are
+    # drawn as they come near it: assets/06-charts-in-view-first.js). Without it an
+    # undrawn chart had no height, so the page grew and jumped under the reader as
+    # charts were drawn, and a chart scrolled to was pushed away by those drawn above.
+    reserved = _figure_height(figure)
+    wrapper = {"role": "group", "className": "chart-graph", "aria-labelledby": caption_id,
+               **({"style": {"minHeight": f"{reserved}px"}} if reserved else {})}
     if live:
         graph = html.Div(live_graph(figure_id, figure, GRAPH_CONFIG), id=figure_id,
-                         role="group", className="chart-graph",
-                         **{"aria-labelledby": caption_id})
+                         **wrapper)
         caption: Component | str = live_html(f"{figure_id}-summary", tag("span", summary))
     else:
         graph = html.Div(dcc.Graph(id=figure_id, figure=figure, config=GRAPH_CONFIG),
-                         role="group", className="chart-graph",
-                         **{"aria-labelledby": caption_id})
+                         **wrapper)
         caption = summary
     parts: list[Component] = [
         graph, html.Figcaption(caption, id=caption_id, className="small mt-1 chart-summary"),
@@ -114,6 +119,15 @@ def chart_block(figure_id: str, figure: object, summary: str,
         # tables when they are opened fills them again after a switch (layouts/pillar.py).
         parts.append(html.Details([heading, table], className="chart-table mt-1"))
     return html.Figure(parts, className="chart-block mb-4")
+
+
+def _figure_height(figure: object) -> int | None:
+    """The height in pixels a figure (a dict or a plotly Figure) asks for, if any."""
+    layout = (figure.get("layout") if isinstance(figure, dict)
+              else getattr(figure, "layout", None))
+    height = (layout.get("height") if isinstance(layout, dict)
+              else getattr(layout, "height", None))
+    return int(height) if isinstance(height, int | float) and height > 0 else None
 
 
 def safe_layout(build: Callable[..., Component]) -> Callable[..., Component]:
