@@ -7,7 +7,7 @@
  * Plotly.react and waits on its promise, so wrapping Plotly.react is enough: the
  * promise resolves once the chart has been drawn, whenever that is. A later figure for
  * the same chart replaces one still waiting, and a chart no longer in the page is not
- * drawn at all.
+ * drawn at all. Before the page is printed, every chart still waiting is drawn.
  */
 (function () {
     "use strict";
@@ -75,6 +75,12 @@
             }
         }, {timeout: 1000});
     }
+
+    // Before the page is printed, every chart still waiting is drawn: a printed page
+    // shows them all, wherever the screen was.
+    window.addEventListener("beforeprint", function () {
+        Array.from(waiting.keys()).forEach(drawNow);
+    });
 
     function wrap(plotly) {
         if (!plotly || plotly.flightdeckInViewFirst) {

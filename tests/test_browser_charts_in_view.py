@@ -119,3 +119,17 @@ def test_a_chart_below_the_screen_shows_the_new_view_once_scrolled_to(
     app.page.wait_for_function("([s, e]) => document.querySelector(s).textContent === e",
                                arg=[LAST, expected], timeout=DEFAULT_TIMEOUT_MS)
     assert app.console_errors() == []
+
+
+def test_every_chart_still_waiting_is_drawn_before_the_page_is_printed(
+        chromium: Browser, live_server: LiveServer) -> None:
+    app = open_app(chromium, live_server.url)
+    app.page.add_init_script(NO_IDLE)
+    app.goto(ADDRESS)
+    app.page.wait_for_selector(f"{FIRST} .main-svg", timeout=DEFAULT_TIMEOUT_MS)
+    assert app.page.locator(f"{LAST} .main-svg").count() == 0
+    app.page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+    drawn = "() => [...document.querySelectorAll('.chart-graph')].map((b) => " \
+            "Boolean(b.querySelector('.main-svg')))"
+    assert all(app.page.evaluate(drawn))
+    assert app.console_errors() == []
