@@ -12,7 +12,7 @@ from __future__ import annotations
 from playwright.sync_api import Browser, Page
 
 from tests.conftest import LiveServer
-from tests.pages import DEFAULT_TIMEOUT_MS, open_app
+from tests.pages import DEFAULT_TIMEOUT_MS, AppPage, open_app
 from web import ids
 
 FIRST = "#trend-repeat_suspects_identified .js-plotly-plot"
@@ -30,6 +30,16 @@ RETITLE = """([selector, title]) => {
   window.Plotly.react(chart, chart.data, layout, chart._context);
   return chart.textContent.includes(title);
 }"""
+
+
+def without_idle_drawing(chromium: Browser, base: str, address: str) -> AppPage:
+    """A new tab on ``address`` where idle time draws nothing, once its first chart is
+    drawn."""
+    app = open_app(chromium, base)
+    app.page.add_init_script(NO_IDLE)
+    app.goto(address)
+    app.page.wait_for_selector(f"{FIRST} .main-svg", timeout=DEFAULT_TIMEOUT_MS)
+    return app
 
 
 def chart_text(page: Page, selector: str) -> str:
@@ -57,10 +67,7 @@ def scroll_to_top(page: Page) -> None:
 
 def test_a_figure_for_a_chart_on_the_screen_is_drawn_at_once_and_one_off_it_waits(
         chromium: Browser, live_server: LiveServer) -> None:
-    app = open_app(chromium, live_server.url)
-    app.page.add_init_script(NO_IDLE)
-    app.goto(ADDRESS)
-    app.page.wait_for_selector(f"{FIRST} .main-svg", timeout=DEFAULT_TIMEOUT_MS)
+    app = without_idle_drawing(chromium, live_server.url, ADDRESS)
     # The last chart is far below the first screen: not drawn until it comes near, its
     # place on the page kept at the height it will have (no jump when it is drawn).
     assert app.page.locator(f"{LAST} .main-svg").count() == 0
@@ -90,18 +97,13 @@ def test_a_figure_for_a_chart_on_the_screen_is_drawn_at_once_and_one_off_it_wait
 
 def test_a_chart_below_the_screen_shows_the_new_view_once_scrolled_to(
         chromium: Browser, live_server: LiveServer) -> None:
-    june = open_app(chromium, live_server.url)
-    june.page.add_init_script(NO_IDLE)
-    june.goto(ADDRESS.replace("2025-09", "2025-06"))
-    june.page.wait_for_selector(f"{FIRST} .main-svg", timeout=DEFAULT_TIMEOUT_MS)
+    june = without_idle_drawing(chromium, live_server.url, ADDRESS.replace("2025-09", "2025-06"))
     expected_first = chart_text(june.page, FIRST)
     scroll_to(june.page, LAST_BLOCK)
     june.page.wait_for_selector(f"{LAST} .main-svg", timeout=DEFAULT_TIMEOUT_MS)
     expected = chart_text(june.page, LAST)
 
-    app = open_app(chromium, live_server.url)
-    app.page.add_init_script(NO_IDLE)
-    app.goto(ADDRESS)
+    app = without_idle_drawing(chromium, live_server.url, ADDRESS)
     scroll_to(app.page, LAST_BLOCK)
     app.page.wait_for_selector(f"{LAST} .main-svg", timeout=DEFAULT_TIMEOUT_MS)
     september = chart_text(app.page, LAST)
@@ -123,10 +125,7 @@ def test_a_chart_below_the_screen_shows_the_new_view_once_scrolled_to(
 
 def test_every_chart_still_waiting_is_drawn_before_the_page_is_printed(
         chromium: Browser, live_server: LiveServer) -> None:
-    app = open_app(chromium, live_server.url)
-    app.page.add_init_script(NO_IDLE)
-    app.goto(ADDRESS)
-    app.page.wait_for_selector(f"{FIRST} .main-svg", timeout=DEFAULT_TIMEOUT_MS)
+    app = without_idle_drawing(chromium, live_server.url, ADDRESS)
     assert app.page.locator(f"{LAST} .main-svg").count() == 0
     app.page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
     drawn = "() => [...document.querySelectorAll('.chart-graph')].map((b) => " \
