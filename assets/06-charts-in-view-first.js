@@ -20,24 +20,32 @@
     // Whether each chart met so far was on the screen at the last frame drawn, as an
     // observer saw it: asking the chart itself (getBoundingClientRect) in the middle of
     // a switch made the browser lay the page out again for every chart, each time
-    // with the previous chart's new drawing to place (a fifth of a pillar page's
-    // switch, nine charts). A switch keeps every chart where it was.
+    // with the previous chart's new drawing to place (a fifth of the work between a
+    // pillar page's answer and its paint, nine charts). A switch keeps every chart
+    // where it was (layouts/_shell.py keeps an undrawn chart's height).
     const shown = new Map();  // chart element -> on the screen at the last frame
     const where = new IntersectionObserver(function (entries) {
         entries.forEach(function (entry) {
-            if (entry.target.isConnected) {
-                shown.set(entry.target, entry.isIntersecting);
-            } else {
-                shown.delete(entry.target);
-                where.unobserve(entry.target);
-            }
+            shown.set(entry.target, entry.isIntersecting);
         });
     });
+
+    // Charts of pages left behind: no longer observed or held (an observer is told
+    // nothing of a chart taken off the page while it was off the screen).
+    function forgetCharts() {
+        shown.forEach(function (_, element) {
+            if (!element.isConnected) {
+                shown.delete(element);
+                where.unobserve(element);
+            }
+        });
+    }
 
     function onScreen(element) {
         if (shown.has(element)) {
             return shown.get(element);
         }
+        forgetCharts();  // a chart not met before: a new page, or a page drawn anew
         where.observe(element);  // from the next frame on
         const box = element.getBoundingClientRect();
         const height = window.innerHeight || document.documentElement.clientHeight;
