@@ -59,10 +59,12 @@ def ensure_database(db_path: Location, progress: Callable[[str], None] = print) 
     database (a URL) is never filled with demonstration data: a national deployment's
     comes from `flightdeck copy` or `flightdeck catalogue load`."""
     if isinstance(db_path, Path) and not db_path.exists():
+        from kpis.exports.stored_kpi_csv import refresh_stored_csv
         from kpis.ingest.demo import build_demo
 
         progress(f"No database at {db_path}: building demonstration data (a few seconds)")
         build_demo(db_path, progress=progress)
+        refresh_stored_csv(db_path)  # the whole catalogue's CSV, for flightdeck kpis
     return db_path
 
 

@@ -36,6 +36,7 @@ from kpis.settings import (
 
 if TYPE_CHECKING:
     from kpis.background_audit import BackgroundAudit
+    from kpis.exports.stored_kpi_csv import StoredCsv
     from kpis.ingest.problems import LoadRefused, Report
     from kpis.service import FlightDeckService
 
@@ -200,7 +201,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Building demonstration data to {format_month(end)} in {db}", file=sys.stderr)
     build_demo(db, end=end, seed=args.seed if args.seed is not None else DEFAULT_SEED,
                progress=_progress)
+    _keep_kpi_csv(db)
     return 0
+
+
+def _keep_kpi_csv(db: Location) -> None:
+    """After a command wrote data, definitions or reference data: the whole catalogue's
+    KPI CSV kept in a DuckDB file for ``flightdeck kpis`` (kpis.exports.stored_kpi_csv;
+    the service does the same after its writes)."""
+    from kpis.exports.stored_kpi_csv import refresh_stored_csv
+
+    refresh_stored_csv(db)
 
 
 def _operator(name: str | None = None) -> Principal:
@@ -298,6 +309,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     db = resolve_db_path(args.db)
     lines = migrate_database(db, security_db_path(db))
+    _keep_kpi_csv(db)
     for line in lines:
         print(line)
     store = SecurityStore(security_db_path(db))
@@ -316,6 +328,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
         copied = copy_databases(source, target, progress=_progress)
     except CopyRefused as refused:
         return _fail(f"flightdeck copy: {refused}", 1)
+    _keep_kpi_csv(target)
     detail = "; ".join(f"{each.total} rows from {each.source}" for each in copied)
     store = SecurityStore(security_db_path(target))
     store.record(DATABASE_COPIED, _operator().username, f"every force: {detail}")
@@ -385,6 +398,7 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
             catalogue = read_catalogue(args.file)
         else:
             catalogue = reload_catalogue(resolve_db_path(args.db), args.file)
+            _keep_kpi_csv(resolve_db_path(args.db))
     except CatalogueError as exc:
         return _fail(str(exc), 1)
     published = catalogue.published()
@@ -427,6 +441,7 @@ def cmd_peer_groups(args: argparse.Namespace) -> int:
             count = store_peer_groups(conn, args.file)
     except PeerGroupError as exc:
         return _fail(str(exc), 1)
+    _keep_kpi_csv(resolve_db_path(args.db))
     print(f"loaded {count} peer group(s) from {args.file}")
     return 0
 
@@ -475,7 +490,42 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         audit.finish()  # the child reaped, whatever happened
 
 
+def _whole_catalogue_csv(args: argparse.Namespace) -> bool:
+    """Whether the command asks for the table a DuckDB file keeps
+    (kpis.exports.stored_kpi_csv): every KPI, area and month as CSV to a file, with the
+    default marking and disclosure decision."""
+    return bool(args.out and args.format == "csv" and not args.kpi and not args.force
+                and args.start is None and args.end is None and args.marking is None
+                and not args.suppress)
+
+
+def _send_stored(args: argparse.Namespace, stored: StoredCsv, audit: BackgroundAudit) -> int:
+    """The kept table copied to ``--out``, once the audit row is recorded."""
+    audit.confirm(_kpis_scope(args, stored.marking, stored.suppress))
+
+    def recorded() -> None:
+        if not audit.finish():
+            raise _NotAudited
+
+    try:
+        stored.write(args.out, before_writing=recorded)
+    except _NotAudited:
+        return _fail("error: the export was not audited (see above); nothing written", 1)
+    _say_what_was_sent(args, stored.marking, stored.suppress)
+    return 0
+
+
 def _kpis(args: argparse.Namespace, db: Location, audit: BackgroundAudit) -> int:
+    if _whole_catalogue_csv(args) and not is_database_url(db):
+        # The whole catalogue, kept in the file by the last write that changed it: one
+        # COPY, without numpy, pandas or the engine (bench/bench_cli.py). Not kept, or
+        # kept for other data or code: computed below.
+        from kpis.exports.stored_kpi_csv import open_stored_csv
+
+        stored = open_stored_csv(db, args.baseline)
+        if stored is not None:
+            with stored:
+                return _send_stored(args, stored, audit)
     one_blas_thread()
     from kpis.engine.disclosure import default_marking, open_data_only, suppression_required
     from kpis.exports.kpi_csv import (

@@ -39,6 +39,7 @@ from kpis.domain.catalogue_yaml import dump_catalogue
 from kpis.domain.events import COMMENTARY_WRITTEN, PROGRESS_RECORDED
 from kpis.engine.dataset import Dataset
 from kpis.engine.measures import SpcOptions, cached_table
+from kpis.exports.stored_kpi_csv import refresh_stored_csv
 from kpis.ingest.adoption import AdoptionResult, load_adoption
 from kpis.ingest.loader import (
     LoadResult,
@@ -298,6 +299,7 @@ class FlightDeckService:
                     progress=progress, audit=lambda conn, result: audit(
                         conn, f"{names}: load id(s) {', '.join(map(str, result.load_ids))}, "
                               f"{result.observations} values"))
+            self._keep_kpi_csv()
         except LoadRefused as refused:
             self.audit(security.LOAD_REFUSED,
                        f"{names}: {refused.report.error_count} error(s)")
@@ -324,8 +326,10 @@ class FlightDeckService:
                                f"{self._area_name(scope)}: ask an analyst who covers "
                                "every force to roll it back.")
         with self._audited(security.ROLLBACK) as audit:
-            return rollback(self.db_path, load_id, audit=lambda conn, changed: audit(
+            changed = rollback(self.db_path, load_id, audit=lambda conn, changed: audit(
                 conn, f"load {load_id}: {changed} values changed"))
+        self._keep_kpi_csv()
+        return changed
 
     def write_commentary(self, kpi_id: str, area: str, period: dt.date | str, text: str,
                          author: str = "") -> annotations.Commentary | None:
@@ -645,6 +649,7 @@ class FlightDeckService:
         before = latest_version(current, kpi_id)
         edited, draft = edited_catalogue(current, kpi_id, changes, today or dt.date.today())
         write_catalogue(self.db_path, edited)
+        self._keep_kpi_csv()
         changed = "; ".join(f"{field}: {old} -> {new}"
                             for field, old, new in version_changes(before, draft))
         self.audit(security.DEFINITION_DRAFTED,
@@ -658,6 +663,7 @@ class FlightDeckService:
         previous = next((k for k in current.published() if k.kpi_id == kpi_id), None)
         published, kpi = published_catalogue(current, kpi_id, version)
         write_catalogue(self.db_path, published)
+        self._keep_kpi_csv()
         changed = "; ".join(f"{field}: {old} -> {new}"
                             for field, old, new in version_changes(previous, kpi))
         self.audit(security.DEFINITION_PUBLISHED,
@@ -684,9 +690,16 @@ class FlightDeckService:
                        f"{what} from {Path(path).name}: {refused.report.error_count} "
                        "error(s), nothing written")
             raise
+        self._keep_kpi_csv()
         self.audit(security.REFERENCE, f"{what} (every force) from {result.file} "
                                        f"(sha256 {result.sha256[:12]}): {result.changed()}")
         return result
+
+    def _keep_kpi_csv(self) -> None:
+        """After a write of data, definitions or reference data: the whole catalogue's
+        CSV kept in a DuckDB file for ``flightdeck kpis`` (kpis.exports.stored_kpi_csv;
+        nothing on PostgreSQL; a failure is logged, the write stands)."""
+        refresh_stored_csv(self.db_path)
 
     def _denied(self, message: str) -> AccessDenied:
         self.audit(security.ACCESS_DENIED, message)

@@ -22,7 +22,7 @@ import pytest
 from kpis.engine.dataset import Dataset
 from kpis.engine.disclosure import default_marking
 from kpis.engine.kpi_spc import Baseline
-from kpis.exports import kpi_csv
+from kpis.exports import csv_files, kpi_csv
 from kpis.exports.kpi_csv import kpi_table_for_cli, prepare_csv, write_csv, write_csv_chunks
 from tests.conftest import PROJECT_ROOT
 from tests.test_kpi_csv import an_older_file_behind_a_link
@@ -90,9 +90,9 @@ def test_the_chunks_files_are_removed_written_or_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_memory: bool) -> None:
     # In memory (Linux: memfd) or, where there are none, in a temporary folder: the
     # same bytes, and nothing left behind, whether the chunks were written or refused.
-    if in_memory and not kpi_csv._memory_files():
+    if in_memory and not csv_files.memory_files():
         pytest.fail("this system has no memory files: the in-memory case is not tested")
-    monkeypatch.setattr(kpi_csv, "_memory_files", lambda: in_memory)
+    monkeypatch.setattr(csv_files, "memory_files", lambda: in_memory)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))

@@ -57,6 +57,15 @@ from kpis.engine.disclosure import DEFAULT_THRESHOLD, disclosure_note, open_data
 from kpis.engine.kpi_spc import DEFAULT_BASELINE, Baseline, SpcOptions
 from kpis.engine.measures import flight_deck_table
 from kpis.exports.cells import neutralise
+from kpis.exports.csv_files import (
+    Part,
+    PartFiles,
+    append_part,
+    copy_options,
+    open_in_place,
+    sql_identifier,
+    sql_literal,
+)
 from kpis.exports.data_files import LABEL_COLUMNS, Notes, labels, xlsx_bytes
 
 __all__ = ["CLI_COLUMNS", "FORMATS", "LABEL_COLUMNS", "PreparedCsv", "kpi_table_for_cli",
@@ -306,14 +315,8 @@ def write_csv(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     # thread than on two (bench/bench_cli.py times the floor both ways).
     with duckdb.connect(":memory:", config={"threads": 1}) as con:
         con.register("kpi_table", frame)
-        con.execute(f"COPY (SELECT {select} FROM kpi_table) TO {_literal(target)} "
-                    f"{_copy_options(header=True)}")
-
-
-def _copy_options(header: bool) -> str:
-    return (f"(FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER ',', "
-            "QUOTE '\"', ESCAPE '\"', NULLSTR '', NEW_LINE '\\n', COMPRESSION 'none', "
-            "USE_TMP_FILE false)")
+        con.execute(f"COPY (SELECT {select} FROM kpi_table) TO {sql_literal(target)} "
+                    f"{copy_options(header=True)}")
 
 
 def _csv_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -323,7 +326,7 @@ def _csv_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     frame = pd.DataFrame({
         f"c{i}": _csv_column(table[name].astype(bool) if name in _ALL_FLAGS else table[name])
         for i, name in enumerate(table.columns)}, copy=False)
-    return frame, ", ".join(f"c{i} AS {_identifier(name)}" for i, name in enumerate(names))
+    return frame, ", ".join(f"c{i} AS {sql_identifier(name)}" for i, name in enumerate(names))
 
 
 # The pipelined writer (prepare_csv): KPIs in its first chunk (small, so that the
@@ -403,7 +406,7 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
     GIL), the next is made (``chunks`` may be a generator computing them), so the
     engine and the writers share the machine's cores (``flightdeck kpis``:
     bench/bench_cli.py). Each chunk is written to a private temporary file and appended
-    to the file by the kernel (``sendfile``), in order (:class:`_PartFiles`).
+    to the file by the kernel (``sendfile``), in order (:class:`PartFiles`).
 
     Returns False, the file then not written or written only in part, if a column's
     cells are of one kind in one chunk and of another in a later one (whole numbers in
@@ -421,7 +424,7 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
     connections: list[Any] = []
     local = threading.local()
 
-    def copy(frame: pd.DataFrame, select: str, part: _Part, header: bool) -> _Part:
+    def copy(frame: pd.DataFrame, select: str, part: Part, header: bool) -> Part:
         # On a writer thread, with a DuckDB connection of its own (one DuckDB thread:
         # the other core is the engine's, or the other writer's).
         con = getattr(local, "con", None)
@@ -431,7 +434,7 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
         con.register("kpi_chunk", frame)
         try:
             con.execute(f"COPY (SELECT {select} FROM kpi_chunk) TO "
-                        f"{_literal(part.path)} {_copy_options(header)}")
+                        f"{sql_literal(part.path)} {copy_options(header)}")
         finally:
             con.unregister("kpi_chunk")
         return part
@@ -443,15 +446,13 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
         if out is None:
             if before_writing is not None:
                 before_writing()
-            # As open(path, "w"): through a symbolic link, an existing file's
-            # permissions kept.
-            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            out = open_in_place(target)
         return out
 
-    with (_PartFiles() as parts,
+    with (PartFiles() as parts,
           ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="csv") as writers):
         try:
-            written: collections.deque[Future[_Part]] = collections.deque()
+            written: collections.deque[Future[Part]] = collections.deque()
             for index, table in enumerate(chunks):
                 columns = [str(name) for name in table.columns]
                 if names is None:
@@ -464,9 +465,9 @@ def write_csv_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike[str
                 written.append(writers.submit(copy, frame, select, parts.new(index),
                                               index == 0))
                 while written and written[0].done():  # appended in order, as they finish
-                    _append(opened(), written.popleft().result())
+                    append_part(opened(), written.popleft().result())
             while written:  # raises the first failure
-                _append(opened(), written.popleft().result())
+                append_part(opened(), written.popleft().result())
             opened()  # no chunk at all: the file is still created (or emptied)
         finally:
             writers.shutdown(wait=True)
@@ -494,73 +495,6 @@ def _same_kinds(table: pd.DataFrame, kinds: dict[str, str]) -> bool:
         if kinds.setdefault(str(name), kind) != kind:
             return False
     return True
-
-
-class _Part:
-    """One chunk's private file: ``path`` for DuckDB to write, ``fd`` open on it."""
-
-    def __init__(self, path: str, fd: int, on_disk: bool) -> None:
-        self.path, self.fd, self._on_disk = path, fd, on_disk
-
-    def remove(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-            if self._on_disk:
-                os.unlink(self.path)
-
-
-def _memory_files() -> bool:
-    """Whether this system has files in memory that DuckDB can open by a path."""
-    return hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")
-
-
-class _PartFiles:
-    """The chunks' private files, removed at the end whatever happened: in memory where
-    the system has them (``memfd_create``, DuckDB writing through ``/proc/self/fd``),
-    else in a private temporary folder. In memory, because removing the folder cost
-    ``flightdeck kpis`` some 0.02 s (its ``rmdir``, after the chunks' ``unlink``:
-    bench/bench_cli.py), all of it after the last chunk was written."""
-
-    def __init__(self) -> None:
-        self._in_memory = _memory_files()
-        self._folder: str | None = None
-        self._parts: list[_Part] = []
-
-    def __enter__(self) -> _PartFiles:
-        return self
-
-    def new(self, index: int) -> _Part:
-        if self._in_memory:
-            fd = os.memfd_create(f"flightdeck-csv-{index}")  # close-on-exec
-            part = _Part(f"/proc/self/fd/{fd}", fd, on_disk=False)
-        else:
-            if self._folder is None:
-                self._folder = tempfile.mkdtemp(prefix="flightdeck-csv-")
-            path = os.path.join(self._folder, f"{index}.csv")
-            part = _Part(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600),
-                         on_disk=True)
-        self._parts.append(part)
-        return part
-
-    def __exit__(self, *_: object) -> None:
-        for part in self._parts:
-            part.remove()
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-
-
-def _append(out: int, part: _Part) -> None:
-    """Append the chunk's file ``part`` (as DuckDB wrote it) to the open file ``out`` in
-    the kernel (no copy through Python, the GIL released), then remove it."""
-    size = os.fstat(part.fd).st_size
-    sent = 0
-    while sent < size:
-        step = os.sendfile(out, part.fd, sent, size - sent)
-        if not step:
-            raise OSError(f"could not append {part.path} to the CSV file")
-        sent += step
-    part.remove()
 
 
 def prepare_csv(
@@ -614,11 +548,3 @@ def _csv_column(column: pd.Series) -> Any:
     categories, position = np.unique(texts, return_inverse=True)
     position = np.where(texts == "", -1, position)  # empty text, as missing: no value
     return pd.Categorical.from_codes(position.take(codes), categories=categories)
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

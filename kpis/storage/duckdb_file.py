@@ -46,6 +46,7 @@ from kpis.storage.backend import (
     set_meta,
     stored_version,
 )
+from kpis.storage.keys import DERIVED_PREFIX
 from kpis.storage.publication import (
     WriteError,
     exclusive_lock,
@@ -193,9 +194,12 @@ def _old_columns(conn: sa.Connection) -> dict[str, list[str]]:
 
 def _check_nothing_is_dropped(old_columns: dict[str, list[str]], layout: VersionedSchema,
                               location: str) -> None:
-    """Refuse an upgrade that would silently lose a table or column of the old file."""
+    """Refuse an upgrade that would silently lose a table or column of the old file.
+    A ``derived_`` table is not lost: it is worked out from the rest and made again
+    (:data:`DERIVED_PREFIX`)."""
     tables = layout.metadata.tables
-    lost = [name for name in old_columns if name not in tables]
+    lost = [name for name in old_columns
+            if name not in tables and not name.startswith(DERIVED_PREFIX)]
     lost += [f"{name}.{column}" for name, columns in old_columns.items() if name in tables
              for column in columns if column not in tables[name].c]
     if lost:

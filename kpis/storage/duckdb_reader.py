@@ -41,7 +41,7 @@ from kpis.engine.dataset import Dataset, build_cube
 from kpis.settings import NATIONAL_NAME, NATIONAL_SLUG
 
 __all__ = ["READS_SCHEMA_VERSION", "catalogue_from_rows", "dataset_from_frames",
-           "read_dataset"]
+           "read_dataset", "read_dataset_from"]
 
 #: The schema version whose tables the SQL below reads: ``kpis.storage.schema.
 #: SCHEMA_VERSION`` (not imported: it is declared with SQLAlchemy). A file at any other
@@ -259,14 +259,16 @@ def read_dataset(path: str | os.PathLike[str]) -> Dataset | None:
     except duckdb.Error:
         return None
     try:
-        return _read(con)
+        return read_dataset_from(con)
     except duckdb.Error:
         return None
     finally:
         con.close()
 
 
-def _read(con: Any) -> Dataset | None:
+def read_dataset_from(con: Any) -> Dataset | None:
+    """The dataset of the file open on the DuckDB connection ``con``; None when it is
+    at another schema version (raises ``duckdb.Error`` when it cannot be read)."""
     def meta(key: str) -> str | None:
         found = con.execute(_META, [key]).fetchone()
         return None if found is None else found[0]

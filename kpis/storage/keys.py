@@ -5,7 +5,7 @@ same ones. ``kpis.storage.backend`` re-exports them."""
 from __future__ import annotations
 
 __all__ = ["ANNOTATION_VERSION_KEY", "CATALOGUE_DIGEST_KEY", "DATA_VERSION_KEY",
-           "SCHEMA_VERSION_KEY"]
+           "DERIVED_PREFIX", "SCHEMA_VERSION_KEY"]
 
 SCHEMA_VERSION_KEY = "schema_version"
 #: Bumped by every write of the data (loads, rollbacks, catalogue, reference data): a
@@ -17,3 +17,8 @@ ANNOTATION_VERSION_KEY = "annotation_version"
 #: A digest of the catalogue as stored (kpis.storage.catalogue_store): readers keep the
 #: catalogue they read under it. Removed by anything else that changes those tables.
 CATALOGUE_DIGEST_KEY = "catalogue_digest"
+#: The prefix of tables a DuckDB file holds that the schema does not declare: worked out
+#: from the rest by a layer above the store and made again whenever it changes
+#: (``kpis.exports.stored_kpi_csv``). An upgrade leaves them behind, as a copy to
+#: another store does.
+DERIVED_PREFIX = "derived_"
